@@ -1,0 +1,95 @@
+//! The control plane ↔ host agent contract.
+//!
+//! The control plane never tells an agent *what to do*; it tells it *what should be*: a
+//! [`VmSpec`] per instance carrying a monotonically increasing `generation`. The agent
+//! converges the hypervisor towards the newest spec it has seen and sends [`VmReport`]s
+//! of what it observes. Specs are idempotent: sending the same spec twice, or an older
+//! generation after a newer one, changes nothing. After a restart of either side the
+//! control plane re-sends the full set of specs for the host ([`AgentClient::sync`]) and
+//! the agent re-reports the state of every VM, so no message needs to be durable.
+
+use serde::{Deserialize, Serialize};
+use strato_common::InstanceId;
+
+/// What the hypervisor should be doing with one VM.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesiredVmState {
+    /// Exists and runs.
+    Running,
+    /// Exists (its disks are kept) but does not run.
+    Stopped,
+    /// Gone, with everything that belonged to it.
+    Deleted,
+}
+
+/// The desired state of one VM on a host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VmSpec {
+    pub instance_id: InstanceId,
+    /// Increases with every change to the spec; older generations are ignored.
+    pub generation: u64,
+    pub desired: DesiredVmState,
+    /// Stop without waiting for the guest to shut down (StopInstances `Force`).
+    pub force_stop: bool,
+    /// A reboot is requested each time this grows.
+    pub reboot_seq: u64,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub image_id: String,
+    /// Decoded user data, which the guest (or the simulator) runs at boot.
+    pub user_data: Vec<u8>,
+}
+
+/// What a host agent observed of a VM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum ObservedVmState {
+    /// Being created or booting.
+    Starting,
+    /// The guest is running.
+    Running,
+    /// Shutting down on request.
+    Stopping,
+    /// Not running, resources kept. `cause` says why it is not running.
+    Stopped { cause: StopCause },
+    /// Removed entirely.
+    Deleted,
+}
+
+/// Why a VM stopped.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopCause {
+    /// The control plane asked for it.
+    Requested,
+    /// The guest powered itself off.
+    GuestShutdown,
+    /// The hypervisor process died or failed.
+    Crashed,
+}
+
+/// One observation, tagged with the spec generation the agent was working towards.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VmReport {
+    pub instance_id: InstanceId,
+    pub generation: u64,
+    pub observed: ObservedVmState,
+    /// A short human explanation (shown in logs, and in StateReason for crashes).
+    pub detail: Option<String>,
+}
+
+/// How the control plane reaches a host agent. In one-process mode this is a direct
+/// call; a remote agent would implement it over the network.
+pub trait AgentClient: Send + Sync {
+    /// The host this agent manages.
+    fn host(&self) -> &str;
+    /// Applies one spec (newer generations replace older ones).
+    fn apply(&self, spec: VmSpec);
+    /// Replaces the agent's whole desired set: VMs not named are deleted. Sent at startup.
+    fn sync(&self, specs: Vec<VmSpec>);
+    /// The serial console log of a VM (most recent bytes last), if the VM exists here.
+    fn console(&self, id: &InstanceId) -> Option<Vec<u8>>;
+    /// Which hypervisor the agent uses (`sim`, `kvm`, `tcg`) and why, for operators.
+    fn hypervisor_description(&self) -> String;
+}

@@ -1,0 +1,354 @@
+//! The host agent.
+//!
+//! Holds the newest [`VmSpec`] per VM and, on every tick (and right after a spec
+//! arrives), compares it with what the hypervisor driver says and takes the one step
+//! that moves the VM closer. Observations go back to the control plane as [`VmReport`]s
+//! whenever they change. The agent keeps no durable state of its own: after a restart
+//! the control plane re-sends every spec with [`AgentClient::sync`] and the driver
+//! still knows its VMs, so the agent adopts what is running and removes VMs nobody
+//! asked for.
+//!
+//! Per VM, given the desired state and the driver's status:
+//!
+//! | desired  | driver status           | step                                       |
+//! |----------|-------------------------|--------------------------------------------|
+//! | running  | absent / off (new gen)  | `start` (creates on first use)             |
+//! | running  | off (same generation)   | none: report it; the control plane decides |
+//! | running  | running, reboot pending | `reboot`                                   |
+//! | stopped  | booting / running       | `stop(force)`                              |
+//! | deleted  | booting / running       | `stop(force)`                              |
+//! | deleted  | off                     | `destroy`                                  |
+//! | deleted  | absent                  | report deleted, forget the spec            |
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strato_agent_api::{AgentClient, DesiredVmState, ObservedVmState, StopCause, VmReport, VmSpec};
+use strato_common::InstanceId;
+use strato_drivers::{Hypervisor, VmStatus};
+use tokio::sync::{mpsc, Notify};
+
+/// How often VMs are re-examined when nothing else wakes the agent.
+const TICK: Duration = Duration::from_millis(100);
+
+struct Tracked {
+    spec: VmSpec,
+    /// The generation for which `start` was last issued: a VM that is off although
+    /// it should run was either never started for this spec, or went off by itself.
+    started_gen: Option<u64>,
+    applied_reboot_seq: u64,
+    last_report: Option<(u64, ObservedVmState)>,
+}
+
+/// A host agent driving one hypervisor.
+pub struct Agent {
+    host: String,
+    driver: Arc<dyn Hypervisor>,
+    vms: Mutex<HashMap<InstanceId, Tracked>>,
+    /// Set by `sync`: until the first sync, unknown VMs are left alone.
+    synced: Mutex<bool>,
+    wake: Notify,
+    reports: mpsc::UnboundedSender<VmReport>,
+}
+
+impl Agent {
+    /// Creates an agent; reports are delivered on the returned receiver.
+    pub fn new(
+        host: impl Into<String>,
+        driver: Arc<dyn Hypervisor>,
+    ) -> (Arc<Agent>, mpsc::UnboundedReceiver<VmReport>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let agent = Arc::new(Agent {
+            host: host.into(),
+            driver,
+            vms: Mutex::new(HashMap::new()),
+            synced: Mutex::new(false),
+            wake: Notify::new(),
+            reports: tx,
+        });
+        (agent, rx)
+    }
+
+    /// Runs the reconcile loop until the task is dropped.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.reconcile_all();
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
+    }
+
+    /// One pass over every VM (public so tests can step the agent deterministically).
+    pub fn reconcile_all(&self) {
+        let ids: Vec<InstanceId> = {
+            let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            vms.keys().cloned().collect()
+        };
+        for id in ids {
+            self.reconcile(&id);
+        }
+    }
+
+    fn reconcile(&self, id: &InstanceId) {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = vms.get_mut(id) else { return };
+        let status = self.driver.status(id);
+        let gen = t.spec.generation;
+        let step = match (t.spec.desired, status) {
+            (DesiredVmState::Running, None) => Some(Step::Start),
+            (DesiredVmState::Running, Some(VmStatus::Off(_))) if t.started_gen != Some(gen) => {
+                Some(Step::Start)
+            }
+            (DesiredVmState::Running, Some(VmStatus::Running))
+                if t.spec.reboot_seq > t.applied_reboot_seq =>
+            {
+                Some(Step::Reboot)
+            }
+            (
+                DesiredVmState::Stopped | DesiredVmState::Deleted,
+                Some(VmStatus::Booting | VmStatus::Running),
+            ) => Some(Step::Stop(t.spec.force_stop)),
+            (DesiredVmState::Stopped | DesiredVmState::Deleted, Some(VmStatus::ShuttingDown))
+                if t.spec.force_stop =>
+            {
+                Some(Step::Stop(true))
+            }
+            (DesiredVmState::Deleted, Some(VmStatus::Off(_))) => Some(Step::Destroy),
+            _ => None,
+        };
+        if let Some(step) = step {
+            let result = match step {
+                Step::Start => {
+                    t.started_gen = Some(gen);
+                    // A fresh start consumes any pending reboot request.
+                    t.applied_reboot_seq = t.spec.reboot_seq;
+                    self.driver.start(&t.spec)
+                }
+                Step::Reboot => {
+                    t.applied_reboot_seq = t.spec.reboot_seq;
+                    self.driver.reboot(id)
+                }
+                Step::Stop(force) => self.driver.stop(id, force),
+                Step::Destroy => self.driver.destroy(id),
+            };
+            if let Err(e) = result {
+                tracing::error!(instance = %id, ?step, error = %e, "hypervisor step failed");
+            }
+        }
+        let observed = match self.driver.status(id) {
+            Some(VmStatus::Booting) => ObservedVmState::Starting,
+            Some(VmStatus::Running) => ObservedVmState::Running,
+            Some(VmStatus::ShuttingDown) => ObservedVmState::Stopping,
+            Some(VmStatus::Off(cause)) => ObservedVmState::Stopped { cause },
+            None if t.spec.desired == DesiredVmState::Deleted => ObservedVmState::Deleted,
+            // Absent but wanted: it will be created on the next step.
+            None => ObservedVmState::Stopped {
+                cause: StopCause::Requested,
+            },
+        };
+        let key = (gen, observed.clone());
+        if t.last_report.as_ref() != Some(&key) {
+            t.last_report = Some(key);
+            let _ = self.reports.send(VmReport {
+                instance_id: id.clone(),
+                generation: gen,
+                observed: observed.clone(),
+                detail: None,
+            });
+        }
+        if observed == ObservedVmState::Deleted {
+            vms.remove(id);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Start,
+    Reboot,
+    Stop(bool),
+    Destroy,
+}
+
+impl AgentClient for Agent {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn apply(&self, spec: VmSpec) {
+        {
+            let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            match vms.get_mut(&spec.instance_id) {
+                Some(t)
+                    if t.spec.generation >= spec.generation
+                        && t.spec.reboot_seq >= spec.reboot_seq =>
+                {
+                    return;
+                }
+                Some(t) => t.spec = spec,
+                None => {
+                    vms.insert(
+                        spec.instance_id.clone(),
+                        Tracked {
+                            spec,
+                            started_gen: None,
+                            applied_reboot_seq: 0,
+                            last_report: None,
+                        },
+                    );
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn sync(&self, specs: Vec<VmSpec>) {
+        {
+            let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = HashMap::new();
+            for spec in specs {
+                let id = spec.instance_id.clone();
+                // An adopted VM that runs counts as started for its current generation,
+                // so a guest that powered off while we were away is reported, not revived;
+                // a VM that is off but should run (host crash) is started again.
+                let running_now = matches!(
+                    self.driver.status(&id),
+                    Some(VmStatus::Booting | VmStatus::Running | VmStatus::ShuttingDown)
+                );
+                let prev = vms.remove(&id);
+                next.insert(
+                    id,
+                    Tracked {
+                        started_gen: prev
+                            .as_ref()
+                            .and_then(|p| p.started_gen)
+                            .or(running_now.then_some(spec.generation)),
+                        applied_reboot_seq: prev
+                            .as_ref()
+                            .map(|p| p.applied_reboot_seq)
+                            .unwrap_or(spec.reboot_seq),
+                        spec,
+                        last_report: None,
+                    },
+                );
+            }
+            // Whatever the hypervisor runs that no spec names is an orphan (for example
+            // a VM whose launch never committed): remove it.
+            for id in self.driver.list() {
+                if !next.contains_key(&id) {
+                    tracing::warn!(instance = %id, "removing orphaned VM");
+                    let _ = self.driver.stop(&id, true);
+                    if let Err(e) = self.driver.destroy(&id) {
+                        tracing::error!(instance = %id, error = %e, "could not remove orphaned VM");
+                    }
+                }
+            }
+            *vms = next;
+            *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        }
+        self.wake.notify_one();
+    }
+
+    fn console(&self, id: &InstanceId) -> Option<Vec<u8>> {
+        self.driver.console(id)
+    }
+
+    fn hypervisor_description(&self) -> String {
+        self.driver.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strato_common::ResourceId;
+    use strato_drivers::sim::{SimConfig, SimDriver};
+
+    fn spec(id: &InstanceId, gen: u64, desired: DesiredVmState) -> VmSpec {
+        VmSpec {
+            instance_id: id.clone(),
+            generation: gen,
+            desired,
+            force_stop: false,
+            reboot_seq: 0,
+            vcpus: 1,
+            memory_mib: 512,
+            image_id: "ami-00000000000000001".into(),
+            user_data: vec![],
+        }
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<VmReport>) -> Vec<ObservedVmState> {
+        let mut out = vec![];
+        while let Ok(r) = rx.try_recv() {
+            out.push(r.observed);
+        }
+        out
+    }
+
+    #[test]
+    fn drives_a_vm_through_its_life() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = Arc::new(
+            SimDriver::open(
+                dir.path(),
+                SimConfig {
+                    boot_delay: Duration::ZERO,
+                    stop_delay: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
+        let (agent, mut rx) = Agent::new("host-1", driver.clone());
+        let id = InstanceId::generate();
+        agent.sync(vec![]);
+        agent.apply(spec(&id, 1, DesiredVmState::Running));
+        agent.reconcile_all();
+        agent.reconcile_all();
+        assert!(drain(&mut rx).contains(&ObservedVmState::Running));
+
+        agent.apply(spec(&id, 2, DesiredVmState::Stopped));
+        agent.reconcile_all();
+        assert_eq!(
+            drain(&mut rx),
+            vec![ObservedVmState::Stopped {
+                cause: StopCause::Requested
+            }]
+        );
+        // An older generation is ignored.
+        agent.apply(spec(&id, 1, DesiredVmState::Running));
+        agent.reconcile_all();
+        assert!(drain(&mut rx).is_empty());
+
+        agent.apply(spec(&id, 3, DesiredVmState::Deleted));
+        agent.reconcile_all();
+        agent.reconcile_all();
+        assert!(drain(&mut rx).contains(&ObservedVmState::Deleted));
+        assert!(driver.list().is_empty());
+    }
+
+    #[test]
+    fn sync_removes_orphans_and_adopts_running_vms() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SimConfig {
+            boot_delay: Duration::ZERO,
+            stop_delay: Duration::ZERO,
+        };
+        let driver = Arc::new(SimDriver::open(dir.path(), cfg.clone()).unwrap());
+        let keep = InstanceId::generate();
+        let orphan = InstanceId::generate();
+        driver
+            .start(&spec(&keep, 1, DesiredVmState::Running))
+            .unwrap();
+        driver
+            .start(&spec(&orphan, 1, DesiredVmState::Running))
+            .unwrap();
+        let (agent, mut rx) = Agent::new("host-1", driver.clone());
+        agent.sync(vec![spec(&keep, 1, DesiredVmState::Running)]);
+        agent.reconcile_all();
+        assert_eq!(driver.list(), vec![keep.clone()]);
+        assert_eq!(drain(&mut rx), vec![ObservedVmState::Running]);
+    }
+}

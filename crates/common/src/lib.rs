@@ -1,0 +1,9 @@
+//! Shared vocabulary for every Strato crate: typed resource IDs, the one domain
+//! error type, and small helpers (timestamps) that the wire and the store agree on.
+
+pub mod error;
+pub mod ids;
+pub mod time_fmt;
+
+pub use error::{Error, ResourceKind, Result};
+pub use ids::*;

@@ -1,0 +1,195 @@
+//! Machine images: the built-in catalog and DescribeImages.
+
+use crate::page::{paginate, PageRequest};
+use crate::{Caller, ControlPlane};
+use strato_common::{Error, ImageId, ResourceId, ResourceKind, Result};
+use strato_ec2_wire::FilterSet;
+use strato_store::Image;
+
+/// The owner alias of the images Strato ships.
+pub const BUILTIN_OWNER_ALIAS: &str = "strato";
+
+/// The id of the default image, stable across installations so scripts can name it.
+pub const DEFAULT_IMAGE_ID: &str = "ami-05a9d2c7e4b1f3801";
+
+/// The images every account can launch.
+pub fn builtin_images() -> Vec<Image> {
+    vec![Image {
+        id: ImageId::parse(DEFAULT_IMAGE_ID).expect("valid built-in id"),
+        owner: None,
+        owner_alias: Some(BUILTIN_OWNER_ALIAS.to_string()),
+        name: "strato-minimal-x86_64".to_string(),
+        description: "Strato minimal Linux: Debian cloud kernel, busybox userland".to_string(),
+        architecture: "x86_64".to_string(),
+        root_device_name: "/dev/xvda".to_string(),
+        root_device_type: "ebs".to_string(),
+        virtualization_type: "hvm".to_string(),
+        hypervisor: "xen".to_string(),
+        kernel_id: None,
+        ramdisk_id: None,
+        public: true,
+        creation_ms: 1_764_115_200_000,
+        platform_details: "Linux/UNIX".to_string(),
+        ena_support: true,
+        boot_mode: "legacy-bios".to_string(),
+        root_size_gib: 8,
+    }]
+}
+
+/// Filter names DescribeImages accepts.
+pub const IMAGE_FILTERS: &[&str] = &[
+    "architecture",
+    "description",
+    "hypervisor",
+    "image-id",
+    "image-type",
+    "is-public",
+    "kernel-id",
+    "name",
+    "owner-alias",
+    "owner-id",
+    "platform-details",
+    "ramdisk-id",
+    "root-device-name",
+    "root-device-type",
+    "state",
+    "virtualization-type",
+    "boot-mode",
+];
+
+/// The owner id shown for an image (built-ins have no account, so a fixed one).
+pub fn owner_id(img: &Image) -> String {
+    img.owner
+        .as_ref()
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| "000000000000".to_string())
+}
+
+fn image_field(img: &Image, name: &str) -> Vec<String> {
+    let one = |s: &str| vec![s.to_string()];
+    match name {
+        "architecture" => one(&img.architecture),
+        "description" => one(&img.description),
+        "hypervisor" => one(&img.hypervisor),
+        "image-id" => one(img.id.as_str()),
+        "image-type" => one("machine"),
+        "is-public" => one(if img.public { "true" } else { "false" }),
+        "kernel-id" => img.kernel_id.iter().cloned().collect(),
+        "ramdisk-id" => img.ramdisk_id.iter().cloned().collect(),
+        "name" => one(&img.name),
+        "owner-alias" => img.owner_alias.iter().cloned().collect(),
+        "owner-id" => vec![owner_id(img)],
+        "platform-details" => one(&img.platform_details),
+        "root-device-name" => one(&img.root_device_name),
+        "root-device-type" => one(&img.root_device_type),
+        "state" => one("available"),
+        "virtualization-type" => one(&img.virtualization_type),
+        "boot-mode" => one(&img.boot_mode),
+        _ => vec![],
+    }
+}
+
+/// An image with the caller's tags on it.
+pub type TaggedImage = (Image, crate::Tags);
+
+/// A DescribeImages request.
+#[derive(Default)]
+pub struct DescribeImagesInput {
+    pub image_ids: Vec<String>,
+    pub owners: Vec<String>,
+    pub executable_by: Vec<String>,
+    pub filters: FilterSet,
+    pub page: Option<PageRequest>,
+}
+
+impl ControlPlane {
+    /// Registers (or refreshes) the built-in images.
+    pub fn register_builtin_images(&self) -> Result<()> {
+        self.db.write(|tx| {
+            for img in builtin_images() {
+                tx.put_image(&img)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// An image the caller may launch.
+    pub fn visible_image(&self, caller: &Caller, id: &str) -> Result<Image> {
+        let id = ImageId::parse(id)?;
+        self.db
+            .read(|tx| tx.visible_image(&caller.account, id.as_str()))?
+            .ok_or_else(|| Error::not_found(ResourceKind::Image, id))
+    }
+
+    pub fn describe_images(
+        &self,
+        caller: &Caller,
+        input: &DescribeImagesInput,
+    ) -> Result<(Vec<TaggedImage>, Option<String>)> {
+        for id in &input.image_ids {
+            ImageId::parse(id)?;
+        }
+        for owner in &input.owners {
+            let ok = matches!(
+                owner.as_str(),
+                "self" | "amazon" | "aws-marketplace" | BUILTIN_OWNER_ALIAS
+            ) || strato_common::AccountId::parse(owner).is_some();
+            if !ok {
+                return Err(Error::invalid_value(format!(
+                    "Invalid value '{owner}' for owners. Expected an account id or one of self, amazon, {BUILTIN_OWNER_ALIAS}."
+                )));
+            }
+        }
+        let (images, tags) = self.db.read(|tx| {
+            let images = tx.visible_images(&caller.account)?;
+            let tags = match (images.first(), images.last()) {
+                (Some(a), Some(b)) => {
+                    tx.tags_in_range(&caller.account, a.id.as_str(), b.id.as_str())?
+                }
+                _ => Default::default(),
+            };
+            Ok((images, tags))
+        })?;
+        let missing: Vec<&String> = input
+            .image_ids
+            .iter()
+            .filter(|id| !images.iter().any(|i| i.id.as_str() == id.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(Error::not_found(
+                ResourceKind::Image,
+                format!("[{}]", list.join(", ")),
+            ));
+        }
+        let selected: Vec<(Image, Vec<(String, String)>)> = images
+            .into_iter()
+            .filter(|img| {
+                input.image_ids.is_empty() || input.image_ids.iter().any(|i| i == img.id.as_str())
+            })
+            .filter(|img| {
+                input.owners.is_empty()
+                    || input.owners.iter().any(|o| match o.as_str() {
+                        "self" => img.owner.as_ref() == Some(&caller.account),
+                        alias if img.owner_alias.as_deref() == Some(alias) => true,
+                        id => owner_id(img) == id,
+                    })
+            })
+            .filter(|img| {
+                input.executable_by.is_empty()
+                    || input.executable_by.iter().any(|e| match e.as_str() {
+                        "all" => img.public,
+                        "self" => img.public || img.owner.as_ref() == Some(&caller.account),
+                        id => img.public || owner_id(img) == id,
+                    })
+            })
+            .map(|img| {
+                let t = tags.get(img.id.as_str()).cloned().unwrap_or_default();
+                (img, t)
+            })
+            .filter(|(img, t)| input.filters.matches(t, |n| image_field(img, n)))
+            .collect();
+        let page = input.page.clone().unwrap_or_else(PageRequest::all);
+        Ok(paginate(selected, &page, |(img, _)| img.id.to_string()))
+    }
+}

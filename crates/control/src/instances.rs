@@ -1,0 +1,851 @@
+//! Instances: RunInstances, Describe*, Start/Stop/Reboot/Terminate, attributes,
+//! console output, and the handling of host agent reports.
+
+use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
+use crate::lifecycle::{self, reason};
+use crate::page::{encode_token, PageRequest};
+use crate::tags::{validate_tags, TagSpec};
+use crate::{Caller, ControlPlane};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use strato_agent_api::{DesiredVmState, VmReport, VmSpec};
+use strato_common::time_fmt::{ec2_reason_time, now_ms};
+use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
+use strato_ec2_wire::params::decode_base64;
+use strato_ec2_wire::FilterSet;
+use strato_store::{ClientTokenRecord, Desired, Instance, InstanceState, ShutdownBehavior, Tx};
+
+/// Largest user data EC2 accepts, after base64 decoding.
+pub const MAX_USER_DATA: usize = 16 * 1024;
+
+/// An instance with its tags, as Describe calls return it.
+pub type TaggedInstance = (Instance, Vec<(String, String)>);
+
+/// A reservation: what RunInstances returns and DescribeInstances groups by.
+pub struct Reservation {
+    pub reservation_id: ReservationId,
+    pub owner_id: String,
+    pub instances: Vec<TaggedInstance>,
+}
+
+/// A validated-on-use RunInstances request. Serialised to detect ClientToken reuse
+/// with different parameters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunInstancesInput {
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub min_count: Option<i64>,
+    pub max_count: Option<i64>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub tag_specs: Vec<TagSpec>,
+    pub disable_api_termination: Option<bool>,
+    pub disable_api_stop: Option<bool>,
+    pub shutdown_behavior: Option<String>,
+    pub availability_zone: Option<String>,
+    #[serde(skip)]
+    pub client_token: Option<String>,
+}
+
+/// One entry of a Start/Stop/Terminate answer.
+pub struct StateChange {
+    pub instance_id: InstanceId,
+    pub previous: InstanceState,
+    pub current: InstanceState,
+}
+
+/// Filter names DescribeInstances accepts.
+pub const INSTANCE_FILTERS: &[&str] = &[
+    "architecture",
+    "availability-zone",
+    "client-token",
+    "hypervisor",
+    "image-id",
+    "instance-id",
+    "instance-lifecycle",
+    "instance-state-code",
+    "instance-state-name",
+    "instance-type",
+    "instance.group-id",
+    "instance.group-name",
+    "kernel-id",
+    "key-name",
+    "launch-index",
+    "launch-time",
+    "owner-id",
+    "placement-availability-zone",
+    "platform-details",
+    "ramdisk-id",
+    "reservation-id",
+    "root-device-name",
+    "root-device-type",
+    "state-reason-code",
+    "state-reason-message",
+    "tenancy",
+    "virtualization-type",
+];
+
+/// Filter names DescribeInstanceStatus accepts.
+pub const INSTANCE_STATUS_FILTERS: &[&str] = &[
+    "availability-zone",
+    "instance-state-code",
+    "instance-state-name",
+    "instance-status.status",
+    "instance-status.reachability",
+    "system-status.status",
+    "system-status.reachability",
+];
+
+/// The hypervisor name EC2 reports for an instance type.
+pub fn hypervisor_of(instance_type: &str) -> &'static str {
+    catalog::instance_type(instance_type)
+        .map(|t| t.hypervisor)
+        .unwrap_or("nitro")
+}
+
+fn instance_field(i: &Instance, name: &str) -> Vec<String> {
+    let one = |s: &str| vec![s.to_string()];
+    match name {
+        "architecture" => one(&i.architecture),
+        "availability-zone" | "placement-availability-zone" => one(&i.availability_zone),
+        "client-token" => i.client_token.iter().cloned().collect(),
+        // EC2 reports "xen" here for Nitro instances too.
+        "hypervisor" => one("xen"),
+        "image-id" => one(i.image_id.as_str()),
+        "instance-id" => one(i.id.as_str()),
+        "instance-state-code" => vec![i.state.code().to_string()],
+        "instance-state-name" => one(i.state.name()),
+        "instance-type" => one(&i.instance_type),
+        "kernel-id" => i.kernel_id.iter().cloned().collect(),
+        "key-name" => i.key_name.iter().cloned().collect(),
+        "launch-index" => vec![i.launch_index.to_string()],
+        "launch-time" => vec![strato_common::time_fmt::ec2_timestamp(i.launch_time_ms)],
+        "owner-id" => one(i.account_id.as_str()),
+        "platform-details" => one("Linux/UNIX"),
+        "ramdisk-id" => i.ramdisk_id.iter().cloned().collect(),
+        "reservation-id" => one(i.reservation_id.as_str()),
+        "root-device-name" => one(&i.root_device_name),
+        "root-device-type" => one("ebs"),
+        "state-reason-code" => i.state_reason.iter().map(|r| r.code.clone()).collect(),
+        "state-reason-message" => i.state_reason.iter().map(|r| r.message.clone()).collect(),
+        "tenancy" => one("default"),
+        "virtualization-type" => one("hvm"),
+        "instance-status.status" | "system-status.status" => one(status_of(i.state)),
+        "instance-status.reachability" | "system-status.reachability" => {
+            one(reachability_of(i.state))
+        }
+        _ => vec![],
+    }
+}
+
+/// The `status` DescribeInstanceStatus shows for an instance in `state`.
+pub fn status_of(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Running => "ok",
+        InstanceState::Pending => "initializing",
+        _ => "not-applicable",
+    }
+}
+
+/// The reachability check result for an instance in `state`.
+pub fn reachability_of(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Running => "passed",
+        InstanceState::Pending => "initializing",
+        _ => "not-applicable",
+    }
+}
+
+/// Parses a list of instance ids, all or nothing.
+pub fn parse_instance_ids(ids: &[String]) -> Result<Vec<InstanceId>> {
+    ids.iter().map(|s| InstanceId::parse(s)).collect()
+}
+
+fn digest_of(input: &RunInstancesInput) -> Result<String> {
+    let json = serde_json::to_vec(input).map_err(Error::internal)?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
+fn not_found_ids(missing: &[String]) -> Error {
+    if missing.len() == 1 {
+        Error::not_found(ResourceKind::Instance, &missing[0])
+    } else {
+        Error::NotFound {
+            kind: ResourceKind::Instance,
+            id: missing.join(", "),
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The spec the host agent should converge an instance to.
+    pub fn spec_of(&self, i: &Instance) -> VmSpec {
+        let shape = catalog::instance_type(&i.instance_type).ok();
+        VmSpec {
+            instance_id: i.id.clone(),
+            generation: i.generation,
+            desired: match i.desired {
+                Desired::Running => DesiredVmState::Running,
+                Desired::Stopped => DesiredVmState::Stopped,
+                Desired::Deleted => DesiredVmState::Deleted,
+            },
+            force_stop: i.force_stop,
+            reboot_seq: i.reboot_seq,
+            vcpus: shape.map(|s| s.vcpus).unwrap_or(1),
+            memory_mib: shape.map(|s| s.memory_mib).unwrap_or(512),
+            image_id: i.image_id.to_string(),
+            user_data: i
+                .user_data
+                .as_deref()
+                .and_then(decode_base64)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Re-sends every instance of this host to its agent (startup reconciliation).
+    pub fn sync_agent(&self) -> Result<usize> {
+        let host = self.agent.host().to_string();
+        let instances = self.db.read(|tx| tx.instances_on_host(&host))?;
+        let specs: Vec<VmSpec> = instances.iter().map(|i| self.spec_of(i)).collect();
+        let n = specs.len();
+        self.agent.sync(specs);
+        Ok(n)
+    }
+
+    /// Applies one host agent report. State changes land in one transaction; a new
+    /// spec generation that results is sent to the agent after the commit.
+    pub fn handle_report(&self, report: &VmReport) -> Result<()> {
+        let changed = self.db.write(|tx| {
+            let Some(inst) = tx.instance_any_account(report.instance_id.as_str())? else {
+                return Ok(None);
+            };
+            match lifecycle::apply_report(&inst, report, now_ms()) {
+                Some(next) => {
+                    tx.update_instance(&next)?;
+                    Ok(Some((inst, next)))
+                }
+                None => Ok(None),
+            }
+        })?;
+        if let Some((before, after)) = changed {
+            tracing::info!(
+                instance = %after.id,
+                from = before.state.name(),
+                to = after.state.name(),
+                "instance state changed"
+            );
+            if after.generation != before.generation {
+                self.agent.apply(self.spec_of(&after));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a RunInstances request; returns the resolved pieces.
+    fn validate_run(&self, caller: &Caller, input: &RunInstancesInput) -> Result<ValidRun> {
+        let image_id = input
+            .image_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::MissingParameter("ImageId".into()))?;
+        let image = self.visible_image(caller, image_id)?;
+        let itype = input
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.to_string());
+        catalog::instance_type(&itype)?;
+        let min = input
+            .min_count
+            .ok_or_else(|| Error::MissingParameter("MinCount".into()))?;
+        let max = input
+            .max_count
+            .ok_or_else(|| Error::MissingParameter("MaxCount".into()))?;
+        if min < 1 {
+            return Err(Error::invalid_value(format!(
+                "Value ({min}) for parameter minCount is invalid. Expected a positive integer."
+            )));
+        }
+        if max < 1 {
+            return Err(Error::invalid_value(format!(
+                "Value ({max}) for parameter maxCount is invalid. Expected a positive integer."
+            )));
+        }
+        if min > max {
+            return Err(Error::invalid_value(
+                "Value for parameter minCount must be less than or equal to maxCount.",
+            ));
+        }
+        if let Some(name) = &input.key_name {
+            let found = self
+                .db
+                .read(|tx| tx.key_pair_by_name(&caller.account, name))?;
+            if found.is_none() {
+                return Err(Error::not_found(ResourceKind::KeyPair, name));
+            }
+        }
+        if let Some(ud) = &input.user_data {
+            let bytes = decode_base64(ud)
+                .ok_or_else(|| Error::invalid_value("Invalid BASE64 encoding of user data."))?;
+            if bytes.len() > MAX_USER_DATA {
+                return Err(Error::invalid_value(format!(
+                    "User data is limited to {MAX_USER_DATA} bytes."
+                )));
+            }
+        }
+        let shutdown = match input.shutdown_behavior.as_deref() {
+            None | Some("stop") => ShutdownBehavior::Stop,
+            Some("terminate") => ShutdownBehavior::Terminate,
+            Some(other) => {
+                return Err(Error::invalid_value(format!(
+                    "Value ({other}) for parameter instanceInitiatedShutdownBehavior is invalid. Expected 'stop' or 'terminate'."
+                )))
+            }
+        };
+        let zone = match &input.availability_zone {
+            Some(z) => {
+                self.check_zone(z)?;
+                z.clone()
+            }
+            None => self.cfg.availability_zones[0].clone(),
+        };
+        let mut instance_tags = vec![];
+        for spec in &input.tag_specs {
+            match spec.resource_type.as_str() {
+                "instance" => instance_tags.extend(spec.tags.iter().cloned()),
+                // Volumes and interfaces arrive with the storage and network work;
+                // accepting their tags silently would lose them.
+                other => {
+                    return Err(Error::invalid_value(format!(
+                        "'{other}' is not a valid taggable resource type for this operation."
+                    )))
+                }
+            }
+        }
+        validate_tags(&instance_tags)?;
+        if let Some(t) = &input.client_token {
+            if t.len() > 64 || !t.is_ascii() {
+                return Err(Error::invalid_value(
+                    "The client token must be at most 64 ASCII characters.",
+                ));
+            }
+        }
+        Ok(ValidRun {
+            image,
+            itype,
+            min: min as usize,
+            max: max as usize,
+            shutdown,
+            zone,
+            instance_tags,
+        })
+    }
+
+    /// RunInstances. With a ClientToken already used for the same parameters, returns
+    /// the original reservation and launches nothing.
+    pub fn run_instances(
+        &self,
+        caller: &Caller,
+        input: &RunInstancesInput,
+        dry_run: bool,
+    ) -> Result<Reservation> {
+        let v = self.validate_run(caller, input)?;
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        let digest = digest_of(input)?;
+        let now = now_ms();
+        let host = self.agent.host().to_string();
+        let cap = self.cfg.max_instances_per_account;
+        let (reservation_id, launched) = self.db.write(|tx| {
+            if let Some(token) = &input.client_token {
+                if let Some(rec) = tx.client_token(&caller.account, token)? {
+                    if rec.params_digest != digest {
+                        return Err(Error::IdempotentParameterMismatch(format!(
+                            "The client token '{token}' has already been used with different parameters."
+                        )));
+                    }
+                    return Ok((rec.reservation_id, vec![]));
+                }
+            }
+            let live = tx.count_live_instances(&caller.account)?;
+            let room = (cap - live).max(0) as usize;
+            if room < v.min {
+                return Err(Error::InstanceLimitExceeded(format!(
+                    "You have requested more instances ({}) than your current instance limit of {cap} allows for the specified instance type.",
+                    v.min
+                )));
+            }
+            let count = v.max.min(room);
+            let reservation_id = ReservationId::generate();
+            let mut launched = Vec::with_capacity(count);
+            for idx in 0..count {
+                let inst = Instance {
+                    id: InstanceId::generate(),
+                    account_id: caller.account.clone(),
+                    reservation_id: reservation_id.clone(),
+                    image_id: v.image.id.clone(),
+                    instance_type: v.itype.clone(),
+                    key_name: input.key_name.clone(),
+                    launch_index: idx as u32,
+                    state: InstanceState::Pending,
+                    state_reason: Some(strato_store::StateReason {
+                        code: "pending".into(),
+                        message: "pending".into(),
+                    }),
+                    state_transition_reason: String::new(),
+                    launch_time_ms: now,
+                    availability_zone: v.zone.clone(),
+                    user_data: input.user_data.clone(),
+                    disable_api_termination: input.disable_api_termination.unwrap_or(false),
+                    disable_api_stop: input.disable_api_stop.unwrap_or(false),
+                    shutdown_behavior: v.shutdown,
+                    client_token: input.client_token.clone(),
+                    architecture: v.image.architecture.clone(),
+                    root_device_name: v.image.root_device_name.clone(),
+                    kernel_id: v.image.kernel_id.clone(),
+                    ramdisk_id: v.image.ramdisk_id.clone(),
+                    host: host.clone(),
+                    desired: Desired::Running,
+                    generation: 1,
+                    reboot_seq: 0,
+                    force_stop: false,
+                    terminated_ms: None,
+                };
+                tx.insert_instance(&inst)?;
+                for (k, val) in &v.instance_tags {
+                    tx.put_tag(
+                        &caller.account,
+                        &strato_store::Tag {
+                            resource_id: inst.id.to_string(),
+                            resource_type: "instance".into(),
+                            key: k.clone(),
+                            value: val.clone(),
+                        },
+                    )?;
+                }
+                launched.push(inst);
+            }
+            if let Some(token) = &input.client_token {
+                tx.insert_client_token(
+                    &caller.account,
+                    &ClientTokenRecord {
+                        token: token.clone(),
+                        reservation_id: reservation_id.clone(),
+                        params_digest: digest.clone(),
+                    },
+                    now,
+                )?;
+            }
+            Ok((reservation_id, launched))
+        })?;
+        for inst in &launched {
+            self.agent.apply(self.spec_of(inst));
+        }
+        let instances = self.db.read(|tx| {
+            let list = tx.instances_in_reservation(&caller.account, reservation_id.as_str())?;
+            with_tags(tx, caller, list)
+        })?;
+        tracing::info!(reservation = %reservation_id, count = instances.len(), "instances launched");
+        Ok(Reservation {
+            reservation_id,
+            owner_id: caller.account.to_string(),
+            instances,
+        })
+    }
+
+    /// Loads instances by id (scoped to the caller); any missing id is NotFound.
+    fn load_instances(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        ids: &[InstanceId],
+    ) -> Result<Vec<Instance>> {
+        let visible = self.visible_since();
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = vec![];
+        for id in ids {
+            match tx.instance(&caller.account, id.as_str())? {
+                Some(i) if i.terminated_ms.is_none_or(|t| t >= visible) => found.push(i),
+                _ => missing.push(id.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(not_found_ids(&missing));
+        }
+        Ok(found)
+    }
+
+    /// DescribeInstances: instances by id or all, filtered and paged, with tags.
+    pub fn describe_instances(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        filters: &FilterSet,
+        page: &PageRequest,
+    ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
+        let ids = parse_instance_ids(ids)?;
+        if !ids.is_empty() {
+            if page.max_results.is_some() {
+                return Err(Error::InvalidParameterCombination(
+                    "The parameter instancesSet cannot be used with the parameter maxResults"
+                        .into(),
+                ));
+            }
+            let list = self.db.read(|tx| {
+                let found = self.load_instances(tx, caller, &ids)?;
+                with_tags(tx, caller, found)
+            })?;
+            let out = list
+                .into_iter()
+                .filter(|(i, t)| filters.matches(t, |n| instance_field(i, n)))
+                .collect();
+            return Ok((out, None));
+        }
+        self.scan_instances(caller, filters, page, |i, t| {
+            filters.matches(t, |n| instance_field(i, n))
+        })
+    }
+
+    /// Walks the caller's instances in id order in chunks, keeping those `keep` accepts,
+    /// until a page is full. One query per chunk, tags loaded per chunk by range.
+    fn scan_instances(
+        &self,
+        caller: &Caller,
+        _filters: &FilterSet,
+        page: &PageRequest,
+        keep: impl Fn(&Instance, &[(String, String)]) -> bool,
+    ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
+        const CHUNK: usize = 1000;
+        let visible = self.visible_since();
+        let want = page.max_results.unwrap_or(usize::MAX);
+        let mut out: Vec<TaggedInstance> = Vec::new();
+        let mut cursor = page.after.clone();
+        loop {
+            let chunk = self.db.read(|tx| {
+                let list = tx.instances_page(&caller.account, cursor.as_deref(), CHUNK, visible)?;
+                with_tags(tx, caller, list)
+            })?;
+            let exhausted = chunk.len() < CHUNK;
+            for (i, t) in chunk {
+                cursor = Some(i.id.to_string());
+                if keep(&i, &t) {
+                    if out.len() == want {
+                        // One more match exists: the page is full and there is a next one.
+                        let last = out.last().map(|(i, _)| encode_token(i.id.as_str()));
+                        return Ok((out, last));
+                    }
+                    out.push((i, t));
+                }
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+        }
+    }
+
+    /// DescribeInstanceStatus: running instances unless `include_all`.
+    pub fn describe_instance_status(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        filters: &FilterSet,
+        include_all: bool,
+        page: &PageRequest,
+    ) -> Result<(Vec<Instance>, Option<String>)> {
+        let ids = parse_instance_ids(ids)?;
+        let keep = |i: &Instance| {
+            (include_all || i.state == InstanceState::Running)
+                && filters.matches(&[], |n| instance_field(i, n))
+        };
+        if !ids.is_empty() {
+            if page.max_results.is_some() {
+                return Err(Error::InvalidParameterCombination(
+                    "The parameter instancesSet cannot be used with the parameter maxResults"
+                        .into(),
+                ));
+            }
+            let found = self.db.read(|tx| self.load_instances(tx, caller, &ids))?;
+            return Ok((found.into_iter().filter(|i| keep(i)).collect(), None));
+        }
+        let (list, next) = self.scan_instances(caller, filters, page, |i, _| keep(i))?;
+        Ok((list.into_iter().map(|(i, _)| i).collect(), next))
+    }
+
+    /// Changes a set of instances in one transaction: `change` is called for each and
+    /// either edits it (returning true when the spec changed) or refuses the whole call.
+    fn change_instances(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        dry_run: bool,
+        mut change: impl FnMut(&mut Instance) -> Result<bool>,
+    ) -> Result<Vec<StateChange>> {
+        if ids.is_empty() {
+            return Err(Error::MissingParameter("InstanceId".into()));
+        }
+        let ids = parse_instance_ids(ids)?;
+        let (changes, specs) = self.db.write(|tx| {
+            let list = self.load_instances(tx, caller, &ids)?;
+            let mut changes = Vec::with_capacity(list.len());
+            let mut specs = vec![];
+            let mut edited = vec![];
+            for mut inst in list {
+                let previous = inst.state;
+                let spec_changed = change(&mut inst)?;
+                changes.push(StateChange {
+                    instance_id: inst.id.clone(),
+                    previous,
+                    current: inst.state,
+                });
+                if spec_changed {
+                    inst.generation += 1;
+                    edited.push(inst);
+                }
+            }
+            if dry_run {
+                return Err(Error::DryRunOperation);
+            }
+            for inst in &edited {
+                tx.update_instance(inst)?;
+                specs.push(self.spec_of(inst));
+            }
+            Ok((changes, specs))
+        })?;
+        for spec in specs {
+            self.agent.apply(spec);
+        }
+        Ok(changes)
+    }
+
+    pub fn start_instances(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        dry_run: bool,
+    ) -> Result<Vec<StateChange>> {
+        self.change_instances(caller, ids, dry_run, |i| match i.state {
+            InstanceState::Stopped => {
+                i.state = InstanceState::Pending;
+                i.desired = Desired::Running;
+                i.force_stop = false;
+                i.state_reason = None;
+                i.state_transition_reason = String::new();
+                i.launch_time_ms = now_ms();
+                Ok(true)
+            }
+            InstanceState::Pending | InstanceState::Running => Ok(false),
+            _ => Err(Error::IncorrectInstanceState(format!(
+                "The instance '{}' is not in a state from which it can be started.",
+                i.id
+            ))),
+        })
+    }
+
+    pub fn stop_instances(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Vec<StateChange>> {
+        self.change_instances(caller, ids, dry_run, |i| {
+            if i.disable_api_stop && matches!(i.state, InstanceState::Running) {
+                return Err(Error::OperationNotPermitted(format!(
+                    "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+                    i.id
+                )));
+            }
+            match i.state {
+                InstanceState::Running => {
+                    i.state = InstanceState::Stopping;
+                    i.desired = Desired::Stopped;
+                    i.state_reason = Some(reason(
+                        "Client.UserInitiatedShutdown",
+                        "User initiated shutdown",
+                    ));
+                    i.state_transition_reason =
+                        format!("User initiated ({})", ec2_reason_time(now_ms()));
+                    i.force_stop = force;
+                    Ok(true)
+                }
+                InstanceState::Stopping if force && !i.force_stop => {
+                    i.force_stop = true;
+                    Ok(true)
+                }
+                InstanceState::Stopped | InstanceState::Stopping => Ok(false),
+                _ => Err(Error::IncorrectInstanceState(format!(
+                    "This instance '{}' is not in a state from which it can be stopped.",
+                    i.id
+                ))),
+            }
+        })
+    }
+
+    pub fn terminate_instances(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        dry_run: bool,
+    ) -> Result<Vec<StateChange>> {
+        self.change_instances(caller, ids, dry_run, |i| {
+            if i.disable_api_termination && i.state != InstanceState::Terminated {
+                return Err(Error::OperationNotPermitted(format!(
+                    "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                    i.id
+                )));
+            }
+            match i.state {
+                InstanceState::Terminated | InstanceState::ShuttingDown => Ok(false),
+                _ => {
+                    i.state = InstanceState::ShuttingDown;
+                    i.desired = Desired::Deleted;
+                    i.state_reason = Some(reason(
+                        "Client.UserInitiatedShutdown",
+                        "User initiated shutdown",
+                    ));
+                    i.state_transition_reason =
+                        format!("User initiated ({})", ec2_reason_time(now_ms()));
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    pub fn reboot_instances(&self, caller: &Caller, ids: &[String], dry_run: bool) -> Result<()> {
+        self.change_instances(caller, ids, dry_run, |i| match i.state {
+            InstanceState::Running => {
+                i.reboot_seq += 1;
+                Ok(true)
+            }
+            _ => Err(Error::IncorrectInstanceState(format!(
+                "The instance '{}' is not in a state from which it can be rebooted.",
+                i.id
+            ))),
+        })
+        .map(|_| ())
+    }
+
+    /// One instance by id (scoped), or NotFound.
+    pub fn instance(&self, caller: &Caller, id: &str) -> Result<Instance> {
+        let id = InstanceId::parse(id)?;
+        self.db
+            .read(|tx| self.load_instances(tx, caller, std::slice::from_ref(&id)))?
+            .pop()
+            .ok_or_else(|| Error::not_found(ResourceKind::Instance, &id))
+    }
+
+    /// ModifyInstanceAttribute for one attribute.
+    pub fn modify_instance_attribute(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: AttributeChange,
+        dry_run: bool,
+    ) -> Result<()> {
+        self.change_instances(caller, &[id.to_string()], dry_run, |i| {
+            let must_be_stopped = |i: &Instance, what: &str| {
+                if i.state == InstanceState::Stopped {
+                    Ok(())
+                } else {
+                    Err(Error::IncorrectInstanceState(format!(
+                        "The instance '{}' is not in the 'stopped' state; {what} can only be changed while it is stopped.",
+                        i.id
+                    )))
+                }
+            };
+            match &change {
+                AttributeChange::InstanceType(t) => {
+                    catalog::instance_type(t)?;
+                    must_be_stopped(i, "the instance type")?;
+                    i.instance_type = t.clone();
+                }
+                AttributeChange::UserData(ud) => {
+                    if ud.len() > MAX_USER_DATA {
+                        return Err(Error::invalid_value(format!(
+                            "User data is limited to {MAX_USER_DATA} bytes."
+                        )));
+                    }
+                    must_be_stopped(i, "user data")?;
+                    i.user_data = if ud.is_empty() {
+                        None
+                    } else {
+                        Some(strato_ec2_wire::params::encode_base64(ud))
+                    };
+                }
+                AttributeChange::DisableApiTermination(b) => i.disable_api_termination = *b,
+                AttributeChange::DisableApiStop(b) => i.disable_api_stop = *b,
+                AttributeChange::ShutdownBehavior(b) => i.shutdown_behavior = *b,
+            }
+            if i.state == InstanceState::Terminated {
+                return Err(Error::IncorrectInstanceState(format!(
+                    "The instance '{}' is terminated.",
+                    i.id
+                )));
+            }
+            // Attribute edits do not change what the hypervisor should do now, but they
+            // are persisted; a generation bump makes the new shape reach the agent.
+            Ok(true)
+        })
+        .map(|_| ())
+    }
+
+    /// GetConsoleOutput: the console log (the most recent 64 KiB) of an instance.
+    pub fn console_output(&self, caller: &Caller, id: &str) -> Result<(Instance, Option<Vec<u8>>)> {
+        let inst = self.instance(caller, id)?;
+        let log = self.agent.console(&inst.id).map(|mut bytes| {
+            const LIMIT: usize = 64 * 1024;
+            if bytes.len() > LIMIT {
+                bytes.drain(..bytes.len() - LIMIT);
+            }
+            bytes
+        });
+        Ok((inst, log))
+    }
+
+    /// Drops terminated instances past their visibility window.
+    pub fn purge_terminated(&self) -> Result<usize> {
+        let before = self.visible_since();
+        self.db.write(|tx| tx.purge_terminated(before))
+    }
+}
+
+/// One ModifyInstanceAttribute change.
+#[derive(Clone, Debug)]
+pub enum AttributeChange {
+    InstanceType(String),
+    /// Decoded user data; empty clears it.
+    UserData(Vec<u8>),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    ShutdownBehavior(ShutdownBehavior),
+}
+
+struct ValidRun {
+    image: strato_store::Image,
+    itype: String,
+    min: usize,
+    max: usize,
+    shutdown: ShutdownBehavior,
+    zone: String,
+    instance_tags: Vec<(String, String)>,
+}
+
+/// Attaches tags to a list of instances with one range query.
+fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<TaggedInstance>> {
+    let (Some(first), Some(last)) = (
+        list.iter().map(|i| i.id.as_str()).min(),
+        list.iter().map(|i| i.id.as_str()).max(),
+    ) else {
+        return Ok(vec![]);
+    };
+    let mut tags: HashMap<String, Vec<(String, String)>> =
+        tx.tags_in_range(&caller.account, first, last)?;
+    Ok(list
+        .into_iter()
+        .map(|i| {
+            let t = tags.remove(i.id.as_str()).unwrap_or_default();
+            (i, t)
+        })
+        .collect())
+}

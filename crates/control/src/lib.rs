@@ -1,0 +1,77 @@
+//! The control plane.
+//!
+//! One module per resource family. Every operation takes the calling account
+//! ([`Caller`]) and touches only that account's rows; every multi-row change is a
+//! single store transaction, so a failed or retried call never leaves anything
+//! half-made. Instance state advances only from host agent reports
+//! ([`ControlPlane::handle_report`]); the API never moves state on a timer.
+
+pub mod accounts;
+pub mod catalog;
+pub mod images;
+pub mod instances;
+pub mod keypairs;
+pub mod lifecycle;
+pub mod page;
+pub mod tags;
+
+use std::sync::Arc;
+use strato_agent_api::AgentClient;
+use strato_common::AccountId;
+use strato_store::Db;
+
+/// A resource's tags as (key, value) pairs, sorted by key.
+pub type Tags = Vec<(String, String)>;
+
+/// Who is calling: the account every query is scoped to.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub account: AccountId,
+    pub access_key_id: String,
+}
+
+/// Settings of the control plane.
+#[derive(Clone, Debug)]
+pub struct ControlConfig {
+    pub region: String,
+    pub availability_zones: Vec<String>,
+    /// The public URL clients use (shown by DescribeRegions).
+    pub endpoint: String,
+    /// The most instances (not terminated) one account may have.
+    pub max_instances_per_account: i64,
+    /// How long terminated instances stay visible, in milliseconds.
+    pub terminated_visibility_ms: i64,
+}
+
+impl ControlConfig {
+    pub fn new(region: &str, endpoint: &str) -> Self {
+        ControlConfig {
+            region: region.to_string(),
+            availability_zones: ["a", "b", "c"]
+                .iter()
+                .map(|s| format!("{region}{s}"))
+                .collect(),
+            endpoint: endpoint.to_string(),
+            max_instances_per_account: 20_000,
+            terminated_visibility_ms: 3_600_000,
+        }
+    }
+}
+
+/// The control plane: the store, the host agent and the settings.
+pub struct ControlPlane {
+    pub db: Arc<Db>,
+    pub agent: Arc<dyn AgentClient>,
+    pub cfg: ControlConfig,
+}
+
+impl ControlPlane {
+    pub fn new(db: Arc<Db>, agent: Arc<dyn AgentClient>, cfg: ControlConfig) -> Self {
+        ControlPlane { db, agent, cfg }
+    }
+
+    /// Cut-off before which terminated instances are no longer visible.
+    pub(crate) fn visible_since(&self) -> i64 {
+        strato_common::time_fmt::now_ms() - self.cfg.terminated_visibility_ms
+    }
+}

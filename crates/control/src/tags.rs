@@ -1,0 +1,183 @@
+//! Tags on every resource kind: CreateTags, DeleteTags, DescribeTags, and the
+//! `TagSpecification` validation that creating actions share.
+
+use crate::page::{paginate, PageRequest};
+use crate::{Caller, ControlPlane};
+use serde::Serialize;
+use strato_common::{kind_of_id, Error, ResourceKind, Result};
+use strato_ec2_wire::FilterSet;
+use strato_store::{Tag, Tx};
+
+/// Most tags one resource may carry.
+pub const MAX_TAGS: usize = 50;
+
+/// Tags requested for resources a call creates (`TagSpecification.N`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TagSpec {
+    pub resource_type: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Filter names DescribeTags accepts.
+pub const TAG_FILTERS: &[&str] = &["key", "value", "resource-id", "resource-type"];
+
+/// Checks keys and values the way EC2 does.
+pub fn validate_tags(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::TagLimitExceeded(format!(
+            "The maximum number of tags per resource is {MAX_TAGS}."
+        )));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(Error::invalid_value(format!(
+                "Tag key '{k}' is invalid: a tag key is 1 to 128 characters."
+            )));
+        }
+        if v.chars().count() > 256 {
+            return Err(Error::invalid_value(format!(
+                "Tag value for key '{k}' exceeds the maximum length of 256 characters."
+            )));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(Error::invalid_value(format!(
+                "Tag keys starting with 'aws:' are reserved for internal use: '{k}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ControlPlane {
+    /// Checks that a taggable resource exists for the caller; returns its tag type.
+    fn taggable(&self, tx: &Tx, caller: &Caller, id: &str) -> Result<&'static str> {
+        let kind = kind_of_id(id).ok_or_else(|| Error::InvalidId(id.to_string()))?;
+        let exists = match kind {
+            ResourceKind::Instance => tx
+                .instance(&caller.account, id)?
+                .is_some_and(|i| i.terminated_ms.is_none_or(|t| t >= self.visible_since())),
+            ResourceKind::Image => tx.visible_image(&caller.account, id)?.is_some(),
+            ResourceKind::KeyPair => tx.key_pair_by_id(&caller.account, id)?.is_some(),
+            ResourceKind::Reservation => return Err(Error::InvalidId(id.to_string())),
+        };
+        if !exists {
+            return Err(Error::not_found(kind, id));
+        }
+        Ok(kind.tag_resource_type())
+    }
+
+    pub fn create_tags(
+        &self,
+        caller: &Caller,
+        resource_ids: &[String],
+        tags: &[(String, String)],
+        dry_run: bool,
+    ) -> Result<()> {
+        if resource_ids.is_empty() {
+            return Err(Error::MissingParameter("ResourceId".into()));
+        }
+        if tags.is_empty() {
+            return Err(Error::MissingParameter("Tag".into()));
+        }
+        validate_tags(tags)?;
+        self.db.write(|tx| {
+            let mut kinds = Vec::with_capacity(resource_ids.len());
+            for id in resource_ids {
+                kinds.push(self.taggable(tx, caller, id)?);
+            }
+            if dry_run {
+                return Err(Error::DryRunOperation);
+            }
+            for (id, rtype) in resource_ids.iter().zip(kinds) {
+                for (k, v) in tags {
+                    tx.put_tag(
+                        &caller.account,
+                        &Tag {
+                            resource_id: id.clone(),
+                            resource_type: rtype.to_string(),
+                            key: k.clone(),
+                            value: v.clone(),
+                        },
+                    )?;
+                }
+                if tx.tags_of(&caller.account, id)?.len() > MAX_TAGS {
+                    return Err(Error::TagLimitExceeded(format!(
+                        "The maximum number of tags per resource is {MAX_TAGS}; '{id}' would have more."
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// DeleteTags. A tag given with a value is deleted only if the value matches; with
+    /// no tags at all, every tag of the resources goes.
+    pub fn delete_tags(
+        &self,
+        caller: &Caller,
+        resource_ids: &[String],
+        tags: &[(String, Option<String>)],
+        dry_run: bool,
+    ) -> Result<()> {
+        if resource_ids.is_empty() {
+            return Err(Error::MissingParameter("ResourceId".into()));
+        }
+        self.db.write(|tx| {
+            for id in resource_ids {
+                self.taggable(tx, caller, id)?;
+            }
+            if dry_run {
+                return Err(Error::DryRunOperation);
+            }
+            for id in resource_ids {
+                if tags.is_empty() {
+                    tx.delete_tags_of(&caller.account, id)?;
+                }
+                for (k, v) in tags {
+                    tx.delete_tag(&caller.account, id, k, v.as_deref())?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub fn describe_tags(
+        &self,
+        caller: &Caller,
+        filters: &FilterSet,
+        page: &PageRequest,
+    ) -> Result<(Vec<Tag>, Option<String>)> {
+        let all = self
+            .db
+            .read(|tx| tx.tags_page(&caller.account, None, usize::MAX >> 1))?;
+        let visible = self.visible_since();
+        // Tags of instances past their visibility window are as gone as the instance.
+        let hidden: std::collections::HashSet<String> = self.db.read(|tx| {
+            let mut h = std::collections::HashSet::new();
+            for t in all.iter().filter(|t| t.resource_type == "instance") {
+                if let Some(i) = tx.instance(&caller.account, &t.resource_id)? {
+                    if i.terminated_ms.is_some_and(|ms| ms < visible) {
+                        h.insert(i.id.to_string());
+                    }
+                }
+            }
+            Ok(h)
+        })?;
+        let list: Vec<Tag> = all
+            .into_iter()
+            .filter(|t| !hidden.contains(&t.resource_id))
+            .filter(|t| {
+                filters.matches(&[], |n| match n {
+                    "key" => vec![t.key.clone()],
+                    "value" => vec![t.value.clone()],
+                    "resource-id" => vec![t.resource_id.clone()],
+                    "resource-type" => vec![t.resource_type.clone()],
+                    _ => vec![],
+                })
+            })
+            .collect();
+        Ok(paginate(list, page, |t| {
+            format!("{}\u{1}{}", t.resource_id, t.key)
+        }))
+    }
+}

@@ -1,0 +1,55 @@
+//! Hypervisor drivers.
+//!
+//! A driver owns VMs on one host and nothing else: it creates, starts, stops, reboots
+//! and destroys them and reports what they are doing. It holds no opinion about EC2
+//! semantics; the host agent decides what to ask for. Every driver implements
+//! [`Hypervisor`]; the simulated driver ([`sim::SimDriver`]) is a first-class one with
+//! the same state machine as a real VM, for fast tests and for users who only need API
+//! fidelity.
+
+pub mod sim;
+
+use strato_agent_api::{StopCause, VmSpec};
+use strato_common::{InstanceId, Result};
+
+/// What a VM is doing, as its hypervisor sees it.
+///
+/// ```text
+///   start()            boot done            stop()              off
+/// ─────────▶ Booting ───────────▶ Running ─────────▶ ShuttingDown ──────▶ Off{Requested}
+///               │                    │  ▲ reboot()                          │
+///               │                    │  └─────── (Booting again)            │ start()
+///               │                    ├── guest powers off ──▶ Off{GuestShutdown}
+///               └────────────────────┴── process dies ──────▶ Off{Crashed}
+///                                                            destroy() ──▶ (gone)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VmStatus {
+    Booting,
+    Running,
+    ShuttingDown,
+    Off(StopCause),
+}
+
+/// A hypervisor driver. Every method is idempotent and returns quickly: long work
+/// (booting, shutting down) proceeds in the background and shows up in [`Hypervisor::status`].
+pub trait Hypervisor: Send + Sync {
+    /// Short name: `sim`, `kvm` or `tcg`.
+    fn kind(&self) -> &'static str;
+    /// One line for operators: which hypervisor and why it was chosen.
+    fn describe(&self) -> String;
+    /// Creates the VM if it does not exist (root disk and all) and starts it if it is off.
+    fn start(&self, spec: &VmSpec) -> Result<()>;
+    /// Asks the guest to power down; `force` cuts power at once.
+    fn stop(&self, id: &InstanceId, force: bool) -> Result<()>;
+    /// Reboots a running VM.
+    fn reboot(&self, id: &InstanceId) -> Result<()>;
+    /// Removes a VM that is off and everything that belongs to it.
+    fn destroy(&self, id: &InstanceId) -> Result<()>;
+    /// The VM's status, or `None` when no such VM exists on this host.
+    fn status(&self, id: &InstanceId) -> Option<VmStatus>;
+    /// Every VM that exists on this host (used to adopt VMs after a restart).
+    fn list(&self) -> Vec<InstanceId>;
+    /// The VM's serial console log, oldest first, bounded.
+    fn console(&self, id: &InstanceId) -> Option<Vec<u8>>;
+}

@@ -1,0 +1,422 @@
+//! The simulated hypervisor.
+//!
+//! Behaves like a real one, minus the guest: VMs boot after `boot_delay`, shut down
+//! after `stop_delay` (at once when forced), keep a serial console log, and persist in
+//! `<dir>/<instance-id>.json` so they survive a restart of the agent exactly as QEMU
+//! processes would. Time-based transitions are computed from the wall clock whenever a
+//! VM is looked at, so a VM that was booting when the agent stopped is running when it
+//! comes back.
+//!
+//! The simulated guest "runs" its user data: in a shell script, `sleep N` lines advance
+//! its clock and a `poweroff` (or `shutdown -h now`, `halt -p`) line powers the guest
+//! off, so guest-initiated shutdown can be tested through the public API.
+
+use crate::{Hypervisor, VmStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use strato_agent_api::{StopCause, VmSpec};
+use strato_common::{time_fmt::now_ms, Error, InstanceId, Result};
+
+/// Most console bytes kept per VM, like a real serial log ring.
+const CONSOLE_LIMIT: usize = 256 * 1024;
+
+/// Timing knobs of the simulator.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub boot_delay: Duration,
+    pub stop_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            boot_delay: Duration::from_millis(1500),
+            stop_delay: Duration::from_millis(1000),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+enum Phase {
+    Booting { since_ms: i64 },
+    Running { since_ms: i64 },
+    ShuttingDown { since_ms: i64, force: bool },
+    Off { cause: StopCause },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SimVm {
+    id: InstanceId,
+    vcpus: u32,
+    memory_mib: u32,
+    image_id: String,
+    phase: Phase,
+    boots: u32,
+    /// When, after reaching running, the guest powers itself off (from user data).
+    poweroff_after_ms: Option<i64>,
+    console: String,
+}
+
+/// The simulated driver.
+pub struct SimDriver {
+    dir: PathBuf,
+    cfg: SimConfig,
+    vms: Mutex<HashMap<InstanceId, SimVm>>,
+}
+
+impl SimDriver {
+    /// Opens the simulator's state directory, adopting every VM recorded there.
+    pub fn open(dir: &Path, cfg: SimConfig) -> Result<SimDriver> {
+        std::fs::create_dir_all(dir).map_err(Error::internal)?;
+        let mut vms = HashMap::new();
+        for entry in std::fs::read_dir(dir).map_err(Error::internal)? {
+            let path = entry.map_err(Error::internal)?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<SimVm>(&b).ok())
+            {
+                Some(vm) => {
+                    vms.insert(vm.id.clone(), vm);
+                }
+                None => {
+                    tracing::warn!(path = %path.display(), "ignoring unreadable simulated VM record")
+                }
+            }
+        }
+        Ok(SimDriver {
+            dir: dir.to_path_buf(),
+            cfg,
+            vms: Mutex::new(vms),
+        })
+    }
+
+    fn path(&self, id: &InstanceId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn save(&self, vm: &SimVm) -> Result<()> {
+        let tmp = self.dir.join(format!(".{}.tmp", vm.id));
+        let bytes = serde_json::to_vec(vm).map_err(Error::internal)?;
+        std::fs::write(&tmp, bytes).map_err(Error::internal)?;
+        std::fs::rename(&tmp, self.path(&vm.id)).map_err(Error::internal)
+    }
+
+    /// Applies the transitions that time has made due; true when something changed.
+    fn advance(&self, vm: &mut SimVm, now: i64) -> bool {
+        let boot = self.cfg.boot_delay.as_millis() as i64;
+        let stop = self.cfg.stop_delay.as_millis() as i64;
+        let mut changed = false;
+        loop {
+            let next = match &vm.phase {
+                Phase::Booting { since_ms } if now >= since_ms + boot => {
+                    let at = since_ms + boot;
+                    console_line(vm, "[  OK  ] Reached target Multi-User System.");
+                    console_line(vm, &format!("strato-sim: {} is running", vm.id));
+                    Phase::Running { since_ms: at }
+                }
+                Phase::Running { since_ms } => match vm.poweroff_after_ms {
+                    Some(after) if now >= since_ms + after => {
+                        console_line(vm, "reboot: Power down");
+                        Phase::Off {
+                            cause: StopCause::GuestShutdown,
+                        }
+                    }
+                    _ => break,
+                },
+                Phase::ShuttingDown { since_ms, force } if *force || now >= since_ms + stop => {
+                    console_line(vm, "reboot: Power down");
+                    Phase::Off {
+                        cause: StopCause::Requested,
+                    }
+                }
+                _ => break,
+            };
+            vm.phase = next;
+            changed = true;
+        }
+        changed
+    }
+
+    fn with_vm<T>(&self, id: &InstanceId, f: impl FnOnce(&mut SimVm) -> Result<T>) -> Result<T> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let vm = vms
+            .get_mut(id)
+            .ok_or_else(|| Error::Internal(format!("simulated VM {id} does not exist")))?;
+        self.advance(vm, now_ms());
+        let out = f(vm)?;
+        self.save(vm)?;
+        Ok(out)
+    }
+}
+
+fn console_line(vm: &mut SimVm, line: &str) {
+    vm.console.push_str(line);
+    vm.console.push_str("\r\n");
+    if vm.console.len() > CONSOLE_LIMIT {
+        let mut cut = vm.console.len() - CONSOLE_LIMIT;
+        while !vm.console.is_char_boundary(cut) {
+            cut += 1;
+        }
+        vm.console.drain(..cut);
+    }
+}
+
+fn boot_banner(vm: &mut SimVm) {
+    vm.boots += 1;
+    let (id, vcpus, mem, image, boots) = (
+        vm.id.to_string(),
+        vm.vcpus,
+        vm.memory_mib,
+        vm.image_id.clone(),
+        vm.boots,
+    );
+    console_line(
+        vm,
+        &format!("[    0.000000] Linux version 6.1.0-strato-sim (simulated guest) boot #{boots}"),
+    );
+    console_line(
+        vm,
+        &format!("[    0.000000] Command line: console=ttyS0 image={image}"),
+    );
+    console_line(
+        vm,
+        &format!("[    0.010000] smpboot: Allowing {vcpus} CPUs, Memory: {mem}MiB"),
+    );
+    console_line(vm, &format!("strato-sim: booting {id}"));
+}
+
+/// Reads a user-data shell script for the simulated guest's actions: the total of
+/// `sleep N` lines before a power-off command, in milliseconds.
+fn poweroff_after(user_data: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(user_data).ok()?;
+    if !text.starts_with("#!") {
+        return None;
+    }
+    let mut delay_ms = 0i64;
+    for line in text.lines().map(str::trim) {
+        if let Some(n) = line.strip_prefix("sleep ") {
+            let secs: f64 = n.trim().parse().ok()?;
+            delay_ms += (secs * 1000.0) as i64;
+        } else if matches!(
+            line,
+            "poweroff" | "shutdown -h now" | "halt -p" | "shutdown -P now"
+        ) {
+            return Some(delay_ms);
+        }
+    }
+    None
+}
+
+impl Hypervisor for SimDriver {
+    fn kind(&self) -> &'static str {
+        "sim"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "sim (simulated hypervisor, boot {:?}, stop {:?})",
+            self.cfg.boot_delay, self.cfg.stop_delay
+        )
+    }
+
+    fn start(&self, spec: &VmSpec) -> Result<()> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        let vm = vms
+            .entry(spec.instance_id.clone())
+            .or_insert_with(|| SimVm {
+                id: spec.instance_id.clone(),
+                vcpus: spec.vcpus,
+                memory_mib: spec.memory_mib,
+                image_id: spec.image_id.clone(),
+                phase: Phase::Off {
+                    cause: StopCause::Requested,
+                },
+                boots: 0,
+                poweroff_after_ms: None,
+                console: String::new(),
+            });
+        self.advance(vm, now);
+        if let Phase::Off { .. } = vm.phase {
+            // A start picks up the current shape (ModifyInstanceAttribute while stopped).
+            vm.vcpus = spec.vcpus;
+            vm.memory_mib = spec.memory_mib;
+            vm.poweroff_after_ms = poweroff_after(&spec.user_data);
+            vm.phase = Phase::Booting { since_ms: now };
+            boot_banner(vm);
+            let vm = vm.clone();
+            drop(vms);
+            self.save(&vm)?;
+        }
+        Ok(())
+    }
+
+    fn stop(&self, id: &InstanceId, force: bool) -> Result<()> {
+        self.with_vm(id, |vm| {
+            match vm.phase {
+                Phase::Booting { .. } | Phase::Running { .. } => {
+                    console_line(vm, "strato-sim: ACPI power button pressed");
+                    vm.phase = Phase::ShuttingDown {
+                        since_ms: now_ms(),
+                        force,
+                    };
+                }
+                Phase::ShuttingDown { since_ms, .. } if force => {
+                    vm.phase = Phase::ShuttingDown {
+                        since_ms,
+                        force: true,
+                    };
+                }
+                _ => {}
+            }
+            self.advance(vm, now_ms());
+            Ok(())
+        })
+    }
+
+    fn reboot(&self, id: &InstanceId) -> Result<()> {
+        self.with_vm(id, |vm| {
+            if let Phase::Running { .. } | Phase::Booting { .. } = vm.phase {
+                console_line(vm, "reboot: Restarting system");
+                vm.phase = Phase::Booting { since_ms: now_ms() };
+                boot_banner(vm);
+            }
+            Ok(())
+        })
+    }
+
+    fn destroy(&self, id: &InstanceId) -> Result<()> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        if vms.remove(id).is_some() {
+            match std::fs::remove_file(self.path(id)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::internal(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self, id: &InstanceId) -> Option<VmStatus> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let vm = vms.get_mut(id)?;
+        if self.advance(vm, now_ms()) {
+            let vm = vm.clone();
+            drop(vms);
+            if let Err(e) = self.save(&vm) {
+                tracing::warn!(instance = %vm.id, error = %e, "could not persist simulated VM");
+            }
+            return Some(phase_status(&vm.phase));
+        }
+        Some(phase_status(&vm.phase))
+    }
+
+    fn list(&self) -> Vec<InstanceId> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<_> = vms.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn console(&self, id: &InstanceId) -> Option<Vec<u8>> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        vms.get(id).map(|vm| vm.console.as_bytes().to_vec())
+    }
+}
+
+fn phase_status(p: &Phase) -> VmStatus {
+    match p {
+        Phase::Booting { .. } => VmStatus::Booting,
+        Phase::Running { .. } => VmStatus::Running,
+        Phase::ShuttingDown { .. } => VmStatus::ShuttingDown,
+        Phase::Off { cause } => VmStatus::Off(*cause),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strato_agent_api::DesiredVmState;
+    use strato_common::ResourceId;
+
+    fn spec(id: &InstanceId, user_data: &[u8]) -> VmSpec {
+        VmSpec {
+            instance_id: id.clone(),
+            generation: 1,
+            desired: DesiredVmState::Running,
+            force_stop: false,
+            reboot_seq: 0,
+            vcpus: 2,
+            memory_mib: 1024,
+            image_id: "ami-00000000000000001".into(),
+            user_data: user_data.to_vec(),
+        }
+    }
+
+    fn fast() -> SimConfig {
+        SimConfig {
+            boot_delay: Duration::from_millis(50),
+            stop_delay: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn lifecycle_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InstanceId::generate();
+        {
+            let d = SimDriver::open(dir.path(), fast()).unwrap();
+            assert_eq!(d.status(&id), None);
+            d.start(&spec(&id, b"")).unwrap();
+            assert_eq!(d.status(&id), Some(VmStatus::Booting));
+            std::thread::sleep(Duration::from_millis(80));
+            assert_eq!(d.status(&id), Some(VmStatus::Running));
+            d.stop(&id, false).unwrap();
+            assert_eq!(d.status(&id), Some(VmStatus::ShuttingDown));
+        }
+        // A new driver on the same directory sees the VM where time has taken it.
+        std::thread::sleep(Duration::from_millis(80));
+        let d = SimDriver::open(dir.path(), fast()).unwrap();
+        assert_eq!(d.list(), vec![id.clone()]);
+        assert_eq!(d.status(&id), Some(VmStatus::Off(StopCause::Requested)));
+        let console = String::from_utf8(d.console(&id).unwrap()).unwrap();
+        assert!(console.contains("is running"), "{console}");
+        d.destroy(&id).unwrap();
+        assert_eq!(d.status(&id), None);
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn forced_stop_is_immediate_and_guest_can_power_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = SimDriver::open(dir.path(), fast()).unwrap();
+        let a = InstanceId::generate();
+        d.start(&spec(&a, b"")).unwrap();
+        d.stop(&a, true).unwrap();
+        assert_eq!(d.status(&a), Some(VmStatus::Off(StopCause::Requested)));
+
+        let b = InstanceId::generate();
+        d.start(&spec(&b, b"#!/bin/sh\nsleep 0.05\npoweroff\n"))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(d.status(&b), Some(VmStatus::Off(StopCause::GuestShutdown)));
+    }
+
+    #[test]
+    fn user_data_scripts() {
+        assert_eq!(poweroff_after(b"#!/bin/sh\npoweroff"), Some(0));
+        assert_eq!(
+            poweroff_after(b"#!/bin/sh\nsleep 2\nsleep 1.5\nshutdown -h now"),
+            Some(3500)
+        );
+        assert_eq!(poweroff_after(b"poweroff"), None);
+        assert_eq!(poweroff_after(b"#!/bin/sh\necho hi"), None);
+        assert_eq!(poweroff_after(&[0xff, 0xfe]), None);
+    }
+}

@@ -1,0 +1,450 @@
+//! Instance actions and the instance XML encoding.
+
+use super::{page, tag_specs};
+use strato_common::time_fmt::ec2_timestamp;
+use strato_common::{Error, Result};
+use strato_control::instances::{
+    hypervisor_of, reachability_of, status_of, AttributeChange, RunInstancesInput, StateChange,
+    INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
+};
+use strato_control::{catalog, Caller, ControlPlane};
+use strato_ec2_wire::params::{decode_base64, encode_base64};
+use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
+use strato_store::{Instance, InstanceState, ShutdownBehavior};
+
+/// `<instanceState><code/><name/></instanceState>` under another tag name.
+fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
+    w.open(tag)
+        .num("code", s.code())
+        .text("name", s.name())
+        .close(tag);
+}
+
+/// One instance as EC2 describes it (an `instancesSet` item).
+pub fn write_instance(w: &mut XmlWriter, i: &Instance, tags: &[(String, String)]) {
+    let shape = catalog::instance_type(&i.instance_type).ok();
+    w.text("instanceId", i.id.as_str())
+        .text("imageId", i.image_id.as_str());
+    state(w, "instanceState", i.state);
+    w.text("privateDnsName", "")
+        .text("dnsName", "")
+        .text("reason", &i.state_transition_reason)
+        .opt_text("keyName", i.key_name.as_deref())
+        .num("amiLaunchIndex", i.launch_index)
+        .open("productCodes")
+        .close("productCodes")
+        .text("instanceType", &i.instance_type)
+        .text("launchTime", &ec2_timestamp(i.launch_time_ms))
+        .open("placement")
+        .text("availabilityZone", &i.availability_zone)
+        .text("groupName", "")
+        .text("tenancy", "default")
+        .close("placement")
+        .opt_text("kernelId", i.kernel_id.as_deref())
+        .opt_text("ramdiskId", i.ramdisk_id.as_deref())
+        .open("monitoring")
+        .text("state", "disabled")
+        .close("monitoring")
+        .open("groupSet")
+        .close("groupSet");
+    if let Some(r) = &i.state_reason {
+        w.open("stateReason")
+            .text("code", &r.code)
+            .text("message", &r.message)
+            .close("stateReason");
+    }
+    w.text("architecture", &i.architecture)
+        .text("rootDeviceType", "ebs")
+        .text("rootDeviceName", &i.root_device_name)
+        .open("blockDeviceMapping")
+        .close("blockDeviceMapping")
+        .text("virtualizationType", "hvm")
+        .opt_text("clientToken", i.client_token.as_deref())
+        .tag_set(tags)
+        .text("hypervisor", "xen")
+        .open("networkInterfaceSet")
+        .close("networkInterfaceSet")
+        .bool("ebsOptimized", false)
+        .bool("enaSupport", true);
+    let _ = hypervisor_of;
+    if let Some(s) = shape {
+        w.open("cpuOptions")
+            .num("coreCount", s.vcpus.div_ceil(2).max(1))
+            .num("threadsPerCore", if s.vcpus >= 2 { 2 } else { 1 })
+            .close("cpuOptions");
+    }
+    w.open("capacityReservationSpecification")
+        .text("capacityReservationPreference", "open")
+        .close("capacityReservationSpecification")
+        .open("hibernationOptions")
+        .bool("configured", false)
+        .close("hibernationOptions")
+        .open("metadataOptions")
+        .text("state", "applied")
+        .text("httpTokens", "optional")
+        .num("httpPutResponseHopLimit", 1)
+        .text("httpEndpoint", "enabled")
+        .text("httpProtocolIpv6", "disabled")
+        .text("instanceMetadataTags", "disabled")
+        .close("metadataOptions")
+        .open("enclaveOptions")
+        .bool("enabled", false)
+        .close("enclaveOptions")
+        .text("bootMode", "legacy-bios")
+        .text("platformDetails", "Linux/UNIX")
+        .text("usageOperation", "RunInstances")
+        .text("usageOperationUpdateTime", &ec2_timestamp(i.launch_time_ms))
+        .open("maintenanceOptions")
+        .text("autoRecovery", "default")
+        .close("maintenanceOptions")
+        .text("currentInstanceBootMode", "legacy-bios");
+}
+
+fn run_input(p: &Params) -> Result<RunInstancesInput> {
+    Ok(RunInstancesInput {
+        image_id: p.get("ImageId").map(str::to_string),
+        instance_type: p.get("InstanceType").map(str::to_string),
+        min_count: p.int("MinCount")?,
+        max_count: p.int("MaxCount")?,
+        key_name: p
+            .get("KeyName")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        user_data: p
+            .get("UserData")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        tag_specs: tag_specs(p)?,
+        disable_api_termination: p.bool("DisableApiTermination")?,
+        disable_api_stop: p.bool("DisableApiStop")?,
+        shutdown_behavior: p
+            .get("InstanceInitiatedShutdownBehavior")
+            .map(str::to_string),
+        availability_zone: p
+            .get("Placement.AvailabilityZone")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        client_token: p
+            .get("ClientToken")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    })
+}
+
+pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    let res = cp.run_instances(c, &run_input(p)?, dry)?;
+    Ok(xml::success("RunInstances", rid, |w| {
+        w.text("reservationId", res.reservation_id.as_str())
+            .text("ownerId", &res.owner_id)
+            .open("groupSet")
+            .close("groupSet");
+        w.list("instancesSet", &res.instances, |w, (i, t)| {
+            write_instance(w, i, t)
+        });
+    }))
+}
+
+pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let filters = FilterSet::from_params(p, "Filter", INSTANCE_FILTERS, true)?;
+    let pg = page(p, 5, 1000)?;
+    let (list, next) = cp.describe_instances(c, &p.list("InstanceId"), &filters, &pg)?;
+    // Group by reservation, keeping the order in which reservations first appear.
+    let mut groups: Vec<(String, Vec<usize>)> = vec![];
+    let mut index: std::collections::HashMap<&str, usize> = Default::default();
+    for (n, (i, _)) in list.iter().enumerate() {
+        let key = i.reservation_id.as_str();
+        match index.get(key) {
+            Some(g) => groups[*g].1.push(n),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((key.to_string(), vec![n]));
+            }
+        }
+    }
+    let owner = c.account.to_string();
+    Ok(xml::success("DescribeInstances", rid, |w| {
+        w.list("reservationSet", &groups, |w, (res, members)| {
+            w.text("reservationId", res)
+                .text("ownerId", &owner)
+                .open("groupSet")
+                .close("groupSet");
+            w.list("instancesSet", members, |w, n| {
+                let (i, t) = &list[*n];
+                write_instance(w, i, t);
+            });
+        });
+        w.opt_text("nextToken", next.as_deref());
+    }))
+}
+
+pub fn describe_status(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let filters = FilterSet::from_params(p, "Filter", INSTANCE_STATUS_FILTERS, false)?;
+    let pg = page(p, 5, 1000)?;
+    let all = p.bool("IncludeAllInstances")?.unwrap_or(false);
+    let (list, next) = cp.describe_instance_status(c, &p.list("InstanceId"), &filters, all, &pg)?;
+    Ok(xml::success("DescribeInstanceStatus", rid, |w| {
+        w.list("instanceStatusSet", &list, |w, i| {
+            w.text("instanceId", i.id.as_str())
+                .text("availabilityZone", &i.availability_zone);
+            state(w, "instanceState", i.state);
+            for tag in ["systemStatus", "instanceStatus"] {
+                w.open(tag).text("status", status_of(i.state));
+                w.list("details", [()], |w, _| {
+                    w.text("name", "reachability")
+                        .text("status", reachability_of(i.state));
+                });
+                w.close(tag);
+            }
+        });
+        w.opt_text("nextToken", next.as_deref());
+    }))
+}
+
+fn state_changes(action: &str, rid: &str, changes: &[StateChange]) -> String {
+    xml::success(action, rid, |w| {
+        w.list("instancesSet", changes, |w, ch| {
+            w.text("instanceId", ch.instance_id.as_str());
+            state(w, "currentState", ch.current);
+            state(w, "previousState", ch.previous);
+        });
+    })
+}
+
+pub fn start(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    let ch = cp.start_instances(c, &p.list("InstanceId"), dry)?;
+    Ok(state_changes("StartInstances", rid, &ch))
+}
+
+pub fn stop(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    if p.bool("Hibernate")?.unwrap_or(false) {
+        return Err(Error::Unsupported(
+            "Hibernation is not supported by this endpoint.".into(),
+        ));
+    }
+    let force = p.bool("Force")?.unwrap_or(false);
+    let ch = cp.stop_instances(c, &p.list("InstanceId"), force, dry)?;
+    Ok(state_changes("StopInstances", rid, &ch))
+}
+
+pub fn terminate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    let ch = cp.terminate_instances(c, &p.list("InstanceId"), dry)?;
+    Ok(state_changes("TerminateInstances", rid, &ch))
+}
+
+pub fn reboot(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    cp.reboot_instances(c, &p.list("InstanceId"), dry)?;
+    Ok(xml::success("RebootInstances", rid, |w| {
+        w.bool("return", true);
+    }))
+}
+
+/// Attributes DescribeInstanceAttribute answers.
+const ATTRIBUTES: &[&str] = &[
+    "instanceType",
+    "kernel",
+    "ramdisk",
+    "userData",
+    "disableApiTermination",
+    "disableApiStop",
+    "instanceInitiatedShutdownBehavior",
+    "rootDeviceName",
+    "blockDeviceMapping",
+    "productCodes",
+    "sourceDestCheck",
+    "groupSet",
+    "ebsOptimized",
+    "sriovNetSupport",
+    "enaSupport",
+    "enclaveOptions",
+];
+
+pub fn describe_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let id = p.required("InstanceId")?;
+    let attr = p.required("Attribute")?;
+    if !ATTRIBUTES.contains(&attr) {
+        return Err(Error::invalid_value(format!(
+            "Value ({attr}) for parameter attribute is invalid. Unknown attribute."
+        )));
+    }
+    let i = cp.instance(c, id)?;
+    Ok(xml::success("DescribeInstanceAttribute", rid, |w| {
+        w.text("instanceId", i.id.as_str());
+        let value = |w: &mut XmlWriter, tag: &str, v: Option<&str>| {
+            w.open(tag);
+            w.opt_text("value", v);
+            w.close(tag);
+        };
+        match attr {
+            "instanceType" => value(w, "instanceType", Some(&i.instance_type)),
+            "kernel" => value(w, "kernel", i.kernel_id.as_deref()),
+            "ramdisk" => value(w, "ramdisk", i.ramdisk_id.as_deref()),
+            "userData" => value(w, "userData", i.user_data.as_deref()),
+            "disableApiTermination" => value(
+                w,
+                "disableApiTermination",
+                Some(if i.disable_api_termination {
+                    "true"
+                } else {
+                    "false"
+                }),
+            ),
+            "disableApiStop" => value(
+                w,
+                "disableApiStop",
+                Some(if i.disable_api_stop { "true" } else { "false" }),
+            ),
+            "instanceInitiatedShutdownBehavior" => value(
+                w,
+                "instanceInitiatedShutdownBehavior",
+                Some(i.shutdown_behavior.as_str()),
+            ),
+            "rootDeviceName" => value(w, "rootDeviceName", Some(&i.root_device_name)),
+            "blockDeviceMapping" => {
+                w.open("blockDeviceMapping").close("blockDeviceMapping");
+            }
+            "productCodes" => {
+                w.open("productCodes").close("productCodes");
+            }
+            "sourceDestCheck" => value(w, "sourceDestCheck", Some("true")),
+            "groupSet" => {
+                w.open("groupSet").close("groupSet");
+            }
+            "ebsOptimized" => value(w, "ebsOptimized", Some("false")),
+            "sriovNetSupport" => value(w, "sriovNetSupport", None),
+            "enaSupport" => value(w, "enaSupport", Some("true")),
+            "enclaveOptions" => {
+                w.open("enclaveOptions")
+                    .bool("enabled", false)
+                    .close("enclaveOptions");
+            }
+            _ => {}
+        }
+    }))
+}
+
+fn parse_bool_value(v: &str, name: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::invalid_value(format!(
+            "Value ({v}) for parameter {name} is invalid. Expected a boolean."
+        ))),
+    }
+}
+
+fn parse_behavior(v: &str) -> Result<ShutdownBehavior> {
+    match v {
+        "stop" => Ok(ShutdownBehavior::Stop),
+        "terminate" => Ok(ShutdownBehavior::Terminate),
+        _ => Err(Error::invalid_value(format!(
+            "Value ({v}) for parameter instanceInitiatedShutdownBehavior is invalid. Expected 'stop' or 'terminate'."
+        ))),
+    }
+}
+
+fn attribute_change(p: &Params) -> Result<AttributeChange> {
+    let mut changes = vec![];
+    if let Some(v) = p.get("InstanceType.Value") {
+        changes.push(AttributeChange::InstanceType(v.to_string()));
+    }
+    if p.get("UserData.Value").is_some() {
+        let bytes = p.base64("UserData.Value")?.unwrap_or_default();
+        changes.push(AttributeChange::UserData(bytes));
+    }
+    if let Some(v) = p.get("DisableApiTermination.Value") {
+        changes.push(AttributeChange::DisableApiTermination(parse_bool_value(
+            v,
+            "disableApiTermination",
+        )?));
+    }
+    if let Some(v) = p.get("DisableApiStop.Value") {
+        changes.push(AttributeChange::DisableApiStop(parse_bool_value(
+            v,
+            "disableApiStop",
+        )?));
+    }
+    if let Some(v) = p.get("InstanceInitiatedShutdownBehavior.Value") {
+        changes.push(AttributeChange::ShutdownBehavior(parse_behavior(v)?));
+    }
+    if let Some(attr) = p.get("Attribute") {
+        let v = p.get("Value").unwrap_or("");
+        changes.push(match attr {
+            "instanceType" => AttributeChange::InstanceType(v.to_string()),
+            "userData" => AttributeChange::UserData(
+                decode_base64(v)
+                    .ok_or_else(|| Error::invalid_value("Invalid BASE64 encoding of user data."))?,
+            ),
+            "disableApiTermination" => {
+                AttributeChange::DisableApiTermination(parse_bool_value(v, attr)?)
+            }
+            "disableApiStop" => AttributeChange::DisableApiStop(parse_bool_value(v, attr)?),
+            "instanceInitiatedShutdownBehavior" => {
+                AttributeChange::ShutdownBehavior(parse_behavior(v)?)
+            }
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "Modifying the attribute '{other}' is not supported by this endpoint."
+                )))
+            }
+        });
+    }
+    for unsupported in [
+        "SourceDestCheck.Value",
+        "EbsOptimized.Value",
+        "EnaSupport.Value",
+        "GroupId.1",
+        "Kernel.Value",
+        "Ramdisk.Value",
+        "SriovNetSupport.Value",
+    ] {
+        if p.get(unsupported).is_some() {
+            return Err(Error::Unsupported(format!(
+                "Modifying '{}' is not supported by this endpoint.",
+                unsupported
+                    .trim_end_matches(".Value")
+                    .trim_end_matches(".1")
+            )));
+        }
+    }
+    match changes.len() {
+        0 => Err(Error::MissingParameter("Attribute".into())),
+        1 => Ok(changes.pop().expect("one change")),
+        _ => Err(Error::InvalidParameterCombination(
+            "Only one attribute may be modified per request.".into(),
+        )),
+    }
+}
+
+pub fn modify_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    let id = p.required("InstanceId")?;
+    let change = attribute_change(p)?;
+    cp.modify_instance_attribute(c, id, change, dry)?;
+    Ok(xml::success("ModifyInstanceAttribute", rid, |w| {
+        w.bool("return", true);
+    }))
+}
+
+pub fn console_output(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let _ = p.dry_run()?;
+    let id = p.required("InstanceId")?;
+    p.bool("Latest")?;
+    let (i, log) = cp.console_output(c, id)?;
+    if p.dry_run()? {
+        return Err(Error::DryRunOperation);
+    }
+    Ok(xml::success("GetConsoleOutput", rid, |w| {
+        w.text("instanceId", i.id.as_str()).text(
+            "timestamp",
+            &ec2_timestamp(strato_common::time_fmt::now_ms()),
+        );
+        if let Some(bytes) = &log {
+            w.text("output", &encode_base64(bytes));
+        }
+    }))
+}

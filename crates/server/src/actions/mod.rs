@@ -1,0 +1,147 @@
+//! EC2 actions: each decodes its parameters from [`Params`], calls the control plane
+//! and encodes the XML answer. One function per action, listed in [`dispatch`].
+
+pub mod instances;
+pub mod keypairs;
+pub mod meta;
+pub mod sts;
+pub mod tags;
+
+use strato_common::{Error, Result};
+use strato_control::tags::TagSpec;
+use strato_control::{Caller, ControlPlane};
+use strato_ec2_wire::Params;
+
+/// Every action this endpoint serves.
+pub const ACTIONS: &[&str] = &[
+    "RunInstances",
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "StartInstances",
+    "StopInstances",
+    "RebootInstances",
+    "TerminateInstances",
+    "DescribeInstanceAttribute",
+    "ModifyInstanceAttribute",
+    "GetConsoleOutput",
+    "DescribeInstanceTypes",
+    "DescribeInstanceTypeOfferings",
+    "DescribeImages",
+    "DescribeRegions",
+    "DescribeAvailabilityZones",
+    "DescribeAccountAttributes",
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPair",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
+    "GetCallerIdentity",
+];
+
+pub fn is_known(action: &str) -> bool {
+    ACTIONS.contains(&action)
+}
+
+/// Runs one action for an authenticated caller.
+pub fn dispatch(
+    cp: &ControlPlane,
+    caller: &Caller,
+    action: &str,
+    p: &Params,
+    rid: &str,
+) -> Result<String> {
+    if !is_known(action) {
+        return Err(Error::InvalidAction(action.to_string()));
+    }
+    if action == "GetCallerIdentity" {
+        return sts::get_caller_identity(cp, caller, p, rid);
+    }
+    check_version(p)?;
+    match action {
+        "RunInstances" => instances::run(cp, caller, p, rid),
+        "DescribeInstances" => instances::describe(cp, caller, p, rid),
+        "DescribeInstanceStatus" => instances::describe_status(cp, caller, p, rid),
+        "StartInstances" => instances::start(cp, caller, p, rid),
+        "StopInstances" => instances::stop(cp, caller, p, rid),
+        "RebootInstances" => instances::reboot(cp, caller, p, rid),
+        "TerminateInstances" => instances::terminate(cp, caller, p, rid),
+        "DescribeInstanceAttribute" => instances::describe_attribute(cp, caller, p, rid),
+        "ModifyInstanceAttribute" => instances::modify_attribute(cp, caller, p, rid),
+        "GetConsoleOutput" => instances::console_output(cp, caller, p, rid),
+        "DescribeInstanceTypes" => meta::describe_instance_types(cp, caller, p, rid),
+        "DescribeInstanceTypeOfferings" => {
+            meta::describe_instance_type_offerings(cp, caller, p, rid)
+        }
+        "DescribeImages" => meta::describe_images(cp, caller, p, rid),
+        "DescribeRegions" => meta::describe_regions(cp, caller, p, rid),
+        "DescribeAvailabilityZones" => meta::describe_availability_zones(cp, caller, p, rid),
+        "DescribeAccountAttributes" => meta::describe_account_attributes(cp, caller, p, rid),
+        "CreateKeyPair" => keypairs::create(cp, caller, p, rid),
+        "ImportKeyPair" => keypairs::import(cp, caller, p, rid),
+        "DescribeKeyPairs" => keypairs::describe(cp, caller, p, rid),
+        "DeleteKeyPair" => keypairs::delete(cp, caller, p, rid),
+        "CreateTags" => tags::create(cp, caller, p, rid),
+        "DeleteTags" => tags::delete(cp, caller, p, rid),
+        "DescribeTags" => tags::describe(cp, caller, p, rid),
+        other => Err(Error::InvalidAction(other.to_string())),
+    }
+}
+
+/// EC2 API versions are dates; every current SDK sends 2016-11-15, older tools send
+/// older dates whose shapes are a subset, so any well-formed date is served.
+fn check_version(p: &Params) -> Result<()> {
+    let v = p.required("Version")?;
+    let ok = v.len() == 10
+        && v.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && v <= strato_ec2_wire::EC2_VERSION;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NoSuchVersion(v.to_string()))
+    }
+}
+
+/// Decodes `TagSpecification.N` (EC2 spells the list `TagSpecification`).
+pub fn tag_specs(p: &Params) -> Result<Vec<TagSpec>> {
+    p.structs("TagSpecification")
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let resource_type = s
+                .get("ResourceType")
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    Error::MissingParameter(format!("TagSpecification.{}.ResourceType", i + 1))
+                })?
+                .to_string();
+            Ok(TagSpec {
+                resource_type,
+                tags: tag_list(&s, "Tag")?,
+            })
+        })
+        .collect()
+}
+
+/// Decodes `Tag.N.Key` / `Tag.N.Value` pairs (a missing value is the empty string).
+pub fn tag_list(p: &Params, prefix: &str) -> Result<Vec<(String, String)>> {
+    p.structs(prefix)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let key = t
+                .get("Key")
+                .ok_or_else(|| Error::MissingParameter(format!("{prefix}.{}.Key", i + 1)))?;
+            Ok((key.to_string(), t.get("Value").unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+/// The common `MaxResults` / `NextToken` pair.
+pub fn page(p: &Params, min: i64, max: i64) -> Result<strato_control::page::PageRequest> {
+    strato_control::page::PageRequest::new(p.int("MaxResults")?, p.get("NextToken"), min, max)
+}

@@ -1,0 +1,70 @@
+//! Request authentication: SigV4 against the store's access keys.
+
+use strato_common::{Error, Result};
+use strato_control::{Caller, ControlPlane};
+use strato_sigv4::{Request, SecretLookup, VerifyError, VerifyOptions};
+
+struct StoreLookup<'a>(&'a ControlPlane);
+
+impl SecretLookup for StoreLookup<'_> {
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        self.0
+            .db
+            .read(|tx| tx.access_key(access_key_id))
+            .ok()
+            .flatten()
+            .map(|k| k.secret_access_key)
+    }
+}
+
+/// Verifies the request's signature and resolves the calling account. `service` is
+/// the service the action belongs to (`ec2` or `sts`).
+pub fn authenticate(control: &ControlPlane, req: &Request, service: &str) -> Result<Caller> {
+    let verified = strato_sigv4::verify(
+        req,
+        time::OffsetDateTime::now_utc(),
+        &StoreLookup(control),
+        &VerifyOptions::default(),
+    )
+    .map_err(|e| match e {
+        VerifyError::Missing => {
+            Error::MissingAuthenticationToken("Request is missing Authentication Token".into())
+        }
+        VerifyError::Incomplete(m) => Error::IncompleteSignature(m),
+        VerifyError::UnknownAccessKey(_) => Error::AuthFailure(
+            "AWS was not able to validate the provided access credentials".into(),
+        ),
+        VerifyError::Expired(m) => Error::RequestExpired(m),
+        VerifyError::SignatureMismatch { canonical_request, .. } => {
+            tracing::debug!(%canonical_request, "signature mismatch");
+            Error::SignatureDoesNotMatch(
+                "The request signature we calculated does not match the signature you provided. \
+                 Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                    .into(),
+            )
+        }
+    })?;
+    if verified.region != control.cfg.region {
+        return Err(Error::AuthFailure(format!(
+            "Credential should be scoped to a valid region, not '{}'. This endpoint serves '{}'.",
+            verified.region, control.cfg.region
+        )));
+    }
+    if verified.service != service {
+        return Err(Error::AuthFailure(format!(
+            "Credential should be scoped to correct service: '{service}'."
+        )));
+    }
+    let key = control
+        .db
+        .read(|tx| tx.access_key(&verified.access_key_id))?
+        .ok_or_else(|| {
+            Error::AuthFailure(
+                "AWS was not able to validate the provided access credentials".into(),
+            )
+        })?;
+    Ok(Caller {
+        account: key.account_id,
+        access_key_id: key.access_key_id,
+    })
+}

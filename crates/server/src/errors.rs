@@ -1,0 +1,108 @@
+//! The one mapping from domain errors to EC2's wire errors.
+//!
+//! Exhaustive on purpose: a new [`Error`] variant does not compile until it has a code
+//! and an HTTP status here.
+
+use axum::http::StatusCode;
+use strato_common::Error;
+
+/// What a client sees for an error: HTTP status, EC2 error code, message.
+pub struct WireError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+/// Maps a domain error to its wire form. Internal details never leave this function;
+/// the caller logs the original error with the request id.
+pub fn to_wire(e: &Error) -> WireError {
+    use StatusCode as S;
+    let (status, code): (S, String) = match e {
+        Error::NotFound { kind, .. } => (S::BAD_REQUEST, format!("{}.NotFound", kind.code_stem())),
+        Error::Malformed { kind, .. } => {
+            (S::BAD_REQUEST, format!("{}.Malformed", kind.code_stem()))
+        }
+        Error::KeyPairDuplicate(_) => (S::BAD_REQUEST, "InvalidKeyPair.Duplicate".into()),
+        Error::InvalidKeyFormat(_) => (S::BAD_REQUEST, "InvalidKey.Format".into()),
+        Error::InvalidId(_) => (S::BAD_REQUEST, "InvalidID".into()),
+        Error::MissingParameter(_) => (S::BAD_REQUEST, "MissingParameter".into()),
+        Error::InvalidParameterValue(_) => (S::BAD_REQUEST, "InvalidParameterValue".into()),
+        Error::InvalidParameterCombination(_) => {
+            (S::BAD_REQUEST, "InvalidParameterCombination".into())
+        }
+        Error::InvalidParameter(_) => (S::BAD_REQUEST, "InvalidParameter".into()),
+        Error::InvalidPaginationToken(_) => (S::BAD_REQUEST, "InvalidPaginationToken".into()),
+        Error::InvalidUserDataMalformed(_) => (S::BAD_REQUEST, "InvalidUserData.Malformed".into()),
+        Error::IncorrectInstanceState(_) => (S::BAD_REQUEST, "IncorrectInstanceState".into()),
+        Error::OperationNotPermitted(_) => (S::BAD_REQUEST, "OperationNotPermitted".into()),
+        Error::IdempotentParameterMismatch(_) => {
+            (S::BAD_REQUEST, "IdempotentParameterMismatch".into())
+        }
+        Error::InsufficientInstanceCapacity(_) => (
+            S::INTERNAL_SERVER_ERROR,
+            "InsufficientInstanceCapacity".into(),
+        ),
+        Error::TagLimitExceeded(_) => (S::BAD_REQUEST, "TagLimitExceeded".into()),
+        Error::InstanceLimitExceeded(_) => (S::BAD_REQUEST, "InstanceLimitExceeded".into()),
+        Error::NoSuchVersion(_) => (S::BAD_REQUEST, "NoSuchVersion".into()),
+        Error::RequestLimitExceeded(_) => (S::SERVICE_UNAVAILABLE, "RequestLimitExceeded".into()),
+        Error::Unsupported(_) => (S::BAD_REQUEST, "UnsupportedOperation".into()),
+        Error::InvalidAction(_) => (S::BAD_REQUEST, "InvalidAction".into()),
+        Error::DryRunOperation => (S::PRECONDITION_FAILED, "DryRunOperation".into()),
+        Error::AuthFailure(_) => (S::UNAUTHORIZED, "AuthFailure".into()),
+        Error::SignatureDoesNotMatch(_) => (S::FORBIDDEN, "SignatureDoesNotMatch".into()),
+        Error::IncompleteSignature(_) => (S::BAD_REQUEST, "IncompleteSignature".into()),
+        Error::MissingAuthenticationToken(_) => {
+            (S::UNAUTHORIZED, "MissingAuthenticationToken".into())
+        }
+        Error::RequestExpired(_) => (S::BAD_REQUEST, "RequestExpired".into()),
+        Error::UnauthorizedOperation(_) => (S::FORBIDDEN, "UnauthorizedOperation".into()),
+        Error::InvalidRequest(_) => (S::BAD_REQUEST, "InvalidRequest".into()),
+        Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError".into()),
+    };
+    let message = match e {
+        Error::Internal(_) => "An internal error has occurred".to_string(),
+        other => other.to_string(),
+    };
+    WireError {
+        status,
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strato_common::ResourceKind;
+
+    #[test]
+    fn codes_and_statuses() {
+        let w = to_wire(&Error::not_found(
+            ResourceKind::Instance,
+            "i-0123456789abcdef0",
+        ));
+        assert_eq!(w.code, "InvalidInstanceID.NotFound");
+        assert_eq!(
+            w.message,
+            "The instance ID 'i-0123456789abcdef0' does not exist"
+        );
+        let w = to_wire(&Error::DryRunOperation);
+        assert_eq!(
+            (w.status.as_u16(), w.code.as_str()),
+            (412, "DryRunOperation")
+        );
+        assert_eq!(
+            w.message,
+            "Request would have succeeded, but DryRun flag is set."
+        );
+        let w = to_wire(&Error::Internal("secret path /var/lib".into()));
+        assert_eq!(w.status.as_u16(), 500);
+        assert!(!w.message.contains("secret"));
+        let w = to_wire(&Error::Malformed {
+            kind: ResourceKind::Image,
+            id: "ami-x".into(),
+        });
+        assert_eq!(w.code, "InvalidAMIID.Malformed");
+    }
+}

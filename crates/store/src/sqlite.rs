@@ -1,0 +1,824 @@
+//! The embedded SQLite backend.
+//!
+//! One writer connection behind a mutex (SQLite serialises writers anyway) and a small
+//! pool of reader connections in WAL mode, so Describe calls never wait behind a write.
+
+use crate::model::*;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use strato_common::{AccountId, Error, Result};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Schema migrations, applied in order; `meta.schema_version` records the last one run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX access_keys_account ON access_keys(account_id);
+CREATE TABLE instances (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    host TEXT NOT NULL,
+    terminated_ms BIGINT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX instances_id ON instances(id);
+CREATE INDEX instances_reservation ON instances(account_id, reservation_id);
+CREATE INDEX instances_state ON instances(state);
+CREATE INDEX instances_host ON instances(host, state);
+CREATE TABLE tags (
+    account_id TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (account_id, resource_id, key)
+);
+CREATE INDEX tags_key ON tags(account_id, key);
+CREATE TABLE key_pairs (
+    account_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    public BOOLEAN NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX images_owner ON images(owner);
+CREATE TABLE client_tokens (
+    account_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    params_digest TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    PRIMARY KEY (account_id, token)
+);
+"#];
+
+const READERS: usize = 4;
+
+/// The database handle shared by the whole process.
+pub struct Db {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+}
+
+fn db_err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("database: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(db_err)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(db_err)
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+    )
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating and migrating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut writer = open_conn(path)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open_conn(path).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Db {
+            writer: Mutex::new(writer),
+            readers,
+        })
+    }
+
+    /// Runs `f` in one write transaction: all of its changes land, or none do.
+    pub fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let out = f(&Tx { conn: &tx })?;
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Runs read-only queries on a pooled reader connection (a consistent snapshot).
+    pub fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        // Pick a free reader if there is one; otherwise wait on one chosen by thread.
+        for r in &self.readers {
+            if let Ok(mut conn) = r.try_lock() {
+                return read_in(&mut conn, f);
+            }
+        }
+        let idx = fastrand_index(self.readers.len());
+        let mut conn = self.readers[idx].lock().unwrap_or_else(|p| p.into_inner());
+        read_in(&mut conn, f)
+    }
+}
+
+fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction().map_err(db_err)?;
+    let out = f(&Tx { conn: &tx });
+    drop(tx);
+    out
+}
+
+fn fastrand_index(n: usize) -> usize {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nanos as usize % n
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )
+    .map_err(db_err)?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(db_err)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(Error::Internal(format!(
+            "database schema version {current} is newer than this binary ({SCHEMA_VERSION})"
+        )));
+    }
+    let tx = conn.transaction().map_err(db_err)?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(m).map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![(i + 1).to_string()],
+        )
+        .map_err(db_err)?;
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// Queries and changes, available inside [`Db::write`] (all) and [`Db::read`] (reads).
+pub struct Tx<'a> {
+    conn: &'a Connection,
+}
+
+impl Tx<'_> {
+    // ---- meta -------------------------------------------------------------------------
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    // ---- accounts and keys ------------------------------------------------------------
+
+    pub fn insert_account(&self, a: &Account) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO accounts(id, name, created_ms) VALUES (?1, ?2, ?3)",
+                params![a.id.as_str(), a.name, a.created_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::InvalidParameterValue(format!(
+                        "an account named '{}' or with id {} already exists",
+                        a.name, a.id
+                    ))
+                }
+                e => db_err(e),
+            })
+    }
+
+    pub fn list_accounts(&self) -> Result<Vec<Account>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, name, created_ms FROM accounts ORDER BY created_ms, id")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (id, name, created_ms) = r.map_err(db_err)?;
+            Ok(Account {
+                id: AccountId::parse(&id).ok_or_else(|| db_err("bad account id"))?,
+                name,
+                created_ms,
+            })
+        })
+        .collect()
+    }
+
+    /// Finds an account by id or name.
+    pub fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
+        Ok(self
+            .list_accounts()?
+            .into_iter()
+            .find(|a| a.id.as_str() == id_or_name || a.name == id_or_name))
+    }
+
+    /// Deletes an account, its keys and everything it owns.
+    pub fn delete_account(&self, id: &AccountId) -> Result<bool> {
+        for table in ["instances", "tags", "key_pairs", "client_tokens"] {
+            self.conn
+                .execute(
+                    &format!("DELETE FROM {table} WHERE account_id = ?1"),
+                    [id.as_str()],
+                )
+                .map_err(db_err)?;
+        }
+        self.conn
+            .execute("DELETE FROM images WHERE owner = ?1", [id.as_str()])
+            .map_err(db_err)?;
+        self.conn
+            .execute(
+                "DELETE FROM access_keys WHERE account_id = ?1",
+                [id.as_str()],
+            )
+            .map_err(db_err)?;
+        let n = self
+            .conn
+            .execute("DELETE FROM accounts WHERE id = ?1", [id.as_str()])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    pub fn insert_access_key(&self, k: &AccessKey) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO access_keys(access_key_id, account_id, secret, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![k.access_key_id, k.account_id.as_str(), k.secret_access_key, k.created_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::InvalidParameterValue(format!(
+                        "access key {} already exists",
+                        k.access_key_id
+                    ))
+                }
+                e => db_err(e),
+            })
+    }
+
+    pub fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        self.conn
+            .prepare_cached(
+                "SELECT access_key_id, account_id, secret, created_ms FROM access_keys WHERE access_key_id = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([access_key_id], row_to_access_key)
+            .optional()
+            .map_err(db_err)
+    }
+
+    pub fn access_keys_of(&self, account: &AccountId) -> Result<Vec<AccessKey>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT access_key_id, account_id, secret, created_ms FROM access_keys
+                 WHERE account_id = ?1 ORDER BY created_ms, access_key_id",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([account.as_str()], row_to_access_key)
+            .map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
+    }
+
+    pub fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        self.conn
+            .execute(
+                "DELETE FROM access_keys WHERE access_key_id = ?1",
+                [access_key_id],
+            )
+            .map(|n| n > 0)
+            .map_err(db_err)
+    }
+
+    // ---- instances ----------------------------------------------------------------------
+
+    pub fn insert_instance(&self, i: &Instance) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                i.account_id.as_str(),
+                i.id.as_str(),
+                i.reservation_id.as_str(),
+                i.state.name(),
+                i.host,
+                i.terminated_ms,
+                to_json(i)?
+            ])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Replaces an instance record (the whole document and its indexed columns).
+    pub fn update_instance(&self, i: &Instance) -> Result<()> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6
+                 WHERE account_id = ?1 AND id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                i.account_id.as_str(),
+                i.id.as_str(),
+                i.state.name(),
+                i.host,
+                i.terminated_ms,
+                to_json(i)?
+            ])
+            .map_err(db_err)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(db_err(format!("instance {} vanished during update", i.id)))
+        }
+    }
+
+    pub fn instance(&self, account: &AccountId, id: &str) -> Result<Option<Instance>> {
+        self.conn
+            .prepare_cached("SELECT data FROM instances WHERE account_id = ?1 AND id = ?2")
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    /// An instance by id regardless of account: only for the host agent's reports.
+    pub fn instance_any_account(&self, id: &str) -> Result<Option<Instance>> {
+        self.conn
+            .prepare_cached("SELECT data FROM instances WHERE id = ?1")
+            .map_err(db_err)?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    /// Up to `limit` instances of an account with ids after `after`, in id order,
+    /// skipping terminated instances that ended before `visible_since_ms`.
+    pub fn instances_page(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: usize,
+        visible_since_ms: i64,
+    ) -> Result<Vec<Instance>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM instances
+                 WHERE account_id = ?1 AND id > ?2 AND (terminated_ms IS NULL OR terminated_ms >= ?3)
+                 ORDER BY id LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(
+                params![
+                    account.as_str(),
+                    after.unwrap_or(""),
+                    visible_since_ms,
+                    limit as i64
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    pub fn instances_in_reservation(
+        &self,
+        account: &AccountId,
+        reservation: &str,
+    ) -> Result<Vec<Instance>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM instances WHERE account_id = ?1 AND reservation_id = ?2 ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), reservation], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    /// Every instance placed on `host` that is not yet terminated: what its agent must run.
+    pub fn instances_on_host(&self, host: &str) -> Result<Vec<Instance>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM instances WHERE host = ?1 AND state <> 'terminated' ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([host], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    /// Instance counts by state across all accounts (for metrics).
+    pub fn instance_state_counts(&self, visible_since_ms: i64) -> Result<Vec<(String, i64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT state, COUNT(*) FROM instances
+                 WHERE terminated_ms IS NULL OR terminated_ms >= ?1 GROUP BY state",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([visible_since_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
+    }
+
+    /// Removes terminated instances (and their tags) that ended before `before_ms`.
+    pub fn purge_terminated(&self, before_ms: i64) -> Result<usize> {
+        self.conn
+            .execute(
+                "DELETE FROM tags WHERE resource_type = 'instance' AND resource_id IN
+                 (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)",
+                [before_ms],
+            )
+            .map_err(db_err)?;
+        self.conn
+            .execute(
+                "DELETE FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1",
+                [before_ms],
+            )
+            .map_err(db_err)
+    }
+
+    pub fn count_live_instances(&self, account: &AccountId) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND state <> 'terminated'",
+                [account.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+    }
+
+    // ---- client tokens ------------------------------------------------------------------
+
+    pub fn client_token(
+        &self,
+        account: &AccountId,
+        token: &str,
+    ) -> Result<Option<ClientTokenRecord>> {
+        self.conn
+            .prepare_cached(
+                "SELECT token, reservation_id, params_digest FROM client_tokens
+                 WHERE account_id = ?1 AND token = ?2",
+            )
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), token], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)?
+            .map(|(token, res, params_digest)| {
+                Ok(ClientTokenRecord {
+                    token,
+                    reservation_id: strato_common::ResourceId::parse(&res)?,
+                    params_digest,
+                })
+            })
+            .transpose()
+    }
+
+    pub fn insert_client_token(
+        &self,
+        account: &AccountId,
+        rec: &ClientTokenRecord,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO client_tokens(account_id, token, reservation_id, params_digest, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    account.as_str(),
+                    rec.token,
+                    rec.reservation_id.to_string(),
+                    rec.params_digest,
+                    now_ms
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    // ---- tags ---------------------------------------------------------------------------
+
+    /// Sets (inserts or overwrites) one tag.
+    pub fn put_tag(&self, account: &AccountId, t: &Tag) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO tags(account_id, resource_id, key, resource_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(account_id, resource_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                account.as_str(),
+                t.resource_id,
+                t.key,
+                t.resource_type,
+                t.value
+            ])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Deletes a tag; when `value` is given only a tag with that exact value goes.
+    pub fn delete_tag(
+        &self,
+        account: &AccountId,
+        resource_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3 AND value = ?4",
+                params![account.as_str(), resource_id, key, v],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3",
+                params![account.as_str(), resource_id, key],
+            ),
+        }
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    pub fn delete_tags_of(&self, account: &AccountId, resource_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2",
+                params![account.as_str(), resource_id],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Tags of the resources whose ids lie in `[first, last]`, grouped by resource: one
+    /// range query for a whole page instead of one query per resource.
+    pub fn tags_in_range(
+        &self,
+        account: &AccountId,
+        first: &str,
+        last: &str,
+    ) -> Result<HashMap<String, Vec<(String, String)>>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT resource_id, key, value FROM tags
+                 WHERE account_id = ?1 AND resource_id >= ?2 AND resource_id <= ?3
+                 ORDER BY resource_id, key",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), first, last], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(db_err)?;
+        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for r in rows {
+            let (id, k, v) = r.map_err(db_err)?;
+            out.entry(id).or_default().push((k, v));
+        }
+        Ok(out)
+    }
+
+    /// Tags of one resource, sorted by key.
+    pub fn tags_of(&self, account: &AccountId, resource_id: &str) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .tags_in_range(account, resource_id, resource_id)?
+            .remove(resource_id)
+            .unwrap_or_default())
+    }
+
+    /// All tags of an account after a `(resource_id, key)` position, in that order.
+    pub fn tags_page(
+        &self,
+        account: &AccountId,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Tag>> {
+        let (rid, key) = after.unwrap_or(("", ""));
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT resource_id, resource_type, key, value FROM tags
+                 WHERE account_id = ?1 AND (resource_id > ?2 OR (resource_id = ?2 AND key > ?3))
+                 ORDER BY resource_id, key LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), rid, key, limit as i64], |r| {
+                Ok(Tag {
+                    resource_id: r.get(0)?,
+                    resource_type: r.get(1)?,
+                    key: r.get(2)?,
+                    value: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
+    }
+
+    // ---- key pairs ----------------------------------------------------------------------
+
+    pub fn insert_key_pair(&self, k: &KeyPair) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO key_pairs(account_id, name, id, data) VALUES (?1, ?2, ?3, ?4)",
+                params![k.account_id.as_str(), k.name, k.id.as_str(), to_json(k)?],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::KeyPairDuplicate(k.name.clone())
+                }
+                e => db_err(e),
+            })
+    }
+
+    pub fn key_pairs(&self, account: &AccountId) -> Result<Vec<KeyPair>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 ORDER BY name")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    pub fn key_pair_by_name(&self, account: &AccountId, name: &str) -> Result<Option<KeyPair>> {
+        self.conn
+            .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 AND name = ?2")
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), name], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    pub fn key_pair_by_id(&self, account: &AccountId, id: &str) -> Result<Option<KeyPair>> {
+        self.conn
+            .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 AND id = ?2")
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    pub fn delete_key_pair(&self, account: &AccountId, name: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2",
+                params![account.as_str(), name],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    // ---- images -------------------------------------------------------------------------
+
+    /// Inserts or replaces an image.
+    pub fn put_image(&self, img: &Image) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO images(id, owner, public, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, public = excluded.public, data = excluded.data",
+                params![
+                    img.id.as_str(),
+                    img.owner.as_ref().map(|o| o.as_str().to_string()),
+                    img.public,
+                    to_json(img)?
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Images the account may see: public ones and its own, in id order.
+    pub fn visible_images(&self, account: &AccountId) -> Result<Vec<Image>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM images WHERE public = TRUE OR owner = ?1 ORDER BY id")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    pub fn visible_image(&self, account: &AccountId, id: &str) -> Result<Option<Image>> {
+        self.conn
+            .prepare_cached(
+                "SELECT data FROM images WHERE id = ?2 AND (public = TRUE OR owner = ?1)",
+            )
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+}
+
+fn row_to_access_key(r: &rusqlite::Row) -> rusqlite::Result<AccessKey> {
+    let account: String = r.get(1)?;
+    Ok(AccessKey {
+        access_key_id: r.get(0)?,
+        account_id: AccountId::parse(&account).ok_or(rusqlite::Error::InvalidQuery)?,
+        secret_access_key: r.get(2)?,
+        created_ms: r.get(3)?,
+    })
+}

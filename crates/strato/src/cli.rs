@@ -1,0 +1,328 @@
+//! Command-line interface.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use strato_control::accounts;
+use strato_store::Db;
+
+#[derive(Parser)]
+#[command(
+    name = "strato",
+    version,
+    about = "An EC2-compatible compute cloud on your own Linux hosts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DataDir {
+    /// Where Strato keeps its database and VM state.
+    #[arg(long, env = "STRATO_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/strato"),
+        None => PathBuf::from("strato-data"),
+    }
+}
+
+/// Which hypervisor runs instances.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum HypervisorChoice {
+    /// Real VMs when this host can run them; otherwise the simulator.
+    Auto,
+    /// QEMU with KVM acceleration.
+    Kvm,
+    /// QEMU with TCG software emulation.
+    Tcg,
+    /// The simulated hypervisor: full API behaviour, no guest.
+    Sim,
+}
+
+#[derive(Args, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DataDir,
+    /// Address the EC2 endpoint listens on.
+    #[arg(long, env = "STRATO_LISTEN", default_value = "127.0.0.1:8773")]
+    pub listen: String,
+    #[arg(long, env = "STRATO_HYPERVISOR", value_enum, default_value_t = HypervisorChoice::Auto)]
+    pub hypervisor: HypervisorChoice,
+    /// The region name this endpoint serves (clients must sign for it).
+    #[arg(long, env = "STRATO_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Simulated hypervisor: milliseconds from start to running.
+    #[arg(long, env = "STRATO_SIM_BOOT_MS", default_value_t = 1500)]
+    pub sim_boot_ms: u64,
+    /// Simulated hypervisor: milliseconds from stop to stopped.
+    #[arg(long, env = "STRATO_SIM_STOP_MS", default_value_t = 1000)]
+    pub sim_stop_ms: u64,
+    /// The most live instances one account may have.
+    #[arg(long, env = "STRATO_MAX_INSTANCES", default_value_t = 20_000)]
+    pub max_instances_per_account: i64,
+    /// Log format.
+    #[arg(long, env = "STRATO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Root credentials to create on first start (for scripted set-ups).
+    #[arg(
+        long,
+        env = "STRATO_ROOT_ACCESS_KEY_ID",
+        requires = "root_secret_access_key"
+    )]
+    pub root_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "STRATO_ROOT_SECRET_ACCESS_KEY",
+        requires = "root_access_key_id"
+    )]
+    pub root_secret_access_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the endpoint, control plane, host agent and store in this process.
+    Up(UpArgs),
+    /// Print the environment for the aws CLI and SDKs (use with eval).
+    Env {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print the credentials of this account (name or id) instead of root's.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Manage accounts (tenants).
+    Accounts {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        cmd: AccountsCmd,
+    },
+    /// Manage access keys.
+    AccessKeys {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCmd {
+    /// Create an account with one access key (printed as an environment).
+    Create {
+        name: String,
+        #[arg(long, requires = "secret_access_key")]
+        access_key_id: Option<String>,
+        #[arg(long, requires = "access_key_id")]
+        secret_access_key: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Delete an account and everything it owns.
+    Delete { account: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Add an access key to an account.
+    Create {
+        account: String,
+        #[arg(long, requires = "secret_access_key")]
+        access_key_id: Option<String>,
+        #[arg(long, requires = "access_key_id")]
+        secret_access_key: Option<String>,
+    },
+    /// List an account's access keys.
+    List { account: String },
+    /// Delete an access key.
+    Delete { access_key_id: String },
+}
+
+/// Opens the store of an existing data directory (for the management commands, which
+/// run beside a live `strato up`: SQLite's locking makes that safe).
+pub fn open_db(dir: &Path) -> Result<Db> {
+    let path = dir.join("strato.db");
+    if !path.exists() {
+        bail!(
+            "no Strato data in {} (run `strato up --data-dir {}` first)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Db::open(&path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The shell environment a client needs.
+pub fn env_text(endpoint: &str, key_id: &str, secret: &str, region: &str) -> String {
+    format!(
+        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_ACCESS_KEY_ID={key_id}\nexport AWS_SECRET_ACCESS_KEY={secret}\nexport AWS_REGION={region}\nexport AWS_DEFAULT_REGION={region}\n"
+    )
+}
+
+fn stored(db: &Db, key: &str, default: &str) -> String {
+    db.read(|tx| tx.meta_get(key))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn err(e: strato_common::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+impl Cli {
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Command::Up(args) => crate::up::run(args),
+            Command::Env { dir, account } => {
+                let db = open_db(&dir.data_dir)?;
+                let endpoint = stored(&db, "endpoint", "http://127.0.0.1:8773");
+                let region = stored(&db, "region", "us-east-1");
+                let name = account.as_deref().unwrap_or(accounts::ROOT_ACCOUNT_NAME);
+                let (acct, keys) = db
+                    .read(|tx| {
+                        let Some(a) = tx.find_account(name)? else {
+                            return Ok(None);
+                        };
+                        let keys = tx.access_keys_of(&a.id)?;
+                        Ok(Some((a, keys)))
+                    })
+                    .map_err(err)?
+                    .with_context(|| format!("no account '{name}'"))?;
+                let key = keys
+                    .first()
+                    .with_context(|| format!("account {} has no access keys", acct.id))?;
+                print!(
+                    "{}",
+                    env_text(
+                        &endpoint,
+                        &key.access_key_id,
+                        &key.secret_access_key,
+                        &region
+                    )
+                );
+                Ok(())
+            }
+            Command::Accounts { dir, cmd } => {
+                let db = open_db(&dir.data_dir)?;
+                match cmd {
+                    AccountsCmd::Create {
+                        name,
+                        access_key_id,
+                        secret_access_key,
+                    } => {
+                        let given = access_key_id.zip(secret_access_key);
+                        let (acct, key) =
+                            accounts::create_account(&db, &name, given).map_err(err)?;
+                        let endpoint = stored(&db, "endpoint", "http://127.0.0.1:8773");
+                        let region = stored(&db, "region", "us-east-1");
+                        println!("# account {} ({})", acct.id, acct.name);
+                        print!(
+                            "{}",
+                            env_text(
+                                &endpoint,
+                                &key.access_key_id,
+                                &key.secret_access_key,
+                                &region
+                            )
+                        );
+                    }
+                    AccountsCmd::List => {
+                        println!("{:<14} {:<24} ACCESS KEYS", "ACCOUNT", "NAME");
+                        let list = db
+                            .read(|tx| {
+                                let mut v = vec![];
+                                for a in tx.list_accounts()? {
+                                    let keys = tx.access_keys_of(&a.id)?;
+                                    v.push((a, keys));
+                                }
+                                Ok(v)
+                            })
+                            .map_err(err)?;
+                        for (a, keys) in list {
+                            let ids: Vec<&str> =
+                                keys.iter().map(|k| k.access_key_id.as_str()).collect();
+                            println!("{:<14} {:<24} {}", a.id, a.name, ids.join(","));
+                        }
+                    }
+                    AccountsCmd::Delete { account } => {
+                        let acct = db
+                            .read(|tx| tx.find_account(&account))
+                            .map_err(err)?
+                            .with_context(|| format!("no account '{account}'"))?;
+                        if acct.name == accounts::ROOT_ACCOUNT_NAME {
+                            bail!("the root account cannot be deleted");
+                        }
+                        let live = db
+                            .read(|tx| tx.count_live_instances(&acct.id))
+                            .map_err(err)?;
+                        if live > 0 {
+                            bail!(
+                                "account {} still has {live} instances; terminate them first",
+                                acct.id
+                            );
+                        }
+                        db.write(|tx| tx.delete_account(&acct.id)).map_err(err)?;
+                        println!("deleted account {} ({})", acct.id, acct.name);
+                    }
+                }
+                Ok(())
+            }
+            Command::AccessKeys { dir, cmd } => {
+                let db = open_db(&dir.data_dir)?;
+                match cmd {
+                    KeysCmd::Create {
+                        account,
+                        access_key_id,
+                        secret_access_key,
+                    } => {
+                        let key = accounts::create_access_key(
+                            &db,
+                            &account,
+                            access_key_id.zip(secret_access_key),
+                        )
+                        .map_err(err)?;
+                        println!("AWS_ACCESS_KEY_ID={}", key.access_key_id);
+                        println!("AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
+                    }
+                    KeysCmd::List { account } => {
+                        let keys = db
+                            .read(|tx| {
+                                let a = tx.find_account(&account)?.ok_or_else(|| {
+                                    strato_common::Error::invalid_value(format!(
+                                        "no account '{account}'"
+                                    ))
+                                })?;
+                                tx.access_keys_of(&a.id)
+                            })
+                            .map_err(err)?;
+                        for k in keys {
+                            println!("{}", k.access_key_id);
+                        }
+                    }
+                    KeysCmd::Delete { access_key_id } => {
+                        if !db
+                            .write(|tx| tx.delete_access_key(&access_key_id))
+                            .map_err(err)?
+                        {
+                            bail!("no access key '{access_key_id}'");
+                        }
+                        println!("deleted access key {access_key_id}");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The `strato` command: `up` runs everything in one process; the other subcommands
+//! manage accounts and print the client environment.
+
+mod cli;
+mod up;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    cli.run()
+}
