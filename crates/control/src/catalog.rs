@@ -279,25 +279,30 @@ pub fn instance_type(name: &str) -> Result<&'static InstanceType> {
         .ok_or_else(|| Error::invalid_value(format!("Invalid value '{name}' for InstanceType.")))
 }
 
-/// A zone's EC2-style zone id (`use1-az1` for us-east-1a).
+/// A zone's EC2-style zone id (`use1-az1` for us-east-1a, `apse2-az3` for
+/// ap-southeast-2c): the country part, the direction's initials, the number.
 pub fn zone_id(region: &str, zone: &str) -> String {
     let mut short = String::new();
-    for part in region.split('-') {
-        match part.chars().next() {
-            Some(c) if part.chars().all(|c| c.is_ascii_digit()) => short.push(c),
-            Some(c) => short.push(c),
-            None => {}
+    for (i, part) in region.split('-').enumerate() {
+        if i == 0 || part.chars().all(|c| c.is_ascii_digit()) {
+            short.push_str(part);
+            continue;
         }
+        let abbrev = match part {
+            "northeast" => "ne",
+            "northwest" => "nw",
+            "southeast" => "se",
+            "southwest" => "sw",
+            other => &other[..other.len().min(1)],
+        };
+        short.push_str(abbrev);
     }
     let idx = zone
         .chars()
         .last()
         .map(|c| (c as u32).saturating_sub('a' as u32) + 1)
         .unwrap_or(1);
-    // Keep the digits of the region number, as AWS does (us-east-1 -> use1).
-    let digits: String = region.chars().filter(|c| c.is_ascii_digit()).collect();
-    let letters: String = short.chars().filter(|c| !c.is_ascii_digit()).collect();
-    format!("{letters}{digits}-az{idx}")
+    format!("{short}-az{idx}")
 }
 
 impl ControlPlane {
@@ -327,5 +332,6 @@ mod tests {
         assert_eq!(names.len(), INSTANCE_TYPES.len());
         assert_eq!(zone_id("us-east-1", "us-east-1a"), "use1-az1");
         assert_eq!(zone_id("eu-west-2", "eu-west-2c"), "euw2-az3");
+        assert_eq!(zone_id("ap-southeast-2", "ap-southeast-2a"), "apse2-az1");
     }
 }

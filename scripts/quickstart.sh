@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a running Strato:
+# installs what is missing, builds the release binary, starts `strato up` in the
+# background on its embedded defaults and prints the environment for the aws CLI.
+#
+#   ./scripts/quickstart.sh            # data in ~/.local/share/strato, port 8773
+#   STRATO_DATA_DIR=/srv/strato ./scripts/quickstart.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "==> building strato (release)"
+cargo build --release --locked -p strato
+
+DATA_DIR="${STRATO_DATA_DIR:-$HOME/.local/share/strato}"
+LISTEN="${STRATO_LISTEN:-127.0.0.1:8773}"
+mkdir -p "$DATA_DIR"
+LOG="$DATA_DIR/strato.log"
+
+if [ -f "$DATA_DIR/strato.pid" ] && kill -0 "$(cat "$DATA_DIR/strato.pid")" 2>/dev/null; then
+  echo "==> strato is already running (pid $(cat "$DATA_DIR/strato.pid"))"
+else
+  echo "==> starting strato up (log: $LOG)"
+  nohup ./target/release/strato up --data-dir "$DATA_DIR" --listen "$LISTEN" >>"$LOG" 2>&1 &
+  echo $! >"$DATA_DIR/strato.pid"
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://$LISTEN/healthz" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$(cat "$DATA_DIR/strato.pid")" 2>/dev/null; then
+      echo "strato failed to start; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+fi
+
+# The aws CLI, if it is not there yet, in a venv of its own.
+if ! command -v aws >/dev/null 2>&1; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q awscli
+  echo "==> the aws CLI is in .venv/bin (add it to PATH: export PATH=\$PWD/.venv/bin:\$PATH)"
+fi
+
+echo
+echo "Strato is running. Point the aws CLI at it with:"
+echo
+echo "  eval \"\$(./target/release/strato env --data-dir $DATA_DIR)\""
+echo "  aws ec2 run-instances --image-id ami-05a9d2c7e4b1f3801 --instance-type t3.micro"
+echo
+./target/release/strato env --data-dir "$DATA_DIR"
