@@ -216,6 +216,17 @@ impl ControlPlane {
     /// Applies one host agent report. State changes land in one transaction; a new
     /// spec generation that results is sent to the agent after the commit.
     pub fn handle_report(&self, report: &VmReport) -> Result<()> {
+        // Most reports (booting, still running) change nothing: decide on a reader
+        // first so they never queue behind writers.
+        let relevant = self.db.read(|tx| {
+            Ok(tx
+                .instance_any_account(report.instance_id.as_str())?
+                .and_then(|inst| lifecycle::apply_report(&inst, report, now_ms()))
+                .is_some())
+        })?;
+        if !relevant {
+            return Ok(());
+        }
         let changed = self.db.write(|tx| {
             let Some(inst) = tx.instance_any_account(report.instance_id.as_str())? else {
                 return Ok(None);
