@@ -28,8 +28,11 @@ use strato_common::InstanceId;
 use strato_drivers::{Hypervisor, VmStatus};
 use tokio::sync::{mpsc, Notify};
 
-/// How often VMs are re-examined when nothing else wakes the agent.
+/// How often VMs in transition are re-examined when nothing else wakes the agent.
 const TICK: Duration = Duration::from_millis(100);
+/// Every this many ticks, settled VMs are examined too (to notice guests that power
+/// off or die on their own).
+const FULL_SWEEP_EVERY: u32 = 10;
 
 struct Tracked {
     spec: VmSpec,
@@ -38,6 +41,9 @@ struct Tracked {
     started_gen: Option<u64>,
     applied_reboot_seq: u64,
     last_report: Option<(u64, ObservedVmState)>,
+    /// The VM was in its desired steady state at the last look: it is re-examined
+    /// only on full sweeps, which keeps a host with thousands of idle VMs cheap.
+    settled: bool,
 }
 
 /// A host agent driving one hypervisor.
@@ -71,8 +77,10 @@ impl Agent {
 
     /// Runs the reconcile loop until the task is dropped.
     pub async fn run(self: Arc<Self>) {
+        let mut tick: u32 = 0;
         loop {
-            self.reconcile_all();
+            self.reconcile_pass(tick % FULL_SWEEP_EVERY == 0);
+            tick = tick.wrapping_add(1);
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(TICK) => {}
@@ -82,9 +90,17 @@ impl Agent {
 
     /// One pass over every VM (public so tests can step the agent deterministically).
     pub fn reconcile_all(&self) {
+        self.reconcile_pass(true);
+    }
+
+    /// One pass over the VMs in transition, or over every VM when `full`.
+    pub fn reconcile_pass(&self, full: bool) {
         let ids: Vec<InstanceId> = {
             let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
-            vms.keys().cloned().collect()
+            vms.iter()
+                .filter(|(_, t)| full || !t.settled)
+                .map(|(id, _)| id.clone())
+                .collect()
         };
         for id in ids {
             self.reconcile(&id);
@@ -148,6 +164,14 @@ impl Agent {
                 cause: StopCause::Requested,
             },
         };
+        t.settled = step.is_none()
+            && match (t.spec.desired, &observed) {
+                (DesiredVmState::Running, ObservedVmState::Running) => {
+                    t.spec.reboot_seq <= t.applied_reboot_seq
+                }
+                (DesiredVmState::Stopped, ObservedVmState::Stopped { .. }) => true,
+                _ => false,
+            };
         let key = (gen, observed.clone());
         if t.last_report.as_ref() != Some(&key) {
             t.last_report = Some(key);
@@ -187,7 +211,10 @@ impl AgentClient for Agent {
                 {
                     return;
                 }
-                Some(t) => t.spec = spec,
+                Some(t) => {
+                    t.spec = spec;
+                    t.settled = false;
+                }
                 None => {
                     vms.insert(
                         spec.instance_id.clone(),
@@ -196,6 +223,7 @@ impl AgentClient for Agent {
                             started_gen: None,
                             applied_reboot_seq: 0,
                             last_report: None,
+                            settled: false,
                         },
                     );
                 }
@@ -231,6 +259,7 @@ impl AgentClient for Agent {
                             .unwrap_or(spec.reboot_seq),
                         spec,
                         last_report: None,
+                        settled: false,
                     },
                 );
             }

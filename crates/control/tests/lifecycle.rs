@@ -115,7 +115,10 @@ fn full_lifecycle_follows_agent_reports() {
 
     let a = w.a.clone();
     let ch = w.cp.stop_instances(&a, &ids[..1], false, false).unwrap();
-    assert_eq!((ch[0].previous, ch[0].current), (InstanceState::Running, InstanceState::Stopping));
+    assert_eq!(
+        (ch[0].previous, ch[0].current),
+        (InstanceState::Running, InstanceState::Stopping)
+    );
     w.settle();
     assert_eq!(w.state(&a, &ids[0]), InstanceState::Stopped);
     let i = w.cp.instance(&a, &ids[0]).unwrap();
@@ -149,13 +152,19 @@ fn dry_run_and_failures_change_nothing() {
     let a = w.a.clone();
     let ids = w.run(&a, 1);
     w.settle();
-    assert!(matches!(w.cp.stop_instances(&a, &ids, false, true), Err(Error::DryRunOperation)));
+    assert!(matches!(
+        w.cp.stop_instances(&a, &ids, false, true),
+        Err(Error::DryRunOperation)
+    ));
     assert_eq!(w.state(&a, &ids[0]), InstanceState::Running);
     // One bad id in the list refuses the whole call.
     let mixed = vec![ids[0].clone(), "i-0000000000000000f".to_string()];
     assert!(matches!(
         w.cp.stop_instances(&a, &mixed, false, false),
-        Err(Error::NotFound { kind: ResourceKind::Instance, .. })
+        Err(Error::NotFound {
+            kind: ResourceKind::Instance,
+            ..
+        })
     ));
     assert_eq!(w.state(&a, &ids[0]), InstanceState::Running);
     let input = RunInstancesInput {
@@ -164,11 +173,13 @@ fn dry_run_and_failures_change_nothing() {
         max_count: Some(1),
         ..Default::default()
     };
-    assert!(matches!(w.cp.run_instances(&a, &input, true), Err(Error::DryRunOperation)));
-    let (all, _) = w
-        .cp
-        .describe_instances(&a, &[], &FilterSet::default(), &PageRequest::all())
-        .unwrap();
+    assert!(matches!(
+        w.cp.run_instances(&a, &input, true),
+        Err(Error::DryRunOperation)
+    ));
+    let (all, _) =
+        w.cp.describe_instances(&a, &[], &FilterSet::default(), &PageRequest::all())
+            .unwrap();
     assert_eq!(all.len(), 1);
 }
 
@@ -187,13 +198,15 @@ fn client_token_makes_run_instances_idempotent() {
     let again = w.cp.run_instances(&a, &input, false).unwrap();
     assert_eq!(first.reservation_id, again.reservation_id);
     let ids = |r: &strato_control::instances::Reservation| {
-        r.instances.iter().map(|(i, _)| i.id.clone()).collect::<Vec<_>>()
+        r.instances
+            .iter()
+            .map(|(i, _)| i.id.clone())
+            .collect::<Vec<_>>()
     };
     assert_eq!(ids(&first), ids(&again));
-    let (all, _) = w
-        .cp
-        .describe_instances(&a, &[], &FilterSet::default(), &PageRequest::all())
-        .unwrap();
+    let (all, _) =
+        w.cp.describe_instances(&a, &[], &FilterSet::default(), &PageRequest::all())
+            .unwrap();
     assert_eq!(all.len(), 2, "the retry launched nothing");
 
     input.instance_type = Some("m5.large".into());
@@ -221,14 +234,23 @@ fn guest_shutdown_and_crash() {
         user_data: Some(script),
         ..Default::default()
     };
-    let stop_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0].0.id.to_string();
+    let stop_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0]
+        .0
+        .id
+        .to_string();
     input.shutdown_behavior = Some("terminate".into());
-    let term_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0].0.id.to_string();
+    let term_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0]
+        .0
+        .id
+        .to_string();
     w.settle();
     w.settle();
     let stopped = w.cp.instance(&a, &stop_id).unwrap();
     assert_eq!(stopped.state, InstanceState::Stopped);
-    assert_eq!(stopped.state_reason.unwrap().code, "Client.InstanceInitiatedShutdown");
+    assert_eq!(
+        stopped.state_reason.unwrap().code,
+        "Client.InstanceInitiatedShutdown"
+    );
     assert_eq!(w.state(&a, &term_id), InstanceState::Terminated);
 }
 
@@ -238,10 +260,9 @@ fn tenants_are_isolated() {
     let (a, b) = (w.a.clone(), w.b.clone());
     let ids = w.run(&a, 1);
     w.settle();
-    let (theirs, _) = w
-        .cp
-        .describe_instances(&b, &[], &FilterSet::default(), &PageRequest::all())
-        .unwrap();
+    let (theirs, _) =
+        w.cp.describe_instances(&b, &[], &FilterSet::default(), &PageRequest::all())
+            .unwrap();
     assert!(theirs.is_empty());
     for result in [
         w.cp.stop_instances(&b, &ids, false, false).map(|_| ()),
@@ -253,7 +274,13 @@ fn tenants_are_isolated() {
         w.cp.create_tags(&b, &ids, &[("k".into(), "v".into())], false),
     ] {
         assert!(
-            matches!(result, Err(Error::NotFound { kind: ResourceKind::Instance, .. })),
+            matches!(
+                result,
+                Err(Error::NotFound {
+                    kind: ResourceKind::Instance,
+                    ..
+                })
+            ),
             "{result:?}"
         );
     }
@@ -275,7 +302,11 @@ fn restart_resyncs_the_agent_and_removes_orphans() {
     assert_eq!(w.driver.list().len(), 2);
     // A new agent on the same hypervisor, as after a restart.
     let (agent2, reports2) = Agent::new("local", w.driver.clone() as Arc<dyn Hypervisor>);
-    w.cp = ControlPlane::new(w.cp.db.clone(), agent2.clone() as Arc<dyn AgentClient>, w.cp.cfg.clone());
+    w.cp = ControlPlane::new(
+        w.cp.db.clone(),
+        agent2.clone() as Arc<dyn AgentClient>,
+        w.cp.cfg.clone(),
+    );
     w.agent = agent2;
     w.reports = reports2;
     w.cp.sync_agent().unwrap();
@@ -290,8 +321,7 @@ fn filters_and_pages() {
     let a = w.a.clone();
     let ids = w.run(&a, 12);
     w.settle();
-    w.cp
-        .create_tags(&a, &ids[..3], &[("Env".into(), "prod".into())], false)
+    w.cp.create_tags(&a, &ids[..3], &[("Env".into(), "prod".into())], false)
         .unwrap();
     let filters = FilterSet::from_params(
         &Params::from_pairs([("Filter.1.Name", "tag:Env"), ("Filter.1.Value.1", "pr*")]),
@@ -300,12 +330,16 @@ fn filters_and_pages() {
         true,
     )
     .unwrap();
-    let (found, _) = w.cp.describe_instances(&a, &[], &filters, &PageRequest::all()).unwrap();
+    let (found, _) =
+        w.cp.describe_instances(&a, &[], &filters, &PageRequest::all())
+            .unwrap();
     assert_eq!(found.len(), 3);
     let mut seen = vec![];
     let mut page = PageRequest::new(Some(5), None, 5, 1000).unwrap();
     loop {
-        let (got, next) = w.cp.describe_instances(&a, &[], &FilterSet::default(), &page).unwrap();
+        let (got, next) =
+            w.cp.describe_instances(&a, &[], &FilterSet::default(), &page)
+                .unwrap();
         seen.extend(got.into_iter().map(|(i, _)| i.id.to_string()));
         match next {
             Some(t) => page = PageRequest::new(Some(5), Some(&t), 5, 1000).unwrap(),

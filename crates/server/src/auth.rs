@@ -4,26 +4,38 @@ use strato_common::{Error, Result};
 use strato_control::{Caller, ControlPlane};
 use strato_sigv4::{Request, SecretLookup, VerifyError, VerifyOptions};
 
-struct StoreLookup<'a>(&'a ControlPlane);
+/// Looks secrets up in the store and remembers the key it found, so the account is
+/// resolved without a second query.
+struct StoreLookup<'a> {
+    control: &'a ControlPlane,
+    found: std::cell::RefCell<Option<strato_store::AccessKey>>,
+}
 
 impl SecretLookup for StoreLookup<'_> {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        self.0
+        let key = self
+            .control
             .db
             .read(|tx| tx.access_key(access_key_id))
             .ok()
-            .flatten()
-            .map(|k| k.secret_access_key)
+            .flatten()?;
+        let secret = key.secret_access_key.clone();
+        *self.found.borrow_mut() = Some(key);
+        Some(secret)
     }
 }
 
 /// Verifies the request's signature and resolves the calling account. `service` is
 /// the service the action belongs to (`ec2` or `sts`).
 pub fn authenticate(control: &ControlPlane, req: &Request, service: &str) -> Result<Caller> {
+    let lookup = StoreLookup {
+        control,
+        found: Default::default(),
+    };
     let verified = strato_sigv4::verify(
         req,
         time::OffsetDateTime::now_utc(),
-        &StoreLookup(control),
+        &lookup,
         &VerifyOptions::default(),
     )
     .map_err(|e| match e {
@@ -55,9 +67,10 @@ pub fn authenticate(control: &ControlPlane, req: &Request, service: &str) -> Res
             "Credential should be scoped to correct service: '{service}'."
         )));
     }
-    let key = control
-        .db
-        .read(|tx| tx.access_key(&verified.access_key_id))?
+    let key = lookup
+        .found
+        .into_inner()
+        .filter(|k| k.access_key_id == verified.access_key_id)
         .ok_or_else(|| {
             Error::AuthFailure(
                 "AWS was not able to validate the provided access credentials".into(),
