@@ -79,7 +79,7 @@ impl Agent {
     pub async fn run(self: Arc<Self>) {
         let mut tick: u32 = 0;
         loop {
-            self.reconcile_pass(tick % FULL_SWEEP_EVERY == 0);
+            self.reconcile_pass(tick.is_multiple_of(FULL_SWEEP_EVERY));
             tick = tick.wrapping_add(1);
             tokio::select! {
                 _ = self.wake.notified() => {}
