@@ -42,7 +42,7 @@ pub(crate) fn encode_ed25519(
         .string(comment.as_bytes());
     // Deterministic padding 1, 2, 3, ... lets readers detect corruption.
     let mut pad = 1u8;
-    while private.len() % BLOCK_SIZE != 0 {
+    while !private.len().is_multiple_of(BLOCK_SIZE) {
         private.raw(&[pad]);
         pad += 1;
     }
