@@ -37,8 +37,25 @@ pub struct VmSpec {
     pub vcpus: u32,
     pub memory_mib: u32,
     pub image_id: String,
+    /// How to boot the image on the host.
+    pub boot: BootSpec,
     /// Decoded user data, which the guest (or the simulator) runs at boot.
     pub user_data: Vec<u8>,
+}
+
+/// How a VM boots: files inside the host's copy of the image, and the root disk size.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootSpec {
+    /// The image's directory name in the host's image store.
+    pub image_dir: String,
+    /// Kernel for direct kernel boot; `None` boots the disk's own bootloader.
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+    /// The image's root disk (qcow2), which the instance's disk overlays.
+    pub root_disk: String,
+    /// Virtual size of the instance's root disk in GiB (0 keeps the image's size).
+    pub root_size_gib: u32,
 }
 
 /// What a host agent observed of a VM.

@@ -305,6 +305,7 @@ mod tests {
             vcpus: 1,
             memory_mib: 512,
             image_id: "ami-00000000000000001".into(),
+            boot: Default::default(),
             user_data: vec![],
         }
     }

@@ -4,13 +4,18 @@ use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane};
 use strato_common::{Error, ImageId, ResourceId, ResourceKind, Result};
 use strato_ec2_wire::FilterSet;
-use strato_store::Image;
+use strato_store::{Image, ImageBoot};
 
 /// The owner alias of the images Strato ships.
 pub const BUILTIN_OWNER_ALIAS: &str = "strato";
 
 /// The id of the default image, stable across installations so scripts can name it.
 pub const DEFAULT_IMAGE_ID: &str = "ami-05a9d2c7e4b1f3801";
+
+/// The kernel id shown for the built-in image's direct-boot kernel.
+pub const BUILTIN_KERNEL_ID: &str = "aki-05a9d2c7e4b1f3801";
+/// The ramdisk id shown for the built-in image's initramfs.
+pub const BUILTIN_RAMDISK_ID: &str = "ari-05a9d2c7e4b1f3801";
 
 /// The images every account can launch.
 pub fn builtin_images() -> Vec<Image> {
@@ -25,14 +30,23 @@ pub fn builtin_images() -> Vec<Image> {
         root_device_type: "ebs".to_string(),
         virtualization_type: "hvm".to_string(),
         hypervisor: "xen".to_string(),
-        kernel_id: None,
-        ramdisk_id: None,
+        // The image boots its kernel directly; EC2 names such kernels and ramdisks
+        // with aki-/ari- ids.
+        kernel_id: Some(BUILTIN_KERNEL_ID.to_string()),
+        ramdisk_id: Some(BUILTIN_RAMDISK_ID.to_string()),
         public: true,
         creation_ms: 1_764_115_200_000,
         platform_details: "Linux/UNIX".to_string(),
         ena_support: true,
         boot_mode: "legacy-bios".to_string(),
         root_size_gib: 8,
+        boot: ImageBoot {
+            dir: "strato-minimal".to_string(),
+            kernel: Some("vmlinuz".to_string()),
+            initrd: Some("initrd.img".to_string()),
+            cmdline: Some("console=ttyS0 root=/dev/vda rootfstype=ext4 rw".to_string()),
+            root_disk: "root.qcow2".to_string(),
+        },
     }]
 }
 

@@ -9,7 +9,7 @@ use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use strato_agent_api::{DesiredVmState, VmReport, VmSpec};
+use strato_agent_api::{BootSpec, DesiredVmState, VmReport, VmSpec};
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
 use strato_ec2_wire::params::decode_base64;
@@ -182,6 +182,21 @@ impl ControlPlane {
     /// The spec the host agent should converge an instance to.
     pub fn spec_of(&self, i: &Instance) -> VmSpec {
         let shape = catalog::instance_type(&i.instance_type).ok();
+        let image = self
+            .db
+            .read(|tx| tx.image(i.image_id.as_str()))
+            .ok()
+            .flatten();
+        let boot = image
+            .map(|img| BootSpec {
+                image_dir: img.boot.dir,
+                kernel: img.boot.kernel,
+                initrd: img.boot.initrd,
+                cmdline: img.boot.cmdline,
+                root_disk: img.boot.root_disk,
+                root_size_gib: img.root_size_gib,
+            })
+            .unwrap_or_default();
         VmSpec {
             instance_id: i.id.clone(),
             generation: i.generation,
@@ -195,6 +210,7 @@ impl ControlPlane {
             vcpus: shape.map(|s| s.vcpus).unwrap_or(1),
             memory_mib: shape.map(|s| s.memory_mib).unwrap_or(512),
             image_id: i.image_id.to_string(),
+            boot,
             user_data: i
                 .user_data
                 .as_deref()

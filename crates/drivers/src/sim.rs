@@ -355,6 +355,7 @@ mod tests {
             vcpus: 2,
             memory_mib: 1024,
             image_id: "ami-00000000000000001".into(),
+            boot: Default::default(),
             user_data: user_data.to_vec(),
         }
     }

@@ -186,6 +186,22 @@ pub struct Image {
     pub boot_mode: String,
     /// Size of the root volume in GiB.
     pub root_size_gib: u32,
+    /// Where a host finds the image's files and how it boots them.
+    #[serde(default)]
+    pub boot: ImageBoot,
+}
+
+/// The files of an image in a host's image store, and how to boot them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageBoot {
+    /// Directory name under the host's image store.
+    pub dir: String,
+    /// Kernel and initrd for direct kernel boot; `None` boots the disk's bootloader.
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+    /// The qcow2 root disk that instance disks overlay.
+    pub root_disk: String,
 }
 
 /// A key pair. The private key is never stored.

@@ -799,6 +799,18 @@ impl Tx<'_> {
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 
+    /// An image by id regardless of visibility (for building host specs).
+    pub fn image(&self, id: &str) -> Result<Option<Image>> {
+        self.conn
+            .prepare_cached("SELECT data FROM images WHERE id = ?1")
+            .map_err(db_err)?
+            .query_row([id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
     pub fn visible_image(&self, account: &AccountId, id: &str) -> Result<Option<Image>> {
         self.conn
             .prepare_cached(

@@ -1,0 +1,754 @@
+//! The QEMU driver: one `qemu-system-x86_64` process per instance.
+//!
+//! Each VM lives in `<dir>/<instance-id>/`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `vm.json` | what the driver must remember across restarts (shape, uid, stop requests, why it stopped) |
+//! | `disk.qcow2` | the root disk: a copy-on-write overlay on the image's `root.qcow2` |
+//! | `qmp.sock` | QMP control socket |
+//! | `console.sock`, `console.log` | the serial console (interactive socket, and a log QEMU appends to) |
+//! | `qemu.pid` | the daemonized QEMU's pid |
+//!
+//! QEMU runs daemonized (so it outlives a restart of Strato, which re-adopts it through
+//! the pid file and QMP), with `-no-shutdown` (a guest power-off leaves the process in
+//! the `shutdown` run state, so the driver learns it was the guest even if it was not
+//! watching), sandboxed with seccomp (`-sandbox on,obsolete=deny,elevateprivileges=deny,
+//! spawn=deny,resourcecontrol=deny`), as a uid of its own whose VM directory no other
+//! VM can enter, and in a cgroup sized to its instance type.
+//!
+//! Status is derived on every look: no process → off (the cause recorded in `vm.json`,
+//! or `Crashed` when nothing was recorded); process in `prelaunch` → booting; `running`
+//! → running (or shutting down when a stop was requested); `shutdown` → the guest
+//! powered off, so the driver quits the process and records `GuestShutdown`.
+
+pub mod accel;
+pub mod cgroup;
+pub mod qmp;
+
+use crate::{Hypervisor, VmStatus};
+use cgroup::{Layout, Limits};
+use qmp::Qmp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use strato_agent_api::{BootSpec, StopCause, VmSpec};
+use strato_common::{time_fmt::now_ms, Error, InstanceId, Result};
+
+pub use accel::Accel;
+
+/// Console bytes kept on disk per VM before the log is trimmed.
+const CONSOLE_KEEP: u64 = 1024 * 1024;
+/// Memory QEMU itself needs beyond guest RAM, allowed by the cgroup cap.
+const QEMU_OVERHEAD_BYTES: u64 = 256 * 1024 * 1024;
+/// First uid of the range QEMU processes run as (one uid per VM).
+const UID_BASE: u32 = 900_000;
+
+/// Settings of the QEMU driver.
+#[derive(Clone, Debug)]
+pub struct QemuConfig {
+    /// Where VM directories live.
+    pub dir: PathBuf,
+    /// Where images live: `<images>/<name>/{vmlinuz,initrd.img,root.qcow2}`.
+    pub images: PathBuf,
+    pub qemu_binary: PathBuf,
+    pub accel: Accel,
+    /// Why that accelerator was chosen (shown to operators).
+    pub accel_reason: String,
+    /// How long a guest gets to power down after the ACPI button before power is cut.
+    pub stop_timeout: Duration,
+    /// How long a guest gets to reboot after ctrl-alt-delete before it is reset.
+    pub reboot_timeout: Duration,
+    /// Run each QEMU as a uid of its own (needs root). Its VM directory is then private
+    /// to that uid, so a QEMU can read only its own files and the shared images.
+    pub drop_privileges: bool,
+    /// The group that may open /dev/kvm, if the host has one.
+    pub kvm_gid: Option<u32>,
+    pub cgroups: Layout,
+}
+
+/// What the driver remembers about a VM, in `vm.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct VmRecord {
+    id: InstanceId,
+    vcpus: u32,
+    memory_mib: u32,
+    uid: u32,
+    boot: BootSpec,
+    /// When a stop was asked for (epoch ms) and whether power is to be cut at once.
+    stop_requested_ms: Option<i64>,
+    force: bool,
+    /// When a reboot was asked for (epoch ms); cleared when the guest resets.
+    reboot_requested_ms: Option<i64>,
+    /// Why the VM last went off, once known.
+    last_cause: Option<StopCause>,
+}
+
+struct Vm {
+    rec: VmRecord,
+    qmp: Option<Qmp>,
+    /// The QEMU process when this driver started it (so it can be reaped); adopted
+    /// processes belong to init.
+    child: Option<std::process::Child>,
+}
+
+/// The QEMU driver.
+pub struct QemuDriver {
+    cfg: QemuConfig,
+    /// The map is locked only to find a VM; each VM has its own lock, so a slow QMP
+    /// exchange with one VM never stalls the others.
+    vms: Mutex<HashMap<InstanceId, Arc<Mutex<Vm>>>>,
+}
+
+fn io_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("{what}: {e}"))
+}
+
+impl QemuDriver {
+    /// Opens the VM directory and adopts every VM recorded there.
+    pub fn open(cfg: QemuConfig) -> Result<QemuDriver> {
+        std::fs::create_dir_all(&cfg.dir).map_err(|e| io_err("creating VM dir", e))?;
+        if cfg.drop_privileges {
+            for path in [&cfg.dir, &cfg.images] {
+                check_traversable(path)?;
+            }
+        }
+        let mut vms = HashMap::new();
+        for entry in std::fs::read_dir(&cfg.dir).map_err(|e| io_err("reading VM dir", e))? {
+            let path = entry.map_err(|e| io_err("reading VM dir", e))?.path();
+            let Ok(bytes) = std::fs::read(path.join("vm.json")) else {
+                continue;
+            };
+            match serde_json::from_slice::<VmRecord>(&bytes) {
+                Ok(rec) => {
+                    vms.insert(
+                        rec.id.clone(),
+                        Arc::new(Mutex::new(Vm {
+                            rec,
+                            qmp: None,
+                            child: None,
+                        })),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable VM record")
+                }
+            }
+        }
+        tracing::info!(vms = vms.len(), accel = %cfg.accel, "QEMU driver adopted its VMs");
+        Ok(QemuDriver {
+            cfg,
+            vms: Mutex::new(vms),
+        })
+    }
+
+    fn vm_dir(&self, id: &InstanceId) -> PathBuf {
+        self.cfg.dir.join(id.as_str())
+    }
+
+    fn save(&self, rec: &VmRecord) -> Result<()> {
+        let dir = self.vm_dir(&rec.id);
+        let tmp = dir.join(".vm.json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(rec).map_err(Error::internal)?,
+        )
+        .map_err(|e| io_err("writing vm.json", e))?;
+        std::fs::rename(&tmp, dir.join("vm.json")).map_err(|e| io_err("writing vm.json", e))
+    }
+
+    /// The live QEMU pid of a VM, checked against /proc so a recycled pid is not mistaken
+    /// for our process.
+    fn live_pid(&self, id: &InstanceId) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.vm_dir(id).join("qemu.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let needle = format!("guest={id}");
+        let ours = cmdline
+            .split(|b| *b == 0)
+            .any(|arg| std::str::from_utf8(arg).is_ok_and(|a| a.contains(&needle)));
+        // A zombie (exited but not reaped) is not running.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        (ours && !zombie).then_some(pid)
+    }
+
+    fn qmp<'a>(&self, vm: &'a mut Vm) -> Result<&'a mut Qmp> {
+        if vm.qmp.is_none() {
+            let q = Qmp::connect(
+                &self.vm_dir(&vm.rec.id).join("qmp.sock"),
+                Duration::from_secs(5),
+            )?;
+            vm.qmp = Some(q);
+        }
+        Ok(vm.qmp.as_mut().expect("just connected"))
+    }
+
+    /// Runs a QMP command, dropping the connection on failure so the next call reconnects.
+    fn command(
+        &self,
+        vm: &mut Vm,
+        cmd: &str,
+        args: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let r = self.qmp(vm).and_then(|q| q.execute(cmd, args));
+        if r.is_err() {
+            vm.qmp = None;
+        }
+        r
+    }
+
+    /// Builds the root disk overlay for a new VM.
+    fn create_disk(&self, dir: &Path, boot: &BootSpec) -> Result<()> {
+        let disk = dir.join("disk.qcow2");
+        if disk.exists() {
+            return Ok(());
+        }
+        let base = self.cfg.images.join(&boot.image_dir).join(&boot.root_disk);
+        let base = base
+            .canonicalize()
+            .map_err(|e| io_err(&format!("image disk {}", base.display()), e))?;
+        let tmp = dir.join("disk.qcow2.tmp");
+        let mut cmd = Command::new("qemu-img");
+        cmd.args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(&base)
+            .arg(&tmp);
+        if boot.root_size_gib > 0 {
+            cmd.arg(format!("{}G", boot.root_size_gib));
+        }
+        let out = cmd.output().map_err(|e| io_err("running qemu-img", e))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!(
+                "qemu-img create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        std::fs::rename(&tmp, &disk).map_err(|e| io_err("placing root disk", e))
+    }
+
+    /// The QEMU command line for a VM.
+    fn command_line(&self, rec: &VmRecord, dir: &Path) -> Vec<String> {
+        let image = self.cfg.images.join(&rec.boot.image_dir);
+        let smbios_id = smbios_uuid(&rec.id);
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            format!("guest={},debug-threads=on", rec.id),
+            "-machine".into(),
+            "pc".into(),
+            "-accel".into(),
+            self.cfg.accel.to_string(),
+            "-cpu".into(),
+            self.cfg.accel.cpu_model().into(),
+            "-smp".into(),
+            rec.vcpus.to_string(),
+            "-m".into(),
+            format!("{}M", rec.memory_mib),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-display".into(),
+            "none".into(),
+            "-no-shutdown".into(),
+            "-smbios".into(),
+            format!(
+                "type=1,manufacturer=Strato,product=Strato EC2,uuid={smbios_id},serial={smbios_id}"
+            ),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=qcow2,cache=writeback",
+                dir.join("disk.qcow2").display()
+            ),
+            "-chardev".into(),
+            format!(
+                "socket,id=console,path={},server=on,wait=off,logfile={},logappend=on",
+                dir.join("console.sock").display(),
+                dir.join("console.log").display()
+            ),
+            "-serial".into(),
+            "chardev:console".into(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+            "-pidfile".into(),
+            dir.join("qemu.pid").display().to_string(),
+            "-sandbox".into(),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
+        ];
+        if let Some(kernel) = &rec.boot.kernel {
+            args.push("-kernel".into());
+            args.push(image.join(kernel).display().to_string());
+            if let Some(initrd) = &rec.boot.initrd {
+                args.push("-initrd".into());
+                args.push(image.join(initrd).display().to_string());
+            }
+            args.push("-append".into());
+            args.push(
+                rec.boot
+                    .cmdline
+                    .clone()
+                    .unwrap_or_else(|| "console=ttyS0".into()),
+            );
+        }
+        args
+    }
+
+    /// Starts QEMU for a VM whose process is not running.
+    fn launch(&self, rec: &VmRecord, started: &mut Option<std::process::Child>) -> Result<()> {
+        let dir = self.vm_dir(&rec.id);
+        for stale in ["qmp.sock", "console.sock", "qemu.pid"] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+        self.cfg.cgroups.create(
+            rec.id.as_str(),
+            Limits {
+                cpus: rec.vcpus,
+                memory_bytes: rec.memory_mib as u64 * 1024 * 1024 + QEMU_OVERHEAD_BYTES,
+            },
+        )?;
+        if self.cfg.drop_privileges {
+            chown_for_vm(&dir, rec.uid)?;
+        }
+        let args = self.command_line(rec, &dir);
+        let log = std::fs::File::create(dir.join("qemu.log"))
+            .map_err(|e| io_err("creating qemu.log", e))?;
+        // QEMU's seccomp sandbox forbids the fork that -daemonize needs, so it runs as
+        // our child in a process group of its own (a Ctrl-C or SIGTERM aimed at Strato
+        // does not reach it; if Strato dies, init adopts it and it keeps running).
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&self.cfg.qemu_binary);
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().map_err(|e| io_err("qemu.log", e))?)
+            .stderr(log)
+            .process_group(0);
+        if self.cfg.drop_privileges {
+            // QEMU's `elevateprivileges=deny` sandbox forbids the setuid that `-runas`
+            // would do after start-up, so QEMU starts unprivileged: a uid of its own,
+            // and the kvm group (for /dev/kvm) or a gid of its own.
+            cmd.uid(rec.uid).gid(self.cfg.kvm_gid.unwrap_or(rec.uid));
+        }
+        let mut child = cmd.spawn().map_err(|e| io_err("starting qemu", e))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(|e| io_err("waiting for qemu", e))?
+            {
+                let err = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                return Err(Error::Internal(format!(
+                    "qemu exited at start ({status}): {}",
+                    err.trim()
+                )));
+            }
+            if let Some(pid) = self.live_pid(&rec.id) {
+                break pid;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Internal("qemu did not write its pid file".into()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        started.replace(child);
+        // Move it (and its threads) into the VM's cgroup before the guest gets going.
+        if let Err(e) = self.cfg.cgroups.add(rec.id.as_str(), pid) {
+            tracing::warn!(instance = %rec.id, error = %e, "could not place QEMU in its cgroup");
+        }
+        tracing::info!(instance = %rec.id, pid, accel = %self.cfg.accel, "QEMU started");
+        Ok(())
+    }
+
+    /// Status of one VM; also performs the bookkeeping a look implies (quitting a
+    /// powered-off guest, cutting power after the stop timeout, resetting a guest that
+    /// ignored a reboot request).
+    fn observe(&self, vm: &mut Vm) -> VmStatus {
+        let id = vm.rec.id.clone();
+        if let Some(c) = vm.child.as_mut() {
+            if let Ok(Some(_)) = c.try_wait() {
+                vm.child = None;
+            }
+        }
+        let Some(pid) = self.live_pid(&id) else {
+            vm.qmp = None;
+            let cause = match (vm.rec.last_cause, vm.rec.stop_requested_ms) {
+                (Some(c), _) => c,
+                (None, Some(_)) => StopCause::Requested,
+                (None, None) => StopCause::Crashed,
+            };
+            if vm.rec.last_cause != Some(cause) {
+                vm.rec.last_cause = Some(cause);
+                let _ = self.save(&vm.rec);
+                if cause == StopCause::Crashed {
+                    tracing::warn!(instance = %id, "QEMU process is gone without a shutdown");
+                }
+            }
+            return VmStatus::Off(cause);
+        };
+        let status = match self.command(vm, "query-status", None) {
+            Ok(v) => v
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("unknown")
+                .to_string(),
+            Err(_) => return VmStatus::Booting,
+        };
+        let events = vm.qmp.as_mut().map(|q| q.take_events()).unwrap_or_default();
+        if events.iter().any(|e| e["event"] == "RESET") {
+            vm.rec.reboot_requested_ms = None;
+            let _ = self.save(&vm.rec);
+        }
+        let now = now_ms();
+        match status.as_str() {
+            "shutdown" => {
+                // The guest powered off (or completed an ACPI shutdown we asked for).
+                let cause = if vm.rec.stop_requested_ms.is_some() {
+                    StopCause::Requested
+                } else {
+                    StopCause::GuestShutdown
+                };
+                vm.rec.last_cause = Some(cause);
+                let _ = self.save(&vm.rec);
+                let _ = self.command(vm, "quit", None);
+                wait_gone(pid, Duration::from_secs(5));
+                VmStatus::Off(cause)
+            }
+            "prelaunch" | "inmigrate" => VmStatus::Booting,
+            _ => {
+                if let Some(asked) = vm.rec.stop_requested_ms {
+                    if vm.rec.force || now - asked > self.cfg.stop_timeout.as_millis() as i64 {
+                        tracing::info!(instance = %id, force = vm.rec.force, "cutting power");
+                        vm.rec.last_cause = Some(StopCause::Requested);
+                        let _ = self.save(&vm.rec);
+                        let _ = self.command(vm, "quit", None);
+                        if !wait_gone(pid, Duration::from_secs(3)) {
+                            kill(pid);
+                        }
+                        return VmStatus::Off(StopCause::Requested);
+                    }
+                    return VmStatus::ShuttingDown;
+                }
+                if let Some(asked) = vm.rec.reboot_requested_ms {
+                    if now - asked > self.cfg.reboot_timeout.as_millis() as i64 {
+                        tracing::info!(instance = %id, "guest ignored the reboot request; resetting");
+                        let _ = self.command(vm, "system_reset", None);
+                        vm.rec.reboot_requested_ms = None;
+                        let _ = self.save(&vm.rec);
+                    }
+                }
+                self.trim_console(&id);
+                VmStatus::Running
+            }
+        }
+    }
+
+    /// Keeps the console log bounded: past `CONSOLE_KEEP` bytes, only the newest half stays.
+    fn trim_console(&self, id: &InstanceId) {
+        let path = self.vm_dir(id).join("console.log");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return;
+        };
+        if meta.len() <= CONSOLE_KEEP {
+            return;
+        }
+        if let Ok(tail) = read_tail(&path, CONSOLE_KEEP / 2) {
+            // QEMU appends with O_APPEND, so after truncation its writes land at the new end.
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) {
+                let _ = f.set_len(0);
+                drop(f);
+                let mut f = std::fs::OpenOptions::new().append(true).open(&path).ok();
+                if let Some(f) = f.as_mut() {
+                    use std::io::Write;
+                    let _ = f.write_all(&tail);
+                }
+            }
+        }
+    }
+
+    /// Path of a VM's interactive console socket.
+    pub fn console_socket(&self, id: &InstanceId) -> PathBuf {
+        self.vm_dir(id).join("console.sock")
+    }
+}
+
+/// An SMBIOS UUID that starts with `ec2` so cloud-init recognises the platform, derived
+/// from the instance id so it is stable across restarts.
+pub fn smbios_uuid(id: &InstanceId) -> String {
+    let hex: String = id.as_str().trim_start_matches("i-").chars().collect();
+    let mut h = format!("ec2{hex}");
+    while h.len() < 32 {
+        h.push('0');
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn read_tail(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(n)))?;
+    let mut buf = Vec::with_capacity(n as usize);
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn kill(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+/// Waits until a process is gone (or a zombie); true if it went in time.
+fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false);
+        if !alive {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Unprivileged QEMU processes must be able to walk to their VM directory and to the
+/// images: every ancestor needs the execute bit for others.
+fn check_traversable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path
+        .canonicalize()
+        .map_err(|e| io_err(&format!("{}", path.display()), e))?;
+    for dir in path.ancestors() {
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| io_err("stat", e))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            return Err(Error::Internal(format!(
+                "{} is not traversable by QEMU's unprivileged users (mode {:o}); use a data directory \
+                 such as /var/lib/strato, or chmod o+x {}",
+                path.display(),
+                mode & 0o7777,
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The gid of the `kvm` group, when the host has one.
+pub fn kvm_gid() -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut parts = l.split(':');
+        (parts.next() == Some("kvm")).then(|| parts.nth(1)?.parse().ok())?
+    })
+}
+
+fn chown_for_vm(dir: &Path, uid: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(dir, Some(uid), Some(uid)).map_err(|e| io_err("chown VM dir", e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| io_err("chmod VM dir", e))?;
+    for f in ["disk.qcow2", "console.log", "qmp.sock", "console.sock"] {
+        let p = dir.join(f);
+        if p.exists() {
+            std::os::unix::fs::chown(&p, Some(uid), Some(uid))
+                .map_err(|e| io_err("chown VM file", e))?;
+        }
+    }
+    Ok(())
+}
+
+fn lock(vm: &Mutex<Vm>) -> std::sync::MutexGuard<'_, Vm> {
+    vm.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl QemuDriver {
+    fn get(&self, id: &InstanceId) -> Option<Arc<Mutex<Vm>>> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        vms.get(id).cloned()
+    }
+}
+
+impl Hypervisor for QemuDriver {
+    fn kind(&self) -> &'static str {
+        match self.cfg.accel {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "qemu/{} ({}; {})",
+            self.cfg.accel,
+            self.cfg.accel_reason,
+            self.cfg.cgroups.describe()
+        )
+    }
+
+    fn start(&self, spec: &VmSpec) -> Result<()> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        if !vms.contains_key(&spec.instance_id) {
+            let dir = self.vm_dir(&spec.instance_id);
+            std::fs::create_dir_all(&dir).map_err(|e| io_err("creating VM dir", e))?;
+            self.create_disk(&dir, &spec.boot)?;
+            let used: std::collections::HashSet<u32> =
+                vms.values().map(|v| lock(v).rec.uid).collect();
+            let uid = (UID_BASE..)
+                .find(|u| !used.contains(u))
+                .expect("a free uid");
+            let rec = VmRecord {
+                id: spec.instance_id.clone(),
+                vcpus: spec.vcpus,
+                memory_mib: spec.memory_mib,
+                uid,
+                boot: spec.boot.clone(),
+                stop_requested_ms: None,
+                force: false,
+                reboot_requested_ms: None,
+                last_cause: Some(StopCause::Requested),
+            };
+            self.save(&rec)?;
+            vms.insert(
+                spec.instance_id.clone(),
+                Arc::new(Mutex::new(Vm {
+                    rec,
+                    qmp: None,
+                    child: None,
+                })),
+            );
+        }
+        let handle = vms.get(&spec.instance_id).cloned().expect("inserted");
+        drop(vms);
+        let mut vm = lock(&handle);
+        if self.live_pid(&spec.instance_id).is_some() {
+            return Ok(());
+        }
+        // A start takes the current shape (ModifyInstanceAttribute while stopped).
+        vm.rec.vcpus = spec.vcpus;
+        vm.rec.memory_mib = spec.memory_mib;
+        vm.rec.stop_requested_ms = None;
+        vm.rec.force = false;
+        vm.rec.reboot_requested_ms = None;
+        vm.rec.last_cause = None;
+        vm.qmp = None;
+        self.save(&vm.rec)?;
+        let vm = &mut *vm;
+        self.launch(&vm.rec, &mut vm.child)
+    }
+
+    fn stop(&self, id: &InstanceId, force: bool) -> Result<()> {
+        let Some(handle) = self.get(id) else {
+            return Ok(());
+        };
+        let mut guard = lock(&handle);
+        let vm = &mut *guard;
+        if self.live_pid(id).is_none() {
+            return Ok(());
+        }
+        let first = vm.rec.stop_requested_ms.is_none();
+        if first {
+            vm.rec.stop_requested_ms = Some(now_ms());
+        }
+        vm.rec.force |= force;
+        self.save(&vm.rec)?;
+        if vm.rec.force {
+            self.observe(vm);
+        } else if first {
+            if let Err(e) = self.command(vm, "system_powerdown", None) {
+                tracing::warn!(instance = %id, error = %e, "ACPI power-down failed; power will be cut at the timeout");
+            }
+        }
+        Ok(())
+    }
+
+    fn reboot(&self, id: &InstanceId) -> Result<()> {
+        let Some(handle) = self.get(id) else {
+            return Ok(());
+        };
+        let mut guard = lock(&handle);
+        let vm = &mut *guard;
+        vm.rec.reboot_requested_ms = Some(now_ms());
+        self.save(&vm.rec)?;
+        // The guest's init treats ctrl-alt-delete as a request to reboot cleanly.
+        let keys = json!({ "keys": [
+            {"type": "qcode", "data": "ctrl"},
+            {"type": "qcode", "data": "alt"},
+            {"type": "qcode", "data": "delete"}
+        ]});
+        if let Err(e) = self.command(vm, "send-key", Some(keys)) {
+            tracing::warn!(instance = %id, error = %e, "reboot request failed; resetting");
+            self.command(vm, "system_reset", None)?;
+        }
+        Ok(())
+    }
+
+    fn destroy(&self, id: &InstanceId) -> Result<()> {
+        if let Some(pid) = self.live_pid(id) {
+            if let Some(handle) = self.get(id) {
+                let _ = self.command(&mut lock(&handle), "quit", None);
+            }
+            if !wait_gone(pid, Duration::from_secs(3)) {
+                kill(pid);
+                wait_gone(pid, Duration::from_secs(3));
+            }
+        }
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        let dir = self.vm_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing VM dir", e)),
+        }
+        self.cfg.cgroups.remove(id.as_str())
+    }
+
+    fn status(&self, id: &InstanceId) -> Option<VmStatus> {
+        let handle = self.get(id)?;
+        let mut vm = lock(&handle);
+        Some(self.observe(&mut vm))
+    }
+
+    fn list(&self) -> Vec<InstanceId> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<_> = vms.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn console(&self, id: &InstanceId) -> Option<Vec<u8>> {
+        let path = self.vm_dir(id).join("console.log");
+        if !self.vm_dir(id).exists() {
+            return None;
+        }
+        Some(read_tail(&path, CONSOLE_KEEP).unwrap_or_default())
+    }
+}

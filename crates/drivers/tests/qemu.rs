@@ -1,0 +1,140 @@
+//! The QEMU driver with real VMs under TCG. Needs `qemu-system-x86_64` and the built
+//! image (`scripts/build-image.sh`); `scripts/test.sh` provides both and sets
+//! `STRATO_IMAGES` to the image store. Without it these tests fail rather than pass
+//! silently, unless `STRATO_SKIP_QEMU_TESTS=1` says the caller knows.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use strato_agent_api::{BootSpec, DesiredVmState, StopCause, VmSpec};
+use strato_common::{InstanceId, ResourceId};
+use strato_drivers::qemu::{cgroup::Layout, Accel, QemuConfig, QemuDriver};
+use strato_drivers::{Hypervisor, VmStatus};
+
+fn images() -> Option<PathBuf> {
+    if std::env::var("STRATO_SKIP_QEMU_TESTS").as_deref() == Ok("1") {
+        return None;
+    }
+    let dir = std::env::var("STRATO_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/tmp/strato-test-images"));
+    assert!(
+        dir.join("strato-minimal/vmlinuz").exists(),
+        "no image at {} (run scripts/build-image.sh, or set STRATO_SKIP_QEMU_TESTS=1)",
+        dir.display()
+    );
+    Some(dir)
+}
+
+fn driver(dir: &std::path::Path, images: PathBuf) -> QemuDriver {
+    QemuDriver::open(QemuConfig {
+        dir: dir.join("vms"),
+        images,
+        qemu_binary: "qemu-system-x86_64".into(),
+        accel: Accel::Tcg,
+        accel_reason: "test".into(),
+        stop_timeout: Duration::from_secs(30),
+        reboot_timeout: Duration::from_secs(60),
+        drop_privileges: is_root(),
+        kvm_gid: strato_drivers::qemu::kvm_gid(),
+        cgroups: Layout::detect(std::path::Path::new("/sys/fs/cgroup")),
+    })
+    .unwrap()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A temporary directory unprivileged QEMU processes can walk into.
+fn traversable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::Builder::new()
+        .prefix("strato-qemu-test")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    t
+}
+
+fn spec(id: &InstanceId) -> VmSpec {
+    VmSpec {
+        instance_id: id.clone(),
+        generation: 1,
+        desired: DesiredVmState::Running,
+        force_stop: false,
+        reboot_seq: 0,
+        vcpus: 1,
+        memory_mib: 256,
+        image_id: "ami-05a9d2c7e4b1f3801".into(),
+        boot: BootSpec {
+            image_dir: "strato-minimal".into(),
+            kernel: Some("vmlinuz".into()),
+            initrd: Some("initrd.img".into()),
+            cmdline: Some("console=ttyS0 root=/dev/vda rootfstype=ext4 rw".into()),
+            root_disk: "root.qcow2".into(),
+            root_size_gib: 0,
+        },
+        user_data: vec![],
+    }
+}
+
+fn wait_console(d: &QemuDriver, id: &InstanceId, needle: &str, count: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let log = String::from_utf8_lossy(&d.console(id).unwrap_or_default()).into_owned();
+        if log.matches(needle).count() >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} x{count} in console:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_status(d: &QemuDriver, id: &InstanceId, want: VmStatus, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = d.status(id);
+        if s == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "status {s:?}, wanted {want:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn boots_stops_and_is_destroyed_without_leftovers() {
+    let Some(images) = images() else { return };
+    let tmp = traversable_tempdir();
+    let d = driver(tmp.path(), images);
+    let id = InstanceId::generate();
+    let started = Instant::now();
+    d.start(&spec(&id)).unwrap();
+    wait_status(&d, &id, VmStatus::Running, Duration::from_secs(10));
+    wait_console(
+        &d,
+        &id,
+        "strato-minimal: multi-user ready",
+        1,
+        Duration::from_secs(90),
+    );
+    eprintln!("ready after {:?}", started.elapsed());
+    d.stop(&id, false).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(40),
+    );
+    d.destroy(&id).unwrap();
+    assert!(!tmp.path().join("vms").join(id.as_str()).exists());
+    assert!(d.status(&id).is_none());
+}
