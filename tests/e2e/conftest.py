@@ -86,10 +86,15 @@ class Strato:
             return ""
 
     def cli(self, *args, check=True):
-        """Runs the strato binary's management commands on this data directory."""
+        """Runs the strato binary's management commands on this data directory.
+
+        The directory is passed as STRATO_DATA_DIR: the binary accepts `--data-dir` only
+        directly after `accounts` / `access-keys`, not after their subcommands'
+        arguments (test_cli.py checks the trailing flag separately)."""
+        env = dict(os.environ, STRATO_DATA_DIR=self.data_dir)
         out = subprocess.run(
-            [STRATO_BIN, *args, "--data-dir", self.data_dir],
-            capture_output=True, text=True, timeout=60,
+            [STRATO_BIN, *args],
+            capture_output=True, text=True, timeout=60, env=env,
         )
         if check and out.returncode != 0:
             raise RuntimeError(f"strato {args} failed: {out.stderr}")
@@ -105,7 +110,9 @@ class Strato:
         text = self.cli("accounts", "create", name).stdout
         return dict(re.findall(r"^export (\w+)=(.*)$", text, re.M))
 
-    def client(self, creds=None, service="ec2", retries=0):
+    def client(self, creds=None, service="ec2", retries=0, validate=True):
+        """A boto3 client; `validate=False` turns off botocore's own parameter checks so
+        out-of-range values reach the server and its answer can be tested."""
         creds = creds or self.creds
         return boto3.client(
             service,
@@ -113,7 +120,10 @@ class Strato:
             region_name=REGION,
             aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-            config=botocore.config.Config(retries={"max_attempts": retries + 1, "mode": "standard"}),
+            config=botocore.config.Config(
+                retries={"max_attempts": retries + 1, "mode": "standard"},
+                parameter_validation=validate,
+            ),
         )
 
     def aws(self, *args, creds=None, check=True):

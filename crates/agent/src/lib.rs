@@ -44,6 +44,8 @@ struct Tracked {
     /// The VM was in its desired steady state at the last look: it is re-examined
     /// only on full sweeps, which keeps a host with thousands of idle VMs cheap.
     settled: bool,
+    /// The last hypervisor error for this VM, sent with the next report.
+    last_error: Option<String>,
 }
 
 /// A host agent driving one hypervisor.
@@ -112,6 +114,14 @@ impl Agent {
         let Some(t) = vms.get_mut(id) else { return };
         let status = self.driver.status(id);
         let gen = t.spec.generation;
+        // A VM seen running under the current spec counts as started for it, so a newer
+        // generation that only edits attributes never revives a guest that later powers
+        // itself off.
+        if t.spec.desired == DesiredVmState::Running
+            && matches!(status, Some(VmStatus::Booting | VmStatus::Running))
+        {
+            t.started_gen = Some(gen);
+        }
         let step = match (t.spec.desired, status) {
             (DesiredVmState::Running, None) => Some(Step::Start),
             (DesiredVmState::Running, Some(VmStatus::Off(_))) if t.started_gen != Some(gen) => {
@@ -151,6 +161,7 @@ impl Agent {
             };
             if let Err(e) = result {
                 tracing::error!(instance = %id, ?step, error = %e, "hypervisor step failed");
+                t.last_error = Some(format!("{step:?} failed: {e}"));
             }
         }
         let observed = match self.driver.status(id) {
@@ -179,7 +190,7 @@ impl Agent {
                 instance_id: id.clone(),
                 generation: gen,
                 observed: observed.clone(),
-                detail: None,
+                detail: t.last_error.take(),
             });
         }
         if observed == ObservedVmState::Deleted {
@@ -224,6 +235,7 @@ impl AgentClient for Agent {
                             applied_reboot_seq: 0,
                             last_report: None,
                             settled: false,
+                            last_error: None,
                         },
                     );
                 }
@@ -241,9 +253,16 @@ impl AgentClient for Agent {
                 // An adopted VM that runs counts as started for its current generation,
                 // so a guest that powered off while we were away is reported, not revived;
                 // a VM that is off but should run (host crash) is started again.
+                // Also a guest that powered off or died while we were away: that is
+                // news for the control plane, not something to undo.
                 let running_now = matches!(
                     self.driver.status(&id),
-                    Some(VmStatus::Booting | VmStatus::Running | VmStatus::ShuttingDown)
+                    Some(
+                        VmStatus::Booting
+                            | VmStatus::Running
+                            | VmStatus::ShuttingDown
+                            | VmStatus::Off(StopCause::GuestShutdown | StopCause::Crashed)
+                    )
                 );
                 let prev = vms.remove(&id);
                 next.insert(
@@ -260,6 +279,7 @@ impl AgentClient for Agent {
                         spec,
                         last_report: None,
                         settled: false,
+                        last_error: None,
                     },
                 );
             }

@@ -90,6 +90,10 @@ pub enum Error {
     #[error("{0}")]
     TagLimitExceeded(String),
     #[error("{0}")]
+    InvalidInstanceType(String),
+    #[error("{0}")]
+    RequestTooLarge(String),
+    #[error("{0}")]
     InstanceLimitExceeded(String),
     #[error("The requested version ({0}) of service AmazonEC2 does not exist")]
     NoSuchVersion(String),

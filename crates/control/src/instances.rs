@@ -232,6 +232,9 @@ impl ControlPlane {
     /// Applies one host agent report. State changes land in one transaction; a new
     /// spec generation that results is sent to the agent after the commit.
     pub fn handle_report(&self, report: &VmReport) -> Result<()> {
+        if let Some(detail) = &report.detail {
+            tracing::warn!(instance = %report.instance_id, %detail, "host agent reported a problem");
+        }
         // Most reports (booting, still running) change nothing: decide on a reader
         // first so they never queue behind writers.
         let relevant = self.db.read(|tx| {
@@ -600,7 +603,9 @@ impl ControlPlane {
     }
 
     /// Changes a set of instances in one transaction: `change` is called for each and
-    /// either edits it (returning true when the spec changed) or refuses the whole call.
+    /// either edits it or refuses the whole call. It returns true when what the host
+    /// must do changed: only then is the generation bumped and a spec sent; other
+    /// edits (protection flags) are just stored.
     fn change_instances(
         &self,
         caller: &Caller,
@@ -618,24 +623,28 @@ impl ControlPlane {
             let mut specs = vec![];
             let mut edited = vec![];
             for mut inst in list {
-                let previous = inst.state;
+                let before = inst.clone();
                 let spec_changed = change(&mut inst)?;
                 changes.push(StateChange {
                     instance_id: inst.id.clone(),
-                    previous,
+                    previous: before.state,
                     current: inst.state,
                 });
                 if spec_changed {
                     inst.generation += 1;
-                    edited.push(inst);
+                }
+                if inst != before {
+                    edited.push((inst, spec_changed));
                 }
             }
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
-            for inst in &edited {
+            for (inst, spec_changed) in &edited {
                 tx.update_instance(inst)?;
-                specs.push(self.spec_of(inst));
+                if *spec_changed {
+                    specs.push(self.spec_of(inst));
+                }
             }
             Ok((changes, specs))
         })?;
@@ -810,9 +819,11 @@ impl ControlPlane {
                     i.id
                 )));
             }
-            // Attribute edits do not change what the hypervisor should do now, but they
-            // are persisted; a generation bump makes the new shape reach the agent.
-            Ok(true)
+            // Only the shape and user data matter to the hypervisor (at the next start).
+            Ok(matches!(
+                change,
+                AttributeChange::InstanceType(_) | AttributeChange::UserData(_)
+            ))
         })
         .map(|_| ())
     }

@@ -63,12 +63,10 @@ pub fn apply_report(inst: &Instance, report: &VmReport, now_ms: i64) -> Option<I
             next.state = S::Stopped;
             next.desired = Desired::Stopped;
             next.generation += 1;
+            // The agent's detail may name host paths: it is logged, never shown.
             next.state_reason = Some(reason(
                 "Server.InternalError",
-                report
-                    .detail
-                    .as_deref()
-                    .unwrap_or("The instance's hypervisor process exited unexpectedly"),
+                "The instance's virtual machine stopped unexpectedly",
             ));
             next.state_transition_reason = format!("Server error ({})", ec2_reason_time(now_ms));
         }

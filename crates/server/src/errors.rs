@@ -43,6 +43,8 @@ pub fn to_wire(e: &Error) -> WireError {
             "InsufficientInstanceCapacity".into(),
         ),
         Error::TagLimitExceeded(_) => (S::BAD_REQUEST, "TagLimitExceeded".into()),
+        Error::InvalidInstanceType(_) => (S::BAD_REQUEST, "InvalidInstanceType".into()),
+        Error::RequestTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge".into()),
         Error::InstanceLimitExceeded(_) => (S::BAD_REQUEST, "InstanceLimitExceeded".into()),
         Error::NoSuchVersion(_) => (S::BAD_REQUEST, "NoSuchVersion".into()),
         Error::RequestLimitExceeded(_) => (S::SERVICE_UNAVAILABLE, "RequestLimitExceeded".into()),

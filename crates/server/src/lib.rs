@@ -22,6 +22,10 @@ use strato_common::{Error, Result};
 use strato_control::ControlPlane;
 use strato_ec2_wire::{xml, Params};
 
+/// Largest request body accepted (EC2's largest legitimate requests, RunInstances with
+/// 16 KiB of base64 user data and many tags, are far below this).
+pub const MAX_BODY: usize = 1024 * 1024;
+
 /// Shared state of the front door.
 pub struct AppState {
     pub control: Arc<ControlPlane>,
@@ -34,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(api_handler)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -66,10 +71,42 @@ async fn api_handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    // An unreadable or oversized body still gets EC2's envelope and a request id.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let e = Error::RequestTooLarge(format!(
+                "The request body could not be read: {}",
+                rejection.body_text()
+            ));
+            let w = errors::to_wire(&e);
+            let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                w.code.clone()
+            } else {
+                "InvalidRequest".to_string()
+            };
+            tracing::info!(request_id = %request_id, status = rejection.status().as_u16(), code = %code, "request");
+            st.metrics
+                .observe("unknown", &code, started.elapsed().as_secs_f64());
+            let mut resp = (
+                rejection.status(),
+                xml::error(&code, &w.message, &request_id),
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                "text/xml;charset=UTF-8".parse().unwrap(),
+            );
+            if let Ok(v) = request_id.parse() {
+                resp.headers_mut().insert("x-amzn-requestid", v);
+            }
+            return resp;
+        }
+    };
     let st2 = st.clone();
     let rid = request_id.clone();
     // Actions do blocking work (SQLite, RSA key generation): keep it off the reactor.

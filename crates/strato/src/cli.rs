@@ -20,11 +20,22 @@ pub struct Cli {
 #[derive(Args, Clone)]
 pub struct DataDir {
     /// Where Strato keeps its database and VM state.
-    #[arg(long, env = "STRATO_DATA_DIR", default_value_os_t = default_data_dir())]
+    #[arg(long, global = true, env = "STRATO_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: PathBuf,
 }
 
+/// `/var/lib/strato` for root (QEMU's unprivileged users must be able to walk into
+/// it, which they cannot under /root), `~/.local/share/strato` otherwise.
 fn default_data_dir() -> PathBuf {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return PathBuf::from("/var/lib/strato");
+    }
     match std::env::var_os("HOME") {
         Some(home) => PathBuf::from(home).join(".local/share/strato"),
         None => PathBuf::from("strato-data"),
@@ -56,6 +67,12 @@ pub struct UpArgs {
     /// The region name this endpoint serves (clients must sign for it).
     #[arg(long, env = "STRATO_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// Where images live (`<dir>/strato-minimal/…`); default `<data-dir>/images`.
+    #[arg(long, env = "STRATO_IMAGES_DIR")]
+    pub images_dir: Option<PathBuf>,
+    /// Seconds a guest gets to power down after StopInstances before power is cut.
+    #[arg(long, env = "STRATO_STOP_TIMEOUT_SECS", default_value_t = 60)]
+    pub stop_timeout_secs: u64,
     /// Simulated hypervisor: milliseconds from start to running.
     #[arg(long, env = "STRATO_SIM_BOOT_MS", default_value_t = 1500)]
     pub sim_boot_ms: u64,

@@ -2,11 +2,15 @@
 
 use crate::cli::{env_text, HypervisorChoice, LogFormat, UpArgs};
 use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::AgentClient;
 use strato_control::{accounts, ControlConfig, ControlPlane};
+use strato_drivers::qemu::{
+    self as qemu_driver, accel, cgroup::Layout, Accel, QemuConfig, QemuDriver,
+};
 use strato_drivers::sim::{SimConfig, SimDriver};
 use strato_drivers::Hypervisor;
 use strato_server::{metrics::Metrics, router, AppState};
@@ -27,7 +31,67 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn choose_hypervisor(args: &UpArgs, dir: &std::path::Path) -> Result<Arc<dyn Hypervisor>> {
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The KVM probe costs a boot timeout on hosts where KVM cannot run stock kernels, so
+/// its verdict is remembered per QEMU build and kernel.
+fn probe_accel(dir: &Path, qemu: &Path, kernel: &Path, initrd: &Path) -> (Accel, String) {
+    let version = std::process::Command::new(qemu)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let kmeta = std::fs::metadata(kernel).ok();
+    let key = format!(
+        "{version}|{}|{:?}",
+        kmeta.as_ref().map(|m| m.len()).unwrap_or(0),
+        kmeta.and_then(|m| m.modified().ok())
+    );
+    let cache = dir.join("accel-probe.json");
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if v["key"] == key.as_str() {
+                if let (Some(a), Some(r)) = (v["accel"].as_str(), v["reason"].as_str()) {
+                    let accel = if a == "kvm" { Accel::Kvm } else { Accel::Tcg };
+                    return (accel, format!("{r} (cached probe)"));
+                }
+            }
+        }
+    }
+    tracing::info!("probing whether KVM boots a guest on this host (up to 20 s)");
+    let (accel, reason) = match accel::probe_kvm(qemu, kernel, initrd, Duration::from_secs(20)) {
+        Ok(t) => (Accel::Kvm, format!("KVM probe guest booted in {t:.1?}")),
+        Err(why) => (Accel::Tcg, format!("TCG because {why}")),
+    };
+    let _ = std::fs::write(
+        &cache,
+        serde_json::json!({"key": key, "accel": accel.to_string(), "reason": reason}).to_string(),
+    );
+    (accel, reason)
+}
+
+fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
     let sim = || -> Result<Arc<dyn Hypervisor>> {
         let driver = SimDriver::open(
             &dir.join("sim"),
@@ -39,19 +103,53 @@ fn choose_hypervisor(args: &UpArgs, dir: &std::path::Path) -> Result<Arc<dyn Hyp
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(driver))
     };
-    match args.hypervisor {
-        HypervisorChoice::Sim => sim(),
-        HypervisorChoice::Auto => {
-            tracing::warn!(
-                "hypervisor auto: the QEMU driver is not part of this build yet, so instances run on the simulated hypervisor"
-            );
-            sim()
-        }
-        HypervisorChoice::Kvm | HypervisorChoice::Tcg => bail!(
-            "--hypervisor {:?} needs the QEMU driver, which this build does not include yet; use --hypervisor sim",
-            args.hypervisor
-        ),
+    if args.hypervisor == HypervisorChoice::Sim {
+        return sim();
     }
+    let images = args
+        .images_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("images"));
+    let minimal = images.join("strato-minimal");
+    let (kernel, initrd) = (minimal.join("vmlinuz"), minimal.join("initrd.img"));
+    let missing = match which("qemu-system-x86_64") {
+        None => Some(
+            "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)".to_string(),
+        ),
+        Some(_) if !kernel.exists() => Some(format!(
+            "the built-in image is not in {} (run scripts/build-image.sh {})",
+            minimal.display(),
+            minimal.display()
+        )),
+        Some(_) => None,
+    };
+    if let Some(why) = missing {
+        if args.hypervisor == HypervisorChoice::Auto {
+            tracing::warn!("hypervisor auto: {why}; instances run on the simulated hypervisor");
+            return sim();
+        }
+        bail!("--hypervisor {:?}: {why}", args.hypervisor);
+    }
+    let qemu = which("qemu-system-x86_64").expect("checked above");
+    let (accel, reason) = match args.hypervisor {
+        HypervisorChoice::Kvm => (Accel::Kvm, "forced by --hypervisor kvm".to_string()),
+        HypervisorChoice::Tcg => (Accel::Tcg, "forced by --hypervisor tcg".to_string()),
+        _ => probe_accel(dir, &qemu, &kernel, &initrd),
+    };
+    let driver = QemuDriver::open(QemuConfig {
+        dir: dir.join("vms"),
+        images,
+        qemu_binary: qemu,
+        accel,
+        accel_reason: reason,
+        stop_timeout: Duration::from_secs(args.stop_timeout_secs),
+        reboot_timeout: Duration::from_secs(60),
+        drop_privileges: is_root(),
+        kvm_gid: qemu_driver::kvm_gid(),
+        cgroups: Layout::detect(Path::new("/sys/fs/cgroup")),
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Arc::new(driver))
 }
 
 pub fn run(args: UpArgs) -> Result<()> {

@@ -146,6 +146,9 @@ pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<Strin
 }
 
 pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    if p.dry_run()? {
+        return Err(Error::DryRunOperation);
+    }
     let filters = FilterSet::from_params(p, "Filter", INSTANCE_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_instances(c, &p.list("InstanceId"), &filters, &pg)?;
@@ -179,6 +182,9 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
 }
 
 pub fn describe_status(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    if p.dry_run()? {
+        return Err(Error::DryRunOperation);
+    }
     let filters = FilterSet::from_params(p, "Filter", INSTANCE_STATUS_FILTERS, false)?;
     let pg = page(p, 5, 1000)?;
     let all = p.bool("IncludeAllInstances")?.unwrap_or(false);

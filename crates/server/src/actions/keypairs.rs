@@ -44,6 +44,9 @@ pub fn import(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
 }
 
 pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    if p.dry_run()? {
+        return Err(Error::DryRunOperation);
+    }
     let filters = FilterSet::from_params(p, "Filter", KEY_PAIR_FILTERS, true)?;
     let include_public = p.bool("IncludePublicKey")?.unwrap_or(false);
     let list = cp.describe_key_pairs(c, &p.list("KeyName"), &p.list("KeyPairId"), &filters)?;

@@ -90,17 +90,19 @@ pub fn describe_instance_types(
         .map(|s| s.as_str())
         .collect();
     if !unknown.is_empty() {
-        return Err(Error::invalid_value(format!(
+        return Err(Error::InvalidInstanceType(format!(
             "The following supplied instance types do not exist: [{}]",
             unknown.join(", ")
         )));
     }
     let pg = page(p, 5, 100)?;
-    let list: Vec<&InstanceType> = INSTANCE_TYPES
+    let mut list: Vec<&InstanceType> = INSTANCE_TYPES
         .iter()
         .filter(|t| names.is_empty() || names.iter().any(|n| n == t.name))
         .filter(|t| filters.matches(&[], |n| type_field(t, n)))
         .collect();
+    // Pages resume after the last key, so the list must be in key order.
+    list.sort_by_key(|t| t.name);
     let (list, next) = paginate(list, &pg, |t| t.name.to_string());
     Ok(xml::success("DescribeInstanceTypes", rid, |w| {
         w.list("instanceTypeSet", &list, |w, t| {
@@ -201,6 +203,7 @@ pub fn describe_instance_type_offerings(
             }
         }
     }
+    list.sort_by_key(|(t, l)| format!("{l}\u{1}{t}"));
     let (list, next) = paginate(list, &pg, |(t, l)| format!("{l}\u{1}{t}"));
     Ok(xml::success("DescribeInstanceTypeOfferings", rid, |w| {
         w.list("instanceTypeOfferingSet", &list, |w, (t, l)| {

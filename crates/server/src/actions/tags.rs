@@ -1,7 +1,7 @@
 //! CreateTags, DeleteTags, DescribeTags.
 
 use super::{page, tag_list};
-use strato_common::Result;
+use strato_common::{Error, Result};
 use strato_control::tags::TAG_FILTERS;
 use strato_control::{Caller, ControlPlane};
 use strato_ec2_wire::{xml, FilterSet, Params};
@@ -31,6 +31,9 @@ pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
 }
 
 pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    if p.dry_run()? {
+        return Err(Error::DryRunOperation);
+    }
     let filters = FilterSet::from_params(p, "Filter", TAG_FILTERS, false)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_tags(c, &filters, &pg)?;
