@@ -1,1 +1,1306 @@
-fn main() {}
+//! `strato-bench`: a reproducible benchmark of Strato's EC2 Query API.
+//!
+//! For every scale (number of instances; by default 1,000 and 10,000) it starts a
+//! fresh `strato up --hypervisor sim` on 127.0.0.1 with its own empty data
+//! directory, fills it with that many instances and measures, from a real HTTP
+//! client that signs every request with SigV4 (keep-alive connection pool, a fresh
+//! signature per request, timings taken around sign + send + reading the whole
+//! body):
+//!
+//! 1. **RunInstances throughput** — the time to seed the instances in large
+//!    batches (`MaxCount` = `--seed-batch`, reported as instances/s), then a sample
+//!    of `RunInstances MaxCount=1` calls made by `--run-concurrency` concurrent
+//!    callers (requests/s, p50/p99 latency). The sample is part of the scale: the
+//!    batches seed `scale - sample` instances so that the listing below sees
+//!    exactly `scale` instances.
+//! 2. **Listing** — `DescribeInstances MaxResults=1000`, following `NextToken` to the
+//!    end, repeated `--list-reps` times after one unmeasured warm-up listing:
+//!    p50/p99 of one page of (up to) 1,000 instances and of the whole listing.
+//! 3. **One instance by id** — `DescribeInstances InstanceId.1=<random seeded id>`,
+//!    sequentially (one request in flight), `--by-id-requests` times: p50/p99.
+//! 4. **Sustained Describe throughput** — `--workers` concurrent callers doing
+//!    DescribeInstances by random id for `--sustain-secs` seconds: requests/s
+//!    (and p50/p99 under that load), plus the CPU the server and this client
+//!    used meanwhile (they share the machine's cores).
+//!
+//! Targets (from the issue): a page of 1,000 instances p99 ≤ 100 ms, one
+//! instance by id p99 ≤ 5 ms, ≥ 2,000 Describe requests/s sustained.
+//!
+//! With `--moto URL` the same measurements run against an already started moto
+//! server (`moto_server`, the peer named in the issue) at `--moto-scale`
+//! instances, with the smaller repetition counts of the `--moto-*` options so
+//! its run stays bounded, and a table of Strato/moto ratios is printed.
+//! `scripts/bench.sh` builds everything, starts moto and runs this binary.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use time::OffsetDateTime;
+use tokio::process::{Child, Command};
+
+/// The root credentials the benchmark gives the Strato servers it starts.
+const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
+const SECRET_ACCESS_KEY: &str = "strato/bench/secret/key/0000000000000000";
+/// moto accepts any well-formed credentials.
+const MOTO_ACCESS_KEY_ID: &str = "AKIAMOTOBENCH0000001";
+const MOTO_SECRET_ACCESS_KEY: &str = "moto/bench/secret/key/00000000000000000";
+const REGION: &str = "us-east-1";
+const API_VERSION: &str = "2016-11-15";
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+/// Strato's bundled AMI.
+const STRATO_IMAGE_ID: &str = "ami-05a9d2c7e4b1f3801";
+const INSTANCE_TYPE: &str = "t3.micro";
+/// Largest page DescribeInstances allows; the listing measurements use it.
+const PAGE_SIZE: usize = 1000;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "strato-bench",
+    about = "Benchmark Strato's EC2 API (RunInstances / DescribeInstances) at several scales, optionally against moto"
+)]
+struct Args {
+    /// The `strato` binary to benchmark (default: `strato` next to this binary).
+    #[arg(long)]
+    strato_bin: Option<PathBuf>,
+    /// Instance counts to benchmark, one fresh server and data directory each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    scales: Vec<usize>,
+    /// Where the servers' temporary data directories and logs go (removed at the end
+    /// unless --keep-work-dir).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Keep the data directories and server logs.
+    #[arg(long)]
+    keep_work_dir: bool,
+    /// STRATO_LOG for the servers (logging at info level would dominate).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// MaxCount of each seeding RunInstances call.
+    #[arg(long, default_value_t = 1000)]
+    seed_batch: usize,
+    /// Number of RunInstances MaxCount=1 calls in the latency sample.
+    #[arg(long, default_value_t = 200)]
+    run_sample: usize,
+    /// Concurrent callers for the RunInstances MaxCount=1 sample.
+    #[arg(long, default_value_t = 8)]
+    run_concurrency: usize,
+    /// Measured full listings (after one warm-up listing).
+    #[arg(long, default_value_t = 30)]
+    list_reps: usize,
+    /// Sequential DescribeInstances-by-id requests.
+    #[arg(long, default_value_t = 2000)]
+    by_id_requests: usize,
+    /// Concurrent callers for the sustained Describe throughput.
+    #[arg(long, default_value_t = 12)]
+    workers: usize,
+    /// Duration of the sustained Describe phase.
+    #[arg(long, default_value_t = 10.0)]
+    sustain_secs: f64,
+    /// A running moto server to measure as the peer, e.g. http://127.0.0.1:5000.
+    #[arg(long)]
+    moto: Option<String>,
+    /// Instances to create in moto.
+    #[arg(long, default_value_t = 1000)]
+    moto_scale: usize,
+    /// moto: RunInstances MaxCount=1 sample size.
+    #[arg(long, default_value_t = 50)]
+    moto_run_sample: usize,
+    /// moto: measured full listings.
+    #[arg(long, default_value_t = 10)]
+    moto_list_reps: usize,
+    /// moto: sequential by-id requests.
+    #[arg(long, default_value_t = 500)]
+    moto_by_id_requests: usize,
+    /// moto: duration of the sustained Describe phase.
+    #[arg(long, default_value_t = 10.0)]
+    moto_sustain_secs: f64,
+    /// moto server's pid, to report the CPU it uses in the sustained phase.
+    #[arg(long)]
+    moto_pid: Option<u32>,
+    /// moto: AMI id for RunInstances (default: the first image moto's DescribeImages lists).
+    #[arg(long)]
+    moto_image_id: Option<String>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------
+// Signed EC2 Query client
+// ---------------------------------------------------------------------------
+
+/// An EC2 Query API client: POSTs form bodies to `/`, each signed with SigV4 just
+/// before it is sent, over reqwest's keep-alive connection pool.
+#[derive(Clone)]
+struct Ec2Client {
+    http: reqwest::Client,
+    url: String,
+    host: String,
+    access_key_id: &'static str,
+    secret: &'static str,
+}
+
+/// RFC 3986 form encoding of one key or value (unreserved characters kept).
+fn form_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+impl Ec2Client {
+    fn new(endpoint: &str, access_key_id: &'static str, secret: &'static str) -> Result<Self> {
+        let endpoint = endpoint.trim_end_matches('/');
+        let host = endpoint
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("endpoint must be http://host:port, got {endpoint}"))?
+            .to_string();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(120))
+            .timeout(Duration::from_secs(600))
+            .build()?;
+        Ok(Ec2Client {
+            http,
+            url: format!("{endpoint}/"),
+            host,
+            access_key_id,
+            secret,
+        })
+    }
+
+    /// Calls `action` with `params`; returns the response body and the latency
+    /// (signing, sending and reading the whole body). Any non-200 answer is an error.
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<(String, Duration)> {
+        let mut body = String::with_capacity(128);
+        body.push_str("Action=");
+        form_encode(action, &mut body);
+        body.push_str("&Version=");
+        body.push_str(API_VERSION);
+        for (k, v) in params {
+            body.push('&');
+            form_encode(k, &mut body);
+            body.push('=');
+            form_encode(v, &mut body);
+        }
+        let start = Instant::now();
+        let signed = strato_sigv4::sign_headers(
+            "POST",
+            &self.host,
+            "/",
+            "",
+            &[("content-type".to_string(), CONTENT_TYPE.to_string())],
+            body.as_bytes(),
+            self.access_key_id,
+            self.secret,
+            REGION,
+            "ec2",
+            OffsetDateTime::now_utc(),
+        );
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", CONTENT_TYPE);
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("{action}: sending to {}", self.url))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .with_context(|| format!("{action}: reading the response"))?;
+        let elapsed = start.elapsed();
+        if !status.is_success() {
+            let excerpt: String = text.chars().take(600).collect();
+            bail!("{action} answered HTTP {status}: {excerpt}");
+        }
+        Ok((text, elapsed))
+    }
+}
+
+/// The text of every `<tag>…</tag>` in `xml`, in order (simple scanning: the
+/// elements read here hold plain ids and tokens).
+fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = vec![];
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        match rest.find(&close) {
+            Some(j) => {
+                out.push(&rest[..j]);
+                rest = &rest[j + close.len()..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Instance ids in a RunInstances/DescribeInstances response, each once, in order.
+fn instance_ids(xml: &str, seen: &mut HashSet<String>, out: &mut Vec<String>) {
+    for id in elements(xml, "instanceId") {
+        if id.starts_with("i-") && seen.insert(id.to_string()) {
+            out.push(id.to_string());
+        }
+    }
+}
+
+fn next_token(xml: &str) -> Option<String> {
+    elements(xml, "nextToken")
+        .into_iter()
+        .map(str::trim)
+        .find(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
+
+/// Nearest-rank percentile of a sample, in milliseconds.
+fn pct_ms(sample: &[Duration], p: f64) -> f64 {
+    if sample.is_empty() {
+        return f64::NAN;
+    }
+    let mut v: Vec<Duration> = sample.to_vec();
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1].as_secs_f64() * 1e3
+}
+
+/// A small xorshift64* generator: random ids without another dependency.
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far, from /proc (Linux
+/// reports it in USER_HZ = 100 ticks per second).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the comm.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+// ---------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Better {
+    Lower,
+    Higher,
+}
+
+#[derive(Clone, Debug)]
+struct Row {
+    system: String,
+    scale: usize,
+    /// Stable key, used to pair Strato's and moto's figures.
+    key: &'static str,
+    metric: String,
+    value: f64,
+    unit: &'static str,
+    better: Better,
+    goal: Option<Goal>,
+}
+
+impl Row {
+    fn verdict(&self) -> &'static str {
+        match self.goal {
+            None => "-",
+            Some(Goal::AtMost(t)) if self.value <= t => "PASS",
+            Some(Goal::AtLeast(t)) if self.value >= t => "PASS",
+            Some(_) => "FAIL",
+        }
+    }
+    fn target(&self) -> String {
+        match self.goal {
+            None => "-".into(),
+            Some(Goal::AtMost(t)) => format!("<= {} {}", fmt_num(t), self.unit),
+            Some(Goal::AtLeast(t)) => format!(">= {} {}", fmt_num(t), self.unit),
+        }
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// One benchmark run's settings for one system.
+struct Plan {
+    system: &'static str,
+    scale: usize,
+    image_id: String,
+    seed_batch: usize,
+    run_sample: usize,
+    run_concurrency: usize,
+    list_reps: usize,
+    by_id_requests: usize,
+    workers: usize,
+    sustain: Duration,
+    /// The server's pid, to report its CPU use (only for servers we started).
+    server_pid: Option<String>,
+}
+
+struct Recorder<'a> {
+    plan: &'a Plan,
+    rows: Vec<Row>,
+}
+
+impl Recorder<'_> {
+    fn add(
+        &mut self,
+        key: &'static str,
+        metric: String,
+        value: f64,
+        unit: &'static str,
+        better: Better,
+        goal: Option<Goal>,
+    ) {
+        let row = Row {
+            system: self.plan.system.into(),
+            scale: self.plan.scale,
+            key,
+            metric,
+            value,
+            unit,
+            better,
+            goal,
+        };
+        eprintln!(
+            "    {:<52} {:>10} {:<6} {}",
+            row.metric,
+            fmt_num(row.value),
+            row.unit,
+            if row.goal.is_some() {
+                format!("(target {} -> {})", row.target(), row.verdict())
+            } else {
+                String::new()
+            }
+        );
+        self.rows.push(row);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measurements
+// ---------------------------------------------------------------------------
+
+/// Runs the four measurements against `client` (a server holding no instances of
+/// this account yet) and returns the rows.
+async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
+    let mut rec = Recorder { plan, rows: vec![] };
+    let sample = plan.run_sample.min(plan.scale);
+    let mut ids: Vec<String> = Vec::with_capacity(plan.scale);
+    let mut seen: HashSet<String> = HashSet::with_capacity(plan.scale);
+
+    // 1a. Seeding: RunInstances in batches of MaxCount = seed_batch, one call at a
+    //     time. Instances/s = instances created / wall time of all the calls.
+    let to_seed = plan.scale - sample;
+    eprintln!(
+        "  [{} @ {}] seeding {} instances with RunInstances MaxCount<={} ...",
+        plan.system, plan.scale, to_seed, plan.seed_batch
+    );
+    let t0 = Instant::now();
+    let mut calls = 0usize;
+    let mut slowest = Duration::ZERO;
+    while ids.len() < to_seed {
+        let n = (to_seed - ids.len()).min(plan.seed_batch).to_string();
+        let (xml, lat) = client
+            .call(
+                "RunInstances",
+                &[
+                    ("ImageId", &plan.image_id),
+                    ("InstanceType", INSTANCE_TYPE),
+                    ("MinCount", &n),
+                    ("MaxCount", &n),
+                ],
+            )
+            .await?;
+        let before = ids.len();
+        instance_ids(&xml, &mut seen, &mut ids);
+        if ids.len() == before {
+            bail!("RunInstances returned no instance ids");
+        }
+        calls += 1;
+        slowest = slowest.max(lat);
+    }
+    let seed_wall = t0.elapsed();
+    if to_seed > 0 {
+        rec.add(
+            "seed_ips",
+            format!(
+                "RunInstances seeding (MaxCount={}, {} call{})",
+                plan.seed_batch.min(to_seed),
+                calls,
+                if calls == 1 { "" } else { "s" }
+            ),
+            to_seed as f64 / seed_wall.as_secs_f64(),
+            "inst/s",
+            Better::Higher,
+            None,
+        );
+        rec.add(
+            "seed_call_max",
+            format!(
+                "  slowest seeding call ({} instances)",
+                plan.seed_batch.min(to_seed)
+            ),
+            slowest.as_secs_f64() * 1e3,
+            "ms",
+            Better::Lower,
+            None,
+        );
+    }
+
+    // 1b. RunInstances MaxCount=1: `sample` calls spread over `run_concurrency`
+    //     concurrent callers. Requests/s = calls / wall time; latency per call.
+    if sample > 0 {
+        eprintln!(
+            "  [{} @ {}] RunInstances MaxCount=1 x {} ({} concurrent) ...",
+            plan.system, plan.scale, sample, plan.run_concurrency
+        );
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let mut tasks = vec![];
+        for _ in 0..plan.run_concurrency.max(1) {
+            let client = client.clone();
+            let next = next.clone();
+            let image = plan.image_id.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out: Vec<(String, Duration)> = vec![];
+                while next.fetch_add(1, Ordering::Relaxed) < sample {
+                    let (xml, lat) = client
+                        .call(
+                            "RunInstances",
+                            &[
+                                ("ImageId", &image),
+                                ("InstanceType", INSTANCE_TYPE),
+                                ("MinCount", "1"),
+                                ("MaxCount", "1"),
+                            ],
+                        )
+                        .await?;
+                    out.push((xml, lat));
+                }
+                anyhow::Ok(out)
+            }));
+        }
+        let mut lats = vec![];
+        for t in tasks {
+            for (xml, lat) in t.await?? {
+                instance_ids(&xml, &mut seen, &mut ids);
+                lats.push(lat);
+            }
+        }
+        let wall = t0.elapsed();
+        rec.add(
+            "run1_rps",
+            format!(
+                "RunInstances MaxCount=1 ({} calls, {} concurrent)",
+                sample, plan.run_concurrency
+            ),
+            sample as f64 / wall.as_secs_f64(),
+            "req/s",
+            Better::Higher,
+            None,
+        );
+        rec.add(
+            "run1_p50",
+            "  RunInstances MaxCount=1 latency p50".into(),
+            pct_ms(&lats, 50.0),
+            "ms",
+            Better::Lower,
+            None,
+        );
+        rec.add(
+            "run1_p99",
+            "  RunInstances MaxCount=1 latency p99".into(),
+            pct_ms(&lats, 99.0),
+            "ms",
+            Better::Lower,
+            None,
+        );
+    }
+    if ids.len() != plan.scale {
+        bail!(
+            "created {} distinct instances, expected {}",
+            ids.len(),
+            plan.scale
+        );
+    }
+
+    // Settle: with a 0 ms simulated boot, instances leave `pending` right away, but
+    // wait (bounded) until no listed instance is pending so the state machine's
+    // background work does not overlap the measurements.
+    let t0 = Instant::now();
+    loop {
+        let (_, pending, _, _) = list_all(client).await?;
+        if pending == 0 || t0.elapsed() > Duration::from_secs(60) {
+            if pending > 0 {
+                eprintln!("  note: {pending} instances still pending after 60 s; measuring anyway");
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // 2. Listing: DescribeInstances MaxResults=1000 following NextToken to the end.
+    //    One warm-up listing (not measured: the settle loop above already read
+    //    everything once, this one just repeats that), then `list_reps` measured.
+    eprintln!(
+        "  [{} @ {}] listing all instances in pages of {} x {} ...",
+        plan.system, plan.scale, PAGE_SIZE, plan.list_reps
+    );
+    let (listed, _, _, _) = list_all(client).await?;
+    if listed != plan.scale {
+        bail!(
+            "a full listing returned {listed} instances, expected {}",
+            plan.scale
+        );
+    }
+    let mut page_lats = vec![];
+    let mut full_lats = vec![];
+    let mut pages = 0;
+    for _ in 0..plan.list_reps {
+        let (n, _, pl, full) = list_all(client).await?;
+        if n != plan.scale {
+            bail!(
+                "a full listing returned {n} instances, expected {}",
+                plan.scale
+            );
+        }
+        pages = pl.len();
+        page_lats.extend(pl);
+        full_lats.push(full);
+    }
+    rec.add(
+        "page_p50",
+        format!("DescribeInstances page of {PAGE_SIZE} p50"),
+        pct_ms(&page_lats, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "page_p99",
+        format!(
+            "DescribeInstances page of {PAGE_SIZE} p99 ({} pages)",
+            page_lats.len()
+        ),
+        pct_ms(&page_lats, 99.0),
+        "ms",
+        Better::Lower,
+        Some(Goal::AtMost(100.0)),
+    );
+    rec.add(
+        "full_p50",
+        format!(
+            "list all {} ({} page{}) p50",
+            plan.scale,
+            pages,
+            if pages == 1 { "" } else { "s" }
+        ),
+        pct_ms(&full_lats, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "full_p99",
+        format!("list all {} p99 ({} listings)", plan.scale, full_lats.len()),
+        pct_ms(&full_lats, 99.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+
+    // 3. One instance by id: sequential DescribeInstances InstanceId.1=<random id>,
+    //    one request in flight, over the warm keep-alive connection.
+    eprintln!(
+        "  [{} @ {}] DescribeInstances by id x {} (sequential) ...",
+        plan.system, plan.scale, plan.by_id_requests
+    );
+    let ids = Arc::new(ids);
+    let mut rng = Rng::new(0x5eed);
+    let mut lats = Vec::with_capacity(plan.by_id_requests);
+    for _ in 0..plan.by_id_requests {
+        let id = &ids[rng.below(ids.len())];
+        let (xml, lat) = client
+            .call("DescribeInstances", &[("InstanceId.1", id)])
+            .await?;
+        if !xml.contains(id.as_str()) {
+            bail!("DescribeInstances {id} did not return it");
+        }
+        lats.push(lat);
+    }
+    rec.add(
+        "byid_p50",
+        "DescribeInstances 1 by id p50".into(),
+        pct_ms(&lats, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "byid_p99",
+        format!("DescribeInstances 1 by id p99 ({} requests)", lats.len()),
+        pct_ms(&lats, 99.0),
+        "ms",
+        Better::Lower,
+        Some(Goal::AtMost(5.0)),
+    );
+
+    // 4. Sustained: `workers` concurrent callers, each looping DescribeInstances by
+    //    random id until the deadline. Requests/s = completed requests / wall time.
+    eprintln!(
+        "  [{} @ {}] sustained DescribeInstances by id, {} workers for {:.0} s ...",
+        plan.system,
+        plan.scale,
+        plan.workers,
+        plan.sustain.as_secs_f64()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_cpu0 = plan.server_pid.as_deref().and_then(cpu_secs);
+    let self_cpu0 = cpu_secs("self");
+    let t0 = Instant::now();
+    let mut tasks = vec![];
+    for w in 0..plan.workers.max(1) {
+        let client = client.clone();
+        let ids = ids.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(w as u64 + 1);
+            let mut lats = vec![];
+            while !stop.load(Ordering::Relaxed) {
+                let id = &ids[rng.below(ids.len())];
+                let (xml, lat) = client
+                    .call("DescribeInstances", &[("InstanceId.1", id)])
+                    .await?;
+                if !xml.contains(id.as_str()) {
+                    bail!("DescribeInstances {id} did not return it");
+                }
+                lats.push(lat);
+            }
+            anyhow::Ok(lats)
+        }));
+    }
+    tokio::time::sleep(plan.sustain).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lats = vec![];
+    for t in tasks {
+        lats.extend(t.await??);
+    }
+    let wall = t0.elapsed();
+    let server_cpu = plan
+        .server_pid
+        .as_deref()
+        .and_then(cpu_secs)
+        .zip(server_cpu0)
+        .map(|(b, a)| b - a);
+    let self_cpu = cpu_secs("self").zip(self_cpu0).map(|(b, a)| b - a);
+    rec.add(
+        "sustain_rps",
+        format!(
+            "Describe by id sustained ({} workers, {:.0} s)",
+            plan.workers,
+            wall.as_secs_f64()
+        ),
+        lats.len() as f64 / wall.as_secs_f64(),
+        "req/s",
+        Better::Higher,
+        Some(Goal::AtLeast(2000.0)),
+    );
+    rec.add(
+        "sustain_p50",
+        "  latency under that load p50".into(),
+        pct_ms(&lats, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "sustain_p99",
+        "  latency under that load p99".into(),
+        pct_ms(&lats, 99.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    if let Some(cpu) = server_cpu {
+        rec.add(
+            "sustain_server_cpu",
+            "  server CPU during it (100% = 1 core)".into(),
+            cpu / wall.as_secs_f64() * 100.0,
+            "%",
+            Better::Lower,
+            None,
+        );
+    }
+    if let Some(cpu) = self_cpu {
+        rec.add(
+            "sustain_client_cpu",
+            "  bench client CPU during it (100% = 1 core)".into(),
+            cpu / wall.as_secs_f64() * 100.0,
+            "%",
+            Better::Lower,
+            None,
+        );
+    }
+    Ok(rec.rows)
+}
+
+/// Lists every instance with DescribeInstances MaxResults=1000, following NextToken.
+/// Returns (distinct instances, how many are pending, each page's latency, total).
+async fn list_all(client: &Ec2Client) -> Result<(usize, usize, Vec<Duration>, Duration)> {
+    let max = PAGE_SIZE.to_string();
+    let mut token: Option<String> = None;
+    let mut seen = HashSet::new();
+    let mut ids = vec![];
+    let mut pending = 0;
+    let mut pages = vec![];
+    let t0 = Instant::now();
+    loop {
+        let mut params: Vec<(&str, &str)> = vec![("MaxResults", &max)];
+        if let Some(t) = &token {
+            params.push(("NextToken", t));
+        }
+        let (xml, lat) = client.call("DescribeInstances", &params).await?;
+        pages.push(lat);
+        instance_ids(&xml, &mut seen, &mut ids);
+        pending += xml.matches("<name>pending</name>").count();
+        match next_token(&xml) {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+        if pages.len() > 100_000 {
+            bail!("DescribeInstances pagination does not end");
+        }
+    }
+    Ok((ids.len(), pending, pages, t0.elapsed()))
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+// ---------------------------------------------------------------------------
+
+/// A `strato up` we started; killed when dropped (also on errors and signals).
+struct StratoServer {
+    child: Child,
+    endpoint: String,
+    log: PathBuf,
+}
+
+impl StratoServer {
+    async fn start(bin: &Path, dir: &Path, log_level: &str) -> Result<StratoServer> {
+        // Ask the kernel for a free loopback port, then hand it to the server.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data)?;
+        let log = dir.join("strato.log");
+        let logf = std::fs::File::create(&log)?;
+        let child = Command::new(bin)
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", &listen])
+            .args([
+                "--hypervisor",
+                "sim",
+                "--sim-boot-ms",
+                "0",
+                "--sim-stop-ms",
+                "0",
+            ])
+            .args(["--max-instances-per-account", "20000"])
+            .args(["--root-access-key-id", ACCESS_KEY_ID])
+            .args(["--root-secret-access-key", SECRET_ACCESS_KEY])
+            .env("STRATO_LOG", log_level)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = StratoServer {
+            child,
+            endpoint: format!("http://{listen}"),
+            log,
+        };
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let health = format!("{}/healthz", server.endpoint);
+        let t0 = Instant::now();
+        loop {
+            if let Ok(r) = http.get(&health).send().await {
+                if r.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "strato up exited ({status}) before becoming healthy:\n{}",
+                    tail(&server.log)
+                );
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!("strato up not healthy after 60 s:\n{}", tail(&server.log));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn pid(&self) -> Option<String> {
+        self.child.id().map(|p| p.to_string())
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        self.child.start_kill().ok();
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Picks an AMI moto will accept: the given one, else the first DescribeImages lists.
+async fn moto_image(client: &Ec2Client, given: Option<&str>) -> Result<String> {
+    if let Some(id) = given {
+        return Ok(id.to_string());
+    }
+    let (xml, _) = client
+        .call("DescribeImages", &[("Owner.1", "amazon")])
+        .await?;
+    elements(&xml, "imageId")
+        .into_iter()
+        .find(|i| i.starts_with("ami-"))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("moto's DescribeImages listed no AMI"))
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+fn machine_header() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown CPU")
+        .to_string();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "?".into());
+    let now = OffsetDateTime::now_utc();
+    let date = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.to_string());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "date: {date}\nmachine: {cores} cores ({model}), {mem} RAM, load average {load} at start; \
+         client and server share these cores"
+    )
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:>6}  {:<7} {:<54} {:>10} {:<7} {:<16} result",
+        "scale", "system", "metric", "value", "unit", "target"
+    );
+    println!("{}", "-".repeat(112));
+    let mut last: Option<(usize, String)> = None;
+    for r in rows {
+        let group = (r.scale, r.system.clone());
+        if last.as_ref().is_some_and(|l| *l != group) {
+            println!();
+        }
+        last = Some(group);
+        println!(
+            "{:>6}  {:<7} {:<54} {:>10} {:<7} {:<16} {}",
+            r.scale,
+            r.system,
+            r.metric,
+            fmt_num(r.value),
+            r.unit,
+            r.target(),
+            r.verdict()
+        );
+    }
+}
+
+/// A label for a metric without the run-specific counts (the two systems ran
+/// different numbers of repetitions).
+fn ratio_label(key: &str) -> &'static str {
+    match key {
+        "seed_ips" => "RunInstances seeding (large MaxCount)",
+        "run1_rps" => "RunInstances MaxCount=1 throughput",
+        "run1_p50" => "RunInstances MaxCount=1 latency p50",
+        "run1_p99" => "RunInstances MaxCount=1 latency p99",
+        "page_p50" => "DescribeInstances page of 1000 p50",
+        "page_p99" => "DescribeInstances page of 1000 p99",
+        "full_p50" => "list all instances p50",
+        "full_p99" => "list all instances p99",
+        "byid_p50" => "DescribeInstances 1 by id p50",
+        "byid_p99" => "DescribeInstances 1 by id p99",
+        "sustain_rps" => "Describe by id sustained throughput",
+        "sustain_p50" => "Describe by id under load p50",
+        "sustain_p99" => "Describe by id under load p99",
+        _ => "?",
+    }
+}
+
+fn print_ratios(rows: &[Row], moto_scale: usize) {
+    let pairs: Vec<(&Row, &Row)> = rows
+        .iter()
+        .filter(|r| r.system == "moto")
+        .filter_map(|m| {
+            rows.iter()
+                .find(|s| s.system == "strato" && s.scale == moto_scale && s.key == m.key)
+                .map(|s| (s, m))
+        })
+        .filter(|(s, _)| !s.key.ends_with("_cpu") && s.key != "seed_call_max")
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    println!(
+        "{:>6}  {:<54} {:>12} {:>12} {:>14}",
+        "scale", "metric", "strato", "moto", "speedup"
+    );
+    println!("{}", "-".repeat(104));
+    for (s, m) in pairs {
+        // Speedup > 1 means Strato is better: moto/strato for times, strato/moto for rates.
+        let speedup = match s.better {
+            Better::Lower => m.value / s.value,
+            Better::Higher => s.value / m.value,
+        };
+        println!(
+            "{:>6}  {:<54} {:>12} {:>12} {:>13}x",
+            moto_scale,
+            ratio_label(s.key),
+            format!("{} {}", fmt_num(s.value), s.unit),
+            format!("{} {}", fmt_num(m.value), m.unit),
+            fmt_num(speedup)
+        );
+    }
+}
+
+fn rows_json(rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                serde_json::json!({
+                    "system": r.system,
+                    "scale": r.scale,
+                    "key": r.key,
+                    "metric": r.metric.trim(),
+                    "value": if r.value.is_finite() { serde_json::json!(r.value) } else { serde_json::Value::Null },
+                    "unit": r.unit,
+                    "target": r.target(),
+                    "result": r.verdict(),
+                })
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+/// The directory for the servers' data and logs, and whether it is ours to remove.
+fn work_dir(args: &Args) -> (PathBuf, bool) {
+    match &args.work_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("strato-bench-{}", std::process::id())),
+            true,
+        ),
+    }
+}
+
+/// Removes what the servers left in the work directory (all of it if we made it).
+fn clean_work_dir(args: &Args) {
+    if args.keep_work_dir {
+        return;
+    }
+    let (dir, made) = work_dir(args);
+    if made {
+        std::fs::remove_dir_all(&dir).ok();
+    } else {
+        for scale in &args.scales {
+            std::fs::remove_dir_all(dir.join(format!("strato-{scale}"))).ok();
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<bool> {
+    let strato_bin = match &args.strato_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow!("no directory for the current executable"))?
+            .join("strato"),
+    };
+    if !strato_bin.exists() {
+        bail!(
+            "{} not found: build it (cargo build --release -p strato) or pass --strato-bin",
+            strato_bin.display()
+        );
+    }
+    let (work_dir, _) = work_dir(&args);
+    std::fs::create_dir_all(&work_dir)?;
+
+    println!("== strato-bench: EC2 API (RunInstances / DescribeInstances) ==");
+    println!("{}", machine_header());
+    println!(
+        "strato: {} up --hypervisor sim --sim-boot-ms 0 (STRATO_LOG={}), fresh data dir per scale",
+        strato_bin.display(),
+        args.server_log
+    );
+    println!(
+        "client: reqwest keep-alive pool, SigV4 signed per request; latency = sign + send + read whole body"
+    );
+    println!(
+        "plan per scale: seed (MaxCount={}), RunInstances MaxCount=1 x {} ({} concurrent), \
+         1 warm-up + {} full listings (MaxResults={PAGE_SIZE}), {} sequential by-id, \
+         {} workers x {:.0} s sustained",
+        args.seed_batch,
+        args.run_sample,
+        args.run_concurrency,
+        args.list_reps,
+        args.by_id_requests,
+        args.workers,
+        args.sustain_secs
+    );
+    if let Some(m) = &args.moto {
+        println!(
+            "peer: moto at {m}, scale {} only, fewer repetitions to bound its run time: \
+             RunInstances MaxCount=1 x {}, 1 warm-up + {} listings, {} sequential by-id, \
+             {} workers x {:.0} s sustained",
+            args.moto_scale,
+            args.moto_run_sample,
+            args.moto_list_reps,
+            args.moto_by_id_requests,
+            args.workers,
+            args.moto_sustain_secs
+        );
+    } else {
+        println!("peer: moto not measured (no --moto)");
+    }
+    println!();
+
+    let started = Instant::now();
+    let mut rows: Vec<Row> = vec![];
+    for &scale in &args.scales {
+        let dir = work_dir.join(format!("strato-{scale}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        eprintln!("== strato, {scale} instances");
+        let server = StratoServer::start(&strato_bin, &dir, &args.server_log).await?;
+        let client = Ec2Client::new(&server.endpoint, ACCESS_KEY_ID, SECRET_ACCESS_KEY)?;
+        let plan = Plan {
+            system: "strato",
+            scale,
+            image_id: STRATO_IMAGE_ID.into(),
+            seed_batch: args.seed_batch,
+            run_sample: args.run_sample,
+            run_concurrency: args.run_concurrency,
+            list_reps: args.list_reps,
+            by_id_requests: args.by_id_requests,
+            workers: args.workers,
+            sustain: Duration::from_secs_f64(args.sustain_secs),
+            server_pid: server.pid(),
+        };
+        let result = run_plan(&client, &plan).await;
+        let log = server.log.clone();
+        server.stop().await?;
+        match result {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                return Err(e.context(format!(
+                    "strato at {scale} instances (server log: {})\n{}",
+                    log.display(),
+                    tail(&log)
+                )))
+            }
+        }
+    }
+
+    let mut moto_ok = false;
+    if let Some(url) = &args.moto {
+        eprintln!("== moto, {} instances", args.moto_scale);
+        let t0 = Instant::now();
+        let moto = async {
+            let client = Ec2Client::new(url, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY)?;
+            let image_id = moto_image(&client, args.moto_image_id.as_deref()).await?;
+            eprintln!("  moto AMI: {image_id}");
+            let plan = Plan {
+                system: "moto",
+                scale: args.moto_scale,
+                image_id,
+                seed_batch: args.seed_batch,
+                run_sample: args.moto_run_sample,
+                run_concurrency: args.run_concurrency,
+                list_reps: args.moto_list_reps,
+                by_id_requests: args.moto_by_id_requests,
+                workers: args.workers,
+                sustain: Duration::from_secs_f64(args.moto_sustain_secs),
+                server_pid: args.moto_pid.map(|p| p.to_string()),
+            };
+            run_plan(&client, &plan).await
+        }
+        .await;
+        match moto {
+            Ok(r) => {
+                rows.extend(r);
+                moto_ok = true;
+                eprintln!("  moto took {:.0} s", t0.elapsed().as_secs_f64());
+            }
+            Err(e) => println!("NOTE: the moto measurements failed and are left out: {e:#}"),
+        }
+    }
+
+    println!();
+    println!(
+        "== results (p50/p99 are nearest-rank percentiles; PASS/FAIL against the issue's targets)"
+    );
+    print_table(&rows);
+    if moto_ok {
+        println!();
+        println!(
+            "== strato vs moto at {} instances (speedup > 1: strato is faster; moto used fewer repetitions, see plan above)",
+            args.moto_scale
+        );
+        print_ratios(&rows, args.moto_scale);
+    }
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.verdict() == "FAIL")
+        .map(|r| format!("{} @ {}: {}", r.system, r.scale, r.metric.trim()))
+        .collect();
+    let strato_failed = rows
+        .iter()
+        .any(|r| r.system == "strato" && r.verdict() == "FAIL");
+    println!();
+    if strato_failed {
+        println!("targets missed by strato:");
+        for f in failed.iter().filter(|f| f.starts_with("strato")) {
+            println!("  - {f}");
+        }
+    } else {
+        println!("strato meets every target at every scale measured");
+    }
+    println!(
+        "benchmark time (excluding the build): {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "machine": machine_header(),
+            "rows": rows_json(&rows),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(!strato_failed)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // On Ctrl-C or SIGTERM the benchmark future is dropped, which kills the
+    // servers it started (kill_on_drop).
+    let outcome: Result<Option<bool>> = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        anyhow::Ok(tokio::select! {
+            r = run(args.clone()) => Some(r?),
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+        })
+    });
+    drop(rt);
+    clean_work_dir(&args);
+    match outcome? {
+        None => {
+            eprintln!("strato-bench: interrupted; the servers it started are stopped");
+            std::process::exit(130);
+        }
+        // A missed target is reported in the table, not as a failed run; the exit
+        // code tells scripts (2 = ran fine, some target missed).
+        Some(false) => std::process::exit(2),
+        Some(true) => Ok(()),
+    }
+}
