@@ -14,7 +14,7 @@
 use crate::{Hypervisor, VmStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 use strato_agent_api::{StopCause, VmSpec};
@@ -62,49 +62,66 @@ struct SimVm {
 
 /// The simulated driver.
 pub struct SimDriver {
-    dir: PathBuf,
+    db: Mutex<rusqlite::Connection>,
     cfg: SimConfig,
     vms: Mutex<HashMap<InstanceId, SimVm>>,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("simulator state: {e}"))
 }
 
 impl SimDriver {
     /// Opens the simulator's state directory, adopting every VM recorded there.
     pub fn open(dir: &Path, cfg: SimConfig) -> Result<SimDriver> {
         std::fs::create_dir_all(dir).map_err(Error::internal)?;
+        let conn = rusqlite::Connection::open(dir.join("sim.db")).map_err(db_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
+             CREATE TABLE IF NOT EXISTS vms (id TEXT PRIMARY KEY, data TEXT NOT NULL);",
+        )
+        .map_err(db_err)?;
         let mut vms = HashMap::new();
-        for entry in std::fs::read_dir(dir).map_err(Error::internal)? {
-            let path = entry.map_err(Error::internal)?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue;
-            }
-            match std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<SimVm>(&b).ok())
-            {
-                Some(vm) => {
-                    vms.insert(vm.id.clone(), vm);
-                }
-                None => {
-                    tracing::warn!(path = %path.display(), "ignoring unreadable simulated VM record")
+        {
+            let mut st = conn.prepare("SELECT id, data FROM vms").map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            for row in rows {
+                let (id, data) = row.map_err(db_err)?;
+                match serde_json::from_str::<SimVm>(&data) {
+                    Ok(vm) => {
+                        vms.insert(vm.id.clone(), vm);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "ignoring unreadable simulated VM record")
+                    }
                 }
             }
         }
         Ok(SimDriver {
-            dir: dir.to_path_buf(),
+            db: Mutex::new(conn),
             cfg,
             vms: Mutex::new(vms),
         })
     }
 
-    fn path(&self, id: &InstanceId) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+    fn save(&self, vm: &SimVm) -> Result<()> {
+        let data = serde_json::to_string(vm).map_err(Error::internal)?;
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.prepare_cached(
+            "INSERT INTO vms(id, data) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+        )
+        .and_then(|mut st| st.execute(rusqlite::params![vm.id.as_str(), data]))
+        .map(|_| ())
+        .map_err(db_err)
     }
 
-    fn save(&self, vm: &SimVm) -> Result<()> {
-        let tmp = self.dir.join(format!(".{}.tmp", vm.id));
-        let bytes = serde_json::to_vec(vm).map_err(Error::internal)?;
-        std::fs::write(&tmp, bytes).map_err(Error::internal)?;
-        std::fs::rename(&tmp, self.path(&vm.id)).map_err(Error::internal)
+    fn forget(&self, id: &InstanceId) -> Result<()> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.execute("DELETE FROM vms WHERE id = ?1", [id.as_str()])
+            .map(|_| ())
+            .map_err(db_err)
     }
 
     /// Applies the transitions that time has made due; true when something changed.
@@ -294,11 +311,7 @@ impl Hypervisor for SimDriver {
     fn destroy(&self, id: &InstanceId) -> Result<()> {
         let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
         if vms.remove(id).is_some() {
-            match std::fs::remove_file(self.path(id)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::internal(e)),
-            }
+            self.forget(id)?;
         }
         Ok(())
     }
@@ -390,7 +403,9 @@ mod tests {
         assert!(console.contains("is running"), "{console}");
         d.destroy(&id).unwrap();
         assert_eq!(d.status(&id), None);
-        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        drop(d);
+        let again = SimDriver::open(dir.path(), fast()).unwrap();
+        assert!(again.list().is_empty(), "a destroyed VM stays gone");
     }
 
     #[test]
