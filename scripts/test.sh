@@ -15,6 +15,12 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The built-in image, for the tests that boot real VMs under QEMU.
+export STRATO_IMAGES="${STRATO_IMAGES:-/tmp/strato-test-images}"
+echo "==> VM image ($STRATO_IMAGES/strato-minimal)"
+SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+$SUDO ./scripts/build-image.sh "$STRATO_IMAGES/strato-minimal" || exit 1
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked cargo-nextest || exit 1

@@ -30,9 +30,9 @@ use tokio::sync::{mpsc, Notify};
 
 /// How often VMs in transition are re-examined when nothing else wakes the agent.
 const TICK: Duration = Duration::from_millis(100);
-/// Every this many ticks, settled VMs are examined too (to notice guests that power
-/// off or die on their own).
-const FULL_SWEEP_EVERY: u32 = 10;
+/// How often settled VMs are examined too (to notice guests that power off or die on
+/// their own). Time-based, so a burst of new specs never triggers extra full sweeps.
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 struct Tracked {
     spec: VmSpec,
@@ -79,10 +79,13 @@ impl Agent {
 
     /// Runs the reconcile loop until the task is dropped.
     pub async fn run(self: Arc<Self>) {
-        let mut tick: u32 = 0;
+        let mut last_full = std::time::Instant::now() - FULL_SWEEP_EVERY;
         loop {
-            self.reconcile_pass(tick.is_multiple_of(FULL_SWEEP_EVERY));
-            tick = tick.wrapping_add(1);
+            let full = last_full.elapsed() >= FULL_SWEEP_EVERY;
+            if full {
+                last_full = std::time::Instant::now();
+            }
+            self.reconcile_pass(full);
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(TICK) => {}
