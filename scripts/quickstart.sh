@@ -3,7 +3,7 @@
 # installs what is missing, builds the release binary, starts `strato up` in the
 # background on its embedded defaults and prints the environment for the aws CLI.
 #
-#   ./scripts/quickstart.sh            # data in ~/.local/share/strato, port 8773
+#   ./scripts/quickstart.sh            # data in /var/lib/strato (root) or ~/.local/share/strato, port 8773
 #   STRATO_DATA_DIR=/srv/strato ./scripts/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +14,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 echo "==> building strato (release)"
 cargo build --release --locked -p strato
 
-DATA_DIR="${STRATO_DATA_DIR:-$HOME/.local/share/strato}"
+# The same default as `strato up`: /var/lib/strato for root, ~/.local/share/strato otherwise.
+if [ "$(id -u)" = 0 ]; then DEFAULT_DIR=/var/lib/strato; else DEFAULT_DIR="$HOME/.local/share/strato"; fi
+DATA_DIR="${STRATO_DATA_DIR:-$DEFAULT_DIR}"
 LISTEN="${STRATO_LISTEN:-127.0.0.1:8773}"
 mkdir -p "$DATA_DIR"
 LOG="$DATA_DIR/strato.log"
+
+# The built-in image, so instances are real QEMU VMs (the build needs root).
+echo "==> building the built-in image into $DATA_DIR/images/strato-minimal"
+SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+$SUDO ./scripts/build-image.sh "$DATA_DIR/images/strato-minimal"
 
 if [ -f "$DATA_DIR/strato.pid" ] && kill -0 "$(cat "$DATA_DIR/strato.pid")" 2>/dev/null; then
   echo "==> strato is already running (pid $(cat "$DATA_DIR/strato.pid"))"

@@ -35,7 +35,7 @@ def free_port():
 class Strato:
     """One running `strato up` process with its data directory."""
 
-    def __init__(self, data_dir=None, boot_ms=300, stop_ms=300, extra_args=()):
+    def __init__(self, data_dir=None, boot_ms=300, stop_ms=300, extra_args=(), hypervisor="sim"):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="strato-e2e-")
         self.port = free_port()
@@ -43,6 +43,7 @@ class Strato:
         self.boot_ms = boot_ms
         self.stop_ms = stop_ms
         self.extra_args = list(extra_args)
+        self.hypervisor = hypervisor
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "strato.log")
 
@@ -55,7 +56,7 @@ class Strato:
                 STRATO_BIN, "up",
                 "--data-dir", self.data_dir,
                 "--listen", f"127.0.0.1:{self.port}",
-                "--hypervisor", "sim",
+                "--hypervisor", self.hypervisor,
                 "--sim-boot-ms", str(self.boot_ms),
                 "--sim-stop-ms", str(self.stop_ms),
                 *self.extra_args,

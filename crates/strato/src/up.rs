@@ -146,7 +146,12 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
         reboot_timeout: Duration::from_secs(60),
         drop_privileges: is_root(),
         kvm_gid: qemu_driver::kvm_gid(),
-        cgroups: Layout::detect(Path::new("/sys/fs/cgroup")),
+        // Creating cgroups needs root; without it limits are reported as not enforced.
+        cgroups: if is_root() {
+            Layout::detect(Path::new("/sys/fs/cgroup"))
+        } else {
+            Layout::None
+        },
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Arc::new(driver))
