@@ -1,0 +1,206 @@
+"""Real virtual machines: `strato up --hypervisor tcg` driven through the EC2 API.
+
+Needs qemu-system-x86_64 and the built-in image in $STRATO_IMAGES (scripts/test.sh builds
+it). Guests are reached through their serial console socket, the same one
+`strato console` attaches to.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import DEFAULT_IMAGE, Strato, wait_for_state
+
+IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
+
+
+def qemu_pids():
+    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64 -name guest="], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+def qemu_pid_of(iid):
+    out = subprocess.run(["pgrep", "-f", f"guest={iid},"], capture_output=True, text=True)
+    pids = [int(p) for p in out.stdout.split()]
+    return pids[0] if pids else None
+
+
+@pytest.fixture(scope="module")
+def vm_strato():
+    assert os.path.exists(os.path.join(IMAGES, "strato-minimal", "vmlinuz")), \
+        f"no built-in image in {IMAGES}; run scripts/build-image.sh"
+    s = Strato(hypervisor="tcg", extra_args=["--images-dir", IMAGES, "--stop-timeout-secs", "20"])
+    # QEMU runs as unprivileged uids that must be able to enter the data directory.
+    os.chmod(s.data_dir, 0o711)
+    s.start()
+    yield s
+    try:
+        ec2 = s.client()
+        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+               if i["State"]["Name"] != "terminated"]
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            wait_for_state(ec2, ids, "terminated", timeout=60)
+    finally:
+        s.cleanup()
+        for pid in qemu_pids():
+            os.kill(pid, signal.SIGKILL)
+
+
+def console_text(ec2, iid):
+    out = ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", "")
+    return out
+
+
+def wait_console(ec2, iid, needle, count=1, timeout=120):
+    deadline = time.time() + timeout
+    text = ""
+    while time.time() < deadline:
+        text = console_text(ec2, iid)
+        if text.count(needle) >= count:
+            return text
+        time.sleep(0.5)
+    raise AssertionError(f"{needle!r} x{count} not in console of {iid}:\n{text[-3000:]}")
+
+
+class Console:
+    """The guest's serial console (a root shell), as `strato console` sees it."""
+
+    def __init__(self, strato, iid):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(os.path.join(strato.data_dir, "vms", iid, "console.sock"))
+        self.sock.settimeout(0.5)
+
+    def run(self, command, timeout=30):
+        """Types a command and returns what the guest printed up to its end marker.
+
+        The marker is computed by the shell (`DONE-$((40+2))` prints `DONE-42`), so the
+        echo of the typed line never matches it.
+        """
+        marker = "DONE-42"
+        self.sock.sendall(command.encode() + b"; echo DONE-$((40+2))\n")
+        seen = b""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            seen += chunk
+            if marker.encode() in seen:
+                return seen.decode(errors="replace")
+        raise AssertionError(f"{marker!r} not seen after {command!r}: {seen[-2000:]!r}")
+
+    def close(self):
+        self.sock.close()
+
+
+def launch(ec2, n=1, **kw):
+    r = ec2.run_instances(ImageId=DEFAULT_IMAGE, InstanceType="t3.nano", MinCount=n, MaxCount=n, **kw)
+    return [i["InstanceId"] for i in r["Instances"]]
+
+
+def test_boot_marker_disk_persistence_and_reboot(vm_strato):
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert inst["KernelId"].startswith("aki-") and inst["RamdiskId"].startswith("ari-")
+
+    con = Console(vm_strato, iid)
+    con.run("echo strato-was-here > /root/proof && sync")
+    con.close()
+
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "stopped", timeout=60)
+    assert qemu_pid_of(iid) is None, "a stopped instance has no QEMU process"
+    ec2.start_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    wait_console(ec2, iid, "strato-minimal: boot 2")
+    con = Console(vm_strato, iid)
+    out = con.run("cat /root/proof")
+    assert "strato-was-here" in out.split("DONE-$((40+2))", 1)[-1]
+    con.close()
+
+    pid = qemu_pid_of(iid)
+    ec2.reboot_instances(InstanceIds=[iid])
+    wait_console(ec2, iid, "strato-minimal: boot 3", timeout=120)
+    assert qemu_pid_of(iid) == pid, "a reboot keeps the same VM process"
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+
+
+def test_terminate_leaves_nothing_behind(vm_strato):
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    vm_dir = os.path.join(vm_strato.data_dir, "vms", iid)
+    assert os.path.isdir(vm_dir) and qemu_pid_of(iid)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=60)
+    assert qemu_pid_of(iid) is None
+    assert not os.path.exists(vm_dir)
+    for hierarchy in ["/sys/fs/cgroup/strato", "/sys/fs/cgroup/cpu/strato", "/sys/fs/cgroup/memory/strato"]:
+        assert not os.path.exists(os.path.join(hierarchy, iid))
+
+
+def test_guest_poweroff_follows_shutdown_behaviour(vm_strato):
+    ec2 = vm_strato.client()
+    (stop_id,) = launch(ec2)
+    (term_id,) = launch(ec2, InstanceInitiatedShutdownBehavior="terminate")
+    for iid in (stop_id, term_id):
+        wait_console(ec2, iid, "strato-minimal: multi-user ready")
+        con = Console(vm_strato, iid)
+        con.run("sync")
+        con.sock.sendall(b"poweroff\n")
+        # Stay connected until the guest has taken the line.
+        time.sleep(1)
+        con.close()
+    wait_for_state(ec2, [stop_id], "stopped", timeout=60)
+    wait_for_state(ec2, [term_id], "terminated", timeout=60)
+    reason = ec2.describe_instances(InstanceIds=[stop_id])["Reservations"][0]["Instances"][0]["StateReason"]
+    assert reason["Code"] == "Client.InstanceInitiatedShutdown"
+
+
+def test_killed_qemu_leaves_instance_stopped_with_reason(vm_strato):
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    os.kill(qemu_pid_of(iid), signal.SIGKILL)
+    wait_for_state(ec2, [iid], "stopped", timeout=30)
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert inst["StateReason"]["Code"] == "Server.InternalError"
+    ec2.start_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "running", timeout=30)
+
+
+def test_kill_strato_keeps_vms_running_and_readopts(vm_strato):
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    pid = qemu_pid_of(iid)
+    vm_strato.stop(sig=signal.SIGKILL)
+    assert qemu_pid_of(iid) == pid, "QEMU outlives Strato"
+    vm_strato.start()
+    ec2 = vm_strato.client()
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    time.sleep(2)
+    assert qemu_pid_of(iid) == pid, "the VM was adopted, not restarted"
+    ec2.stop_instances(InstanceIds=[iid], Force=True)
+    wait_for_state(ec2, [iid], "stopped", timeout=30)
+
+
+def test_run_eight_at_once(vm_strato):
+    ec2 = vm_strato.client()
+    ids = launch(ec2, 8)
+    wait_for_state(ec2, ids, "running", timeout=60)
+    for iid in ids:
+        wait_console(ec2, iid, "strato-minimal: init running", timeout=240)
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_for_state(ec2, ids, "terminated", timeout=120)
