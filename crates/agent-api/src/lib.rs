@@ -84,6 +84,8 @@ pub enum StopCause {
     GuestShutdown,
     /// The hypervisor process died or failed.
     Crashed,
+    /// The host itself restarted while the VM ran: it should simply run again.
+    HostRestart,
 }
 
 /// One observation, tagged with the spec generation the agent was working towards.

@@ -14,6 +14,7 @@
 //! |----------|-------------------------|--------------------------------------------|
 //! | running  | absent / off (new gen)  | `start` (creates on first use)             |
 //! | running  | off (same generation)   | none: report it; the control plane decides |
+//! | running  | off, host restarted     | `start`                                    |
 //! | running  | running, reboot pending | `reboot`                                   |
 //! | stopped  | booting / running       | `stop(force)`                              |
 //! | deleted  | booting / running       | `stop(force)`                              |
@@ -127,6 +128,10 @@ impl Agent {
         }
         let step = match (t.spec.desired, status) {
             (DesiredVmState::Running, None) => Some(Step::Start),
+            // After a host crash or reboot, what should run runs again.
+            (DesiredVmState::Running, Some(VmStatus::Off(StopCause::HostRestart))) => {
+                Some(Step::Start)
+            }
             (DesiredVmState::Running, Some(VmStatus::Off(_))) if t.started_gen != Some(gen) => {
                 Some(Step::Start)
             }

@@ -74,6 +74,11 @@ macro_rules! define_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Parses an ID, or `None` when it is not one of this kind.
+            pub fn parse_str(s: &str) -> Option<Self> {
+                <Self as ResourceId>::parse(s).ok()
+            }
         }
 
         impl fmt::Display for $name {

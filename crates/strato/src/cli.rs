@@ -118,6 +118,18 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Attach to an instance's live serial console (Ctrl-] detaches).
+    Console {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The instance id.
+        instance: String,
+    },
+    /// Show what this host's Strato runs: endpoint, hypervisor and why, instances.
+    Status {
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Manage accounts (tenants).
     Accounts {
         #[command(flatten)]
@@ -202,6 +214,42 @@ impl Cli {
     pub fn run(self) -> Result<()> {
         match self.command {
             Command::Up(args) => crate::up::run(args),
+            Command::Console { dir, instance } => crate::console::attach(&dir.data_dir, &instance),
+            Command::Status { dir } => {
+                let db = open_db(&dir.data_dir)?;
+                let running = std::fs::File::open(dir.data_dir.join("strato.lock"))
+                    .map(|f| f.try_lock().is_err())
+                    .unwrap_or(false);
+                println!("data directory: {}", dir.data_dir.display());
+                println!(
+                    "strato up:      {}",
+                    if running { "running" } else { "not running" }
+                );
+                println!(
+                    "endpoint:       {}",
+                    stored(&db, "endpoint", "(never started)")
+                );
+                println!("region:         {}", stored(&db, "region", "us-east-1"));
+                println!(
+                    "hypervisor:     {}",
+                    stored(&db, "hypervisor", "(never started)")
+                );
+                let counts = db
+                    .read(|tx| {
+                        tx.instance_state_counts(strato_common::time_fmt::now_ms() - 3_600_000)
+                    })
+                    .map_err(err)?;
+                let text: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                println!(
+                    "instances:      {}",
+                    if text.is_empty() {
+                        "none".to_string()
+                    } else {
+                        text.join(", ")
+                    }
+                );
+                Ok(())
+            }
             Command::Env { dir, account } => {
                 let db = open_db(&dir.data_dir)?;
                 let endpoint = stored(&db, "endpoint", "http://127.0.0.1:8773");

@@ -2,6 +2,7 @@
 //! manage accounts and print the client environment.
 
 mod cli;
+mod console;
 mod up;
 
 use clap::Parser;

@@ -87,6 +87,17 @@ struct VmRecord {
     reboot_requested_ms: Option<i64>,
     /// Why the VM last went off, once known.
     last_cause: Option<StopCause>,
+    /// The host's boot id when QEMU was started: a VM found without its process under
+    /// another boot id was lost to a host restart, not to a crash.
+    #[serde(default)]
+    host_boot_id: Option<String>,
+}
+
+/// This boot of the host (`/proc/sys/kernel/random/boot_id`).
+fn host_boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 struct Vm {
@@ -383,6 +394,11 @@ impl QemuDriver {
             let cause = match (vm.rec.last_cause, vm.rec.stop_requested_ms) {
                 (Some(c), _) => c,
                 (None, Some(_)) => StopCause::Requested,
+                (None, None)
+                    if vm.rec.host_boot_id.is_some() && vm.rec.host_boot_id != host_boot_id() =>
+                {
+                    StopCause::HostRestart
+                }
                 (None, None) => StopCause::Crashed,
             };
             if vm.rec.last_cause != Some(cause) {
@@ -632,6 +648,7 @@ impl Hypervisor for QemuDriver {
                 force: false,
                 reboot_requested_ms: None,
                 last_cause: Some(StopCause::Requested),
+                host_boot_id: None,
             };
             self.save(&rec)?;
             vms.insert(
@@ -656,6 +673,7 @@ impl Hypervisor for QemuDriver {
         vm.rec.force = false;
         vm.rec.reboot_requested_ms = None;
         vm.rec.last_cause = None;
+        vm.rec.host_boot_id = host_boot_id();
         vm.qmp = None;
         self.save(&vm.rec)?;
         let vm = &mut *vm;
