@@ -138,3 +138,58 @@ fn boots_stops_and_is_destroyed_without_leftovers() {
     assert!(!tmp.path().join("vms").join(id.as_str()).exists());
     assert!(d.status(&id).is_none());
 }
+
+/// An ordinary disk image with its own bootloader (here a raw disk whose boot sector
+/// prints a line on the serial port and halts) boots without a kernel: the path
+/// user-imported images will take.
+#[test]
+fn boots_a_raw_disk_with_its_own_bootloader() {
+    let Some(_) = images() else { return };
+    let tmp = traversable_tempdir();
+    let images = tmp.path().join("images");
+    let image = images.join("bootsector");
+    std::fs::create_dir_all(&image).unwrap();
+    // xor ax,ax; mov ds,ax; cld; mov si,msg; mov dx,0x3f8;
+    // next: lodsb; test al,al; jz done; out dx,al; jmp next; done: cli; hlt; jmp done
+    let mut mbr: Vec<u8> = vec![
+        0x31, 0xC0, 0x8E, 0xD8, 0xFC, 0xBE, 0x17, 0x7C, 0xBA, 0xF8, 0x03, 0xAC, 0x84, 0xC0, 0x74,
+        0x03, 0xEE, 0xEB, 0xF8, 0xFA, 0xF4, 0xEB, 0xFC,
+    ];
+    mbr.extend_from_slice(b"strato-bootsector-ok\r\n\0");
+    mbr.resize(510, 0);
+    mbr.extend_from_slice(&[0x55, 0xAA]);
+    mbr.resize(1024 * 1024, 0);
+    std::fs::write(image.join("disk.raw"), &mbr).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for p in [&images, &image] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(
+            image.join("disk.raw"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let d = driver(tmp.path(), images);
+    let id = InstanceId::generate();
+    let mut s = spec(&id);
+    s.boot = BootSpec {
+        image_dir: "bootsector".into(),
+        kernel: None,
+        initrd: None,
+        cmdline: None,
+        root_disk: "disk.raw".into(),
+        root_size_gib: 0,
+    };
+    d.start(&s).unwrap();
+    wait_console(&d, &id, "strato-bootsector-ok", 1, Duration::from_secs(60));
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    d.destroy(&id).unwrap();
+}

@@ -231,8 +231,11 @@ impl QemuDriver {
             .canonicalize()
             .map_err(|e| io_err(&format!("image disk {}", base.display()), e))?;
         let tmp = dir.join("disk.qcow2.tmp");
+        // Images may be qcow2 or raw (an ordinary disk image with its own bootloader);
+        // the overlay must name its backing file's real format.
+        let format = image_format(&base)?;
         let mut cmd = Command::new("qemu-img");
-        cmd.args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        cmd.args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
             .arg(&base)
             .arg(&tmp);
         if boot.root_size_gib > 0 {
@@ -494,6 +497,27 @@ impl QemuDriver {
     pub fn console_socket(&self, id: &InstanceId) -> PathBuf {
         self.vm_dir(id).join("console.sock")
     }
+}
+
+/// The format of a disk image (`qcow2`, `raw`…) as qemu-img detects it.
+fn image_format(path: &Path) -> Result<String> {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(path)
+        .output()
+        .map_err(|e| io_err("running qemu-img info", e))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!(
+            "qemu-img info {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(Error::internal)?;
+    info["format"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Internal(format!("qemu-img info {}: no format", path.display())))
 }
 
 /// An SMBIOS UUID that starts with `ec2` so cloud-init recognises the platform, derived
