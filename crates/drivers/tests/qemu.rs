@@ -61,6 +61,18 @@ fn traversable_tempdir() -> tempfile::TempDir {
     t
 }
 
+/// Stops and removes the VMs a test started, even when the test fails half-way.
+struct Cleanup<'a>(&'a QemuDriver, Vec<InstanceId>);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for id in &self.1 {
+            let _ = self.0.stop(id, true);
+            let _ = self.0.destroy(id);
+        }
+    }
+}
+
 fn spec(id: &InstanceId) -> VmSpec {
     VmSpec {
         instance_id: id.clone(),
@@ -116,6 +128,7 @@ fn boots_stops_and_is_destroyed_without_leftovers() {
     let tmp = traversable_tempdir();
     let d = driver(tmp.path(), images);
     let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
     let started = Instant::now();
     d.start(&spec(&id)).unwrap();
     wait_status(&d, &id, VmStatus::Running, Duration::from_secs(10));
@@ -173,6 +186,7 @@ fn boots_a_raw_disk_with_its_own_bootloader() {
     }
     let d = driver(tmp.path(), images);
     let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
     let mut s = spec(&id);
     s.boot = BootSpec {
         image_dir: "bootsector".into(),
