@@ -101,8 +101,14 @@ KERNEL_PKG="$(apt-cache depends "$KERNEL_META" | awk '$1 == "Depends:" && $2 ~ /
 [ -n "$KERNEL_PKG" ] || die "cannot resolve the kernel package $KERNEL_META depends on"
 log "downloading $KERNEL_PKG $BUSYBOX_PKG"
 mkdir -p "$WORK/debs"
-(cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" "$KERNEL_META") \
-  || die "apt-get download failed"
+# Stale package lists name versions the mirror no longer has: refresh once and retry.
+if ! (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" "$KERNEL_META"); then
+  log "download failed; refreshing package lists and retrying"
+  apt-get update -qq
+  KERNEL_PKG="$(apt-cache depends "$KERNEL_META" | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')"
+  (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" "$KERNEL_META") \
+    || die "apt-get download failed"
+fi
 deb_of() { ls "$WORK/debs/$1"_*.deb; }
 KERNEL_DEB="$(deb_of "$KERNEL_PKG")"
 BUSYBOX_DEB="$(deb_of "$BUSYBOX_PKG")"
