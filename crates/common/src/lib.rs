@@ -2,6 +2,7 @@
 //! error type, and small helpers (timestamps) that the wire and the store agree on.
 
 pub mod error;
+pub mod host;
 pub mod ids;
 pub mod time_fmt;
 

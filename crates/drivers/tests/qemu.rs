@@ -34,20 +34,11 @@ fn driver(dir: &std::path::Path, images: PathBuf) -> QemuDriver {
         accel_reason: "test".into(),
         stop_timeout: Duration::from_secs(30),
         reboot_timeout: Duration::from_secs(60),
-        drop_privileges: is_root(),
+        drop_privileges: strato_common::host::is_root(),
         kvm_gid: strato_drivers::qemu::kvm_gid(),
         cgroups: Layout::detect(std::path::Path::new("/sys/fs/cgroup")),
     })
     .unwrap()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// A temporary directory unprivileged QEMU processes can walk into.

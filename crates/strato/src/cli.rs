@@ -27,13 +27,7 @@ pub struct DataDir {
 /// `/var/lib/strato` for root (QEMU's unprivileged users must be able to walk into
 /// it, which they cannot under /root), `~/.local/share/strato` otherwise.
 fn default_data_dir() -> PathBuf {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if root {
+    if strato_common::host::is_root() {
         return PathBuf::from("/var/lib/strato");
     }
     match std::env::var_os("HOME") {

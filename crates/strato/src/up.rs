@@ -39,15 +39,6 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// The KVM probe costs a boot timeout on hosts where KVM cannot run stock kernels, so
 /// its verdict is remembered per QEMU build and kernel.
 fn probe_accel(dir: &Path, qemu: &Path, kernel: &Path, initrd: &Path) -> (Accel, String) {
@@ -144,10 +135,10 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
         accel_reason: reason,
         stop_timeout: Duration::from_secs(args.stop_timeout_secs),
         reboot_timeout: Duration::from_secs(60),
-        drop_privileges: is_root(),
+        drop_privileges: strato_common::host::is_root(),
         kvm_gid: qemu_driver::kvm_gid(),
         // Creating cgroups needs root; without it limits are reported as not enforced.
-        cgroups: if is_root() {
+        cgroups: if strato_common::host::is_root() {
             Layout::detect(Path::new("/sys/fs/cgroup"))
         } else {
             Layout::None
