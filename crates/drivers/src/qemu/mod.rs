@@ -760,10 +760,18 @@ impl Hypervisor for QemuDriver {
                 wait_gone(pid, Duration::from_secs(3));
             }
         }
-        self.vms
+        let removed = self
+            .vms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        // Reap the process if this driver started it, or it lingers as a zombie.
+        if let Some(handle) = removed {
+            if let Some(mut child) = lock(&handle).child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         let dir = self.vm_dir(id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
