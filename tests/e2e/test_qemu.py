@@ -142,6 +142,28 @@ def test_terminate_leaves_nothing_behind(vm_strato):
     wait_for_state(ec2, [iid], "running", timeout=30)
     vm_dir = os.path.join(vm_strato.data_dir, "vms", iid)
     assert os.path.isdir(vm_dir) and qemu_pid_of(iid)
+    # Sandboxed: seccomp flags, an unprivileged uid of its own, a private directory,
+    # and a cgroup sized to t3.nano (2 vCPUs, 512 MiB + QEMU's allowance).
+    pid = qemu_pid_of(iid)
+    args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    assert b"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny" in args
+    uid = int([l for l in open(f"/proc/{pid}/status") if l.startswith("Uid:")][0].split()[1])
+    if os.geteuid() == 0:
+        assert uid >= 900000
+        st = os.stat(vm_dir)
+        assert st.st_uid == uid and (st.st_mode & 0o077) == 0
+        limits = {
+            "/sys/fs/cgroup/memory/strato/%s/memory.limit_in_bytes" % iid: str((512 + 256) * 1024 * 1024),
+            "/sys/fs/cgroup/cpu/strato/%s/cpu.cfs_quota_us" % iid: "200000",
+            "/sys/fs/cgroup/strato/%s/memory.max" % iid: str((512 + 256) * 1024 * 1024),
+            "/sys/fs/cgroup/strato/%s/cpu.max" % iid: "200000 100000",
+        }
+        present = {p: v for p, v in limits.items() if os.path.exists(p)}
+        assert present, "the VM has a cgroup"
+        for path, want in present.items():
+            assert open(path).read().strip() == want, path
+        procs = [p for p in present if "memory" in p][0].rsplit("/", 1)[0] + "/cgroup.procs"
+        assert str(pid) in open(procs).read().split()
     ec2.terminate_instances(InstanceIds=[iid])
     wait_for_state(ec2, [iid], "terminated", timeout=60)
     assert qemu_pid_of(iid) is None

@@ -89,6 +89,8 @@ fn spec(id: &InstanceId) -> VmSpec {
 fn wait_console(d: &QemuDriver, id: &InstanceId, needle: &str, count: usize, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
+        // Look at the VM as the agent does on every pass (timeouts act on a look).
+        let _ = d.status(id);
         let log = String::from_utf8_lossy(&d.console(id).unwrap_or_default()).into_owned();
         if log.matches(needle).count() >= count {
             return;
@@ -150,7 +152,27 @@ fn boots_stops_and_is_destroyed_without_leftovers() {
 fn boots_a_raw_disk_with_its_own_bootloader() {
     let Some(_) = images() else { return };
     let tmp = traversable_tempdir();
-    let images = tmp.path().join("images");
+    let images = bootsector_image(tmp.path());
+    let d = driver(tmp.path(), images);
+    let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
+    d.start(&bootsector_spec(&id)).unwrap();
+    wait_console(&d, &id, "strato-bootsector-ok", 1, Duration::from_secs(60));
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    d.destroy(&id).unwrap();
+}
+
+/// An image store holding `bootsector/disk.raw`: a raw disk whose boot sector prints
+/// `strato-bootsector-ok` on the serial port and halts. It ignores ACPI and the
+/// keyboard, which makes it the unresponsive guest the timeouts exist for.
+fn bootsector_image(base: &std::path::Path) -> PathBuf {
+    let images = base.join("images");
     let image = images.join("bootsector");
     std::fs::create_dir_all(&image).unwrap();
     // xor ax,ax; mov ds,ax; cld; mov si,msg; mov dx,0x3f8;
@@ -175,10 +197,11 @@ fn boots_a_raw_disk_with_its_own_bootloader() {
         )
         .unwrap();
     }
-    let d = driver(tmp.path(), images);
-    let id = InstanceId::generate();
-    let _cleanup = Cleanup(&d, vec![id.clone()]);
-    let mut s = spec(&id);
+    images
+}
+
+fn bootsector_spec(id: &InstanceId) -> VmSpec {
+    let mut s = spec(id);
     s.boot = BootSpec {
         image_dir: "bootsector".into(),
         kernel: None,
@@ -187,14 +210,52 @@ fn boots_a_raw_disk_with_its_own_bootloader() {
         root_disk: "disk.raw".into(),
         root_size_gib: 0,
     };
-    d.start(&s).unwrap();
-    wait_console(&d, &id, "strato-bootsector-ok", 1, Duration::from_secs(60));
-    d.stop(&id, true).unwrap();
+    s
+}
+
+/// A guest that ignores the ACPI power button loses power after the stop timeout, and
+/// one that ignores ctrl-alt-delete is reset after the reboot timeout.
+#[test]
+fn unresponsive_guests_are_powered_off_and_reset() {
+    let Some(_) = images() else { return };
+    let tmp = traversable_tempdir();
+    let images = bootsector_image(tmp.path());
+    let mut cfg_driver = QemuDriver::open(QemuConfig {
+        dir: tmp.path().join("vms"),
+        images,
+        qemu_binary: "qemu-system-x86_64".into(),
+        accel: Accel::Tcg,
+        accel_reason: "test".into(),
+        stop_timeout: Duration::from_secs(2),
+        reboot_timeout: Duration::from_secs(2),
+        drop_privileges: strato_common::host::is_root(),
+        kvm_gid: strato_drivers::qemu::kvm_gid(),
+        cgroups: Layout::detect(std::path::Path::new("/sys/fs/cgroup")),
+    })
+    .unwrap();
+    let d = &mut cfg_driver;
+    let id = InstanceId::generate();
+    let _cleanup = Cleanup(d, vec![id.clone()]);
+    d.start(&bootsector_spec(&id)).unwrap();
+    wait_console(d, &id, "strato-bootsector-ok", 1, Duration::from_secs(60));
+    d.reboot(&id).unwrap();
+    let asked = Instant::now();
+    wait_console(d, &id, "strato-bootsector-ok", 2, Duration::from_secs(30));
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "reset only after the timeout"
+    );
+    d.stop(&id, false).unwrap();
+    assert_eq!(d.status(&id), Some(VmStatus::ShuttingDown));
+    let asked = Instant::now();
     wait_status(
-        &d,
+        d,
         &id,
         VmStatus::Off(StopCause::Requested),
-        Duration::from_secs(20),
+        Duration::from_secs(30),
     );
-    d.destroy(&id).unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "power cut only after the timeout"
+    );
 }
