@@ -59,6 +59,8 @@ impl ControlPlane {
             ResourceKind::Image => tx.visible_image(&caller.account, id)?.is_some(),
             ResourceKind::KeyPair => tx.key_pair_by_id(&caller.account, id)?.is_some(),
             ResourceKind::Reservation => return Err(Error::InvalidId(id.to_string())),
+            // Network resources become taggable with the network control plane.
+            _ => return Err(Error::InvalidId(id.to_string())),
         };
         if !exists {
             return Err(Error::not_found(kind, id));
