@@ -441,6 +441,10 @@ impl ControlPlane {
                     reboot_seq: 0,
                     force_stop: false,
                     terminated_ms: None,
+                    vpc_id: None,
+                    subnet_id: None,
+                    security_groups: vec![],
+                    private_ip: None,
                 };
                 tx.insert_instance(&inst)?;
                 for (k, val) in &v.instance_tags {
