@@ -106,6 +106,11 @@ pub enum Error {
     /// The referenced resource does not exist (or belongs to another account).
     #[error("The {} '{id}' does not exist", kind.noun())]
     NotFound { kind: ResourceKind, id: String },
+    /// The resource does not exist, with EC2's own wording for the case (a group named
+    /// in the wrong VPC, a group of another network…); the code is still the kind's
+    /// `*.NotFound`.
+    #[error("{message}")]
+    NotFoundWithMessage { kind: ResourceKind, message: String },
     /// The ID is not syntactically an ID of that kind.
     #[error("Invalid id: \"{id}\"")]
     Malformed { kind: ResourceKind, id: String },
@@ -207,6 +212,10 @@ pub enum Error {
     /// (`RulesPerSecurityGroupLimitExceeded`).
     #[error("{0}")]
     RulesPerSecurityGroupLimitExceeded(String),
+    /// The subnet has fewer free addresses than the instances need
+    /// (`InsufficientFreeAddressesInSubnet`).
+    #[error("{0}")]
+    InsufficientFreeAddressesInSubnet(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

@@ -18,7 +18,9 @@ pub struct WireError {
 pub fn to_wire(e: &Error) -> WireError {
     use StatusCode as S;
     let (status, code): (S, String) = match e {
-        Error::NotFound { kind, .. } => (S::BAD_REQUEST, kind.not_found_code()),
+        Error::NotFound { kind, .. } | Error::NotFoundWithMessage { kind, .. } => {
+            (S::BAD_REQUEST, kind.not_found_code())
+        }
         Error::Malformed { kind, .. } => (S::BAD_REQUEST, kind.malformed_code()),
         Error::KeyPairDuplicate(_) => (S::BAD_REQUEST, "InvalidKeyPair.Duplicate".into()),
         Error::InvalidKeyFormat(_) => (S::BAD_REQUEST, "InvalidKey.Format".into()),
@@ -72,6 +74,9 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::GatewayNotAttached(_) => (S::BAD_REQUEST, "Gateway.NotAttached".into()),
         Error::RulesPerSecurityGroupLimitExceeded(_) => {
             (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
+        }
+        Error::InsufficientFreeAddressesInSubnet(_) => {
+            (S::BAD_REQUEST, "InsufficientFreeAddressesInSubnet".into())
         }
         Error::AuthFailure(_) => (S::UNAUTHORIZED, "AuthFailure".into()),
         Error::SignatureDoesNotMatch(_) => (S::FORBIDDEN, "SignatureDoesNotMatch".into()),
