@@ -15,14 +15,21 @@ pub enum ResourceKind {
     Reservation,
     Image,
     KeyPair,
+    /// VPCs (`vpc-…`).
     Vpc,
+    /// Subnets (`subnet-…`).
     Subnet,
     /// Security groups, addressed by id (`sg-…`) or by name within a VPC.
     SecurityGroup,
+    /// Security group rules (`sgr-…`).
     SecurityGroupRule,
+    /// Internet gateways (`igw-…`).
     InternetGateway,
+    /// Route tables (`rtb-…`).
     RouteTable,
+    /// Route table associations (`rtbassoc-…`).
     RouteTableAssociation,
+    /// DHCP options sets (`dopt-…`).
     DhcpOptions,
 }
 

@@ -170,6 +170,7 @@ pub struct Instance {
     #[serde(default)]
     pub vpc_id: Option<VpcId>,
     #[serde(default)]
+    /// See `vpc_id`.
     pub subnet_id: Option<SubnetId>,
     /// The security groups of the instance, with their names: group names never
     /// change and a group cannot be deleted while an instance uses it, so keeping the
@@ -185,7 +186,9 @@ pub struct Instance {
 /// A security group as an instance refers to it (`groupSet` items).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GroupRef {
+    /// The group.
     pub id: SecurityGroupId,
+    /// Its name (names never change).
     pub name: String,
 }
 
@@ -265,7 +268,9 @@ pub struct ClientTokenRecord {
 /// A virtual private cloud: an IPv4 address range of one account.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Vpc {
+    /// The VPC id.
     pub id: VpcId,
+    /// The owning account.
     pub account_id: AccountId,
     /// The primary IPv4 block, canonical (`172.31.0.0/16`).
     pub cidr_block: String,
@@ -275,25 +280,35 @@ pub struct Vpc {
     pub is_default: bool,
     /// The DHCP options set in use; `None` is EC2's `default` (no options).
     pub dhcp_options_id: Option<DhcpOptionsId>,
+    /// `default` (the only tenancy served).
     pub instance_tenancy: String,
+    /// Whether the Amazon-provided DNS server answers.
     pub enable_dns_support: bool,
+    /// Whether instances get DNS host names.
     pub enable_dns_hostnames: bool,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }
 
 /// A subnet: a block of a VPC's range in one availability zone.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Subnet {
+    /// The subnet id.
     pub id: SubnetId,
+    /// The owning account.
     pub account_id: AccountId,
+    /// Its VPC.
     pub vpc_id: VpcId,
     /// Canonical IPv4 block inside the VPC's block.
     pub cidr_block: String,
+    /// Its availability zone.
     pub availability_zone: String,
     /// The default subnet of its zone in the default VPC: where RunInstances launches
     /// when no subnet is named.
     pub default_for_az: bool,
+    /// Whether instances launched here ask for a public address.
     pub map_public_ip_on_launch: bool,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }
 
@@ -301,13 +316,18 @@ pub struct Subnet {
 /// has an id (`sgr-…`) and tags, as in EC2.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SecurityGroup {
+    /// The group id.
     pub id: SecurityGroupId,
+    /// The owning account.
     pub account_id: AccountId,
+    /// Its VPC.
     pub vpc_id: VpcId,
     /// Unique within the VPC. `default` is the VPC's default group, which only the
     /// VPC's creation makes and only its deletion removes.
     pub name: String,
+    /// Its description.
     pub description: String,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }
 
@@ -332,7 +352,9 @@ pub enum RulePeer {
     Ipv6 { cidr: String },
     /// Members of a security group (of the same account).
     Group {
+        /// The referenced group.
         group_id: SecurityGroupId,
+        /// Its account (always the rule's own).
         account_id: AccountId,
     },
 }
@@ -341,17 +363,24 @@ pub enum RulePeer {
 /// `IpPermission` structures are groupings of these by protocol and ports.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SecurityGroupRule {
+    /// The rule id.
     pub id: SecurityGroupRuleId,
+    /// The owning account.
     pub account_id: AccountId,
+    /// The group the rule belongs to.
     pub group_id: SecurityGroupId,
+    /// Outbound (egress) rather than inbound.
     pub egress: bool,
     /// `-1` (all), `tcp`, `udp`, `icmp`, `icmpv6`, or another protocol number.
     pub protocol: String,
     /// Ports for tcp/udp, ICMP type and code for icmp/icmpv6 (`-1` = all); `None` for
     /// protocols without ports.
     pub from_port: Option<i32>,
+    /// See `from_port`.
     pub to_port: Option<i32>,
+    /// The other end.
     pub peer: RulePeer,
+    /// The rule description.
     pub description: Option<String>,
 }
 
@@ -378,9 +407,13 @@ impl SecurityGroupRule {
 /// An internet gateway, attached to at most one VPC.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct InternetGateway {
+    /// The gateway id.
     pub id: InternetGatewayId,
+    /// The owning account.
     pub account_id: AccountId,
+    /// The VPC it is attached to.
     pub vpc_id: Option<VpcId>,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }
 
@@ -399,6 +432,7 @@ pub enum RouteTarget {
 pub struct Route {
     /// Canonical IPv4 destination block.
     pub destination: String,
+    /// Where it sends traffic.
     pub target: RouteTarget,
     /// `CreateRouteTable` for the local route, `CreateRoute` for the others.
     pub origin: String,
@@ -407,8 +441,11 @@ pub struct Route {
 /// A route table's association with a subnet, or its main association with its VPC.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RouteTableAssociation {
+    /// The association id.
     pub id: RouteTableAssociationId,
+    /// The subnet, for a subnet association.
     pub subnet_id: Option<SubnetId>,
+    /// The VPC's main association (no subnet).
     pub main: bool,
 }
 
@@ -416,15 +453,21 @@ pub struct RouteTableAssociation {
 /// few, always read with their table, and changed in the same transaction.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RouteTable {
+    /// The table id.
     pub id: RouteTableId,
+    /// The owning account.
     pub account_id: AccountId,
+    /// Its VPC.
     pub vpc_id: VpcId,
+    /// Its routes, the local one first.
     pub routes: Vec<Route>,
+    /// Its associations.
     pub associations: Vec<RouteTableAssociation>,
     /// The `ClientToken` of the CreateRouteTable call that made it, so a retry returns
     /// this table instead of making another.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }
 
@@ -438,12 +481,15 @@ impl RouteTable {
 /// A set of DHCP options (`domain-name`, `domain-name-servers`…).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DhcpOptions {
+    /// The options id.
     pub id: DhcpOptionsId,
+    /// The owning account.
     pub account_id: AccountId,
     /// Keys in the order given, each with its values.
     pub options: Vec<(String, Vec<String>)>,
     /// The set EC2 made for the account (VPCs get it unless told otherwise).
     #[serde(default)]
     pub is_default: bool,
+    /// Creation time, epoch milliseconds.
     pub created_ms: i64,
 }

@@ -327,7 +327,9 @@ const READERS: usize = 4;
 /// The network columns of the instances table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetworkColumn {
+    /// `instances.vpc_id`.
     Vpc,
+    /// `instances.subnet_id`.
     Subnet,
 }
 

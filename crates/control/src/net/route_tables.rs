@@ -42,7 +42,9 @@ pub const ROUTE_TABLE_FILTERS: &[&str] = &[
 /// (`active`, or `blackhole` when its gateway is gone or detached from the VPC).
 #[derive(Clone, Debug)]
 pub struct RouteTableInfo {
+    /// The table, with its routes and associations.
     pub table: RouteTable,
+    /// Its tags.
     pub tags: Tags,
     /// One state per route, in the order of `table.routes`.
     pub route_states: Vec<&'static str>,

@@ -16,28 +16,41 @@ pub const MAX_RULES_PER_DIRECTION: usize = 60;
 /// One `IpPermissions.N` structure of a request (or the legacy flat parameters).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IpPermissionInput {
+    /// `IpProtocol`: a name, a number, or `-1`.
     pub protocol: Option<String>,
+    /// `FromPort` (the ICMP type for ICMP).
     pub from_port: Option<i64>,
+    /// `ToPort` (the ICMP code for ICMP).
     pub to_port: Option<i64>,
+    /// `IpRanges.N`.
     pub ipv4_ranges: Vec<RangeInput>,
+    /// `Ipv6Ranges.N`.
     pub ipv6_ranges: Vec<RangeInput>,
+    /// `Groups.N` (UserIdGroupPairs).
     pub groups: Vec<GroupPairInput>,
+    /// `PrefixListIds.N` (refused: Strato has no prefix lists).
     pub prefix_list_ids: Vec<String>,
 }
 
 /// An `IpRanges.N` / `Ipv6Ranges.N` item.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RangeInput {
+    /// `CidrIp` or `CidrIpv6`.
     pub cidr: Option<String>,
+    /// The rule description.
     pub description: Option<String>,
 }
 
 /// A `Groups.N` (UserIdGroupPair) item: a group by id or, within the rule's VPC, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupPairInput {
+    /// The group by id.
     pub group_id: Option<String>,
+    /// The group by name, in the rule's VPC.
     pub group_name: Option<String>,
+    /// The owning account; only the caller's own is found.
     pub user_id: Option<String>,
+    /// The rule description.
     pub description: Option<String>,
 }
 
@@ -45,8 +58,11 @@ pub struct GroupPairInput {
 /// ports carry none, tcp/udp a port range, icmp/icmpv6 a type and a code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortSpec {
+    /// The normalised protocol (`tcp`, `udp`, `icmp`, `icmpv6`, `-1` or a number).
     pub protocol: String,
+    /// First port, or ICMP type.
     pub from_port: Option<i32>,
+    /// Last port, or ICMP code.
     pub to_port: Option<i32>,
 }
 
@@ -189,11 +205,15 @@ pub fn describe_rule(r: &SecurityGroupRule) -> String {
 /// One `IpPermission` of a Describe answer: rules sharing a protocol and port range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IpPermissionView {
+    /// The protocol shared by the grouped rules.
     pub protocol: String,
+    /// Their first port (ICMP type); `None` without ports.
     pub from_port: Option<i32>,
+    /// Their last port (ICMP code).
     pub to_port: Option<i32>,
     /// `(cidr, description)`.
     pub ipv4_ranges: Vec<(String, Option<String>)>,
+    /// `(cidr, description)`.
     pub ipv6_ranges: Vec<(String, Option<String>)>,
     /// `(group id, owning account, description)`.
     pub groups: Vec<(SecurityGroupId, AccountId, Option<String>)>,

@@ -65,32 +65,49 @@ pub enum GroupSelector {
 /// A CreateSecurityGroup request.
 #[derive(Clone, Debug, Default)]
 pub struct CreateSecurityGroupInput {
+    /// `GroupName`.
     pub name: Option<String>,
+    /// `GroupDescription`.
     pub description: Option<String>,
+    /// `VpcId`; the default VPC when absent.
     pub vpc_id: Option<String>,
+    /// `TagSpecification.N`.
     pub tag_specs: Vec<TagSpec>,
 }
 
 /// A group as DescribeSecurityGroups shows it: tags and rules by direction.
 #[derive(Clone, Debug)]
 pub struct GroupInfo {
+    /// The group.
     pub group: SecurityGroup,
+    /// Its tags.
     pub tags: Tags,
+    /// Inbound rules grouped into permissions.
     pub ingress: Vec<IpPermissionView>,
+    /// Outbound rules grouped into permissions.
     pub egress: Vec<IpPermissionView>,
 }
 
 /// One `SecurityGroupRule.N` of ModifySecurityGroupRules: the rule's new definition.
 #[derive(Clone, Debug, Default)]
 pub struct RuleUpdate {
+    /// `SecurityGroupRuleId` of the rule to change.
     pub rule_id: String,
+    /// `IpProtocol`.
     pub protocol: Option<String>,
+    /// `FromPort`.
     pub from_port: Option<i64>,
+    /// `ToPort`.
     pub to_port: Option<i64>,
+    /// `CidrIpv4` peer.
     pub cidr_ipv4: Option<String>,
+    /// `CidrIpv6` peer.
     pub cidr_ipv6: Option<String>,
+    /// `PrefixListId` peer (refused).
     pub prefix_list_id: Option<String>,
+    /// `ReferencedGroupId` peer.
     pub referenced_group_id: Option<String>,
+    /// `Description`.
     pub description: Option<String>,
 }
 

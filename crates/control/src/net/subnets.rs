@@ -38,17 +38,24 @@ pub const SUBNET_FILTERS: &[&str] = &[
 /// A CreateSubnet request.
 #[derive(Clone, Debug, Default)]
 pub struct CreateSubnetInput {
+    /// `VpcId`.
     pub vpc_id: Option<String>,
+    /// `CidrBlock`.
     pub cidr_block: Option<String>,
+    /// `AvailabilityZone`.
     pub availability_zone: Option<String>,
+    /// `AvailabilityZoneId` (`use1-az1`…).
     pub availability_zone_id: Option<String>,
+    /// `TagSpecification.N`.
     pub tag_specs: Vec<TagSpec>,
 }
 
 /// A subnet as Describe calls show it: with its tags and how many addresses are free.
 #[derive(Clone, Debug)]
 pub struct SubnetInfo {
+    /// The subnet.
     pub subnet: Subnet,
+    /// Its tags.
     pub tags: Tags,
     /// Addresses not reserved by EC2 and not held by an instance.
     pub available_ips: u64,

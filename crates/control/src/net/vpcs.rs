@@ -39,15 +39,20 @@ pub const DHCP_FILTERS: &[&str] = &["dhcp-options-id", "key", "value", "owner-id
 /// A CreateVpc request.
 #[derive(Clone, Debug, Default)]
 pub struct CreateVpcInput {
+    /// `CidrBlock`.
     pub cidr_block: Option<String>,
+    /// `InstanceTenancy` (only `default` is served).
     pub instance_tenancy: Option<String>,
+    /// `TagSpecification.N`.
     pub tag_specs: Vec<TagSpec>,
 }
 
 /// The VPC attributes ModifyVpcAttribute changes and DescribeVpcAttribute reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VpcAttribute {
+    /// Whether the Amazon-provided DNS server answers in the VPC.
     EnableDnsSupport,
+    /// Whether instances get public DNS host names.
     EnableDnsHostnames,
     /// Always off: Strato publishes no address usage metrics.
     EnableNetworkAddressUsageMetrics,

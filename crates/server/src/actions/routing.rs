@@ -18,6 +18,7 @@ fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, tags: &[(String, String
     w.tag_set(tags);
 }
 
+/// CreateInternetGateway.
 pub fn create_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let (g, tags) = cp.create_internet_gateway(c, &tag_specs(p)?, dry)?;
@@ -28,6 +29,7 @@ pub fn create_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
     }))
 }
 
+/// AttachInternetGateway.
 pub fn attach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.attach_internet_gateway(
@@ -41,6 +43,7 @@ pub fn attach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
     }))
 }
 
+/// DetachInternetGateway.
 pub fn detach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.detach_internet_gateway(
@@ -54,6 +57,7 @@ pub fn detach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
     }))
 }
 
+/// DeleteInternetGateway.
 pub fn delete_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.delete_internet_gateway(c, p.required("InternetGatewayId")?, dry)?;
@@ -62,6 +66,7 @@ pub fn delete_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
     }))
 }
 
+/// DescribeInternetGateways.
 pub fn describe_gateways(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -107,6 +112,7 @@ fn write_route_table(w: &mut XmlWriter, info: &RouteTableInfo) {
         .tag_set(&info.tags);
 }
 
+/// CreateRouteTable (with `ClientToken`).
 pub fn create_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let token = p.get("ClientToken").filter(|s| !s.is_empty());
@@ -119,6 +125,7 @@ pub fn create_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) 
     }))
 }
 
+/// DeleteRouteTable.
 pub fn delete_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.delete_route_table(c, p.required("RouteTableId")?, dry)?;
@@ -127,6 +134,7 @@ pub fn delete_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) 
     }))
 }
 
+/// DescribeRouteTables.
 pub fn describe_route_tables(
     cp: &ControlPlane,
     c: &Caller,
@@ -161,6 +169,7 @@ const OTHER_TARGETS: &[&str] = &[
     "OdbNetworkArn",
 ];
 
+/// CreateRoute (internet gateway targets only).
 pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let table = p.required("RouteTableId")?;
@@ -178,6 +187,7 @@ pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Res
     }))
 }
 
+/// DeleteRoute.
 pub fn delete_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let table = p.required("RouteTableId")?;
@@ -192,6 +202,7 @@ pub fn delete_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Res
     }))
 }
 
+/// AssociateRouteTable (with a subnet).
 pub fn associate_route_table(
     cp: &ControlPlane,
     c: &Caller,
@@ -214,6 +225,7 @@ pub fn associate_route_table(
     }))
 }
 
+/// DisassociateRouteTable.
 pub fn disassociate_route_table(
     cp: &ControlPlane,
     c: &Caller,

@@ -182,6 +182,7 @@ fn write_rule(
         );
 }
 
+/// CreateSecurityGroup.
 pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let input = CreateSecurityGroupInput {
@@ -202,6 +203,7 @@ pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
     }))
 }
 
+/// DeleteSecurityGroup (by `GroupId`, or `GroupName` in the default VPC).
 pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let sel = match (
@@ -218,6 +220,7 @@ pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
     }))
 }
 
+/// DescribeSecurityGroups.
 pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -245,6 +248,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     }))
 }
 
+/// DescribeSecurityGroupRules.
 pub fn describe_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -279,10 +283,12 @@ fn authorize(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str, egress: bool)
     }))
 }
 
+/// AuthorizeSecurityGroupIngress.
 pub fn authorize_ingress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     authorize(cp, c, p, rid, false)
 }
 
+/// AuthorizeSecurityGroupEgress.
 pub fn authorize_egress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     authorize(cp, c, p, rid, true)
 }
@@ -317,14 +323,17 @@ fn revoke(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str, egress: bool) ->
     }))
 }
 
+/// RevokeSecurityGroupIngress.
 pub fn revoke_ingress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     revoke(cp, c, p, rid, false)
 }
 
+/// RevokeSecurityGroupEgress.
 pub fn revoke_egress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     revoke(cp, c, p, rid, true)
 }
 
+/// ModifySecurityGroupRules.
 pub fn modify_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let group = p.required("GroupId")?;

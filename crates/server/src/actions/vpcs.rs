@@ -49,6 +49,7 @@ pub fn write_vpc(w: &mut XmlWriter, v: &Vpc, tags: &[(String, String)]) {
         .tag_set(tags);
 }
 
+/// CreateVpc.
 pub fn create_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     reject(
@@ -75,6 +76,7 @@ pub fn create_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Resul
     }))
 }
 
+/// CreateDefaultVpc.
 pub fn create_default_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let (vpc, tags) = cp.create_default_vpc(c, dry)?;
@@ -85,6 +87,7 @@ pub fn create_default_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) 
     }))
 }
 
+/// DeleteVpc.
 pub fn delete_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.delete_vpc(c, p.required("VpcId")?, dry)?;
@@ -93,6 +96,7 @@ pub fn delete_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Resul
     }))
 }
 
+/// DescribeVpcs.
 pub fn describe_vpcs(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -106,6 +110,7 @@ pub fn describe_vpcs(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Re
     }))
 }
 
+/// ModifyVpcAttribute (one attribute per call).
 pub fn modify_vpc_attribute(
     cp: &ControlPlane,
     c: &Caller,
@@ -146,6 +151,7 @@ pub fn modify_vpc_attribute(
     }))
 }
 
+/// DescribeVpcAttribute.
 pub fn describe_vpc_attribute(
     cp: &ControlPlane,
     c: &Caller,
@@ -168,6 +174,7 @@ pub fn describe_vpc_attribute(
     }))
 }
 
+/// DescribeDhcpOptions.
 pub fn describe_dhcp_options(
     cp: &ControlPlane,
     c: &Caller,
@@ -235,6 +242,7 @@ pub fn write_subnet(w: &mut XmlWriter, cp: &ControlPlane, s: &SubnetInfo) {
         .tag_set(&s.tags);
 }
 
+/// CreateSubnet.
 pub fn create_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     reject(
@@ -269,6 +277,7 @@ pub fn create_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Re
     }))
 }
 
+/// DeleteSubnet.
 pub fn delete_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     cp.delete_subnet(c, p.required("SubnetId")?, dry)?;
@@ -277,6 +286,7 @@ pub fn delete_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Re
     }))
 }
 
+/// DescribeSubnets.
 pub fn describe_subnets(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -290,6 +300,7 @@ pub fn describe_subnets(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) ->
     }))
 }
 
+/// ModifySubnetAttribute (`MapPublicIpOnLaunch`).
 pub fn modify_subnet_attribute(
     cp: &ControlPlane,
     c: &Caller,
