@@ -4,7 +4,7 @@
 use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
 use crate::lifecycle::{self, reason};
 use crate::net::security_groups::{default_vpc_tx, resolve_instance_groups};
-use crate::net::subnets::{allocate_addresses, free_addresses};
+use crate::net::subnets::SubnetAddresses;
 use crate::page::{encode_token, PageRequest};
 use crate::tags::{validate_tags, TagSpec};
 use crate::{Caller, ControlPlane};
@@ -511,7 +511,8 @@ impl ControlPlane {
                 )));
             }
             let network = self.launch_network(tx, caller, input)?;
-            let free = free_addresses(tx, &caller.account, &network.subnet)? as usize;
+            let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
+            let free = addresses.free() as usize;
             if free < v.min {
                 return Err(Error::InsufficientFreeAddressesInSubnet(format!(
                     "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
@@ -522,8 +523,7 @@ impl ControlPlane {
             let reservation_id = ReservationId::generate();
             let ids: Vec<InstanceId> = (0..count).map(|_| InstanceId::generate()).collect();
             let id_strs: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
-            let addresses =
-                allocate_addresses(tx, &caller.account, &network.subnet, &id_strs)?;
+            let addresses = addresses.allocate(tx, &caller.account, &id_strs)?;
             let group_ids: Vec<&str> = network.groups.iter().map(|g| g.id.as_str()).collect();
             let mut launched = Vec::with_capacity(count);
             for (idx, (id, address)) in ids.into_iter().zip(addresses).enumerate() {

@@ -763,8 +763,8 @@ impl Tx<'_> {
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
-    /// Removes terminated instances (and their tags and group memberships) that ended
-    /// before `before_ms`.
+    /// Removes terminated instances (and their tags, group memberships and any
+    /// address still recorded for them) that ended before `before_ms`.
     pub fn purge_terminated(&self, before_ms: i64) -> Result<usize> {
         self.conn
             .execute(
@@ -773,13 +773,20 @@ impl Tx<'_> {
                 [before_ms],
             )
             .map_err(db_err)?;
-        self.conn
-            .execute(
-                "DELETE FROM instance_groups WHERE instance_id IN
-                 (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)",
-                [before_ms],
-            )
-            .map_err(db_err)?;
+        // Addresses are given back when an instance reaches `terminated`; clearing any
+        // row that still names a purged instance means no address can outlive the
+        // instance record that could release it.
+        for table in ["instance_groups", "subnet_addresses"] {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE instance_id IN
+                         (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)"
+                    ),
+                    [before_ms],
+                )
+                .map_err(db_err)?;
+        }
         self.conn
             .execute(
                 "DELETE FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1",

@@ -282,52 +282,69 @@ impl ControlPlane {
     }
 }
 
-/// Takes the lowest free addresses of a subnet for `instances` (in order), inside the
-/// caller's transaction. EC2's five reserved addresses are never handed out; an
-/// address is held until its instance is terminated.
-pub(crate) fn allocate_addresses(
-    tx: &Tx,
-    account: &AccountId,
-    subnet: &Subnet,
-    instances: &[&str],
-) -> Result<Vec<Ipv4Addr>> {
-    let block = block_of(subnet)?;
-    let taken = tx.subnet_addresses(account, subnet.id.as_str())?;
-    let mut taken = taken.into_iter().peekable();
-    let mut out = Vec::with_capacity(instances.len());
-    // Indexes 0-3 and the last are reserved; the first usable index is 4.
-    let mut candidate = SUBNET_RESERVED - 1;
-    let last_usable = block.size() - 1;
-    for instance in instances {
-        loop {
-            while taken.peek().is_some_and(|t| *t < candidate) {
-                taken.next();
-            }
-            if taken.peek() == Some(&candidate) {
-                candidate += 1;
-                continue;
-            }
-            break;
-        }
-        if candidate >= last_usable {
-            return Err(Error::InsufficientFreeAddressesInSubnet(format!(
-                "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
-                subnet.id
-            )));
-        }
-        tx.take_subnet_address(account, subnet.id.as_str(), candidate, instance)?;
-        out.push(
-            block
-                .nth(candidate)
-                .ok_or_else(|| Error::internal("address outside its subnet"))?,
-        );
-        candidate += 1;
-    }
-    Ok(out)
+/// The private addresses of one subnet as a launch transaction sees them: read once,
+/// then counted and allocated from.
+pub(crate) struct SubnetAddresses<'s> {
+    subnet: &'s Subnet,
+    block: Ipv4Cidr,
+    /// Taken address indexes (offsets from the network address), ascending.
+    taken: Vec<u64>,
 }
 
-/// How many addresses of a subnet are free now (inside a transaction).
-pub(crate) fn free_addresses(tx: &Tx, account: &AccountId, subnet: &Subnet) -> Result<u64> {
-    let taken = tx.subnet_addresses(account, subnet.id.as_str())?.len() as u64;
-    Ok(block_of(subnet)?.usable().saturating_sub(taken))
+impl<'s> SubnetAddresses<'s> {
+    /// Reads the taken addresses of `subnet` inside the caller's transaction.
+    pub(crate) fn load(tx: &Tx, account: &AccountId, subnet: &'s Subnet) -> Result<Self> {
+        Ok(SubnetAddresses {
+            subnet,
+            block: block_of(subnet)?,
+            taken: tx.subnet_addresses(account, subnet.id.as_str())?,
+        })
+    }
+
+    /// How many addresses are free.
+    pub(crate) fn free(&self) -> u64 {
+        self.block.usable().saturating_sub(self.taken.len() as u64)
+    }
+
+    /// Takes the lowest free addresses for `instances` (in order). EC2's five reserved
+    /// addresses are never handed out; an address is held until its instance is
+    /// terminated.
+    pub(crate) fn allocate(
+        &self,
+        tx: &Tx,
+        account: &AccountId,
+        instances: &[&str],
+    ) -> Result<Vec<Ipv4Addr>> {
+        let mut taken = self.taken.iter().copied().peekable();
+        let mut out = Vec::with_capacity(instances.len());
+        // Indexes 0-3 and the last are reserved; the first usable index is 4.
+        let mut candidate = SUBNET_RESERVED - 1;
+        let last_usable = self.block.size() - 1;
+        for instance in instances {
+            loop {
+                while taken.peek().is_some_and(|t| *t < candidate) {
+                    taken.next();
+                }
+                if taken.peek() == Some(&candidate) {
+                    candidate += 1;
+                    continue;
+                }
+                break;
+            }
+            if candidate >= last_usable {
+                return Err(Error::InsufficientFreeAddressesInSubnet(format!(
+                    "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
+                    self.subnet.id
+                )));
+            }
+            tx.take_subnet_address(account, self.subnet.id.as_str(), candidate, instance)?;
+            out.push(
+                self.block
+                    .nth(candidate)
+                    .ok_or_else(|| Error::internal("address outside its subnet"))?,
+            );
+            candidate += 1;
+        }
+        Ok(out)
+    }
 }
