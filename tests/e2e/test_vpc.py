@@ -339,8 +339,9 @@ def test_subnets(strato, ec2):
     assert len(more) == 8
     assert ec2.describe_subnets(SubnetIds=[b["SubnetId"]])["Subnets"][0]["AvailableIpAddressCount"] == 0
     expect_code("DependencyViolation", ec2.delete_subnet, SubnetId=b["SubnetId"])
-    ec2.terminate_instances(InstanceIds=ids + [i["InstanceId"] for i in more])
-    wait_state(ec2, ids, "terminated")
+    everything = ids + [i["InstanceId"] for i in more]
+    ec2.terminate_instances(InstanceIds=everything)
+    wait_state(ec2, everything, "terminated")
     assert ec2.describe_subnets(SubnetIds=[b["SubnetId"]])["Subnets"][0]["AvailableIpAddressCount"] == 11
 
     # ModifySubnetAttribute.
