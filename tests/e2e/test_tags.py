@@ -131,7 +131,9 @@ def test_create_tags_resource_errors(strato, ec2):
     expect_code("InvalidKeyPair.NotFound", ec2.create_tags, Resources=["key-0123456789abcdef0"],
                 Tags=[{"Key": "a", "Value": "b"}])
     expect_code("InvalidID", ec2.create_tags, Resources=["foo-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
-    expect_code("InvalidID", ec2.create_tags, Resources=["vpc-12345678"], Tags=[{"Key": "a", "Value": "b"}])
+    # Network resources are taggable kinds: a missing one is that kind's NotFound.
+    expect_code("InvalidVpcID.NotFound", ec2.create_tags, Resources=["vpc-12345678"], Tags=[{"Key": "a", "Value": "b"}])
+    expect_code("InvalidID", ec2.create_tags, Resources=["vpc-cidr-assoc-12345678"], Tags=[{"Key": "a", "Value": "b"}])
     expect_code("InvalidID", ec2.create_tags, Resources=["nonsense"], Tags=[{"Key": "a", "Value": "b"}])
     code, _, _ = client_error(ec2.create_tags, Resources=["i-xyz"], Tags=[{"Key": "a", "Value": "b"}])
     assert code in ("InvalidID", "InvalidInstanceID.Malformed"), code

@@ -448,22 +448,36 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
         "  [{} @ {}] seeding {} instances with RunInstances MaxCount<={} ...",
         plan.system, plan.scale, to_seed, plan.seed_batch
     );
+    // Launches go round the zones: a default subnet (a /20) holds 4,091 instances, as
+    // on AWS, so one zone alone cannot take the larger scales.
+    let (zones_xml, _) = client.call("DescribeAvailabilityZones", &[]).await?;
+    let zones: Vec<String> = elements(&zones_xml, "zoneName")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let zones = Arc::new(zones);
+    let zone_of = |i: usize| {
+        zones
+            .get(i % zones.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    };
     let t0 = Instant::now();
     let mut calls = 0usize;
     let mut slowest = Duration::ZERO;
     while ids.len() < to_seed {
         let n = (to_seed - ids.len()).min(plan.seed_batch).to_string();
-        let (xml, lat) = client
-            .call(
-                "RunInstances",
-                &[
-                    ("ImageId", &plan.image_id),
-                    ("InstanceType", INSTANCE_TYPE),
-                    ("MinCount", &n),
-                    ("MaxCount", &n),
-                ],
-            )
-            .await?;
+        let zone = zone_of(calls);
+        let mut params = vec![
+            ("ImageId", plan.image_id.as_str()),
+            ("InstanceType", INSTANCE_TYPE),
+            ("MinCount", n.as_str()),
+            ("MaxCount", n.as_str()),
+        ];
+        if !zone.is_empty() {
+            params.push(("Placement.AvailabilityZone", zone.as_str()));
+        }
+        let (xml, lat) = client.call("RunInstances", &params).await?;
         let before = ids.len();
         instance_ids(&xml, &mut seen, &mut ids);
         if ids.len() == before {
@@ -514,20 +528,25 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
             let client = client.clone();
             let next = next.clone();
             let image = plan.image_id.clone();
+            let zones = zones.clone();
             tasks.push(tokio::spawn(async move {
                 let mut out: Vec<(String, Duration)> = vec![];
-                while next.fetch_add(1, Ordering::Relaxed) < sample {
-                    let (xml, lat) = client
-                        .call(
-                            "RunInstances",
-                            &[
-                                ("ImageId", &image),
-                                ("InstanceType", INSTANCE_TYPE),
-                                ("MinCount", "1"),
-                                ("MaxCount", "1"),
-                            ],
-                        )
-                        .await?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= sample {
+                        break;
+                    }
+                    let zone = zones.get(i % zones.len().max(1)).cloned();
+                    let mut params = vec![
+                        ("ImageId", image.as_str()),
+                        ("InstanceType", INSTANCE_TYPE),
+                        ("MinCount", "1"),
+                        ("MaxCount", "1"),
+                    ];
+                    if let Some(z) = zone.as_deref() {
+                        params.push(("Placement.AvailabilityZone", z));
+                    }
+                    let (xml, lat) = client.call("RunInstances", &params).await?;
                     out.push((xml, lat));
                 }
                 anyhow::Ok(out)

@@ -15,17 +15,59 @@ pub enum ResourceKind {
     Reservation,
     Image,
     KeyPair,
+    /// VPCs (`vpc-…`).
+    Vpc,
+    /// Subnets (`subnet-…`).
+    Subnet,
+    /// Security groups, addressed by id (`sg-…`) or by name within a VPC.
+    SecurityGroup,
+    /// Security group rules (`sgr-…`).
+    SecurityGroupRule,
+    /// Internet gateways (`igw-…`).
+    InternetGateway,
+    /// Route tables (`rtb-…`).
+    RouteTable,
+    /// Route table associations (`rtbassoc-…`).
+    RouteTableAssociation,
+    /// DHCP options sets (`dopt-…`).
+    DhcpOptions,
 }
 
 impl ResourceKind {
     /// The stem of EC2's error codes for this kind (`InvalidInstanceID`).
+    ///
+    /// Security groups are the one kind whose two codes have different stems: EC2
+    /// answers `InvalidGroupId.Malformed` for an ill-formed id but
+    /// `InvalidGroup.NotFound` for a group missing by id or by name, so use
+    /// [`ResourceKind::not_found_code`] and [`ResourceKind::malformed_code`].
     pub fn code_stem(self) -> &'static str {
         match self {
             ResourceKind::Instance => "InvalidInstanceID",
             ResourceKind::Reservation => "InvalidReservationID",
             ResourceKind::Image => "InvalidAMIID",
             ResourceKind::KeyPair => "InvalidKeyPair",
+            ResourceKind::Vpc => "InvalidVpcID",
+            ResourceKind::Subnet => "InvalidSubnetID",
+            ResourceKind::SecurityGroup => "InvalidGroupId",
+            ResourceKind::SecurityGroupRule => "InvalidSecurityGroupRuleId",
+            ResourceKind::InternetGateway => "InvalidInternetGatewayID",
+            ResourceKind::RouteTable => "InvalidRouteTableID",
+            ResourceKind::RouteTableAssociation => "InvalidAssociationID",
+            ResourceKind::DhcpOptions => "InvalidDhcpOptionID",
         }
+    }
+
+    /// EC2's code for a resource of this kind that does not exist.
+    pub fn not_found_code(self) -> String {
+        match self {
+            ResourceKind::SecurityGroup => "InvalidGroup.NotFound".to_string(),
+            other => format!("{}.NotFound", other.code_stem()),
+        }
+    }
+
+    /// EC2's code for an id of this kind that is not well formed.
+    pub fn malformed_code(self) -> String {
+        format!("{}.Malformed", self.code_stem())
     }
 
     /// The resource type name used by DescribeTags (`resource-type`).
@@ -35,16 +77,32 @@ impl ResourceKind {
             ResourceKind::Reservation => "reservation",
             ResourceKind::Image => "image",
             ResourceKind::KeyPair => "key-pair",
+            ResourceKind::Vpc => "vpc",
+            ResourceKind::Subnet => "subnet",
+            ResourceKind::SecurityGroup => "security-group",
+            ResourceKind::SecurityGroupRule => "security-group-rule",
+            ResourceKind::InternetGateway => "internet-gateway",
+            ResourceKind::RouteTable => "route-table",
+            ResourceKind::RouteTableAssociation => "route-table-association",
+            ResourceKind::DhcpOptions => "dhcp-options",
         }
     }
 
-    /// How the kind is named in human messages.
+    /// How the kind is named in human messages (EC2's own, odd capitalisation included).
     pub fn noun(self) -> &'static str {
         match self {
             ResourceKind::Instance => "instance ID",
             ResourceKind::Reservation => "reservation ID",
             ResourceKind::Image => "image id",
             ResourceKind::KeyPair => "key pair",
+            ResourceKind::Vpc => "vpc ID",
+            ResourceKind::Subnet => "subnet ID",
+            ResourceKind::SecurityGroup => "security group",
+            ResourceKind::SecurityGroupRule => "security group rule ID",
+            ResourceKind::InternetGateway => "internetGateway ID",
+            ResourceKind::RouteTable => "routeTable ID",
+            ResourceKind::RouteTableAssociation => "association ID",
+            ResourceKind::DhcpOptions => "dhcpOption ID",
         }
     }
 }
@@ -55,6 +113,11 @@ pub enum Error {
     /// The referenced resource does not exist (or belongs to another account).
     #[error("The {} '{id}' does not exist", kind.noun())]
     NotFound { kind: ResourceKind, id: String },
+    /// The resource does not exist, with EC2's own wording for the case (a group named
+    /// in the wrong VPC, a group of another network…); the code is still the kind's
+    /// `*.NotFound`.
+    #[error("{message}")]
+    NotFoundWithMessage { kind: ResourceKind, message: String },
     /// The ID is not syntactically an ID of that kind.
     #[error("Invalid id: \"{id}\"")]
     Malformed { kind: ResourceKind, id: String },
@@ -105,6 +168,61 @@ pub enum Error {
     InvalidAction(String),
     #[error("Request would have succeeded, but DryRun flag is set.")]
     DryRunOperation,
+    /// The resource is still used by others (subnets in a VPC, instances in a subnet,
+    /// rules referencing a group…) and cannot be deleted or detached yet.
+    #[error("{0}")]
+    DependencyViolation(String),
+    /// A VPC CIDR block outside what EC2 allows (`InvalidVpc.Range`).
+    #[error("{0}")]
+    InvalidVpcRange(String),
+    /// A subnet CIDR block too large, too small or outside its VPC (`InvalidSubnet.Range`).
+    #[error("{0}")]
+    InvalidSubnetRange(String),
+    /// A subnet CIDR block overlapping another subnet of the VPC (`InvalidSubnet.Conflict`).
+    #[error("{0}")]
+    InvalidSubnetConflict(String),
+    /// A security group rule that already exists (`InvalidPermission.Duplicate`).
+    #[error("{0}")]
+    InvalidPermissionDuplicate(String),
+    /// A security group rule to revoke that does not exist (`InvalidPermission.NotFound`).
+    #[error("{0}")]
+    InvalidPermissionNotFound(String),
+    /// A security group name already used in the VPC (`InvalidGroup.Duplicate`).
+    #[error("{0}")]
+    InvalidGroupDuplicate(String),
+    /// A security group name only EC2 may use (`InvalidGroup.Reserved`).
+    #[error("{0}")]
+    InvalidGroupReserved(String),
+    /// A resource that can never be deleted by a user, like a VPC's default security
+    /// group (`CannotDelete`).
+    #[error("{0}")]
+    CannotDelete(String),
+    /// CreateDefaultVpc while the account has one (`DefaultVpcAlreadyExists`).
+    #[error("{0}")]
+    DefaultVpcAlreadyExists(String),
+    /// No subnet was given and the account has no default VPC (`VPCIdNotSpecified`).
+    #[error("{0}")]
+    VpcIdNotSpecified(String),
+    /// A route for that destination already exists in the table (`RouteAlreadyExists`).
+    #[error("{0}")]
+    RouteAlreadyExists(String),
+    /// No route for that destination in the table (`InvalidRoute.NotFound`).
+    #[error("{0}")]
+    InvalidRouteNotFound(String),
+    /// The resource is already attached or associated (`Resource.AlreadyAssociated`).
+    #[error("{0}")]
+    ResourceAlreadyAssociated(String),
+    /// The gateway is not attached to that VPC (`Gateway.NotAttached`).
+    #[error("{0}")]
+    GatewayNotAttached(String),
+    /// More rules than a security group may hold in one direction
+    /// (`RulesPerSecurityGroupLimitExceeded`).
+    #[error("{0}")]
+    RulesPerSecurityGroupLimitExceeded(String),
+    /// The subnet has fewer free addresses than the instances need
+    /// (`InsufficientFreeAddressesInSubnet`).
+    #[error("{0}")]
+    InsufficientFreeAddressesInSubnet(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

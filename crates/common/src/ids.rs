@@ -114,6 +114,63 @@ define_id!(
     ResourceKind::KeyPair
 );
 
+define_id!(
+    /// A virtual private cloud (`vpc-…`).
+    VpcId,
+    "vpc",
+    ResourceKind::Vpc
+);
+define_id!(
+    /// A subnet of a VPC (`subnet-…`).
+    SubnetId,
+    "subnet",
+    ResourceKind::Subnet
+);
+define_id!(
+    /// A security group (`sg-…`).
+    SecurityGroupId,
+    "sg",
+    ResourceKind::SecurityGroup
+);
+define_id!(
+    /// One rule of a security group (`sgr-…`).
+    SecurityGroupRuleId,
+    "sgr",
+    ResourceKind::SecurityGroupRule
+);
+define_id!(
+    /// An internet gateway (`igw-…`).
+    InternetGatewayId,
+    "igw",
+    ResourceKind::InternetGateway
+);
+define_id!(
+    /// A route table (`rtb-…`).
+    RouteTableId,
+    "rtb",
+    ResourceKind::RouteTable
+);
+define_id!(
+    /// The association of a route table with a subnet, or its main association with
+    /// its VPC (`rtbassoc-…`).
+    RouteTableAssociationId,
+    "rtbassoc",
+    ResourceKind::RouteTableAssociation
+);
+define_id!(
+    /// A set of DHCP options (`dopt-…`).
+    DhcpOptionsId,
+    "dopt",
+    ResourceKind::DhcpOptions
+);
+
+/// A fresh identifier with any prefix, for identifiers that are only ever generated and
+/// echoed (`vpc-cidr-assoc-…`), never parsed from a request.
+pub fn generate_with_prefix(prefix: &str) -> String {
+    let n: u128 = rand::thread_rng().gen();
+    format!("{prefix}-{}", &format!("{n:032x}")[..17])
+}
+
 /// A 12-digit AWS-style account number, the unit of tenancy.
 #[derive(
     Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -133,6 +190,7 @@ impl AccountId {
         (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| AccountId(s.to_string()))
     }
 
+    /// The account number as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -153,6 +211,14 @@ pub fn kind_of_id(s: &str) -> Option<ResourceKind> {
         "r" => ResourceKind::Reservation,
         "ami" => ResourceKind::Image,
         "key" => ResourceKind::KeyPair,
+        "vpc" => ResourceKind::Vpc,
+        "subnet" => ResourceKind::Subnet,
+        "sg" => ResourceKind::SecurityGroup,
+        "sgr" => ResourceKind::SecurityGroupRule,
+        "igw" => ResourceKind::InternetGateway,
+        "rtb" => ResourceKind::RouteTable,
+        "rtbassoc" => ResourceKind::RouteTableAssociation,
+        "dopt" => ResourceKind::DhcpOptions,
         _ => return None,
     };
     is_well_formed(prefix, s).then_some(kind)
@@ -193,6 +259,23 @@ mod tests {
             Some(ResourceKind::Image)
         );
         assert_eq!(kind_of_id("vol-0123456789abcdef0"), None);
+        assert_eq!(kind_of_id("vpc-0123456789abcdef0"), Some(ResourceKind::Vpc));
+        assert_eq!(kind_of_id("sg-01234567"), Some(ResourceKind::SecurityGroup));
+        assert_eq!(
+            kind_of_id("sgr-0123456789abcdef0"),
+            Some(ResourceKind::SecurityGroupRule)
+        );
+        // Compound prefixes are not confused with their first word.
+        assert_eq!(kind_of_id("vpc-cidr-assoc-0123456789abcdef0"), None);
+        assert!(generate_with_prefix("vpc-cidr-assoc").starts_with("vpc-cidr-assoc-"));
+        assert!(SubnetId::parse("subnet-0123456789abcdef0").is_ok());
+        assert!(matches!(
+            SecurityGroupId::parse("sg-zz"),
+            Err(Error::Malformed {
+                kind: ResourceKind::SecurityGroup,
+                ..
+            })
+        ));
     }
 
     proptest! {

@@ -1,6 +1,7 @@
 //! Shared vocabulary for every Strato crate: typed resource IDs, the one domain
 //! error type, and small helpers (timestamps) that the wire and the store agree on.
 
+pub mod cidr;
 pub mod error;
 pub mod host;
 pub mod ids;

@@ -3,6 +3,8 @@
 
 use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
 use crate::lifecycle::{self, reason};
+use crate::net::security_groups::{default_vpc_tx, resolve_instance_groups};
+use crate::net::subnets::SubnetAddresses;
 use crate::page::{encode_token, PageRequest};
 use crate::tags::{validate_tags, TagSpec};
 use crate::{Caller, ControlPlane};
@@ -11,10 +13,13 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use strato_agent_api::{BootSpec, DesiredVmState, VmReport, VmSpec};
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
+use strato_common::SubnetId;
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
 use strato_ec2_wire::params::decode_base64;
 use strato_ec2_wire::FilterSet;
-use strato_store::{ClientTokenRecord, Desired, Instance, InstanceState, ShutdownBehavior, Tx};
+use strato_store::{
+    ClientTokenRecord, Desired, GroupRef, Instance, InstanceState, ShutdownBehavior, Subnet, Tx,
+};
 
 /// Largest user data EC2 accepts, after base64 decoding.
 pub const MAX_USER_DATA: usize = 16 * 1024;
@@ -44,6 +49,16 @@ pub struct RunInstancesInput {
     pub disable_api_stop: Option<bool>,
     pub shutdown_behavior: Option<String>,
     pub availability_zone: Option<String>,
+    /// The subnet to launch into; by default the default subnet of the zone (the
+    /// first zone when none is given) in the default VPC.
+    #[serde(default)]
+    pub subnet_id: Option<String>,
+    /// Security groups by id (`SecurityGroupId.N`), which must be in the subnet's VPC.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Security groups by name (`SecurityGroup.N`), looked up in the subnet's VPC.
+    #[serde(default)]
+    pub security_group_names: Vec<String>,
     #[serde(skip)]
     pub client_token: Option<String>,
 }
@@ -82,8 +97,12 @@ pub const INSTANCE_FILTERS: &[&str] = &[
     "root-device-type",
     "state-reason-code",
     "state-reason-message",
+    "private-dns-name",
+    "private-ip-address",
+    "subnet-id",
     "tenancy",
     "virtualization-type",
+    "vpc-id",
 ];
 
 /// Filter names DescribeInstanceStatus accepts.
@@ -97,6 +116,17 @@ pub const INSTANCE_STATUS_FILTERS: &[&str] = &[
     "system-status.reachability",
 ];
 
+/// The private DNS name EC2 gives an address: `ip-172-31-0-4.ec2.internal` in
+/// us-east-1, `ip-172-31-0-4.<region>.compute.internal` elsewhere.
+pub fn private_dns_name(region: &str, ip: &str) -> String {
+    let host = format!("ip-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.ec2.internal")
+    } else {
+        format!("{host}.{region}.compute.internal")
+    }
+}
+
 /// The hypervisor name EC2 reports for an instance type.
 pub fn hypervisor_of(instance_type: &str) -> &'static str {
     catalog::instance_type(instance_type)
@@ -104,7 +134,7 @@ pub fn hypervisor_of(instance_type: &str) -> &'static str {
         .unwrap_or("nitro")
 }
 
-fn instance_field(i: &Instance, name: &str) -> Vec<String> {
+fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     match name {
         "architecture" => one(&i.architecture),
@@ -131,6 +161,16 @@ fn instance_field(i: &Instance, name: &str) -> Vec<String> {
         "state-reason-message" => i.state_reason.iter().map(|r| r.message.clone()).collect(),
         "tenancy" => one("default"),
         "virtualization-type" => one("hvm"),
+        "vpc-id" => i.vpc_id.iter().map(|v| v.to_string()).collect(),
+        "subnet-id" => i.subnet_id.iter().map(|v| v.to_string()).collect(),
+        "instance.group-id" => i.security_groups.iter().map(|g| g.id.to_string()).collect(),
+        "instance.group-name" => i.security_groups.iter().map(|g| g.name.clone()).collect(),
+        "private-ip-address" => i.private_ip.iter().cloned().collect(),
+        "private-dns-name" => i
+            .private_ip
+            .iter()
+            .map(|ip| private_dns_name(region, ip))
+            .collect(),
         "instance-status.status" | "system-status.status" => one(status_of(i.state)),
         "instance-status.reachability" | "system-status.reachability" => {
             one(reachability_of(i.state))
@@ -253,6 +293,12 @@ impl ControlPlane {
             match lifecycle::apply_report(&inst, report, now_ms()) {
                 Some(next) => {
                     tx.update_instance(&next)?;
+                    // A terminated instance gives its private address back.
+                    if next.state == InstanceState::Terminated
+                        && inst.state != InstanceState::Terminated
+                    {
+                        tx.release_instance_addresses(&next.account_id, next.id.as_str())?;
+                    }
                     Ok(Some((inst, next)))
                 }
                 None => Ok(None),
@@ -332,13 +378,14 @@ impl ControlPlane {
                 )))
             }
         };
-        let zone = match &input.availability_zone {
-            Some(z) => {
-                self.check_zone(z)?;
-                z.clone()
-            }
-            None => self.cfg.availability_zones[0].clone(),
-        };
+        if let Some(z) = &input.availability_zone {
+            self.check_zone(z)?;
+        }
+        self.ensure_network_defaults(&caller.account)?;
+        // The launch transaction resolves the network again; this early pass makes a
+        // DryRun answer for a bad subnet or group as the real call would.
+        self.db
+            .read(|tx| self.launch_network(tx, caller, input).map(|_| ()))?;
         let mut instance_tags = vec![];
         for spec in &input.tag_specs {
             match spec.resource_type.as_str() {
@@ -366,9 +413,66 @@ impl ControlPlane {
             min: min as usize,
             max: max as usize,
             shutdown,
-            zone,
             instance_tags,
         })
+    }
+
+    /// Where a launch goes: the subnet (given, or the default subnet of the zone in
+    /// the default VPC) and the security groups (given by id or name, or the VPC's
+    /// default group). Called when validating and again inside the launch transaction,
+    /// so a subnet or group deleted in between is noticed.
+    fn launch_network(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        input: &RunInstancesInput,
+    ) -> Result<LaunchNetwork> {
+        let account = &caller.account;
+        let subnet: Subnet = match input.subnet_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => {
+                let id = SubnetId::parse(id)?;
+                let s: Subnet = tx
+                    .get_doc(account, id.as_str())?
+                    .ok_or_else(|| Error::not_found(ResourceKind::Subnet, &id))?;
+                if let Some(z) = &input.availability_zone {
+                    if *z != s.availability_zone {
+                        return Err(Error::invalid_value(format!(
+                            "The subnet '{}' is in availability zone '{}', not '{z}'.",
+                            s.id, s.availability_zone
+                        )));
+                    }
+                }
+                s
+            }
+            None => {
+                let vpc = default_vpc_tx(tx, account)?.ok_or_else(|| {
+                    Error::VpcIdNotSpecified("No default VPC for this user".into())
+                })?;
+                let zone = input
+                    .availability_zone
+                    .clone()
+                    .unwrap_or_else(|| self.cfg.availability_zones[0].clone());
+                let subnets: Vec<Subnet> = tx.list_docs_by(account, "vpc_id", vpc.id.as_str())?;
+                subnets
+                    .into_iter()
+                    .find(|s| s.default_for_az && s.availability_zone == zone)
+                    .ok_or_else(|| {
+                        Error::invalid_value(format!(
+                            "No default subnet for availability zone '{zone}' in the default VPC '{}'. Please specify a subnet.",
+                            vpc.id
+                        ))
+                    })?
+            }
+        };
+        let groups = resolve_instance_groups(
+            tx,
+            account,
+            &subnet.vpc_id,
+            subnet.id.as_str(),
+            &input.security_group_ids,
+            &input.security_group_names,
+        )?;
+        Ok(LaunchNetwork { subnet, groups })
     }
 
     /// RunInstances. With a ClientToken already used for the same parameters, returns
@@ -406,12 +510,25 @@ impl ControlPlane {
                     v.min
                 )));
             }
-            let count = v.max.min(room);
+            let network = self.launch_network(tx, caller, input)?;
+            let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
+            let free = addresses.free() as usize;
+            if free < v.min {
+                return Err(Error::InsufficientFreeAddressesInSubnet(format!(
+                    "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
+                    network.subnet.id
+                )));
+            }
+            let count = v.max.min(room).min(free);
             let reservation_id = ReservationId::generate();
+            let ids: Vec<InstanceId> = (0..count).map(|_| InstanceId::generate()).collect();
+            let id_strs: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+            let addresses = addresses.allocate(tx, &caller.account, &id_strs)?;
+            let group_ids: Vec<&str> = network.groups.iter().map(|g| g.id.as_str()).collect();
             let mut launched = Vec::with_capacity(count);
-            for idx in 0..count {
+            for (idx, (id, address)) in ids.into_iter().zip(addresses).enumerate() {
                 let inst = Instance {
-                    id: InstanceId::generate(),
+                    id,
                     account_id: caller.account.clone(),
                     reservation_id: reservation_id.clone(),
                     image_id: v.image.id.clone(),
@@ -425,7 +542,7 @@ impl ControlPlane {
                     }),
                     state_transition_reason: String::new(),
                     launch_time_ms: now,
-                    availability_zone: v.zone.clone(),
+                    availability_zone: network.subnet.availability_zone.clone(),
                     user_data: input.user_data.clone(),
                     disable_api_termination: input.disable_api_termination.unwrap_or(false),
                     disable_api_stop: input.disable_api_stop.unwrap_or(false),
@@ -441,8 +558,13 @@ impl ControlPlane {
                     reboot_seq: 0,
                     force_stop: false,
                     terminated_ms: None,
+                    vpc_id: Some(network.subnet.vpc_id.clone()),
+                    subnet_id: Some(network.subnet.id.clone()),
+                    security_groups: network.groups.clone(),
+                    private_ip: Some(address.to_string()),
                 };
                 tx.insert_instance(&inst)?;
+                tx.set_instance_groups(&caller.account, inst.id.as_str(), &group_ids)?;
                 for (k, val) in &v.instance_tags {
                     tx.put_tag(
                         &caller.account,
@@ -528,12 +650,12 @@ impl ControlPlane {
             })?;
             let out = list
                 .into_iter()
-                .filter(|(i, t)| filters.matches(t, |n| instance_field(i, n)))
+                .filter(|(i, t)| filters.matches(t, |n| instance_field(&self.cfg.region, i, n)))
                 .collect();
             return Ok((out, None));
         }
         self.scan_instances(caller, filters, page, |i, t| {
-            filters.matches(t, |n| instance_field(i, n))
+            filters.matches(t, |n| instance_field(&self.cfg.region, i, n))
         })
     }
 
@@ -586,7 +708,7 @@ impl ControlPlane {
         let ids = parse_instance_ids(ids)?;
         let keep = |i: &Instance| {
             (include_all || i.state == InstanceState::Running)
-                && filters.matches(&[], |n| instance_field(i, n))
+                && filters.matches(&[], |n| instance_field(&self.cfg.region, i, n))
         };
         if !ids.is_empty() {
             if page.max_results.is_some() {
@@ -828,6 +950,48 @@ impl ControlPlane {
         .map(|_| ())
     }
 
+    /// ModifyInstanceAttribute `GroupId.N`: replaces the security groups of an
+    /// instance. The groups must be the caller's and in the instance's VPC.
+    pub fn modify_instance_groups(
+        &self,
+        caller: &Caller,
+        id: &str,
+        groups: &[String],
+        dry_run: bool,
+    ) -> Result<()> {
+        let id = InstanceId::parse(id)?;
+        if groups.is_empty() {
+            return Err(Error::MissingParameter("GroupId".into()));
+        }
+        let account = &caller.account;
+        self.db.write(|tx| {
+            let mut inst = self
+                .load_instances(tx, caller, std::slice::from_ref(&id))?
+                .pop()
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &id))?;
+            if inst.state == InstanceState::Terminated {
+                return Err(Error::IncorrectInstanceState(format!(
+                    "The instance '{}' is terminated.",
+                    inst.id
+                )));
+            }
+            let (Some(vpc), Some(subnet)) = (&inst.vpc_id, &inst.subnet_id) else {
+                return Err(Error::invalid_value(format!(
+                    "The instance '{}' is not in a VPC.",
+                    inst.id
+                )));
+            };
+            let refs = resolve_instance_groups(tx, account, vpc, subnet.as_str(), groups, &[])?;
+            if dry_run {
+                return Err(Error::DryRunOperation);
+            }
+            let ids: Vec<&str> = refs.iter().map(|g| g.id.as_str()).collect();
+            tx.set_instance_groups(account, inst.id.as_str(), &ids)?;
+            inst.security_groups = refs;
+            tx.update_instance(&inst)
+        })
+    }
+
     /// GetConsoleOutput: the console log (the most recent 64 KiB) of an instance.
     pub fn console_output(&self, caller: &Caller, id: &str) -> Result<(Instance, Option<Vec<u8>>)> {
         let inst = self.instance(caller, id)?;
@@ -859,13 +1023,18 @@ pub enum AttributeChange {
     ShutdownBehavior(ShutdownBehavior),
 }
 
+/// The subnet and security groups of a launch.
+struct LaunchNetwork {
+    subnet: Subnet,
+    groups: Vec<GroupRef>,
+}
+
 struct ValidRun {
     image: strato_store::Image,
     itype: String,
     min: usize,
     max: usize,
     shutdown: ShutdownBehavior,
-    zone: String,
     instance_tags: Vec<(String, String)>,
 }
 

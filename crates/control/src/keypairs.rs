@@ -1,7 +1,7 @@
 //! Key pairs: CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
 //! Private keys are returned once and never stored.
 
-use crate::tags::{validate_tags, TagSpec};
+use crate::tags::{tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
 use strato_common::{time_fmt::now_ms, Error, KeyPairId, ResourceId, ResourceKind, Result};
 use strato_ec2_wire::FilterSet;
@@ -32,18 +32,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn key_tags(specs: &[TagSpec]) -> Result<Vec<(String, String)>> {
-    let mut tags = vec![];
-    for s in specs {
-        if s.resource_type != "key-pair" {
-            return Err(Error::invalid_value(format!(
-                "'{}' is not a valid taggable resource type for this operation.",
-                s.resource_type
-            )));
-        }
-        tags.extend(s.tags.iter().cloned());
-    }
-    validate_tags(&tags)?;
-    Ok(tags)
+    tags_for(specs, "key-pair")
 }
 
 /// A key pair as returned by Create/Import (with the private key for Create).

@@ -12,10 +12,12 @@ pub mod images;
 pub mod instances;
 pub mod keypairs;
 pub mod lifecycle;
+pub mod net;
 pub mod page;
 pub mod tags;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use strato_agent_api::AgentClient;
 use strato_common::AccountId;
 use strato_store::Db;
@@ -63,11 +65,20 @@ pub struct ControlPlane {
     pub db: Arc<Db>,
     pub agent: Arc<dyn AgentClient>,
     pub cfg: ControlConfig,
+    /// Accounts whose default network is known to exist, so only an account's first
+    /// network call pays for the database check (see [`net::defaults`]).
+    network_ready: Mutex<HashSet<AccountId>>,
 }
 
 impl ControlPlane {
+    /// A control plane over a store and a host agent.
     pub fn new(db: Arc<Db>, agent: Arc<dyn AgentClient>, cfg: ControlConfig) -> Self {
-        ControlPlane { db, agent, cfg }
+        ControlPlane {
+            db,
+            agent,
+            cfg,
+            network_ready: Mutex::new(HashSet::new()),
+        }
     }
 
     /// Cut-off before which terminated instances are no longer visible.

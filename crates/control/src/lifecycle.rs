@@ -116,6 +116,10 @@ mod tests {
             reboot_seq: 0,
             force_stop: false,
             terminated_ms: None,
+            vpc_id: None,
+            subnet_id: None,
+            security_groups: vec![],
+            private_ip: None,
         }
     }
 

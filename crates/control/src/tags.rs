@@ -6,7 +6,10 @@ use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use strato_common::{kind_of_id, Error, ResourceKind, Result};
 use strato_ec2_wire::FilterSet;
-use strato_store::{Tag, Tx};
+use strato_store::{
+    DhcpOptions, InternetGateway, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Tx,
+    Vpc,
+};
 
 /// Most tags one resource may carry.
 pub const MAX_TAGS: usize = 50;
@@ -48,6 +51,59 @@ pub fn validate_tags(tags: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// The tags `TagSpecification.N` asks for on a resource of `resource_type`, validated.
+/// Any other resource type is refused: silently dropping tags the caller asked for
+/// would be worse than an error.
+pub fn tags_for(specs: &[TagSpec], resource_type: &str) -> Result<Vec<(String, String)>> {
+    let mut tags = vec![];
+    for s in specs {
+        if s.resource_type != resource_type {
+            return Err(Error::invalid_value(format!(
+                "'{}' is not a valid taggable resource type for this operation.",
+                s.resource_type
+            )));
+        }
+        tags.extend(s.tags.iter().cloned());
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// Stores tags of one resource (inside the caller's transaction).
+pub(crate) fn put_tags(
+    tx: &Tx,
+    account: &strato_common::AccountId,
+    resource_id: &str,
+    resource_type: &str,
+    tags: &[(String, String)],
+) -> Result<()> {
+    for (k, v) in tags {
+        tx.put_tag(
+            account,
+            &Tag {
+                resource_id: resource_id.to_string(),
+                resource_type: resource_type.to_string(),
+                key: k.clone(),
+                value: v.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The tags of a set of resources of one kind, from one range query over their ids.
+pub(crate) fn tags_of_ids<'a>(
+    tx: &Tx,
+    account: &strato_common::AccountId,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::HashMap<String, crate::Tags>> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else {
+        return Ok(Default::default());
+    };
+    tx.tags_in_range(account, first, last)
+}
+
 impl ControlPlane {
     /// Checks that a taggable resource exists for the caller; returns its tag type.
     fn taggable(&self, tx: &Tx, caller: &Caller, id: &str) -> Result<&'static str> {
@@ -58,7 +114,23 @@ impl ControlPlane {
                 .is_some_and(|i| i.terminated_ms.is_none_or(|t| t >= self.visible_since())),
             ResourceKind::Image => tx.visible_image(&caller.account, id)?.is_some(),
             ResourceKind::KeyPair => tx.key_pair_by_id(&caller.account, id)?.is_some(),
-            ResourceKind::Reservation => return Err(Error::InvalidId(id.to_string())),
+            ResourceKind::Vpc => tx.get_doc::<Vpc>(&caller.account, id)?.is_some(),
+            ResourceKind::Subnet => tx.get_doc::<Subnet>(&caller.account, id)?.is_some(),
+            ResourceKind::SecurityGroup => {
+                tx.get_doc::<SecurityGroup>(&caller.account, id)?.is_some()
+            }
+            ResourceKind::SecurityGroupRule => tx
+                .get_doc::<SecurityGroupRule>(&caller.account, id)?
+                .is_some(),
+            ResourceKind::InternetGateway => tx
+                .get_doc::<InternetGateway>(&caller.account, id)?
+                .is_some(),
+            ResourceKind::RouteTable => tx.get_doc::<RouteTable>(&caller.account, id)?.is_some(),
+            ResourceKind::DhcpOptions => tx.get_doc::<DhcpOptions>(&caller.account, id)?.is_some(),
+            // Neither reservations nor route table associations carry tags in EC2.
+            ResourceKind::Reservation | ResourceKind::RouteTableAssociation => {
+                return Err(Error::InvalidId(id.to_string()))
+            }
         };
         if !exists {
             return Err(Error::not_found(kind, id));

@@ -18,10 +18,10 @@ pub struct WireError {
 pub fn to_wire(e: &Error) -> WireError {
     use StatusCode as S;
     let (status, code): (S, String) = match e {
-        Error::NotFound { kind, .. } => (S::BAD_REQUEST, format!("{}.NotFound", kind.code_stem())),
-        Error::Malformed { kind, .. } => {
-            (S::BAD_REQUEST, format!("{}.Malformed", kind.code_stem()))
+        Error::NotFound { kind, .. } | Error::NotFoundWithMessage { kind, .. } => {
+            (S::BAD_REQUEST, kind.not_found_code())
         }
+        Error::Malformed { kind, .. } => (S::BAD_REQUEST, kind.malformed_code()),
         Error::KeyPairDuplicate(_) => (S::BAD_REQUEST, "InvalidKeyPair.Duplicate".into()),
         Error::InvalidKeyFormat(_) => (S::BAD_REQUEST, "InvalidKey.Format".into()),
         Error::InvalidId(_) => (S::BAD_REQUEST, "InvalidID".into()),
@@ -51,6 +51,33 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::Unsupported(_) => (S::BAD_REQUEST, "UnsupportedOperation".into()),
         Error::InvalidAction(_) => (S::BAD_REQUEST, "InvalidAction".into()),
         Error::DryRunOperation => (S::PRECONDITION_FAILED, "DryRunOperation".into()),
+        Error::DependencyViolation(_) => (S::BAD_REQUEST, "DependencyViolation".into()),
+        Error::InvalidVpcRange(_) => (S::BAD_REQUEST, "InvalidVpc.Range".into()),
+        Error::InvalidSubnetRange(_) => (S::BAD_REQUEST, "InvalidSubnet.Range".into()),
+        Error::InvalidSubnetConflict(_) => (S::BAD_REQUEST, "InvalidSubnet.Conflict".into()),
+        Error::InvalidPermissionDuplicate(_) => {
+            (S::BAD_REQUEST, "InvalidPermission.Duplicate".into())
+        }
+        Error::InvalidPermissionNotFound(_) => {
+            (S::BAD_REQUEST, "InvalidPermission.NotFound".into())
+        }
+        Error::InvalidGroupDuplicate(_) => (S::BAD_REQUEST, "InvalidGroup.Duplicate".into()),
+        Error::InvalidGroupReserved(_) => (S::BAD_REQUEST, "InvalidGroup.Reserved".into()),
+        Error::CannotDelete(_) => (S::BAD_REQUEST, "CannotDelete".into()),
+        Error::DefaultVpcAlreadyExists(_) => (S::BAD_REQUEST, "DefaultVpcAlreadyExists".into()),
+        Error::VpcIdNotSpecified(_) => (S::BAD_REQUEST, "VPCIdNotSpecified".into()),
+        Error::RouteAlreadyExists(_) => (S::BAD_REQUEST, "RouteAlreadyExists".into()),
+        Error::InvalidRouteNotFound(_) => (S::BAD_REQUEST, "InvalidRoute.NotFound".into()),
+        Error::ResourceAlreadyAssociated(_) => {
+            (S::BAD_REQUEST, "Resource.AlreadyAssociated".into())
+        }
+        Error::GatewayNotAttached(_) => (S::BAD_REQUEST, "Gateway.NotAttached".into()),
+        Error::RulesPerSecurityGroupLimitExceeded(_) => {
+            (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
+        }
+        Error::InsufficientFreeAddressesInSubnet(_) => {
+            (S::BAD_REQUEST, "InsufficientFreeAddressesInSubnet".into())
+        }
         Error::AuthFailure(_) => (S::UNAUTHORIZED, "AuthFailure".into()),
         Error::SignatureDoesNotMatch(_) => (S::FORBIDDEN, "SignatureDoesNotMatch".into()),
         Error::IncompleteSignature(_) => (S::BAD_REQUEST, "IncompleteSignature".into()),
@@ -106,5 +133,46 @@ mod tests {
             id: "ami-x".into(),
         });
         assert_eq!(w.code, "InvalidAMIID.Malformed");
+        // Security groups: missing groups are InvalidGroup, ill-formed ids InvalidGroupId.
+        let w = to_wire(&Error::not_found(
+            ResourceKind::SecurityGroup,
+            "sg-12345678",
+        ));
+        assert_eq!(w.code, "InvalidGroup.NotFound");
+        assert_eq!(w.message, "The security group 'sg-12345678' does not exist");
+        let w = to_wire(&Error::Malformed {
+            kind: ResourceKind::SecurityGroup,
+            id: "sg-x".into(),
+        });
+        assert_eq!(w.code, "InvalidGroupId.Malformed");
+        for (kind, code) in [
+            (ResourceKind::Vpc, "InvalidVpcID.NotFound"),
+            (ResourceKind::Subnet, "InvalidSubnetID.NotFound"),
+            (
+                ResourceKind::SecurityGroupRule,
+                "InvalidSecurityGroupRuleId.NotFound",
+            ),
+            (
+                ResourceKind::InternetGateway,
+                "InvalidInternetGatewayID.NotFound",
+            ),
+            (ResourceKind::RouteTable, "InvalidRouteTableID.NotFound"),
+            (
+                ResourceKind::RouteTableAssociation,
+                "InvalidAssociationID.NotFound",
+            ),
+            (ResourceKind::DhcpOptions, "InvalidDhcpOptionID.NotFound"),
+        ] {
+            assert_eq!(to_wire(&Error::not_found(kind, "x")).code, code);
+        }
+        let w = to_wire(&Error::DependencyViolation("busy".into()));
+        assert_eq!(
+            (w.status.as_u16(), w.code.as_str()),
+            (400, "DependencyViolation")
+        );
+        assert_eq!(
+            to_wire(&Error::InvalidSubnetConflict("c".into())).code,
+            "InvalidSubnet.Conflict"
+        );
     }
 }

@@ -14,4 +14,4 @@ pub mod model;
 mod sqlite;
 
 pub use model::*;
-pub use sqlite::{Db, Tx};
+pub use sqlite::{Db, Document, NetworkColumn, Tx};

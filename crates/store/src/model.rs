@@ -2,7 +2,10 @@
 //! lookup key, which is how tenancy is enforced at the lowest layer.
 
 use serde::{Deserialize, Serialize};
-use strato_common::{AccountId, ImageId, InstanceId, KeyPairId, ReservationId};
+use strato_common::{
+    AccountId, DhcpOptionsId, ImageId, InstanceId, InternetGatewayId, KeyPairId, ReservationId,
+    RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
+};
 
 /// A tenant.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -161,6 +164,32 @@ pub struct Instance {
     pub force_stop: bool,
     /// When the instance reached `terminated` (it stays visible for an hour).
     pub terminated_ms: Option<i64>,
+    /// The VPC and subnet the instance was launched into. `None` only for instances
+    /// launched before Strato had VPCs (rows written by older versions load with
+    /// these defaults).
+    #[serde(default)]
+    pub vpc_id: Option<VpcId>,
+    #[serde(default)]
+    /// See `vpc_id`.
+    pub subnet_id: Option<SubnetId>,
+    /// The security groups of the instance, with their names: group names never
+    /// change and a group cannot be deleted while an instance uses it, so keeping the
+    /// name here spares DescribeInstances a lookup per instance.
+    #[serde(default)]
+    pub security_groups: Vec<GroupRef>,
+    /// The primary private IPv4 address, allocated from the subnet at launch and
+    /// released when the instance is terminated.
+    #[serde(default)]
+    pub private_ip: Option<String>,
+}
+
+/// A security group as an instance refers to it (`groupSet` items).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupRef {
+    /// The group.
+    pub id: SecurityGroupId,
+    /// Its name (names never change).
+    pub name: String,
 }
 
 /// A machine image.
@@ -232,4 +261,235 @@ pub struct ClientTokenRecord {
     pub reservation_id: ReservationId,
     /// A digest of the request parameters, to detect reuse with other parameters.
     pub params_digest: String,
+}
+
+// ---- networking --------------------------------------------------------------------------
+
+/// A virtual private cloud: an IPv4 address range of one account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Vpc {
+    /// The VPC id.
+    pub id: VpcId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The primary IPv4 block, canonical (`172.31.0.0/16`).
+    pub cidr_block: String,
+    /// The `vpc-cidr-assoc-…` id of the primary block's association.
+    pub cidr_association_id: String,
+    /// The account's default VPC (at most one per account).
+    pub is_default: bool,
+    /// The DHCP options set in use; `None` is EC2's `default` (no options).
+    pub dhcp_options_id: Option<DhcpOptionsId>,
+    /// `default` (the only tenancy served).
+    pub instance_tenancy: String,
+    /// Whether the Amazon-provided DNS server answers.
+    pub enable_dns_support: bool,
+    /// Whether instances get DNS host names.
+    pub enable_dns_hostnames: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// A subnet: a block of a VPC's range in one availability zone.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Subnet {
+    /// The subnet id.
+    pub id: SubnetId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Its VPC.
+    pub vpc_id: VpcId,
+    /// Canonical IPv4 block inside the VPC's block.
+    pub cidr_block: String,
+    /// Its availability zone.
+    pub availability_zone: String,
+    /// The default subnet of its zone in the default VPC: where RunInstances launches
+    /// when no subnet is named.
+    pub default_for_az: bool,
+    /// Whether instances launched here ask for a public address.
+    pub map_public_ip_on_launch: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// A security group. Its rules are [`SecurityGroupRule`] rows of their own, so each
+/// has an id (`sgr-…`) and tags, as in EC2.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SecurityGroup {
+    /// The group id.
+    pub id: SecurityGroupId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Its VPC.
+    pub vpc_id: VpcId,
+    /// Unique within the VPC. `default` is the VPC's default group, which only the
+    /// VPC's creation makes and only its deletion removes.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+impl SecurityGroup {
+    /// The name EC2 gives every VPC's default group (and reserves for it).
+    pub const DEFAULT_NAME: &'static str = "default";
+
+    /// True for the VPC's default group.
+    pub fn is_default(&self) -> bool {
+        self.name == Self::DEFAULT_NAME
+    }
+}
+
+/// The other end of a security group rule: where traffic may come from (ingress) or
+/// go to (egress).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RulePeer {
+    /// An IPv4 block, canonical.
+    Ipv4 { cidr: String },
+    /// An IPv6 block, canonical (RFC 5952).
+    Ipv6 { cidr: String },
+    /// Members of a security group (of the same account).
+    Group {
+        /// The referenced group.
+        group_id: SecurityGroupId,
+        /// Its account (always the rule's own).
+        account_id: AccountId,
+    },
+}
+
+/// One security group rule: a protocol, a port range and one peer. EC2's
+/// `IpPermission` structures are groupings of these by protocol and ports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SecurityGroupRule {
+    /// The rule id.
+    pub id: SecurityGroupRuleId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The group the rule belongs to.
+    pub group_id: SecurityGroupId,
+    /// Outbound (egress) rather than inbound.
+    pub egress: bool,
+    /// `-1` (all), `tcp`, `udp`, `icmp`, `icmpv6`, or another protocol number.
+    pub protocol: String,
+    /// Ports for tcp/udp, ICMP type and code for icmp/icmpv6 (`-1` = all); `None` for
+    /// protocols without ports.
+    pub from_port: Option<i32>,
+    /// See `from_port`.
+    pub to_port: Option<i32>,
+    /// The other end.
+    pub peer: RulePeer,
+    /// The rule description.
+    pub description: Option<String>,
+}
+
+impl SecurityGroupRule {
+    /// The group this rule references, if its peer is a group.
+    pub fn referenced_group(&self) -> Option<&SecurityGroupId> {
+        match &self.peer {
+            RulePeer::Group { group_id, .. } => Some(group_id),
+            _ => None,
+        }
+    }
+
+    /// True when `other` allows the same traffic (descriptions aside): EC2 refuses
+    /// such a rule as a duplicate and revokes by this identity.
+    pub fn same_permission(&self, other: &SecurityGroupRule) -> bool {
+        self.egress == other.egress
+            && self.protocol == other.protocol
+            && self.from_port == other.from_port
+            && self.to_port == other.to_port
+            && self.peer == other.peer
+    }
+}
+
+/// An internet gateway, attached to at most one VPC.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InternetGateway {
+    /// The gateway id.
+    pub id: InternetGatewayId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The VPC it is attached to.
+    pub vpc_id: Option<VpcId>,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// Where a route sends traffic.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RouteTarget {
+    /// Within the VPC (`gatewayId` `local`).
+    Local,
+    /// An internet gateway.
+    Gateway { id: InternetGatewayId },
+}
+
+/// One route of a route table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Route {
+    /// Canonical IPv4 destination block.
+    pub destination: String,
+    /// Where it sends traffic.
+    pub target: RouteTarget,
+    /// `CreateRouteTable` for the local route, `CreateRoute` for the others.
+    pub origin: String,
+}
+
+/// A route table's association with a subnet, or its main association with its VPC.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RouteTableAssociation {
+    /// The association id.
+    pub id: RouteTableAssociationId,
+    /// The subnet, for a subnet association.
+    pub subnet_id: Option<SubnetId>,
+    /// The VPC's main association (no subnet).
+    pub main: bool,
+}
+
+/// A route table of a VPC. Routes and associations live inside the record: they are
+/// few, always read with their table, and changed in the same transaction.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RouteTable {
+    /// The table id.
+    pub id: RouteTableId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Its VPC.
+    pub vpc_id: VpcId,
+    /// Its routes, the local one first.
+    pub routes: Vec<Route>,
+    /// Its associations.
+    pub associations: Vec<RouteTableAssociation>,
+    /// The `ClientToken` of the CreateRouteTable call that made it, so a retry returns
+    /// this table instead of making another.
+    #[serde(default)]
+    pub client_token: Option<String>,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+impl RouteTable {
+    /// True for the VPC's main route table.
+    pub fn is_main(&self) -> bool {
+        self.associations.iter().any(|a| a.main)
+    }
+}
+
+/// A set of DHCP options (`domain-name`, `domain-name-servers`…).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DhcpOptions {
+    /// The options id.
+    pub id: DhcpOptionsId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Keys in the order given, each with its values.
+    pub options: Vec<(String, Vec<String>)>,
+    /// The set EC2 made for the account (VPCs get it unless told otherwise).
+    #[serde(default)]
+    pub is_default: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -83,9 +83,255 @@ CREATE INDEX instances_account_state ON instances(account_id, state);
 DROP INDEX instances_reservation;
 CREATE INDEX instances_reservation ON instances(account_id, reservation_id, id);
 "#,
+    // VPC networking. Network resources are document tables (indexed columns plus the
+    // record as JSON), keyed by (account_id, id) like every other table; each column
+    // here is one a query selects by. Instances gain their VPC and subnet as columns
+    // (DeleteSubnet and DeleteVpc count the live instances in them), a join table of
+    // their security groups (DeleteSecurityGroup asks whether any live instance uses
+    // a group), and the private addresses taken in each subnet.
+    r#"
+CREATE TABLE network_defaults (
+    account_id TEXT PRIMARY KEY,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE vpcs (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    is_default TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX vpcs_id ON vpcs(id);
+CREATE INDEX vpcs_default ON vpcs(account_id, is_default);
+CREATE TABLE subnets (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vpc_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX subnets_id ON subnets(id);
+CREATE INDEX subnets_vpc ON subnets(account_id, vpc_id);
+CREATE TABLE security_groups (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vpc_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX security_groups_id ON security_groups(id);
+CREATE UNIQUE INDEX security_groups_name ON security_groups(account_id, vpc_id, name);
+CREATE TABLE security_group_rules (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    ref_group_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX security_group_rules_id ON security_group_rules(id);
+CREATE INDEX security_group_rules_group ON security_group_rules(account_id, group_id);
+CREATE INDEX security_group_rules_ref ON security_group_rules(account_id, ref_group_id);
+CREATE TABLE internet_gateways (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vpc_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX internet_gateways_id ON internet_gateways(id);
+CREATE INDEX internet_gateways_vpc ON internet_gateways(account_id, vpc_id);
+CREATE TABLE route_tables (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vpc_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX route_tables_id ON route_tables(id);
+CREATE INDEX route_tables_vpc ON route_tables(account_id, vpc_id);
+CREATE TABLE dhcp_options (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX dhcp_options_id ON dhcp_options(id);
+ALTER TABLE instances ADD COLUMN vpc_id TEXT;
+ALTER TABLE instances ADD COLUMN subnet_id TEXT;
+CREATE INDEX instances_subnet ON instances(account_id, subnet_id, state);
+CREATE INDEX instances_vpc ON instances(account_id, vpc_id, state);
+CREATE TABLE instance_groups (
+    account_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, group_id, instance_id)
+);
+CREATE INDEX instance_groups_instance ON instance_groups(account_id, instance_id);
+CREATE TABLE subnet_addresses (
+    account_id TEXT NOT NULL,
+    subnet_id TEXT NOT NULL,
+    address BIGINT NOT NULL,
+    instance_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, subnet_id, address)
+);
+CREATE INDEX subnet_addresses_instance ON subnet_addresses(account_id, instance_id);
+"#,
 ];
 
+/// Tables that belong to one account, emptied when the account is deleted.
+const ACCOUNT_TABLES: &[&str] = &[
+    "instances",
+    "tags",
+    "key_pairs",
+    "client_tokens",
+    "network_defaults",
+    "vpcs",
+    "subnets",
+    "security_groups",
+    "security_group_rules",
+    "internet_gateways",
+    "route_tables",
+    "dhcp_options",
+    "instance_groups",
+    "subnet_addresses",
+];
+
+/// A record kept in a document table: `account_id`, `id`, the indexed columns
+/// [`Document::COLUMNS`], and the whole record as JSON in `data`.
+///
+/// One generic set of queries serves every such table, so a new resource family costs
+/// a migration and an implementation of this trait, not another page of SQL.
+pub trait Document: serde::Serialize + serde::de::DeserializeOwned {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// The indexed columns after `account_id` and `id`, in the order
+    /// [`Document::column_values`] gives them.
+    const COLUMNS: &'static [&'static str];
+    /// The owning account.
+    fn account(&self) -> &AccountId;
+    /// The record's id.
+    fn doc_id(&self) -> &str;
+    /// The values of [`Document::COLUMNS`] (`None` is SQL NULL).
+    fn column_values(&self) -> Vec<Option<String>>;
+}
+
+fn flag(b: bool) -> Option<String> {
+    Some(if b { "true" } else { "false" }.to_string())
+}
+
+impl Document for Vpc {
+    const TABLE: &'static str = "vpcs";
+    const COLUMNS: &'static [&'static str] = &["is_default"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![flag(self.is_default)]
+    }
+}
+
+impl Document for Subnet {
+    const TABLE: &'static str = "subnets";
+    const COLUMNS: &'static [&'static str] = &["vpc_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![Some(self.vpc_id.to_string())]
+    }
+}
+
+impl Document for SecurityGroup {
+    const TABLE: &'static str = "security_groups";
+    const COLUMNS: &'static [&'static str] = &["vpc_id", "name"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![Some(self.vpc_id.to_string()), Some(self.name.clone())]
+    }
+}
+
+impl Document for SecurityGroupRule {
+    const TABLE: &'static str = "security_group_rules";
+    const COLUMNS: &'static [&'static str] = &["group_id", "ref_group_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.group_id.to_string()),
+            self.referenced_group().map(|g| g.to_string()),
+        ]
+    }
+}
+
+impl Document for InternetGateway {
+    const TABLE: &'static str = "internet_gateways";
+    const COLUMNS: &'static [&'static str] = &["vpc_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![self.vpc_id.as_ref().map(|v| v.to_string())]
+    }
+}
+
+impl Document for RouteTable {
+    const TABLE: &'static str = "route_tables";
+    const COLUMNS: &'static [&'static str] = &["vpc_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![Some(self.vpc_id.to_string())]
+    }
+}
+
+impl Document for DhcpOptions {
+    const TABLE: &'static str = "dhcp_options";
+    const COLUMNS: &'static [&'static str] = &[];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![]
+    }
+}
+
 const READERS: usize = 4;
+
+/// The network columns of the instances table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkColumn {
+    /// `instances.vpc_id`.
+    Vpc,
+    /// `instances.subnet_id`.
+    Subnet,
+}
 
 /// The database handle shared by the whole process.
 pub struct Db {
@@ -287,7 +533,7 @@ impl Tx<'_> {
 
     /// Deletes an account, its keys and everything it owns.
     pub fn delete_account(&self, id: &AccountId) -> Result<bool> {
-        for table in ["instances", "tags", "key_pairs", "client_tokens"] {
+        for table in ACCOUNT_TABLES {
             self.conn
                 .execute(
                     &format!("DELETE FROM {table} WHERE account_id = ?1"),
@@ -371,8 +617,8 @@ impl Tx<'_> {
     pub fn insert_instance(&self, i: &Instance) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -382,7 +628,9 @@ impl Tx<'_> {
                 i.state.name(),
                 i.host,
                 i.terminated_ms,
-                to_json(i)?
+                to_json(i)?,
+                i.vpc_id.as_ref().map(|v| v.as_str()),
+                i.subnet_id.as_ref().map(|v| v.as_str()),
             ])
             .map(|_| ())
             .map_err(db_err)
@@ -515,7 +763,8 @@ impl Tx<'_> {
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
-    /// Removes terminated instances (and their tags) that ended before `before_ms`.
+    /// Removes terminated instances (and their tags, group memberships and any
+    /// address still recorded for them) that ended before `before_ms`.
     pub fn purge_terminated(&self, before_ms: i64) -> Result<usize> {
         self.conn
             .execute(
@@ -524,6 +773,20 @@ impl Tx<'_> {
                 [before_ms],
             )
             .map_err(db_err)?;
+        // Addresses are given back when an instance reaches `terminated`; clearing any
+        // row that still names a purged instance means no address can outlive the
+        // instance record that could release it.
+        for table in ["instance_groups", "subnet_addresses"] {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE instance_id IN
+                         (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)"
+                    ),
+                    [before_ms],
+                )
+                .map_err(db_err)?;
+        }
         self.conn
             .execute(
                 "DELETE FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1",
@@ -835,6 +1098,288 @@ impl Tx<'_> {
             .map_err(db_err)?
             .map(|s| from_json(&s))
             .transpose()
+    }
+
+    // ---- document tables (network resources) ---------------------------------------------
+
+    /// Inserts a record; a second record with the same id is an internal error (ids are
+    /// random), a broken unique column (a security group name) is reported by the
+    /// caller's own check before it gets here.
+    pub fn insert_doc<T: Document>(&self, d: &T) -> Result<()> {
+        let cols = T::COLUMNS;
+        let names: String = cols.iter().map(|c| format!(", {c}")).collect();
+        let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 4)).collect();
+        let sql = format!(
+            "INSERT INTO {}(account_id, id, data{names}) VALUES (?1, ?2, ?3{marks})",
+            T::TABLE
+        );
+        let mut values: Vec<Option<String>> = vec![
+            Some(d.account().to_string()),
+            Some(d.doc_id().to_string()),
+            Some(to_json(d)?),
+        ];
+        values.extend(d.column_values());
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(rusqlite::params_from_iter(values))
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Replaces a record and its indexed columns.
+    pub fn update_doc<T: Document>(&self, d: &T) -> Result<()> {
+        let sets: String = T::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(", {c} = ?{}", i + 4))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET data = ?3{sets} WHERE account_id = ?1 AND id = ?2",
+            T::TABLE
+        );
+        let mut values: Vec<Option<String>> = vec![
+            Some(d.account().to_string()),
+            Some(d.doc_id().to_string()),
+            Some(to_json(d)?),
+        ];
+        values.extend(d.column_values());
+        let n = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(rusqlite::params_from_iter(values))
+            .map_err(db_err)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(db_err(format!(
+                "{} {} vanished during update",
+                T::TABLE,
+                d.doc_id()
+            )))
+        }
+    }
+
+    /// One record of the account by id.
+    pub fn get_doc<T: Document>(&self, account: &AccountId, id: &str) -> Result<Option<T>> {
+        let sql = format!(
+            "SELECT data FROM {} WHERE account_id = ?1 AND id = ?2",
+            T::TABLE
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(db_err)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    /// Every record of the account, in id order.
+    pub fn list_docs<T: Document>(&self, account: &AccountId) -> Result<Vec<T>> {
+        let sql = format!(
+            "SELECT data FROM {} WHERE account_id = ?1 ORDER BY id",
+            T::TABLE
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let rows = st
+            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    /// The records of the account whose indexed `column` equals `value`, in id order.
+    /// `column` must be one of [`Document::COLUMNS`].
+    pub fn list_docs_by<T: Document>(
+        &self,
+        account: &AccountId,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<T>> {
+        if !T::COLUMNS.contains(&column) {
+            return Err(db_err(format!("{} has no column {column}", T::TABLE)));
+        }
+        let sql = format!(
+            "SELECT data FROM {} WHERE account_id = ?1 AND {column} = ?2 ORDER BY id",
+            T::TABLE
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), value], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    /// Deletes a record and its tags; true when it existed.
+    pub fn delete_doc<T: Document>(&self, account: &AccountId, id: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE account_id = ?1 AND id = ?2", T::TABLE);
+        let n = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(params![account.as_str(), id])
+            .map_err(db_err)?;
+        self.delete_tags_of(account, id)?;
+        Ok(n > 0)
+    }
+
+    // ---- network defaults, instances in networks -----------------------------------------
+
+    /// True once the account's default network resources have been created (they are
+    /// created once; deleting them later does not bring them back).
+    pub fn network_defaults_done(&self, account: &AccountId) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM network_defaults WHERE account_id = ?1")
+            .map_err(db_err)?
+            .query_row([account.as_str()], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(db_err)
+    }
+
+    /// Records that the account's default network resources exist.
+    pub fn mark_network_defaults_done(&self, account: &AccountId, now_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO network_defaults(account_id, created_ms) VALUES (?1, ?2)
+                 ON CONFLICT(account_id) DO NOTHING",
+                params![account.as_str(), now_ms],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// How many instances that are not terminated have `column` (`vpc_id` or
+    /// `subnet_id`) equal to `value`.
+    pub fn count_live_instances_in(
+        &self,
+        account: &AccountId,
+        column: NetworkColumn,
+        value: &str,
+    ) -> Result<i64> {
+        let sql = match column {
+            NetworkColumn::Vpc => {
+                "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND vpc_id = ?2 AND state <> 'terminated'"
+            }
+            NetworkColumn::Subnet => {
+                "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND subnet_id = ?2 AND state <> 'terminated'"
+            }
+        };
+        self.conn
+            .prepare_cached(sql)
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), value], |r| r.get(0))
+            .map_err(db_err)
+    }
+
+    /// Replaces the security groups an instance is a member of.
+    pub fn set_instance_groups(
+        &self,
+        account: &AccountId,
+        instance: &str,
+        groups: &[&str],
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM instance_groups WHERE account_id = ?1 AND instance_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![account.as_str(), instance])
+            .map_err(db_err)?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO instance_groups(account_id, group_id, instance_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(db_err)?;
+        for g in groups {
+            st.execute(params![account.as_str(), g, instance])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// How many instances that are not terminated are members of the group.
+    pub fn count_live_instances_in_group(&self, account: &AccountId, group: &str) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM instance_groups g JOIN instances i
+                   ON i.account_id = g.account_id AND i.id = g.instance_id
+                 WHERE g.account_id = ?1 AND g.group_id = ?2 AND i.state <> 'terminated'",
+            )
+            .map_err(db_err)?
+            .query_row(params![account.as_str(), group], |r| r.get(0))
+            .map_err(db_err)
+    }
+
+    /// The address indexes (offsets from the subnet's network address) taken in a
+    /// subnet, ascending.
+    pub fn subnet_addresses(&self, account: &AccountId, subnet: &str) -> Result<Vec<u64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT address FROM subnet_addresses WHERE account_id = ?1 AND subnet_id = ?2
+                 ORDER BY address",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), subnet], |r| r.get::<_, i64>(0))
+            .map_err(db_err)?;
+        rows.map(|r| r.map(|a| a as u64).map_err(db_err)).collect()
+    }
+
+    /// How many addresses are taken in each subnet of the account (one query for a
+    /// whole DescribeSubnets answer).
+    pub fn subnet_address_counts(&self, account: &AccountId) -> Result<HashMap<String, u64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT subnet_id, COUNT(*) FROM subnet_addresses WHERE account_id = ?1
+                 GROUP BY subnet_id",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([account.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| r.map(|(s, n)| (s, n as u64)).map_err(db_err))
+            .collect()
+    }
+
+    /// Takes an address of a subnet for an instance. The primary key makes a double
+    /// allocation fail instead of silently sharing an address.
+    pub fn take_subnet_address(
+        &self,
+        account: &AccountId,
+        subnet: &str,
+        address: u64,
+        instance: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO subnet_addresses(account_id, subnet_id, address, instance_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_err)?
+            .execute(params![account.as_str(), subnet, address as i64, instance])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Gives back every address an instance holds.
+    pub fn release_instance_addresses(&self, account: &AccountId, instance: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM subnet_addresses WHERE account_id = ?1 AND instance_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![account.as_str(), instance])
+            .map(|_| ())
+            .map_err(db_err)
     }
 }
 

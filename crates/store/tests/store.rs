@@ -32,6 +32,10 @@ fn instance(account: &AccountId) -> Instance {
         reboot_seq: 0,
         force_stop: false,
         terminated_ms: None,
+        vpc_id: None,
+        subnet_id: None,
+        security_groups: vec![],
+        private_ip: None,
     }
 }
 
@@ -164,4 +168,175 @@ fn terminated_instances_disappear_after_their_window() {
         .read(|tx| tx.instance(&a, i.id.as_str()))
         .unwrap()
         .is_none());
+}
+
+fn vpc(account: &AccountId, default: bool) -> Vpc {
+    Vpc {
+        id: strato_common::VpcId::generate(),
+        account_id: account.clone(),
+        cidr_block: "10.0.0.0/16".into(),
+        cidr_association_id: strato_common::generate_with_prefix("vpc-cidr-assoc"),
+        is_default: default,
+        dhcp_options_id: None,
+        instance_tenancy: "default".into(),
+        enable_dns_support: true,
+        enable_dns_hostnames: false,
+        created_ms: 0,
+    }
+}
+
+#[test]
+fn network_documents_are_scoped_and_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let (a, b) = (account(&db, "a"), account(&db, "b"));
+    let mut v = vpc(&a, false);
+    let d = vpc(&a, true);
+    db.write(|tx| {
+        tx.insert_doc(&v)?;
+        tx.insert_doc(&d)?;
+        tx.put_tag(
+            &a,
+            &Tag {
+                resource_id: v.id.to_string(),
+                resource_type: "vpc".into(),
+                key: "Name".into(),
+                value: "x".into(),
+            },
+        )
+    })
+    .unwrap();
+    db.read(|tx| {
+        assert_eq!(tx.get_doc::<Vpc>(&a, v.id.as_str())?, Some(v.clone()));
+        assert_eq!(tx.get_doc::<Vpc>(&b, v.id.as_str())?, None);
+        assert_eq!(tx.list_docs::<Vpc>(&a)?.len(), 2);
+        assert!(tx.list_docs::<Vpc>(&b)?.is_empty());
+        let defaults: Vec<Vpc> = tx.list_docs_by(&a, "is_default", "true")?;
+        assert_eq!(defaults, vec![d.clone()]);
+        // Only indexed columns may be queried.
+        assert!(tx.list_docs_by::<Vpc>(&a, "cidr_block", "x").is_err());
+        Ok(())
+    })
+    .unwrap();
+    v.enable_dns_hostnames = true;
+    v.is_default = true;
+    db.write(|tx| tx.update_doc(&v)).unwrap();
+    let defaults: Vec<Vpc> = db
+        .read(|tx| tx.list_docs_by(&a, "is_default", "true"))
+        .unwrap();
+    assert_eq!(defaults.len(), 2, "the indexed column follows the record");
+    // Another account cannot update or delete the record.
+    let mut stolen = v.clone();
+    stolen.account_id = b.clone();
+    assert!(db.write(|tx| tx.update_doc(&stolen)).is_err());
+    assert!(!db
+        .write(|tx| tx.delete_doc::<Vpc>(&b, v.id.as_str()))
+        .unwrap());
+    assert!(db
+        .write(|tx| tx.delete_doc::<Vpc>(&a, v.id.as_str()))
+        .unwrap());
+    assert!(db
+        .read(|tx| tx.tags_of(&a, v.id.as_str()))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn addresses_and_group_memberships() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let (a, b) = (account(&db, "a"), account(&db, "b"));
+    let subnet = strato_common::SubnetId::generate();
+    let group = strato_common::SecurityGroupId::generate();
+    let mut i = instance(&a);
+    i.subnet_id = Some(subnet.clone());
+    db.write(|tx| {
+        tx.insert_instance(&i)?;
+        tx.set_instance_groups(&a, i.id.as_str(), &[group.as_str()])?;
+        tx.take_subnet_address(&a, subnet.as_str(), 5, i.id.as_str())?;
+        tx.take_subnet_address(&a, subnet.as_str(), 4, i.id.as_str())
+    })
+    .unwrap();
+    // The same address twice in one subnet is refused.
+    assert!(db
+        .write(|tx| tx.take_subnet_address(&a, subnet.as_str(), 4, "i-other"))
+        .is_err());
+    db.read(|tx| {
+        assert_eq!(tx.subnet_addresses(&a, subnet.as_str())?, vec![4, 5]);
+        assert!(tx.subnet_addresses(&b, subnet.as_str())?.is_empty());
+        assert_eq!(tx.subnet_address_counts(&a)?.get(subnet.as_str()), Some(&2));
+        assert_eq!(tx.count_live_instances_in_group(&a, group.as_str())?, 1);
+        assert_eq!(tx.count_live_instances_in_group(&b, group.as_str())?, 0);
+        assert_eq!(
+            tx.count_live_instances_in(&a, NetworkColumn::Subnet, subnet.as_str())?,
+            1
+        );
+        Ok(())
+    })
+    .unwrap();
+    i.state = InstanceState::Terminated;
+    db.write(|tx| {
+        tx.update_instance(&i)?;
+        tx.release_instance_addresses(&a, i.id.as_str())
+    })
+    .unwrap();
+    db.read(|tx| {
+        assert!(tx.subnet_addresses(&a, subnet.as_str())?.is_empty());
+        assert_eq!(tx.count_live_instances_in_group(&a, group.as_str())?, 0);
+        assert_eq!(
+            tx.count_live_instances_in(&a, NetworkColumn::Subnet, subnet.as_str())?,
+            0
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A database written by the previous schema (version 2, instances without network
+/// fields) opens, migrates, and its instances load with no VPC.
+#[test]
+fn upgrade_from_schema_2_keeps_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let a = AccountId::generate();
+    let old = instance(&a);
+    let mut json = serde_json::to_value(&old).unwrap();
+    for field in ["vpc_id", "subnet_id", "security_groups", "private_ip"] {
+        json.as_object_mut().unwrap().remove(field);
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '2');
+             CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL);
+             CREATE TABLE instances (account_id TEXT NOT NULL, id TEXT NOT NULL, reservation_id TEXT NOT NULL,
+                 state TEXT NOT NULL, host TEXT NOT NULL, terminated_ms BIGINT, data TEXT NOT NULL,
+                 PRIMARY KEY (account_id, id));",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO instances VALUES (?1, ?2, ?3, 'pending', 'local', NULL, ?4)",
+            rusqlite::params![
+                a.as_str(),
+                old.id.as_str(),
+                old.reservation_id.as_str(),
+                json.to_string()
+            ],
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let back = db
+        .read(|tx| tx.instance(&a, old.id.as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, old);
+    assert_eq!(back.vpc_id, None);
+    assert!(back.security_groups.is_empty());
+    assert_eq!(
+        db.read(|tx| tx.count_live_instances_in(&a, NetworkColumn::Vpc, "vpc-12345678"))
+            .unwrap(),
+        0
+    );
 }

@@ -3,6 +3,7 @@
 use super::{page, tag_specs};
 use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
+use strato_control::instances::private_dns_name;
 use strato_control::instances::{
     hypervisor_of, reachability_of, status_of, AttributeChange, RunInstancesInput, StateChange,
     INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
@@ -20,13 +21,26 @@ fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
         .close(tag);
 }
 
-/// One instance as EC2 describes it (an `instancesSet` item).
-pub fn write_instance(w: &mut XmlWriter, i: &Instance, tags: &[(String, String)]) {
+/// The instance's security groups (`groupSet`).
+fn write_groups(w: &mut XmlWriter, i: &Instance) {
+    w.list("groupSet", &i.security_groups, |w, g| {
+        w.text("groupId", g.id.as_str()).text("groupName", &g.name);
+    });
+}
+
+/// One instance as EC2 describes it (an `instancesSet` item). `region` names the
+/// private DNS domain.
+pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(String, String)]) {
     let shape = catalog::instance_type(&i.instance_type).ok();
     w.text("instanceId", i.id.as_str())
         .text("imageId", i.image_id.as_str());
     state(w, "instanceState", i.state);
-    w.text("privateDnsName", "")
+    let private_dns = i
+        .private_ip
+        .as_deref()
+        .map(|ip| private_dns_name(region, ip))
+        .unwrap_or_default();
+    w.text("privateDnsName", &private_dns)
         .text("dnsName", "")
         .text("reason", &i.state_transition_reason)
         .opt_text("keyName", i.key_name.as_deref())
@@ -45,8 +59,13 @@ pub fn write_instance(w: &mut XmlWriter, i: &Instance, tags: &[(String, String)]
         .open("monitoring")
         .text("state", "disabled")
         .close("monitoring")
-        .open("groupSet")
-        .close("groupSet");
+        .opt_text("subnetId", i.subnet_id.as_ref().map(|s| s.as_str()))
+        .opt_text("vpcId", i.vpc_id.as_ref().map(|v| v.as_str()))
+        .opt_text("privateIpAddress", i.private_ip.as_deref());
+    if i.vpc_id.is_some() {
+        w.bool("sourceDestCheck", true);
+    }
+    write_groups(w, i);
     if let Some(r) = &i.state_reason {
         w.open("stateReason")
             .text("code", &r.code)
@@ -101,6 +120,12 @@ pub fn write_instance(w: &mut XmlWriter, i: &Instance, tags: &[(String, String)]
 }
 
 fn run_input(p: &Params) -> Result<RunInstancesInput> {
+    if p.get("PrivateIpAddress").is_some() {
+        return Err(Error::Unsupported(
+            "Choosing the private IP address is not supported by this endpoint.".into(),
+        ));
+    }
+    let (subnet_id, security_group_ids) = launch_network(p)?;
     Ok(RunInstancesInput {
         image_id: p.get("ImageId").map(str::to_string),
         instance_type: p.get("InstanceType").map(str::to_string),
@@ -128,7 +153,76 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
             .get("ClientToken")
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        subnet_id,
+        security_group_ids,
+        security_group_names: p.list("SecurityGroup"),
     })
+}
+
+/// The subnet and security group ids of a launch: given directly (`SubnetId`,
+/// `SecurityGroupId.N`), or through `NetworkInterface.1` as the aws CLI sends them
+/// with `--associate-public-ip-address`. One interface, created with the instance, is
+/// all Strato launches with for now.
+fn launch_network(p: &Params) -> Result<(Option<String>, Vec<String>)> {
+    let subnet = p
+        .get("SubnetId")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let groups = p.list("SecurityGroupId");
+    let nics = p.structs("NetworkInterface");
+    let Some(nic) = nics.first() else {
+        return Ok((subnet, groups));
+    };
+    if nics.len() > 1 {
+        return Err(Error::Unsupported(
+            "Launching with more than one network interface is not supported by this endpoint."
+                .into(),
+        ));
+    }
+    for key in [
+        "NetworkInterfaceId",
+        "PrivateIpAddress",
+        "PrivateIpAddresses.1.PrivateIpAddress",
+        "SecondaryPrivateIpAddressCount",
+        "Ipv6AddressCount",
+        "Ipv6Addresses.1.Ipv6Address",
+    ] {
+        if nic.get(key).is_some() {
+            return Err(Error::Unsupported(format!(
+                "NetworkInterface.1.{key} is not supported by this endpoint."
+            )));
+        }
+    }
+    if nic.int("DeviceIndex")?.unwrap_or(0) != 0 {
+        return Err(Error::invalid_value(
+            "The primary network interface must have device index 0.",
+        ));
+    }
+    nic.bool("AssociatePublicIpAddress")?;
+    nic.bool("DeleteOnTermination")?;
+    let nic_subnet = nic
+        .get("SubnetId")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let nic_groups = nic.list("SecurityGroupId");
+    if subnet.is_some() && nic_subnet.is_some() {
+        return Err(Error::InvalidParameterCombination(
+            "Network interfaces and an instance-level subnet ID may not be specified on the same request".into(),
+        ));
+    }
+    if !groups.is_empty() && !nic_groups.is_empty() {
+        return Err(Error::InvalidParameterCombination(
+            "Network interfaces and an instance-level security groups may not be specified on the same request".into(),
+        ));
+    }
+    Ok((
+        subnet.or(nic_subnet),
+        if groups.is_empty() {
+            nic_groups
+        } else {
+            groups
+        },
+    ))
 }
 
 pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
@@ -140,7 +234,7 @@ pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<Strin
             .open("groupSet")
             .close("groupSet");
         w.list("instancesSet", &res.instances, |w, (i, t)| {
-            write_instance(w, i, t)
+            write_instance(w, &cp.cfg.region, i, t)
         });
     }))
 }
@@ -174,7 +268,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
                 .close("groupSet");
             w.list("instancesSet", members, |w, n| {
                 let (i, t) = &list[*n];
-                write_instance(w, i, t);
+                write_instance(w, &cp.cfg.region, i, t);
             });
         });
         w.opt_text("nextToken", next.as_deref());
@@ -318,7 +412,7 @@ pub fn describe_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) 
             }
             "sourceDestCheck" => value(w, "sourceDestCheck", Some("true")),
             "groupSet" => {
-                w.open("groupSet").close("groupSet");
+                write_groups(w, &i);
             }
             "ebsOptimized" => value(w, "ebsOptimized", Some("false")),
             "sriovNetSupport" => value(w, "sriovNetSupport", None),
@@ -403,7 +497,6 @@ fn attribute_change(p: &Params) -> Result<AttributeChange> {
         "SourceDestCheck.Value",
         "EbsOptimized.Value",
         "EnaSupport.Value",
-        "GroupId.1",
         "Kernel.Value",
         "Ramdisk.Value",
         "SriovNetSupport.Value",
@@ -429,8 +522,20 @@ fn attribute_change(p: &Params) -> Result<AttributeChange> {
 pub fn modify_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let id = p.required("InstanceId")?;
-    let change = attribute_change(p)?;
-    cp.modify_instance_attribute(c, id, change, dry)?;
+    let groups = p.list("GroupId");
+    if groups.is_empty() {
+        let change = attribute_change(p)?;
+        cp.modify_instance_attribute(c, id, change, dry)?;
+    } else {
+        // The security groups are the one attribute that is a list; it still comes
+        // alone, like every other attribute.
+        if attribute_change(p).is_ok() {
+            return Err(Error::InvalidParameterCombination(
+                "Only one attribute may be modified per request.".into(),
+            ));
+        }
+        cp.modify_instance_groups(c, id, &groups, dry)?;
+    }
     Ok(xml::success("ModifyInstanceAttribute", rid, |w| {
         w.bool("return", true);
     }))

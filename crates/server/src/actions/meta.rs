@@ -400,7 +400,7 @@ pub fn describe_availability_zones(
 
 pub fn describe_account_attributes(
     cp: &ControlPlane,
-    _c: &Caller,
+    c: &Caller,
     p: &Params,
     rid: &str,
 ) -> Result<String> {
@@ -408,9 +408,12 @@ pub fn describe_account_attributes(
         return Err(Error::DryRunOperation);
     }
     let max = cp.cfg.max_instances_per_account.to_string();
+    let default_vpc = cp
+        .default_vpc(c)?
+        .map_or_else(|| "none".to_string(), |v| v.id.to_string());
     let all: Vec<(&str, Vec<String>)> = vec![
         ("supported-platforms", vec!["VPC".into()]),
-        ("default-vpc", vec!["none".into()]),
+        ("default-vpc", vec![default_vpc]),
         ("max-instances", vec![max]),
         ("vpc-max-security-groups-per-interface", vec!["5".into()]),
         ("max-elastic-ips", vec!["5".into()]),

@@ -4,8 +4,11 @@
 pub mod instances;
 pub mod keypairs;
 pub mod meta;
+pub mod routing;
+pub mod security_groups;
 pub mod sts;
 pub mod tags;
+pub mod vpcs;
 
 use strato_common::{Error, Result};
 use strato_control::tags::TagSpec;
@@ -37,6 +40,38 @@ pub const ACTIONS: &[&str] = &[
     "CreateTags",
     "DeleteTags",
     "DescribeTags",
+    "CreateVpc",
+    "DeleteVpc",
+    "DescribeVpcs",
+    "ModifyVpcAttribute",
+    "DescribeVpcAttribute",
+    "CreateDefaultVpc",
+    "DescribeDhcpOptions",
+    "CreateSubnet",
+    "DeleteSubnet",
+    "DescribeSubnets",
+    "ModifySubnetAttribute",
+    "CreateSecurityGroup",
+    "DeleteSecurityGroup",
+    "DescribeSecurityGroups",
+    "DescribeSecurityGroupRules",
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "ModifySecurityGroupRules",
+    "CreateInternetGateway",
+    "AttachInternetGateway",
+    "DetachInternetGateway",
+    "DeleteInternetGateway",
+    "DescribeInternetGateways",
+    "CreateRouteTable",
+    "DeleteRouteTable",
+    "DescribeRouteTables",
+    "CreateRoute",
+    "DeleteRoute",
+    "AssociateRouteTable",
+    "DisassociateRouteTable",
     "GetCallerIdentity",
 ];
 
@@ -85,6 +120,38 @@ pub fn dispatch(
         "CreateTags" => tags::create(cp, caller, p, rid),
         "DeleteTags" => tags::delete(cp, caller, p, rid),
         "DescribeTags" => tags::describe(cp, caller, p, rid),
+        "CreateVpc" => vpcs::create_vpc(cp, caller, p, rid),
+        "DeleteVpc" => vpcs::delete_vpc(cp, caller, p, rid),
+        "DescribeVpcs" => vpcs::describe_vpcs(cp, caller, p, rid),
+        "ModifyVpcAttribute" => vpcs::modify_vpc_attribute(cp, caller, p, rid),
+        "DescribeVpcAttribute" => vpcs::describe_vpc_attribute(cp, caller, p, rid),
+        "CreateDefaultVpc" => vpcs::create_default_vpc(cp, caller, p, rid),
+        "DescribeDhcpOptions" => vpcs::describe_dhcp_options(cp, caller, p, rid),
+        "CreateSubnet" => vpcs::create_subnet(cp, caller, p, rid),
+        "DeleteSubnet" => vpcs::delete_subnet(cp, caller, p, rid),
+        "DescribeSubnets" => vpcs::describe_subnets(cp, caller, p, rid),
+        "ModifySubnetAttribute" => vpcs::modify_subnet_attribute(cp, caller, p, rid),
+        "CreateSecurityGroup" => security_groups::create(cp, caller, p, rid),
+        "DeleteSecurityGroup" => security_groups::delete(cp, caller, p, rid),
+        "DescribeSecurityGroups" => security_groups::describe(cp, caller, p, rid),
+        "DescribeSecurityGroupRules" => security_groups::describe_rules(cp, caller, p, rid),
+        "AuthorizeSecurityGroupIngress" => security_groups::authorize_ingress(cp, caller, p, rid),
+        "AuthorizeSecurityGroupEgress" => security_groups::authorize_egress(cp, caller, p, rid),
+        "RevokeSecurityGroupIngress" => security_groups::revoke_ingress(cp, caller, p, rid),
+        "RevokeSecurityGroupEgress" => security_groups::revoke_egress(cp, caller, p, rid),
+        "ModifySecurityGroupRules" => security_groups::modify_rules(cp, caller, p, rid),
+        "CreateInternetGateway" => routing::create_gateway(cp, caller, p, rid),
+        "AttachInternetGateway" => routing::attach_gateway(cp, caller, p, rid),
+        "DetachInternetGateway" => routing::detach_gateway(cp, caller, p, rid),
+        "DeleteInternetGateway" => routing::delete_gateway(cp, caller, p, rid),
+        "DescribeInternetGateways" => routing::describe_gateways(cp, caller, p, rid),
+        "CreateRouteTable" => routing::create_route_table(cp, caller, p, rid),
+        "DeleteRouteTable" => routing::delete_route_table(cp, caller, p, rid),
+        "DescribeRouteTables" => routing::describe_route_tables(cp, caller, p, rid),
+        "CreateRoute" => routing::create_route(cp, caller, p, rid),
+        "DeleteRoute" => routing::delete_route(cp, caller, p, rid),
+        "AssociateRouteTable" => routing::associate_route_table(cp, caller, p, rid),
+        "DisassociateRouteTable" => routing::disassociate_route_table(cp, caller, p, rid),
         other => Err(Error::InvalidAction(other.to_string())),
     }
 }
