@@ -1001,3 +1001,30 @@ def test_accounts_are_isolated(strato, ec2):
                 SourceSecurityGroupName="private", SourceSecurityGroupOwnerId=owner_a)
 
     assert snapshot(ec2) == before
+
+
+def test_private_ip_address_on_launch(strato, ec2):
+    vpc_id = new_vpc(ec2, cidr="10.77.0.0/16")
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    (iid,) = launch(ec2, SubnetId=subnet, PrivateIpAddress="10.77.1.50")
+    assert instance(ec2, iid)["PrivateIpAddress"] == "10.77.1.50"
+    # The CLI spelling reaches the same parameter.
+    assert aws_error(strato, "ec2", "run-instances", "--image-id", DEFAULT_IMAGE, "--subnet-id", subnet,
+                     "--private-ip-address", "10.77.1.50") == "InvalidIPAddress.InUse"
+    for bad, code in [("10.77.1.1", "InvalidParameterValue"),      # reserved (router)
+                      ("10.77.1.255", "InvalidParameterValue"),    # reserved (broadcast)
+                      ("10.77.2.9", "InvalidParameterValue"),      # outside the subnet
+                      ("not-an-ip", "InvalidParameterValue")]:
+        expect_code(code, ec2.run_instances, ImageId=DEFAULT_IMAGE, MinCount=1, MaxCount=1,
+                    SubnetId=subnet, PrivateIpAddress=bad)
+    expect_code("InvalidParameterCombination", ec2.run_instances, ImageId=DEFAULT_IMAGE, MinCount=2,
+                MaxCount=2, SubnetId=subnet, PrivateIpAddress="10.77.1.60")
+    # Nothing was launched by the refused calls, and the address is free again once
+    # its instance is terminated.
+    running = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["Reservations"]
+    assert sum(len(r["Instances"]) for r in running) == 1
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, iid, "terminated")
+    (again,) = launch(ec2, SubnetId=subnet, PrivateIpAddress="10.77.1.50")
+    assert instance(ec2, again)["PrivateIpAddress"] == "10.77.1.50"
+    ec2.terminate_instances(InstanceIds=[again])

@@ -223,6 +223,9 @@ pub enum Error {
     /// (`InsufficientFreeAddressesInSubnet`).
     #[error("{0}")]
     InsufficientFreeAddressesInSubnet(String),
+    /// A requested private address is already used in its subnet (`InvalidIPAddress.InUse`).
+    #[error("{0}")]
+    InvalidIpAddressInUse(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

@@ -59,6 +59,9 @@ pub struct RunInstancesInput {
     /// Security groups by name (`SecurityGroup.N`), looked up in the subnet's VPC.
     #[serde(default)]
     pub security_group_names: Vec<String>,
+    /// The primary private address to use (one instance only), from the subnet.
+    #[serde(default)]
+    pub private_ip_address: Option<String>,
     #[serde(skip)]
     pub client_token: Option<String>,
 }
@@ -511,6 +514,17 @@ impl ControlPlane {
                 )));
             }
             let network = self.launch_network(tx, caller, input)?;
+            let requested_ip = match input.private_ip_address.as_deref() {
+                None => None,
+                Some(_) if v.max > 1 => {
+                    return Err(Error::InvalidParameterCombination(
+                        "A private IP address can only be specified when launching one instance (MaxCount 1).".into(),
+                    ))
+                }
+                Some(ip) => Some(ip.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                    Error::invalid_value(format!("Invalid value '{ip}' for PrivateIpAddress: not an IPv4 address."))
+                })?),
+            };
             let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
             let free = addresses.free() as usize;
             if free < v.min {
@@ -523,7 +537,10 @@ impl ControlPlane {
             let reservation_id = ReservationId::generate();
             let ids: Vec<InstanceId> = (0..count).map(|_| InstanceId::generate()).collect();
             let id_strs: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
-            let addresses = addresses.allocate(tx, &caller.account, &id_strs)?;
+            let addresses = match &requested_ip {
+                Some(ip) => vec![addresses.allocate_exact(tx, &caller.account, *ip, id_strs[0])?],
+                None => addresses.allocate(tx, &caller.account, &id_strs)?,
+            };
             let group_ids: Vec<&str> = network.groups.iter().map(|g| g.id.as_str()).collect();
             let mut launched = Vec::with_capacity(count);
             for (idx, (id, address)) in ids.into_iter().zip(addresses).enumerate() {

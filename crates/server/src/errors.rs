@@ -75,6 +75,7 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::RulesPerSecurityGroupLimitExceeded(_) => {
             (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
         }
+        Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),
         Error::InsufficientFreeAddressesInSubnet(_) => {
             (S::BAD_REQUEST, "InsufficientFreeAddressesInSubnet".into())
         }

@@ -306,6 +306,34 @@ impl<'s> SubnetAddresses<'s> {
         self.block.usable().saturating_sub(self.taken.len() as u64)
     }
 
+    /// Takes one requested address (RunInstances `PrivateIpAddress`) for `instance`: it
+    /// must lie in the subnet, outside EC2's five reserved addresses, and be free.
+    pub(crate) fn allocate_exact(
+        &self,
+        tx: &Tx,
+        account: &AccountId,
+        address: Ipv4Addr,
+        instance: &str,
+    ) -> Result<Ipv4Addr> {
+        let index = self.block.index_of(address).ok_or_else(|| {
+            Error::invalid_value(format!(
+                "Address {address} does not fall within the subnet's address range"
+            ))
+        })?;
+        if self.block.is_reserved(address) {
+            return Err(Error::invalid_value(format!(
+                "Address {address} is in subnet's reserved address range"
+            )));
+        }
+        if self.taken.contains(&index) {
+            return Err(Error::InvalidIpAddressInUse(format!(
+                "Address {address} is in use."
+            )));
+        }
+        tx.take_subnet_address(account, self.subnet.id.as_str(), index, instance)?;
+        Ok(address)
+    }
+
     /// Takes the lowest free addresses for `instances` (in order). EC2's five reserved
     /// addresses are never handed out; an address is held until its instance is
     /// terminated.

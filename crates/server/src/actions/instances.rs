@@ -120,11 +120,6 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
 }
 
 fn run_input(p: &Params) -> Result<RunInstancesInput> {
-    if p.get("PrivateIpAddress").is_some() {
-        return Err(Error::Unsupported(
-            "Choosing the private IP address is not supported by this endpoint.".into(),
-        ));
-    }
     let (subnet_id, security_group_ids) = launch_network(p)?;
     Ok(RunInstancesInput {
         image_id: p.get("ImageId").map(str::to_string),
@@ -156,6 +151,10 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
         subnet_id,
         security_group_ids,
         security_group_names: p.list("SecurityGroup"),
+        private_ip_address: p
+            .get("PrivateIpAddress")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     })
 }
 
