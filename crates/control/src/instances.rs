@@ -18,7 +18,8 @@ use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, 
 use strato_ec2_wire::params::decode_base64;
 use strato_ec2_wire::FilterSet;
 use strato_store::{
-    ClientTokenRecord, Desired, GroupRef, Instance, InstanceState, ShutdownBehavior, Subnet, Tx,
+    ClientTokenRecord, Desired, GroupRef, Instance, InstanceState, MetadataOptions,
+    ShutdownBehavior, Subnet, Tx,
 };
 
 /// Largest user data EC2 accepts, after base64 decoding.
@@ -62,6 +63,9 @@ pub struct RunInstancesInput {
     /// The primary private address to use (one instance only), from the subnet.
     #[serde(default)]
     pub private_ip_address: Option<String>,
+    /// `MetadataOptions.*` as given.
+    #[serde(default)]
+    pub metadata_options: MetadataOptionsChange,
     #[serde(skip)]
     pub client_token: Option<String>,
 }
@@ -75,6 +79,10 @@ pub struct StateChange {
 
 /// Filter names DescribeInstances accepts.
 pub const INSTANCE_FILTERS: &[&str] = &[
+    "metadata-options.http-tokens",
+    "metadata-options.http-put-response-hop-limit",
+    "metadata-options.http-endpoint",
+    "metadata-options.instance-metadata-tags",
     "architecture",
     "availability-zone",
     "client-token",
@@ -175,6 +183,14 @@ fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
             .map(|ip| private_dns_name(region, ip))
             .collect(),
         "instance-status.status" | "system-status.status" => one(status_of(i.state)),
+        "metadata-options.http-tokens" => one(&i.metadata_options.http_tokens),
+        "metadata-options.http-put-response-hop-limit" => {
+            vec![i.metadata_options.hop_limit.to_string()]
+        }
+        "metadata-options.http-endpoint" => one(&i.metadata_options.http_endpoint),
+        "metadata-options.instance-metadata-tags" => {
+            one(&i.metadata_options.instance_metadata_tags)
+        }
         "instance-status.reachability" | "system-status.reachability" => {
             one(reachability_of(i.state))
         }
@@ -410,7 +426,10 @@ impl ControlPlane {
                 ));
             }
         }
+        let mut metadata = MetadataOptions::default();
+        input.metadata_options.apply(&mut metadata)?;
         Ok(ValidRun {
+            metadata,
             image,
             itype,
             min: min as usize,
@@ -574,6 +593,7 @@ impl ControlPlane {
                     generation: 1,
                     reboot_seq: 0,
                     force_stop: false,
+                    metadata_options: v.metadata.clone(),
                     terminated_ms: None,
                     vpc_id: Some(network.subnet.vpc_id.clone()),
                     subnet_id: Some(network.subnet.id.clone()),
@@ -910,6 +930,33 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found(ResourceKind::Instance, &id))
     }
 
+    /// ModifyInstanceMetadataOptions: changes the metadata-service settings of a
+    /// running or stopped instance and returns the instance as changed.
+    pub fn modify_instance_metadata_options(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: &MetadataOptionsChange,
+        dry_run: bool,
+    ) -> Result<Instance> {
+        if change.is_empty() {
+            return Err(Error::MissingParameter(
+                "HttpTokens, HttpPutResponseHopLimit, HttpEndpoint, HttpProtocolIpv6 or InstanceMetadataTags".into(),
+            ));
+        }
+        self.change_instances(caller, &[id.to_string()], dry_run, |i| {
+            if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
+                return Err(Error::IncorrectInstanceState(format!(
+                    "The instance '{}' is not in a state from which its metadata options can be modified.",
+                    i.id
+                )));
+            }
+            change.apply(&mut i.metadata_options)?;
+            Ok(false)
+        })?;
+        self.instance(caller, id)
+    }
+
     /// ModifyInstanceAttribute for one attribute.
     pub fn modify_instance_attribute(
         &self,
@@ -1029,6 +1076,77 @@ impl ControlPlane {
     }
 }
 
+/// Requested metadata-service settings; `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct MetadataOptionsChange {
+    pub http_tokens: Option<String>,
+    pub hop_limit: Option<i64>,
+    pub http_endpoint: Option<String>,
+    pub http_protocol_ipv6: Option<String>,
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl MetadataOptionsChange {
+    pub fn is_empty(&self) -> bool {
+        *self == MetadataOptionsChange::default()
+    }
+
+    /// Validates every given value (EC2's messages) and applies them to `opts`.
+    pub fn apply(&self, opts: &mut MetadataOptions) -> Result<()> {
+        fn one_of(v: &Option<String>, name: &str, allowed: &[&str]) -> Result<Option<String>> {
+            match v {
+                None => Ok(None),
+                Some(x) if allowed.contains(&x.as_str()) => Ok(Some(x.clone())),
+                Some(x) => Err(Error::invalid_value(format!(
+                    "The value '{x}' is not valid for the '{name}' parameter. Valid values: {}.",
+                    allowed.join(", ")
+                ))),
+            }
+        }
+        let tokens = one_of(&self.http_tokens, "HttpTokens", &["optional", "required"])?;
+        let endpoint = one_of(
+            &self.http_endpoint,
+            "HttpEndpoint",
+            &["enabled", "disabled"],
+        )?;
+        let ipv6 = one_of(
+            &self.http_protocol_ipv6,
+            "HttpProtocolIpv6",
+            &["enabled", "disabled"],
+        )?;
+        let tags = one_of(
+            &self.instance_metadata_tags,
+            "InstanceMetadataTags",
+            &["enabled", "disabled"],
+        )?;
+        let hops = match self.hop_limit {
+            None => None,
+            Some(n) if (1..=64).contains(&n) => Some(n as u32),
+            Some(n) => {
+                return Err(Error::invalid_value(format!(
+                    "The HttpPutResponseHopLimit '{n}' is not valid. Valid values are 1 through 64."
+                )))
+            }
+        };
+        if let Some(v) = tokens {
+            opts.http_tokens = v;
+        }
+        if let Some(v) = endpoint {
+            opts.http_endpoint = v;
+        }
+        if let Some(v) = ipv6 {
+            opts.http_protocol_ipv6 = v;
+        }
+        if let Some(v) = tags {
+            opts.instance_metadata_tags = v;
+        }
+        if let Some(v) = hops {
+            opts.hop_limit = v;
+        }
+        Ok(())
+    }
+}
+
 /// One ModifyInstanceAttribute change.
 #[derive(Clone, Debug)]
 pub enum AttributeChange {
@@ -1047,6 +1165,7 @@ struct LaunchNetwork {
 }
 
 struct ValidRun {
+    metadata: MetadataOptions,
     image: strato_store::Image,
     itype: String,
     min: usize,

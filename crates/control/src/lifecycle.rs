@@ -115,6 +115,7 @@ mod tests {
             generation: 3,
             reboot_seq: 0,
             force_stop: false,
+            metadata_options: Default::default(),
             terminated_ms: None,
             vpc_id: None,
             subnet_id: None,

@@ -162,6 +162,9 @@ pub struct Instance {
     /// The pending stop should cut power rather than wait for the guest (`Force`).
     #[serde(default)]
     pub force_stop: bool,
+    /// How the instance metadata service answers this instance.
+    #[serde(default)]
+    pub metadata_options: MetadataOptions,
     /// When the instance reached `terminated` (it stays visible for an hour).
     pub terminated_ms: Option<i64>,
     /// The VPC and subnet the instance was launched into. `None` only for instances
@@ -492,4 +495,30 @@ pub struct DhcpOptions {
     pub is_default: bool,
     /// Creation time, epoch milliseconds.
     pub created_ms: i64,
+}
+
+/// An instance's metadata-service settings (RunInstances `MetadataOptions`,
+/// ModifyInstanceMetadataOptions). Values are EC2's own strings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MetadataOptions {
+    /// `optional` (IMDSv1 and v2) or `required` (v2 tokens only).
+    pub http_tokens: String,
+    /// How many network hops a token response may travel (1–64).
+    pub hop_limit: u32,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: String,
+    pub http_protocol_ipv6: String,
+    pub instance_metadata_tags: String,
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: "optional".into(),
+            hop_limit: 1,
+            http_endpoint: "enabled".into(),
+            http_protocol_ipv6: "disabled".into(),
+            instance_metadata_tags: "disabled".into(),
+        }
+    }
 }

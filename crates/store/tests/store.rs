@@ -31,6 +31,7 @@ fn instance(account: &AccountId) -> Instance {
         generation: 1,
         reboot_seq: 0,
         force_stop: false,
+        metadata_options: Default::default(),
         terminated_ms: None,
         vpc_id: None,
         subnet_id: None,

@@ -5,8 +5,8 @@ use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::instances::{
-    hypervisor_of, reachability_of, status_of, AttributeChange, RunInstancesInput, StateChange,
-    INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
+    hypervisor_of, reachability_of, status_of, AttributeChange, MetadataOptionsChange,
+    RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
 use strato_control::{catalog, Caller, ControlPlane};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
@@ -98,14 +98,9 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .open("hibernationOptions")
         .bool("configured", false)
         .close("hibernationOptions")
-        .open("metadataOptions")
-        .text("state", "applied")
-        .text("httpTokens", "optional")
-        .num("httpPutResponseHopLimit", 1)
-        .text("httpEndpoint", "enabled")
-        .text("httpProtocolIpv6", "disabled")
-        .text("instanceMetadataTags", "disabled")
-        .close("metadataOptions")
+        .open("metadataOptions");
+    write_metadata_options(w, &i.metadata_options);
+    w.close("metadataOptions")
         .open("enclaveOptions")
         .bool("enabled", false)
         .close("enclaveOptions")
@@ -117,6 +112,46 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .text("autoRecovery", "default")
         .close("maintenanceOptions")
         .text("currentInstanceBootMode", "legacy-bios");
+}
+
+/// The members of `metadataOptions` / `instanceMetadataOptions`.
+fn write_metadata_options(w: &mut XmlWriter, m: &strato_store::MetadataOptions) {
+    w.text("state", "applied")
+        .text("httpTokens", &m.http_tokens)
+        .num("httpPutResponseHopLimit", m.hop_limit)
+        .text("httpEndpoint", &m.http_endpoint)
+        .text("httpProtocolIpv6", &m.http_protocol_ipv6)
+        .text("instanceMetadataTags", &m.instance_metadata_tags);
+}
+
+/// Decodes metadata options given as `{prefix}HttpTokens` etc.
+fn metadata_change(p: &Params, prefix: &str) -> Result<MetadataOptionsChange> {
+    let s = |k: &str| p.get(&format!("{prefix}{k}")).map(str::to_string);
+    Ok(MetadataOptionsChange {
+        http_tokens: s("HttpTokens"),
+        hop_limit: p.int(&format!("{prefix}HttpPutResponseHopLimit"))?,
+        http_endpoint: s("HttpEndpoint"),
+        http_protocol_ipv6: s("HttpProtocolIpv6"),
+        instance_metadata_tags: s("InstanceMetadataTags"),
+    })
+}
+
+pub fn modify_metadata_options(
+    cp: &ControlPlane,
+    c: &Caller,
+    p: &Params,
+    rid: &str,
+) -> Result<String> {
+    let dry = p.dry_run()?;
+    let id = p.required("InstanceId")?;
+    let change = metadata_change(p, "")?;
+    let i = cp.modify_instance_metadata_options(c, id, &change, dry)?;
+    Ok(xml::success("ModifyInstanceMetadataOptions", rid, |w| {
+        w.text("instanceId", i.id.as_str())
+            .open("instanceMetadataOptions");
+        write_metadata_options(w, &i.metadata_options);
+        w.close("instanceMetadataOptions");
+    }))
 }
 
 fn run_input(p: &Params) -> Result<RunInstancesInput> {
@@ -151,6 +186,7 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
         subnet_id,
         security_group_ids,
         security_group_names: p.list("SecurityGroup"),
+        metadata_options: metadata_change(p, "MetadataOptions.")?,
         private_ip_address: p
             .get("PrivateIpAddress")
             .filter(|s| !s.is_empty())

@@ -27,6 +27,7 @@ pub const ACTIONS: &[&str] = &[
     "DescribeInstanceAttribute",
     "ModifyInstanceAttribute",
     "GetConsoleOutput",
+    "ModifyInstanceMetadataOptions",
     "DescribeInstanceTypes",
     "DescribeInstanceTypeOfferings",
     "DescribeImages",
@@ -105,6 +106,7 @@ pub fn dispatch(
         "DescribeInstanceAttribute" => instances::describe_attribute(cp, caller, p, rid),
         "ModifyInstanceAttribute" => instances::modify_attribute(cp, caller, p, rid),
         "GetConsoleOutput" => instances::console_output(cp, caller, p, rid),
+        "ModifyInstanceMetadataOptions" => instances::modify_metadata_options(cp, caller, p, rid),
         "DescribeInstanceTypes" => meta::describe_instance_types(cp, caller, p, rid),
         "DescribeInstanceTypeOfferings" => {
             meta::describe_instance_type_offerings(cp, caller, p, rid)
