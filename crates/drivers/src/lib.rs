@@ -7,6 +7,7 @@
 //! the same state machine as a real VM, for fast tests and for users who only need API
 //! fidelity.
 
+pub mod net;
 pub mod qemu;
 pub mod sim;
 
