@@ -20,10 +20,10 @@ fn guest(vpc: &VpcNet, name: &str, host_end: &str, cidr: &str, guard: &mut Guard
     ip(&["netns", "add", name]).unwrap();
     guard.0.push(name.to_string());
     ip(&[
-        "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", name,
+        "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name,
     ])
     .unwrap();
-    vpc.attach(&host_end).unwrap();
+    vpc.attach(host_end).unwrap();
     ip_in(name, &["addr", "add", cidr, "dev", "eth0"]).unwrap();
     ip_in(name, &["link", "set", "eth0", "up"]).unwrap();
     ip_in(name, &["link", "set", "lo", "up"]).unwrap();
