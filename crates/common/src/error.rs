@@ -31,6 +31,12 @@ pub enum ResourceKind {
     RouteTableAssociation,
     /// DHCP options sets (`dopt-…`).
     DhcpOptions,
+    /// Elastic IP allocations (`eipalloc-…`).
+    Address,
+    /// Elastic IP associations (`eipassoc-…`).
+    AddressAssociation,
+    /// Elastic IPs named by their public address (`InvalidAddress.NotFound`).
+    PublicIp,
 }
 
 impl ResourceKind {
@@ -54,6 +60,9 @@ impl ResourceKind {
             ResourceKind::RouteTable => "InvalidRouteTableID",
             ResourceKind::RouteTableAssociation => "InvalidAssociationID",
             ResourceKind::DhcpOptions => "InvalidDhcpOptionID",
+            ResourceKind::Address => "InvalidAllocationID",
+            ResourceKind::AddressAssociation => "InvalidAssociationID",
+            ResourceKind::PublicIp => "InvalidAddress",
         }
     }
 
@@ -85,6 +94,9 @@ impl ResourceKind {
             ResourceKind::RouteTable => "route-table",
             ResourceKind::RouteTableAssociation => "route-table-association",
             ResourceKind::DhcpOptions => "dhcp-options",
+            ResourceKind::Address => "elastic-ip",
+            ResourceKind::AddressAssociation => "elastic-ip-association",
+            ResourceKind::PublicIp => "elastic-ip",
         }
     }
 
@@ -103,6 +115,9 @@ impl ResourceKind {
             ResourceKind::RouteTable => "routeTable ID",
             ResourceKind::RouteTableAssociation => "association ID",
             ResourceKind::DhcpOptions => "dhcpOption ID",
+            ResourceKind::Address => "allocation ID",
+            ResourceKind::AddressAssociation => "association ID",
+            ResourceKind::PublicIp => "address",
         }
     }
 }
@@ -223,6 +238,9 @@ pub enum Error {
     /// (`InsufficientFreeAddressesInSubnet`).
     #[error("{0}")]
     InsufficientFreeAddressesInSubnet(String),
+    /// No more Elastic IPs for the account or in the pool (`AddressLimitExceeded`).
+    #[error("{0}")]
+    AddressLimitExceeded(String),
     /// A requested private address is already used in its subnet (`InvalidIPAddress.InUse`).
     #[error("{0}")]
     InvalidIpAddressInUse(String),

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -178,6 +178,22 @@ CREATE TABLE subnet_addresses (
 );
 CREATE INDEX subnet_addresses_instance ON subnet_addresses(account_id, instance_id);
 "#,
+    // Elastic IPs: a document table. A public address belongs to one account at a
+    // time (unique across accounts); `instance_id` finds the address associated with
+    // an instance when it terminates.
+    r#"
+CREATE TABLE elastic_ips (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    public_ip TEXT NOT NULL,
+    instance_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX elastic_ips_id ON elastic_ips(id);
+CREATE UNIQUE INDEX elastic_ips_public_ip ON elastic_ips(public_ip);
+CREATE INDEX elastic_ips_instance ON elastic_ips(account_id, instance_id);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -196,6 +212,7 @@ const ACCOUNT_TABLES: &[&str] = &[
     "dhcp_options",
     "instance_groups",
     "subnet_addresses",
+    "elastic_ips",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -319,6 +336,23 @@ impl Document for DhcpOptions {
     }
     fn column_values(&self) -> Vec<Option<String>> {
         vec![]
+    }
+}
+
+impl Document for ElasticIp {
+    const TABLE: &'static str = "elastic_ips";
+    const COLUMNS: &'static [&'static str] = &["public_ip", "instance_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.public_ip.clone()),
+            self.association.as_ref().map(|a| a.instance_id.to_string()),
+        ]
     }
 }
 
@@ -1371,6 +1405,19 @@ impl Tx<'_> {
     }
 
     /// Gives back every address an instance holds.
+    /// Every public address allocated to any account (the pool's taken addresses).
+    pub fn allocated_public_ips(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT public_ip FROM elastic_ips")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)
+    }
+
     pub fn release_instance_addresses(&self, account: &AccountId, instance: &str) -> Result<()> {
         self.conn
             .prepare_cached(

@@ -7,6 +7,7 @@
 //! uses the network API. Every change is validated first and then made in one store
 //! transaction; `DryRun` is answered after validation, before any change.
 
+pub mod addresses;
 pub mod defaults;
 pub mod gateways;
 pub mod route_tables;

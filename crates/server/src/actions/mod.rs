@@ -1,6 +1,7 @@
 //! EC2 actions: each decodes its parameters from [`Params`], calls the control plane
 //! and encodes the XML answer. One function per action, listed in [`dispatch`].
 
+pub mod addresses;
 pub mod instances;
 pub mod keypairs;
 pub mod meta;
@@ -73,6 +74,11 @@ pub const ACTIONS: &[&str] = &[
     "DeleteRoute",
     "AssociateRouteTable",
     "DisassociateRouteTable",
+    "AllocateAddress",
+    "DescribeAddresses",
+    "AssociateAddress",
+    "DisassociateAddress",
+    "ReleaseAddress",
     "GetCallerIdentity",
 ];
 
@@ -154,6 +160,11 @@ pub fn dispatch(
         "DeleteRoute" => routing::delete_route(cp, caller, p, rid),
         "AssociateRouteTable" => routing::associate_route_table(cp, caller, p, rid),
         "DisassociateRouteTable" => routing::disassociate_route_table(cp, caller, p, rid),
+        "AllocateAddress" => addresses::allocate(cp, caller, p, rid),
+        "DescribeAddresses" => addresses::describe(cp, caller, p, rid),
+        "AssociateAddress" => addresses::associate(cp, caller, p, rid),
+        "DisassociateAddress" => addresses::disassociate(cp, caller, p, rid),
+        "ReleaseAddress" => addresses::release(cp, caller, p, rid),
         other => Err(Error::InvalidAction(other.to_string())),
     }
 }
