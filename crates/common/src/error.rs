@@ -37,6 +37,10 @@ pub enum ResourceKind {
     AddressAssociation,
     /// Elastic IPs named by their public address (`InvalidAddress.NotFound`).
     PublicIp,
+    /// Network interfaces (`eni-…`).
+    NetworkInterface,
+    /// Network interface attachments (`eni-attach-…`).
+    NetworkInterfaceAttachment,
 }
 
 impl ResourceKind {
@@ -63,6 +67,8 @@ impl ResourceKind {
             ResourceKind::Address => "InvalidAllocationID",
             ResourceKind::AddressAssociation => "InvalidAssociationID",
             ResourceKind::PublicIp => "InvalidAddress",
+            ResourceKind::NetworkInterface => "InvalidNetworkInterfaceID",
+            ResourceKind::NetworkInterfaceAttachment => "InvalidAttachmentID",
         }
     }
 
@@ -97,6 +103,8 @@ impl ResourceKind {
             ResourceKind::Address => "elastic-ip",
             ResourceKind::AddressAssociation => "elastic-ip-association",
             ResourceKind::PublicIp => "elastic-ip",
+            ResourceKind::NetworkInterface => "network-interface",
+            ResourceKind::NetworkInterfaceAttachment => "network-interface-attachment",
         }
     }
 
@@ -118,6 +126,8 @@ impl ResourceKind {
             ResourceKind::Address => "allocation ID",
             ResourceKind::AddressAssociation => "association ID",
             ResourceKind::PublicIp => "address",
+            ResourceKind::NetworkInterface => "networkInterface ID",
+            ResourceKind::NetworkInterfaceAttachment => "attachment ID",
         }
     }
 }
@@ -241,6 +251,9 @@ pub enum Error {
     /// No more Elastic IPs for the account or in the pool (`AddressLimitExceeded`).
     #[error("{0}")]
     AddressLimitExceeded(String),
+    /// A network interface still attached (`InvalidNetworkInterface.InUse`).
+    #[error("{0}")]
+    NetworkInterfaceInUse(String),
     /// A requested private address is already used in its subnet (`InvalidIPAddress.InUse`).
     #[error("{0}")]
     InvalidIpAddressInUse(String),

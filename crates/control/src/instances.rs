@@ -334,6 +334,11 @@ impl ControlPlane {
                             &next.account_id,
                             next.id.as_str(),
                         )?;
+                        crate::net::interfaces::detach_instance(
+                            tx,
+                            &next.account_id,
+                            next.id.as_str(),
+                        )?;
                     }
                     Ok(Some((inst, next)))
                 }

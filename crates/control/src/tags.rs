@@ -127,6 +127,9 @@ impl ControlPlane {
                 .is_some(),
             ResourceKind::RouteTable => tx.get_doc::<RouteTable>(&caller.account, id)?.is_some(),
             ResourceKind::DhcpOptions => tx.get_doc::<DhcpOptions>(&caller.account, id)?.is_some(),
+            ResourceKind::NetworkInterface => tx
+                .get_doc::<strato_store::NetworkInterface>(&caller.account, id)?
+                .is_some(),
             ResourceKind::Address => tx
                 .get_doc::<strato_store::ElasticIp>(&caller.account, id)?
                 .is_some(),
@@ -134,6 +137,7 @@ impl ControlPlane {
             ResourceKind::Reservation
             | ResourceKind::RouteTableAssociation
             | ResourceKind::AddressAssociation
+            | ResourceKind::NetworkInterfaceAttachment
             | ResourceKind::PublicIp => return Err(Error::InvalidId(id.to_string())),
         };
         if !exists {

@@ -75,6 +75,7 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::RulesPerSecurityGroupLimitExceeded(_) => {
             (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
         }
+        Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
         Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),
         Error::InsufficientFreeAddressesInSubnet(_) => {
@@ -170,6 +171,14 @@ mod tests {
                 "InvalidAssociationID.NotFound",
             ),
             (ResourceKind::PublicIp, "InvalidAddress.NotFound"),
+            (
+                ResourceKind::NetworkInterface,
+                "InvalidNetworkInterfaceID.NotFound",
+            ),
+            (
+                ResourceKind::NetworkInterfaceAttachment,
+                "InvalidAttachmentID.NotFound",
+            ),
         ] {
             assert_eq!(to_wire(&Error::not_found(kind, "x")).code, code);
         }

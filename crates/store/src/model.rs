@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use strato_common::{
     AccountId, AddressAssociationId, AllocationId, DhcpOptionsId, ImageId, InstanceId,
-    InternetGatewayId, KeyPairId, ReservationId, RouteTableAssociationId, RouteTableId,
-    SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
+    InternetGatewayId, KeyPairId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ReservationId,
+    RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
 };
 
 /// A tenant.
@@ -555,4 +555,46 @@ pub struct AddressAssociation {
     pub instance_id: InstanceId,
     /// The instance's private address the public one maps to.
     pub private_ip: String,
+}
+
+/// A network interface made by CreateNetworkInterface: a private address of a subnet
+/// with security groups, attachable to an instance of its zone as a secondary
+/// interface (device index 1 and up).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NetworkInterface {
+    /// The interface id.
+    pub id: NetworkInterfaceId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Its subnet, VPC and zone.
+    pub subnet_id: SubnetId,
+    /// See `subnet_id`.
+    pub vpc_id: VpcId,
+    /// See `subnet_id`.
+    pub availability_zone: String,
+    /// The primary private address, held in `subnet_addresses` under the interface id.
+    pub private_ip: String,
+    /// `02:xx:xx:xx:xx:xx`, unique across accounts.
+    pub mac_address: String,
+    /// The description.
+    pub description: String,
+    /// Its security groups.
+    pub groups: Vec<GroupRef>,
+    /// Where it is attached, if anywhere.
+    pub attachment: Option<NetworkInterfaceAttachment>,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// A network interface's attachment to an instance.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkInterfaceAttachment {
+    /// The attachment id.
+    pub id: NetworkInterfaceAttachmentId,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The device index (1 and up).
+    pub device_index: u32,
+    /// Attach time, epoch milliseconds.
+    pub attach_time_ms: i64,
 }

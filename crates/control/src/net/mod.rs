@@ -10,6 +10,7 @@
 pub mod addresses;
 pub mod defaults;
 pub mod gateways;
+pub mod interfaces;
 pub mod route_tables;
 pub mod rules;
 pub mod security_groups;

@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod instances;
+pub mod interfaces;
 pub mod keypairs;
 pub mod meta;
 pub mod routing;
@@ -79,6 +80,11 @@ pub const ACTIONS: &[&str] = &[
     "AssociateAddress",
     "DisassociateAddress",
     "ReleaseAddress",
+    "CreateNetworkInterface",
+    "DescribeNetworkInterfaces",
+    "DeleteNetworkInterface",
+    "AttachNetworkInterface",
+    "DetachNetworkInterface",
     "GetCallerIdentity",
 ];
 
@@ -165,6 +171,11 @@ pub fn dispatch(
         "AssociateAddress" => addresses::associate(cp, caller, p, rid),
         "DisassociateAddress" => addresses::disassociate(cp, caller, p, rid),
         "ReleaseAddress" => addresses::release(cp, caller, p, rid),
+        "CreateNetworkInterface" => interfaces::create(cp, caller, p, rid),
+        "DescribeNetworkInterfaces" => interfaces::describe(cp, caller, p, rid),
+        "DeleteNetworkInterface" => interfaces::delete(cp, caller, p, rid),
+        "AttachNetworkInterface" => interfaces::attach(cp, caller, p, rid),
+        "DetachNetworkInterface" => interfaces::detach(cp, caller, p, rid),
         other => Err(Error::InvalidAction(other.to_string())),
     }
 }
