@@ -246,6 +246,31 @@ def test_client_tokens_are_per_account(ec2, ec2b):
         ra["Instances"][0]["InstanceId"]]
 
 
+def test_elastic_ips_are_per_account(strato, ec2, ec2b, creds_b, a):
+    r = ec2.allocate_address(Domain="vpc")
+    alloc, ip = r["AllocationId"], r["PublicIp"]
+    assoc = ec2.associate_address(AllocationId=alloc, InstanceId=a["run"])["AssociationId"]
+    assert ec2b.describe_addresses()["Addresses"] == []
+    expect_code("InvalidAllocationID.NotFound", ec2b.describe_addresses, AllocationIds=[alloc])
+    expect_code("InvalidAddress.NotFound", ec2b.describe_addresses, PublicIps=[ip])
+    expect_code("InvalidAllocationID.NotFound", ec2b.release_address, AllocationId=alloc)
+    expect_code("InvalidAssociationID.NotFound", ec2b.disassociate_address, AssociationId=assoc)
+    expect_code("InvalidAllocationID.NotFound", ec2b.associate_address, AllocationId=alloc,
+                InstanceId=a["run"], AllowReassociation=True)
+    assert aws_error(strato, "ec2", "release-address", "--public-ip", ip,
+                     creds=creds_b) == "InvalidAddress.NotFound"
+    # B's own address cannot go to A's instance.
+    b_alloc = ec2b.allocate_address(Domain="vpc")["AllocationId"]
+    expect_code("InvalidInstanceID.NotFound", ec2b.associate_address, AllocationId=b_alloc,
+                InstanceId=a["run"])
+    (got,) = ec2.describe_addresses(AllocationIds=[alloc])["Addresses"]
+    assert got["AssociationId"] == assoc
+    assert instance(ec2, a["run"])["PublicIpAddress"] == ip
+    ec2b.release_address(AllocationId=b_alloc)
+    ec2.disassociate_address(AssociationId=assoc)
+    ec2.release_address(AllocationId=alloc)
+
+
 def test_b_cannot_see_a_terminated_instance(ec2, ec2b):
     (iid,) = launch(ec2, wait="running")
     ec2.terminate_instances(InstanceIds=[iid])

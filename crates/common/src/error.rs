@@ -31,6 +31,16 @@ pub enum ResourceKind {
     RouteTableAssociation,
     /// DHCP options sets (`dopt-…`).
     DhcpOptions,
+    /// Elastic IP allocations (`eipalloc-…`).
+    Address,
+    /// Elastic IP associations (`eipassoc-…`).
+    AddressAssociation,
+    /// Elastic IPs named by their public address (`InvalidAddress.NotFound`).
+    PublicIp,
+    /// Network interfaces (`eni-…`).
+    NetworkInterface,
+    /// Network interface attachments (`eni-attach-…`).
+    NetworkInterfaceAttachment,
 }
 
 impl ResourceKind {
@@ -54,6 +64,11 @@ impl ResourceKind {
             ResourceKind::RouteTable => "InvalidRouteTableID",
             ResourceKind::RouteTableAssociation => "InvalidAssociationID",
             ResourceKind::DhcpOptions => "InvalidDhcpOptionID",
+            ResourceKind::Address => "InvalidAllocationID",
+            ResourceKind::AddressAssociation => "InvalidAssociationID",
+            ResourceKind::PublicIp => "InvalidAddress",
+            ResourceKind::NetworkInterface => "InvalidNetworkInterfaceID",
+            ResourceKind::NetworkInterfaceAttachment => "InvalidAttachmentID",
         }
     }
 
@@ -85,6 +100,11 @@ impl ResourceKind {
             ResourceKind::RouteTable => "route-table",
             ResourceKind::RouteTableAssociation => "route-table-association",
             ResourceKind::DhcpOptions => "dhcp-options",
+            ResourceKind::Address => "elastic-ip",
+            ResourceKind::AddressAssociation => "elastic-ip-association",
+            ResourceKind::PublicIp => "elastic-ip",
+            ResourceKind::NetworkInterface => "network-interface",
+            ResourceKind::NetworkInterfaceAttachment => "network-interface-attachment",
         }
     }
 
@@ -103,6 +123,11 @@ impl ResourceKind {
             ResourceKind::RouteTable => "routeTable ID",
             ResourceKind::RouteTableAssociation => "association ID",
             ResourceKind::DhcpOptions => "dhcpOption ID",
+            ResourceKind::Address => "allocation ID",
+            ResourceKind::AddressAssociation => "association ID",
+            ResourceKind::PublicIp => "address",
+            ResourceKind::NetworkInterface => "networkInterface ID",
+            ResourceKind::NetworkInterfaceAttachment => "attachment ID",
         }
     }
 }
@@ -223,6 +248,12 @@ pub enum Error {
     /// (`InsufficientFreeAddressesInSubnet`).
     #[error("{0}")]
     InsufficientFreeAddressesInSubnet(String),
+    /// No more Elastic IPs for the account or in the pool (`AddressLimitExceeded`).
+    #[error("{0}")]
+    AddressLimitExceeded(String),
+    /// A network interface still attached (`InvalidNetworkInterface.InUse`).
+    #[error("{0}")]
+    NetworkInterfaceInUse(String),
     /// A requested private address is already used in its subnet (`InvalidIPAddress.InUse`).
     #[error("{0}")]
     InvalidIpAddressInUse(String),

@@ -164,6 +164,32 @@ define_id!(
     ResourceKind::DhcpOptions
 );
 
+define_id!(
+    /// An Elastic IP allocation (`eipalloc-…`).
+    AllocationId,
+    "eipalloc",
+    ResourceKind::Address
+);
+define_id!(
+    /// The association of an Elastic IP with an instance (`eipassoc-…`).
+    AddressAssociationId,
+    "eipassoc",
+    ResourceKind::AddressAssociation
+);
+
+define_id!(
+    /// A network interface (`eni-…`).
+    NetworkInterfaceId,
+    "eni",
+    ResourceKind::NetworkInterface
+);
+define_id!(
+    /// The attachment of a network interface to an instance (`eni-attach-…`).
+    NetworkInterfaceAttachmentId,
+    "eni-attach",
+    ResourceKind::NetworkInterfaceAttachment
+);
+
 /// A fresh identifier with any prefix, for identifiers that are only ever generated and
 /// echoed (`vpc-cidr-assoc-…`), never parsed from a request.
 pub fn generate_with_prefix(prefix: &str) -> String {
@@ -219,6 +245,9 @@ pub fn kind_of_id(s: &str) -> Option<ResourceKind> {
         "rtb" => ResourceKind::RouteTable,
         "rtbassoc" => ResourceKind::RouteTableAssociation,
         "dopt" => ResourceKind::DhcpOptions,
+        "eipalloc" => ResourceKind::Address,
+        "eipassoc" => ResourceKind::AddressAssociation,
+        "eni" => ResourceKind::NetworkInterface,
         _ => return None,
     };
     is_well_formed(prefix, s).then_some(kind)
@@ -269,6 +298,21 @@ mod tests {
         assert_eq!(kind_of_id("vpc-cidr-assoc-0123456789abcdef0"), None);
         assert!(generate_with_prefix("vpc-cidr-assoc").starts_with("vpc-cidr-assoc-"));
         assert!(SubnetId::parse("subnet-0123456789abcdef0").is_ok());
+        assert_eq!(
+            kind_of_id("eipalloc-0123456789abcdef0"),
+            Some(ResourceKind::Address)
+        );
+        assert!(AllocationId::generate().as_str().starts_with("eipalloc-"));
+        assert!(AddressAssociationId::parse("eipassoc-12345678").is_ok());
+        assert_eq!(
+            kind_of_id("eni-0123456789abcdef0"),
+            Some(ResourceKind::NetworkInterface)
+        );
+        assert_eq!(kind_of_id("eni-attach-0123456789abcdef0"), None);
+        assert!(NetworkInterfaceAttachmentId::parse(
+            NetworkInterfaceAttachmentId::generate().as_str()
+        )
+        .is_ok());
         assert!(matches!(
             SecurityGroupId::parse("sg-zz"),
             Err(Error::Malformed {

@@ -110,6 +110,8 @@ pub const INSTANCE_FILTERS: &[&str] = &[
     "state-reason-message",
     "private-dns-name",
     "private-ip-address",
+    "ip-address",
+    "dns-name",
     "subnet-id",
     "tenancy",
     "virtualization-type",
@@ -177,6 +179,12 @@ fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
         "instance.group-id" => i.security_groups.iter().map(|g| g.id.to_string()).collect(),
         "instance.group-name" => i.security_groups.iter().map(|g| g.name.clone()).collect(),
         "private-ip-address" => i.private_ip.iter().cloned().collect(),
+        "ip-address" => i.public_ip.iter().cloned().collect(),
+        "dns-name" => i
+            .public_ip
+            .iter()
+            .map(|ip| crate::net::addresses::public_dns_name(region, ip))
+            .collect(),
         "private-dns-name" => i
             .private_ip
             .iter()
@@ -310,13 +318,27 @@ impl ControlPlane {
                 return Ok(None);
             };
             match lifecycle::apply_report(&inst, report, now_ms()) {
-                Some(next) => {
+                Some(mut next) => {
+                    // A terminated instance gives its private address back, and its
+                    // Elastic IP is disassociated (the allocation stays).
+                    let terminated = next.state == InstanceState::Terminated
+                        && inst.state != InstanceState::Terminated;
+                    if terminated {
+                        next.public_ip = None;
+                    }
                     tx.update_instance(&next)?;
-                    // A terminated instance gives its private address back.
-                    if next.state == InstanceState::Terminated
-                        && inst.state != InstanceState::Terminated
-                    {
+                    if terminated {
                         tx.release_instance_addresses(&next.account_id, next.id.as_str())?;
+                        crate::net::addresses::disassociate_instance(
+                            tx,
+                            &next.account_id,
+                            next.id.as_str(),
+                        )?;
+                        crate::net::interfaces::detach_instance(
+                            tx,
+                            &next.account_id,
+                            next.id.as_str(),
+                        )?;
                     }
                     Ok(Some((inst, next)))
                 }
@@ -599,6 +621,7 @@ impl ControlPlane {
                     subnet_id: Some(network.subnet.id.clone()),
                     security_groups: network.groups.clone(),
                     private_ip: Some(address.to_string()),
+                    public_ip: None,
                 };
                 tx.insert_instance(&inst)?;
                 tx.set_instance_groups(&caller.account, inst.id.as_str(), &group_ids)?;

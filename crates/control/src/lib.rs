@@ -43,7 +43,15 @@ pub struct ControlConfig {
     pub max_instances_per_account: i64,
     /// How long terminated instances stay visible, in milliseconds.
     pub terminated_visibility_ms: i64,
+    /// The block Elastic IPs are allocated from (its network and broadcast addresses
+    /// are never handed out).
+    pub public_ip_pool: strato_common::cidr::Ipv4Cidr,
+    /// The most Elastic IPs one account may hold (`vpc-max-elastic-ips`).
+    pub max_elastic_ips_per_account: usize,
 }
+
+/// The default Elastic IP pool: TEST-NET-2, never routed on the internet.
+pub const DEFAULT_PUBLIC_IP_POOL: &str = "198.51.100.0/24";
 
 impl ControlConfig {
     pub fn new(region: &str, endpoint: &str) -> Self {
@@ -56,6 +64,9 @@ impl ControlConfig {
             endpoint: endpoint.to_string(),
             max_instances_per_account: 20_000,
             terminated_visibility_ms: 3_600_000,
+            public_ip_pool: strato_common::cidr::Ipv4Cidr::parse(DEFAULT_PUBLIC_IP_POOL)
+                .expect("the default pool is a valid block"),
+            max_elastic_ips_per_account: 5,
         }
     }
 }

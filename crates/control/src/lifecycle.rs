@@ -121,6 +121,7 @@ mod tests {
             subnet_id: None,
             security_groups: vec![],
             private_ip: None,
+            public_ip: None,
         }
     }
 

@@ -127,10 +127,18 @@ impl ControlPlane {
                 .is_some(),
             ResourceKind::RouteTable => tx.get_doc::<RouteTable>(&caller.account, id)?.is_some(),
             ResourceKind::DhcpOptions => tx.get_doc::<DhcpOptions>(&caller.account, id)?.is_some(),
-            // Neither reservations nor route table associations carry tags in EC2.
-            ResourceKind::Reservation | ResourceKind::RouteTableAssociation => {
-                return Err(Error::InvalidId(id.to_string()))
-            }
+            ResourceKind::NetworkInterface => tx
+                .get_doc::<strato_store::NetworkInterface>(&caller.account, id)?
+                .is_some(),
+            ResourceKind::Address => tx
+                .get_doc::<strato_store::ElasticIp>(&caller.account, id)?
+                .is_some(),
+            // Neither reservations nor associations carry tags in EC2.
+            ResourceKind::Reservation
+            | ResourceKind::RouteTableAssociation
+            | ResourceKind::AddressAssociation
+            | ResourceKind::NetworkInterfaceAttachment
+            | ResourceKind::PublicIp => return Err(Error::InvalidId(id.to_string())),
         };
         if !exists {
             return Err(Error::not_found(kind, id));

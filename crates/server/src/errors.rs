@@ -75,6 +75,8 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::RulesPerSecurityGroupLimitExceeded(_) => {
             (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
         }
+        Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
+        Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),
         Error::InsufficientFreeAddressesInSubnet(_) => {
             (S::BAD_REQUEST, "InsufficientFreeAddressesInSubnet".into())
@@ -163,6 +165,20 @@ mod tests {
                 "InvalidAssociationID.NotFound",
             ),
             (ResourceKind::DhcpOptions, "InvalidDhcpOptionID.NotFound"),
+            (ResourceKind::Address, "InvalidAllocationID.NotFound"),
+            (
+                ResourceKind::AddressAssociation,
+                "InvalidAssociationID.NotFound",
+            ),
+            (ResourceKind::PublicIp, "InvalidAddress.NotFound"),
+            (
+                ResourceKind::NetworkInterface,
+                "InvalidNetworkInterfaceID.NotFound",
+            ),
+            (
+                ResourceKind::NetworkInterfaceAttachment,
+                "InvalidAttachmentID.NotFound",
+            ),
         ] {
             assert_eq!(to_wire(&Error::not_found(kind, "x")).code, code);
         }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use strato_common::{
-    AccountId, DhcpOptionsId, ImageId, InstanceId, InternetGatewayId, KeyPairId, ReservationId,
+    AccountId, AddressAssociationId, AllocationId, DhcpOptionsId, ImageId, InstanceId,
+    InternetGatewayId, KeyPairId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ReservationId,
     RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
 };
 
@@ -184,6 +185,10 @@ pub struct Instance {
     /// released when the instance is terminated.
     #[serde(default)]
     pub private_ip: Option<String>,
+    /// The Elastic IP associated with the instance, kept here so DescribeInstances
+    /// needs no join; changed in the same transaction as the address's record.
+    #[serde(default)]
+    pub public_ip: Option<String>,
 }
 
 /// A security group as an instance refers to it (`groupSet` items).
@@ -521,4 +526,75 @@ impl Default for MetadataOptions {
             instance_metadata_tags: "disabled".into(),
         }
     }
+}
+
+/// An Elastic IP: a public address from the control plane's pool, allocated to one
+/// account and associated with at most one of its instances.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ElasticIp {
+    /// The allocation id.
+    pub id: AllocationId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// The public address, unique across accounts.
+    pub public_ip: String,
+    /// `vpc` (the only domain served).
+    pub domain: String,
+    /// Where it is associated, if anywhere.
+    pub association: Option<AddressAssociation>,
+    /// Allocation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// An Elastic IP's association with an instance's primary private address.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AddressAssociation {
+    /// The association id.
+    pub id: AddressAssociationId,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The instance's private address the public one maps to.
+    pub private_ip: String,
+}
+
+/// A network interface made by CreateNetworkInterface: a private address of a subnet
+/// with security groups, attachable to an instance of its zone as a secondary
+/// interface (device index 1 and up).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NetworkInterface {
+    /// The interface id.
+    pub id: NetworkInterfaceId,
+    /// The owning account.
+    pub account_id: AccountId,
+    /// Its subnet, VPC and zone.
+    pub subnet_id: SubnetId,
+    /// See `subnet_id`.
+    pub vpc_id: VpcId,
+    /// See `subnet_id`.
+    pub availability_zone: String,
+    /// The primary private address, held in `subnet_addresses` under the interface id.
+    pub private_ip: String,
+    /// `02:xx:xx:xx:xx:xx`, unique across accounts.
+    pub mac_address: String,
+    /// The description.
+    pub description: String,
+    /// Its security groups.
+    pub groups: Vec<GroupRef>,
+    /// Where it is attached, if anywhere.
+    pub attachment: Option<NetworkInterfaceAttachment>,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+}
+
+/// A network interface's attachment to an instance.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkInterfaceAttachment {
+    /// The attachment id.
+    pub id: NetworkInterfaceAttachmentId,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The device index (1 and up).
+    pub device_index: u32,
+    /// Attach time, epoch milliseconds.
+    pub attach_time_ms: i64,
 }

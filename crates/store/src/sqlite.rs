@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -178,6 +178,40 @@ CREATE TABLE subnet_addresses (
 );
 CREATE INDEX subnet_addresses_instance ON subnet_addresses(account_id, instance_id);
 "#,
+    // Elastic IPs: a document table. A public address belongs to one account at a
+    // time (unique across accounts); `instance_id` finds the address associated with
+    // an instance when it terminates.
+    r#"
+CREATE TABLE elastic_ips (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    public_ip TEXT NOT NULL,
+    instance_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX elastic_ips_id ON elastic_ips(id);
+CREATE UNIQUE INDEX elastic_ips_public_ip ON elastic_ips(public_ip);
+CREATE INDEX elastic_ips_instance ON elastic_ips(account_id, instance_id);
+"#,
+    // Network interfaces made by CreateNetworkInterface: a document table. MAC
+    // addresses are unique across accounts; `subnet_id` and `instance_id` answer
+    // DeleteSubnet and a terminating instance.
+    r#"
+CREATE TABLE network_interfaces (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    subnet_id TEXT NOT NULL,
+    instance_id TEXT,
+    mac_address TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX network_interfaces_id ON network_interfaces(id);
+CREATE UNIQUE INDEX network_interfaces_mac ON network_interfaces(mac_address);
+CREATE INDEX network_interfaces_subnet ON network_interfaces(account_id, subnet_id);
+CREATE INDEX network_interfaces_instance ON network_interfaces(account_id, instance_id);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -196,6 +230,8 @@ const ACCOUNT_TABLES: &[&str] = &[
     "dhcp_options",
     "instance_groups",
     "subnet_addresses",
+    "elastic_ips",
+    "network_interfaces",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -319,6 +355,41 @@ impl Document for DhcpOptions {
     }
     fn column_values(&self) -> Vec<Option<String>> {
         vec![]
+    }
+}
+
+impl Document for ElasticIp {
+    const TABLE: &'static str = "elastic_ips";
+    const COLUMNS: &'static [&'static str] = &["public_ip", "instance_id"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.public_ip.clone()),
+            self.association.as_ref().map(|a| a.instance_id.to_string()),
+        ]
+    }
+}
+
+impl Document for NetworkInterface {
+    const TABLE: &'static str = "network_interfaces";
+    const COLUMNS: &'static [&'static str] = &["subnet_id", "instance_id", "mac_address"];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.subnet_id.to_string()),
+            self.attachment.as_ref().map(|a| a.instance_id.to_string()),
+            Some(self.mac_address.clone()),
+        ]
     }
 }
 
@@ -1371,6 +1442,32 @@ impl Tx<'_> {
     }
 
     /// Gives back every address an instance holds.
+    /// True when any account's network interface has this MAC address.
+    pub fn mac_address_taken(&self, mac: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM network_interfaces WHERE mac_address = ?1",
+                [mac],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_err)
+    }
+
+    /// Every public address allocated to any account (the pool's taken addresses).
+    pub fn allocated_public_ips(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT public_ip FROM elastic_ips")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)
+    }
+
     pub fn release_instance_addresses(&self, account: &AccountId, instance: &str) -> Result<()> {
         self.conn
             .prepare_cached(

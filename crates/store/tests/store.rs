@@ -37,6 +37,7 @@ fn instance(account: &AccountId) -> Instance {
         subnet_id: None,
         security_groups: vec![],
         private_ip: None,
+        public_ip: None,
     }
 }
 

@@ -76,6 +76,10 @@ pub struct UpArgs {
     /// The most live instances one account may have.
     #[arg(long, env = "STRATO_MAX_INSTANCES", default_value_t = 20_000)]
     pub max_instances_per_account: i64,
+    /// The IPv4 block Elastic IPs are allocated from (its network and broadcast
+    /// addresses are never handed out).
+    #[arg(long, env = "STRATO_PUBLIC_IP_POOL", default_value = strato_control::DEFAULT_PUBLIC_IP_POOL, value_parser = parse_pool)]
+    pub public_ip_pool: strato_common::cidr::Ipv4Cidr,
     /// Log format.
     #[arg(long, env = "STRATO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -384,4 +388,10 @@ impl Cli {
             }
         }
     }
+}
+
+/// Parses `--public-ip-pool`: an IPv4 block in canonical form.
+fn parse_pool(s: &str) -> Result<strato_common::cidr::Ipv4Cidr, String> {
+    strato_common::cidr::Ipv4Cidr::parse(s)
+        .ok_or_else(|| format!("'{s}' is not an IPv4 block such as 198.51.100.0/24"))
 }

@@ -185,6 +185,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut cfg = ControlConfig::new(&args.region, &endpoint);
         cfg.max_instances_per_account = args.max_instances_per_account;
+        cfg.public_ip_pool = args.public_ip_pool;
         let control = Arc::new(ControlPlane::new(db.clone(), agent.clone() as Arc<dyn AgentClient>, cfg));
         control.register_builtin_images().map_err(|e| anyhow::anyhow!("{e}"))?;
 

@@ -7,8 +7,10 @@
 //! uses the network API. Every change is validated first and then made in one store
 //! transaction; `DryRun` is answered after validation, before any change.
 
+pub mod addresses;
 pub mod defaults;
 pub mod gateways;
+pub mod interfaces;
 pub mod route_tables;
 pub mod rules;
 pub mod security_groups;

@@ -500,7 +500,9 @@ impl ControlPlane {
             }
             let busy =
                 || Error::DependencyViolation(format!("resource {} has a dependent object", g.id));
-            if tx.count_live_instances_in_group(account, g.id.as_str())? > 0 {
+            if tx.count_live_instances_in_group(account, g.id.as_str())? > 0
+                || super::interfaces::group_in_use(tx, account, g.id.as_str())?
+            {
                 return Err(busy());
             }
             let referencing: Vec<SecurityGroupRule> =

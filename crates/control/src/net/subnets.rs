@@ -188,7 +188,9 @@ impl ControlPlane {
         let account = &caller.account;
         self.db.write(|tx| {
             let subnet: Subnet = load(tx, account, ResourceKind::Subnet, id.as_str())?;
-            if tx.count_live_instances_in(account, NetworkColumn::Subnet, id.as_str())? > 0 {
+            if tx.count_live_instances_in(account, NetworkColumn::Subnet, id.as_str())? > 0
+                || super::interfaces::subnet_in_use(tx, account, id.as_str())?
+            {
                 return Err(Error::DependencyViolation(format!(
                     "The subnet '{id}' has dependencies and cannot be deleted."
                 )));

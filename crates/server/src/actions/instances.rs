@@ -40,8 +40,13 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .as_deref()
         .map(|ip| private_dns_name(region, ip))
         .unwrap_or_default();
+    let public_dns = i
+        .public_ip
+        .as_deref()
+        .map(|ip| strato_control::net::addresses::public_dns_name(region, ip))
+        .unwrap_or_default();
     w.text("privateDnsName", &private_dns)
-        .text("dnsName", "")
+        .text("dnsName", &public_dns)
         .text("reason", &i.state_transition_reason)
         .opt_text("keyName", i.key_name.as_deref())
         .num("amiLaunchIndex", i.launch_index)
@@ -61,7 +66,8 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .close("monitoring")
         .opt_text("subnetId", i.subnet_id.as_ref().map(|s| s.as_str()))
         .opt_text("vpcId", i.vpc_id.as_ref().map(|v| v.as_str()))
-        .opt_text("privateIpAddress", i.private_ip.as_deref());
+        .opt_text("privateIpAddress", i.private_ip.as_deref())
+        .opt_text("ipAddress", i.public_ip.as_deref());
     if i.vpc_id.is_some() {
         w.bool("sourceDestCheck", true);
     }

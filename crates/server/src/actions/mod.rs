@@ -1,7 +1,9 @@
 //! EC2 actions: each decodes its parameters from [`Params`], calls the control plane
 //! and encodes the XML answer. One function per action, listed in [`dispatch`].
 
+pub mod addresses;
 pub mod instances;
+pub mod interfaces;
 pub mod keypairs;
 pub mod meta;
 pub mod routing;
@@ -73,6 +75,16 @@ pub const ACTIONS: &[&str] = &[
     "DeleteRoute",
     "AssociateRouteTable",
     "DisassociateRouteTable",
+    "AllocateAddress",
+    "DescribeAddresses",
+    "AssociateAddress",
+    "DisassociateAddress",
+    "ReleaseAddress",
+    "CreateNetworkInterface",
+    "DescribeNetworkInterfaces",
+    "DeleteNetworkInterface",
+    "AttachNetworkInterface",
+    "DetachNetworkInterface",
     "GetCallerIdentity",
 ];
 
@@ -154,6 +166,16 @@ pub fn dispatch(
         "DeleteRoute" => routing::delete_route(cp, caller, p, rid),
         "AssociateRouteTable" => routing::associate_route_table(cp, caller, p, rid),
         "DisassociateRouteTable" => routing::disassociate_route_table(cp, caller, p, rid),
+        "AllocateAddress" => addresses::allocate(cp, caller, p, rid),
+        "DescribeAddresses" => addresses::describe(cp, caller, p, rid),
+        "AssociateAddress" => addresses::associate(cp, caller, p, rid),
+        "DisassociateAddress" => addresses::disassociate(cp, caller, p, rid),
+        "ReleaseAddress" => addresses::release(cp, caller, p, rid),
+        "CreateNetworkInterface" => interfaces::create(cp, caller, p, rid),
+        "DescribeNetworkInterfaces" => interfaces::describe(cp, caller, p, rid),
+        "DeleteNetworkInterface" => interfaces::delete(cp, caller, p, rid),
+        "AttachNetworkInterface" => interfaces::attach(cp, caller, p, rid),
+        "DetachNetworkInterface" => interfaces::detach(cp, caller, p, rid),
         other => Err(Error::InvalidAction(other.to_string())),
     }
 }

@@ -1,0 +1,358 @@
+//! Network interfaces as resources: CreateNetworkInterface, DescribeNetworkInterfaces,
+//! DeleteNetworkInterface, AttachNetworkInterface, DetachNetworkInterface.
+//!
+//! An interface holds one private address of its subnet (a `subnet_addresses` row
+//! under the interface's id, so the subnet's free count sees it) and a MAC address
+//! unique across accounts. It attaches to a running or stopped instance of its zone and
+//! VPC as a secondary interface (device index 1 and up); an attached interface cannot
+//! be deleted, and a terminated instance's interfaces are detached. An instance's
+//! primary interface is not modelled as one of these yet.
+
+use super::security_groups::resolve_instance_groups;
+use super::subnets::SubnetAddresses;
+use super::{describe, load, parse_ids, Tagged};
+use crate::page::PageRequest;
+use crate::tags::{put_tags, tags_for, TagSpec};
+use crate::{Caller, ControlPlane};
+use rand::Rng;
+use std::net::Ipv4Addr;
+use strato_common::time_fmt::now_ms;
+use strato_common::{
+    AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
+    ResourceKind, Result, SubnetId,
+};
+use strato_ec2_wire::FilterSet;
+use strato_store::{InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx};
+
+/// Filter names DescribeNetworkInterfaces accepts.
+pub const INTERFACE_FILTERS: &[&str] = &[
+    "attachment.attachment-id",
+    "attachment.device-index",
+    "attachment.instance-id",
+    "attachment.status",
+    "availability-zone",
+    "description",
+    "group-id",
+    "group-name",
+    "mac-address",
+    "network-interface-id",
+    "owner-id",
+    "private-ip-address",
+    "status",
+    "subnet-id",
+    "vpc-id",
+];
+
+/// The tag resource type of network interfaces.
+pub const INTERFACE_RESOURCE_TYPE: &str = "network-interface";
+
+/// What CreateNetworkInterface asks for.
+#[derive(Clone, Debug, Default)]
+pub struct CreateInterface {
+    pub subnet_id: String,
+    pub private_ip: Option<String>,
+    pub group_ids: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// `available` or `in-use`.
+pub fn status_of(n: &NetworkInterface) -> &'static str {
+    if n.attachment.is_some() {
+        "in-use"
+    } else {
+        "available"
+    }
+}
+
+/// A random locally administered unicast MAC address, `02:xx:xx:xx:xx:xx`.
+pub fn random_mac() -> String {
+    let b: [u8; 5] = rand::thread_rng().gen();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
+}
+
+fn field(n: &NetworkInterface, name: &str) -> Vec<String> {
+    let att = n.attachment.as_ref();
+    match name {
+        "attachment.attachment-id" => att.map(|a| a.id.to_string()).into_iter().collect(),
+        "attachment.device-index" => att
+            .map(|a| a.device_index.to_string())
+            .into_iter()
+            .collect(),
+        "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
+        "attachment.status" => att.map(|_| "attached".to_string()).into_iter().collect(),
+        "availability-zone" => vec![n.availability_zone.clone()],
+        "description" => vec![n.description.clone()],
+        "group-id" => n.groups.iter().map(|g| g.id.to_string()).collect(),
+        "group-name" => n.groups.iter().map(|g| g.name.clone()).collect(),
+        "mac-address" => vec![n.mac_address.clone()],
+        "network-interface-id" => vec![n.id.to_string()],
+        "owner-id" => vec![n.account_id.to_string()],
+        "private-ip-address" => vec![n.private_ip.clone()],
+        "status" => vec![status_of(n).to_string()],
+        "subnet-id" => vec![n.subnet_id.to_string()],
+        "vpc-id" => vec![n.vpc_id.to_string()],
+        _ => vec![],
+    }
+}
+
+/// Detaches every interface attached to an instance (it terminated).
+pub fn detach_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<()> {
+    for mut n in tx.list_docs_by::<NetworkInterface>(account, "instance_id", instance)? {
+        n.attachment = None;
+        tx.update_doc(&n)?;
+    }
+    Ok(())
+}
+
+/// True when some interface of the account uses the group.
+pub fn group_in_use(tx: &Tx, account: &AccountId, group: &str) -> Result<bool> {
+    Ok(tx
+        .list_docs::<NetworkInterface>(account)?
+        .iter()
+        .any(|n| n.groups.iter().any(|g| g.id.as_str() == group)))
+}
+
+/// True when the subnet has interfaces.
+pub fn subnet_in_use(tx: &Tx, account: &AccountId, subnet: &str) -> Result<bool> {
+    Ok(!tx
+        .list_docs_by::<NetworkInterface>(account, "subnet_id", subnet)?
+        .is_empty())
+}
+
+impl ControlPlane {
+    /// CreateNetworkInterface.
+    pub fn create_network_interface(
+        &self,
+        caller: &Caller,
+        req: &CreateInterface,
+        tag_specs: &[TagSpec],
+        dry_run: bool,
+    ) -> Result<Tagged<NetworkInterface>> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let subnet_id = SubnetId::parse(&req.subnet_id)?;
+        let requested = req
+            .private_ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse::<Ipv4Addr>().map_err(|_| {
+                    Error::invalid_value(format!("Invalid value '{ip}' for PrivateIpAddress."))
+                })
+            })
+            .transpose()?;
+        let description = req.description.clone().unwrap_or_default();
+        if description.len() > 255 {
+            return Err(Error::invalid_value(
+                "Description must be at most 255 characters.",
+            ));
+        }
+        let tags = tags_for(tag_specs, INTERFACE_RESOURCE_TYPE)?;
+        self.db.write(|tx| {
+            let subnet: Subnet = load(tx, account, ResourceKind::Subnet, subnet_id.as_str())?;
+            let groups = resolve_instance_groups(
+                tx,
+                account,
+                &subnet.vpc_id,
+                subnet.id.as_str(),
+                &req.group_ids,
+                &[],
+            )?;
+            let addresses = SubnetAddresses::load(tx, account, &subnet)?;
+            if requested.is_none() && addresses.free() == 0 {
+                return Err(Error::InsufficientFreeAddressesInSubnet(format!(
+                    "There are not enough free addresses in subnet '{}' to satisfy the request.",
+                    subnet.id
+                )));
+            }
+            let id = NetworkInterfaceId::generate();
+            // Validation first (allocation writes), then DryRun rolls the write back
+            // with the error.
+            let ip = match requested {
+                Some(ip) => addresses.allocate_exact(tx, account, ip, id.as_str())?,
+                None => addresses.allocate(tx, account, &[id.as_str()])?[0],
+            };
+            Self::dry(dry_run)?;
+            let mut mac = random_mac();
+            while tx.mac_address_taken(&mac)? {
+                mac = random_mac();
+            }
+            let n = NetworkInterface {
+                id,
+                account_id: account.clone(),
+                subnet_id: subnet.id.clone(),
+                vpc_id: subnet.vpc_id.clone(),
+                availability_zone: subnet.availability_zone.clone(),
+                private_ip: ip.to_string(),
+                mac_address: mac,
+                description: description.clone(),
+                groups,
+                attachment: None,
+                created_ms: now_ms(),
+            };
+            tx.insert_doc(&n)?;
+            put_tags(tx, account, n.id.as_str(), INTERFACE_RESOURCE_TYPE, &tags)?;
+            Ok((n, tags.clone()))
+        })
+    }
+
+    /// DescribeNetworkInterfaces.
+    pub fn describe_network_interfaces(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        filters: &FilterSet,
+        page: &PageRequest,
+    ) -> Result<(Vec<Tagged<NetworkInterface>>, Option<String>)> {
+        let caller = self.net_caller(caller)?;
+        parse_ids::<NetworkInterfaceId>(ids)?;
+        self.db.read(|tx| {
+            describe(
+                tx,
+                &caller.account,
+                ResourceKind::NetworkInterface,
+                ids,
+                filters,
+                page,
+                field,
+            )
+        })
+    }
+
+    /// DeleteNetworkInterface: refused while attached; its address goes back to the
+    /// subnet.
+    pub fn delete_network_interface(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let id = NetworkInterfaceId::parse(id)?;
+        self.db.write(|tx| {
+            let n: NetworkInterface =
+                load(tx, account, ResourceKind::NetworkInterface, id.as_str())?;
+            if n.attachment.is_some() {
+                return Err(Error::NetworkInterfaceInUse(format!(
+                    "Network interface '{}' is currently in use.",
+                    n.id
+                )));
+            }
+            Self::dry(dry_run)?;
+            tx.release_instance_addresses(account, n.id.as_str())?;
+            tx.delete_doc::<NetworkInterface>(account, n.id.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// AttachNetworkInterface: to a running or stopped instance of the same zone and
+    /// VPC, at a free device index of 1 or more.
+    pub fn attach_network_interface(
+        &self,
+        caller: &Caller,
+        id: &str,
+        instance_id: &str,
+        device_index: i64,
+        dry_run: bool,
+    ) -> Result<NetworkInterfaceAttachmentId> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let id = NetworkInterfaceId::parse(id)?;
+        let instance_id = InstanceId::parse(instance_id)?;
+        if !(0..=31).contains(&device_index) {
+            return Err(Error::invalid_value(format!(
+                "Invalid value '{device_index}' for deviceIndex."
+            )));
+        }
+        let device_index = device_index as u32;
+        self.db.write(|tx| {
+            let mut n: NetworkInterface =
+                load(tx, account, ResourceKind::NetworkInterface, id.as_str())?;
+            let inst = tx
+                .instance(account, instance_id.as_str())?
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &instance_id))?;
+            if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
+                return Err(Error::IncorrectInstanceState(format!(
+                    "The instance '{}' is not in a valid state for this operation.",
+                    inst.id
+                )));
+            }
+            if let Some(a) = &n.attachment {
+                return Err(Error::NetworkInterfaceInUse(format!(
+                    "Interface: [{}] in use (attached to {}).",
+                    n.id, a.instance_id
+                )));
+            }
+            if inst.availability_zone != n.availability_zone {
+                return Err(Error::InvalidParameterCombination(format!(
+                    "You may not attach a network interface to an instance if they are not in the same availability zone ({} is in {}, {} in {}).",
+                    n.id, n.availability_zone, inst.id, inst.availability_zone
+                )));
+            }
+            if inst.vpc_id.as_ref() != Some(&n.vpc_id) {
+                return Err(Error::InvalidParameterCombination(format!(
+                    "Network interface {} and instance {} belong to different networks.",
+                    n.id, inst.id
+                )));
+            }
+            let taken = device_index == 0
+                || tx
+                    .list_docs_by::<NetworkInterface>(account, "instance_id", inst.id.as_str())?
+                    .iter()
+                    .any(|o| o.attachment.as_ref().is_some_and(|a| a.device_index == device_index));
+            if taken {
+                return Err(Error::invalid_value(format!(
+                    "Instance '{}' already has an interface attached at device index '{device_index}'.",
+                    inst.id
+                )));
+            }
+            Self::dry(dry_run)?;
+            let att = NetworkInterfaceAttachmentId::generate();
+            n.attachment = Some(NetworkInterfaceAttachment {
+                id: att.clone(),
+                instance_id: inst.id.clone(),
+                device_index,
+                attach_time_ms: now_ms(),
+            });
+            tx.update_doc(&n)?;
+            Ok(att)
+        })
+    }
+
+    /// DetachNetworkInterface by attachment id.
+    pub fn detach_network_interface(
+        &self,
+        caller: &Caller,
+        attachment_id: &str,
+        dry_run: bool,
+    ) -> Result<()> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let att = NetworkInterfaceAttachmentId::parse(attachment_id)?;
+        self.db.write(|tx| {
+            let mut n = tx
+                .list_docs::<NetworkInterface>(account)?
+                .into_iter()
+                .find(|n| n.attachment.as_ref().is_some_and(|a| a.id == att))
+                .ok_or_else(|| Error::not_found(ResourceKind::NetworkInterfaceAttachment, &att))?;
+            Self::dry(dry_run)?;
+            n.attachment = None;
+            tx.update_doc(&n)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_locally_administered_unicast() {
+        for _ in 0..100 {
+            let m = random_mac();
+            assert_eq!(m.len(), 17);
+            assert!(m.starts_with("02:"));
+            assert!(m
+                .split(':')
+                .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()));
+        }
+    }
+}
