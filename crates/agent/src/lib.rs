@@ -54,8 +54,6 @@ pub struct Agent {
     host: String,
     driver: Arc<dyn Hypervisor>,
     vms: Mutex<HashMap<InstanceId, Tracked>>,
-    /// Set by `sync`: until the first sync, unknown VMs are left alone.
-    synced: Mutex<bool>,
     wake: Notify,
     reports: mpsc::UnboundedSender<VmReport>,
 }
@@ -71,7 +69,6 @@ impl Agent {
             host: host.into(),
             driver,
             vms: Mutex::new(HashMap::new()),
-            synced: Mutex::new(false),
             wake: Notify::new(),
             reports: tx,
         });
@@ -303,7 +300,6 @@ impl AgentClient for Agent {
                 }
             }
             *vms = next;
-            *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = true;
         }
         self.wake.notify_one();
     }

@@ -140,13 +140,6 @@ pub fn private_dns_name(region: &str, ip: &str) -> String {
     }
 }
 
-/// The hypervisor name EC2 reports for an instance type.
-pub fn hypervisor_of(instance_type: &str) -> &'static str {
-    catalog::instance_type(instance_type)
-        .map(|t| t.hypervisor)
-        .unwrap_or("nitro")
-}
-
 fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     match name {
@@ -248,49 +241,32 @@ fn not_found_ids(missing: &[String]) -> Error {
 impl ControlPlane {
     /// The spec the host agent should converge an instance to.
     pub fn spec_of(&self, i: &Instance) -> VmSpec {
-        let shape = catalog::instance_type(&i.instance_type).ok();
         let image = self
             .db
             .read(|tx| tx.image(i.image_id.as_str()))
             .ok()
             .flatten();
-        let boot = image
-            .map(|img| BootSpec {
-                image_dir: img.boot.dir,
-                kernel: img.boot.kernel,
-                initrd: img.boot.initrd,
-                cmdline: img.boot.cmdline,
-                root_disk: img.boot.root_disk,
-                root_size_gib: img.root_size_gib,
-            })
-            .unwrap_or_default();
-        VmSpec {
-            instance_id: i.id.clone(),
-            generation: i.generation,
-            desired: match i.desired {
-                Desired::Running => DesiredVmState::Running,
-                Desired::Stopped => DesiredVmState::Stopped,
-                Desired::Deleted => DesiredVmState::Deleted,
-            },
-            force_stop: i.force_stop,
-            reboot_seq: i.reboot_seq,
-            vcpus: shape.map(|s| s.vcpus).unwrap_or(1),
-            memory_mib: shape.map(|s| s.memory_mib).unwrap_or(512),
-            image_id: i.image_id.to_string(),
-            boot,
-            user_data: i
-                .user_data
-                .as_deref()
-                .and_then(decode_base64)
-                .unwrap_or_default(),
-        }
+        spec_with(i, image.as_ref())
     }
 
     /// Re-sends every instance of this host to its agent (startup reconciliation).
+    /// Each image is read once, however many instances use it.
     pub fn sync_agent(&self) -> Result<usize> {
         let host = self.agent.host().to_string();
-        let instances = self.db.read(|tx| tx.instances_on_host(&host))?;
-        let specs: Vec<VmSpec> = instances.iter().map(|i| self.spec_of(i)).collect();
+        let (instances, images) = self.db.read(|tx| {
+            let instances = tx.instances_on_host(&host)?;
+            let mut images: HashMap<String, Option<strato_store::Image>> = HashMap::new();
+            for i in &instances {
+                if !images.contains_key(i.image_id.as_str()) {
+                    images.insert(i.image_id.to_string(), tx.image(i.image_id.as_str())?);
+                }
+            }
+            Ok((instances, images))
+        })?;
+        let specs: Vec<VmSpec> = instances
+            .iter()
+            .map(|i| spec_with(i, images.get(i.image_id.as_str()).and_then(Option::as_ref)))
+            .collect();
         let n = specs.len();
         self.agent.sync(specs);
         Ok(n)
@@ -651,8 +627,9 @@ impl ControlPlane {
             }
             Ok((reservation_id, launched))
         })?;
+        // Every instance of the launch shares the image validated above.
         for inst in &launched {
-            self.agent.apply(self.spec_of(inst));
+            self.agent.apply(spec_with(inst, Some(&v.image)));
         }
         let instances = self.db.read(|tx| {
             let list = tx.instances_in_reservation(&caller.account, reservation_id.as_str())?;
@@ -714,7 +691,7 @@ impl ControlPlane {
                 .collect();
             return Ok((out, None));
         }
-        self.scan_instances(caller, filters, page, |i, t| {
+        self.scan_instances(caller, page, |i, t| {
             filters.matches(t, |n| instance_field(&self.cfg.region, i, n))
         })
     }
@@ -724,7 +701,6 @@ impl ControlPlane {
     fn scan_instances(
         &self,
         caller: &Caller,
-        _filters: &FilterSet,
         page: &PageRequest,
         keep: impl Fn(&Instance, &[(String, String)]) -> bool,
     ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
@@ -780,7 +756,7 @@ impl ControlPlane {
             let found = self.db.read(|tx| self.load_instances(tx, caller, &ids))?;
             return Ok((found.into_iter().filter(|i| keep(i)).collect(), None));
         }
-        let (list, next) = self.scan_instances(caller, filters, page, |i, _| keep(i))?;
+        let (list, next) = self.scan_instances(caller, page, |i, _| keep(i))?;
         Ok((list.into_iter().map(|(i, _)| i).collect(), next))
     }
 
@@ -1167,6 +1143,41 @@ impl MetadataOptionsChange {
             opts.hop_limit = v;
         }
         Ok(())
+    }
+}
+
+/// The spec the host agent should converge an instance to, given its image.
+fn spec_with(i: &Instance, image: Option<&strato_store::Image>) -> VmSpec {
+    let shape = catalog::instance_type(&i.instance_type).ok();
+    let boot = image
+        .map(|img| BootSpec {
+            image_dir: img.boot.dir.clone(),
+            kernel: img.boot.kernel.clone(),
+            initrd: img.boot.initrd.clone(),
+            cmdline: img.boot.cmdline.clone(),
+            root_disk: img.boot.root_disk.clone(),
+            root_size_gib: img.root_size_gib,
+        })
+        .unwrap_or_default();
+    VmSpec {
+        instance_id: i.id.clone(),
+        generation: i.generation,
+        desired: match i.desired {
+            Desired::Running => DesiredVmState::Running,
+            Desired::Stopped => DesiredVmState::Stopped,
+            Desired::Deleted => DesiredVmState::Deleted,
+        },
+        force_stop: i.force_stop,
+        reboot_seq: i.reboot_seq,
+        vcpus: shape.map(|s| s.vcpus).unwrap_or(1),
+        memory_mib: shape.map(|s| s.memory_mib).unwrap_or(512),
+        image_id: i.image_id.to_string(),
+        boot,
+        user_data: i
+            .user_data
+            .as_deref()
+            .and_then(decode_base64)
+            .unwrap_or_default(),
     }
 }
 

@@ -167,13 +167,12 @@ impl ControlPlane {
         }
         let (pairs, mut tags) = self.db.read(|tx| {
             let pairs = tx.key_pairs(&caller.account)?;
-            let mut tags = std::collections::HashMap::new();
-            for p in &pairs {
-                tags.insert(
-                    p.id.to_string(),
-                    tx.tags_of(&caller.account, p.id.as_str())?,
-                );
-            }
+            // One range query for every pair's tags, not one query per pair.
+            let ids = pairs.iter().map(|p| p.id.as_str());
+            let tags = match (ids.clone().min(), ids.max()) {
+                (Some(first), Some(last)) => tx.tags_in_range(&caller.account, first, last)?,
+                _ => Default::default(),
+            };
             Ok((pairs, tags))
         })?;
         for n in names {

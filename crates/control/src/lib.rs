@@ -32,6 +32,9 @@ pub struct Caller {
     pub access_key_id: String,
 }
 
+/// How long terminated instances stay visible, as on EC2 (about an hour).
+pub const TERMINATED_VISIBILITY_MS: i64 = 3_600_000;
+
 /// Settings of the control plane.
 #[derive(Clone, Debug)]
 pub struct ControlConfig {
@@ -63,7 +66,7 @@ impl ControlConfig {
                 .collect(),
             endpoint: endpoint.to_string(),
             max_instances_per_account: 20_000,
-            terminated_visibility_ms: 3_600_000,
+            terminated_visibility_ms: TERMINATED_VISIBILITY_MS,
             public_ip_pool: strato_common::cidr::Ipv4Cidr::parse(DEFAULT_PUBLIC_IP_POOL)
                 .expect("the default pool is a valid block"),
             max_elastic_ips_per_account: 5,

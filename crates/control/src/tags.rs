@@ -232,17 +232,11 @@ impl ControlPlane {
             .read(|tx| tx.tags_page(&caller.account, None, usize::MAX >> 1))?;
         let visible = self.visible_since();
         // Tags of instances past their visibility window are as gone as the instance.
-        let hidden: std::collections::HashSet<String> = self.db.read(|tx| {
-            let mut h = std::collections::HashSet::new();
-            for t in all.iter().filter(|t| t.resource_type == "instance") {
-                if let Some(i) = tx.instance(&caller.account, &t.resource_id)? {
-                    if i.terminated_ms.is_some_and(|ms| ms < visible) {
-                        h.insert(i.id.to_string());
-                    }
-                }
-            }
-            Ok(h)
-        })?;
+        let hidden: std::collections::HashSet<String> = self
+            .db
+            .read(|tx| tx.expired_instance_ids(&caller.account, visible))?
+            .into_iter()
+            .collect();
         let list: Vec<Tag> = all
             .into_iter()
             .filter(|t| !hidden.contains(&t.resource_id))

@@ -92,19 +92,11 @@ async fn api_handler(
             tracing::info!(request_id = %request_id, status = rejection.status().as_u16(), code = %code, "request");
             st.metrics
                 .observe("unknown", &code, started.elapsed().as_secs_f64());
-            let mut resp = (
+            return xml_response(
                 rejection.status(),
                 xml::error(&code, &w.message, &request_id),
-            )
-                .into_response();
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                "text/xml;charset=UTF-8".parse().unwrap(),
+                &request_id,
             );
-            if let Ok(v) = request_id.parse() {
-                resp.headers_mut().insert("x-amzn-requestid", v);
-            }
-            return resp;
         }
     };
     let st2 = st.clone();
@@ -151,6 +143,11 @@ async fn api_handler(
     };
     st.metrics
         .observe(metric_action, &code, elapsed.as_secs_f64());
+    xml_response(status, body, &request_id)
+}
+
+/// An XML answer with EC2's content type and the request id header.
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -866,6 +866,24 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
+    /// Ids of the account's instances that ended before `before_ms` (past their
+    /// visibility window, awaiting purge).
+    pub fn expired_instance_ids(&self, account: &AccountId, before_ms: i64) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM instances
+                 WHERE account_id = ?1 AND terminated_ms IS NOT NULL AND terminated_ms < ?2",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), before_ms], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
+    }
+
     pub fn count_live_instances(&self, account: &AccountId) -> Result<i64> {
         self.conn
             .query_row(

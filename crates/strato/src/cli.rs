@@ -234,7 +234,10 @@ impl Cli {
                 );
                 let counts = db
                     .read(|tx| {
-                        tx.instance_state_counts(strato_common::time_fmt::now_ms() - 3_600_000)
+                        tx.instance_state_counts(
+                            strato_common::time_fmt::now_ms()
+                                - strato_control::TERMINATED_VISIBILITY_MS,
+                        )
                     })
                     .map_err(err)?;
                 let text: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();

@@ -50,7 +50,7 @@ pub fn attach(data_dir: &Path, instance: &str) -> Result<()> {
     if strato_common::InstanceId::parse_str(instance).is_none() {
         bail!("'{instance}' is not an instance id");
     }
-    let sock = data_dir.join("vms").join(instance).join("console.sock");
+    let sock = strato_drivers::qemu::console_socket(&data_dir.join("vms"), instance);
     let stream = UnixStream::connect(&sock).with_context(|| {
         format!("no live console for {instance} on this host (is it a running QEMU instance?)")
     })?;

@@ -116,24 +116,6 @@ impl Layout {
         Ok(())
     }
 
-    /// True when the group exists in any hierarchy.
-    pub fn exists(&self, name: &str) -> bool {
-        self.dirs(name).iter().any(|d| d.exists())
-    }
-
-    /// The memory limit currently set on the group, if any.
-    pub fn memory_limit(&self, name: &str) -> Option<u64> {
-        let file = match self {
-            Layout::V2 { root } => root.join("strato").join(name).join("memory.max"),
-            Layout::V1 { memory, .. } => memory
-                .join("strato")
-                .join(name)
-                .join("memory.limit_in_bytes"),
-            Layout::None => return None,
-        };
-        std::fs::read_to_string(file).ok()?.trim().parse().ok()
-    }
-
     /// Removes the VM's group (its processes must have exited).
     pub fn remove(&self, name: &str) -> Result<()> {
         for dir in self.dirs(name) {

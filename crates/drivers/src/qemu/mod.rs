@@ -285,7 +285,7 @@ impl QemuDriver {
             "-chardev".into(),
             format!(
                 "socket,id=console,path={},server=on,wait=off,logfile={},logappend=on",
-                dir.join("console.sock").display(),
+                console_socket(&self.cfg.dir, rec.id.as_str()).display(),
                 dir.join("console.log").display()
             ),
             "-serial".into(),
@@ -492,11 +492,12 @@ impl QemuDriver {
             }
         }
     }
+}
 
-    /// Path of a VM's interactive console socket.
-    pub fn console_socket(&self, id: &InstanceId) -> PathBuf {
-        self.vm_dir(id).join("console.sock")
-    }
+/// A VM's interactive serial console socket under the driver's VM directory (what
+/// `strato console` attaches to).
+pub fn console_socket(vms_dir: &Path, id: &str) -> PathBuf {
+    vms_dir.join(id).join("console.sock")
 }
 
 /// The format of a disk image (`qcow2`, `raw`…) as qemu-img detects it.

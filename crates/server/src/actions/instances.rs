@@ -5,8 +5,8 @@ use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::instances::{
-    hypervisor_of, reachability_of, status_of, AttributeChange, MetadataOptionsChange,
-    RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
+    reachability_of, status_of, AttributeChange, MetadataOptionsChange, RunInstancesInput,
+    StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
 use strato_control::{catalog, Caller, ControlPlane};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
@@ -91,7 +91,6 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .close("networkInterfaceSet")
         .bool("ebsOptimized", false)
         .bool("enaSupport", true);
-    let _ = hypervisor_of;
     if let Some(s) = shape {
         w.open("cpuOptions")
             .num("coreCount", s.vcpus.div_ceil(2).max(1))
