@@ -8,6 +8,12 @@
 //! control plane re-sends the full set of specs for the host ([`AgentClient::sync`]) and
 //! the agent re-reports the state of every VM, so no message needs to be durable.
 
+pub mod metadata;
+pub mod net;
+
+pub use metadata::{InstanceMetadata, MetadataSource};
+pub use net::{HostNetSpec, NicSpec, PortSpec, RuleSpec, VpcNetSpec};
+
 use serde::{Deserialize, Serialize};
 use strato_common::InstanceId;
 
@@ -41,6 +47,10 @@ pub struct VmSpec {
     pub boot: BootSpec,
     /// Decoded user data, which the guest (or the simulator) runs at boot.
     pub user_data: Vec<u8>,
+    /// The VM's network interfaces, primary (device index 0) first. A VM without any
+    /// boots with no network device (the simulator, and older specs).
+    #[serde(default)]
+    pub nics: Vec<NicSpec>,
 }
 
 /// How a VM boots: files inside the host's copy of the image, and the root disk size.
@@ -111,4 +121,11 @@ pub trait AgentClient: Send + Sync {
     fn console(&self, id: &InstanceId) -> Option<Vec<u8>>;
     /// Which hypervisor the agent uses (`sim`, `kvm`, `tcg`) and why, for operators.
     fn hypervisor_description(&self) -> String;
+    /// Whether this host builds a real dataplane (VPC namespaces, taps, nftables) and
+    /// so wants [`AgentClient::apply_network`] calls.
+    fn wants_network(&self) -> bool {
+        false
+    }
+    /// Replaces the host's whole desired dataplane (every VPC with ports on this host).
+    fn apply_network(&self, _spec: HostNetSpec) {}
 }

@@ -331,6 +331,7 @@ mod tests {
             image_id: "ami-00000000000000001".into(),
             boot: Default::default(),
             user_data: vec![],
+            nics: vec![],
         }
     }
 

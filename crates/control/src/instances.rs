@@ -1178,6 +1178,7 @@ fn spec_with(i: &Instance, image: Option<&strato_store::Image>) -> VmSpec {
             .as_deref()
             .and_then(decode_base64)
             .unwrap_or_default(),
+        nics: vec![],
     }
 }
 

@@ -370,6 +370,7 @@ mod tests {
             image_id: "ami-00000000000000001".into(),
             boot: Default::default(),
             user_data: user_data.to_vec(),
+            nics: vec![],
         }
     }
 

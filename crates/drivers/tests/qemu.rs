@@ -83,6 +83,7 @@ fn spec(id: &InstanceId) -> VmSpec {
             root_size_gib: 0,
         },
         user_data: vec![],
+        nics: vec![],
     }
 }
 
