@@ -26,7 +26,7 @@ pub mod accel;
 pub mod cgroup;
 pub mod qmp;
 
-use crate::{Hypervisor, VmStatus};
+use crate::{net, Hypervisor, VmStatus};
 use cgroup::{Layout, Limits};
 use qmp::Qmp;
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strato_agent_api::{BootSpec, StopCause, VmSpec};
+use strato_agent_api::{BootSpec, NicSpec, StopCause, VmSpec};
 use strato_common::{time_fmt::now_ms, Error, InstanceId, Result};
 
 pub use accel::Accel;
@@ -91,6 +91,9 @@ struct VmRecord {
     /// another boot id was lost to a host restart, not to a crash.
     #[serde(default)]
     host_boot_id: Option<String>,
+    /// The interfaces of the last start (their taps are removed with the VM).
+    #[serde(default)]
+    nics: Vec<NicSpec>,
 }
 
 /// This boot of the host (`/proc/sys/kernel/random/boot_id`).
@@ -297,6 +300,15 @@ impl QemuDriver {
             "-sandbox".into(),
             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
         ];
+        for (n, nic) in rec.nics.iter().enumerate() {
+            args.push("-netdev".into());
+            args.push(format!(
+                "tap,id=net{n},ifname={},script=no,downscript=no",
+                nic.tap_name()
+            ));
+            args.push("-device".into());
+            args.push(format!("virtio-net-pci,netdev=net{n},mac={}", nic.mac));
+        }
         if let Some(kernel) = &rec.boot.kernel {
             args.push("-kernel".into());
             args.push(image.join(kernel).display().to_string());
@@ -331,6 +343,24 @@ impl QemuDriver {
         if self.cfg.drop_privileges {
             chown_for_vm(&dir, rec.uid)?;
         }
+        // A VM with interfaces runs inside its VPC's namespace, where its taps are.
+        let netns = match vm_namespace(&rec.nics) {
+            Some(_) => {
+                let ns = net::ensure_vpc_namespace(&rec.nics[0].vpc_id)?;
+                for nic in &rec.nics {
+                    let tap = nic.tap_name();
+                    net::ensure_tap(
+                        &ns,
+                        &tap,
+                        if self.cfg.drop_privileges { rec.uid } else { 0 },
+                    )?;
+                    net::configure_port(&ns, &tap, &nic.subnet_cidr, &nic.private_ip)?;
+                }
+                let path = format!("/run/netns/{ns}");
+                Some(std::fs::File::open(&path).map_err(|e| io_err(&path, e))?)
+            }
+            None => None,
+        };
         let args = self.command_line(rec, &dir);
         let log = std::fs::File::create(dir.join("qemu.log"))
             .map_err(|e| io_err("creating qemu.log", e))?;
@@ -344,11 +374,35 @@ impl QemuDriver {
             .stdout(log.try_clone().map_err(|e| io_err("qemu.log", e))?)
             .stderr(log)
             .process_group(0);
-        if self.cfg.drop_privileges {
-            // QEMU's `elevateprivileges=deny` sandbox forbids the setuid that `-runas`
-            // would do after start-up, so QEMU starts unprivileged: a uid of its own,
-            // and the kvm group (for /dev/kvm) or a gid of its own.
-            cmd.uid(rec.uid).gid(self.cfg.kvm_gid.unwrap_or(rec.uid));
+        // QEMU's `elevateprivileges=deny` sandbox forbids the setuid that `-runas`
+        // would do after start-up, so QEMU starts unprivileged: a uid of its own, and
+        // the kvm group (for /dev/kvm) or a gid of its own. Entering the VPC namespace
+        // needs privileges, so both happen here, namespace first, instead of through
+        // `Command::uid` (which std applies before any pre-exec hook).
+        let ids = self
+            .cfg
+            .drop_privileges
+            .then(|| (rec.uid, self.cfg.kvm_gid.unwrap_or(rec.uid)));
+        let ns_fd = netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        // SAFETY: the hook only makes async-signal-safe system calls (setns, setgroups,
+        // setgid, setuid) on values computed before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                if let Some(fd) = ns_fd {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some((uid, gid)) = ids {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(gid) != 0
+                        || libc::setuid(uid) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
         }
         let mut child = cmd.spawn().map_err(|e| io_err("starting qemu", e))?;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -624,6 +678,11 @@ fn chown_for_vm(dir: &Path, uid: u32) -> Result<()> {
     Ok(())
 }
 
+/// The VPC namespace a VM with these interfaces runs in (they share one VPC).
+fn vm_namespace(nics: &[NicSpec]) -> Option<String> {
+    nics.first().map(|n| net::vpc_namespace(&n.vpc_id))
+}
+
 fn lock(vm: &Mutex<Vm>) -> std::sync::MutexGuard<'_, Vm> {
     vm.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -674,6 +733,7 @@ impl Hypervisor for QemuDriver {
                 reboot_requested_ms: None,
                 last_cause: Some(StopCause::Requested),
                 host_boot_id: None,
+                nics: vec![],
             };
             self.save(&rec)?;
             vms.insert(
@@ -699,6 +759,16 @@ impl Hypervisor for QemuDriver {
         vm.rec.reboot_requested_ms = None;
         vm.rec.last_cause = None;
         vm.rec.host_boot_id = host_boot_id();
+        // Interfaces attached or detached while the VM was off take effect now.
+        let old_taps: Vec<String> = vm.rec.nics.iter().map(NicSpec::tap_name).collect();
+        if let Some(ns) = vm_namespace(&vm.rec.nics) {
+            for tap in old_taps {
+                if !spec.nics.iter().any(|n| n.tap_name() == tap) {
+                    net::remove_port(&ns, &tap)?;
+                }
+            }
+        }
+        vm.rec.nics = spec.nics.clone();
         vm.qmp = None;
         self.save(&vm.rec)?;
         let vm = &mut *vm;
@@ -767,10 +837,20 @@ impl Hypervisor for QemuDriver {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
         // Reap the process if this driver started it, or it lingers as a zombie.
-        if let Some(handle) = removed {
-            if let Some(mut child) = lock(&handle).child.take() {
+        if let Some(handle) = &removed {
+            if let Some(mut child) = lock(handle).child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
+            }
+        }
+        if let Some(handle) = &removed {
+            let rec = &lock(handle).rec;
+            if let Some(ns) = vm_namespace(&rec.nics) {
+                for nic in &rec.nics {
+                    if let Err(e) = net::remove_port(&ns, &nic.tap_name()) {
+                        tracing::error!(instance = %id, error = %e, "could not remove a tap");
+                    }
+                }
             }
         }
         let dir = self.vm_dir(id);
