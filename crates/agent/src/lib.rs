@@ -21,10 +21,14 @@
 //! | deleted  | off                     | `destroy`                                  |
 //! | deleted  | absent                  | report deleted, forget the spec            |
 
+pub mod net;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strato_agent_api::{AgentClient, DesiredVmState, ObservedVmState, StopCause, VmReport, VmSpec};
+use strato_agent_api::{
+    AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, StopCause, VmReport, VmSpec,
+};
 use strato_common::InstanceId;
 use strato_drivers::{Hypervisor, VmStatus};
 use tokio::sync::{mpsc, Notify};
@@ -56,6 +60,8 @@ pub struct Agent {
     vms: Mutex<HashMap<InstanceId, Tracked>>,
     wake: Notify,
     reports: mpsc::UnboundedSender<VmReport>,
+    /// The host's dataplane, when VMs get real networks (not with the simulator).
+    net: std::sync::OnceLock<Arc<net::NetAgent>>,
 }
 
 impl Agent {
@@ -71,8 +77,14 @@ impl Agent {
             vms: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             reports: tx,
+            net: std::sync::OnceLock::new(),
         });
         (agent, rx)
+    }
+
+    /// Gives the agent a dataplane: from now on it asks for and applies network specs.
+    pub fn set_network(&self, net: Arc<net::NetAgent>) {
+        let _ = self.net.set(net);
     }
 
     /// Runs the reconcile loop until the task is dropped.
@@ -310,6 +322,16 @@ impl AgentClient for Agent {
 
     fn hypervisor_description(&self) -> String {
         self.driver.describe()
+    }
+
+    fn wants_network(&self) -> bool {
+        self.net.get().is_some()
+    }
+
+    fn apply_network(&self, spec: HostNetSpec) {
+        if let Some(net) = self.net.get() {
+            net.apply(spec);
+        }
     }
 }
 

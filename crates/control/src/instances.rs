@@ -268,6 +268,8 @@ impl ControlPlane {
             .map(|i| spec_with(i, images.get(i.image_id.as_str()).and_then(Option::as_ref)))
             .collect();
         let n = specs.len();
+        // The dataplane first: a VM that starts finds its VPC's rules in place.
+        self.network_changed();
         self.agent.sync(specs);
         Ok(n)
     }
@@ -328,6 +330,8 @@ impl ControlPlane {
                 to = after.state.name(),
                 "instance state changed"
             );
+            // Ports go away with terminated instances, public addresses with stops.
+            self.network_changed();
             if after.generation != before.generation {
                 self.agent.apply(self.spec_of(&after));
             }

@@ -59,6 +59,11 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// Actions that never change anything.
+fn is_read_only(action: &str) -> bool {
+    action.starts_with("Describe") || action.starts_with("Get")
+}
+
 /// The protocol a request speaks, which decides the error envelope.
 #[derive(Clone, Copy, PartialEq)]
 enum Protocol {
@@ -215,5 +220,10 @@ fn serve(
         }
         actions::dispatch(&st.control, &caller, &action, &params, request_id)
     })();
+    // Any change may shape packets (rules, addresses, gateways, routes, instances);
+    // the dataplane is recomputed after it commits. Reads never change it.
+    if result.is_ok() && !is_read_only(&action) && params.get("DryRun") != Some("true") {
+        st.control.network_changed();
+    }
     (action, protocol, result)
 }

@@ -80,6 +80,11 @@ pub struct UpArgs {
     /// addresses are never handed out).
     #[arg(long, env = "STRATO_PUBLIC_IP_POOL", default_value = strato_control::DEFAULT_PUBLIC_IP_POOL, value_parser = parse_pool)]
     pub public_ip_pool: strato_common::cidr::Ipv4Cidr,
+    /// The network namespace VPC uplinks (internet gateways) lead to; public and
+    /// Elastic IPs are routed there. Default: the host's own namespace, so the host
+    /// reaches instances' public addresses directly.
+    #[arg(long, env = "STRATO_UPLINK_NETNS")]
+    pub uplink_netns: Option<String>,
     /// Log format.
     #[arg(long, env = "STRATO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod console;
+mod metadata;
 mod up;
 
 use clap::Parser;

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use strato_agent::net::{NetAgent, NetConfig};
 use strato_agent::Agent;
 use strato_agent_api::AgentClient;
 use strato_control::{accounts, ControlConfig, ControlPlane};
@@ -166,6 +167,7 @@ pub fn run(args: UpArgs) -> Result<()> {
 
     let driver = choose_hypervisor(&args, &dir)?;
     tracing::info!(hypervisor = %driver.describe(), "hypervisor chosen");
+    let real_vms = driver.kind() != "sim";
     let (agent, mut reports) = Agent::new(LOCAL_HOST, driver);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -188,6 +190,18 @@ pub fn run(args: UpArgs) -> Result<()> {
         cfg.public_ip_pool = args.public_ip_pool;
         let control = Arc::new(ControlPlane::new(db.clone(), agent.clone() as Arc<dyn AgentClient>, cfg));
         control.register_builtin_images().map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Real VMs get real networks: VPC namespaces, nftables and the metadata
+        // service (the simulator has no packets to carry).
+        if real_vms && strato_common::host::is_root() {
+            let net = NetAgent::start(
+                NetConfig {
+                    state_dir: dir.join("net"),
+                    uplink_ns: args.uplink_netns.clone(),
+                },
+                Some(crate::metadata::server(control.clone())),
+            );
+            agent.set_network(net);
+        }
 
         // Reports from the agent drive instance state.
         let c2 = control.clone();

@@ -8,6 +8,7 @@
 //! transaction; `DryRun` is answered after validation, before any change.
 
 pub mod addresses;
+pub mod dataplane;
 pub mod defaults;
 pub mod gateways;
 pub mod interfaces;
