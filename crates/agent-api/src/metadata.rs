@@ -14,6 +14,10 @@ pub struct InstanceMetadata {
     pub account_id: String,
     pub region: String,
     pub availability_zone: String,
+    /// The zone's id (`use1-az1`), as DescribeAvailabilityZones reports it; served as
+    /// `placement/availability-zone-id` when not empty.
+    #[serde(default)]
+    pub availability_zone_id: String,
     pub instance_id: String,
     pub image_id: String,
     pub instance_type: String,
