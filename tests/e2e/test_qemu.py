@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import DEFAULT_IMAGE, Strato, wait_for_state
+from netns import Internet, remove_owned_namespaces
 
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
 
@@ -33,7 +34,11 @@ def qemu_pid_of(iid):
 def vm_strato():
     assert os.path.exists(os.path.join(IMAGES, "strato-minimal", "vmlinuz")), \
         f"no built-in image in {IMAGES}; run scripts/build-image.sh"
-    s = Strato(hypervisor="tcg", extra_args=["--images-dir", IMAGES, "--stop-timeout-secs", "20"])
+    # Instances get real networks; their uplinks lead into a namespace of this test's
+    # own rather than into the host's.
+    inet = Internet("qemu").create()
+    s = Strato(hypervisor="tcg", extra_args=["--images-dir", IMAGES, "--stop-timeout-secs", "20",
+                                             "--uplink-netns", inet.ns])
     # QEMU runs as unprivileged uids that must be able to enter the data directory.
     os.chmod(s.data_dir, 0o711)
     s.start()
@@ -49,6 +54,8 @@ def vm_strato():
         s.cleanup()
         for pid in qemu_pids():
             os.kill(pid, signal.SIGKILL)
+        remove_owned_namespaces(s.data_dir)
+        inet.remove()
 
 
 def console_text(ec2, iid):

@@ -27,11 +27,9 @@ impl MetadataServer for Server {
         let addr: SocketAddr = format!("{}:80", strato_drivers::net::METADATA_ADDR)
             .parse()
             .expect("a valid address");
+        // Non-blocking already, as tokio wants it.
         let std_listener = strato_imds::bind_in_namespace(ns, addr)
             .map_err(|e| Error::Internal(format!("metadata listener in {ns}: {e}")))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::Internal(format!("metadata listener: {e}")))?;
         let _guard = self.runtime.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Internal(format!("metadata listener: {e}")))?;

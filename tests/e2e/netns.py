@@ -1,0 +1,110 @@
+"""Network namespaces for end-to-end tests: the test's own "internet", and commands
+run inside namespaces. Everything a test creates here is removed by its fixture,
+even when the test fails; traffic goes only to addresses inside these namespaces or
+to the VPC namespaces of the Strato the test started."""
+
+import json
+import os
+import subprocess
+import time
+
+INET_ADDR = "203.0.113.1"
+
+# Answers every HTTP request with the client's address: proves what source address
+# reached the "internet" (the NATed public address).
+WHOAMI_SERVER = r"""
+import http.server, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (self.client_address[0] + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+socketserver.TCPServer.allow_reuse_address = True
+socketserver.TCPServer(("0.0.0.0", 8080), H).serve_forever()
+"""
+
+
+def sh(*cmd, check=True, timeout=60, input=None):
+    out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr}{out.stdout}")
+    return out
+
+
+def in_ns(ns, *cmd, check=False, timeout=60):
+    return sh("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+
+def namespaces():
+    return set(l.split()[0] for l in sh("ip", "netns", "list").stdout.splitlines() if l.strip())
+
+
+class Internet:
+    """A namespace standing in for the internet: one address (203.0.113.1) with a
+    `whoami` HTTP server on port 8080. Strato's VPC uplinks lead here
+    (`strato up --uplink-netns`)."""
+
+    def __init__(self, tag):
+        self.ns = f"stinet-{tag}-{os.getpid()}"
+        self.server = None
+
+    def create(self):
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        sh("ip", "-n", self.ns, "addr", "add", f"{INET_ADDR}/32", "dev", "lo")
+        self.server = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "python3", "-c", WHOAMI_SERVER],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def remove(self):
+        if self.server:
+            self.server.kill()
+            self.server.wait()
+        sh("ip", "netns", "del", self.ns, check=False)
+
+    def run(self, *cmd, check=False, timeout=60):
+        return in_ns(self.ns, *cmd, check=check, timeout=timeout)
+
+    def tcp_open(self, addr, port, timeout=1.5):
+        code = (f"import socket\ns=socket.create_connection(('{addr}',{port}),timeout={timeout})\n"
+                f"s.settimeout({timeout})\nprint(s.recv(64))")
+        return self.run("python3", "-c", code, timeout=timeout + 10).returncode == 0
+
+    def ssh(self, key, addr, command, user="ec2-user", timeout=30):
+        """The README's ssh command, run from inside this namespace."""
+        return self.run(
+            "ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+            f"{user}@{addr}", command, timeout=timeout)
+
+    def wait_ssh(self, key, addr, timeout=180, user="ec2-user"):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.ssh(key, addr, "echo ok", user=user)
+            if last.returncode == 0 and "ok" in last.stdout:
+                return
+            time.sleep(1)
+        raise AssertionError(f"ssh {user}@{addr} never worked: {last.stderr if last else ''}")
+
+
+def owned_namespaces(data_dir):
+    """The VPC namespaces a Strato data directory's agent has created."""
+    try:
+        with open(os.path.join(data_dir, "net", "owned.json")) as f:
+            return set(json.load(f))
+    except OSError:
+        return set()
+
+
+def remove_owned_namespaces(data_dir):
+    """Last-resort cleanup after a failed test: the namespaces and the dnsmasq
+    processes a Strato data directory's agent left behind."""
+    sh("pkill", "-f", f"--conf-file={os.path.join(data_dir, 'net')}", check=False)
+    for ns in owned_namespaces(data_dir):
+        sh("ip", "netns", "del", ns, check=False)
