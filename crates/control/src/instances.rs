@@ -400,6 +400,29 @@ impl ControlPlane {
         Ok(spec_with(i, image.as_ref(), nic_specs(nics)))
     }
 
+    /// The specs of instances of one account as `tx` sees them: each image read
+    /// once, the interfaces of all of them in one query.
+    fn specs_in(&self, tx: &Tx, account: &AccountId, list: &[&Instance]) -> Result<Vec<VmSpec>> {
+        let mut images: HashMap<&str, Option<Image>> = HashMap::new();
+        for i in list {
+            if !images.contains_key(i.image_id.as_str()) {
+                images.insert(i.image_id.as_str(), tx.image(i.image_id.as_str())?);
+            }
+        }
+        let ids: Vec<&str> = list.iter().map(|i| i.id.as_str()).collect();
+        let mut nics_of = group_nics(tx.nics_of_instances(account, &ids)?);
+        Ok(list
+            .iter()
+            .map(|i| {
+                spec_with(
+                    i,
+                    images.get(i.image_id.as_str()).and_then(Option::as_ref),
+                    nic_specs(nics_of.remove(i.id.as_str()).unwrap_or_default()),
+                )
+            })
+            .collect())
+    }
+
     /// Re-sends every instance of this host to its agent (startup reconciliation).
     /// Each image is read once, however many instances use it, and the interfaces of
     /// all of them come from one query.
@@ -415,15 +438,7 @@ impl ControlPlane {
             }
             Ok((instances, images, tx.interfaces_on_host(&host)?))
         })?;
-        let mut nics_of: HashMap<String, Vec<(NetworkInterface, Subnet)>> = HashMap::new();
-        for (n, s) in nics {
-            if let Some(a) = &n.attachment {
-                nics_of
-                    .entry(a.instance_id.to_string())
-                    .or_default()
-                    .push((n, s));
-            }
-        }
+        let mut nics_of = group_nics(nics);
         let specs: Vec<VmSpec> = instances
             .iter()
             .map(|i| {
@@ -1133,12 +1148,15 @@ impl ControlPlane {
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
-            for (inst, spec_changed) in &edited {
+            for (inst, _) in &edited {
                 tx.update_instance(inst)?;
-                if *spec_changed {
-                    specs.push(self.spec_in(tx, inst)?);
-                }
             }
+            let changed: Vec<&Instance> = edited
+                .iter()
+                .filter(|(_, spec_changed)| *spec_changed)
+                .map(|(i, _)| i)
+                .collect();
+            specs.extend(self.specs_in(tx, &caller.account, &changed)?);
             Ok((changes, specs))
         })?;
         for spec in specs {
@@ -1502,6 +1520,21 @@ fn nic_spec(n: &NetworkInterface, subnet: &Subnet) -> NicSpec {
     }
 }
 
+/// Interfaces with their subnets, grouped by the instance they are attached to.
+fn group_nics(
+    nics: Vec<(NetworkInterface, Subnet)>,
+) -> HashMap<String, Vec<(NetworkInterface, Subnet)>> {
+    let mut out: HashMap<String, Vec<(NetworkInterface, Subnet)>> = HashMap::new();
+    for (n, s) in nics {
+        if let Some(a) = &n.attachment {
+            out.entry(a.instance_id.to_string())
+                .or_default()
+                .push((n, s));
+        }
+    }
+    out
+}
+
 /// An instance's attached interfaces as its VM spec names them, primary first.
 fn nic_specs(mut nics: Vec<(NetworkInterface, Subnet)>) -> Vec<NicSpec> {
     nics.sort_by_key(|(n, _)| device_index(n));
@@ -1594,23 +1627,19 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<Tagged
         .collect())
 }
 
-/// The interfaces attached to a list of instances (one range query over their ids)
-/// and the account's Elastic IPs (a handful).
+/// The interfaces attached to a list of instances (one query per 500 instances) and
+/// the account's Elastic IPs (a handful).
 fn instance_interfaces(
     tx: &Tx,
     account: &AccountId,
     list: &[TaggedInstance],
 ) -> Result<InstanceInterfaces> {
-    let (Some(first), Some(last)) = (
-        list.iter().map(|(i, _)| i.id.as_str()).min(),
-        list.iter().map(|(i, _)| i.id.as_str()).max(),
-    ) else {
+    if list.is_empty() {
         return Ok(InstanceInterfaces::default());
-    };
-    let mut out = InstanceInterfaces::new(
-        tx.interfaces_of_instances_in_range(account, first, last)?,
+    }
+    let ids: Vec<&str> = list.iter().map(|(i, _)| i.id.as_str()).collect();
+    Ok(InstanceInterfaces::new(
+        tx.interfaces_of_instances(account, &ids)?,
         &tx.list_docs::<ElasticIp>(account)?,
-    );
-    out.retain_instances(list.iter().map(|(i, _)| i.id.as_str()));
-    Ok(out)
+    ))
 }

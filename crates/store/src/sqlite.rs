@@ -412,6 +412,18 @@ impl Document for NetworkInterface {
 
 const READERS: usize = 4;
 
+/// How many ids one `IN (…)` list holds (well under SQLite's and PostgreSQL's limits
+/// on parameters).
+pub const IN_LIST_CHUNK: usize = 500;
+
+/// `?2, ?3, …` for `n` parameters after the account (`?1`).
+fn in_list(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The network columns of the instances table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetworkColumn {
@@ -1370,20 +1382,52 @@ impl Tx<'_> {
 
     // ---- network interfaces ----------------------------------------------------------------
 
-    /// The interfaces attached to instances whose ids lie in `[first, last]`: one
-    /// range query for a whole page of instances (the caller keeps the ones it wants).
-    pub fn interfaces_of_instances_in_range(
+    /// The interfaces attached to the given instances of an account: one indexed
+    /// query per [`IN_LIST_CHUNK`] ids, never one per instance.
+    pub fn interfaces_of_instances(
         &self,
         account: &AccountId,
-        first: &str,
-        last: &str,
+        instances: &[&str],
     ) -> Result<Vec<NetworkInterface>> {
-        self.docs_of(
-            "SELECT data FROM network_interfaces
-             WHERE account_id = ?1 AND instance_id >= ?2 AND instance_id <= ?3
-             ORDER BY instance_id, id",
-            params![account.as_str(), first, last],
-        )
+        let mut out = vec![];
+        for chunk in instances.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM network_interfaces WHERE account_id = ?1 AND instance_id IN ({})",
+                in_list(chunk.len())
+            );
+            let mut st = self.conn.prepare(&sql).map_err(db_err)?;
+            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            let rows = st
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db_err)?;
+            for r in rows {
+                out.push(from_json(&r.map_err(db_err)?)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The interfaces attached to the given instances of an account, each with its
+    /// subnet (what VM specs need): one query per [`IN_LIST_CHUNK`] ids.
+    pub fn nics_of_instances(
+        &self,
+        account: &AccountId,
+        instances: &[&str],
+    ) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        let mut out = vec![];
+        for chunk in instances.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT n.data, s.data FROM network_interfaces n
+                 JOIN subnets s ON s.account_id = n.account_id AND s.id = n.subnet_id
+                 WHERE n.account_id = ?1 AND n.instance_id IN ({})",
+                in_list(chunk.len())
+            );
+            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            out.extend(self.interface_rows(&sql, rusqlite::params_from_iter(params))?);
+        }
+        Ok(out)
     }
 
     /// The interfaces attached to one instance, each with its subnet.
@@ -1392,12 +1436,7 @@ impl Tx<'_> {
         account: &AccountId,
         instance: &str,
     ) -> Result<Vec<(NetworkInterface, Subnet)>> {
-        self.interface_rows(
-            "SELECT n.data, s.data FROM network_interfaces n
-             JOIN subnets s ON s.account_id = n.account_id AND s.id = n.subnet_id
-             WHERE n.account_id = ?1 AND n.instance_id = ?2",
-            params![account.as_str(), instance],
-        )
+        self.nics_of_instances(account, &[instance])
     }
 
     /// The interfaces attached to the instances on `host` that are not terminated,
@@ -1417,7 +1456,7 @@ impl Tx<'_> {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<(NetworkInterface, Subnet)>> {
-        let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
+        let mut st = self.conn.prepare(sql).map_err(db_err)?;
         let rows = st
             .query_map(params, |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))

@@ -472,19 +472,27 @@ fn interfaces_of_instances_by_range_and_host() {
         tx.insert_doc(&free)
     })
     .unwrap();
-    let (lo, hi) = if i1.id < i2.id {
-        (&i1, &i2)
-    } else {
-        (&i2, &i1)
-    };
-    let all = db
-        .read(|tx| tx.interfaces_of_instances_in_range(&a, lo.id.as_str(), hi.id.as_str()))
-        .unwrap();
-    assert_eq!(all.len(), 2, "unattached interfaces are not in the range");
+    let both = [i1.id.as_str(), i2.id.as_str()];
+    let all = db.read(|tx| tx.interfaces_of_instances(&a, &both)).unwrap();
+    assert_eq!(all.len(), 2, "unattached interfaces are not listed");
     let one = db
-        .read(|tx| tx.interfaces_of_instances_in_range(&a, lo.id.as_str(), lo.id.as_str()))
+        .read(|tx| tx.interfaces_of_instances(&a, &[i2.id.as_str()]))
         .unwrap();
-    assert_eq!(one.len(), 1);
+    assert_eq!(one, vec![n2.clone()]);
+    // Long lists go in chunks.
+    let many: Vec<String> = (0..1200)
+        .map(|_| InstanceId::generate().to_string())
+        .collect();
+    let mut ids: Vec<&str> = many.iter().map(String::as_str).collect();
+    ids.push(i1.id.as_str());
+    assert_eq!(
+        db.read(|tx| tx.interfaces_of_instances(&a, &ids)).unwrap(),
+        vec![n1.clone()]
+    );
+    assert_eq!(
+        db.read(|tx| tx.nics_of_instances(&a, &ids)).unwrap(),
+        vec![(n1.clone(), subnet.clone())]
+    );
     let on_local = db.read(|tx| tx.interfaces_on_host("local")).unwrap();
     assert_eq!(on_local, vec![(n1.clone(), subnet.clone())]);
     assert_eq!(
