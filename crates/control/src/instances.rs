@@ -1030,56 +1030,80 @@ impl ControlPlane {
             interfaces.retain_instances(out.iter().map(|(i, _)| i.id.as_str()));
             return Ok((out, interfaces, None));
         }
-        self.scan_instances(caller, page, |i, t, nics| {
+        let nics = if filters
+            .filters
+            .iter()
+            .any(|f| f.name.starts_with("network-interface."))
+        {
+            ScanInterfaces::ForFilters
+        } else {
+            ScanInterfaces::ForPage
+        };
+        self.scan_instances(caller, page, nics, |i, t, nics| {
             filters.matches(t, |n| instance_field(region, i, nics, n))
         })
     }
 
     /// Walks the caller's instances in id order in chunks, keeping those `keep` accepts,
-    /// until a page is full. One query per chunk; tags and interfaces loaded per chunk
-    /// by range.
+    /// until a page is full. One query per chunk, tags loaded per chunk by range; the
+    /// first chunk asks for just one more instance than the page needs (which tells
+    /// whether a next page exists), later ones for a full chunk. Interfaces are loaded
+    /// per chunk only when `keep` looks at them, else once for the page (or not at all).
     fn scan_instances(
         &self,
         caller: &Caller,
         page: &PageRequest,
+        nics: ScanInterfaces,
         keep: impl Fn(&Instance, &[(String, String)], &[NetworkInterface]) -> bool,
     ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         const CHUNK: usize = 1000;
         let visible = self.visible_since();
         let want = page.max_results.unwrap_or(usize::MAX);
+        let account = &caller.account;
         let mut out: Vec<TaggedInstance> = Vec::new();
         let mut kept: Vec<NetworkInterface> = Vec::new();
         let mut cursor = page.after.clone();
-        let elastic: Vec<ElasticIp> = self.db.read(|tx| tx.list_docs(&caller.account))?;
-        let finish = |out: Vec<TaggedInstance>, kept: Vec<NetworkInterface>, next| {
-            Ok((out, InstanceInterfaces::new(kept, &elastic), next))
-        };
-        loop {
+        let mut limit = want.saturating_add(1).min(CHUNK);
+        let per_chunk = nics == ScanInterfaces::ForFilters;
+        let next = 'scan: loop {
             let (chunk, interfaces) = self.db.read(|tx| {
-                let list = tx.instances_page(&caller.account, cursor.as_deref(), CHUNK, visible)?;
+                let list = tx.instances_page(account, cursor.as_deref(), limit, visible)?;
                 let list = with_tags(tx, caller, list)?;
-                let interfaces = instance_interfaces(tx, &caller.account, &list)?;
+                let interfaces = if per_chunk {
+                    instance_interfaces(tx, account, &list)?.by_instance
+                } else {
+                    HashMap::new()
+                };
                 Ok((list, interfaces))
             })?;
-            let exhausted = chunk.len() < CHUNK;
-            let mut interfaces = interfaces.by_instance;
+            let exhausted = chunk.len() < limit;
+            limit = CHUNK;
+            let mut interfaces = interfaces;
             for (i, t) in chunk {
                 cursor = Some(i.id.to_string());
                 let nics = interfaces.remove(i.id.as_str()).unwrap_or_default();
                 if keep(&i, &t, &nics) {
                     if out.len() == want {
                         // One more match exists: the page is full and there is a next one.
-                        let last = out.last().map(|(i, _)| encode_token(i.id.as_str()));
-                        return finish(out, kept, last);
+                        break 'scan out.last().map(|(i, _)| encode_token(i.id.as_str()));
                     }
                     out.push((i, t));
                     kept.extend(nics);
                 }
             }
             if exhausted {
-                return finish(out, kept, None);
+                break None;
             }
-        }
+        };
+        let interfaces = match nics {
+            ScanInterfaces::No => InstanceInterfaces::default(),
+            ScanInterfaces::ForFilters => InstanceInterfaces::new(
+                kept,
+                &self.db.read(|tx| tx.list_docs::<ElasticIp>(account))?,
+            ),
+            ScanInterfaces::ForPage => self.db.read(|tx| instance_interfaces(tx, account, &out))?,
+        };
+        Ok((out, interfaces, next))
     }
 
     /// DescribeInstanceStatus: running instances unless `include_all`.
@@ -1106,7 +1130,8 @@ impl ControlPlane {
             let found = self.db.read(|tx| self.load_instances(tx, caller, &ids))?;
             return Ok((found.into_iter().filter(|i| keep(i)).collect(), None));
         }
-        let (list, _, next) = self.scan_instances(caller, page, |i, _, _| keep(i))?;
+        let (list, _, next) =
+            self.scan_instances(caller, page, ScanInterfaces::No, |i, _, _| keep(i))?;
         Ok((list.into_iter().map(|(i, _)| i).collect(), next))
     }
 
@@ -1587,6 +1612,17 @@ pub enum AttributeChange {
     DisableApiTermination(bool),
     DisableApiStop(bool),
     ShutdownBehavior(ShutdownBehavior),
+}
+
+/// Which interfaces a scan of instances loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScanInterfaces {
+    /// None (DescribeInstanceStatus).
+    No,
+    /// Those of the page's instances, once the page is known.
+    ForPage,
+    /// Those of every instance looked at (its filters read them), per chunk.
+    ForFilters,
 }
 
 /// The subnet and security groups of a launch, and the existing interface it

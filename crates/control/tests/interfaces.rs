@@ -604,3 +604,54 @@ fn failed_launches_make_no_interfaces() {
     assert_eq!(found.len(), 1);
     assert_eq!(nics.of(&id), &[eni][..]);
 }
+
+#[test]
+fn describe_pages_carry_their_interfaces() {
+    let w = world();
+    let input = RunInstancesInput {
+        image_id: Some(IMAGE.into()),
+        min_count: Some(7),
+        max_count: Some(7),
+        ..Default::default()
+    };
+    let r = w.cp.run_instances(&w.a, &input, false).unwrap();
+    assert_eq!(r.instances.len(), 7);
+    for (i, _) in &r.instances {
+        assert_eq!(r.interfaces.of(i.id.as_str()).len(), 1);
+    }
+    let subnet = r.instances[0].0.subnet_id.clone().unwrap().to_string();
+    let by_subnet = FilterSet::from_params(
+        &Params::from_pairs([
+            ("Filter.1.Name", "network-interface.subnet-id"),
+            ("Filter.1.Value.1", subnet.as_str()),
+        ]),
+        "Filter",
+        strato_control::instances::INSTANCE_FILTERS,
+        true,
+    )
+    .unwrap();
+    // Unfiltered (interfaces loaded for the page) and filtered on interfaces (loaded
+    // per chunk): both pages of 5 + 2, every instance with its interface.
+    for filters in [FilterSet::default(), by_subnet] {
+        let mut seen = vec![];
+        let mut page = PageRequest::new(Some(5), None, 5, 1000).unwrap();
+        loop {
+            let (list, nics, next) =
+                w.cp.describe_instances_with_interfaces(&w.a, &[], &filters, &page)
+                    .unwrap();
+            for (i, _) in &list {
+                let n = nics.of(i.id.as_str());
+                assert_eq!(n.len(), 1);
+                assert_eq!(Some(&n[0].private_ip), i.private_ip.as_ref());
+                seen.push(i.id.to_string());
+            }
+            match next {
+                Some(t) => page = PageRequest::new(Some(5), Some(&t), 5, 1000).unwrap(),
+                None => break,
+            }
+        }
+        let mut want: Vec<String> = r.instances.iter().map(|(i, _)| i.id.to_string()).collect();
+        want.sort();
+        assert_eq!(seen, want);
+    }
+}

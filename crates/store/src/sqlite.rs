@@ -1637,11 +1637,9 @@ impl Tx<'_> {
     /// True when any account's network interface has this MAC address.
     pub fn mac_address_taken(&self, mac: &str) -> Result<bool> {
         self.conn
-            .query_row(
-                "SELECT 1 FROM network_interfaces WHERE mac_address = ?1",
-                [mac],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM network_interfaces WHERE mac_address = ?1")
+            .map_err(db_err)?
+            .query_row([mac], |_| Ok(()))
             .optional()
             .map(|r| r.is_some())
             .map_err(db_err)
