@@ -3,6 +3,7 @@
 
 use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
 use crate::lifecycle::{self, reason};
+use crate::net::interfaces::{insert_interface, primary_attachment, INTERFACE_RESOURCE_TYPE};
 use crate::net::security_groups::{default_vpc_tx, resolve_instance_groups};
 use crate::net::subnets::SubnetAddresses;
 use crate::page::{encode_token, PageRequest};
@@ -10,16 +11,16 @@ use crate::tags::{validate_tags, TagSpec};
 use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use strato_agent_api::{BootSpec, DesiredVmState, VmReport, VmSpec};
+use std::collections::{HashMap, HashSet};
+use strato_agent_api::{BootSpec, DesiredVmState, NicSpec, VmReport, VmSpec};
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
-use strato_common::SubnetId;
+use strato_common::{AccountId, NetworkInterfaceId, SubnetId};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
 use strato_ec2_wire::params::decode_base64;
 use strato_ec2_wire::FilterSet;
 use strato_store::{
-    ClientTokenRecord, Desired, GroupRef, Instance, InstanceState, MetadataOptions,
-    ShutdownBehavior, Subnet, Tx,
+    ClientTokenRecord, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
+    MetadataOptions, NetworkInterface, ShutdownBehavior, Subnet, Tx,
 };
 
 /// Largest user data EC2 accepts, after base64 decoding.
@@ -33,6 +34,71 @@ pub struct Reservation {
     pub reservation_id: ReservationId,
     pub owner_id: String,
     pub instances: Vec<TaggedInstance>,
+    /// The instances' network interfaces.
+    pub interfaces: InstanceInterfaces,
+}
+
+/// The network interfaces attached to a set of instances (each instance's by device
+/// index, the primary first), and which public addresses are the account's Elastic
+/// IPs: what DescribeInstances shows in `networkInterfaceSet` beside each instance.
+/// Instances launched before primary interfaces were stored have none.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceInterfaces {
+    by_instance: HashMap<String, Vec<NetworkInterface>>,
+    elastic_ips: HashSet<String>,
+}
+
+impl InstanceInterfaces {
+    /// Groups interfaces by the instance they are attached to, by device index.
+    fn new(interfaces: Vec<NetworkInterface>, elastic_ips: &[ElasticIp]) -> Self {
+        let mut by_instance: HashMap<String, Vec<NetworkInterface>> = HashMap::new();
+        for n in interfaces {
+            if let Some(a) = &n.attachment {
+                by_instance
+                    .entry(a.instance_id.to_string())
+                    .or_default()
+                    .push(n);
+            }
+        }
+        for list in by_instance.values_mut() {
+            list.sort_by_key(device_index);
+        }
+        InstanceInterfaces {
+            by_instance,
+            elastic_ips: elastic_ips
+                .iter()
+                .filter(|a| a.association.is_some())
+                .map(|a| a.public_ip.clone())
+                .collect(),
+        }
+    }
+
+    /// The interfaces attached to an instance, primary first.
+    pub fn of(&self, instance: &str) -> &[NetworkInterface] {
+        self.by_instance
+            .get(instance)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// True when `public_ip` is one of the account's Elastic IPs (its owner is the
+    /// account rather than `amazon`).
+    pub fn is_elastic(&self, public_ip: &str) -> bool {
+        self.elastic_ips.contains(public_ip)
+    }
+
+    /// Keeps only the interfaces of `instances`.
+    fn retain_instances<'a>(&mut self, instances: impl Iterator<Item = &'a str>) {
+        let keep: HashSet<&str> = instances.collect();
+        self.by_instance.retain(|k, _| keep.contains(k.as_str()));
+    }
+}
+
+fn device_index(n: &NetworkInterface) -> u32 {
+    n.attachment
+        .as_ref()
+        .map(|a| a.device_index)
+        .unwrap_or(u32::MAX)
 }
 
 /// A validated-on-use RunInstances request. Serialised to detect ClientToken reuse
@@ -63,6 +129,20 @@ pub struct RunInstancesInput {
     /// The primary private address to use (one instance only), from the subnet.
     #[serde(default)]
     pub private_ip_address: Option<String>,
+    /// An available network interface to launch with as the primary interface
+    /// (`NetworkInterface.1.NetworkInterfaceId`; one instance only). Its subnet, zone,
+    /// groups and address are the instance's; `subnet_id`, the security groups and
+    /// `private_ip_address` must then be absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<String>,
+    /// `NetworkInterface.1.DeleteOnTermination`: whether the primary interface goes
+    /// with the instance. Default true for the interface the launch makes, false for
+    /// one named by `network_interface_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_on_termination: Option<bool>,
+    /// `NetworkInterface.1.Description` of the interface the launch makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_description: Option<String>,
     /// `MetadataOptions.*` as given.
     #[serde(default)]
     pub metadata_options: MetadataOptionsChange,
@@ -116,6 +196,24 @@ pub const INSTANCE_FILTERS: &[&str] = &[
     "tenancy",
     "virtualization-type",
     "vpc-id",
+    "network-interface.network-interface-id",
+    "network-interface.mac-address",
+    "network-interface.private-dns-name",
+    "network-interface.addresses.private-ip-address",
+    "network-interface.subnet-id",
+    "network-interface.vpc-id",
+    "network-interface.availability-zone",
+    "network-interface.description",
+    "network-interface.owner-id",
+    "network-interface.status",
+    "network-interface.group-id",
+    "network-interface.group-name",
+    "network-interface.attachment.attachment-id",
+    "network-interface.attachment.instance-id",
+    "network-interface.attachment.device-index",
+    "network-interface.attachment.status",
+    "network-interface.attachment.delete-on-termination",
+    "network-interface.source-dest-check",
 ];
 
 /// Filter names DescribeInstanceStatus accepts.
@@ -140,8 +238,19 @@ pub fn private_dns_name(region: &str, ip: &str) -> String {
     }
 }
 
-fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
+fn instance_field(
+    region: &str,
+    i: &Instance,
+    nics: &[NetworkInterface],
+    name: &str,
+) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
+    if let Some(field) = name.strip_prefix("network-interface.") {
+        return nics
+            .iter()
+            .flat_map(|n| interface_field(region, n, field))
+            .collect();
+    }
     match name {
         "architecture" => one(&i.architecture),
         "availability-zone" | "placement-availability-zone" => one(&i.availability_zone),
@@ -199,6 +308,39 @@ fn instance_field(region: &str, i: &Instance, name: &str) -> Vec<String> {
     }
 }
 
+/// The values of an instance's interface for a `network-interface.*` filter.
+fn interface_field(region: &str, n: &NetworkInterface, name: &str) -> Vec<String> {
+    let att = n.attachment.as_ref();
+    let one = |s: &str| vec![s.to_string()];
+    match name {
+        "network-interface-id" => one(n.id.as_str()),
+        "mac-address" => one(&n.mac_address),
+        "private-dns-name" => vec![private_dns_name(region, &n.private_ip)],
+        "addresses.private-ip-address" => one(&n.private_ip),
+        "subnet-id" => one(n.subnet_id.as_str()),
+        "vpc-id" => one(n.vpc_id.as_str()),
+        "availability-zone" => one(&n.availability_zone),
+        "description" => one(&n.description),
+        "owner-id" => one(n.account_id.as_str()),
+        "status" => one(crate::net::interfaces::status_of(n)),
+        "group-id" => n.groups.iter().map(|g| g.id.to_string()).collect(),
+        "group-name" => n.groups.iter().map(|g| g.name.clone()).collect(),
+        "attachment.attachment-id" => att.map(|a| a.id.to_string()).into_iter().collect(),
+        "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
+        "attachment.device-index" => att
+            .map(|a| a.device_index.to_string())
+            .into_iter()
+            .collect(),
+        "attachment.status" => att.map(|_| "attached".to_string()).into_iter().collect(),
+        "attachment.delete-on-termination" => att
+            .map(|a| a.delete_on_termination.to_string())
+            .into_iter()
+            .collect(),
+        "source-dest-check" => one("true"),
+        _ => vec![],
+    }
+}
+
 /// The `status` DescribeInstanceStatus shows for an instance in `state`.
 pub fn status_of(state: InstanceState) -> &'static str {
     match state {
@@ -239,33 +381,73 @@ fn not_found_ids(missing: &[String]) -> Error {
 }
 
 impl ControlPlane {
-    /// The spec the host agent should converge an instance to.
+    /// The spec the host agent should converge an instance to, as committed.
     pub fn spec_of(&self, i: &Instance) -> VmSpec {
-        let image = self
-            .db
-            .read(|tx| tx.image(i.image_id.as_str()))
-            .ok()
-            .flatten();
-        spec_with(i, image.as_ref())
+        match self.db.read(|tx| self.spec_in(tx, i)) {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::error!(instance = %i.id, error = %e, "could not read an instance's spec");
+                spec_with(i, None, vec![])
+            }
+        }
+    }
+
+    /// The spec of an instance as transaction `tx` sees it (its image and its
+    /// attached interfaces).
+    pub(crate) fn spec_in(&self, tx: &Tx, i: &Instance) -> Result<VmSpec> {
+        let image = tx.image(i.image_id.as_str())?;
+        let nics = tx.interfaces_of_instance(&i.account_id, i.id.as_str())?;
+        Ok(spec_with(i, image.as_ref(), nic_specs(nics)))
+    }
+
+    /// The specs of instances of one account as `tx` sees them: each image read
+    /// once, the interfaces of all of them in one query.
+    fn specs_in(&self, tx: &Tx, account: &AccountId, list: &[&Instance]) -> Result<Vec<VmSpec>> {
+        let mut images: HashMap<&str, Option<Image>> = HashMap::new();
+        for i in list {
+            if !images.contains_key(i.image_id.as_str()) {
+                images.insert(i.image_id.as_str(), tx.image(i.image_id.as_str())?);
+            }
+        }
+        let ids: Vec<&str> = list.iter().map(|i| i.id.as_str()).collect();
+        let mut nics_of = group_nics(tx.nics_of_instances(account, &ids)?);
+        Ok(list
+            .iter()
+            .map(|i| {
+                spec_with(
+                    i,
+                    images.get(i.image_id.as_str()).and_then(Option::as_ref),
+                    nic_specs(nics_of.remove(i.id.as_str()).unwrap_or_default()),
+                )
+            })
+            .collect())
     }
 
     /// Re-sends every instance of this host to its agent (startup reconciliation).
-    /// Each image is read once, however many instances use it.
+    /// Each image is read once, however many instances use it, and the interfaces of
+    /// all of them come from one query.
     pub fn sync_agent(&self) -> Result<usize> {
         let host = self.agent.host().to_string();
-        let (instances, images) = self.db.read(|tx| {
+        let (instances, images, nics) = self.db.read(|tx| {
             let instances = tx.instances_on_host(&host)?;
-            let mut images: HashMap<String, Option<strato_store::Image>> = HashMap::new();
+            let mut images: HashMap<String, Option<Image>> = HashMap::new();
             for i in &instances {
                 if !images.contains_key(i.image_id.as_str()) {
                     images.insert(i.image_id.to_string(), tx.image(i.image_id.as_str())?);
                 }
             }
-            Ok((instances, images))
+            Ok((instances, images, tx.interfaces_on_host(&host)?))
         })?;
+        let mut nics_of = group_nics(nics);
         let specs: Vec<VmSpec> = instances
             .iter()
-            .map(|i| spec_with(i, images.get(i.image_id.as_str()).and_then(Option::as_ref)))
+            .map(|i| {
+                spec_with(
+                    i,
+                    images.get(i.image_id.as_str()).and_then(Option::as_ref),
+                    nic_specs(nics_of.remove(i.id.as_str()).unwrap_or_default()),
+                )
+            })
             .collect();
         let n = specs.len();
         // The dataplane first: a VM that starts finds its VPC's rules in place.
@@ -306,13 +488,16 @@ impl ControlPlane {
                     }
                     tx.update_instance(&next)?;
                     if terminated {
+                        // Only instances launched before primary interfaces were
+                        // stored hold an address under their own id; the others'
+                        // addresses belong to their interfaces.
                         tx.release_instance_addresses(&next.account_id, next.id.as_str())?;
                         crate::net::addresses::disassociate_instance(
                             tx,
                             &next.account_id,
                             next.id.as_str(),
                         )?;
-                        crate::net::interfaces::detach_instance(
+                        crate::net::interfaces::release_instance(
                             tx,
                             &next.account_id,
                             next.id.as_str(),
@@ -402,17 +587,31 @@ impl ControlPlane {
         if let Some(z) = &input.availability_zone {
             self.check_zone(z)?;
         }
+        if input.network_interface_id.is_some() && max > 1 {
+            return Err(Error::InvalidParameterCombination(
+                "A network interface ID can only be specified when launching one instance (MaxCount 1).".into(),
+            ));
+        }
+        if let Some(d) = &input.interface_description {
+            if d.len() > 255 {
+                return Err(Error::invalid_value(
+                    "Description must be at most 255 characters.",
+                ));
+            }
+        }
         self.ensure_network_defaults(&caller.account)?;
         // The launch transaction resolves the network again; this early pass makes a
         // DryRun answer for a bad subnet or group as the real call would.
         self.db
             .read(|tx| self.launch_network(tx, caller, input).map(|_| ()))?;
         let mut instance_tags = vec![];
+        let mut interface_tags = vec![];
         for spec in &input.tag_specs {
             match spec.resource_type.as_str() {
                 "instance" => instance_tags.extend(spec.tags.iter().cloned()),
-                // Volumes and interfaces arrive with the storage and network work;
-                // accepting their tags silently would lose them.
+                INTERFACE_RESOURCE_TYPE => interface_tags.extend(spec.tags.iter().cloned()),
+                // Volumes arrive with the storage work; accepting their tags silently
+                // would lose them.
                 other => {
                     return Err(Error::invalid_value(format!(
                         "'{other}' is not a valid taggable resource type for this operation."
@@ -421,6 +620,7 @@ impl ControlPlane {
             }
         }
         validate_tags(&instance_tags)?;
+        validate_tags(&interface_tags)?;
         if let Some(t) = &input.client_token {
             if t.len() > 64 || !t.is_ascii() {
                 return Err(Error::invalid_value(
@@ -438,13 +638,15 @@ impl ControlPlane {
             max: max as usize,
             shutdown,
             instance_tags,
+            interface_tags,
         })
     }
 
     /// Where a launch goes: the subnet (given, or the default subnet of the zone in
     /// the default VPC) and the security groups (given by id or name, or the VPC's
-    /// default group). Called when validating and again inside the launch transaction,
-    /// so a subnet or group deleted in between is noticed.
+    /// default group); or everything from an available interface named as the
+    /// primary one. Called when validating and again inside the launch transaction,
+    /// so a subnet or group deleted (or an interface taken) in between is noticed.
     fn launch_network(
         &self,
         tx: &Tx,
@@ -452,6 +654,9 @@ impl ControlPlane {
         input: &RunInstancesInput,
     ) -> Result<LaunchNetwork> {
         let account = &caller.account;
+        if let Some(id) = input.network_interface_id.as_deref() {
+            return self.launch_with_interface(tx, account, input, id);
+        }
         let subnet: Subnet = match input.subnet_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => {
                 let id = SubnetId::parse(id)?;
@@ -496,7 +701,65 @@ impl ControlPlane {
             &input.security_group_ids,
             &input.security_group_names,
         )?;
-        Ok(LaunchNetwork { subnet, groups })
+        Ok(LaunchNetwork {
+            subnet,
+            groups,
+            interface: None,
+        })
+    }
+
+    /// [`Self::launch_network`] for a launch with an existing interface: it must be
+    /// the caller's and available; its zone is where the instance goes.
+    fn launch_with_interface(
+        &self,
+        tx: &Tx,
+        account: &AccountId,
+        input: &RunInstancesInput,
+        id: &str,
+    ) -> Result<LaunchNetwork> {
+        let combination = |what: &str| {
+            Err(Error::InvalidParameterCombination(format!(
+                "A network interface ID and {what} may not both be specified for the primary network interface."
+            )))
+        };
+        if input.subnet_id.as_deref().is_some_and(|s| !s.is_empty()) {
+            return combination("a subnet ID");
+        }
+        if !input.security_group_ids.is_empty() || !input.security_group_names.is_empty() {
+            return combination("security groups");
+        }
+        if input.private_ip_address.is_some() {
+            return combination("a private IP address");
+        }
+        if input.interface_description.is_some() {
+            return combination("a description");
+        }
+        let id = NetworkInterfaceId::parse(id)?;
+        let n: NetworkInterface = tx
+            .get_doc(account, id.as_str())?
+            .ok_or_else(|| Error::not_found(ResourceKind::NetworkInterface, &id))?;
+        if let Some(a) = &n.attachment {
+            return Err(Error::NetworkInterfaceInUse(format!(
+                "Interface: [{}] in use (attached to {}).",
+                n.id, a.instance_id
+            )));
+        }
+        if let Some(z) = &input.availability_zone {
+            if *z != n.availability_zone {
+                return Err(Error::invalid_value(format!(
+                    "The network interface '{}' is in availability zone '{}', not '{z}'.",
+                    n.id, n.availability_zone
+                )));
+            }
+        }
+        let subnet: Subnet = tx
+            .get_doc(account, n.subnet_id.as_str())?
+            .ok_or_else(|| Error::internal(format!("{} has no subnet {}", n.id, n.subnet_id)))?;
+        Ok(LaunchNetwork {
+            subnet,
+            groups: n.groups.clone(),
+            interface: Some(n),
+        })
     }
 
     /// RunInstances. With a ClientToken already used for the same parameters, returns
@@ -534,7 +797,7 @@ impl ControlPlane {
                     v.min
                 )));
             }
-            let network = self.launch_network(tx, caller, input)?;
+            let mut network = self.launch_network(tx, caller, input)?;
             let requested_ip = match input.private_ip_address.as_deref() {
                 None => None,
                 Some(_) if v.max > 1 => {
@@ -546,25 +809,42 @@ impl ControlPlane {
                     Error::invalid_value(format!("Invalid value '{ip}' for PrivateIpAddress: not an IPv4 address."))
                 })?),
             };
-            let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
-            let free = addresses.free() as usize;
-            if free < v.min {
-                return Err(Error::InsufficientFreeAddressesInSubnet(format!(
-                    "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
-                    network.subnet.id
-                )));
-            }
-            let count = v.max.min(room).min(free);
             let reservation_id = ReservationId::generate();
-            let ids: Vec<InstanceId> = (0..count).map(|_| InstanceId::generate()).collect();
-            let id_strs: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
-            let addresses = match &requested_ip {
-                Some(ip) => vec![addresses.allocate_exact(tx, &caller.account, *ip, id_strs[0])?],
-                None => addresses.allocate(tx, &caller.account, &id_strs)?,
+            // Each instance's primary interface holds its address: a new interface
+            // per instance (its address taken under the interface's id), or the one
+            // interface named by the launch.
+            let (ids, interface_ids, addresses) = match &network.interface {
+                Some(n) => {
+                    let ip = n.private_ip.parse::<std::net::Ipv4Addr>().map_err(Error::internal)?;
+                    (vec![InstanceId::generate()], vec![n.id.clone()], vec![ip])
+                }
+                None => {
+                    let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
+                    let free = addresses.free() as usize;
+                    if free < v.min {
+                        return Err(Error::InsufficientFreeAddressesInSubnet(format!(
+                            "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
+                            network.subnet.id
+                        )));
+                    }
+                    let count = v.max.min(room).min(free);
+                    let ids: Vec<InstanceId> = (0..count).map(|_| InstanceId::generate()).collect();
+                    let interface_ids: Vec<NetworkInterfaceId> =
+                        (0..count).map(|_| NetworkInterfaceId::generate()).collect();
+                    let holders: Vec<&str> = interface_ids.iter().map(|i| i.as_str()).collect();
+                    let ips = match &requested_ip {
+                        Some(ip) => vec![addresses.allocate_exact(tx, &caller.account, *ip, holders[0])?],
+                        None => addresses.allocate(tx, &caller.account, &holders)?,
+                    };
+                    (ids, interface_ids, ips)
+                }
             };
+            let count = ids.len();
             let group_ids: Vec<&str> = network.groups.iter().map(|g| g.id.as_str()).collect();
             let mut launched = Vec::with_capacity(count);
-            for (idx, (id, address)) in ids.into_iter().zip(addresses).enumerate() {
+            for (idx, ((id, address), interface_id)) in
+                ids.into_iter().zip(addresses).zip(interface_ids).enumerate()
+            {
                 let inst = Instance {
                     id,
                     account_id: caller.account.clone(),
@@ -605,6 +885,42 @@ impl ControlPlane {
                 };
                 tx.insert_instance(&inst)?;
                 tx.set_instance_groups(&caller.account, inst.id.as_str(), &group_ids)?;
+                let nic = match network.interface.take() {
+                    Some(mut n) => {
+                        n.attachment = Some(primary_attachment(
+                            &inst,
+                            input.delete_on_termination.unwrap_or(false),
+                            now,
+                        ));
+                        tx.update_doc(&n)?;
+                        n
+                    }
+                    None => {
+                        let n = insert_interface(
+                            tx,
+                            &caller.account,
+                            interface_id,
+                            &network.subnet,
+                            address,
+                            network.groups.clone(),
+                            input.interface_description.clone().unwrap_or_default(),
+                            Some(primary_attachment(
+                                &inst,
+                                input.delete_on_termination.unwrap_or(true),
+                                now,
+                            )),
+                            now,
+                        )?;
+                        crate::tags::put_tags(
+                            tx,
+                            &caller.account,
+                            n.id.as_str(),
+                            INTERFACE_RESOURCE_TYPE,
+                            &v.interface_tags,
+                        )?;
+                        n
+                    }
+                };
                 for (k, val) in &v.instance_tags {
                     tx.put_tag(
                         &caller.account,
@@ -616,7 +932,8 @@ impl ControlPlane {
                         },
                     )?;
                 }
-                launched.push(inst);
+                // Every instance of the launch shares the image validated above.
+                launched.push(spec_with(&inst, Some(&v.image), vec![nic_spec(&nic, &network.subnet)]));
             }
             if let Some(token) = &input.client_token {
                 tx.insert_client_token(
@@ -631,19 +948,21 @@ impl ControlPlane {
             }
             Ok((reservation_id, launched))
         })?;
-        // Every instance of the launch shares the image validated above.
-        for inst in &launched {
-            self.agent.apply(spec_with(inst, Some(&v.image)));
+        for spec in launched {
+            self.agent.apply(spec);
         }
-        let instances = self.db.read(|tx| {
+        let (instances, interfaces) = self.db.read(|tx| {
             let list = tx.instances_in_reservation(&caller.account, reservation_id.as_str())?;
-            with_tags(tx, caller, list)
+            let list = with_tags(tx, caller, list)?;
+            let interfaces = instance_interfaces(tx, &caller.account, &list)?;
+            Ok((list, interfaces))
         })?;
         tracing::info!(reservation = %reservation_id, count = instances.len(), "instances launched");
         Ok(Reservation {
             reservation_id,
             owner_id: caller.account.to_string(),
             instances,
+            interfaces,
         })
     }
 
@@ -677,7 +996,21 @@ impl ControlPlane {
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
+        self.describe_instances_with_interfaces(caller, ids, filters, page)
+            .map(|(list, _, next)| (list, next))
+    }
+
+    /// DescribeInstances with the instances' network interfaces (loaded with each
+    /// chunk of instances by one range query, never per instance).
+    pub fn describe_instances_with_interfaces(
+        &self,
+        caller: &Caller,
+        ids: &[String],
+        filters: &FilterSet,
+        page: &PageRequest,
+    ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         let ids = parse_instance_ids(ids)?;
+        let region = &self.cfg.region;
         if !ids.is_empty() {
             if page.max_results.is_some() {
                 return Err(Error::InvalidParameterCombination(
@@ -685,55 +1018,96 @@ impl ControlPlane {
                         .into(),
                 ));
             }
-            let list = self.db.read(|tx| {
+            let (list, mut interfaces) = self.db.read(|tx| {
                 let found = self.load_instances(tx, caller, &ids)?;
-                with_tags(tx, caller, found)
+                let list = with_tags(tx, caller, found)?;
+                let interfaces = instance_interfaces(tx, &caller.account, &list)?;
+                Ok((list, interfaces))
             })?;
-            let out = list
+            let out: Vec<TaggedInstance> = list
                 .into_iter()
-                .filter(|(i, t)| filters.matches(t, |n| instance_field(&self.cfg.region, i, n)))
+                .filter(|(i, t)| {
+                    let nics = interfaces.of(i.id.as_str());
+                    filters.matches(t, |n| instance_field(region, i, nics, n))
+                })
                 .collect();
-            return Ok((out, None));
+            interfaces.retain_instances(out.iter().map(|(i, _)| i.id.as_str()));
+            return Ok((out, interfaces, None));
         }
-        self.scan_instances(caller, page, |i, t| {
-            filters.matches(t, |n| instance_field(&self.cfg.region, i, n))
+        let nics = if filters
+            .filters
+            .iter()
+            .any(|f| f.name.starts_with("network-interface."))
+        {
+            ScanInterfaces::ForFilters
+        } else {
+            ScanInterfaces::ForPage
+        };
+        self.scan_instances(caller, page, nics, |i, t, nics| {
+            filters.matches(t, |n| instance_field(region, i, nics, n))
         })
     }
 
     /// Walks the caller's instances in id order in chunks, keeping those `keep` accepts,
-    /// until a page is full. One query per chunk, tags loaded per chunk by range.
+    /// until a page is full. One query per chunk, tags loaded per chunk by range; the
+    /// first chunk asks for just one more instance than the page needs (which tells
+    /// whether a next page exists), later ones for a full chunk. Interfaces are loaded
+    /// per chunk only when `keep` looks at them, else once for the page (or not at all).
     fn scan_instances(
         &self,
         caller: &Caller,
         page: &PageRequest,
-        keep: impl Fn(&Instance, &[(String, String)]) -> bool,
-    ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
+        nics: ScanInterfaces,
+        keep: impl Fn(&Instance, &[(String, String)], &[NetworkInterface]) -> bool,
+    ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         const CHUNK: usize = 1000;
         let visible = self.visible_since();
         let want = page.max_results.unwrap_or(usize::MAX);
+        let account = &caller.account;
         let mut out: Vec<TaggedInstance> = Vec::new();
+        let mut kept: Vec<NetworkInterface> = Vec::new();
         let mut cursor = page.after.clone();
-        loop {
-            let chunk = self.db.read(|tx| {
-                let list = tx.instances_page(&caller.account, cursor.as_deref(), CHUNK, visible)?;
-                with_tags(tx, caller, list)
+        let mut limit = want.saturating_add(1).min(CHUNK);
+        let per_chunk = nics == ScanInterfaces::ForFilters;
+        let next = 'scan: loop {
+            let (chunk, interfaces) = self.db.read(|tx| {
+                let list = tx.instances_page(account, cursor.as_deref(), limit, visible)?;
+                let list = with_tags(tx, caller, list)?;
+                let interfaces = if per_chunk {
+                    instance_interfaces(tx, account, &list)?.by_instance
+                } else {
+                    HashMap::new()
+                };
+                Ok((list, interfaces))
             })?;
-            let exhausted = chunk.len() < CHUNK;
+            let exhausted = chunk.len() < limit;
+            limit = CHUNK;
+            let mut interfaces = interfaces;
             for (i, t) in chunk {
                 cursor = Some(i.id.to_string());
-                if keep(&i, &t) {
+                let nics = interfaces.remove(i.id.as_str()).unwrap_or_default();
+                if keep(&i, &t, &nics) {
                     if out.len() == want {
                         // One more match exists: the page is full and there is a next one.
-                        let last = out.last().map(|(i, _)| encode_token(i.id.as_str()));
-                        return Ok((out, last));
+                        break 'scan out.last().map(|(i, _)| encode_token(i.id.as_str()));
                     }
                     out.push((i, t));
+                    kept.extend(nics);
                 }
             }
             if exhausted {
-                return Ok((out, None));
+                break None;
             }
-        }
+        };
+        let interfaces = match nics {
+            ScanInterfaces::No => InstanceInterfaces::default(),
+            ScanInterfaces::ForFilters => InstanceInterfaces::new(
+                kept,
+                &self.db.read(|tx| tx.list_docs::<ElasticIp>(account))?,
+            ),
+            ScanInterfaces::ForPage => self.db.read(|tx| instance_interfaces(tx, account, &out))?,
+        };
+        Ok((out, interfaces, next))
     }
 
     /// DescribeInstanceStatus: running instances unless `include_all`.
@@ -748,7 +1122,7 @@ impl ControlPlane {
         let ids = parse_instance_ids(ids)?;
         let keep = |i: &Instance| {
             (include_all || i.state == InstanceState::Running)
-                && filters.matches(&[], |n| instance_field(&self.cfg.region, i, n))
+                && filters.matches(&[], |n| instance_field(&self.cfg.region, i, &[], n))
         };
         if !ids.is_empty() {
             if page.max_results.is_some() {
@@ -760,7 +1134,8 @@ impl ControlPlane {
             let found = self.db.read(|tx| self.load_instances(tx, caller, &ids))?;
             return Ok((found.into_iter().filter(|i| keep(i)).collect(), None));
         }
-        let (list, next) = self.scan_instances(caller, page, |i, _| keep(i))?;
+        let (list, _, next) =
+            self.scan_instances(caller, page, ScanInterfaces::No, |i, _, _| keep(i))?;
         Ok((list.into_iter().map(|(i, _)| i).collect(), next))
     }
 
@@ -802,12 +1177,15 @@ impl ControlPlane {
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
-            for (inst, spec_changed) in &edited {
+            for (inst, _) in &edited {
                 tx.update_instance(inst)?;
-                if *spec_changed {
-                    specs.push(self.spec_of(inst));
-                }
             }
+            let changed: Vec<&Instance> = edited
+                .iter()
+                .filter(|(_, spec_changed)| *spec_changed)
+                .map(|(i, _)| i)
+                .collect();
+            specs.extend(self.specs_in(tx, &caller.account, &changed)?);
             Ok((changes, specs))
         })?;
         for spec in specs {
@@ -1054,6 +1432,15 @@ impl ControlPlane {
             }
             let ids: Vec<&str> = refs.iter().map(|g| g.id.as_str()).collect();
             tx.set_instance_groups(account, inst.id.as_str(), &ids)?;
+            // The instance's groups are its primary interface's.
+            for mut n in
+                tx.list_docs_by::<NetworkInterface>(account, "instance_id", inst.id.as_str())?
+            {
+                if n.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
+                    n.groups = refs.clone();
+                    tx.update_doc(&n)?;
+                }
+            }
             inst.security_groups = refs;
             tx.update_instance(&inst)
         })
@@ -1150,8 +1537,42 @@ impl MetadataOptionsChange {
     }
 }
 
-/// The spec the host agent should converge an instance to, given its image.
-fn spec_with(i: &Instance, image: Option<&strato_store::Image>) -> VmSpec {
+/// One interface as a VM spec names it.
+fn nic_spec(n: &NetworkInterface, subnet: &Subnet) -> NicSpec {
+    NicSpec {
+        interface_id: n.id.to_string(),
+        device_index: n.attachment.as_ref().map(|a| a.device_index).unwrap_or(0),
+        mac: n.mac_address.clone(),
+        vpc_id: n.vpc_id.to_string(),
+        subnet_cidr: subnet.cidr_block.clone(),
+        private_ip: n.private_ip.clone(),
+    }
+}
+
+/// Interfaces with their subnets, grouped by the instance they are attached to.
+fn group_nics(
+    nics: Vec<(NetworkInterface, Subnet)>,
+) -> HashMap<String, Vec<(NetworkInterface, Subnet)>> {
+    let mut out: HashMap<String, Vec<(NetworkInterface, Subnet)>> = HashMap::new();
+    for (n, s) in nics {
+        if let Some(a) = &n.attachment {
+            out.entry(a.instance_id.to_string())
+                .or_default()
+                .push((n, s));
+        }
+    }
+    out
+}
+
+/// An instance's attached interfaces as its VM spec names them, primary first.
+fn nic_specs(mut nics: Vec<(NetworkInterface, Subnet)>) -> Vec<NicSpec> {
+    nics.sort_by_key(|(n, _)| device_index(n));
+    nics.iter().map(|(n, s)| nic_spec(n, s)).collect()
+}
+
+/// The spec the host agent should converge an instance to, given its image and its
+/// interfaces (primary first).
+fn spec_with(i: &Instance, image: Option<&Image>, nics: Vec<NicSpec>) -> VmSpec {
     let shape = catalog::instance_type(&i.instance_type).ok();
     let boot = image
         .map(|img| BootSpec {
@@ -1182,7 +1603,7 @@ fn spec_with(i: &Instance, image: Option<&strato_store::Image>) -> VmSpec {
             .as_deref()
             .and_then(decode_base64)
             .unwrap_or_default(),
-        nics: vec![],
+        nics,
     }
 }
 
@@ -1197,10 +1618,23 @@ pub enum AttributeChange {
     ShutdownBehavior(ShutdownBehavior),
 }
 
-/// The subnet and security groups of a launch.
+/// Which interfaces a scan of instances loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScanInterfaces {
+    /// None (DescribeInstanceStatus).
+    No,
+    /// Those of the page's instances, once the page is known.
+    ForPage,
+    /// Those of every instance looked at (its filters read them), per chunk.
+    ForFilters,
+}
+
+/// The subnet and security groups of a launch, and the existing interface it
+/// launches with, if one was named.
 struct LaunchNetwork {
     subnet: Subnet,
     groups: Vec<GroupRef>,
+    interface: Option<NetworkInterface>,
 }
 
 struct ValidRun {
@@ -1211,6 +1645,7 @@ struct ValidRun {
     max: usize,
     shutdown: ShutdownBehavior,
     instance_tags: Vec<(String, String)>,
+    interface_tags: Vec<(String, String)>,
 }
 
 /// Attaches tags to a list of instances with one range query.
@@ -1230,4 +1665,21 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<Tagged
             (i, t)
         })
         .collect())
+}
+
+/// The interfaces attached to a list of instances (one query per 500 instances) and
+/// the account's Elastic IPs (a handful).
+fn instance_interfaces(
+    tx: &Tx,
+    account: &AccountId,
+    list: &[TaggedInstance],
+) -> Result<InstanceInterfaces> {
+    if list.is_empty() {
+        return Ok(InstanceInterfaces::default());
+    }
+    let ids: Vec<&str> = list.iter().map(|(i, _)| i.id.as_str()).collect();
+    Ok(InstanceInterfaces::new(
+        tx.interfaces_of_instances(account, &ids)?,
+        &tx.list_docs::<ElasticIp>(account)?,
+    ))
 }

@@ -12,6 +12,7 @@ pub mod images;
 pub mod instances;
 pub mod keypairs;
 pub mod lifecycle;
+pub mod metadata;
 pub mod net;
 pub mod page;
 pub mod tags;

@@ -557,9 +557,10 @@ pub struct AddressAssociation {
     pub private_ip: String,
 }
 
-/// A network interface made by CreateNetworkInterface: a private address of a subnet
-/// with security groups, attachable to an instance of its zone as a secondary
-/// interface (device index 1 and up).
+/// A network interface (ENI): a private address of a subnet with security groups and a
+/// MAC address. Every instance launched in a VPC has one at device index 0 (its
+/// primary interface, made with it or named at launch); CreateNetworkInterface makes
+/// others, attachable to an instance of their zone at device index 1 and up.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct NetworkInterface {
     /// The interface id.
@@ -593,8 +594,14 @@ pub struct NetworkInterfaceAttachment {
     pub id: NetworkInterfaceAttachmentId,
     /// The instance.
     pub instance_id: InstanceId,
-    /// The device index (1 and up).
+    /// The device index: 0 for the primary interface, 1 and up for the others.
     pub device_index: u32,
     /// Attach time, epoch milliseconds.
     pub attach_time_ms: i64,
+    /// The interface is deleted (and its address released) when the instance
+    /// terminates; otherwise it is detached and kept. True for the primary interface
+    /// RunInstances makes; false for interfaces attached later (records written
+    /// before this field existed load as false).
+    #[serde(default)]
+    pub delete_on_termination: bool,
 }

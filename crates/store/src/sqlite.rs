@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -212,6 +212,15 @@ CREATE UNIQUE INDEX network_interfaces_mac ON network_interfaces(mac_address);
 CREATE INDEX network_interfaces_subnet ON network_interfaces(account_id, subnet_id);
 CREATE INDEX network_interfaces_instance ON network_interfaces(account_id, instance_id);
 "#,
+    // Every instance's primary interface is a network interface row, and the instance
+    // metadata service finds the instance behind a request by the VPC and source
+    // address of one of its interfaces: an index on (vpc_id, private_ip). Rows written
+    // before get these columns from their documents (see `backfill`).
+    r#"
+ALTER TABLE network_interfaces ADD COLUMN vpc_id TEXT;
+ALTER TABLE network_interfaces ADD COLUMN private_ip TEXT;
+CREATE INDEX network_interfaces_address ON network_interfaces(vpc_id, private_ip);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -377,7 +386,13 @@ impl Document for ElasticIp {
 
 impl Document for NetworkInterface {
     const TABLE: &'static str = "network_interfaces";
-    const COLUMNS: &'static [&'static str] = &["subnet_id", "instance_id", "mac_address"];
+    const COLUMNS: &'static [&'static str] = &[
+        "subnet_id",
+        "instance_id",
+        "mac_address",
+        "vpc_id",
+        "private_ip",
+    ];
     fn account(&self) -> &AccountId {
         &self.account_id
     }
@@ -389,11 +404,25 @@ impl Document for NetworkInterface {
             Some(self.subnet_id.to_string()),
             self.attachment.as_ref().map(|a| a.instance_id.to_string()),
             Some(self.mac_address.clone()),
+            Some(self.vpc_id.to_string()),
+            Some(self.private_ip.clone()),
         ]
     }
 }
 
 const READERS: usize = 4;
+
+/// How many ids one `IN (…)` list holds (well under SQLite's and PostgreSQL's limits
+/// on parameters).
+pub const IN_LIST_CHUNK: usize = 500;
+
+/// `?2, ?3, …` for `n` parameters after the account (`?1`).
+fn in_list(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The network columns of the instances table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -511,6 +540,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction().map_err(db_err)?;
     for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(m).map_err(db_err)?;
+        backfill(&Tx { conn: &tx }, i + 1)?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -519,6 +549,15 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)
+}
+
+/// Data changes that go with a schema migration, in the same transaction: columns
+/// added to a document table are filled from the documents already stored.
+fn backfill(tx: &Tx, version: usize) -> Result<()> {
+    if version == 6 {
+        tx.refresh_columns::<NetworkInterface>()?;
+    }
+    Ok(())
 }
 
 /// Queries and changes, available inside [`Db::write`] (all) and [`Db::read`] (reads).
@@ -1314,6 +1353,142 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
+    /// Rewrites the indexed columns of every record of a document table from its
+    /// document (after a migration added columns).
+    fn refresh_columns<T: Document>(&self) -> Result<()> {
+        let sql = format!("SELECT data FROM {}", T::TABLE);
+        let docs: Vec<T> = {
+            let mut st = self.conn.prepare(&sql).map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            rows.map(|r| from_json(&r.map_err(db_err)?))
+                .collect::<Result<_>>()?
+        };
+        for d in &docs {
+            self.update_doc(d)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a query whose first column is a document and collects the documents.
+    fn docs_of<T: Document>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
+        let rows = st
+            .query_map(params, |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    // ---- network interfaces ----------------------------------------------------------------
+
+    /// The interfaces attached to the given instances of an account: one indexed
+    /// query per [`IN_LIST_CHUNK`] ids, never one per instance.
+    pub fn interfaces_of_instances(
+        &self,
+        account: &AccountId,
+        instances: &[&str],
+    ) -> Result<Vec<NetworkInterface>> {
+        let mut out = vec![];
+        for chunk in instances.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT data FROM network_interfaces WHERE account_id = ?1 AND instance_id IN ({})",
+                in_list(chunk.len())
+            );
+            let mut st = self.conn.prepare(&sql).map_err(db_err)?;
+            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            let rows = st
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(db_err)?;
+            for r in rows {
+                out.push(from_json(&r.map_err(db_err)?)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The interfaces attached to the given instances of an account, each with its
+    /// subnet (what VM specs need): one query per [`IN_LIST_CHUNK`] ids.
+    pub fn nics_of_instances(
+        &self,
+        account: &AccountId,
+        instances: &[&str],
+    ) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        let mut out = vec![];
+        for chunk in instances.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT n.data, s.data FROM network_interfaces n
+                 JOIN subnets s ON s.account_id = n.account_id AND s.id = n.subnet_id
+                 WHERE n.account_id = ?1 AND n.instance_id IN ({})",
+                in_list(chunk.len())
+            );
+            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            out.extend(self.interface_rows(&sql, rusqlite::params_from_iter(params))?);
+        }
+        Ok(out)
+    }
+
+    /// The interfaces attached to one instance, each with its subnet.
+    pub fn interfaces_of_instance(
+        &self,
+        account: &AccountId,
+        instance: &str,
+    ) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        self.nics_of_instances(account, &[instance])
+    }
+
+    /// The interfaces attached to the instances on `host` that are not terminated,
+    /// each with its subnet: what a host agent's specs need, in one query.
+    pub fn interfaces_on_host(&self, host: &str) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        self.interface_rows(
+            "SELECT n.data, s.data FROM instances i
+             JOIN network_interfaces n ON n.account_id = i.account_id AND n.instance_id = i.id
+             JOIN subnets s ON s.account_id = n.account_id AND s.id = n.subnet_id
+             WHERE i.host = ?1 AND i.state <> 'terminated'",
+            [host],
+        )
+    }
+
+    fn interface_rows(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        let mut st = self.conn.prepare(sql).map_err(db_err)?;
+        let rows = st
+            .query_map(params, |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        rows.map(|r| {
+            let (n, s) = r.map_err(db_err)?;
+            Ok((from_json(&n)?, from_json(&s)?))
+        })
+        .collect()
+    }
+
+    /// Every interface attached to an instance, across accounts (startup repairs).
+    pub fn attached_interfaces(&self) -> Result<Vec<NetworkInterface>> {
+        self.docs_of(
+            "SELECT data FROM network_interfaces WHERE instance_id IS NOT NULL",
+            [],
+        )
+    }
+
+    /// The interface of any account with private address `ip` in VPC `vpc` (the
+    /// metadata service's lookup; an index answers it).
+    pub fn interface_at(&self, vpc: &str, ip: &str) -> Result<Option<NetworkInterface>> {
+        Ok(self
+            .docs_of(
+                "SELECT data FROM network_interfaces WHERE vpc_id = ?1 AND private_ip = ?2",
+                params![vpc, ip],
+            )?
+            .into_iter()
+            .next())
+    }
+
     // ---- network defaults, instances in networks -----------------------------------------
 
     /// True once the account's default network resources have been created (they are
@@ -1459,15 +1634,12 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
-    /// Gives back every address an instance holds.
     /// True when any account's network interface has this MAC address.
     pub fn mac_address_taken(&self, mac: &str) -> Result<bool> {
         self.conn
-            .query_row(
-                "SELECT 1 FROM network_interfaces WHERE mac_address = ?1",
-                [mac],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM network_interfaces WHERE mac_address = ?1")
+            .map_err(db_err)?
+            .query_row([mac], |_| Ok(()))
             .optional()
             .map(|r| r.is_some())
             .map_err(db_err)
@@ -1486,15 +1658,48 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
-    pub fn release_instance_addresses(&self, account: &AccountId, instance: &str) -> Result<()> {
+    /// Gives back every address held under `holder`: a network interface's id, or
+    /// the id of an instance launched before primary interfaces were stored.
+    pub fn release_instance_addresses(&self, account: &AccountId, holder: &str) -> Result<()> {
         self.conn
             .prepare_cached(
                 "DELETE FROM subnet_addresses WHERE account_id = ?1 AND instance_id = ?2",
             )
             .map_err(db_err)?
-            .execute(params![account.as_str(), instance])
+            .execute(params![account.as_str(), holder])
             .map(|_| ())
             .map_err(db_err)
+    }
+
+    /// Moves the addresses of a subnet held under `from` to `to` (an instance's
+    /// address passing to its primary interface); returns how many moved.
+    pub fn move_subnet_addresses(
+        &self,
+        account: &AccountId,
+        subnet: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE subnet_addresses SET instance_id = ?4
+                 WHERE account_id = ?1 AND subnet_id = ?2 AND instance_id = ?3",
+            )
+            .map_err(db_err)?
+            .execute(params![account.as_str(), subnet, from, to])
+            .map_err(db_err)
+    }
+
+    /// Every instance that is not terminated, across accounts (startup repairs).
+    pub fn live_instances(&self) -> Result<Vec<Instance>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM instances WHERE state <> 'terminated' ORDER BY id")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 }
 

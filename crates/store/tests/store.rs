@@ -342,3 +342,168 @@ fn upgrade_from_schema_2_keeps_instances() {
         0
     );
 }
+
+fn interface(account: &AccountId, vpc: &str, subnet: &str, ip: &str) -> NetworkInterface {
+    use strato_common::{NetworkInterfaceId, SubnetId, VpcId};
+    NetworkInterface {
+        id: NetworkInterfaceId::generate(),
+        account_id: account.clone(),
+        subnet_id: SubnetId::parse(subnet).unwrap(),
+        vpc_id: VpcId::parse(vpc).unwrap(),
+        availability_zone: "us-east-1a".into(),
+        private_ip: ip.into(),
+        mac_address: format!("02:00:00:00:00:{:02x}", ip.len()),
+        description: String::new(),
+        groups: vec![],
+        attachment: None,
+        created_ms: 0,
+    }
+}
+
+#[test]
+fn upgrade_to_schema_6_indexes_interfaces_by_address() {
+    use strato_common::NetworkInterfaceAttachmentId;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let a = AccountId::generate();
+    let inst = instance(&a);
+    let mut n = interface(&a, "vpc-12345678", "subnet-12345678", "10.0.0.4");
+    n.attachment = Some(NetworkInterfaceAttachment {
+        id: NetworkInterfaceAttachmentId::generate(),
+        instance_id: inst.id.clone(),
+        device_index: 1,
+        attach_time_ms: 5,
+        delete_on_termination: false,
+    });
+    // A schema 5 database: the interface row has no address columns, and its document
+    // no `delete_on_termination`.
+    {
+        let db = Db::open(&path).unwrap();
+        db.write(|tx| {
+            tx.insert_instance(&inst)?;
+            tx.insert_doc(&n)
+        })
+        .unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut json = serde_json::to_value(&n).unwrap();
+        json["attachment"]
+            .as_object_mut()
+            .unwrap()
+            .remove("delete_on_termination");
+        conn.execute_batch(
+            "DROP INDEX network_interfaces_address;
+             ALTER TABLE network_interfaces DROP COLUMN vpc_id;
+             ALTER TABLE network_interfaces DROP COLUMN private_ip;
+             UPDATE meta SET value = '5' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE network_interfaces SET data = ?1",
+            [json.to_string()],
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let found = db
+        .read(|tx| tx.interface_at("vpc-12345678", "10.0.0.4"))
+        .unwrap()
+        .expect("backfilled columns find the interface");
+    assert_eq!(found, n);
+    assert!(db
+        .read(|tx| tx.interface_at("vpc-12345678", "10.0.0.5"))
+        .unwrap()
+        .is_none());
+    assert!(db
+        .read(|tx| tx.interface_at("vpc-87654321", "10.0.0.4"))
+        .unwrap()
+        .is_none());
+    // The lookup uses the index.
+    let plan: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT data FROM network_interfaces WHERE vpc_id = 'v' AND private_ip = 'i'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("network_interfaces_address"), "{plan}");
+}
+
+#[test]
+fn interfaces_of_instances_by_range_and_host() {
+    use strato_common::{NetworkInterfaceAttachmentId, SubnetId, VpcId};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let a = account(&db, "a");
+    let subnet = Subnet {
+        id: SubnetId::parse("subnet-12345678").unwrap(),
+        account_id: a.clone(),
+        vpc_id: VpcId::parse("vpc-12345678").unwrap(),
+        cidr_block: "10.0.0.0/24".into(),
+        availability_zone: "us-east-1a".into(),
+        default_for_az: false,
+        map_public_ip_on_launch: false,
+        created_ms: 0,
+    };
+    let (i1, mut i2) = (instance(&a), instance(&a));
+    i2.host = "other".into();
+    let attach = |n: &mut NetworkInterface, i: &Instance, index: u32| {
+        n.attachment = Some(NetworkInterfaceAttachment {
+            id: NetworkInterfaceAttachmentId::generate(),
+            instance_id: i.id.clone(),
+            device_index: index,
+            attach_time_ms: 0,
+            delete_on_termination: index == 0,
+        });
+    };
+    let mut n1 = interface(&a, "vpc-12345678", "subnet-12345678", "10.0.0.4");
+    attach(&mut n1, &i1, 0);
+    let mut n2 = interface(&a, "vpc-12345678", "subnet-12345678", "10.0.0.15");
+    attach(&mut n2, &i2, 0);
+    let free = interface(&a, "vpc-12345678", "subnet-12345678", "10.0.0.126");
+    db.write(|tx| {
+        tx.insert_doc(&subnet)?;
+        tx.insert_instance(&i1)?;
+        tx.insert_instance(&i2)?;
+        tx.insert_doc(&n1)?;
+        tx.insert_doc(&n2)?;
+        tx.insert_doc(&free)
+    })
+    .unwrap();
+    let both = [i1.id.as_str(), i2.id.as_str()];
+    let all = db.read(|tx| tx.interfaces_of_instances(&a, &both)).unwrap();
+    assert_eq!(all.len(), 2, "unattached interfaces are not listed");
+    let one = db
+        .read(|tx| tx.interfaces_of_instances(&a, &[i2.id.as_str()]))
+        .unwrap();
+    assert_eq!(one, vec![n2.clone()]);
+    // Long lists go in chunks.
+    let many: Vec<String> = (0..1200)
+        .map(|_| InstanceId::generate().to_string())
+        .collect();
+    let mut ids: Vec<&str> = many.iter().map(String::as_str).collect();
+    ids.push(i1.id.as_str());
+    assert_eq!(
+        db.read(|tx| tx.interfaces_of_instances(&a, &ids)).unwrap(),
+        vec![n1.clone()]
+    );
+    assert_eq!(
+        db.read(|tx| tx.nics_of_instances(&a, &ids)).unwrap(),
+        vec![(n1.clone(), subnet.clone())]
+    );
+    let on_local = db.read(|tx| tx.interfaces_on_host("local")).unwrap();
+    assert_eq!(on_local, vec![(n1.clone(), subnet.clone())]);
+    assert_eq!(
+        db.read(|tx| tx.interfaces_of_instance(&a, i2.id.as_str()))
+            .unwrap(),
+        vec![(n2, subnet)]
+    );
+    // Another account sees none of them.
+    let b = account(&db, "b");
+    assert!(db
+        .read(|tx| tx.interfaces_of_instance(&b, i1.id.as_str()))
+        .unwrap()
+        .is_empty());
+}

@@ -214,6 +214,8 @@ pub fn run(args: UpArgs) -> Result<()> {
                 }
             }
         });
+        // Instances from before primary interfaces were stored get theirs (once).
+        control.adopt_primary_interfaces().map_err(|e| anyhow::anyhow!("{e}"))?;
         let n = control.sync_agent().map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(instances = n, "host agent synchronised");
         tokio::spawn(agent.clone().run());

@@ -3,10 +3,16 @@
 //!
 //! An interface holds one private address of its subnet (a `subnet_addresses` row
 //! under the interface's id, so the subnet's free count sees it) and a MAC address
-//! unique across accounts. It attaches to a running or stopped instance of its zone and
-//! VPC as a secondary interface (device index 1 and up); an attached interface cannot
-//! be deleted, and a terminated instance's interfaces are detached. An instance's
-//! primary interface is not modelled as one of these yet.
+//! unique across accounts. Every instance launched in a VPC has a primary interface
+//! at device index 0, made in the launch transaction (or an available interface named
+//! at launch); it cannot be detached. CreateNetworkInterface makes others, which
+//! attach to a running or stopped instance of their zone and VPC at device index 1 and
+//! up. An attached interface cannot be deleted. When an instance terminates, its
+//! interfaces marked `delete_on_termination` (the primary one RunInstances made) are
+//! deleted and their addresses released; the others are detached and kept.
+//!
+//! Attaching or detaching an interface changes the instance's VM spec (its `nics`)
+//! and bumps its generation; a running VM picks the change up at its next start.
 
 use super::security_groups::resolve_instance_groups;
 use super::subnets::SubnetAddresses;
@@ -22,7 +28,9 @@ use strato_common::{
     ResourceKind, Result, SubnetId,
 };
 use strato_ec2_wire::FilterSet;
-use strato_store::{InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx};
+use strato_store::{
+    GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx,
+};
 
 /// Filter names DescribeNetworkInterfaces accepts.
 pub const INTERFACE_FILTERS: &[&str] = &[
@@ -98,13 +106,73 @@ fn field(n: &NetworkInterface, name: &str) -> Vec<String> {
     }
 }
 
-/// Detaches every interface attached to an instance (it terminated).
-pub fn detach_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<()> {
+/// What happens to an instance's interfaces when it terminates: those marked
+/// `delete_on_termination` are deleted with their tags and give their address back;
+/// the others are detached and kept.
+pub fn release_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<()> {
     for mut n in tx.list_docs_by::<NetworkInterface>(account, "instance_id", instance)? {
-        n.attachment = None;
-        tx.update_doc(&n)?;
+        if n.attachment
+            .as_ref()
+            .is_some_and(|a| a.delete_on_termination)
+        {
+            tx.release_instance_addresses(account, n.id.as_str())?;
+            tx.delete_doc::<NetworkInterface>(account, n.id.as_str())?;
+        } else {
+            n.attachment = None;
+            tx.update_doc(&n)?;
+        }
     }
     Ok(())
+}
+
+/// Makes (and stores) a network interface holding `ip`, which the caller has already
+/// taken in `subnet` under `id`. Its MAC address is unique across accounts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_interface(
+    tx: &Tx,
+    account: &AccountId,
+    id: NetworkInterfaceId,
+    subnet: &Subnet,
+    ip: Ipv4Addr,
+    groups: Vec<GroupRef>,
+    description: String,
+    attachment: Option<NetworkInterfaceAttachment>,
+    now: i64,
+) -> Result<NetworkInterface> {
+    let mut mac = random_mac();
+    while tx.mac_address_taken(&mac)? {
+        mac = random_mac();
+    }
+    let n = NetworkInterface {
+        id,
+        account_id: account.clone(),
+        subnet_id: subnet.id.clone(),
+        vpc_id: subnet.vpc_id.clone(),
+        availability_zone: subnet.availability_zone.clone(),
+        private_ip: ip.to_string(),
+        mac_address: mac,
+        description,
+        groups,
+        attachment,
+        created_ms: now,
+    };
+    tx.insert_doc(&n)?;
+    Ok(n)
+}
+
+/// The attachment of an instance's primary interface (device index 0).
+pub(crate) fn primary_attachment(
+    instance: &Instance,
+    delete_on_termination: bool,
+    now: i64,
+) -> NetworkInterfaceAttachment {
+    NetworkInterfaceAttachment {
+        id: NetworkInterfaceAttachmentId::generate(),
+        instance_id: instance.id.clone(),
+        device_index: 0,
+        attach_time_ms: now,
+        delete_on_termination,
+    }
 }
 
 /// True when some interface of the account uses the group.
@@ -175,24 +243,17 @@ impl ControlPlane {
                 None => addresses.allocate(tx, account, &[id.as_str()])?[0],
             };
             Self::dry(dry_run)?;
-            let mut mac = random_mac();
-            while tx.mac_address_taken(&mac)? {
-                mac = random_mac();
-            }
-            let n = NetworkInterface {
+            let n = insert_interface(
+                tx,
+                account,
                 id,
-                account_id: account.clone(),
-                subnet_id: subnet.id.clone(),
-                vpc_id: subnet.vpc_id.clone(),
-                availability_zone: subnet.availability_zone.clone(),
-                private_ip: ip.to_string(),
-                mac_address: mac,
-                description: description.clone(),
+                &subnet,
+                ip,
                 groups,
-                attachment: None,
-                created_ms: now_ms(),
-            };
-            tx.insert_doc(&n)?;
+                description.clone(),
+                None,
+                now_ms(),
+            )?;
             put_tags(tx, account, n.id.as_str(), INTERFACE_RESOURCE_TYPE, &tags)?;
             Ok((n, tags.clone()))
         })
@@ -311,13 +372,41 @@ impl ControlPlane {
                 instance_id: inst.id.clone(),
                 device_index,
                 attach_time_ms: now_ms(),
+                delete_on_termination: false,
             });
             tx.update_doc(&n)?;
-            Ok(att)
+            let spec = self.bump_for_nics(tx, inst)?;
+            Ok((att, spec))
+        })
+        .map(|(att, spec)| {
+            self.send_spec(spec);
+            att
         })
     }
 
-    /// DetachNetworkInterface by attachment id.
+    /// The instance's interfaces changed: its VM spec did too. Bumps the generation
+    /// (unless the instance is terminated) and returns the spec to send after commit.
+    fn bump_for_nics(
+        &self,
+        tx: &Tx,
+        mut inst: Instance,
+    ) -> Result<Option<strato_agent_api::VmSpec>> {
+        if inst.state == InstanceState::Terminated {
+            return Ok(None);
+        }
+        inst.generation += 1;
+        tx.update_instance(&inst)?;
+        self.spec_in(tx, &inst).map(Some)
+    }
+
+    fn send_spec(&self, spec: Option<strato_agent_api::VmSpec>) {
+        if let Some(spec) = spec {
+            self.agent.apply(spec);
+        }
+    }
+
+    /// DetachNetworkInterface by attachment id. A primary interface (device index 0)
+    /// stays with its instance.
     pub fn detach_network_interface(
         &self,
         caller: &Caller,
@@ -327,15 +416,97 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let account = &caller.account;
         let att = NetworkInterfaceAttachmentId::parse(attachment_id)?;
+        self.db
+            .write(|tx| {
+                let mut n = tx
+                    .list_docs::<NetworkInterface>(account)?
+                    .into_iter()
+                    .find(|n| n.attachment.as_ref().is_some_and(|a| a.id == att))
+                    .ok_or_else(|| {
+                        Error::not_found(ResourceKind::NetworkInterfaceAttachment, &att)
+                    })?;
+                let Some(a) = n.attachment.take() else {
+                    return Err(Error::internal("attachment vanished"));
+                };
+                if a.device_index == 0 {
+                    return Err(Error::OperationNotPermitted(
+                        "The network interface at device index 0 cannot be detached.".into(),
+                    ));
+                }
+                Self::dry(dry_run)?;
+                tx.update_doc(&n)?;
+                match tx.instance(account, a.instance_id.as_str())? {
+                    Some(inst) => self.bump_for_nics(tx, inst),
+                    None => Ok(None),
+                }
+            })
+            .map(|spec| self.send_spec(spec))
+    }
+}
+
+/// The meta key recording that instances from before stored primary interfaces have
+/// been given theirs.
+const ADOPTED_KEY: &str = "primary_interfaces_adopted";
+
+impl ControlPlane {
+    /// Gives every instance launched before primary interfaces were stored (in a VPC,
+    /// not terminated, without an interface at device index 0) its primary interface:
+    /// its subnet, address, groups and zone, `delete_on_termination`, attached since
+    /// its launch. The address passes from the instance to the interface, so it is
+    /// still released exactly once. Runs once per database (called at startup, before
+    /// the agent is synchronised); returns how many interfaces it made.
+    pub fn adopt_primary_interfaces(&self) -> Result<usize> {
         self.db.write(|tx| {
-            let mut n = tx
-                .list_docs::<NetworkInterface>(account)?
+            if tx.meta_get(ADOPTED_KEY)?.is_some() {
+                return Ok(0);
+            }
+            let with_primary: std::collections::HashSet<String> = tx
+                .attached_interfaces()?
                 .into_iter()
-                .find(|n| n.attachment.as_ref().is_some_and(|a| a.id == att))
-                .ok_or_else(|| Error::not_found(ResourceKind::NetworkInterfaceAttachment, &att))?;
-            Self::dry(dry_run)?;
-            n.attachment = None;
-            tx.update_doc(&n)
+                .filter_map(|n| n.attachment)
+                .filter(|a| a.device_index == 0)
+                .map(|a| a.instance_id.to_string())
+                .collect();
+            let mut made = 0;
+            for inst in tx.live_instances()? {
+                let (Some(subnet_id), Some(ip)) = (&inst.subnet_id, &inst.private_ip) else {
+                    continue;
+                };
+                if with_primary.contains(inst.id.as_str()) {
+                    continue;
+                }
+                let account = &inst.account_id;
+                let Some(subnet) = tx.get_doc::<Subnet>(account, subnet_id.as_str())? else {
+                    tracing::warn!(instance = %inst.id, subnet = %subnet_id, "instance's subnet is gone; no primary interface made");
+                    continue;
+                };
+                let Ok(ip) = ip.parse::<Ipv4Addr>() else {
+                    continue;
+                };
+                let id = NetworkInterfaceId::generate();
+                if tx.move_subnet_addresses(account, subnet_id.as_str(), inst.id.as_str(), id.as_str())?
+                    == 0
+                {
+                    tracing::warn!(instance = %inst.id, %ip, "instance held no address record; its interface takes none");
+                }
+                insert_interface(
+                    tx,
+                    account,
+                    id,
+                    &subnet,
+                    ip,
+                    inst.security_groups.clone(),
+                    String::new(),
+                    Some(primary_attachment(&inst, true, inst.launch_time_ms)),
+                    inst.launch_time_ms,
+                )?;
+                made += 1;
+            }
+            tx.meta_set(ADOPTED_KEY, "1")?;
+            if made > 0 {
+                tracing::info!(interfaces = made, "primary network interfaces made for existing instances");
+            }
+            Ok(made)
         })
     }
 }

@@ -5,13 +5,13 @@ use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::instances::{
-    reachability_of, status_of, AttributeChange, MetadataOptionsChange, RunInstancesInput,
-    StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
+    reachability_of, status_of, AttributeChange, InstanceInterfaces, MetadataOptionsChange,
+    RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
 use strato_control::{catalog, Caller, ControlPlane};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
 use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::{Instance, InstanceState, ShutdownBehavior};
+use strato_store::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 
 /// `<instanceState><code/><name/></instanceState>` under another tag name.
 fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
@@ -28,9 +28,80 @@ fn write_groups(w: &mut XmlWriter, i: &Instance) {
     });
 }
 
+/// A public address as an interface shows it (`association`).
+struct PublicAddress<'a> {
+    ip: &'a str,
+    dns_name: String,
+    /// `amazon`, or the account for an Elastic IP.
+    owner: &'a str,
+}
+
+impl PublicAddress<'_> {
+    fn write(&self, w: &mut XmlWriter) {
+        w.open("association")
+            .text("publicIp", self.ip)
+            .text("publicDnsName", &self.dns_name)
+            .text("ipOwnerId", self.owner)
+            .close("association");
+    }
+}
+
+/// One `networkInterfaceSet` item of an instance (`InstanceNetworkInterface`).
+fn write_instance_interface(
+    w: &mut XmlWriter,
+    region: &str,
+    n: &NetworkInterface,
+    public: Option<&PublicAddress>,
+) {
+    let dns = private_dns_name(region, &n.private_ip);
+    w.text("networkInterfaceId", n.id.as_str())
+        .text("subnetId", n.subnet_id.as_str())
+        .text("vpcId", n.vpc_id.as_str())
+        .text("description", &n.description)
+        .text("ownerId", n.account_id.as_str())
+        .text("status", strato_control::net::interfaces::status_of(n))
+        .text("macAddress", &n.mac_address)
+        .text("privateIpAddress", &n.private_ip)
+        .text("privateDnsName", &dns)
+        .bool("sourceDestCheck", true);
+    w.list("groupSet", &n.groups, |w, g| {
+        w.text("groupId", g.id.as_str()).text("groupName", &g.name);
+    });
+    if let Some(a) = &n.attachment {
+        w.open("attachment")
+            .text("attachmentId", a.id.as_str())
+            .num("deviceIndex", a.device_index)
+            .text("status", "attached")
+            .text("attachTime", &ec2_timestamp(a.attach_time_ms))
+            .bool("deleteOnTermination", a.delete_on_termination)
+            .num("networkCardIndex", 0)
+            .close("attachment");
+    }
+    if let Some(p) = public {
+        p.write(w);
+    }
+    w.list("privateIpAddressesSet", std::iter::once(()), |w, _| {
+        w.text("privateIpAddress", &n.private_ip)
+            .text("privateDnsName", &dns)
+            .bool("primary", true);
+        if let Some(p) = public {
+            p.write(w);
+        }
+    });
+    w.open("ipv6AddressesSet")
+        .close("ipv6AddressesSet")
+        .text("interfaceType", "interface");
+}
+
 /// One instance as EC2 describes it (an `instancesSet` item). `region` names the
-/// private DNS domain.
-pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(String, String)]) {
+/// private DNS domain; `nics` are the instance's attached interfaces, primary first.
+pub fn write_instance(
+    w: &mut XmlWriter,
+    region: &str,
+    i: &Instance,
+    tags: &[(String, String)],
+    nics: &InstanceInterfaces,
+) {
     let shape = catalog::instance_type(&i.instance_type).ok();
     w.text("instanceId", i.id.as_str())
         .text("imageId", i.image_id.as_str());
@@ -86,11 +157,22 @@ pub fn write_instance(w: &mut XmlWriter, region: &str, i: &Instance, tags: &[(St
         .text("virtualizationType", "hvm")
         .opt_text("clientToken", i.client_token.as_deref())
         .tag_set(tags)
-        .text("hypervisor", "xen")
-        .open("networkInterfaceSet")
-        .close("networkInterfaceSet")
-        .bool("ebsOptimized", false)
-        .bool("enaSupport", true);
+        .text("hypervisor", "xen");
+    let public = i.public_ip.as_deref().map(|ip| PublicAddress {
+        ip,
+        dns_name: public_dns.clone(),
+        owner: if nics.is_elastic(ip) {
+            i.account_id.as_str()
+        } else {
+            "amazon"
+        },
+    });
+    w.list("networkInterfaceSet", nics.of(i.id.as_str()), |w, n| {
+        // The instance's public address is its primary interface's.
+        let primary = n.attachment.as_ref().is_some_and(|a| a.device_index == 0);
+        write_instance_interface(w, region, n, public.as_ref().filter(|_| primary));
+    });
+    w.bool("ebsOptimized", false).bool("enaSupport", true);
     if let Some(s) = shape {
         w.open("cpuOptions")
             .num("coreCount", s.vcpus.div_ceil(2).max(1))
@@ -160,7 +242,7 @@ pub fn modify_metadata_options(
 }
 
 fn run_input(p: &Params) -> Result<RunInstancesInput> {
-    let (subnet_id, security_group_ids) = launch_network(p)?;
+    let net = launch_network(p)?;
     Ok(RunInstancesInput {
         image_id: p.get("ImageId").map(str::to_string),
         instance_type: p.get("InstanceType").map(str::to_string),
@@ -188,30 +270,46 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
             .get("ClientToken")
             .filter(|s| !s.is_empty())
             .map(str::to_string),
-        subnet_id,
-        security_group_ids,
+        subnet_id: net.subnet_id,
+        security_group_ids: net.security_group_ids,
         security_group_names: p.list("SecurityGroup"),
         metadata_options: metadata_change(p, "MetadataOptions.")?,
-        private_ip_address: p
-            .get("PrivateIpAddress")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        private_ip_address: net.private_ip_address,
+        network_interface_id: net.network_interface_id,
+        delete_on_termination: net.delete_on_termination,
+        interface_description: net.description,
     })
 }
 
-/// The subnet and security group ids of a launch: given directly (`SubnetId`,
-/// `SecurityGroupId.N`), or through `NetworkInterface.1` as the aws CLI sends them
-/// with `--associate-public-ip-address`. One interface, created with the instance, is
-/// all Strato launches with for now.
-fn launch_network(p: &Params) -> Result<(Option<String>, Vec<String>)> {
-    let subnet = p
-        .get("SubnetId")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+/// The network part of a RunInstances request.
+#[derive(Default)]
+struct LaunchNetworkParams {
+    subnet_id: Option<String>,
+    security_group_ids: Vec<String>,
+    private_ip_address: Option<String>,
+    network_interface_id: Option<String>,
+    delete_on_termination: Option<bool>,
+    description: Option<String>,
+}
+
+/// The network of a launch: given directly (`SubnetId`, `SecurityGroupId.N`,
+/// `PrivateIpAddress`), or through `NetworkInterface.1` (the primary interface: the aws
+/// CLI sends the subnet and groups there with `--associate-public-ip-address`), which
+/// may also name an existing interface to launch with (`NetworkInterfaceId`). One
+/// interface at launch is all Strato takes; more attach afterwards.
+fn launch_network(p: &Params) -> Result<LaunchNetworkParams> {
+    let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+    let subnet = non_empty(p.get("SubnetId"));
     let groups = p.list("SecurityGroupId");
+    let private_ip = non_empty(p.get("PrivateIpAddress"));
     let nics = p.structs("NetworkInterface");
     let Some(nic) = nics.first() else {
-        return Ok((subnet, groups));
+        return Ok(LaunchNetworkParams {
+            subnet_id: subnet,
+            security_group_ids: groups,
+            private_ip_address: private_ip,
+            ..Default::default()
+        });
     };
     if nics.len() > 1 {
         return Err(Error::Unsupported(
@@ -220,8 +318,6 @@ fn launch_network(p: &Params) -> Result<(Option<String>, Vec<String>)> {
         ));
     }
     for key in [
-        "NetworkInterfaceId",
-        "PrivateIpAddress",
         "PrivateIpAddresses.1.PrivateIpAddress",
         "SecondaryPrivateIpAddressCount",
         "Ipv6AddressCount",
@@ -238,31 +334,54 @@ fn launch_network(p: &Params) -> Result<(Option<String>, Vec<String>)> {
             "The primary network interface must have device index 0.",
         ));
     }
-    nic.bool("AssociatePublicIpAddress")?;
-    nic.bool("DeleteOnTermination")?;
-    let nic_subnet = nic
-        .get("SubnetId")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let public = nic.bool("AssociatePublicIpAddress")?;
+    let delete_on_termination = nic.bool("DeleteOnTermination")?;
+    let nic_subnet = non_empty(nic.get("SubnetId"));
     let nic_groups = nic.list("SecurityGroupId");
-    if subnet.is_some() && nic_subnet.is_some() {
-        return Err(Error::InvalidParameterCombination(
-            "Network interfaces and an instance-level subnet ID may not be specified on the same request".into(),
-        ));
+    let nic_ip = non_empty(nic.get("PrivateIpAddress"));
+    let eni = non_empty(nic.get("NetworkInterfaceId"));
+    let description = nic.get("Description").map(str::to_string);
+    let combination = |m: &str| Err(Error::InvalidParameterCombination(m.into()));
+    if eni.is_some() {
+        if nic_subnet.is_some() {
+            return combination(
+                "A network interface may not specify both a network interface ID and a subnet.",
+            );
+        }
+        if !nic_groups.is_empty() {
+            return combination("A network interface may not specify both a network interface ID and security groups.");
+        }
+        if nic_ip.is_some() {
+            return combination("A network interface may not specify both a network interface ID and a private IP address.");
+        }
+        if public.is_some() {
+            return combination("The associatePublicIPAddress parameter cannot be specified when launching with an existing network interface.");
+        }
+        if description.is_some() {
+            return combination("A network interface may not specify both a network interface ID and a description.");
+        }
     }
-    if !groups.is_empty() && !nic_groups.is_empty() {
-        return Err(Error::InvalidParameterCombination(
-            "Network interfaces and an instance-level security groups may not be specified on the same request".into(),
-        ));
+    if subnet.is_some() && (nic_subnet.is_some() || eni.is_some()) {
+        return combination("Network interfaces and an instance-level subnet ID may not be specified on the same request");
     }
-    Ok((
-        subnet.or(nic_subnet),
-        if groups.is_empty() {
+    if !groups.is_empty() && (!nic_groups.is_empty() || eni.is_some()) {
+        return combination("Network interfaces and an instance-level security groups may not be specified on the same request");
+    }
+    if private_ip.is_some() && (nic_ip.is_some() || eni.is_some()) {
+        return combination("Network interfaces and an instance-level private IP address should not be specified on the same request");
+    }
+    Ok(LaunchNetworkParams {
+        subnet_id: subnet.or(nic_subnet),
+        security_group_ids: if groups.is_empty() {
             nic_groups
         } else {
             groups
         },
-    ))
+        private_ip_address: private_ip.or(nic_ip),
+        network_interface_id: eni,
+        delete_on_termination,
+        description,
+    })
 }
 
 pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
@@ -274,7 +393,7 @@ pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<Strin
             .open("groupSet")
             .close("groupSet");
         w.list("instancesSet", &res.instances, |w, (i, t)| {
-            write_instance(w, &cp.cfg.region, i, t)
+            write_instance(w, &cp.cfg.region, i, t, &res.interfaces)
         });
     }))
 }
@@ -285,7 +404,8 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     }
     let filters = FilterSet::from_params(p, "Filter", INSTANCE_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_instances(c, &p.list("InstanceId"), &filters, &pg)?;
+    let (list, nics, next) =
+        cp.describe_instances_with_interfaces(c, &p.list("InstanceId"), &filters, &pg)?;
     // Group by reservation, keeping the order in which reservations first appear.
     let mut groups: Vec<(String, Vec<usize>)> = vec![];
     let mut index: std::collections::HashMap<&str, usize> = Default::default();
@@ -308,7 +428,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
                 .close("groupSet");
             w.list("instancesSet", members, |w, n| {
                 let (i, t) = &list[*n];
-                write_instance(w, &cp.cfg.region, i, t);
+                write_instance(w, &cp.cfg.region, i, t, &nics);
             });
         });
         w.opt_text("nextToken", next.as_deref());

@@ -42,7 +42,7 @@ fn write_interface(
             .num("networkCardIndex", 0)
             .text("status", "attached")
             .text("attachTime", &ec2_timestamp(a.attach_time_ms))
-            .bool("deleteOnTermination", false)
+            .bool("deleteOnTermination", a.delete_on_termination)
             .close("attachment");
     }
     w.tag_set(tags);
