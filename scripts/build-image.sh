@@ -3,15 +3,19 @@
 #
 #   vmlinuz        Debian's cloud kernel (linux-image-cloud-amd64 -> linux-image-6.1.*-cloud-amd64)
 #   initrd.img     small cpio.gz initramfs: static busybox, virtio modules, /init
-#   root.qcow2     64 MiB qcow2 disk, ext4 root filesystem with a busybox userland
-#   manifest.json  name, architecture, versions, sha256 of each file, kernel command line
+#   root.qcow2     64 MiB qcow2 disk, ext4 root filesystem with a busybox userland and
+#                  dropbear (SSH server) with the shared libraries it needs
+#   manifest.json  name, architecture, versions, sha256 of each file, kernel command line,
+#                  hash of the build inputs
 #
 # Usage: scripts/build-image.sh [--force] [OUT_DIR]   (default OUT_DIR: target/images/strato-minimal)
 #
-# Skips the build when OUT_DIR already holds a complete image, unless --force is given.
+# Skips the build when OUT_DIR already holds a complete image built from the same inputs
+# (this script and every file under images/strato-minimal/), unless --force is given.
 # Needs root (device nodes, ownership, apt). Installs its missing build tools with apt-get.
-# The kernel and busybox packages are fetched with `apt-get download` and unpacked with
-# `dpkg-deb -x` into a temporary directory: nothing is installed on the host for them.
+# The kernel, busybox and dropbear packages (and dropbear's libraries) are fetched with
+# `apt-get download` and unpacked with `dpkg-deb -x` into a temporary directory: nothing
+# is installed on the host for them.
 # Files copied into the image come from images/strato-minimal/ in this repository.
 # Set SOURCE_DATE_EPOCH to fix timestamps (default: the kernel package's build date).
 set -euo pipefail
@@ -24,6 +28,13 @@ ROOT_SIZE_MIB=64
 ROOT_DEVICE=/dev/vda
 KERNEL_META=linux-image-cloud-amd64
 BUSYBOX_PKG=busybox-static
+DROPBEAR_PKG=dropbear-bin
+# dropbear's shared libraries come from these packages (its Depends, and libtomcrypt's
+# libgmp); the build checks that they resolve every library dropbear loads.
+DROPBEAR_LIB_PKGS=(libc6 libcrypt1 libtomcrypt1 libtommath1 zlib1g libgmp10)
+# The image's login user, as on Amazon Linux (the key pair's key goes to it and to root).
+SSH_USER=ec2-user
+SSH_UID=1000
 # Kernel command line for QEMU's -append (the initramfs reads root=, rootfstype=, init=).
 CMDLINE="console=ttyS0 root=$ROOT_DEVICE rootfstype=ext4 rw"
 # Loaded by the initramfs /init, in this order (dependency order). ext4, jbd2, mbcache,
@@ -34,8 +45,9 @@ INITRD_MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev v
 ROOTFS_MODULES=("${INITRD_MODULES[@]}")
 INIT_MARKER="strato-minimal: init running"
 READY_MARKER="strato-minimal: multi-user ready"
+SSH_READY_MARKER="strato-minimal: ssh ready"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 FORCE=0
 OUT=""
@@ -55,10 +67,33 @@ OUT="${OUT%/}"
 log() { echo "==> $*"; }
 die() { echo "build-image: error: $*" >&2; exit 1; }
 
+# Hash of everything the image is made of in this repository: this script and each file
+# under images/strato-minimal/ (path, executable bit, content or link target). Package
+# versions are not in it: a new Debian kernel needs --force.
+source_hash() {
+  (
+    cd "$REPO"
+    { echo scripts/build-image.sh; find images/strato-minimal \( -type f -o -type l \); } \
+      | LC_ALL=C sort | while IFS= read -r f; do
+        if [ -L "$f" ]; then
+          printf 'link %s %s\n' "$f" "$(readlink "$f")"
+        else
+          x=-; [ -x "$f" ] && x=x
+          printf 'file %s %s %s\n' "$f" "$x" "$(sha256sum <"$f" | cut -d' ' -f1)"
+        fi
+      done
+  ) | sha256sum | cut -d' ' -f1
+}
+SOURCE_HASH="$(source_hash)"
+
 if [ "$FORCE" = 0 ] && [ -s "$OUT/manifest.json" ] && [ -s "$OUT/vmlinuz" ] \
   && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/root.qcow2" ]; then
-  log "$OUT already holds $NAME (use --force to rebuild)"
-  exit 0
+  built_from="$(sed -n 's/^ *"source_hash": "\([0-9a-f]*\)".*/\1/p' "$OUT/manifest.json")"
+  if [ "$built_from" = "$SOURCE_HASH" ]; then
+    log "$OUT already holds $NAME built from these sources (use --force to rebuild)"
+    exit 0
+  fi
+  log "$OUT holds $NAME built from other sources (${built_from:-no source hash}): rebuilding"
 fi
 
 [ "$(id -u)" = 0 ] || die "run as root (needs device nodes, root-owned files and apt-get)"
@@ -93,21 +128,29 @@ trap cleanup EXIT
 chmod 755 "$WORK"
 
 # --- packages ----------------------------------------------------------------------------
-if ! apt-cache show "$KERNEL_META" >/dev/null 2>&1 || ! apt-cache show "$BUSYBOX_PKG" >/dev/null 2>&1; then
+have_lists=1
+for p in "$KERNEL_META" "$BUSYBOX_PKG" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}"; do
+  apt-cache show "$p" >/dev/null 2>&1 || have_lists=0
+done
+if [ "$have_lists" = 0 ]; then
   log "apt-get update"
   apt-get update -qq
 fi
 KERNEL_PKG="$(apt-cache depends "$KERNEL_META" | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')"
 [ -n "$KERNEL_PKG" ] || die "cannot resolve the kernel package $KERNEL_META depends on"
-log "downloading $KERNEL_PKG $BUSYBOX_PKG"
+log "downloading $KERNEL_PKG $BUSYBOX_PKG $DROPBEAR_PKG ${DROPBEAR_LIB_PKGS[*]}"
 mkdir -p "$WORK/debs"
+download() {
+  (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" \
+    "$KERNEL_META" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}")
+}
 # Stale package lists name versions the mirror no longer has: refresh once and retry.
-if ! (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" "$KERNEL_META"); then
+if ! download; then
   log "download failed; refreshing package lists and retrying"
   apt-get update -qq
   KERNEL_PKG="$(apt-cache depends "$KERNEL_META" | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')"
-  (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" "$KERNEL_META") \
-    || die "apt-get download failed"
+  rm -f "$WORK"/debs/*.deb
+  download || die "apt-get download failed"
 fi
 deb_of() { ls "$WORK/debs/$1"_*.deb; }
 KERNEL_DEB="$(deb_of "$KERNEL_PKG")"
@@ -115,6 +158,8 @@ BUSYBOX_DEB="$(deb_of "$BUSYBOX_PKG")"
 KERNEL_PKG_VERSION="$(dpkg-deb -f "$KERNEL_DEB" Version)"
 KERNEL_META_VERSION="$(dpkg-deb -f "$(deb_of "$KERNEL_META")" Version)"
 BUSYBOX_VERSION="$(dpkg-deb -f "$BUSYBOX_DEB" Version)"
+DROPBEAR_DEB="$(deb_of "$DROPBEAR_PKG")"
+DROPBEAR_VERSION="$(dpkg-deb -f "$DROPBEAR_DEB" Version)"
 
 dpkg-deb -x "$KERNEL_DEB" "$WORK/kernel"
 dpkg-deb -x "$BUSYBOX_DEB" "$WORK/busybox"
@@ -126,7 +171,15 @@ KCONFIG="$WORK/kernel/boot/config-$KVER"
 BUSYBOX="$WORK/busybox/bin/busybox"
 [ -x "$BUSYBOX" ] || die "no /bin/busybox in $BUSYBOX_DEB"
 "$BUSYBOX" true || die "busybox from $BUSYBOX_DEB does not run"
-log "kernel $KVER ($KERNEL_PKG $KERNEL_PKG_VERSION), busybox $BUSYBOX_VERSION"
+# dropbear and its libraries, unpacked together: the libraries it loads are taken from here.
+DB="$WORK/dropbear"
+for p in "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}"; do
+  dpkg-deb -x "$(deb_of "$p")" "$DB"
+done
+DB_LDSO=/lib64/ld-linux-x86-64.so.2
+DB_LIBPATH="$DB/lib/x86_64-linux-gnu:$DB/usr/lib/x86_64-linux-gnu"
+[ -x "$DB/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] || die "no dynamic loader in libc6"
+log "kernel $KVER ($KERNEL_PKG $KERNEL_PKG_VERSION), busybox $BUSYBOX_VERSION, dropbear $DROPBEAR_VERSION"
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   SOURCE_DATE_EPOCH="$(stat -c %Y "$VMLINUZ")"
@@ -190,6 +243,32 @@ install_busybox() {
   done
 }
 
+# install_dropbear DESTROOT: dropbear, dropbearkey and every shared library they load,
+# at the paths the packages use (the loader's default search path finds them).
+install_dropbear() {
+  local dest="$1" bin lib libs
+  mkdir -p "$dest/usr/sbin" "$dest/usr/bin" "$dest/lib64"
+  install -m 755 "$DB/usr/sbin/dropbear" "$dest/usr/sbin/dropbear"
+  install -m 755 "$DB/usr/bin/dropbearkey" "$dest/usr/bin/dropbearkey"
+  for bin in usr/sbin/dropbear usr/bin/dropbearkey; do
+    # The packages' own loader lists what the binary needs; anything it finds outside
+    # $DB came from the host and means a package is missing from DROPBEAR_LIB_PKGS.
+    libs="$("$DB/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$DB_LIBPATH" --list "$DB/$bin" \
+      | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $2 == "=>" && $3 == "not" { print "MISSING:" $1 }')" \
+      || die "cannot list the libraries of $bin"
+    for lib in $libs; do
+      case "$lib" in
+        "$DB"/*) ;;
+        *) die "$bin needs ${lib#MISSING:}, which no package in DROPBEAR_LIB_PKGS provides" ;;
+      esac
+      mkdir -p "$dest/$(dirname "${lib#"$DB"/}")"
+      cp -L "$lib" "$dest/${lib#"$DB"/}"
+    done
+  done
+  cp -L "$DB/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$dest/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+  ln -sfn /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$dest$DB_LDSO"
+}
+
 # --- initramfs ---------------------------------------------------------------------------
 log "building initrd.img"
 IR="$WORK/initramfs"
@@ -214,9 +293,16 @@ ln -s ../run "$RF/var/run"
 chmod 1777 "$RF/tmp" "$RF/var/tmp"
 chmod 700 "$RF/root"
 install_busybox "$RF"
+install_dropbear "$RF"
 cp -a "$SRC/rootfs/." "$RF/"
 chown -R 0:0 "$RF"
 chmod 640 "$RF/etc/shadow"
+mkdir -p "$RF/etc/dropbear" "$RF/home/$SSH_USER/.ssh"
+chmod 700 "$RF/etc/dropbear" "$RF/home/$SSH_USER" "$RF/home/$SSH_USER/.ssh"
+chown -R "$SSH_UID:$SSH_UID" "$RF/home/$SSH_USER"
+grep -q "^$SSH_USER:x:$SSH_UID:$SSH_UID:" "$RF/etc/passwd" || die "rootfs/etc/passwd lacks $SSH_USER ($SSH_UID)"
+# The libraries must work inside the image, not only next to the host's.
+chroot "$RF" /usr/sbin/dropbear -V 2>&1 | grep -q "Dropbear v" || die "dropbear does not run in the root fs"
 install_modules "$RF" "${ROOTFS_MODULES[@]}"
 mknod -m 600 "$RF/dev/console" c 5 1
 mknod -m 666 "$RF/dev/null" c 1 3
@@ -229,11 +315,11 @@ PRETTY_NAME="Strato minimal (Debian kernel $KVER, busybox $BUSYBOX_VERSION)"
 HOME_URL="https://github.com/"
 EOF
 printf '%s\n' "$NAME" "kernel=$KVER" "kernel_package=$KERNEL_PKG $KERNEL_PKG_VERSION" \
-  "busybox=$BUSYBOX_VERSION" >"$RF/etc/strato/image"
+  "busybox=$BUSYBOX_VERSION" "dropbear=$DROPBEAR_VERSION" >"$RF/etc/strato/image"
 find "$RF" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 # Deterministic UUID and hash seed (derived from the versions), fixed timestamps.
-seed="$(printf '%s %s %s' "$NAME" "$KERNEL_PKG_VERSION" "$BUSYBOX_VERSION" | sha256sum | cut -c1-32)"
+seed="$(printf '%s %s %s %s' "$NAME" "$KERNEL_PKG_VERSION" "$BUSYBOX_VERSION" "$DROPBEAR_VERSION" | sha256sum | cut -c1-32)"
 FS_UUID="${seed:0:8}-${seed:8:4}-4${seed:13:3}-a${seed:17:3}-${seed:20:12}"
 truncate -s "${ROOT_SIZE_MIB}M" "$WORK/root.raw"
 E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" mkfs.ext4 -q -F -b 4096 -I 256 -L strato-root \
@@ -260,6 +346,9 @@ DEBIAN_RELEASE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unk
   echo "  \"kernel_meta_package\": $(json_str "$KERNEL_META $KERNEL_META_VERSION"),"
   echo "  \"busybox_package\": $(json_str "$BUSYBOX_PKG"),"
   echo "  \"busybox_version\": $(json_str "$BUSYBOX_VERSION"),"
+  echo "  \"dropbear_package\": $(json_str "$DROPBEAR_PKG"),"
+  echo "  \"dropbear_version\": $(json_str "$DROPBEAR_VERSION"),"
+  echo "  \"source_hash\": $(json_str "$SOURCE_HASH"),"
   echo "  \"debian_release\": $(json_str "$DEBIAN_RELEASE"),"
   echo "  \"build_date\": $(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),"
   echo "  \"source_date_epoch\": $SOURCE_DATE_EPOCH,"
@@ -276,6 +365,8 @@ DEBIAN_RELEASE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unk
   echo "  \"console\": \"ttyS0\","
   echo "  \"init_marker\": $(json_str "$INIT_MARKER"),"
   echo "  \"ready_marker\": $(json_str "$READY_MARKER"),"
+  echo "  \"ssh_ready_marker\": $(json_str "$SSH_READY_MARKER"),"
+  echo "  \"ssh_user\": $(json_str "$SSH_USER"),"
   echo "  \"initrd_modules\": $(json_list "${INITRD_MODULES[@]}"),"
   echo "  \"files\": {"
   file_entry vmlinuz; echo ","

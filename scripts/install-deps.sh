@@ -18,6 +18,11 @@ command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 # VPC dataplane tests: namespaces, bridges and veths (iproute2), packets (ping).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
+# VPC dataplane: DHCP for guests (dnsmasq), security groups and NAT (nftables).
+command -v dnsmasq >/dev/null 2>&1 || need_apt+=(dnsmasq-base)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+# Logging into guests over SSH (tests, images/smoke-net.sh) with keys made by ssh-keygen.
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
