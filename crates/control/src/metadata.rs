@@ -118,6 +118,7 @@ fn build(
         account_id: i.account_id.to_string(),
         region: region.to_string(),
         availability_zone: i.availability_zone.clone(),
+        availability_zone_id: crate::catalog::zone_id(region, &i.availability_zone),
         instance_id: i.id.to_string(),
         image_id: i.image_id.to_string(),
         instance_type: i.instance_type.clone(),
