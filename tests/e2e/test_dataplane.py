@@ -219,10 +219,10 @@ def test_token_responses_carry_the_hop_limit_as_their_ttl(world, fleet):
     ec2, info, key = fleet["ec2"], fleet["info"], fleet["key"]
     ns = f"strato-{fleet['vpc']}"
     guest = info["other"]["PrivateIpAddress"]
-    rules = (f"table inet strato_test {{ chain out {{ type filter hook output priority 0; "
-             f"ip daddr {guest} tcp sport 80 ip ttl 1 counter; "
-             f"ip daddr {guest} tcp sport 80 ip ttl 3 counter; }} }}")
-    sh("ip", "netns", "exec", ns, "nft", rules)
+    rules = (f"table inet strato_test {{\n chain out {{\n  type filter hook output priority 0;\n"
+             f"  ip daddr {guest} tcp sport 80 ip ttl 1 counter\n"
+             f"  ip daddr {guest} tcp sport 80 ip ttl 3 counter\n }}\n}}\n")
+    sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=rules)
     try:
         def counts():
             text = in_ns(ns, "nft", "list", "table", "inet", "strato_test", check=True).stdout

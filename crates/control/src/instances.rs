@@ -143,6 +143,10 @@ pub struct RunInstancesInput {
     /// `NetworkInterface.1.Description` of the interface the launch makes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface_description: Option<String>,
+    /// `NetworkInterface.1.AssociatePublicIpAddress`; by default the subnet's
+    /// `MapPublicIpOnLaunch` decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_public_ip: Option<bool>,
     /// `MetadataOptions.*` as given.
     #[serde(default)]
     pub metadata_options: MetadataOptionsChange,
@@ -483,6 +487,11 @@ impl ControlPlane {
                     // Elastic IP is disassociated (the allocation stays).
                     let terminated = next.state == InstanceState::Terminated
                         && inst.state != InstanceState::Terminated;
+                    crate::net::addresses::settle_public_ip(
+                        tx,
+                        &self.cfg.public_ip_pool,
+                        &mut next,
+                    )?;
                     if terminated {
                         next.public_ip = None;
                     }
@@ -841,6 +850,11 @@ impl ControlPlane {
             };
             let count = ids.len();
             let group_ids: Vec<&str> = network.groups.iter().map(|g| g.id.as_str()).collect();
+            // A launch with an existing interface gets no address from the pool.
+            let auto_public_ip = network.interface.is_none()
+                && input
+                    .associate_public_ip
+                    .unwrap_or(network.subnet.map_public_ip_on_launch);
             let mut launched = Vec::with_capacity(count);
             for (idx, ((id, address), interface_id)) in
                 ids.into_iter().zip(addresses).zip(interface_ids).enumerate()
@@ -882,7 +896,10 @@ impl ControlPlane {
                     security_groups: network.groups.clone(),
                     private_ip: Some(address.to_string()),
                     public_ip: None,
+                    auto_public_ip,
                 };
+                let mut inst = inst;
+                crate::net::addresses::settle_public_ip(tx, &self.cfg.public_ip_pool, &mut inst)?;
                 tx.insert_instance(&inst)?;
                 tx.set_instance_groups(&caller.account, inst.id.as_str(), &group_ids)?;
                 let nic = match network.interface.take() {
@@ -1177,7 +1194,9 @@ impl ControlPlane {
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
-            for (inst, _) in &edited {
+            for (inst, _) in &mut edited {
+                // Starting takes an auto-assigned public address, stopping gives it back.
+                crate::net::addresses::settle_public_ip(tx, &self.cfg.public_ip_pool, inst)?;
                 tx.update_instance(inst)?;
             }
             let changed: Vec<&Instance> = edited

@@ -391,7 +391,10 @@ async fn serve_connection(imds: Arc<Imds>, vpc_id: Arc<str>, stream: TcpStream, 
             Ok::<_, Infallible>(reply.into_response())
         }
     });
+    // Simple clients (`printf … | nc`) shut their sending side once the request is
+    // out and still wait for the answer: a half-closed connection gets it.
     let conn = http1::Builder::new()
+        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc);

@@ -189,6 +189,11 @@ pub struct Instance {
     /// needs no join; changed in the same transaction as the address's record.
     #[serde(default)]
     pub public_ip: Option<String>,
+    /// The instance gets a public address from the pool whenever it runs
+    /// (`AssociatePublicIpAddress`, or the subnet's `MapPublicIpOnLaunch`); it is
+    /// given back at stop and terminate, as EC2 does with auto-assigned addresses.
+    #[serde(default)]
+    pub auto_public_ip: bool,
 }
 
 /// A security group as an instance refers to it (`groupSet` items).

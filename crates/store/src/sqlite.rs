@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -220,6 +220,13 @@ CREATE INDEX network_interfaces_instance ON network_interfaces(account_id, insta
 ALTER TABLE network_interfaces ADD COLUMN vpc_id TEXT;
 ALTER TABLE network_interfaces ADD COLUMN private_ip TEXT;
 CREATE INDEX network_interfaces_address ON network_interfaces(vpc_id, private_ip);
+"#,
+    // Instances' public addresses (auto-assigned ones, and Elastic IPs while
+    // associated) as a column: an address must never be handed out twice, and the
+    // pool's free addresses are found without reading instance documents.
+    r#"
+ALTER TABLE instances ADD COLUMN public_ip TEXT;
+CREATE INDEX instances_public_ip ON instances(public_ip);
 "#,
 ];
 
@@ -557,6 +564,30 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
     if version == 6 {
         tx.refresh_columns::<NetworkInterface>()?;
     }
+    if version == 7 {
+        // Until now only Elastic IPs gave instances a public address.
+        let rows: Vec<(String, String, String)> = {
+            let mut st = tx
+                .conn
+                .prepare("SELECT account_id, id, data FROM instances WHERE state <> 'terminated'")
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?;
+            rows.collect::<std::result::Result<_, _>>().map_err(db_err)?
+        };
+        for (account, id, data) in rows {
+            let inst: Instance = from_json(&data)?;
+            if let Some(ip) = inst.public_ip {
+                tx.conn
+                    .execute(
+                        "UPDATE instances SET public_ip = ?3 WHERE account_id = ?1 AND id = ?2",
+                        params![account, id, ip],
+                    )
+                    .map_err(db_err)?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -727,8 +758,8 @@ impl Tx<'_> {
     pub fn insert_instance(&self, i: &Instance) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id, public_ip)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -741,6 +772,7 @@ impl Tx<'_> {
                 to_json(i)?,
                 i.vpc_id.as_ref().map(|v| v.as_str()),
                 i.subnet_id.as_ref().map(|v| v.as_str()),
+                i.public_ip,
             ])
             .map(|_| ())
             .map_err(db_err)
@@ -751,7 +783,7 @@ impl Tx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6
+                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6, public_ip = ?7
                  WHERE account_id = ?1 AND id = ?2",
             )
             .map_err(db_err)?
@@ -761,7 +793,8 @@ impl Tx<'_> {
                 i.state.name(),
                 i.host,
                 i.terminated_ms,
-                to_json(i)?
+                to_json(i)?,
+                i.public_ip,
             ])
             .map_err(db_err)?;
         if n == 1 {
@@ -1645,7 +1678,25 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
-    /// Every public address allocated to any account (the pool's taken addresses).
+    /// Every public address in use: allocated as an Elastic IP, or held by a live
+    /// instance (the pool's taken addresses).
+    pub fn public_ips_in_use(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT public_ip FROM elastic_ips
+                 UNION SELECT public_ip FROM instances
+                 WHERE public_ip IS NOT NULL AND state <> 'terminated'",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)
+    }
+
+    /// Every public address allocated to any account as an Elastic IP.
     pub fn allocated_public_ips(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn

@@ -20,7 +20,7 @@ use strato_common::{
     Result,
 };
 use strato_ec2_wire::FilterSet;
-use strato_store::{AddressAssociation, ElasticIp, InstanceState, Tx};
+use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, Tx};
 
 /// Filter names DescribeAddresses accepts.
 pub const ADDRESS_FILTERS: &[&str] = &[
@@ -58,6 +58,40 @@ pub fn pool_addresses(pool: &Ipv4Cidr) -> impl Iterator<Item = Ipv4Addr> + '_ {
 /// The lowest address of the pool not in `taken`.
 pub fn first_free(pool: &Ipv4Cidr, taken: &HashSet<String>) -> Option<Ipv4Addr> {
     pool_addresses(pool).find(|a| !taken.contains(&a.to_string()))
+}
+
+/// The pool's lowest free address for an instance's auto-assigned public IP, if any
+/// is left.
+pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
+    let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
+    Ok(first_free(pool, &taken).map(|a| a.to_string()))
+}
+
+/// Gives an instance a public address when it should have one and has none (it
+/// starts running, or lost its Elastic IP), and takes an auto-assigned one back when
+/// it stops running. Elastic IPs are left alone.
+pub fn settle_public_ip(tx: &Tx, pool: &Ipv4Cidr, inst: &mut Instance) -> Result<()> {
+    let runs = matches!(inst.state, InstanceState::Pending | InstanceState::Running);
+    let elastic = match &inst.public_ip {
+        Some(ip) => !tx
+            .list_docs_by::<ElasticIp>(&inst.account_id, "public_ip", ip)?
+            .is_empty(),
+        None => false,
+    };
+    if elastic {
+        return Ok(());
+    }
+    if runs && inst.auto_public_ip && inst.public_ip.is_none() {
+        // EC2 never fails a launch for want of a public address; with the pool used
+        // up the instance runs with its private address only.
+        inst.public_ip = take_public_ip(tx, pool)?;
+        if inst.public_ip.is_none() {
+            tracing::warn!(instance = %inst.id, %pool, "public address pool exhausted; instance has no public IP");
+        }
+    } else if !runs && inst.public_ip.is_some() {
+        inst.public_ip = None;
+    }
+    Ok(())
 }
 
 /// The public DNS name EC2 gives an instance with a public address.
@@ -109,11 +143,13 @@ fn load_address(tx: &Tx, account: &AccountId, r: &AddressRef) -> Result<ElasticI
 
 /// Takes the public address off the instance it is associated with (if any, and if
 /// that instance still exists).
-fn clear_instance(tx: &Tx, account: &AccountId, a: &ElasticIp) -> Result<()> {
+fn clear_instance(tx: &Tx, pool: &Ipv4Cidr, account: &AccountId, a: &ElasticIp) -> Result<()> {
     if let Some(assoc) = &a.association {
         if let Some(mut inst) = tx.instance(account, assoc.instance_id.as_str())? {
             if inst.public_ip.as_deref() == Some(a.public_ip.as_str()) {
                 inst.public_ip = None;
+                // An instance that had an auto-assigned address gets a new one, as in EC2.
+                settle_public_ip(tx, pool, &mut inst)?;
                 tx.update_instance(&inst)?;
             }
         }
@@ -175,7 +211,8 @@ impl ControlPlane {
                     "The maximum number of addresses has been reached.".into(),
                 ));
             }
-            let taken: HashSet<String> = tx.allocated_public_ips()?.into_iter().collect();
+            // An instance's auto-assigned address is taken too.
+            let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
             let Some(ip) = first_free(&self.cfg.public_ip_pool, &taken) else {
                 return Err(Error::AddressLimitExceeded(
                     "The maximum number of addresses has been reached.".into(),
@@ -301,7 +338,7 @@ impl ControlPlane {
             }
             Self::dry(dry_run)?;
             // The address leaves its old instance…
-            clear_instance(tx, account, &a)?;
+            clear_instance(tx, &self.cfg.public_ip_pool, account, &a)?;
             // …and the instance's old address (another one) is disassociated.
             for mut other in
                 tx.list_docs_by::<ElasticIp>(account, "instance_id", inst.id.as_str())?
@@ -364,7 +401,7 @@ impl ControlPlane {
             };
             Self::dry(dry_run)?;
             if a.association.is_some() {
-                clear_instance(tx, account, &a)?;
+                clear_instance(tx, &self.cfg.public_ip_pool, account, &a)?;
                 a.association = None;
                 tx.update_doc(&a)?;
             }

@@ -302,10 +302,9 @@ impl QemuDriver {
         ];
         for (n, nic) in rec.nics.iter().enumerate() {
             args.push("-netdev".into());
-            args.push(format!(
-                "tap,id=net{n},ifname={},script=no,downscript=no",
-                nic.tap_name()
-            ));
+            // The tap arrives already open (see `launch`): /dev/net/tun is often
+            // root-only, and QEMU runs unprivileged.
+            args.push(format!("tap,id=net{n},fd={}", TAP_FD_BASE + n as i32));
             args.push("-device".into());
             args.push(format!("virtio-net-pci,netdev=net{n},mac={}", nic.mac));
         }
@@ -384,14 +383,30 @@ impl QemuDriver {
             .drop_privileges
             .then(|| (rec.uid, self.cfg.kvm_gid.unwrap_or(rec.uid)));
         let ns_fd = netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-        // SAFETY: the hook only makes async-signal-safe system calls (setns, setgroups,
-        // setgid, setuid) on values computed before the fork.
+        let taps: Vec<[u8; 40]> = rec.nics.iter().map(|n| tap_ifreq(&n.tap_name())).collect();
+        // SAFETY: the hook only makes async-signal-safe system calls (setns, open,
+        // ioctl, dup2, close, setgroups, setgid, setuid) on values computed before the
+        // fork.
         unsafe {
             cmd.pre_exec(move || {
                 if let Some(fd) = ns_fd {
                     if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
+                }
+                // Attach to the taps while still privileged and inside the namespace
+                // (a tun file finds its device in the namespace it was opened in); the
+                // descriptors stay open across exec at fixed numbers QEMU is told.
+                for (n, ifr) in taps.iter().enumerate() {
+                    let fd = libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR);
+                    if fd < 0 || libc::ioctl(fd, TUNSETIFF, ifr.as_ptr()) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let target = TAP_FD_BASE + n as i32;
+                    if libc::dup2(fd, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
                 }
                 if let Some((uid, gid)) = ids {
                     if libc::setgroups(0, std::ptr::null()) != 0
@@ -676,6 +691,25 @@ fn chown_for_vm(dir: &Path, uid: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a VM's tap descriptors sit in QEMU's descriptor table (`fd=` of `-netdev`).
+const TAP_FD_BASE: i32 = 200;
+/// `TUNSETIFF` from linux/if_tun.h.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+/// A `struct ifreq` attaching to tap `name` (`IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`, the
+/// flags QEMU's own tap set-up uses).
+fn tap_ifreq(name: &str) -> [u8; 40] {
+    const IFF_TAP: u16 = 0x0002;
+    const IFF_NO_PI: u16 = 0x1000;
+    const IFF_VNET_HDR: u16 = 0x4000;
+    let mut ifr = [0u8; 40];
+    let bytes = name.as_bytes();
+    let len = bytes.len().min(libc::IFNAMSIZ - 1);
+    ifr[..len].copy_from_slice(&bytes[..len]);
+    ifr[16..18].copy_from_slice(&(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).to_ne_bytes());
+    ifr
 }
 
 /// The VPC namespace a VM with these interfaces runs in (they share one VPC).

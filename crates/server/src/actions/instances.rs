@@ -278,6 +278,7 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
         network_interface_id: net.network_interface_id,
         delete_on_termination: net.delete_on_termination,
         interface_description: net.description,
+        associate_public_ip: net.associate_public_ip,
     })
 }
 
@@ -290,6 +291,7 @@ struct LaunchNetworkParams {
     network_interface_id: Option<String>,
     delete_on_termination: Option<bool>,
     description: Option<String>,
+    associate_public_ip: Option<bool>,
 }
 
 /// The network of a launch: given directly (`SubnetId`, `SecurityGroupId.N`,
@@ -381,6 +383,7 @@ fn launch_network(p: &Params) -> Result<LaunchNetworkParams> {
         network_interface_id: eni,
         delete_on_termination,
         description,
+        associate_public_ip: public,
     })
 }
 
