@@ -80,11 +80,7 @@ impl NetAgent {
 
     /// Replaces the desired dataplane; applied promptly by the reconciler thread.
     pub fn apply(&self, spec: HostNetSpec) {
-        let _ = self
-            .tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(spec);
+        let _ = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send(spec);
     }
 
     /// The configuration this reconciler runs with.
@@ -178,7 +174,9 @@ impl Worker {
                     changed = true;
                 }
                 Ok(false) => {}
-                Err(e) => tracing::error!(namespace = %ns, error = %e, "could not remove a VPC namespace"),
+                Err(e) => {
+                    tracing::error!(namespace = %ns, error = %e, "could not remove a VPC namespace")
+                }
             }
         }
         if changed {
@@ -225,10 +223,7 @@ impl Worker {
             if prev.is_none_or(|a| a.ruleset != ruleset || a.at.elapsed() >= REPAIR_EVERY) {
                 nft::load(&ns, &ruleset)?;
             }
-            let metadata = self
-                .applied
-                .remove(&vpc.vpc_id)
-                .and_then(|a| a.metadata);
+            let metadata = self.applied.remove(&vpc.vpc_id).and_then(|a| a.metadata);
             self.applied.insert(
                 vpc.vpc_id.clone(),
                 Applied {

@@ -122,6 +122,7 @@ mod tests {
             security_groups: vec![],
             private_ip: None,
             public_ip: None,
+            auto_public_ip: false,
         }
     }
 

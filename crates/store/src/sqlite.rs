@@ -574,7 +574,8 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
             let rows = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(db_err)?;
-            rows.collect::<std::result::Result<_, _>>().map_err(db_err)?
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(db_err)?
         };
         for (account, id, data) in rows {
             let inst: Instance = from_json(&data)?;

@@ -38,6 +38,7 @@ fn instance(account: &AccountId) -> Instance {
         security_groups: vec![],
         private_ip: None,
         public_ip: None,
+        auto_public_ip: false,
     }
 }
 

@@ -34,8 +34,10 @@ impl MetadataServer for Server {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Internal(format!("metadata listener: {e}")))?;
         tracing::info!(namespace = %ns, vpc = %vpc_id, "metadata service listening");
-        Ok(self
-            .runtime
-            .spawn(strato_imds::serve(self.imds.clone(), vpc_id.to_string(), listener)))
+        Ok(self.runtime.spawn(strato_imds::serve(
+            self.imds.clone(),
+            vpc_id.to_string(),
+            listener,
+        )))
     }
 }
