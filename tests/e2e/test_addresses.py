@@ -129,14 +129,17 @@ def test_associate_shows_on_instance_and_filters(ec2, running):
                 AllowReassociation=False)
     assoc2 = ec2.associate_address(AllocationId=alloc, InstanceId=b, AllowReassociation=True)["AssociationId"]
     assert assoc2 != assoc
-    assert "PublicIpAddress" not in instance(ec2, a)
-    assert instance(ec2, a)["PublicDnsName"] == ""
+    # The instance the address left gets an auto-assigned one again (it was launched
+    # into a default subnet, which maps public addresses), as in EC2.
+    after = instance(ec2, a)
+    assert after.get("PublicIpAddress") not in (None, ip)
+    assert after["PublicDnsName"] == f"ec2-{after['PublicIpAddress'].replace('.', '-')}.compute-1.amazonaws.com"
     assert instance(ec2, b)["PublicIpAddress"] == ip
     expect_code("InvalidAssociationID.NotFound", ec2.disassociate_address, AssociationId=assoc)
     # Disassociate by public address.
     ec2.disassociate_address(PublicIp=ip)
     assert "AssociationId" not in by_alloc(ec2, alloc)
-    assert "PublicIpAddress" not in instance(ec2, b)
+    assert instance(ec2, b).get("PublicIpAddress") != ip
     release_all(ec2)
 
 
@@ -246,3 +249,53 @@ def test_tenancy(strato, ec2, running):
     assert got["AssociationId"] == assoc and instance(ec2, running[0])["PublicIpAddress"] == ip
     ec2b.release_address(AllocationId=b_alloc)
     release_all(ec2)
+
+
+def test_auto_assigned_public_addresses_follow_the_instance_lifecycle(ec2):
+    """Default subnets map public addresses on launch; AssociatePublicIpAddress
+    overrides the subnet either way; stopping gives the address back and starting takes
+    a new one; terminating frees it for others."""
+    (iid,) = launch(ec2, wait="running")
+    first = instance(ec2, iid)["PublicIpAddress"]
+    assert ipaddress.ip_address(first) in POOL
+    r = ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": [first]}])
+    assert [i["InstanceId"] for res in r["Reservations"] for i in res["Instances"]] == [iid]
+    nic = instance(ec2, iid)["NetworkInterfaces"][0]
+    assert nic["Association"]["PublicIp"] == first and nic["Association"]["IpOwnerId"] == "amazon"
+    # Nobody else gets it while it is held, not even as an Elastic IP.
+    alloc = ec2.allocate_address(Domain="vpc")
+    assert alloc["PublicIp"] != first
+    ec2.release_address(AllocationId=alloc["AllocationId"])
+
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    assert "PublicIpAddress" not in instance(ec2, iid)
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "running")
+    assert ipaddress.ip_address(instance(ec2, iid)["PublicIpAddress"]) in POOL
+
+    # Opting out in a subnet that maps addresses, and opting in where it does not.
+    subnet = instance(ec2, iid)["SubnetId"]
+    off = ec2.run_instances(ImageId="ami-05a9d2c7e4b1f3801", InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet,
+                                                "AssociatePublicIpAddress": False}])["Instances"][0]
+    assert "PublicIpAddress" not in off
+    vpc = ec2.create_vpc(CidrBlock="10.66.0.0/16")["Vpc"]["VpcId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.66.1.0/24")["Subnet"]["SubnetId"]
+    plain = ec2.run_instances(ImageId="ami-05a9d2c7e4b1f3801", InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                              SubnetId=private)["Instances"][0]
+    assert "PublicIpAddress" not in plain
+    on = ec2.run_instances(ImageId="ami-05a9d2c7e4b1f3801", InstanceType="t3.nano", MinCount=1, MaxCount=1,
+                           NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": private,
+                                               "AssociatePublicIpAddress": True}])["Instances"][0]
+    assert ipaddress.ip_address(on["PublicIpAddress"]) in POOL
+
+    held = instance(ec2, iid)["PublicIpAddress"]
+    ids = [iid, off["InstanceId"], plain["InstanceId"], on["InstanceId"]]
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+    assert "PublicIpAddress" not in instance(ec2, iid)
+    # Freed: the lowest free address of the pool is available again.
+    again = ec2.allocate_address(Domain="vpc")
+    assert ipaddress.ip_address(again["PublicIp"]) <= ipaddress.ip_address(held)
+    ec2.release_address(AllocationId=again["AllocationId"])

@@ -397,6 +397,8 @@ fn upgrade_to_schema_6_indexes_interfaces_by_address() {
             "DROP INDEX network_interfaces_address;
              ALTER TABLE network_interfaces DROP COLUMN vpc_id;
              ALTER TABLE network_interfaces DROP COLUMN private_ip;
+             DROP INDEX instances_public_ip;
+             ALTER TABLE instances DROP COLUMN public_ip;
              UPDATE meta SET value = '5' WHERE key = 'schema_version';",
         )
         .unwrap();
