@@ -275,6 +275,8 @@ class Bench:
                         pass
                 if addr is None:
                     addr = self.public_ip(iid)
+                elif t_init is None:
+                    pass  # the guest is not up yet: nothing to probe
                 elif t_banner is None:
                     if self.ns.call(banner, addr, 0.5):
                         t_banner = mono()

@@ -60,10 +60,26 @@ pub fn first_free(pool: &Ipv4Cidr, taken: &HashSet<String>) -> Option<Ipv4Addr> 
     pool_addresses(pool).find(|a| !taken.contains(&a.to_string()))
 }
 
-/// The pool's lowest free address for an instance's auto-assigned public IP, if any
-/// is left.
+/// A free address of the pool for an instance's auto-assigned public IP, if any is
+/// left. Picked at random, not lowest-first: an address given back a moment ago (its
+/// old VM may still be shutting down, and clients may still know it) is then rarely
+/// handed out again at once, as on EC2.
 pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
+    use rand::Rng;
     let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
+    let size = pool.size();
+    let (first, end) = if size > 2 { (1, size - 1) } else { (0, size) };
+    let mut rng = rand::thread_rng();
+    // Random probes find a free address fast unless the pool is nearly full; then
+    // the first free one is as good as any.
+    for _ in 0..64 {
+        if let Some(a) = pool.nth(rng.gen_range(first..end)) {
+            let a = a.to_string();
+            if !taken.contains(&a) {
+                return Ok(Some(a));
+            }
+        }
+    }
     Ok(first_free(pool, &taken).map(|a| a.to_string()))
 }
 
