@@ -17,7 +17,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMG="${1:-$REPO/target/images/strato-minimal}"
-IMG="$(cd "$IMG" && pwd)" || { echo "smoke-boot: no image directory $1" >&2; exit 2; }
+IMG="$(cd "$IMG" && pwd -P)" || { echo "smoke-boot: no image directory $1" >&2; exit 2; }
 READY_TIMEOUT="${SMOKE_READY_TIMEOUT:-60}"
 POWEROFF_TIMEOUT="${SMOKE_POWEROFF_TIMEOUT:-30}"
 INIT_MARKER="strato-minimal: init running"

@@ -18,7 +18,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMG="${1:-$REPO/target/images/strato-minimal}"
-IMG="$(cd "$IMG" && pwd)" || { echo "smoke-net: no image directory $1" >&2; exit 2; }
+IMG="$(cd "$IMG" && pwd -P)" || { echo "smoke-net: no image directory $1" >&2; exit 2; }
 TIMEOUT="${SMOKE_TIMEOUT:-120}"
 [ "$(id -u)" = 0 ] || { echo "smoke-net: needs root (network namespace, tap)" >&2; exit 2; }
 for c in qemu-system-x86_64 qemu-img dnsmasq ssh ssh-keygen python3 ip; do

@@ -32,8 +32,10 @@ fi
 echo "==> cargo build --release -p strato"
 cargo build --release -p strato
 
-echo "==> ./scripts/build-image.sh $IMAGES/strato-minimal"
-./scripts/build-image.sh "$IMAGES/strato-minimal"
+# The store of scripts/test.sh: only temporary data directories use it (--move-legacy:
+# see images/README.md, Versions).
+echo "==> ./scripts/build-image.sh --move-legacy $IMAGES/strato-minimal"
+./scripts/build-image.sh --move-legacy "$IMAGES/strato-minimal"
 
 mkdir -p target
 echo "==> $PY -u bench/vm_bench.py --images-dir $IMAGES $* (output also in $OUT)"

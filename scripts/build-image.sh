@@ -8,10 +8,22 @@
 #   manifest.json  name, architecture, versions, sha256 of each file, kernel command line,
 #                  hash of the build inputs
 #
-# Usage: scripts/build-image.sh [--force] [OUT_DIR]   (default OUT_DIR: target/images/strato-minimal)
+# Usage: scripts/build-image.sh [--force] [--data-dir DATA] [--move-legacy] [OUT]
+#        scripts/build-image.sh --prune --data-dir DATA [OUT]
+#   (default OUT: target/images/strato-minimal)
 #
-# Skips the build when OUT_DIR already holds a complete image built from the same inputs
-# (this script and every file under images/strato-minimal/), unless --force is given.
+# Each build goes into its own version directory next to OUT, OUT.<first 12 hex digits of
+# source_hash> (OUT.<hash12>-<UTC time> with --force), and OUT becomes a symlink to it,
+# switched atomically. Version directories are never changed or removed afterwards, since
+# instance disks keep naming their root.qcow2 as backing file. Skips the build when OUT
+# already holds an image built from the same inputs (this script and every file under
+# images/strato-minimal/), and only switches OUT when that version directory exists.
+#   --force        build even so (into a new version directory, e.g. for a new Debian kernel)
+#   --data-dir D   the Strato data directory using OUT: its disks (D/**/*.qcow2) are checked
+#                  before a pre-versioning OUT directory is moved aside, and by --prune
+#   --move-legacy  move a pre-versioning OUT directory aside without that check
+#   --prune        remove the version directories (except OUT's) that no disk under D uses
+# A pre-versioning OUT (a real directory) is never replaced: see images/README.md.
 # Needs root (device nodes, ownership, apt). Installs its missing build tools with apt-get.
 # The kernel, busybox and dropbear packages (and dropbear's libraries) are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` into a temporary directory: nothing
@@ -47,25 +59,134 @@ INIT_MARKER="strato-minimal: init running"
 READY_MARKER="strato-minimal: multi-user ready"
 SSH_READY_MARKER="strato-minimal: ssh ready"
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+log() { echo "==> $*"; }
+die() { echo "build-image: error: $*" >&2; exit 1; }
 
 FORCE=0
+MOVE_LEGACY=0
+PRUNE=0
+DATA_DIR=""
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -f|--force) FORCE=1 ;;
+    --move-legacy) MOVE_LEGACY=1 ;;
+    --prune) PRUNE=1 ;;
+    --data-dir) [ $# -ge 2 ] || die "--data-dir needs a directory"; DATA_DIR="$2"; shift ;;
+    --data-dir=*) DATA_DIR="${1#*=}" ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "build-image: unknown option $1" >&2; usage >&2; exit 2 ;;
-    *) [ -z "$OUT" ] || { echo "build-image: one OUT_DIR only" >&2; exit 2; }; OUT="$1" ;;
+    *) [ -z "$OUT" ] || { echo "build-image: one OUT only" >&2; exit 2; }; OUT="$1" ;;
   esac
   shift
 done
 OUT="${OUT:-$REPO/target/images/$NAME}"
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 OUT="${OUT%/}"
+PARENT="$(dirname "$OUT")"
+if [ -n "$DATA_DIR" ]; then
+  [ -d "$DATA_DIR" ] || die "no data directory $DATA_DIR"
+  DATA_DIR="$(cd "$DATA_DIR" && pwd -P)"
+fi
 
-log() { echo "==> $*"; }
-die() { echo "build-image: error: $*" >&2; exit 1; }
+# --- versions ----------------------------------------------------------------------------
+# Instance disks are qcow2 overlays whose backing file is the *canonical* path of the
+# image's root.qcow2 (the QEMU driver resolves symlinks before `qemu-img create -b`), so
+# with OUT a symlink they name OUT.<hash12>/root.qcow2, which never changes. Rebuilding
+# only adds a version directory and re-points OUT; instances made before keep theirs.
+#
+# An OUT that is a real directory comes from before versioning: its instances name
+# OUT/root.qcow2 literally, and whatever sits at that path is what they read. Neither
+# replacing it nor making OUT a symlink to a new version is safe while they exist, and
+# new instances need the new root.qcow2 at that same path, so both cannot be served. It is
+# therefore left alone while it holds the current sources, and only moved aside (kept as
+# OUT.<its hash12>, or OUT.legacy-<UTC time> without a manifest, never deleted) for a
+# rebuild when no disk can be using it: it has no root.qcow2, or no disk under --data-dir
+# names it, or the operator says so with --move-legacy. Otherwise the build refuses and
+# says what to do. Disks of stopped instances can be re-pointed at the kept copy with
+# `qemu-img rebase -u` (images/README.md).
+
+# manifest_hash DIR: the source_hash recorded in DIR/manifest.json (empty without one).
+manifest_hash() { sed -n 's/^ *"source_hash": "\([0-9a-f]*\)".*/\1/p' "$1/manifest.json" 2>/dev/null || true; }
+# complete DIR: DIR holds a whole image.
+complete() {
+  local f
+  for f in manifest.json vmlinuz initrd.img root.qcow2; do [ -s "$1/$f" ] || return 1; done
+}
+# disk_backings DIR: one line per qcow2 disk under DIR that has a backing file:
+# "disk<TAB>backing file as recorded<TAB>backing file with symlinks resolved now".
+# Fails when a disk cannot be read (callers then assume the worst).
+disk_backings() {
+  local disk info b
+  command -v qemu-img >/dev/null || { echo "build-image: qemu-img is needed to check $1" >&2; return 1; }
+  while IFS= read -r -d '' disk; do
+    info="$(qemu-img info -U --output=json "$disk" 2>&1)" \
+      || { echo "build-image: cannot read $disk: $info" >&2; return 1; }
+    b="$(printf '%s\n' "$info" | sed -n 's/^ *"full-backing-filename": "\(.*\)",\{0,1\}$/\1/p')"
+    [ -n "$b" ] || continue
+    printf '%s\t%s\t%s\n' "$disk" "$b" "$(realpath -m "$b")"
+  done < <(find "$1" \( -name '*.qcow2' -o -name '*.qcow2.tmp' \) -type f -print0)
+}
+# legacy_users: the disks under DATA_DIR whose backing file is the real directory OUT's root.qcow2.
+legacy_users() {
+  local refs
+  refs="$(disk_backings "$DATA_DIR")" || return 1
+  [ -n "$refs" ] || return 0
+  T="$(realpath "$OUT")/root.qcow2" L="$OUT/root.qcow2" awk -F'\t' \
+    '$2 == ENVIRON["L"] || $2 == ENVIRON["T"] || $3 == ENVIRON["T"] { print $1 }' <<<"$refs"
+}
+stamp() { date -u +%Y%m%dT%H%M%SZ; }
+# legacy_dest: where the pre-versioning directory OUT is moved: OUT.<its hash12>, unless
+# that is taken (or is this build's) or it has no manifest, then OUT.legacy-<UTC time>.
+legacy_dest() {
+  local old dest
+  old="$(manifest_hash "$OUT")"
+  dest="$OUT.${old:0:12}"
+  if [ -z "$old" ] || [ -e "$dest" ] || [ -L "$dest" ] || [ "$dest" = "$VERSION" ]; then
+    dest="$OUT.legacy-$(stamp)"
+  fi
+  echo "$dest"
+}
+
+WORK=""
+PARTIAL=""
+cleanup() { rm -rf -- ${WORK:+"$WORK"} ${PARTIAL:+"$PARTIAL"} "$OUT.link.$$"; }
+trap cleanup EXIT
+
+# One build, switch or prune at a time per image directory (the lock is on OUT's parent).
+mkdir -p "$PARENT"
+exec 9<"$PARENT"
+if ! flock -n 9; then
+  log "waiting for another build-image.sh in $PARENT"
+  flock 9
+fi
+
+# --- prune -------------------------------------------------------------------------------
+if [ "$PRUNE" = 1 ]; then
+  [ -n "$DATA_DIR" ] || die "--prune needs --data-dir (the Strato data directory whose disks use OUT)"
+  current=""
+  [ -L "$OUT" ] && current="$(readlink -f "$OUT" || true)"
+  refs="$(disk_backings "$DATA_DIR")" || die "could not read every disk under $DATA_DIR: nothing removed"
+  for d in "$OUT".*; do
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
+    [[ "${d#"$OUT".}" =~ ^([0-9a-f]{12}(-[0-9]{8}T[0-9]{6}Z)?|legacy-[0-9]{8}T[0-9]{6}Z)$ ]] || continue
+    real="$(realpath "$d")"
+    if [ "$real" = "$current" ]; then
+      log "keeping $d (current: $OUT points to it)"
+      continue
+    fi
+    n=0
+    [ -z "$refs" ] || n="$(D="$real/" awk -F'\t' 'index($2, ENVIRON["D"]) == 1 || index($3, ENVIRON["D"]) == 1' <<<"$refs" | wc -l)"
+    if [ "$n" -gt 0 ]; then
+      log "keeping $d (backing file of $n disk(s) under $DATA_DIR)"
+    else
+      log "removing $d (no disk under $DATA_DIR uses it)"
+      rm -rf -- "$d"
+    fi
+  done
+  exit 0
+fi
 
 # Hash of everything the image is made of in this repository: this script and each file
 # under images/strato-minimal/ (path, executable bit, content or link target). Package
@@ -85,15 +206,106 @@ source_hash() {
   ) | sha256sum | cut -d' ' -f1
 }
 SOURCE_HASH="$(source_hash)"
+H12="${SOURCE_HASH:0:12}"
+VERSION="$OUT.$H12" # where these sources' image lives
 
-if [ "$FORCE" = 0 ] && [ -s "$OUT/manifest.json" ] && [ -s "$OUT/vmlinuz" ] \
-  && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/root.qcow2" ]; then
-  built_from="$(sed -n 's/^ *"source_hash": "\([0-9a-f]*\)".*/\1/p' "$OUT/manifest.json")"
+# What OUT is now: a symlink to a version (or to anything else: only the link changes),
+# a pre-versioning real directory, or nothing.
+LEGACY=0
+CURRENT=""
+if [ -L "$OUT" ]; then
+  CURRENT="$(readlink -f "$OUT" || true)"
+elif [ -d "$OUT" ]; then
+  LEGACY=1
+  CURRENT="$OUT"
+elif [ -e "$OUT" ]; then
+  die "$OUT is neither a directory nor a symlink"
+fi
+
+if [ "$FORCE" = 0 ] && [ -n "$CURRENT" ] && complete "$CURRENT"; then
+  built_from="$(manifest_hash "$CURRENT")"
   if [ "$built_from" = "$SOURCE_HASH" ]; then
     log "$OUT already holds $NAME built from these sources (use --force to rebuild)"
     exit 0
   fi
-  log "$OUT holds $NAME built from other sources (${built_from:-no source hash}): rebuilding"
+  log "$OUT holds $NAME built from other sources (${built_from:-no source hash}); these are $H12"
+fi
+# A version built before from these sources (e.g. they were changed and changed back) is
+# used as it is: the newest one, so that a --force build (new kernel) is not undone.
+REUSE=0
+if [ "$FORCE" = 0 ]; then
+  for d in "$VERSION" "$VERSION"-*; do
+    if [ -d "$d" ] && [ ! -L "$d" ] && [[ "${d#"$VERSION"}" =~ ^(-[0-9]{8}T[0-9]{6}Z)?$ ]] \
+      && complete "$d" && [ "$(manifest_hash "$d")" = "$SOURCE_HASH" ]; then
+      REUSE=1
+      VERSION="$d"
+    fi
+  done
+fi
+if [ "$REUSE" = 0 ] && { [ -e "$VERSION" ] || [ -L "$VERSION" ]; }; then
+  # --force, or a damaged directory: never write into a directory disks may name.
+  VERSION="$OUT.$H12-$(stamp)"
+  [ ! -e "$VERSION" ] || die "$VERSION exists"
+fi
+
+# check_legacy: dies unless the pre-versioning directory OUT may be moved aside.
+check_legacy() {
+  local users old keep
+  [ -e "$OUT/root.qcow2" ] || return 0
+  [ "$MOVE_LEGACY" = 0 ] || return 0
+  old="$(manifest_hash "$OUT")"
+  keep="$(legacy_dest)"
+  if [ -n "$DATA_DIR" ]; then
+    users="$(legacy_users)" || die "could not read every disk under $DATA_DIR, so $OUT stays as it is"
+    [ -n "$users" ] || return 0
+    {
+      echo "build-image: error: $OUT is a directory from before image versioning (sources"
+      echo "${old:0:12}${old:+, }this build $H12), and these disks name $OUT/root.qcow2 as"
+      echo "their backing file:"
+      printf '%s\n' "$users" | sed 's/^/  /'
+      echo "It cannot be replaced, nor can $OUT become a link to a new version, while they"
+      echo "use it. Terminate those instances and run this again; or, to keep them, stop them,"
+      echo "move the directory and re-point their disks at it:"
+      echo "  mv -T $OUT $keep"
+      echo "  qemu-img rebase -u -F qcow2 -b $keep/root.qcow2 DISK   # each disk above"
+      echo "then run this again. See images/README.md (Versions)."
+    } >&2
+    exit 1
+  fi
+  {
+    echo "build-image: error: $OUT is a directory from before image versioning (sources"
+    echo "${old:0:12}${old:+, }this build $H12). Instances created from it name $OUT/root.qcow2"
+    echo "as their disk's backing file, so it is not replaced. Run this again with --data-dir"
+    echo "DATA (the Strato data directory using these images) to check that no disk uses it,"
+    echo "or with --move-legacy if you know none does: it is then kept as $keep"
+    echo "and $OUT becomes a link to the new version. See images/README.md (Versions)."
+  } >&2
+  exit 1
+}
+[ "$LEGACY" = 0 ] || check_legacy
+
+# switch_to DIR: points OUT at the version directory DIR (a sibling) in one rename,
+# moving a pre-versioning OUT directory aside first.
+switch_to() {
+  local link="$OUT.link.$$" dest
+  ln -sfn "$(basename "$1")" "$link"
+  if [ "$LEGACY" = 1 ]; then
+    check_legacy # again: an instance may have been created during the build
+    dest="$(legacy_dest)"
+    [ ! -e "$dest" ] || die "$dest exists"
+    mv -T "$OUT" "$dest"
+    log "moved the pre-versioning directory $OUT to $dest (kept; see images/README.md)"
+  fi
+  mv -T "$link" "$OUT"
+  if [ -n "$CURRENT" ] && [ "$LEGACY" = 0 ] && [ "$CURRENT" != "$(realpath "$1")" ]; then
+    log "previous version $CURRENT kept (disks made from it may still use it; see --prune)"
+  fi
+}
+
+if [ "$REUSE" = 1 ]; then
+  switch_to "$VERSION"
+  log "$OUT -> $(basename "$VERSION") (built before from these sources)"
+  exit 0
 fi
 
 [ "$(id -u)" = 0 ] || die "run as root (needs device nodes, root-owned files and apt-get)"
@@ -123,8 +335,6 @@ esac
 T0=$(date +%s.%N)
 WORK="$(mktemp -d /tmp/strato-image.XXXXXX)"
 PARTIAL="$OUT.partial.$$"
-cleanup() { rm -rf "$WORK" "$PARTIAL"; }
-trap cleanup EXIT
 chmod 755 "$WORK"
 
 # --- packages ----------------------------------------------------------------------------
@@ -376,15 +586,10 @@ DEBIAN_RELEASE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unk
   echo "}"
 } >"$PARTIAL/manifest.json"
 
-# --- install into OUT_DIR ----------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-if [ -e "$OUT" ]; then
-  rm -rf "$OUT.old.$$"
-  mv "$OUT" "$OUT.old.$$"
-fi
-mv "$PARTIAL" "$OUT"
-rm -rf "$OUT.old.$$"
+# --- install: a new version directory, then OUT points to it ---------------------------
+mv -T "$PARTIAL" "$VERSION"
+switch_to "$VERSION"
 
 T1=$(date +%s.%N)
-log "built $NAME in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s: $OUT"
+log "built $NAME in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s: $OUT -> $(basename "$VERSION")"
 (cd "$OUT" && ls -l vmlinuz initrd.img root.qcow2 manifest.json | awk '{ printf "    %-14s %10s bytes\n", $9, $5 }')

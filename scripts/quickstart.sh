@@ -21,10 +21,12 @@ LISTEN="${STRATO_LISTEN:-127.0.0.1:8773}"
 mkdir -p "$DATA_DIR"
 LOG="$DATA_DIR/strato.log"
 
-# The built-in image, so instances are real QEMU VMs (the build needs root).
+# The built-in image, so instances are real QEMU VMs (the build needs root). A rebuild
+# adds a version directory and re-points the strato-minimal symlink; --data-dir lets it
+# check that no instance disk uses a directory from before versioning (images/README.md).
 echo "==> building the built-in image into $DATA_DIR/images/strato-minimal"
 SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
-$SUDO ./scripts/build-image.sh "$DATA_DIR/images/strato-minimal"
+$SUDO ./scripts/build-image.sh --data-dir "$DATA_DIR" "$DATA_DIR/images/strato-minimal"
 
 if [ -f "$DATA_DIR/strato.pid" ] && kill -0 "$(cat "$DATA_DIR/strato.pid")" 2>/dev/null; then
   echo "==> strato is already running (pid $(cat "$DATA_DIR/strato.pid"))"

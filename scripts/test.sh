@@ -15,11 +15,13 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/e2e/requirements.txt || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 
-# The built-in image, for the tests that boot real VMs under QEMU.
+# The built-in image, for the tests that boot real VMs under QEMU. Only the tests' own
+# temporary data directories use this store, so a strato-minimal directory from before
+# image versioning may be moved aside unchecked (--move-legacy; it is kept).
 export STRATO_IMAGES="${STRATO_IMAGES:-/tmp/strato-test-images}"
 echo "==> VM image ($STRATO_IMAGES/strato-minimal)"
 SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
-$SUDO ./scripts/build-image.sh "$STRATO_IMAGES/strato-minimal" || exit 1
+$SUDO ./scripts/build-image.sh --move-legacy "$STRATO_IMAGES/strato-minimal" || exit 1
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
