@@ -264,7 +264,7 @@ class Bench:
             console = os.path.join(self.data_dir, "vms", iid, "console.log")
             t_init = t_banner = t_ssh = None
             addr = None
-            deadline = t0 + 240
+            deadline = t0 + self.args.launch_timeout
             while mono() < deadline and t_ssh is None:
                 if t_init is None:
                     try:
@@ -284,7 +284,19 @@ class Bench:
                     t_ssh = mono()
                 time.sleep(0.02)
             if t_ssh is None:
-                raise RuntimeError(f"{iid}: no SSH within 240 s")
+                try:
+                    with open(console, "rb") as f:
+                        tail = f.read()[-1500:].decode(errors="replace")
+                except OSError as e:
+                    tail = str(e)
+                net_dir = os.path.join(self.data_dir, "net")
+                for root, _dirs, files in os.walk(net_dir):
+                    for name in files:
+                        if name in ("hosts", "dnsmasq.log", "dnsmasq.conf"):
+                            with open(os.path.join(root, name), errors="replace") as f:
+                                tail += f"\n--- {os.path.join(root, name)}\n" + f.read()[-1500:]
+                raise RuntimeError(f"{iid}: no SSH within {self.args.launch_timeout} s (init seen: {t_init is not None}, "
+                                   f"banner seen: {t_banner is not None}, address {addr}); console:\n{tail}")
             rows.append((t_init - t0, t_banner - t0, t_ssh - t0))
             log(f"  launch {n + 1}: init {rows[-1][0]:.2f} s, ssh banner {rows[-1][1]:.2f} s, "
                 f"ssh login {rows[-1][2]:.2f} s")
@@ -354,6 +366,7 @@ def main():
     p.add_argument("--images-dir", default="/tmp/strato-test-images")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--launches", type=int, default=5)
+    p.add_argument("--launch-timeout", type=float, default=240, help="seconds until SSH must answer")
     args = p.parse_args()
     b = Bench(args)
 

@@ -304,6 +304,22 @@ def test_restarting_strato_keeps_guests_reachable(world, fleet):
         time.sleep(1)
 
 
+def test_an_address_freed_by_termination_serves_the_next_instance(world, fleet):
+    """DHCP forgets the MAC that held an address: the next instance given the same
+    private address gets its lease at once."""
+    s, inet, _ = world
+    ec2, info, key = fleet["ec2"], fleet["info"], fleet["key"]
+    old = info["web"]
+    ec2.terminate_instances(InstanceIds=[old["InstanceId"]])
+    wait_for_state(ec2, [old["InstanceId"]], "terminated", timeout=90)
+    iid = launch(ec2, "dp-key", [fleet["groups"]["client"]], fleet["subnet"],
+                 PrivateIpAddress=old["PrivateIpAddress"])
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    addr = describe(ec2, iid)["PublicIpAddress"]
+    inet.wait_ssh(key, addr, timeout=120)
+    assert inet.ssh(key, addr, "hostname").stdout.startswith("ip-" + old["PrivateIpAddress"].replace(".", "-"))
+
+
 def test_terminate_leaves_no_tap_rule_or_namespace(world, fleet):
     s, inet, _ = world
     ec2 = s.client()

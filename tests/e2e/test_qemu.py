@@ -51,10 +51,12 @@ def vm_strato():
             ec2.terminate_instances(InstanceIds=ids)
             wait_for_state(ec2, ids, "terminated", timeout=60)
     finally:
-        s.cleanup()
+        s.stop()
         for pid in qemu_pids():
             os.kill(pid, signal.SIGKILL)
+        # Before the data directory goes: it lists the namespaces to remove.
         remove_owned_namespaces(s.data_dir)
+        s.cleanup()
         inet.remove()
 
 

@@ -35,11 +35,16 @@ impl Dhcp {
         std::fs::create_dir_all(&self.dir).map_err(|e| io("creating dnsmasq dir", e))?;
         let conf = config(&self.dir, vpc);
         let hosts = hosts(vpc);
+        let old_hosts = std::fs::read_to_string(self.path("hosts")).unwrap_or_default();
+        // dnsmasq keeps a lease in memory for a MAC that left, and will not give its
+        // address to the next instance that gets it: a removed host needs a restart
+        // (clients then renew their static addresses without noticing).
+        let host_removed = old_hosts.lines().any(|l| !hosts.lines().any(|n| n == l));
         let conf_changed = write_if_changed(&self.path("dnsmasq.conf"), &conf)?;
         let hosts_changed = write_if_changed(&self.path("hosts"), &hosts)?;
         match self.pid() {
-            Some(pid) if conf_changed => {
-                // New subnets need a new configuration: restart.
+            Some(pid) if conf_changed || host_removed => {
+                // New subnets need a new configuration, a removed host forgetting.
                 signal(pid, libc::SIGTERM);
                 wait_gone(pid);
                 self.start(ns)
