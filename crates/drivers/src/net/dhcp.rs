@@ -35,27 +35,39 @@ impl Dhcp {
         std::fs::create_dir_all(&self.dir).map_err(|e| io("creating dnsmasq dir", e))?;
         let conf = config(&self.dir, vpc);
         let hosts = hosts(vpc);
-        let old_hosts = std::fs::read_to_string(self.path("hosts")).unwrap_or_default();
-        // dnsmasq keeps a lease in memory for a MAC that left, and will not give its
-        // address to the next instance that gets it: a removed host needs a restart
-        // (clients then renew their static addresses without noticing).
-        let host_removed = old_hosts.lines().any(|l| !hosts.lines().any(|n| n == l));
+        // dnsmasq keeps a lease in memory for a MAC it served, even after the host
+        // line is gone, and will not give that address to another MAC until the lease
+        // expires. `seen` lists every pair the running dnsmasq may hold a lease for;
+        // when an address (or a MAC) changes hands against it, dnsmasq restarts,
+        // forgetting its leases (clients renew their static addresses without
+        // noticing). That happens as the new instance is launched, before its guest
+        // asks, so nobody waits for it.
+        let seen = std::fs::read_to_string(self.path("seen")).unwrap_or_default();
+        let reassigned = reassigned(&seen, &hosts);
         let conf_changed = write_if_changed(&self.path("dnsmasq.conf"), &conf)?;
         let hosts_changed = write_if_changed(&self.path("hosts"), &hosts)?;
-        match self.pid() {
-            Some(pid) if conf_changed || host_removed => {
-                // New subnets need a new configuration, a removed host forgetting.
-                signal(pid, libc::SIGTERM);
-                wait_gone(pid);
-                self.start(ns)
+        let running = self.pid();
+        if let Some(pid) = running {
+            if !(conf_changed || reassigned) {
+                if hosts_changed {
+                    let mut all = seen;
+                    for l in hosts.lines() {
+                        if !all.lines().any(|s| s == l) {
+                            all.push_str(l);
+                            all.push('\n');
+                        }
+                    }
+                    write_if_changed(&self.path("seen"), &all)?;
+                    signal(pid, libc::SIGHUP);
+                }
+                return Ok(());
             }
-            Some(pid) if hosts_changed => {
-                signal(pid, libc::SIGHUP);
-                Ok(())
-            }
-            Some(_) => Ok(()),
-            None => self.start(ns),
+            // New subnets need a new configuration, a reassigned address forgetting.
+            signal(pid, libc::SIGTERM);
+            wait_gone(pid);
         }
+        write_if_changed(&self.path("seen"), &hosts)?;
+        self.start(ns)
     }
 
     fn start(&self, ns: &str) -> Result<()> {
@@ -138,6 +150,23 @@ pub fn hosts(vpc: &VpcNetSpec) -> String {
     s
 }
 
+/// True when an address or a MAC of `new` was held by a different partner in `old`.
+fn reassigned(old: &str, new: &str) -> bool {
+    let pairs = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.split(',');
+                Some((it.next()?.to_string(), it.next()?.to_string()))
+            })
+            .collect()
+    };
+    let old = pairs(old);
+    pairs(new).iter().any(|(mac, ip)| {
+        old.iter()
+            .any(|(m, i)| (m == mac && i != ip) || (i == ip && m != mac))
+    })
+}
+
 fn netmask(prefix: u8) -> std::net::Ipv4Addr {
     let bits = if prefix == 0 {
         0
@@ -181,6 +210,21 @@ fn io(what: &str, e: std::io::Error) -> Error {
 mod tests {
     use super::*;
     use strato_agent_api::PortSpec;
+
+    #[test]
+    fn an_address_changing_hands_is_a_reassignment() {
+        let old =
+            "02:00:00:00:00:01,10.0.1.4,ip-10-0-1-4\n02:00:00:00:00:02,10.0.1.5,ip-10-0-1-5\n";
+        // Hosts leaving or arriving with fresh addresses: no.
+        assert!(!reassigned(old, "02:00:00:00:00:02,10.0.1.5,ip-10-0-1-5\n"));
+        assert!(!reassigned(
+            old,
+            &format!("{old}02:00:00:00:00:03,10.0.1.6,ip-10-0-1-6\n")
+        ));
+        // An address another MAC held, or a MAC with another address: yes.
+        assert!(reassigned(old, "02:00:00:00:00:03,10.0.1.4,ip-10-0-1-4\n"));
+        assert!(reassigned(old, "02:00:00:00:00:01,10.0.1.9,ip-10-0-1-9\n"));
+    }
 
     #[test]
     fn one_static_range_per_subnet_and_one_host_per_port() {
