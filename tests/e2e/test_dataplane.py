@@ -128,6 +128,21 @@ def test_instances_show_addresses_and_get_their_hostname_by_dhcp(world, fleet):
                                                    "cat /sys/class/net/eth0/address").stdout
 
 
+def test_the_readme_ssh_command_logs_in(world, fleet):
+    """The README's own command, as typed there (it remembers the host key in root's
+    known_hosts, so the entry is removed before and after)."""
+    s, inet, _ = world
+    addr = fleet["info"]["client"]["PublicIpAddress"]
+    sh("ssh-keygen", "-R", addr, check=False)
+    try:
+        out = inet.run("sh", "-c", f"ssh -i {fleet['key']} -o StrictHostKeyChecking=accept-new "
+                                   f"ec2-user@{addr} hostname </dev/null", timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "ip-" + fleet["info"]["client"]["PrivateIpAddress"].replace(".", "-")
+    finally:
+        sh("ssh-keygen", "-R", addr, check=False)
+
+
 def test_no_inbound_rule_means_closed_and_a_new_rule_opens_it(world, fleet):
     s, inet, _ = world
     ec2, web = fleet["ec2"], fleet["info"]["web"]
