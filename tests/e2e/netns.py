@@ -108,3 +108,14 @@ def remove_owned_namespaces(data_dir):
     sh("pkill", "-f", f"--conf-file={os.path.join(data_dir, 'net')}", check=False)
     for ns in owned_namespaces(data_dir):
         sh("ip", "netns", "del", ns, check=False)
+
+
+def keep_log_on_failure(request, strato, name):
+    """When a test of the session failed, copies the server's log where CI output
+    points to it (the data directory itself is removed)."""
+    if request.session.testsfailed:
+        os.makedirs("/tmp/strato-e2e-logs", exist_ok=True)
+        dest = f"/tmp/strato-e2e-logs/{name}-{os.getpid()}.log"
+        with open(dest, "w") as f:
+            f.write(strato.read_log())
+        print(f"strato log kept in {dest}")

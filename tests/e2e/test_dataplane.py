@@ -18,7 +18,8 @@ import time
 import pytest
 
 from conftest import DEFAULT_IMAGE, Strato, wait_for_state
-from netns import INET_ADDR, Internet, in_ns, namespaces, owned_namespaces, remove_owned_namespaces, sh
+from netns import (INET_ADDR, Internet, in_ns, keep_log_on_failure, namespaces, owned_namespaces,
+                   remove_owned_namespaces, sh)
 
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
 
@@ -29,7 +30,7 @@ def qemu_pids(data_dir):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, request):
     assert os.path.exists(os.path.join(IMAGES, "strato-minimal", "vmlinuz")), \
         f"no built-in image in {IMAGES}; run scripts/build-image.sh"
     inet = Internet("dp").create()
@@ -51,6 +52,7 @@ def world(tmp_path_factory):
         except Exception:
             pass
         s.stop()
+        keep_log_on_failure(request, s, "dataplane")
         for pid in qemu_pids(s.data_dir):
             os.kill(pid, signal.SIGKILL)
         remove_owned_namespaces(s.data_dir)

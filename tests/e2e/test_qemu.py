@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import DEFAULT_IMAGE, Strato, wait_for_state
-from netns import Internet, remove_owned_namespaces
+from netns import Internet, keep_log_on_failure, remove_owned_namespaces
 
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
 
@@ -31,7 +31,7 @@ def qemu_pid_of(iid):
 
 
 @pytest.fixture(scope="module")
-def vm_strato():
+def vm_strato(request):
     assert os.path.exists(os.path.join(IMAGES, "strato-minimal", "vmlinuz")), \
         f"no built-in image in {IMAGES}; run scripts/build-image.sh"
     # Instances get real networks; their uplinks lead into a namespace of this test's
@@ -52,6 +52,7 @@ def vm_strato():
             wait_for_state(ec2, ids, "terminated", timeout=60)
     finally:
         s.stop()
+        keep_log_on_failure(request, s, "qemu")
         for pid in qemu_pids():
             os.kill(pid, signal.SIGKILL)
         # Before the data directory goes: it lists the namespaces to remove.

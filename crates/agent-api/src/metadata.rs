@@ -91,6 +91,6 @@ impl Default for MetadataAccess {
 /// Finds the instance behind a metadata request.
 pub trait MetadataSource: Send + Sync {
     /// The instance in VPC `vpc_id` that owns private address `ip` on one of its
-    /// interfaces and is pending or running; `None` otherwise.
+    /// interfaces and is pending, running or stopping; `None` otherwise.
     fn instance_metadata(&self, vpc_id: &str, ip: Ipv4Addr) -> Option<InstanceMetadata>;
 }

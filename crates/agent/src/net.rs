@@ -53,8 +53,6 @@ struct Applied {
 
 /// The dataplane reconciler of one host.
 pub struct NetAgent {
-    cfg: NetConfig,
-    metadata: Option<Arc<dyn MetadataServer>>,
     tx: Mutex<mpsc::Sender<HostNetSpec>>,
 }
 
@@ -63,34 +61,20 @@ impl NetAgent {
     pub fn start(cfg: NetConfig, metadata: Option<Arc<dyn MetadataServer>>) -> Arc<NetAgent> {
         let (tx, rx) = mpsc::channel();
         let worker = Worker {
-            cfg: cfg.clone(),
-            metadata: metadata.clone(),
+            cfg,
+            metadata,
             applied: HashMap::new(),
         };
         std::thread::Builder::new()
             .name("strato-net".into())
             .spawn(move || worker.run(rx))
             .expect("spawning the dataplane thread");
-        Arc::new(NetAgent {
-            cfg,
-            metadata,
-            tx: Mutex::new(tx),
-        })
+        Arc::new(NetAgent { tx: Mutex::new(tx) })
     }
 
     /// Replaces the desired dataplane; applied promptly by the reconciler thread.
     pub fn apply(&self, spec: HostNetSpec) {
         let _ = self.tx.lock().unwrap_or_else(|p| p.into_inner()).send(spec);
-    }
-
-    /// The configuration this reconciler runs with.
-    pub fn config(&self) -> &NetConfig {
-        &self.cfg
-    }
-
-    /// Whether a metadata service is attached.
-    pub fn serves_metadata(&self) -> bool {
-        self.metadata.is_some()
     }
 }
 
@@ -195,7 +179,7 @@ impl Worker {
             .get(&vpc.vpc_id)
             .is_some_and(|a| &a.spec == vpc && a.at.elapsed() < REPAIR_EVERY);
         if !fresh {
-            net::ensure_vpc_namespace(&vpc.vpc_id)?;
+            net::with_namespace_lock(|| net::ensure_vpc_namespace(&vpc.vpc_id))?;
             let uplink = self.cfg.uplink_ns.as_deref();
             if vpc.internet {
                 net::ensure_uplink(&ns, &vpc.vpc_id, uplink)?;
@@ -247,6 +231,10 @@ impl Worker {
     /// Removes a namespace that is no longer wanted, once no tap is left in it.
     /// Returns whether it is gone.
     fn remove_namespace(&mut self, ns: &str) -> Result<bool> {
+        net::with_namespace_lock(|| self.remove_namespace_locked(ns))
+    }
+
+    fn remove_namespace_locked(&mut self, ns: &str) -> Result<bool> {
         if !net::namespaces()?.iter().any(|n| n == ns) {
             self.dhcp(ns).remove()?;
             return Ok(true);

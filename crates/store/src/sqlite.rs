@@ -1682,27 +1682,16 @@ impl Tx<'_> {
     /// Every public address in use: allocated as an Elastic IP, or held by a live
     /// instance (the pool's taken addresses).
     pub fn public_ips_in_use(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT public_ip FROM elastic_ips
-                 UNION SELECT public_ip FROM instances
-                 WHERE public_ip IS NOT NULL AND state <> 'terminated'",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_err)?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(db_err)
+        self.strings(
+            "SELECT public_ip FROM elastic_ips
+             UNION SELECT public_ip FROM instances
+             WHERE public_ip IS NOT NULL AND state <> 'terminated'",
+        )
     }
 
-    /// Every public address allocated to any account as an Elastic IP.
-    pub fn allocated_public_ips(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT public_ip FROM elastic_ips")
-            .map_err(db_err)?;
+    /// The single text column of every row `sql` (without parameters) selects.
+    fn strings(&self, sql: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(db_err)?;

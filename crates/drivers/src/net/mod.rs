@@ -156,12 +156,28 @@ pub fn router_address(subnet_cidr: &str) -> Result<String> {
     Ok(format!("{router}/{}", c.prefix_len()))
 }
 
+/// Serialises what creates or removes VPC namespaces and their taps within this
+/// process: the hypervisor driver (a VM's namespace and taps, at start) and the
+/// dataplane reconciler (namespaces, and removing one once no tap is left) would
+/// otherwise race, one creating a tap in a namespace the other is deleting.
+pub fn with_namespace_lock<T>(f: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
 /// Creates (or finds) a VPC's namespace, set up as a router with the metadata address
-/// on its loopback. Idempotent.
+/// on its loopback. Idempotent. Callers hold [`with_namespace_lock`].
 pub fn ensure_vpc_namespace(vpc_id: &str) -> Result<String> {
     let ns = vpc_namespace(vpc_id);
     if !namespaces()?.contains(&ns) {
-        ip(&["netns", "add", &ns])?;
+        // Another Strato process cannot be making this VPC's namespace, but an
+        // earlier crash may have left its file: "exists" is success.
+        if let Err(e) = ip(&["netns", "add", &ns]) {
+            if !e.to_string().contains("File exists") {
+                return Err(e);
+            }
+        }
     }
     ip_in(&ns, &["link", "set", "lo", "up"])?;
     let lo = ip_in(&ns, &["-o", "-4", "addr", "show", "dev", "lo"])?;

@@ -344,20 +344,18 @@ impl QemuDriver {
         }
         // A VM with interfaces runs inside its VPC's namespace, where its taps are.
         let netns = match vm_namespace(&rec.nics) {
-            Some(_) => {
+            Some(_) => Some(net::with_namespace_lock(|| -> Result<std::fs::File> {
                 let ns = net::ensure_vpc_namespace(&rec.nics[0].vpc_id)?;
                 for nic in &rec.nics {
                     let tap = nic.tap_name();
-                    net::ensure_tap(
-                        &ns,
-                        &tap,
-                        if self.cfg.drop_privileges { rec.uid } else { 0 },
-                    )?;
+                    let owner = if self.cfg.drop_privileges { rec.uid } else { 0 };
+                    net::ensure_tap(&ns, &tap, owner)?;
                     net::configure_port(&ns, &tap, &nic.subnet_cidr, &nic.private_ip)?;
                 }
+                // Held open, the namespace cannot vanish before QEMU is inside it.
                 let path = format!("/run/netns/{ns}");
-                Some(std::fs::File::open(&path).map_err(|e| io_err(&path, e))?)
-            }
+                std::fs::File::open(&path).map_err(|e| io_err(&path, e))
+            })?),
             None => None,
         };
         let args = self.command_line(rec, &dir);
