@@ -1682,11 +1682,27 @@ impl Tx<'_> {
     /// Every public address in use: allocated as an Elastic IP, or held by a live
     /// instance (the pool's taken addresses).
     pub fn public_ips_in_use(&self) -> Result<Vec<String>> {
+        // `> ''` (not `IS NOT NULL`) so the planner walks the index, not the table.
         self.strings(
             "SELECT public_ip FROM elastic_ips
              UNION SELECT public_ip FROM instances
-             WHERE public_ip IS NOT NULL AND state <> 'terminated'",
+             WHERE public_ip > '' AND state <> 'terminated'",
         )
+    }
+
+    /// Whether `ip` is an Elastic IP or held by a live instance (two index lookups).
+    pub fn public_ip_in_use(&self, ip: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM elastic_ips WHERE public_ip = ?1
+                 UNION ALL SELECT 1 FROM instances WHERE public_ip = ?1 AND state <> 'terminated'
+                 LIMIT 1",
+            )
+            .map_err(db_err)?
+            .query_row([ip], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(db_err)
     }
 
     /// The single text column of every row `sql` (without parameters) selects.

@@ -66,20 +66,21 @@ pub fn first_free(pool: &Ipv4Cidr, taken: &HashSet<String>) -> Option<Ipv4Addr> 
 /// handed out again at once, as on EC2.
 pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
     use rand::Rng;
-    let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
     let size = pool.size();
     let (first, end) = if size > 2 { (1, size - 1) } else { (0, size) };
     let mut rng = rand::thread_rng();
-    // Random probes find a free address fast unless the pool is nearly full; then
-    // the first free one is as good as any.
-    for _ in 0..64 {
+    // Random probes (one index lookup each) find a free address fast unless the pool
+    // is nearly full; then the whole taken set is read once and the first free one
+    // is as good as any.
+    for _ in 0..16 {
         if let Some(a) = pool.nth(rng.gen_range(first..end)) {
             let a = a.to_string();
-            if !taken.contains(&a) {
+            if !tx.public_ip_in_use(&a)? {
                 return Ok(Some(a));
             }
         }
     }
+    let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
     Ok(first_free(pool, &taken).map(|a| a.to_string()))
 }
 
@@ -102,7 +103,13 @@ pub fn settle_public_ip(tx: &Tx, pool: &Ipv4Cidr, inst: &mut Instance) -> Result
         // up the instance runs with its private address only.
         inst.public_ip = take_public_ip(tx, pool)?;
         if inst.public_ip.is_none() {
-            tracing::warn!(instance = %inst.id, %pool, "public address pool exhausted; instance has no public IP");
+            // Once per process is enough to tell the operator; a large launch would
+            // otherwise log a line per instance.
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(instance = %inst.id, %pool, "public address pool exhausted; instances launch without a public IP (--public-ip-pool)");
+            }
         }
     } else if !runs && inst.public_ip.is_some() {
         inst.public_ip = None;
