@@ -83,6 +83,8 @@ pub struct ControlPlane {
     /// Accounts whose default network is known to exist, so only an account's first
     /// network call pays for the database check (see [`net::defaults`]).
     network_ready: Mutex<HashSet<AccountId>>,
+    /// Wakes the thread that recomputes the host's dataplane (started on first use).
+    net_signal: std::sync::OnceLock<Arc<net::dataplane::Signal>>,
 }
 
 impl ControlPlane {
@@ -93,6 +95,7 @@ impl ControlPlane {
             agent,
             cfg,
             network_ready: Mutex::new(HashSet::new()),
+            net_signal: std::sync::OnceLock::new(),
         }
     }
 

@@ -5,7 +5,6 @@
 //! addresses inside the test's own namespaces.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 use strato_agent_api::{PortSpec, RuleSpec, VpcNetSpec};
 use strato_drivers::net::{self, ip, ip_in, nft};
 
@@ -99,6 +98,11 @@ fn guest(vpc_ns: &str, name: &str, p: &PortSpec, guard: &mut Guard) {
     ip_in(name, &["route", "add", "default", "via", "10.9.0.1"]).unwrap();
 }
 
+/// A ping that must succeed, retried a few times.
+fn ping_ok(from_ns: &str, to: &str) -> bool {
+    (0..5).any(|_| ping(from_ns, to))
+}
+
 fn ping(from_ns: &str, to: &str) -> bool {
     Command::new("ip")
         .args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "1", to])
@@ -113,18 +117,36 @@ fn serve(ns: &str, port: u16, guard: &mut Guard) {
     let code = format!(
         "import socket,threading\n\
          s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-         s.bind(('0.0.0.0',{port}));s.listen(8)\n\
+         s.bind(('0.0.0.0',{port}));s.listen(8);print('ready',flush=True)\n\
          def h(c,a):\n  c.sendall((a[0]+'\\n').encode())\n  f=c.makefile()\n  \
          for l in f: c.sendall(l.encode())\n\
          while True:\n  c,a=s.accept();threading.Thread(target=h,args=(c,a),daemon=True).start()\n"
     );
-    let child = Command::new("ip")
+    let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "python3", "-c", &code])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Listening before anyone connects (a busy machine starts python slowly).
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
     guard.1.push(child);
-    std::thread::sleep(Duration::from_millis(400));
+}
+
+/// Like [`connect`], for connections that must succeed: retried for a few seconds so
+/// a loaded machine (first ARP resolution, slow python start) does not fail the test.
+fn connect_ok(ns: &str, addr: &str, port: u16) -> Option<String> {
+    for _ in 0..5 {
+        if let Some(seen) = connect(ns, addr, port) {
+            return Some(seen);
+        }
+    }
+    None
 }
 
 /// Connects from `ns` to `addr:port`, returns the first line (the address the server
@@ -177,13 +199,13 @@ fn security_groups_and_anti_spoofing() {
 
     // Allowed port: open, and the server sees the client's real address.
     assert_eq!(
-        connect(&g_client, "10.9.0.10", 8080).as_deref(),
+        connect_ok(&g_client, "10.9.0.10", 8080).as_deref(),
         Some("10.9.0.11")
     );
     // No rule: closed. No ICMP rule: no ping. The router itself answers ping.
     assert_eq!(connect(&g_client, "10.9.0.10", 9090), None);
     assert!(!ping(&g_client, "10.9.0.10"));
-    assert!(ping(&g_client, "10.9.0.1"));
+    assert!(ping_ok(&g_client, "10.9.0.1"));
     // Inbound is denied by default: the client has no rules at all.
     serve(&g_client, 8080, &mut guard);
     assert_eq!(connect(&g_web, "10.9.0.11", 8080), None);
@@ -217,7 +239,7 @@ fn security_groups_and_anti_spoofing() {
     // and a forged MAC are both dropped at the port.
     vpc.ports[0].ingress = vec![rule("icmp", Some(-1), Some(-1), "10.9.0.11/32")];
     nft::load(&ns, &nft::render(&vpc)).unwrap();
-    assert!(ping(&g_client, "10.9.0.10"));
+    assert!(ping_ok(&g_client, "10.9.0.10"));
     ip_in(&g_client, &["addr", "add", "10.9.0.12/24", "dev", "eth0"]).unwrap();
     let spoofed = Command::new("ip")
         .args([
@@ -301,16 +323,16 @@ fn vpcs_with_the_same_cidr_are_isolated_and_public_addresses_nat() {
     serve(&guests[0].0, 22, &mut guard);
 
     // The same private address in two VPCs: each guest reaches only its own router.
-    assert!(ping(&guests[0].0, "10.9.0.1"));
-    assert!(ping(&guests[1].0, "10.9.0.1"));
+    assert!(ping_ok(&guests[0].0, "10.9.0.1"));
+    assert!(ping_ok(&guests[1].0, "10.9.0.1"));
     // A public address: reachable from the internet, and outbound traffic leaves
     // with the public address as its source.
     assert_eq!(
-        connect(&inet, "198.51.100.71", 22).as_deref(),
+        connect_ok(&inet, "198.51.100.71", 22).as_deref(),
         Some("169.254.0.1")
     );
     assert_eq!(
-        connect(&guests[0].0, "203.0.113.1", 7000).as_deref(),
+        connect_ok(&guests[0].0, "203.0.113.1", 7000).as_deref(),
         Some("198.51.100.71")
     );
     // No public address: no way out, even with a gateway.

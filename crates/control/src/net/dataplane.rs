@@ -9,6 +9,7 @@
 
 use crate::ControlPlane;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
 use strato_agent_api::{HostNetSpec, PortSpec, RuleSpec, VpcNetSpec};
 use strato_common::{AccountId, Result};
 use strato_store::{
@@ -17,16 +18,56 @@ use strato_store::{
 };
 
 impl ControlPlane {
-    /// Recomputes this host's dataplane and hands it to the agent, if the agent builds
-    /// one (the simulator does not, and then this costs nothing).
+    /// Marks this host's dataplane as out of date: a background thread recomputes it
+    /// and hands it to the agent, so the request that changed something does not pay
+    /// for it, and a burst of changes costs one recomputation. Nothing happens when
+    /// the agent builds no dataplane (the simulator).
     pub fn network_changed(&self) {
         if !self.agent.wants_network() {
             return;
         }
-        match self.db.read(|tx| host_net_spec(tx, self.agent.host())) {
-            Ok(spec) => self.agent.apply_network(spec),
-            Err(e) => tracing::error!(error = %e, "could not compute the host's dataplane"),
+        let signal = self.net_signal.get_or_init(|| {
+            let signal = Arc::new(Signal::default());
+            let (db, agent, s) = (self.db.clone(), self.agent.clone(), signal.clone());
+            std::thread::Builder::new()
+                .name("strato-netspec".into())
+                .spawn(move || loop {
+                    s.wait();
+                    match db.read(|tx| host_net_spec(tx, agent.host())) {
+                        Ok(spec) => agent.apply_network(spec),
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not compute the host's dataplane")
+                        }
+                    }
+                })
+                .expect("spawning the network spec thread");
+            signal
+        });
+        signal.raise();
+    }
+}
+
+/// A "something changed" flag a thread waits on; raising it twice before the thread
+/// wakes counts once.
+#[derive(Default)]
+pub(crate) struct Signal {
+    dirty: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    fn raise(&self) {
+        *self.dirty.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_one();
+    }
+
+    /// Waits until raised, and lowers it.
+    fn wait(&self) {
+        let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        while !*dirty {
+            dirty = self.cv.wait(dirty).unwrap_or_else(|p| p.into_inner());
         }
+        *dirty = false;
     }
 }
 
