@@ -94,6 +94,11 @@ struct VmRecord {
     /// The interfaces of the last start (their taps are removed with the VM).
     #[serde(default)]
     nics: Vec<NicSpec>,
+    /// The image directory as resolved when the VM was made (image builds are
+    /// versioned directories behind a symlink): its kernel and initrd go with the root
+    /// disk made from that version, even after the image is rebuilt.
+    #[serde(default)]
+    image_path: Option<PathBuf>,
 }
 
 /// This boot of the host (`/proc/sys/kernel/random/boot_id`).
@@ -256,7 +261,10 @@ impl QemuDriver {
 
     /// The QEMU command line for a VM.
     fn command_line(&self, rec: &VmRecord, dir: &Path) -> Vec<String> {
-        let image = self.cfg.images.join(&rec.boot.image_dir);
+        let image = rec
+            .image_path
+            .clone()
+            .unwrap_or_else(|| self.cfg.images.join(&rec.boot.image_dir));
         let smbios_id = smbios_uuid(&rec.id);
         let mut args: Vec<String> = vec![
             "-name".into(),
@@ -766,6 +774,12 @@ impl Hypervisor for QemuDriver {
                 last_cause: Some(StopCause::Requested),
                 host_boot_id: None,
                 nics: vec![],
+                image_path: self
+                    .cfg
+                    .images
+                    .join(&spec.boot.image_dir)
+                    .canonicalize()
+                    .ok(),
             };
             self.save(&rec)?;
             vms.insert(
