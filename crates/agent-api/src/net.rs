@@ -51,8 +51,6 @@ pub struct HostNetSpec {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VpcNetSpec {
     pub vpc_id: String,
-    /// The VPC's primary CIDR.
-    pub cidr: String,
     /// An internet gateway is attached: the VPC gets an uplink, and ports with a
     /// public address are NATed 1:1 through it.
     pub internet: bool,

@@ -8,6 +8,7 @@
 //! fidelity.
 
 pub mod net;
+mod proc;
 pub mod qemu;
 pub mod sim;
 

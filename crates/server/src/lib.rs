@@ -222,7 +222,8 @@ fn serve(
     })();
     // Any change may shape packets (rules, addresses, gateways, routes, instances);
     // the dataplane is recomputed after it commits. Reads never change it.
-    if result.is_ok() && !is_read_only(&action) && params.get("DryRun") != Some("true") {
+    // (A DryRun answers with an error, so it never gets here.)
+    if result.is_ok() && !is_read_only(&action) {
         st.control.network_changed();
     }
     (action, protocol, result)

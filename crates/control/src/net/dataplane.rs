@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use strato_agent_api::{HostNetSpec, PortSpec, RuleSpec, VpcNetSpec};
 use strato_common::{AccountId, Result};
 use strato_store::{
-    Instance, InstanceState, InternetGateway, NetworkInterface, RouteTable, RouteTarget, RulePeer,
-    SecurityGroupRule, Subnet, Tx, Vpc,
+    Instance, InternetGateway, NetworkInterface, RouteTable, RouteTarget, RulePeer,
+    SecurityGroupRule, Subnet, Tx,
 };
 
 impl ControlPlane {
@@ -78,11 +78,8 @@ pub fn hostname_of(ip: &str) -> String {
 
 /// The desired dataplane of `host`: every VPC with a live instance there.
 pub fn host_net_spec(tx: &Tx, host: &str) -> Result<HostNetSpec> {
-    let instances: Vec<Instance> = tx
-        .instances_on_host(host)?
-        .into_iter()
-        .filter(|i| i.state != InstanceState::Terminated)
-        .collect();
+    // Not terminated, by the query's own condition.
+    let instances: Vec<Instance> = tx.instances_on_host(host)?;
     let mut accounts: Vec<AccountId> = instances.iter().map(|i| i.account_id.clone()).collect();
     accounts.sort();
     accounts.dedup();
@@ -112,11 +109,6 @@ fn account_ports(
         .list_docs::<Subnet>(account)?
         .into_iter()
         .map(|s| (s.id.to_string(), s))
-        .collect();
-    let vpc_cidrs: HashMap<String, String> = tx
-        .list_docs::<Vpc>(account)?
-        .into_iter()
-        .map(|v| (v.id.to_string(), v.cidr_block))
         .collect();
     let gateways: HashMap<String, String> = tx
         .list_docs::<InternetGateway>(account)?
@@ -188,7 +180,6 @@ fn account_ports(
         }
         let vpc = out.entry(vpc_id.clone()).or_insert_with(|| VpcNetSpec {
             vpc_id: vpc_id.clone(),
-            cidr: vpc_cidrs.get(&vpc_id).cloned().unwrap_or_default(),
             internet: gateways.values().any(|v| v == &vpc_id),
             ports: vec![],
         });

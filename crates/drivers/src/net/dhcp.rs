@@ -7,12 +7,17 @@
 //! DNS is off (`port=0`). dnsmasq outlives the agent like QEMU does; a restarted agent
 //! finds it again through its pid file.
 
+use crate::proc::{io_err, signal, wait_gone};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use strato_agent_api::VpcNetSpec;
 use strato_common::cidr::Ipv4Cidr;
-use strato_common::{Error, Result};
+use strato_common::Result;
+
+/// How long dnsmasq gets to exit after SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The files of one namespace's dnsmasq.
 pub struct Dhcp {
@@ -32,7 +37,7 @@ impl Dhcp {
     /// Brings dnsmasq in namespace `ns` to serve `vpc`'s ports: rewrites its files
     /// when they change, starts it if it is not running, and makes it re-read its hosts.
     pub fn ensure(&self, ns: &str, vpc: &VpcNetSpec) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io("creating dnsmasq dir", e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_err("creating dnsmasq dir", e))?;
         let conf = config(&self.dir, vpc);
         let hosts = hosts(vpc);
         // dnsmasq keeps a lease in memory for a MAC it served, even after the host
@@ -64,7 +69,7 @@ impl Dhcp {
             }
             // New subnets need a new configuration, a reassigned address forgetting.
             signal(pid, libc::SIGTERM);
-            wait_gone(pid);
+            wait_gone(pid, STOP_WAIT);
         }
         write_if_changed(&self.path("seen"), &hosts)?;
         self.start(ns)
@@ -85,18 +90,18 @@ impl Dhcp {
     pub fn remove(&self) -> Result<()> {
         if let Some(pid) = self.pid() {
             signal(pid, libc::SIGTERM);
-            wait_gone(pid);
+            wait_gone(pid, STOP_WAIT);
         }
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("removing dnsmasq dir", e)),
+            Err(e) => Err(io_err("removing dnsmasq dir", e)),
         }
     }
 
     /// The pid of this namespace's running dnsmasq, if it runs.
-    pub fn pid(&self) -> Option<i32> {
-        let pid: i32 = std::fs::read_to_string(self.path("dnsmasq.pid"))
+    pub fn pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.path("dnsmasq.pid"))
             .ok()?
             .trim()
             .parse()
@@ -181,29 +186,9 @@ fn write_if_changed(path: &Path, text: &str) -> Result<bool> {
         return Ok(false);
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| io("writing dnsmasq file", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("writing dnsmasq file", e))?;
+    std::fs::write(&tmp, text).map_err(|e| io_err("writing dnsmasq file", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("writing dnsmasq file", e))?;
     Ok(true)
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-fn wait_gone(pid: i32) {
-    for _ in 0..100 {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn io(what: &str, e: std::io::Error) -> Error {
-    Error::Internal(format!("{what}: {e}"))
 }
 
 #[cfg(test)]
@@ -240,7 +225,6 @@ mod tests {
         };
         let vpc = VpcNetSpec {
             vpc_id: "vpc-1".into(),
-            cidr: "10.0.0.0/16".into(),
             internet: false,
             ports: vec![
                 port("10.0.1.10", "10.0.1.0/24", "02:00:00:00:00:01"),

@@ -267,7 +267,6 @@ mod tests {
     fn renders_guards_groups_and_nat() {
         let vpc = VpcNetSpec {
             vpc_id: "vpc-0123456789abcdef0".into(),
-            cidr: "10.0.0.0/16".into(),
             internet: true,
             ports: vec![port(
                 "eni-0123456789abcdef0",
@@ -295,7 +294,6 @@ mod tests {
     fn without_a_gateway_nothing_leaves_and_nothing_is_translated() {
         let vpc = VpcNetSpec {
             vpc_id: "vpc-0123456789abcdef0".into(),
-            cidr: "10.0.0.0/16".into(),
             internet: false,
             ports: vec![port(
                 "eni-0123456789abcdef0",
@@ -314,7 +312,6 @@ mod tests {
         let mut p = port("eni-0123456789abcdef0", "10.0.1.10; flush ruleset", None);
         let vpc = VpcNetSpec {
             vpc_id: "vpc-1".into(),
-            cidr: "10.0.0.0/16".into(),
             internet: false,
             ports: vec![p.clone()],
         };

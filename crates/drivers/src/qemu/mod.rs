@@ -26,6 +26,7 @@ pub mod accel;
 pub mod cgroup;
 pub mod qmp;
 
+use crate::proc::{io_err, kill, wait_gone};
 use crate::{net, Hypervisor, VmStatus};
 use cgroup::{Layout, Limits};
 use qmp::Qmp;
@@ -122,10 +123,6 @@ pub struct QemuDriver {
     /// The map is locked only to find a VM; each VM has its own lock, so a slow QMP
     /// exchange with one VM never stalls the others.
     vms: Mutex<HashMap<InstanceId, Arc<Mutex<Vm>>>>,
-}
-
-fn io_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("{what}: {e}"))
 }
 
 impl QemuDriver {
@@ -621,33 +618,6 @@ fn read_tail(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(n as usize);
     f.read_to_end(&mut buf)?;
     Ok(buf)
-}
-
-fn kill(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
-}
-
-/// Waits until a process is gone (or a zombie); true if it went in time.
-fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(false);
-        if !alive {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Unprivileged QEMU processes must be able to walk to their VM directory and to the
