@@ -105,7 +105,8 @@ def owned_namespaces(data_dir):
 def remove_owned_namespaces(data_dir):
     """Last-resort cleanup after a failed test: the namespaces and the dnsmasq
     processes a Strato data directory's agent left behind."""
-    sh("pkill", "-f", f"--conf-file={os.path.join(data_dir, 'net')}", check=False)
+    # (No leading dashes in the pattern: pkill would take it for an option.)
+    sh("pkill", "-f", f"{os.path.join(data_dir, 'net')}/", check=False)
     for ns in owned_namespaces(data_dir):
         sh("ip", "netns", "del", ns, check=False)
 
