@@ -159,6 +159,9 @@ pub enum Error {
     MissingParameter(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// A parameter the operation does not have in EC2's model (`UnknownParameter`).
+    #[error("{0}")]
+    UnknownParameter(String),
     #[error("{0}")]
     InvalidParameterCombination(String),
     #[error("{0}")]
@@ -177,6 +180,9 @@ pub enum Error {
     InsufficientInstanceCapacity(String),
     #[error("{0}")]
     TagLimitExceeded(String),
+    /// More filter values in one request than EC2 evaluates (`FilterLimitExceeded`).
+    #[error("{0}")]
+    FilterLimitExceeded(String),
     #[error("{0}")]
     InvalidInstanceType(String),
     #[error("{0}")]

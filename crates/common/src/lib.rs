@@ -1,8 +1,10 @@
 //! Shared vocabulary for every Strato crate: typed resource IDs, the one domain
 //! error type, and small helpers (timestamps) that the wire and the store agree on.
 
+pub mod base64;
 pub mod cidr;
 pub mod error;
+pub mod filter;
 pub mod host;
 pub mod ids;
 pub mod time_fmt;

@@ -108,3 +108,16 @@ pub fn ensure_root(db: &Db, key: Option<(String, String)>) -> Result<(Account, A
         None => create_account(db, ROOT_ACCOUNT_NAME, key),
     }
 }
+
+impl crate::ControlPlane {
+    /// The access key with this id, for request authentication (`None` when unknown).
+    pub fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
+        self.db.read(|tx| tx.access_key(access_key_id))
+    }
+
+    /// How many visible instances are in each state, across accounts (for `/metrics`).
+    pub fn instance_state_counts(&self) -> Result<Vec<(String, i64)>> {
+        let since = self.visible_since();
+        self.db.read(|tx| tx.instance_state_counts(since))
+    }
+}

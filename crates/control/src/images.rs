@@ -2,8 +2,8 @@
 
 use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane};
+use strato_common::filter::FilterSet;
 use strato_common::{Error, ImageId, ResourceId, ResourceKind, Result};
-use strato_ec2_wire::FilterSet;
 use strato_store::{Image, ImageBoot};
 
 /// The owner alias of the images Strato ships.

@@ -13,11 +13,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use strato_agent_api::{BootSpec, DesiredVmState, NicSpec, VmReport, VmSpec};
+use strato_common::base64::decode_base64;
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
 use strato_common::{AccountId, NetworkInterfaceId, SubnetId};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
-use strato_ec2_wire::params::decode_base64;
-use strato_ec2_wire::FilterSet;
 use strato_store::{
     ClientTokenRecord, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
     MetadataOptions, NetworkInterface, ShutdownBehavior, Subnet, Tx,
@@ -1392,7 +1392,7 @@ impl ControlPlane {
                     i.user_data = if ud.is_empty() {
                         None
                     } else {
-                        Some(strato_ec2_wire::params::encode_base64(ud))
+                        Some(strato_common::base64::encode_base64(ud))
                     };
                 }
                 AttributeChange::DisableApiTermination(b) => i.disable_api_termination = *b,

@@ -3,8 +3,8 @@
 
 use crate::tags::{tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
+use strato_common::filter::FilterSet;
 use strato_common::{time_fmt::now_ms, Error, KeyPairId, ResourceId, ResourceKind, Result};
-use strato_ec2_wire::FilterSet;
 use strato_keys::{KeyError, KeyFormat, KeyType};
 use strato_store::{KeyPair, Tag};
 

@@ -13,8 +13,8 @@ use crate::ControlPlane;
 use std::net::Ipv4Addr;
 use strato_agent_api::metadata::{InstanceMetadata, InterfaceMetadata, MetadataAccess};
 use strato_agent_api::MetadataSource;
+use strato_common::base64::decode_base64;
 use strato_common::Result;
-use strato_ec2_wire::params::decode_base64;
 use strato_store::{Instance, InstanceState, MetadataOptions, Vpc};
 
 /// The states in which an instance answers to its addresses: it has (or is about

@@ -4,8 +4,8 @@
 use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane};
 use serde::Serialize;
+use strato_common::filter::FilterSet;
 use strato_common::{kind_of_id, Error, ResourceKind, Result};
-use strato_ec2_wire::FilterSet;
 use strato_store::{
     DhcpOptions, InternetGateway, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Tx,
     Vpc,

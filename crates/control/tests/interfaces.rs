@@ -2,11 +2,14 @@
 //! specs' `nics`, the metadata source, instances from before primary interfaces were
 //! stored, and launches that fail leaving nothing behind.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, HostNetSpec, MetadataSource, VmReport, VmSpec};
+use strato_common::filter::FilterSet;
 use strato_common::{Error, InstanceId};
 use strato_control::instances::{MetadataOptionsChange, RunInstancesInput};
 use strato_control::net::interfaces::CreateInterface;
@@ -17,7 +20,6 @@ use strato_control::tags::TagSpec;
 use strato_control::{accounts, Caller, ControlConfig, ControlPlane};
 use strato_drivers::sim::{SimConfig, SimDriver};
 use strato_drivers::Hypervisor;
-use strato_ec2_wire::{FilterSet, Params};
 use strato_store::{Db, InstanceState, NetworkInterface};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -588,16 +590,7 @@ fn failed_launches_make_no_interfaces() {
     assert_eq!(w.all_interfaces().len(), before);
     // DescribeInstances' network-interface filters.
     let eni = w.nics(&id).remove(0);
-    let filters = FilterSet::from_params(
-        &Params::from_pairs([
-            ("Filter.1.Name", "network-interface.mac-address"),
-            ("Filter.1.Value.1", eni.mac_address.as_str()),
-        ]),
-        "Filter",
-        strato_control::instances::INSTANCE_FILTERS,
-        true,
-    )
-    .unwrap();
+    let filters = FilterSet::of(&[("network-interface.mac-address", eni.mac_address.as_str())]);
     let (found, nics, _) =
         w.cp.describe_instances_with_interfaces(&w.a, &[], &filters, &PageRequest::all())
             .unwrap();
@@ -620,16 +613,7 @@ fn describe_pages_carry_their_interfaces() {
         assert_eq!(r.interfaces.of(i.id.as_str()).len(), 1);
     }
     let subnet = r.instances[0].0.subnet_id.clone().unwrap().to_string();
-    let by_subnet = FilterSet::from_params(
-        &Params::from_pairs([
-            ("Filter.1.Name", "network-interface.subnet-id"),
-            ("Filter.1.Value.1", subnet.as_str()),
-        ]),
-        "Filter",
-        strato_control::instances::INSTANCE_FILTERS,
-        true,
-    )
-    .unwrap();
+    let by_subnet = FilterSet::of(&[("network-interface.subnet-id", subnet.as_str())]);
     // Unfiltered (interfaces loaded for the page) and filtered on interfaces (loaded
     // per chunk): both pages of 5 + 2, every instance with its interface.
     for filters in [FilterSet::default(), by_subnet] {

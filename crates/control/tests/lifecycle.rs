@@ -1,17 +1,19 @@
 //! The control plane with a real store and the simulated host agent, stepped by hand so
 //! every transition is deterministic.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::sync::Arc;
 use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
+use strato_common::filter::FilterSet;
 use strato_common::{Error, ResourceKind};
 use strato_control::instances::RunInstancesInput;
 use strato_control::page::PageRequest;
 use strato_control::{accounts, Caller, ControlConfig, ControlPlane};
 use strato_drivers::sim::{SimConfig, SimDriver};
 use strato_drivers::Hypervisor;
-use strato_ec2_wire::{FilterSet, Params};
 use strato_store::{Db, InstanceState};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -323,13 +325,7 @@ fn filters_and_pages() {
     w.settle();
     w.cp.create_tags(&a, &ids[..3], &[("Env".into(), "prod".into())], false)
         .unwrap();
-    let filters = FilterSet::from_params(
-        &Params::from_pairs([("Filter.1.Name", "tag:Env"), ("Filter.1.Value.1", "pr*")]),
-        "Filter",
-        strato_control::instances::INSTANCE_FILTERS,
-        true,
-    )
-    .unwrap();
+    let filters = FilterSet::of(&[("tag:Env", "pr*")]);
     let (found, _) =
         w.cp.describe_instances(&a, &[], &filters, &PageRequest::all())
             .unwrap();

@@ -2,10 +2,13 @@
 //! resources, validation and error variants, dependency rules, address allocation,
 //! DryRun and tenancy.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::sync::Arc;
 use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
+use strato_common::filter::FilterSet;
 use strato_common::{Error, ResourceKind};
 use strato_control::instances::RunInstancesInput;
 use strato_control::net::rules::{GroupPairInput, IpPermissionInput, RangeInput};
@@ -17,7 +20,6 @@ use strato_control::tags::TagSpec;
 use strato_control::{accounts, Caller, ControlConfig, ControlPlane};
 use strato_drivers::sim::{SimConfig, SimDriver};
 use strato_drivers::Hypervisor;
-use strato_ec2_wire::{FilterSet, Params};
 use strato_store::{Db, InstanceState, RouteTarget, RulePeer};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -80,14 +82,7 @@ fn none() -> FilterSet {
 }
 
 fn filters(pairs: &[(&str, &str)]) -> FilterSet {
-    let mut params = vec![];
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        params.push((format!("Filter.{}.Name", i + 1), name.to_string()));
-        params.push((format!("Filter.{}.Value.1", i + 1), value.to_string()));
-    }
-    let p = Params::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
-    FilterSet::from_params(&p, "Filter", &names, true).unwrap()
+    FilterSet::of(pairs)
 }
 
 impl World {

@@ -4,6 +4,8 @@
 //! namespace is removed by a guard even when a test fails, and traffic goes only to
 //! addresses inside the test's own namespaces.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::process::{Child, Command, Stdio};
 use strato_agent_api::{PortSpec, RuleSpec, VpcNetSpec};
 use strato_drivers::net::{self, ip, ip_in, nft};

@@ -3,6 +3,8 @@
 //! `STRATO_IMAGES` to the image store. Without it these tests fail rather than pass
 //! silently, unless `STRATO_SKIP_QEMU_TESTS=1` says the caller knows.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use strato_agent_api::{BootSpec, DesiredVmState, StopCause, VmSpec};

@@ -2,6 +2,8 @@
 //! `rsa` crate's own PKCS#8 encoder, `ssh-key`'s OpenSSH parser, and a PPK
 //! reader written here from PuTTY's format description.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD;

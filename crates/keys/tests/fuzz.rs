@@ -3,6 +3,8 @@
 //! get past the format sniffing, hence the structured generators that wrap
 //! random payloads in each accepted envelope.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use proptest::prelude::*;

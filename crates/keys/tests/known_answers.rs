@@ -8,6 +8,8 @@
 //! `ssh-keygen -e` (`-m PEM`, `-m PKCS8`, default RFC 4716) and
 //! `openssl rsa -pubin -outform DER | base64`.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use strato_keys::{import_public_key, openssh_public_to_fingerprint, KeyError, KeyType};

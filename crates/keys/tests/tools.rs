@@ -3,6 +3,8 @@
 //! known-answer tests cover the same algorithms without any tool, so each
 //! check here is skipped (with a note on stderr) where its tool is missing.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,6 +1,8 @@
 //! Property tests: arbitrary input never panics, and what the signer signs
 //! the verifier accepts.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use common::{keys, OwnedRequest};

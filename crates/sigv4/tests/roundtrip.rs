@@ -1,5 +1,7 @@
 //! Signing then verifying, the time windows, and each error kind.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use common::{keys, OwnedRequest};

@@ -29,6 +29,8 @@
 //!
 //! Each skip is also printed with its reason when it happens.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::fs;

@@ -10,7 +10,9 @@
 //! upserts, no SQLite-only functions) so a PostgreSQL backend is a second
 //! [`Db`] implementation, not a rewrite.
 
-pub mod model;
+/// The records, which live in `strato-domain` so that layers above the store need not
+/// depend on it.
+pub use strato_domain as model;
 mod sqlite;
 
 pub use model::*;

@@ -1,5 +1,7 @@
 //! The store on a real SQLite file: scoping, transactions, persistence.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use strato_common::{AccountId, Error, ImageId, InstanceId, ReservationId, ResourceId};
 use strato_store::*;
 
@@ -358,6 +360,7 @@ fn interface(account: &AccountId, vpc: &str, subnet: &str, ip: &str) -> NetworkI
         groups: vec![],
         attachment: None,
         created_ms: 0,
+        client_token: None,
     }
 }
 

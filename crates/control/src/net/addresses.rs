@@ -14,12 +14,12 @@ use crate::{Caller, ControlPlane, Tags};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use strato_common::cidr::Ipv4Cidr;
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
     AccountId, AddressAssociationId, AllocationId, Error, InstanceId, ResourceId, ResourceKind,
     Result,
 };
-use strato_ec2_wire::FilterSet;
 use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, Tx};
 
 /// Filter names DescribeAddresses accepts.

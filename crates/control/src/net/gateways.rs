@@ -6,9 +6,9 @@ use super::{describe, load, parse_ids, Tagged};
 use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{Error, InternetGatewayId, ResourceId, ResourceKind, Result, VpcId};
-use strato_ec2_wire::FilterSet;
 use strato_store::{InternetGateway, Vpc};
 
 /// Filter names DescribeInternetGateways accepts.

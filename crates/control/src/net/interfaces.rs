@@ -22,12 +22,12 @@ use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
 use rand::Rng;
 use std::net::Ipv4Addr;
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
     AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
     ResourceKind, Result, SubnetId,
 };
-use strato_ec2_wire::FilterSet;
 use strato_store::{
     GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx,
 };
@@ -61,6 +61,9 @@ pub struct CreateInterface {
     pub private_ip: Option<String>,
     pub group_ids: Vec<String>,
     pub description: Option<String>,
+    /// Makes the call idempotent: a retry with the same token and parameters returns
+    /// the interface the first call made (SDKs fill it in for every call).
+    pub client_token: Option<String>,
 }
 
 /// `available` or `in-use`.
@@ -155,6 +158,7 @@ pub(crate) fn insert_interface(
         groups,
         attachment,
         created_ms: now,
+        client_token: None,
     };
     tx.insert_doc(&n)?;
     Ok(n)
@@ -218,8 +222,32 @@ impl ControlPlane {
             ));
         }
         let tags = tags_for(tag_specs, INTERFACE_RESOURCE_TYPE)?;
+        if let Some(token) = &req.client_token {
+            if token.is_empty() || token.len() > 64 || !token.is_ascii() {
+                return Err(Error::invalid_value(
+                    "The client token must be 1 to 64 ASCII characters.",
+                ));
+            }
+        }
         self.db.write(|tx| {
             let subnet: Subnet = load(tx, account, ResourceKind::Subnet, subnet_id.as_str())?;
+            if let Some(token) = &req.client_token {
+                let all: Vec<NetworkInterface> = tx.list_docs(account)?;
+                if let Some(n) = all
+                    .into_iter()
+                    .find(|n| n.client_token.as_ref() == Some(token))
+                {
+                    let same_ip = requested.is_none_or(|ip| ip.to_string() == n.private_ip);
+                    if n.subnet_id != subnet.id || n.description != description || !same_ip {
+                        return Err(Error::IdempotentParameterMismatch(format!(
+                            "The client token '{token}' has already been used with different parameters."
+                        )));
+                    }
+                    Self::dry(dry_run)?;
+                    let tags = tx.tags_of(account, n.id.as_str())?;
+                    return Ok((n, tags));
+                }
+            }
             let groups = resolve_instance_groups(
                 tx,
                 account,
@@ -254,6 +282,17 @@ impl ControlPlane {
                 None,
                 now_ms(),
             )?;
+            let n = match &req.client_token {
+                Some(token) => {
+                    let n = NetworkInterface {
+                        client_token: Some(token.clone()),
+                        ..n
+                    };
+                    tx.update_doc(&n)?;
+                    n
+                }
+                None => n,
+            };
             put_tags(tx, account, n.id.as_str(), INTERFACE_RESOURCE_TYPE, &tags)?;
             Ok((n, tags.clone()))
         })

@@ -21,8 +21,8 @@ pub mod vpcs;
 use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane, Tags};
 use std::collections::HashMap;
+use strato_common::filter::FilterSet;
 use strato_common::{AccountId, Error, ResourceId, ResourceKind, Result};
-use strato_ec2_wire::FilterSet;
 use strato_store::{Document, Tx};
 
 /// A resource with its tags, as Describe calls return it.

@@ -12,12 +12,12 @@ use crate::tags::{put_tags, tags_for, tags_of_ids, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
 use std::collections::HashMap;
 use strato_common::cidr::Ipv4Cidr;
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
     Error, InternetGatewayId, ResourceId, ResourceKind, Result, RouteTableAssociationId,
     RouteTableId, SubnetId, VpcId,
 };
-use strato_ec2_wire::FilterSet;
 use strato_store::{
     InternetGateway, Route, RouteTable, RouteTableAssociation, RouteTarget, Subnet, Vpc,
 };

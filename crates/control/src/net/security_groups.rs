@@ -16,11 +16,11 @@ use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, tags_of_ids, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
 use std::collections::{HashMap, HashSet};
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
     AccountId, Error, ResourceId, ResourceKind, Result, SecurityGroupId, SecurityGroupRuleId, VpcId,
 };
-use strato_ec2_wire::FilterSet;
 use strato_store::{GroupRef, RulePeer, SecurityGroup, SecurityGroupRule, Tx, Vpc};
 
 /// Filter names DescribeSecurityGroups accepts.

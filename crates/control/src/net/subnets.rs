@@ -8,9 +8,9 @@ use crate::{catalog, Caller, ControlPlane, Tags};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use strato_common::cidr::{Ipv4Cidr, SUBNET_RESERVED};
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{AccountId, Error, ResourceId, ResourceKind, Result, SubnetId, VpcId};
-use strato_ec2_wire::FilterSet;
 use strato_store::{NetworkColumn, RouteTable, Subnet, Tx, Vpc};
 
 /// Filter names DescribeSubnets accepts.

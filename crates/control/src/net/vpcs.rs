@@ -6,11 +6,11 @@ use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
 use strato_common::cidr::Ipv4Cidr;
+use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
     generate_with_prefix, DhcpOptionsId, Error, ResourceId, ResourceKind, Result, VpcId,
 };
-use strato_ec2_wire::FilterSet;
 use strato_store::{
     DhcpOptions, InternetGateway, NetworkColumn, RouteTable, SecurityGroup, SecurityGroupRule,
     Subnet, Vpc,

@@ -1,5 +1,7 @@
-//! Records the store keeps. Each is scoped to an account; the account is part of every
-//! lookup key, which is how tenancy is enforced at the lowest layer.
+//! The domain records: what the control plane reasons about, the store persists and the
+//! front door encodes. They carry no I/O, so every layer may name them without
+//! depending on the layer that keeps them. Each is scoped to an account; the account is
+//! part of every lookup key, which is how tenancy is enforced at the lowest layer.
 
 use serde::{Deserialize, Serialize};
 use strato_common::{
@@ -590,6 +592,10 @@ pub struct NetworkInterface {
     pub attachment: Option<NetworkInterfaceAttachment>,
     /// Creation time, epoch milliseconds.
     pub created_ms: i64,
+    /// The `ClientToken` of the CreateNetworkInterface that made it, so a retry
+    /// returns this interface instead of making another.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 /// A network interface's attachment to an instance.
