@@ -19,9 +19,10 @@
 
 pub mod filter;
 pub mod params;
+pub mod validate;
 pub mod xml;
 
-pub use filter::{Filter, FilterSet};
+pub use filter::{decode_filters, Filter, FilterSet};
 pub use params::Params;
 pub use xml::XmlWriter;
 

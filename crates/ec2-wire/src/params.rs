@@ -3,7 +3,6 @@
 //! Every getter validates and answers with EC2's own error (`MissingParameter`,
 //! `InvalidParameterValue`) so actions never see a malformed value.
 
-use base64::Engine;
 use std::collections::BTreeMap;
 use strato_common::{Error, Result};
 
@@ -40,6 +39,11 @@ impl Params {
     /// All parameter names, for callers that reject unknown ones.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(|k| k.as_str())
+    }
+
+    /// All (name, value) pairs, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -144,20 +148,7 @@ impl Params {
     }
 }
 
-/// Lenient base64 decoding as EC2 accepts it: standard alphabet, padding optional,
-/// whitespace (line breaks from `base64` tools) ignored.
-pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&cleaned)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&cleaned))
-        .ok()
-}
-
-/// Standard base64 encoding, as EC2 uses for user data and console output.
-pub fn encode_base64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
+pub use strato_common::base64::{decode_base64, encode_base64};
 
 #[cfg(test)]
 mod tests {

@@ -101,6 +101,13 @@ impl XmlWriter {
 }
 
 /// Escapes text content and attribute values.
+/// Whether XML 1.0 can carry `c` at all (its `Char` production: tab, line feed,
+/// carriage return, U+0020–U+D7FF, U+E000–U+FFFD, U+10000 and above; Rust's `char`
+/// already excludes surrogates).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || ((c as u32) >= 0x20 && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
 pub fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -111,7 +118,7 @@ pub fn escape_into(out: &mut String, s: &str) {
             '\'' => out.push_str("&apos;"),
             // Characters XML 1.0 cannot carry at all are replaced rather than emitted
             // raw, which would make the whole document unparseable.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

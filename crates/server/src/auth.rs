@@ -8,17 +8,12 @@ use strato_sigv4::{Request, SecretLookup, VerifyError, VerifyOptions};
 /// resolved without a second query.
 struct StoreLookup<'a> {
     control: &'a ControlPlane,
-    found: std::cell::RefCell<Option<strato_store::AccessKey>>,
+    found: std::cell::RefCell<Option<strato_domain::AccessKey>>,
 }
 
 impl SecretLookup for StoreLookup<'_> {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        let key = self
-            .control
-            .db
-            .read(|tx| tx.access_key(access_key_id))
-            .ok()
-            .flatten()?;
+        let key = self.control.access_key(access_key_id).ok().flatten()?;
         let secret = key.secret_access_key.clone();
         *self.found.borrow_mut() = Some(key);
         Some(secret)

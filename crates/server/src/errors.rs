@@ -27,6 +27,7 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::InvalidId(_) => (S::BAD_REQUEST, "InvalidID".into()),
         Error::MissingParameter(_) => (S::BAD_REQUEST, "MissingParameter".into()),
         Error::InvalidParameterValue(_) => (S::BAD_REQUEST, "InvalidParameterValue".into()),
+        Error::UnknownParameter(_) => (S::BAD_REQUEST, "UnknownParameter".into()),
         Error::InvalidParameterCombination(_) => {
             (S::BAD_REQUEST, "InvalidParameterCombination".into())
         }
@@ -43,6 +44,7 @@ pub fn to_wire(e: &Error) -> WireError {
             "InsufficientInstanceCapacity".into(),
         ),
         Error::TagLimitExceeded(_) => (S::BAD_REQUEST, "TagLimitExceeded".into()),
+        Error::FilterLimitExceeded(_) => (S::BAD_REQUEST, "FilterLimitExceeded".into()),
         Error::InvalidInstanceType(_) => (S::BAD_REQUEST, "InvalidInstanceType".into()),
         Error::RequestTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge".into()),
         Error::InstanceLimitExceeded(_) => (S::BAD_REQUEST, "InstanceLimitExceeded".into()),

@@ -1,12 +1,11 @@
 //! Elastic IP actions and their XML encoding.
 
 use super::tag_specs;
-use super::vpcs::reject;
 use strato_common::{Error, Result};
 use strato_control::net::addresses::{address_ref, AddressRef, ADDRESS_FILTERS};
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::ElasticIp;
+use strato_domain::ElasticIp;
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 /// An `addressesSet` item.
 fn write_address(w: &mut XmlWriter, region: &str, a: &ElasticIp, tags: &[(String, String)]) {
@@ -29,16 +28,6 @@ fn write_address(w: &mut XmlWriter, region: &str, a: &ElasticIp, tags: &[(String
 /// AllocateAddress.
 pub fn allocate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
-    reject(
-        p,
-        &[
-            "Address",
-            "PublicIpv4Pool",
-            "CustomerOwnedIpv4Pool",
-            "IpamPoolId",
-        ],
-        "Choosing the address or its pool",
-    )?;
     if let Some(g) = p.get("NetworkBorderGroup") {
         if g != cp.cfg.region {
             return Err(Error::invalid_value(format!(
@@ -62,7 +51,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", ADDRESS_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", ADDRESS_FILTERS, true)?;
     let list = cp.describe_addresses(c, &p.list("PublicIp"), &p.list("AllocationId"), &filters)?;
     let region = cp.cfg.region.clone();
     Ok(xml::success("DescribeAddresses", rid, |w| {
@@ -75,11 +64,6 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
 /// AssociateAddress (with an instance; network interfaces are not served yet).
 pub fn associate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
-    reject(
-        p,
-        &["NetworkInterfaceId"],
-        "Associating with a network interface",
-    )?;
     let address = address_ref(
         p.get("AllocationId").filter(|s| !s.is_empty()),
         p.get("PublicIp").filter(|s| !s.is_empty()),

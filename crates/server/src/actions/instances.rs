@@ -9,9 +9,9 @@ use strato_control::instances::{
     RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
 use strato_control::{catalog, Caller, ControlPlane};
+use strato_domain::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 /// `<instanceState><code/><name/></instanceState>` under another tag name.
 fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
@@ -202,7 +202,7 @@ pub fn write_instance(
 }
 
 /// The members of `metadataOptions` / `instanceMetadataOptions`.
-fn write_metadata_options(w: &mut XmlWriter, m: &strato_store::MetadataOptions) {
+fn write_metadata_options(w: &mut XmlWriter, m: &strato_domain::MetadataOptions) {
     w.text("state", "applied")
         .text("httpTokens", &m.http_tokens)
         .num("httpPutResponseHopLimit", m.hop_limit)
@@ -405,7 +405,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", INSTANCE_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", INSTANCE_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, nics, next) =
         cp.describe_instances_with_interfaces(c, &p.list("InstanceId"), &filters, &pg)?;
@@ -442,7 +442,7 @@ pub fn describe_status(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> 
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", INSTANCE_STATUS_FILTERS, false)?;
+    let filters = decode_filters(p, "Filter", INSTANCE_STATUS_FILTERS, false)?;
     let pg = page(p, 5, 1000)?;
     let all = p.bool("IncludeAllInstances")?.unwrap_or(false);
     let (list, next) = cp.describe_instance_status(c, &p.list("InstanceId"), &filters, all, &pg)?;

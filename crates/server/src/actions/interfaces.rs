@@ -1,14 +1,13 @@
 //! Network interface actions and their XML encoding.
 
-use super::vpcs::reject;
 use super::{page, tag_specs};
 use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::net::interfaces::{status_of, CreateInterface, INTERFACE_FILTERS};
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::NetworkInterface;
+use strato_domain::NetworkInterface;
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 /// A `NetworkInterface` structure.
 fn write_interface(
@@ -59,19 +58,6 @@ fn write_interface(
 /// CreateNetworkInterface.
 pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
-    reject(
-        p,
-        &[
-            "SecondaryPrivateIpAddressCount",
-            "PrivateIpAddresses.1.PrivateIpAddress",
-            "Ipv6AddressCount",
-            "Ipv6Addresses.1.Ipv6Address",
-            "Ipv4PrefixCount",
-            "Ipv6PrefixCount",
-            "InterfaceType",
-        ],
-        "Secondary addresses, IPv6 and special interface types",
-    )?;
     let req = CreateInterface {
         subnet_id: p.required("SubnetId")?.to_string(),
         private_ip: p
@@ -80,6 +66,7 @@ pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
             .map(String::from),
         group_ids: p.list("SecurityGroupId"),
         description: p.get("Description").map(String::from),
+        client_token: p.get("ClientToken").map(String::from),
     };
     let (n, tags) = cp.create_network_interface(c, &req, &tag_specs(p)?, dry)?;
     let region = cp.cfg.region.clone();
@@ -95,7 +82,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", INTERFACE_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", INTERFACE_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) =
         cp.describe_network_interfaces(c, &p.list("NetworkInterfaceId"), &filters, &pg)?;

@@ -5,7 +5,7 @@ use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
 use strato_control::keypairs::KEY_PAIR_FILTERS;
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params};
+use strato_ec2_wire::{decode_filters, xml, Params};
 
 pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
@@ -47,7 +47,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", KEY_PAIR_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", KEY_PAIR_FILTERS, true)?;
     let include_public = p.bool("IncludePublicKey")?.unwrap_or(false);
     let list = cp.describe_key_pairs(c, &p.list("KeyName"), &p.list("KeyPairId"), &filters)?;
     Ok(xml::success("DescribeKeyPairs", rid, |w| {

@@ -8,7 +8,7 @@ use strato_control::catalog::{zone_id, InstanceType, INSTANCE_TYPES};
 use strato_control::images::{owner_id, DescribeImagesInput, IMAGE_FILTERS};
 use strato_control::page::paginate;
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params};
+use strato_ec2_wire::{decode_filters, xml, Params};
 
 const TYPE_FILTERS: &[&str] = &[
     "instance-type",
@@ -82,7 +82,7 @@ pub fn describe_instance_types(
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", TYPE_FILTERS, false)?;
+    let filters = decode_filters(p, "Filter", TYPE_FILTERS, false)?;
     let names = p.list("InstanceType");
     let unknown: Vec<&str> = names
         .iter()
@@ -189,7 +189,7 @@ pub fn describe_instance_type_offerings(
             )))
         }
     };
-    let filters = FilterSet::from_params(p, "Filter", &["instance-type", "location"], false)?;
+    let filters = decode_filters(p, "Filter", &["instance-type", "location"], false)?;
     let pg = page(p, 5, 1000)?;
     let mut list = vec![];
     for loc in &locations {
@@ -223,7 +223,7 @@ pub fn describe_images(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> 
         image_ids: p.list("ImageId"),
         owners: p.list("Owner"),
         executable_by: p.list("ExecutableBy"),
-        filters: FilterSet::from_params(p, "Filter", IMAGE_FILTERS, true)?,
+        filters: decode_filters(p, "Filter", IMAGE_FILTERS, true)?,
         page: if p.get("MaxResults").is_some() || p.get("NextToken").is_some() {
             Some(page(p, 5, 1000)?)
         } else {
@@ -278,7 +278,7 @@ pub fn describe_regions(cp: &ControlPlane, _c: &Caller, p: &Params, rid: &str) -
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(
+    let filters = decode_filters(
         p,
         "Filter",
         &["endpoint", "region-name", "opt-in-status"],
@@ -326,7 +326,7 @@ pub fn describe_availability_zones(
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(
+    let filters = decode_filters(
         p,
         "Filter",
         &[

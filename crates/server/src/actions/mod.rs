@@ -15,84 +15,237 @@ pub mod vpcs;
 use strato_common::{Error, Result};
 use strato_control::tags::TagSpec;
 use strato_control::{Caller, ControlPlane};
+use strato_ec2_model::{Ec2Service, Operation};
 use strato_ec2_wire::Params;
 
-/// Every action this endpoint serves.
-pub const ACTIONS: &[&str] = &[
-    "RunInstances",
-    "DescribeInstances",
-    "DescribeInstanceStatus",
-    "StartInstances",
-    "StopInstances",
-    "RebootInstances",
-    "TerminateInstances",
-    "DescribeInstanceAttribute",
-    "ModifyInstanceAttribute",
-    "GetConsoleOutput",
-    "ModifyInstanceMetadataOptions",
-    "DescribeInstanceTypes",
-    "DescribeInstanceTypeOfferings",
-    "DescribeImages",
-    "DescribeRegions",
-    "DescribeAvailabilityZones",
-    "DescribeAccountAttributes",
-    "CreateKeyPair",
-    "ImportKeyPair",
-    "DescribeKeyPairs",
-    "DeleteKeyPair",
-    "CreateTags",
-    "DeleteTags",
-    "DescribeTags",
-    "CreateVpc",
-    "DeleteVpc",
-    "DescribeVpcs",
-    "ModifyVpcAttribute",
-    "DescribeVpcAttribute",
-    "CreateDefaultVpc",
-    "DescribeDhcpOptions",
-    "CreateSubnet",
-    "DeleteSubnet",
-    "DescribeSubnets",
-    "ModifySubnetAttribute",
-    "CreateSecurityGroup",
-    "DeleteSecurityGroup",
-    "DescribeSecurityGroups",
-    "DescribeSecurityGroupRules",
-    "AuthorizeSecurityGroupIngress",
-    "AuthorizeSecurityGroupEgress",
-    "RevokeSecurityGroupIngress",
-    "RevokeSecurityGroupEgress",
-    "ModifySecurityGroupRules",
-    "CreateInternetGateway",
-    "AttachInternetGateway",
-    "DetachInternetGateway",
-    "DeleteInternetGateway",
-    "DescribeInternetGateways",
-    "CreateRouteTable",
-    "DeleteRouteTable",
-    "DescribeRouteTables",
-    "CreateRoute",
-    "DeleteRoute",
-    "AssociateRouteTable",
-    "DisassociateRouteTable",
-    "AllocateAddress",
-    "DescribeAddresses",
-    "AssociateAddress",
-    "DisassociateAddress",
-    "ReleaseAddress",
-    "CreateNetworkInterface",
-    "DescribeNetworkInterfaces",
-    "DeleteNetworkInterface",
-    "AttachNetworkInterface",
-    "DetachNetworkInterface",
-    "GetCallerIdentity",
-];
-
-pub fn is_known(action: &str) -> bool {
-    ACTIONS.contains(&action)
+/// One EC2 request as every handler receives it.
+pub struct Request<'a> {
+    pub caller: &'a Caller,
+    pub params: &'a Params,
+    pub request_id: &'a str,
 }
 
-/// Runs one action for an authenticated caller.
+/// The EC2 handlers over one control plane: `served.toml` names the operations, the
+/// generated [`Ec2Service`] trait makes each of them need exactly one method here.
+struct Handlers<'a>(&'a ControlPlane);
+
+impl<'a> Ec2Service for Handlers<'a> {
+    type Request = Request<'a>;
+    type Output = Result<String>;
+
+    fn run_instances(&self, r: &Request) -> Result<String> {
+        instances::run(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instances(&self, r: &Request) -> Result<String> {
+        instances::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instance_status(&self, r: &Request) -> Result<String> {
+        instances::describe_status(self.0, r.caller, r.params, r.request_id)
+    }
+    fn start_instances(&self, r: &Request) -> Result<String> {
+        instances::start(self.0, r.caller, r.params, r.request_id)
+    }
+    fn stop_instances(&self, r: &Request) -> Result<String> {
+        instances::stop(self.0, r.caller, r.params, r.request_id)
+    }
+    fn reboot_instances(&self, r: &Request) -> Result<String> {
+        instances::reboot(self.0, r.caller, r.params, r.request_id)
+    }
+    fn terminate_instances(&self, r: &Request) -> Result<String> {
+        instances::terminate(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instance_attribute(&self, r: &Request) -> Result<String> {
+        instances::describe_attribute(self.0, r.caller, r.params, r.request_id)
+    }
+    fn modify_instance_attribute(&self, r: &Request) -> Result<String> {
+        instances::modify_attribute(self.0, r.caller, r.params, r.request_id)
+    }
+    fn get_console_output(&self, r: &Request) -> Result<String> {
+        instances::console_output(self.0, r.caller, r.params, r.request_id)
+    }
+    fn modify_instance_metadata_options(&self, r: &Request) -> Result<String> {
+        instances::modify_metadata_options(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instance_types(&self, r: &Request) -> Result<String> {
+        meta::describe_instance_types(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instance_type_offerings(&self, r: &Request) -> Result<String> {
+        meta::describe_instance_type_offerings(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_images(&self, r: &Request) -> Result<String> {
+        meta::describe_images(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_regions(&self, r: &Request) -> Result<String> {
+        meta::describe_regions(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_availability_zones(&self, r: &Request) -> Result<String> {
+        meta::describe_availability_zones(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_account_attributes(&self, r: &Request) -> Result<String> {
+        meta::describe_account_attributes(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_key_pair(&self, r: &Request) -> Result<String> {
+        keypairs::create(self.0, r.caller, r.params, r.request_id)
+    }
+    fn import_key_pair(&self, r: &Request) -> Result<String> {
+        keypairs::import(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_key_pairs(&self, r: &Request) -> Result<String> {
+        keypairs::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_key_pair(&self, r: &Request) -> Result<String> {
+        keypairs::delete(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_tags(&self, r: &Request) -> Result<String> {
+        tags::create(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_tags(&self, r: &Request) -> Result<String> {
+        tags::delete(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_tags(&self, r: &Request) -> Result<String> {
+        tags::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_vpc(&self, r: &Request) -> Result<String> {
+        vpcs::create_vpc(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_vpc(&self, r: &Request) -> Result<String> {
+        vpcs::delete_vpc(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_vpcs(&self, r: &Request) -> Result<String> {
+        vpcs::describe_vpcs(self.0, r.caller, r.params, r.request_id)
+    }
+    fn modify_vpc_attribute(&self, r: &Request) -> Result<String> {
+        vpcs::modify_vpc_attribute(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_vpc_attribute(&self, r: &Request) -> Result<String> {
+        vpcs::describe_vpc_attribute(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_default_vpc(&self, r: &Request) -> Result<String> {
+        vpcs::create_default_vpc(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_dhcp_options(&self, r: &Request) -> Result<String> {
+        vpcs::describe_dhcp_options(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_subnet(&self, r: &Request) -> Result<String> {
+        vpcs::create_subnet(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_subnet(&self, r: &Request) -> Result<String> {
+        vpcs::delete_subnet(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_subnets(&self, r: &Request) -> Result<String> {
+        vpcs::describe_subnets(self.0, r.caller, r.params, r.request_id)
+    }
+    fn modify_subnet_attribute(&self, r: &Request) -> Result<String> {
+        vpcs::modify_subnet_attribute(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_security_group(&self, r: &Request) -> Result<String> {
+        security_groups::create(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_security_group(&self, r: &Request) -> Result<String> {
+        security_groups::delete(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_security_groups(&self, r: &Request) -> Result<String> {
+        security_groups::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_security_group_rules(&self, r: &Request) -> Result<String> {
+        security_groups::describe_rules(self.0, r.caller, r.params, r.request_id)
+    }
+    fn authorize_security_group_ingress(&self, r: &Request) -> Result<String> {
+        security_groups::authorize_ingress(self.0, r.caller, r.params, r.request_id)
+    }
+    fn authorize_security_group_egress(&self, r: &Request) -> Result<String> {
+        security_groups::authorize_egress(self.0, r.caller, r.params, r.request_id)
+    }
+    fn revoke_security_group_ingress(&self, r: &Request) -> Result<String> {
+        security_groups::revoke_ingress(self.0, r.caller, r.params, r.request_id)
+    }
+    fn revoke_security_group_egress(&self, r: &Request) -> Result<String> {
+        security_groups::revoke_egress(self.0, r.caller, r.params, r.request_id)
+    }
+    fn modify_security_group_rules(&self, r: &Request) -> Result<String> {
+        security_groups::modify_rules(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_internet_gateway(&self, r: &Request) -> Result<String> {
+        routing::create_gateway(self.0, r.caller, r.params, r.request_id)
+    }
+    fn attach_internet_gateway(&self, r: &Request) -> Result<String> {
+        routing::attach_gateway(self.0, r.caller, r.params, r.request_id)
+    }
+    fn detach_internet_gateway(&self, r: &Request) -> Result<String> {
+        routing::detach_gateway(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_internet_gateway(&self, r: &Request) -> Result<String> {
+        routing::delete_gateway(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_internet_gateways(&self, r: &Request) -> Result<String> {
+        routing::describe_gateways(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_route_table(&self, r: &Request) -> Result<String> {
+        routing::create_route_table(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_route_table(&self, r: &Request) -> Result<String> {
+        routing::delete_route_table(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_route_tables(&self, r: &Request) -> Result<String> {
+        routing::describe_route_tables(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_route(&self, r: &Request) -> Result<String> {
+        routing::create_route(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_route(&self, r: &Request) -> Result<String> {
+        routing::delete_route(self.0, r.caller, r.params, r.request_id)
+    }
+    fn associate_route_table(&self, r: &Request) -> Result<String> {
+        routing::associate_route_table(self.0, r.caller, r.params, r.request_id)
+    }
+    fn disassociate_route_table(&self, r: &Request) -> Result<String> {
+        routing::disassociate_route_table(self.0, r.caller, r.params, r.request_id)
+    }
+    fn allocate_address(&self, r: &Request) -> Result<String> {
+        addresses::allocate(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_addresses(&self, r: &Request) -> Result<String> {
+        addresses::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn associate_address(&self, r: &Request) -> Result<String> {
+        addresses::associate(self.0, r.caller, r.params, r.request_id)
+    }
+    fn disassociate_address(&self, r: &Request) -> Result<String> {
+        addresses::disassociate(self.0, r.caller, r.params, r.request_id)
+    }
+    fn release_address(&self, r: &Request) -> Result<String> {
+        addresses::release(self.0, r.caller, r.params, r.request_id)
+    }
+    fn create_network_interface(&self, r: &Request) -> Result<String> {
+        interfaces::create(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_network_interfaces(&self, r: &Request) -> Result<String> {
+        interfaces::describe(self.0, r.caller, r.params, r.request_id)
+    }
+    fn delete_network_interface(&self, r: &Request) -> Result<String> {
+        interfaces::delete(self.0, r.caller, r.params, r.request_id)
+    }
+    fn attach_network_interface(&self, r: &Request) -> Result<String> {
+        interfaces::attach(self.0, r.caller, r.params, r.request_id)
+    }
+    fn detach_network_interface(&self, r: &Request) -> Result<String> {
+        interfaces::detach(self.0, r.caller, r.params, r.request_id)
+    }
+}
+
+/// Whether `action` is a name metrics may use as a label (bounded: the model's names).
+pub fn is_known(action: &str) -> bool {
+    action == "GetCallerIdentity" || Operation::from_name(action).is_some()
+}
+
+/// The operation `action` names, or EC2's answer for a name the model does not have.
+pub fn operation(action: &str) -> Result<Operation> {
+    Operation::from_name(action).ok_or_else(|| Error::InvalidAction(action.to_string()))
+}
+
+/// Runs one EC2 action for an authenticated caller: the model decides whether the
+/// action exists (`InvalidAction`) and is served (`UnsupportedOperation`), the
+/// schema checks every parameter, then the operation's handler runs.
 pub fn dispatch(
     cp: &ControlPlane,
     caller: &Caller,
@@ -100,84 +253,27 @@ pub fn dispatch(
     p: &Params,
     rid: &str,
 ) -> Result<String> {
-    if !is_known(action) {
-        return Err(Error::InvalidAction(action.to_string()));
-    }
     if action == "GetCallerIdentity" {
         return sts::get_caller_identity(cp, caller, p, rid);
     }
+    let op = operation(action)?;
+    let served = op.served().ok_or_else(|| {
+        Error::Unsupported(format!(
+            "The action {action} is not supported by this endpoint."
+        ))
+    })?;
     check_version(p)?;
-    match action {
-        "RunInstances" => instances::run(cp, caller, p, rid),
-        "DescribeInstances" => instances::describe(cp, caller, p, rid),
-        "DescribeInstanceStatus" => instances::describe_status(cp, caller, p, rid),
-        "StartInstances" => instances::start(cp, caller, p, rid),
-        "StopInstances" => instances::stop(cp, caller, p, rid),
-        "RebootInstances" => instances::reboot(cp, caller, p, rid),
-        "TerminateInstances" => instances::terminate(cp, caller, p, rid),
-        "DescribeInstanceAttribute" => instances::describe_attribute(cp, caller, p, rid),
-        "ModifyInstanceAttribute" => instances::modify_attribute(cp, caller, p, rid),
-        "GetConsoleOutput" => instances::console_output(cp, caller, p, rid),
-        "ModifyInstanceMetadataOptions" => instances::modify_metadata_options(cp, caller, p, rid),
-        "DescribeInstanceTypes" => meta::describe_instance_types(cp, caller, p, rid),
-        "DescribeInstanceTypeOfferings" => {
-            meta::describe_instance_type_offerings(cp, caller, p, rid)
-        }
-        "DescribeImages" => meta::describe_images(cp, caller, p, rid),
-        "DescribeRegions" => meta::describe_regions(cp, caller, p, rid),
-        "DescribeAvailabilityZones" => meta::describe_availability_zones(cp, caller, p, rid),
-        "DescribeAccountAttributes" => meta::describe_account_attributes(cp, caller, p, rid),
-        "CreateKeyPair" => keypairs::create(cp, caller, p, rid),
-        "ImportKeyPair" => keypairs::import(cp, caller, p, rid),
-        "DescribeKeyPairs" => keypairs::describe(cp, caller, p, rid),
-        "DeleteKeyPair" => keypairs::delete(cp, caller, p, rid),
-        "CreateTags" => tags::create(cp, caller, p, rid),
-        "DeleteTags" => tags::delete(cp, caller, p, rid),
-        "DescribeTags" => tags::describe(cp, caller, p, rid),
-        "CreateVpc" => vpcs::create_vpc(cp, caller, p, rid),
-        "DeleteVpc" => vpcs::delete_vpc(cp, caller, p, rid),
-        "DescribeVpcs" => vpcs::describe_vpcs(cp, caller, p, rid),
-        "ModifyVpcAttribute" => vpcs::modify_vpc_attribute(cp, caller, p, rid),
-        "DescribeVpcAttribute" => vpcs::describe_vpc_attribute(cp, caller, p, rid),
-        "CreateDefaultVpc" => vpcs::create_default_vpc(cp, caller, p, rid),
-        "DescribeDhcpOptions" => vpcs::describe_dhcp_options(cp, caller, p, rid),
-        "CreateSubnet" => vpcs::create_subnet(cp, caller, p, rid),
-        "DeleteSubnet" => vpcs::delete_subnet(cp, caller, p, rid),
-        "DescribeSubnets" => vpcs::describe_subnets(cp, caller, p, rid),
-        "ModifySubnetAttribute" => vpcs::modify_subnet_attribute(cp, caller, p, rid),
-        "CreateSecurityGroup" => security_groups::create(cp, caller, p, rid),
-        "DeleteSecurityGroup" => security_groups::delete(cp, caller, p, rid),
-        "DescribeSecurityGroups" => security_groups::describe(cp, caller, p, rid),
-        "DescribeSecurityGroupRules" => security_groups::describe_rules(cp, caller, p, rid),
-        "AuthorizeSecurityGroupIngress" => security_groups::authorize_ingress(cp, caller, p, rid),
-        "AuthorizeSecurityGroupEgress" => security_groups::authorize_egress(cp, caller, p, rid),
-        "RevokeSecurityGroupIngress" => security_groups::revoke_ingress(cp, caller, p, rid),
-        "RevokeSecurityGroupEgress" => security_groups::revoke_egress(cp, caller, p, rid),
-        "ModifySecurityGroupRules" => security_groups::modify_rules(cp, caller, p, rid),
-        "CreateInternetGateway" => routing::create_gateway(cp, caller, p, rid),
-        "AttachInternetGateway" => routing::attach_gateway(cp, caller, p, rid),
-        "DetachInternetGateway" => routing::detach_gateway(cp, caller, p, rid),
-        "DeleteInternetGateway" => routing::delete_gateway(cp, caller, p, rid),
-        "DescribeInternetGateways" => routing::describe_gateways(cp, caller, p, rid),
-        "CreateRouteTable" => routing::create_route_table(cp, caller, p, rid),
-        "DeleteRouteTable" => routing::delete_route_table(cp, caller, p, rid),
-        "DescribeRouteTables" => routing::describe_route_tables(cp, caller, p, rid),
-        "CreateRoute" => routing::create_route(cp, caller, p, rid),
-        "DeleteRoute" => routing::delete_route(cp, caller, p, rid),
-        "AssociateRouteTable" => routing::associate_route_table(cp, caller, p, rid),
-        "DisassociateRouteTable" => routing::disassociate_route_table(cp, caller, p, rid),
-        "AllocateAddress" => addresses::allocate(cp, caller, p, rid),
-        "DescribeAddresses" => addresses::describe(cp, caller, p, rid),
-        "AssociateAddress" => addresses::associate(cp, caller, p, rid),
-        "DisassociateAddress" => addresses::disassociate(cp, caller, p, rid),
-        "ReleaseAddress" => addresses::release(cp, caller, p, rid),
-        "CreateNetworkInterface" => interfaces::create(cp, caller, p, rid),
-        "DescribeNetworkInterfaces" => interfaces::describe(cp, caller, p, rid),
-        "DeleteNetworkInterface" => interfaces::delete(cp, caller, p, rid),
-        "AttachNetworkInterface" => interfaces::attach(cp, caller, p, rid),
-        "DetachNetworkInterface" => interfaces::detach(cp, caller, p, rid),
-        other => Err(Error::InvalidAction(other.to_string())),
-    }
+    strato_ec2_wire::validate::validate(action, served, p)?;
+    let req = Request {
+        caller,
+        params: p,
+        request_id: rid,
+    };
+    strato_ec2_model::dispatch(&Handlers(cp), op, &req).unwrap_or_else(|| {
+        Err(Error::Internal(format!(
+            "{action} is served but has no handler"
+        )))
+    })
 }
 
 /// EC2 API versions are dates; every current SDK sends 2016-11-15, older tools send

@@ -1,13 +1,12 @@
 //! Internet gateway and route table actions and their XML encoding.
 
-use super::vpcs::reject;
 use super::{page, tag_specs};
 use strato_common::{Error, Result};
 use strato_control::net::gateways::{ATTACHED_STATE, GATEWAY_FILTERS};
 use strato_control::net::route_tables::{gateway_id_of, RouteTableInfo, ROUTE_TABLE_FILTERS};
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::InternetGateway;
+use strato_domain::InternetGateway;
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, tags: &[(String, String)]) {
     w.text("internetGatewayId", g.id.as_str())
@@ -71,7 +70,7 @@ pub fn describe_gateways(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", GATEWAY_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", GATEWAY_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) =
         cp.describe_internet_gateways(c, &p.list("InternetGatewayId"), &filters, &pg)?;
@@ -144,7 +143,7 @@ pub fn describe_route_tables(
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", ROUTE_TABLE_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", ROUTE_TABLE_FILTERS, true)?;
     let pg = page(p, 5, 100)?;
     let (list, next) = cp.describe_route_tables(c, &p.list("RouteTableId"), &filters, &pg)?;
     Ok(xml::success("DescribeRouteTables", rid, |w| {
@@ -153,32 +152,10 @@ pub fn describe_route_tables(
     }))
 }
 
-/// Route targets other than internet gateways (NAT gateways, interfaces, peering…)
-/// need parts of EC2 Strato does not have yet.
-const OTHER_TARGETS: &[&str] = &[
-    "InstanceId",
-    "NetworkInterfaceId",
-    "NatGatewayId",
-    "TransitGatewayId",
-    "LocalGatewayId",
-    "CarrierGatewayId",
-    "VpcPeeringConnectionId",
-    "EgressOnlyInternetGatewayId",
-    "VpcEndpointId",
-    "CoreNetworkArn",
-    "OdbNetworkArn",
-];
-
 /// CreateRoute (internet gateway targets only).
 pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let table = p.required("RouteTableId")?;
-    reject(p, OTHER_TARGETS, "This route target")?;
-    reject(
-        p,
-        &["DestinationIpv6CidrBlock", "DestinationPrefixListId"],
-        "This route destination",
-    )?;
     let dest = p.required("DestinationCidrBlock")?;
     let gateway = p.required("GatewayId")?;
     cp.create_route(c, table, dest, gateway, dry)?;
@@ -191,11 +168,6 @@ pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Res
 pub fn delete_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     let table = p.required("RouteTableId")?;
-    reject(
-        p,
-        &["DestinationIpv6CidrBlock", "DestinationPrefixListId"],
-        "This route destination",
-    )?;
     cp.delete_route(c, table, p.required("DestinationCidrBlock")?, dry)?;
     Ok(xml::success("DeleteRoute", rid, |w| {
         w.bool("return", true);
@@ -211,11 +183,6 @@ pub fn associate_route_table(
 ) -> Result<String> {
     let dry = p.dry_run()?;
     let table = p.required("RouteTableId")?;
-    reject(
-        p,
-        &["GatewayId", "PublicIpv4Pool"],
-        "Associating a route table with a gateway",
-    )?;
     let id = cp.associate_route_table(c, table, p.required("SubnetId")?, dry)?;
     Ok(xml::success("AssociateRouteTable", rid, |w| {
         w.text("associationId", id.as_str())

@@ -7,8 +7,8 @@ use strato_control::net::security_groups::{
     CreateSecurityGroupInput, GroupSelector, RuleUpdate, GROUP_FILTERS, RULE_FILTERS,
 };
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::{RulePeer, SecurityGroupRule};
+use strato_domain::{RulePeer, SecurityGroupRule};
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 fn opt(p: &Params, key: &str) -> Option<String> {
     p.get(key).map(str::to_string)
@@ -225,7 +225,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", GROUP_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", GROUP_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) =
         cp.describe_security_groups(c, &p.list("GroupId"), &p.list("GroupName"), &filters, &pg)?;
@@ -253,7 +253,7 @@ pub fn describe_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", RULE_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", RULE_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) =
         cp.describe_security_group_rules(c, &p.list("SecurityGroupRuleId"), &filters, &pg)?;

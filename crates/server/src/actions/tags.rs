@@ -4,7 +4,7 @@ use super::{page, tag_list};
 use strato_common::{Error, Result};
 use strato_control::tags::TAG_FILTERS;
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params};
+use strato_ec2_wire::{decode_filters, xml, Params};
 
 pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
@@ -34,7 +34,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", TAG_FILTERS, false)?;
+    let filters = decode_filters(p, "Filter", TAG_FILTERS, false)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_tags(c, &filters, &pg)?;
     Ok(xml::success("DescribeTags", rid, |w| {

@@ -5,20 +5,8 @@ use strato_common::{Error, Result};
 use strato_control::net::subnets::{CreateSubnetInput, SubnetInfo, SUBNET_FILTERS};
 use strato_control::net::vpcs::{CreateVpcInput, VpcAttribute, DHCP_FILTERS, VPC_FILTERS};
 use strato_control::{catalog, Caller, ControlPlane};
-use strato_ec2_wire::{xml, FilterSet, Params, XmlWriter};
-use strato_store::Vpc;
-
-/// Refuses parameters this endpoint does not implement, rather than ignoring them.
-pub(crate) fn reject(p: &Params, names: &[&str], what: &str) -> Result<()> {
-    for n in names {
-        if p.get(n).is_some_and(|v| !v.is_empty() && v != "false") {
-            return Err(Error::Unsupported(format!(
-                "{what} ({n}) is not supported by this endpoint."
-            )));
-        }
-    }
-    Ok(())
-}
+use strato_domain::Vpc;
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
 
 /// A `Vpc` structure (the items of `vpcSet`, and `vpc` in Create answers).
 pub fn write_vpc(w: &mut XmlWriter, v: &Vpc, tags: &[(String, String)]) {
@@ -52,17 +40,6 @@ pub fn write_vpc(w: &mut XmlWriter, v: &Vpc, tags: &[(String, String)]) {
 /// CreateVpc.
 pub fn create_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
-    reject(
-        p,
-        &[
-            "AmazonProvidedIpv6CidrBlock",
-            "Ipv6CidrBlock",
-            "Ipv6Pool",
-            "Ipv6IpamPoolId",
-            "Ipv4IpamPoolId",
-        ],
-        "IPv6 and IPAM pools",
-    )?;
     let input = CreateVpcInput {
         cidr_block: p.get("CidrBlock").map(str::to_string),
         instance_tenancy: p.get("InstanceTenancy").map(str::to_string),
@@ -101,7 +78,7 @@ pub fn describe_vpcs(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Re
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", VPC_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", VPC_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_vpcs(c, &p.list("VpcId"), &filters, &pg)?;
     Ok(xml::success("DescribeVpcs", rid, |w| {
@@ -184,7 +161,7 @@ pub fn describe_dhcp_options(
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", DHCP_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", DHCP_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_dhcp_options(c, &p.list("DhcpOptionsId"), &filters, &pg)?;
     Ok(xml::success("DescribeDhcpOptions", rid, |w| {
@@ -245,17 +222,6 @@ pub fn write_subnet(w: &mut XmlWriter, cp: &ControlPlane, s: &SubnetInfo) {
 /// CreateSubnet.
 pub fn create_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
-    reject(
-        p,
-        &[
-            "Ipv6CidrBlock",
-            "Ipv6Native",
-            "Ipv4IpamPoolId",
-            "Ipv6IpamPoolId",
-            "OutpostArn",
-        ],
-        "IPv6, IPAM pools and Outposts",
-    )?;
     let input = CreateSubnetInput {
         vpc_id: p.get("VpcId").map(str::to_string),
         cidr_block: p.get("CidrBlock").map(str::to_string),
@@ -291,7 +257,7 @@ pub fn describe_subnets(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) ->
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
     }
-    let filters = FilterSet::from_params(p, "Filter", SUBNET_FILTERS, true)?;
+    let filters = decode_filters(p, "Filter", SUBNET_FILTERS, true)?;
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_subnets(c, &p.list("SubnetId"), &filters, &pg)?;
     Ok(xml::success("DescribeSubnets", rid, |w| {
@@ -309,21 +275,6 @@ pub fn modify_subnet_attribute(
 ) -> Result<String> {
     let dry = p.dry_run()?;
     let id = p.required("SubnetId")?;
-    reject(
-        p,
-        &[
-            "AssignIpv6AddressOnCreation.Value",
-            "MapCustomerOwnedIpOnLaunch.Value",
-            "CustomerOwnedIpv4Pool",
-            "EnableDns64.Value",
-            "PrivateDnsHostnameTypeOnLaunch",
-            "EnableResourceNameDnsARecordOnLaunch.Value",
-            "EnableResourceNameDnsAAAARecordOnLaunch.Value",
-            "EnableLniAtDeviceIndex",
-            "DisableLniAtDeviceIndex.Value",
-        ],
-        "This subnet attribute",
-    )?;
     let value = p
         .bool("MapPublicIpOnLaunch.Value")?
         .ok_or_else(|| Error::MissingParameter("MapPublicIpOnLaunch".into()))?;
