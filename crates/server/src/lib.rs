@@ -8,7 +8,9 @@
 pub mod actions;
 pub mod auth;
 pub mod errors;
+pub mod http;
 pub mod metrics;
+pub mod throttle;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +32,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub control: Arc<ControlPlane>,
     pub metrics: metrics::Metrics,
+    pub throttle: throttle::Throttle,
 }
 
 /// Builds the router: the EC2 endpoint at `/` (GET and POST), `/metrics`, `/healthz`.
@@ -43,12 +46,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
-    let since = strato_common::time_fmt::now_ms() - st.control.cfg.terminated_visibility_ms;
-    let counts = st
-        .control
-        .db
-        .read(|tx| tx.instance_state_counts(since))
-        .unwrap_or_default();
+    let counts = st.control.instance_state_counts().unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,
@@ -59,9 +57,28 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Actions that never change anything.
-fn is_read_only(action: &str) -> bool {
-    action.starts_with("Describe") || action.starts_with("Get")
+/// Whether a successful `action` may have changed what the dataplane enforces (the
+/// model's effect table; STS and unknown names change nothing).
+fn shapes_packets(action: &str) -> bool {
+    strato_ec2_model::Operation::from_name(action)
+        .is_some_and(|op| op.effect() == strato_ec2_model::Effect::Network)
+}
+
+/// The throttling class of one request: EC2 sizes buckets by whether the action
+/// mutates and, for reads, whether it asks for everything at once.
+fn action_class(op: strato_ec2_model::Operation, p: &Params) -> throttle::ActionClass {
+    use throttle::ActionClass as C;
+    if op.effect() != strato_ec2_model::Effect::Read {
+        return C::Mutating;
+    }
+    let narrowed = p
+        .keys()
+        .any(|k| !matches!(k, "Action" | "Version" | "DryRun") && !k.starts_with("X-Amz-"));
+    if op.name().starts_with("Describe") && !narrowed {
+        C::UnfilteredNonMutating
+    } else {
+        C::NonMutating
+    }
 }
 
 /// The protocol a request speaks, which decides the error envelope.
@@ -80,6 +97,12 @@ async fn api_handler(
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    if let Some((status, code, message)) = guard_request(&uri, &headers) {
+        tracing::info!(request_id = %request_id, status = status.as_u16(), code, "request");
+        st.metrics
+            .observe("unknown", code, started.elapsed().as_secs_f64());
+        return xml_response(status, xml::error(code, message, &request_id), &request_id);
+    }
     // An unreadable or oversized body still gets EC2's envelope and a request id.
     let body = match body {
         Ok(b) => b,
@@ -151,13 +174,42 @@ async fn api_handler(
     xml_response(status, body, &request_id)
 }
 
+/// The most headers and the longest URI a request may have. Real SDK requests carry
+/// about ten headers and, for GET, URIs of a few kilobytes at most.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_URI: usize = 16 * 1024;
+
+/// Refuses a request whose head is out of bounds, with EC2's envelope (hyper's own
+/// limits, set higher, would answer with an empty body).
+fn guard_request(
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<(StatusCode, &'static str, &'static str)> {
+    if headers.len() > MAX_HEADERS {
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            "The request has more headers than this endpoint accepts.",
+        ));
+    }
+    let uri_len = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
+    if uri_len > MAX_URI {
+        return Some((
+            StatusCode::URI_TOO_LONG,
+            "RequestURITooLong",
+            "The request URI is longer than this endpoint accepts; send the parameters in a POST body.",
+        ));
+    }
+    None
+}
+
 /// An XML answer with EC2's content type and the request id header.
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        "text/xml;charset=UTF-8".parse().unwrap(),
+        axum::http::HeaderValue::from_static("text/xml;charset=UTF-8"),
     );
     if let Ok(v) = request_id.parse() {
         h.insert("x-amzn-requestid", v);
@@ -218,12 +270,17 @@ fn serve(
         if action.is_empty() {
             return Err(Error::MissingParameter("Action".into()));
         }
+        if let Some(op) = strato_ec2_model::Operation::from_name(&action) {
+            st.throttle
+                .admit(&caller.account, op.name(), action_class(op, &params))?;
+        }
         actions::dispatch(&st.control, &caller, &action, &params, request_id)
     })();
-    // Any change may shape packets (rules, addresses, gateways, routes, instances);
-    // the dataplane is recomputed after it commits. Reads never change it.
-    // (A DryRun answers with an error, so it never gets here.)
-    if result.is_ok() && !is_read_only(&action) {
+    // A change that may shape packets (rules, addresses, gateways, routes, instances)
+    // has the dataplane recomputed after it commits; reads and record-only writes
+    // (tags, key pairs) never change it. (A DryRun answers with an error, so it never
+    // gets here.)
+    if result.is_ok() && shapes_packets(&action) {
         st.control.network_changed();
     }
     (action, protocol, result)

@@ -85,6 +85,19 @@ pub struct UpArgs {
     /// reaches instances' public addresses directly.
     #[arg(long, env = "STRATO_UPLINK_NETNS")]
     pub uplink_netns: Option<String>,
+    /// Throttle each account's requests per action with token buckets shaped like
+    /// EC2's (`RequestLimitExceeded`, which SDKs retry); `--throttle false` disables.
+    #[arg(long, env = "STRATO_THROTTLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub throttle: bool,
+    /// Multiplies every throttling bucket's size and refill rate (1 = EC2's defaults:
+    /// 200 tokens and 10/s for changes, 100 and 20/s for reads, 50 and 10/s for
+    /// unfiltered Describe calls).
+    #[arg(long, env = "STRATO_THROTTLE_SCALE", default_value_t = 1.0)]
+    pub throttle_scale: f64,
+    /// The most client connections served at once; more are answered with
+    /// `RequestLimitExceeded` (HTTP 503) and closed.
+    #[arg(long, env = "STRATO_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
     /// Log format.
     #[arg(long, env = "STRATO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

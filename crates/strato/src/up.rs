@@ -170,6 +170,12 @@ pub fn run(args: UpArgs) -> Result<()> {
     let real_vms = driver.kind() != "sim";
     let (agent, mut reports) = Agent::new(LOCAL_HOST, driver);
 
+    // Every connection is a descriptor: let the connection cap, not the kernel's soft
+    // limit (often 1,024), decide how many clients are served at once.
+    match strato_server::http::raise_fd_limit() {
+        Ok(n) => tracing::info!(limit = n, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the descriptor limit"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -233,6 +239,10 @@ pub fn run(args: UpArgs) -> Result<()> {
         let state = Arc::new(AppState {
             control: control.clone(),
             metrics: Metrics::new(),
+            throttle: strato_server::throttle::Throttle::new(strato_server::throttle::ThrottleConfig {
+                enabled: args.throttle,
+                scale: args.throttle_scale,
+            }),
         });
         eprintln!(
             "Strato is up: EC2 endpoint {endpoint}, region {}, hypervisor {}\nRoot account {} ({}). Use it with:\n\n{}",
@@ -242,9 +252,11 @@ pub fn run(args: UpArgs) -> Result<()> {
             root.name,
             env_text(&endpoint, &key.access_key_id, &key.secret_access_key, &args.region)
         );
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        let limits = strato_server::http::HttpLimits {
+            max_connections: args.max_connections,
+            ..Default::default()
+        };
+        strato_server::http::serve(listener, router(state), limits, shutdown_signal()).await?;
         tracing::info!("shut down cleanly");
         drop(lock);
         Ok(())
