@@ -31,6 +31,8 @@ fi
 set -e
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> cargo xtask codegen --check (generated EC2 code matches model + served.toml)"
+cargo xtask codegen --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "==> cargo build"
