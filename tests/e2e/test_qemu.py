@@ -5,6 +5,7 @@ it). Guests are reached through their serial console socket, the same one
 `strato console` attaches to.
 """
 
+import re
 import os
 import signal
 import socket
@@ -307,3 +308,26 @@ def test_strato_console_and_status(vm_strato):
     missing = subprocess.run([STRATO_BIN, "console", "i-0000000000000000f", "--data-dir", vm_strato.data_dir],
                              capture_output=True, text=True, input="")
     assert missing.returncode != 0 and "no live console" in missing.stderr
+
+
+def test_cpu_options_are_the_guests_real_topology(vm_strato):
+    # t3.nano: 2 vCPUs, by default one core with two threads; CpuOptions can ask for
+    # one core with one thread, and the guest's kernel sees exactly that.
+    ec2 = vm_strato.client()
+    (default,) = launch(ec2)
+    (single,) = launch(ec2, CpuOptions={"CoreCount": 1, "ThreadsPerCore": 1})
+    seen = {}
+    for iid in (default, single):
+        wait_console(ec2, iid, "strato-minimal: multi-user ready")
+        c = Console(vm_strato, iid)
+        try:
+            out = c.run("echo cpus=$(grep -c ^processor /proc/cpuinfo)"
+                        " siblings=$(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list)")
+        finally:
+            c.close()
+        seen[iid] = re.findall(r"cpus=(\d+) siblings=(\S+)", out)[-1]
+    assert seen[default] == ("2", "0-1"), seen
+    assert seen[single] == ("1", "0"), seen
+    assert ec2.describe_instances(InstanceIds=[single])["Reservations"][0]["Instances"][0]["CpuOptions"] == \
+        {"CoreCount": 1, "ThreadsPerCore": 1}
+    ec2.terminate_instances(InstanceIds=[default, single])

@@ -41,6 +41,10 @@ pub struct VmSpec {
     /// A reboot is requested each time this grows.
     pub reboot_seq: u64,
     pub vcpus: u32,
+    /// How the vCPUs are arranged (one socket of `cores × threads_per_core`), as the
+    /// guest sees them; `None` (older specs): `vcpus` single-thread cores.
+    #[serde(default)]
+    pub cpu_topology: Option<CpuTopology>,
     pub memory_mib: u32,
     pub image_id: String,
     /// How to boot the image on the host.
@@ -51,6 +55,13 @@ pub struct VmSpec {
     /// boots with no network device (the simulator, and older specs).
     #[serde(default)]
     pub nics: Vec<NicSpec>,
+}
+
+/// A guest's CPU topology: one socket of `cores × threads_per_core` vCPUs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CpuTopology {
+    pub cores: u32,
+    pub threads_per_core: u32,
 }
 
 /// How a VM boots: files inside the host's copy of the image, and the root disk size.

@@ -349,6 +349,7 @@ mod tests {
             force_stop: false,
             reboot_seq: 0,
             vcpus: 1,
+            cpu_topology: None,
             memory_mib: 512,
             image_id: "ami-00000000000000001".into(),
             boot: Default::default(),

@@ -366,6 +366,7 @@ mod tests {
             force_stop: false,
             reboot_seq: 0,
             vcpus: 2,
+            cpu_topology: None,
             memory_mib: 1024,
             image_id: "ami-00000000000000001".into(),
             boot: Default::default(),

@@ -74,6 +74,7 @@ fn spec(id: &InstanceId) -> VmSpec {
         force_stop: false,
         reboot_seq: 0,
         vcpus: 1,
+        cpu_topology: None,
         memory_mib: 256,
         image_id: "ami-05a9d2c7e4b1f3801".into(),
         boot: BootSpec {

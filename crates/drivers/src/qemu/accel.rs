@@ -27,11 +27,15 @@ impl std::fmt::Display for Accel {
 }
 
 impl Accel {
-    /// The CPU model to give guests: the host's under KVM, QEMU's portable one under TCG.
+    /// The CPU model to give guests: the host's under KVM, QEMU's portable one under
+    /// TCG, with Intel's vendor id: an AMD-vendor qemu64 cannot describe
+    /// hyperthreads without `topoext`, which TCG lacks, so the guest would see every
+    /// thread as a core; Intel's CPUID leaf 0xB carries the `-smp` topology as is (and
+    /// EC2's T3 and M5 are Intel Xeons).
     pub fn cpu_model(self) -> &'static str {
         match self {
             Accel::Kvm => "host",
-            Accel::Tcg => "qemu64",
+            Accel::Tcg => "qemu64,vendor=GenuineIntel",
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct QemuConfig {
 struct VmRecord {
     id: InstanceId,
     vcpus: u32,
+    /// One socket of cores × threads; `None` (records from before): `vcpus` cores.
+    #[serde(default)]
+    topology: Option<strato_agent_api::CpuTopology>,
     memory_mib: u32,
     uid: u32,
     boot: BootSpec,
@@ -273,7 +276,7 @@ impl QemuDriver {
             "-cpu".into(),
             self.cfg.accel.cpu_model().into(),
             "-smp".into(),
-            rec.vcpus.to_string(),
+            smp_arg(rec.vcpus, rec.topology),
             "-m".into(),
             format!("{}M", rec.memory_mib),
             "-nodefaults".into(),
@@ -735,6 +738,7 @@ impl Hypervisor for QemuDriver {
             let rec = VmRecord {
                 id: spec.instance_id.clone(),
                 vcpus: spec.vcpus,
+                topology: spec.cpu_topology,
                 memory_mib: spec.memory_mib,
                 uid,
                 boot: spec.boot.clone(),
@@ -769,6 +773,7 @@ impl Hypervisor for QemuDriver {
         }
         // A start takes the current shape (ModifyInstanceAttribute while stopped).
         vm.rec.vcpus = spec.vcpus;
+        vm.rec.topology = spec.cpu_topology;
         vm.rec.memory_mib = spec.memory_mib;
         vm.rec.stop_requested_ms = None;
         vm.rec.force = false;
@@ -897,5 +902,36 @@ impl Hypervisor for QemuDriver {
             return None;
         }
         Some(read_tail(&path, CONSOLE_KEEP).unwrap_or_default())
+    }
+}
+
+/// QEMU's `-smp` value: one socket of `cores × threads` when a topology is given (the
+/// guest then sees the cores and hyperthreads `CpuOptions` asked for), else `vcpus`
+/// plain CPUs.
+fn smp_arg(vcpus: u32, topology: Option<strato_agent_api::CpuTopology>) -> String {
+    match topology {
+        Some(t) => format!(
+            "{},sockets=1,cores={},threads={}",
+            t.cores * t.threads_per_core,
+            t.cores,
+            t.threads_per_core
+        ),
+        None => vcpus.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strato_agent_api::CpuTopology;
+
+    #[test]
+    fn smp_follows_the_topology() {
+        assert_eq!(smp_arg(2, None), "2");
+        let t = CpuTopology {
+            cores: 2,
+            threads_per_core: 1,
+        };
+        assert_eq!(smp_arg(4, Some(t)), "2,sockets=1,cores=2,threads=1");
     }
 }
