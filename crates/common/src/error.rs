@@ -41,6 +41,8 @@ pub enum ResourceKind {
     NetworkInterface,
     /// Network interface attachments (`eni-attach-…`).
     NetworkInterfaceAttachment,
+    /// A network ACL (`acl-…`).
+    NetworkAcl,
 }
 
 impl ResourceKind {
@@ -69,6 +71,7 @@ impl ResourceKind {
             ResourceKind::PublicIp => "InvalidAddress",
             ResourceKind::NetworkInterface => "InvalidNetworkInterfaceID",
             ResourceKind::NetworkInterfaceAttachment => "InvalidAttachmentID",
+            ResourceKind::NetworkAcl => "InvalidNetworkAclID",
         }
     }
 
@@ -105,6 +108,7 @@ impl ResourceKind {
             ResourceKind::PublicIp => "elastic-ip",
             ResourceKind::NetworkInterface => "network-interface",
             ResourceKind::NetworkInterfaceAttachment => "network-interface-attachment",
+            ResourceKind::NetworkAcl => "network-acl",
         }
     }
 
@@ -128,6 +132,7 @@ impl ResourceKind {
             ResourceKind::PublicIp => "address",
             ResourceKind::NetworkInterface => "networkInterface ID",
             ResourceKind::NetworkInterfaceAttachment => "attachment ID",
+            ResourceKind::NetworkAcl => "networkAcl ID",
         }
     }
 }

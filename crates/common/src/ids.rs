@@ -165,6 +165,13 @@ define_id!(
 );
 
 define_id!(
+    /// A network ACL (`acl-…`).
+    NetworkAclId,
+    "acl",
+    ResourceKind::NetworkAcl
+);
+
+define_id!(
     /// An Elastic IP allocation (`eipalloc-…`).
     AllocationId,
     "eipalloc",
@@ -248,6 +255,7 @@ pub fn kind_of_id(s: &str) -> Option<ResourceKind> {
         "eipalloc" => ResourceKind::Address,
         "eipassoc" => ResourceKind::AddressAssociation,
         "eni" => ResourceKind::NetworkInterface,
+        "acl" => ResourceKind::NetworkAcl,
         _ => return None,
     };
     is_well_formed(prefix, s).then_some(kind)

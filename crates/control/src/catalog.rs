@@ -44,6 +44,47 @@ const fn it(
     }
 }
 
+impl InstanceType {
+    /// The family (`t3` of `t3.micro`).
+    pub fn family(&self) -> &'static str {
+        self.name.split('.').next().unwrap_or(self.name)
+    }
+
+    /// The default number of CPU cores: vCPUs are hyperthreads, two per core, as on
+    /// EC2's current Intel and AMD families (a one-vCPU type has one core).
+    pub fn default_cores(&self) -> u32 {
+        if self.vcpus >= 2 {
+            self.vcpus / 2
+        } else {
+            1
+        }
+    }
+
+    /// The default threads per core (see [`InstanceType::default_cores`]).
+    pub fn default_threads_per_core(&self) -> u32 {
+        if self.vcpus >= 2 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The CPU credit option a burstable type launches with when nothing is asked:
+    /// `standard` for t2, `unlimited` for the later families, as EC2; `None` for a type
+    /// that does not earn credits.
+    pub fn default_cpu_credits(&self) -> Option<&'static str> {
+        match (self.burstable, self.family()) {
+            (false, _) => None,
+            (true, "t2") => Some("standard"),
+            (true, _) => Some("unlimited"),
+        }
+    }
+}
+
+/// The burstable families whose default credit option an account can change
+/// (ModifyDefaultCreditSpecification), as EC2.
+pub const BURSTABLE_FAMILIES: &[&str] = &["t2", "t3", "t3a", "t4g"];
+
 /// Every instance type Strato offers, in catalog order.
 pub static INSTANCE_TYPES: &[InstanceType] = &[
     it(

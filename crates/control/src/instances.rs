@@ -12,14 +12,14 @@ use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use strato_agent_api::{BootSpec, DesiredVmState, NicSpec, VmReport, VmSpec};
+use strato_agent_api::{BootSpec, CpuTopology, DesiredVmState, NicSpec, VmReport, VmSpec};
 use strato_common::base64::decode_base64;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
 use strato_common::{AccountId, NetworkInterfaceId, SubnetId};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
 use strato_store::{
-    ClientTokenRecord, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
+    ClientTokenRecord, CpuOptions, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
     MetadataOptions, NetworkInterface, ShutdownBehavior, Subnet, Tx,
 };
 
@@ -150,8 +150,83 @@ pub struct RunInstancesInput {
     /// `MetadataOptions.*` as given.
     #[serde(default)]
     pub metadata_options: MetadataOptionsChange,
+    /// `CreditSpecification.CpuCredits` (`standard` | `unlimited`; burstable types only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_credits: Option<String>,
+    /// `Monitoring.Enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<bool>,
+    /// `EbsOptimized`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_optimized: Option<bool>,
+    /// `CpuOptions.CoreCount` and `CpuOptions.ThreadsPerCore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads_per_core: Option<i64>,
+    /// `MaintenanceOptions.AutoRecovery` (`default` | `disabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_recovery: Option<String>,
     #[serde(skip)]
     pub client_token: Option<String>,
+}
+
+/// The CPU credit option `i` runs with: its own, or (for records from before credits)
+/// its family's EC2 default; `None` for a type that does not earn credits.
+pub fn cpu_credits_of(i: &Instance) -> Option<String> {
+    let t = catalog::instance_type(&i.instance_type).ok()?;
+    let default = t.default_cpu_credits()?;
+    Some(i.cpu_credits.clone().unwrap_or_else(|| default.to_string()))
+}
+
+/// The CPU topology `i` runs with: its `CpuOptions`, else its type's default.
+pub fn cpu_options_of(i: &Instance) -> Option<CpuOptions> {
+    if let Some(o) = i.cpu_options {
+        return Some(o);
+    }
+    let t = catalog::instance_type(&i.instance_type).ok()?;
+    Some(CpuOptions {
+        core_count: t.default_cores(),
+        threads_per_core: t.default_threads_per_core(),
+    })
+}
+
+/// Checks `CpuOptions` against the type: cores from 1 to the type's default, one
+/// thread per core or the type's default; t2 takes none (as EC2).
+fn valid_cpu_options(
+    t: &catalog::InstanceType,
+    cores: Option<i64>,
+    threads: Option<i64>,
+) -> Result<Option<CpuOptions>> {
+    if cores.is_none() && threads.is_none() {
+        return Ok(None);
+    }
+    if t.family() == "t2" {
+        return Err(Error::InvalidParameterCombination(format!(
+            "CPU options are not supported for instance type {}.",
+            t.name
+        )));
+    }
+    let core_count = cores.unwrap_or(t.default_cores() as i64);
+    let threads_per_core = threads.unwrap_or(t.default_threads_per_core() as i64);
+    if core_count < 1 || core_count > t.default_cores() as i64 {
+        return Err(Error::invalid_value(format!(
+            "Invalid value '{core_count}' for CpuOptions.CoreCount: instance type {} takes 1 to {} cores.",
+            t.name,
+            t.default_cores()
+        )));
+    }
+    if threads_per_core != 1 && threads_per_core != t.default_threads_per_core() as i64 {
+        return Err(Error::invalid_value(format!(
+            "Invalid value '{threads_per_core}' for CpuOptions.ThreadsPerCore: instance type {} takes 1{}.",
+            t.name,
+            if t.default_threads_per_core() == 2 { " or 2" } else { "" }
+        )));
+    }
+    Ok(Some(CpuOptions {
+        core_count: core_count as u32,
+        threads_per_core: threads_per_core as u32,
+    }))
 }
 
 /// One entry of a Start/Stop/Terminate answer.
@@ -545,7 +620,38 @@ impl ControlPlane {
             .instance_type
             .clone()
             .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.to_string());
-        catalog::instance_type(&itype)?;
+        let shape = catalog::instance_type(&itype)?;
+        let cpu_options = valid_cpu_options(shape, input.core_count, input.threads_per_core)?;
+        let cpu_credits = match (&input.cpu_credits, shape.default_cpu_credits()) {
+            (Some(c), Some(_)) => {
+                let c = c.to_ascii_lowercase();
+                if c != "standard" && c != "unlimited" {
+                    return Err(Error::invalid_value(format!(
+                        "Invalid value '{c}' for CreditSpecification.CpuCredits. Expected 'standard' or 'unlimited'."
+                    )));
+                }
+                Some(c)
+            }
+            (Some(_), None) => {
+                return Err(Error::InvalidParameterCombination(format!(
+                    "The instance type {itype} does not support CPU credits (CreditSpecification); only burstable performance types (T2, T3, T3a, T4g) do."
+                )))
+            }
+            (None, Some(default)) => Some(
+                self.default_credit_option(&caller.account, shape.family())?
+                    .unwrap_or_else(|| default.to_string()),
+            ),
+            (None, None) => None,
+        };
+        let auto_recovery = match input.auto_recovery.as_deref() {
+            None | Some("default") => "default".to_string(),
+            Some("disabled") => "disabled".to_string(),
+            Some(other) => {
+                return Err(Error::invalid_value(format!(
+                    "Invalid value '{other}' for MaintenanceOptions.AutoRecovery. Expected 'default' or 'disabled'."
+                )))
+            }
+        };
         let min = input
             .min_count
             .ok_or_else(|| Error::MissingParameter("MinCount".into()))?;
@@ -615,12 +721,13 @@ impl ControlPlane {
             .read(|tx| self.launch_network(tx, caller, input).map(|_| ()))?;
         let mut instance_tags = vec![];
         let mut interface_tags = vec![];
+        let mut volume_tags = vec![];
         for spec in &input.tag_specs {
             match spec.resource_type.as_str() {
                 "instance" => instance_tags.extend(spec.tags.iter().cloned()),
                 INTERFACE_RESOURCE_TYPE => interface_tags.extend(spec.tags.iter().cloned()),
-                // Volumes arrive with the storage work; accepting their tags silently
-                // would lose them.
+                // Kept on the instance for its root volume.
+                "volume" => volume_tags.extend(spec.tags.iter().cloned()),
                 other => {
                     return Err(Error::invalid_value(format!(
                         "'{other}' is not a valid taggable resource type for this operation."
@@ -630,6 +737,7 @@ impl ControlPlane {
         }
         validate_tags(&instance_tags)?;
         validate_tags(&interface_tags)?;
+        validate_tags(&volume_tags)?;
         if let Some(t) = &input.client_token {
             if t.len() > 64 || !t.is_ascii() {
                 return Err(Error::invalid_value(
@@ -648,6 +756,10 @@ impl ControlPlane {
             shutdown,
             instance_tags,
             interface_tags,
+            volume_tags,
+            cpu_credits,
+            cpu_options,
+            auto_recovery,
         })
     }
 
@@ -897,6 +1009,12 @@ impl ControlPlane {
                     private_ip: Some(address.to_string()),
                     public_ip: None,
                     auto_public_ip,
+                    cpu_credits: v.cpu_credits.clone(),
+                    monitoring: input.monitoring.unwrap_or(false),
+                    ebs_optimized: input.ebs_optimized.unwrap_or(false),
+                    cpu_options: v.cpu_options,
+                    auto_recovery: v.auto_recovery.clone(),
+                    volume_tags: v.volume_tags.clone(),
                 };
                 let mut inst = inst;
                 crate::net::addresses::settle_public_ip(tx, &self.cfg.public_ip_pool, &mut inst)?;
@@ -1381,6 +1499,8 @@ impl ControlPlane {
                     catalog::instance_type(t)?;
                     must_be_stopped(i, "the instance type")?;
                     i.instance_type = t.clone();
+                    // The new type runs with its own default topology.
+                    i.cpu_options = None;
                 }
                 AttributeChange::UserData(ud) => {
                     if ud.len() > MAX_USER_DATA {
@@ -1398,6 +1518,11 @@ impl ControlPlane {
                 AttributeChange::DisableApiTermination(b) => i.disable_api_termination = *b,
                 AttributeChange::DisableApiStop(b) => i.disable_api_stop = *b,
                 AttributeChange::ShutdownBehavior(b) => i.shutdown_behavior = *b,
+                AttributeChange::EbsOptimized(b) => {
+                    must_be_stopped(i, "EBS optimization")?;
+                    i.ebs_optimized = *b;
+                }
+                AttributeChange::SourceDestCheck => {}
             }
             if i.state == InstanceState::Terminated {
                 return Err(Error::IncorrectInstanceState(format!(
@@ -1613,7 +1738,14 @@ fn spec_with(i: &Instance, image: Option<&Image>, nics: Vec<NicSpec>) -> VmSpec 
         },
         force_stop: i.force_stop,
         reboot_seq: i.reboot_seq,
-        vcpus: shape.map(|s| s.vcpus).unwrap_or(1),
+        vcpus: cpu_options_of(i)
+            .map(|o| o.core_count * o.threads_per_core)
+            .or(shape.map(|s| s.vcpus))
+            .unwrap_or(1),
+        cpu_topology: cpu_options_of(i).map(|o| CpuTopology {
+            cores: o.core_count,
+            threads_per_core: o.threads_per_core,
+        }),
         memory_mib: shape.map(|s| s.memory_mib).unwrap_or(512),
         image_id: i.image_id.to_string(),
         boot,
@@ -1635,6 +1767,9 @@ pub enum AttributeChange {
     DisableApiTermination(bool),
     DisableApiStop(bool),
     ShutdownBehavior(ShutdownBehavior),
+    EbsOptimized(bool),
+    /// `SourceDestCheck` set to true: what every instance has (checked, not changed).
+    SourceDestCheck,
 }
 
 /// Which interfaces a scan of instances loads.
@@ -1665,6 +1800,10 @@ struct ValidRun {
     shutdown: ShutdownBehavior,
     instance_tags: Vec<(String, String)>,
     interface_tags: Vec<(String, String)>,
+    volume_tags: Vec<(String, String)>,
+    cpu_credits: Option<String>,
+    cpu_options: Option<CpuOptions>,
+    auto_recovery: String,
 }
 
 /// Attaches tags to a list of instances with one range query.

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod credits;
 pub mod images;
 pub mod instances;
 pub mod keypairs;

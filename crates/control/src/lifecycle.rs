@@ -123,6 +123,12 @@ mod tests {
             private_ip: None,
             public_ip: None,
             auto_public_ip: false,
+            cpu_credits: None,
+            monitoring: false,
+            ebs_optimized: false,
+            cpu_options: None,
+            auto_recovery: "default".into(),
+            volume_tags: vec![],
         }
     }
 

@@ -133,6 +133,7 @@ impl ControlPlane {
             ResourceKind::Address => tx
                 .get_doc::<strato_store::ElasticIp>(&caller.account, id)?
                 .is_some(),
+            ResourceKind::NetworkAcl => crate::net::acls::acl_exists(tx, &caller.account, id)?,
             // Neither reservations nor associations carry tags in EC2.
             ResourceKind::Reservation
             | ResourceKind::RouteTableAssociation

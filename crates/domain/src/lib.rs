@@ -196,6 +196,51 @@ pub struct Instance {
     /// given back at stop and terminate, as EC2 does with auto-assigned addresses.
     #[serde(default)]
     pub auto_public_ip: bool,
+    /// The CPU credit option of a burstable instance (`standard` | `unlimited`), set at
+    /// launch from the request or the account's default for the family. `None` for
+    /// records written before credits existed: the family's EC2 default applies.
+    #[serde(default)]
+    pub cpu_credits: Option<String>,
+    /// Detailed monitoring (`Monitoring.Enabled`): recorded and shown; metrics come
+    /// with CloudWatch.
+    #[serde(default)]
+    pub monitoring: bool,
+    /// `EbsOptimized`: recorded and shown (every root disk is local here).
+    #[serde(default)]
+    pub ebs_optimized: bool,
+    /// The guest's CPU topology when `CpuOptions` asked for one; otherwise the type's
+    /// default (see the catalog).
+    #[serde(default)]
+    pub cpu_options: Option<CpuOptions>,
+    /// `MaintenanceOptions.AutoRecovery`: `default` or `disabled`.
+    #[serde(default = "default_auto_recovery")]
+    pub auto_recovery: String,
+    /// Tags of `volume` tag specifications at launch, kept for the root volume (they
+    /// become its tags when volumes exist).
+    #[serde(default)]
+    pub volume_tags: Vec<(String, String)>,
+}
+
+fn default_auto_recovery() -> String {
+    "default".into()
+}
+
+/// A guest's CPU topology: `core_count × threads_per_core` vCPUs on one socket.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CpuOptions {
+    pub core_count: u32,
+    pub threads_per_core: u32,
+}
+
+/// An account's default CPU credit option for one burstable family
+/// (ModifyDefaultCreditSpecification). Families without a record use EC2's default.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreditDefault {
+    pub account_id: AccountId,
+    /// The family, `t2` | `t3` | `t3a` | `t4g`: the record's id.
+    pub family: String,
+    /// `standard` | `unlimited`.
+    pub cpu_credits: String,
 }
 
 /// A security group as an instance refers to it (`groupSet` items).

@@ -228,6 +228,15 @@ CREATE INDEX network_interfaces_address ON network_interfaces(vpc_id, private_ip
 ALTER TABLE instances ADD COLUMN public_ip TEXT;
 CREATE INDEX instances_public_ip ON instances(public_ip);
 "#,
+    // Accounts' default CPU credit options per burstable family.
+    r#"
+CREATE TABLE credit_defaults (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -248,6 +257,7 @@ const ACCOUNT_TABLES: &[&str] = &[
     "subnet_addresses",
     "elastic_ips",
     "network_interfaces",
+    "credit_defaults",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -271,6 +281,20 @@ pub trait Document: serde::Serialize + serde::de::DeserializeOwned {
 
 fn flag(b: bool) -> Option<String> {
     Some(if b { "true" } else { "false" }.to_string())
+}
+
+impl Document for CreditDefault {
+    const TABLE: &'static str = "credit_defaults";
+    const COLUMNS: &'static [&'static str] = &[];
+    fn account(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn doc_id(&self) -> &str {
+        &self.family
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![]
+    }
 }
 
 impl Document for Vpc {

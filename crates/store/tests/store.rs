@@ -41,6 +41,12 @@ fn instance(account: &AccountId) -> Instance {
         private_ip: None,
         public_ip: None,
         auto_public_ip: false,
+        cpu_credits: None,
+        monitoring: false,
+        ebs_optimized: false,
+        cpu_options: None,
+        auto_recovery: "default".into(),
+        volume_tags: vec![],
     }
 }
 
@@ -402,6 +408,7 @@ fn upgrade_to_schema_6_indexes_interfaces_by_address() {
              ALTER TABLE network_interfaces DROP COLUMN private_ip;
              DROP INDEX instances_public_ip;
              ALTER TABLE instances DROP COLUMN public_ip;
+             DROP TABLE credit_defaults;
              UPDATE meta SET value = '5' WHERE key = 'schema_version';",
         )
         .unwrap();

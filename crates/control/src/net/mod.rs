@@ -7,6 +7,7 @@
 //! uses the network API. Every change is validated first and then made in one store
 //! transaction; `DryRun` is answered after validation, before any change.
 
+pub mod acls;
 pub mod addresses;
 pub mod dataplane;
 pub mod defaults;

@@ -260,14 +260,7 @@ impl ControlPlane {
         let gateway_id = InternetGatewayId::parse(gateway_id)?;
         self.db.write(|tx| {
             let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
-            let igw: InternetGateway =
-                load(tx, account, ResourceKind::InternetGateway, gateway_id.as_str())?;
-            if igw.vpc_id.as_ref() != Some(&t.vpc_id) {
-                return Err(Error::invalid_value(format!(
-                    "route table {} and network gateway {} belong to different networks",
-                    t.id, igw.id
-                )));
-            }
+            let igw = gateway_of_table(tx, account, &t, &gateway_id)?;
             let vpc: Vpc = load(tx, account, ResourceKind::Vpc, t.vpc_id.as_str())?;
             let vpc_block = Ipv4Cidr::parse(&vpc.cidr_block)
                 .ok_or_else(|| Error::internal(format!("{} has a bad block", vpc.id)))?;
@@ -287,6 +280,45 @@ impl ControlPlane {
                 target: RouteTarget::Gateway { id: igw.id },
                 origin: "CreateRoute".to_string(),
             });
+            tx.update_doc(&t)
+        })
+    }
+
+    /// ReplaceRoute: the route to `destination` now leads to the internet gateway
+    /// `gateway_id` (attached to the table's VPC). The local route keeps its target.
+    pub fn replace_route(
+        &self,
+        caller: &Caller,
+        table_id: &str,
+        destination: &str,
+        gateway_id: &str,
+        dry_run: bool,
+    ) -> Result<()> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let table_id = RouteTableId::parse(table_id)?;
+        let dest = parse_destination(destination)?.to_string();
+        let gateway_id = InternetGatewayId::parse(gateway_id)?;
+        self.db.write(|tx| {
+            let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
+            let igw = gateway_of_table(tx, account, &t, &gateway_id)?;
+            let route = t
+                .routes
+                .iter_mut()
+                .find(|r| r.destination == dest)
+                .ok_or_else(|| {
+                    Error::InvalidRouteNotFound(format!(
+                        "There is no route defined for '{dest}' in the route table. Use CreateRoute instead."
+                    ))
+                })?;
+            if route.target == RouteTarget::Local {
+                return Err(Error::invalid_value(format!(
+                    "The local route {dest} of route table {} can only target the VPC.",
+                    table_id
+                )));
+            }
+            Self::dry(dry_run)?;
+            route.target = RouteTarget::Gateway { id: igw.id };
             tx.update_doc(&t)
         })
     }
@@ -372,6 +404,57 @@ impl ControlPlane {
         })
     }
 
+    /// ReplaceRouteTableAssociation: the subnet (or, for the main association, the
+    /// VPC) now uses `table_id`, under a new association id, in one transaction.
+    pub fn replace_route_table_association(
+        &self,
+        caller: &Caller,
+        association_id: &str,
+        table_id: &str,
+        dry_run: bool,
+    ) -> Result<RouteTableAssociationId> {
+        let caller = self.net_caller(caller)?;
+        let account = &caller.account;
+        let id = RouteTableAssociationId::parse(association_id)?;
+        let table_id = RouteTableId::parse(table_id)?;
+        self.db.write(|tx| {
+            let mut target: RouteTable =
+                load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
+            let tables: Vec<RouteTable> = tx.list_docs(account)?;
+            let mut from = tables
+                .into_iter()
+                .find(|t| t.associations.iter().any(|a| a.id == id))
+                .ok_or_else(|| Error::not_found(ResourceKind::RouteTableAssociation, &id))?;
+            if from.vpc_id != target.vpc_id {
+                return Err(Error::invalid_value(format!(
+                    "Route table {} and association {id} belong to different networks",
+                    target.id
+                )));
+            }
+            Self::dry(dry_run)?;
+            let pos = from
+                .associations
+                .iter()
+                .position(|a| a.id == id)
+                .ok_or_else(|| Error::internal("association vanished"))?;
+            let old = from.associations.remove(pos);
+            let new_id = RouteTableAssociationId::generate();
+            let moved = RouteTableAssociation {
+                id: new_id.clone(),
+                ..old
+            };
+            if from.id == target.id {
+                from.associations.push(moved);
+                tx.update_doc(&from)?;
+            } else {
+                target.associations.push(moved);
+                tx.update_doc(&from)?;
+                tx.update_doc(&target)?;
+            }
+            Ok(new_id)
+        })
+    }
+
     /// DisassociateRouteTable: the subnet falls back to the main table. The main
     /// association itself cannot be removed.
     pub fn disassociate_route_table(
@@ -399,4 +482,21 @@ impl ControlPlane {
             tx.update_doc(&t)
         })
     }
+}
+
+/// The internet gateway `id`, which must be attached to `table`'s VPC.
+fn gateway_of_table(
+    tx: &strato_store::Tx,
+    account: &strato_common::AccountId,
+    table: &RouteTable,
+    id: &InternetGatewayId,
+) -> Result<InternetGateway> {
+    let igw: InternetGateway = load(tx, account, ResourceKind::InternetGateway, id.as_str())?;
+    if igw.vpc_id.as_ref() != Some(&table.vpc_id) {
+        return Err(Error::invalid_value(format!(
+            "route table {} and network gateway {} belong to different networks",
+            table.id, igw.id
+        )));
+    }
+    Ok(igw)
 }

@@ -19,6 +19,8 @@ use strato_store::{
 /// Filter names DescribeVpcs accepts.
 pub const VPC_FILTERS: &[&str] = &[
     "cidr",
+    // Not in EC2's documentation, but EC2 answers it and Ansible's ec2_vpc_net sends it.
+    "cidr-block",
     "cidr-block-association.cidr-block",
     "cidr-block-association.association-id",
     "cidr-block-association.state",
@@ -100,7 +102,7 @@ pub fn parse_vpc_cidr(s: &str) -> Result<Ipv4Cidr> {
 fn vpc_field(v: &Vpc, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     match name {
-        "cidr" | "cidr-block-association.cidr-block" => one(&v.cidr_block),
+        "cidr" | "cidr-block" | "cidr-block-association.cidr-block" => one(&v.cidr_block),
         "cidr-block-association.association-id" => one(&v.cidr_association_id),
         "cidr-block-association.state" => one("associated"),
         "dhcp-options-id" => one(v.dhcp_options_id.as_ref().map_or("default", |d| d.as_str())),
@@ -233,6 +235,8 @@ impl ControlPlane {
                 tx.delete_doc::<RouteTable>(account, t.id.as_str())?;
             }
             tx.delete_doc::<Vpc>(account, id.as_str())?;
+            // The default network ACL is derived from the VPC; its tags go with it.
+            tx.delete_tags_of(account, super::acls::default_acl_id(id.as_str()).as_str())?;
             Ok(())
         })?;
         tracing::info!(vpc = %id, "vpc deleted");

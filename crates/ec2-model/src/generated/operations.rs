@@ -4051,6 +4051,9 @@ impl Operation {
             Operation::DescribeDhcpOptions => Some(&SERVED_DESCRIBE_DHCP_OPTIONS),
             Operation::DescribeImages => Some(&SERVED_DESCRIBE_IMAGES),
             Operation::DescribeInstanceAttribute => Some(&SERVED_DESCRIBE_INSTANCE_ATTRIBUTE),
+            Operation::DescribeInstanceCreditSpecifications => {
+                Some(&SERVED_DESCRIBE_INSTANCE_CREDIT_SPECIFICATIONS)
+            }
             Operation::DescribeInstanceStatus => Some(&SERVED_DESCRIBE_INSTANCE_STATUS),
             Operation::DescribeInstanceTypeOfferings => {
                 Some(&SERVED_DESCRIBE_INSTANCE_TYPE_OFFERINGS)
@@ -4059,6 +4062,7 @@ impl Operation {
             Operation::DescribeInstances => Some(&SERVED_DESCRIBE_INSTANCES),
             Operation::DescribeInternetGateways => Some(&SERVED_DESCRIBE_INTERNET_GATEWAYS),
             Operation::DescribeKeyPairs => Some(&SERVED_DESCRIBE_KEY_PAIRS),
+            Operation::DescribeNetworkAcls => Some(&SERVED_DESCRIBE_NETWORK_ACLS),
             Operation::DescribeNetworkInterfaces => Some(&SERVED_DESCRIBE_NETWORK_INTERFACES),
             Operation::DescribeRegions => Some(&SERVED_DESCRIBE_REGIONS),
             Operation::DescribeRouteTables => Some(&SERVED_DESCRIBE_ROUTE_TABLES),
@@ -4073,8 +4077,18 @@ impl Operation {
             Operation::DisassociateAddress => Some(&SERVED_DISASSOCIATE_ADDRESS),
             Operation::DisassociateRouteTable => Some(&SERVED_DISASSOCIATE_ROUTE_TABLE),
             Operation::GetConsoleOutput => Some(&SERVED_GET_CONSOLE_OUTPUT),
+            Operation::GetDefaultCreditSpecification => {
+                Some(&SERVED_GET_DEFAULT_CREDIT_SPECIFICATION)
+            }
+            Operation::GetPasswordData => Some(&SERVED_GET_PASSWORD_DATA),
             Operation::ImportKeyPair => Some(&SERVED_IMPORT_KEY_PAIR),
+            Operation::ModifyDefaultCreditSpecification => {
+                Some(&SERVED_MODIFY_DEFAULT_CREDIT_SPECIFICATION)
+            }
             Operation::ModifyInstanceAttribute => Some(&SERVED_MODIFY_INSTANCE_ATTRIBUTE),
+            Operation::ModifyInstanceCreditSpecification => {
+                Some(&SERVED_MODIFY_INSTANCE_CREDIT_SPECIFICATION)
+            }
             Operation::ModifyInstanceMetadataOptions => {
                 Some(&SERVED_MODIFY_INSTANCE_METADATA_OPTIONS)
             }
@@ -4083,6 +4097,11 @@ impl Operation {
             Operation::ModifyVpcAttribute => Some(&SERVED_MODIFY_VPC_ATTRIBUTE),
             Operation::RebootInstances => Some(&SERVED_REBOOT_INSTANCES),
             Operation::ReleaseAddress => Some(&SERVED_RELEASE_ADDRESS),
+            Operation::ReplaceRoute => Some(&SERVED_REPLACE_ROUTE),
+            Operation::ReplaceRouteTableAssociation => {
+                Some(&SERVED_REPLACE_ROUTE_TABLE_ASSOCIATION)
+            }
+            Operation::ResetInstanceAttribute => Some(&SERVED_RESET_INSTANCE_ATTRIBUTE),
             Operation::RevokeSecurityGroupEgress => Some(&SERVED_REVOKE_SECURITY_GROUP_EGRESS),
             Operation::RevokeSecurityGroupIngress => Some(&SERVED_REVOKE_SECURITY_GROUP_INGRESS),
             Operation::RunInstances => Some(&SERVED_RUN_INSTANCES),
@@ -4363,6 +4382,11 @@ static SERVED_DESCRIBE_INSTANCE_ATTRIBUTE: Served = Served {
     effect: Effect::Read,
     honours: &["Attribute", "DryRun", "InstanceId"],
 };
+static SERVED_DESCRIBE_INSTANCE_CREDIT_SPECIFICATIONS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeInstanceCreditSpecificationsRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "Filter", "InstanceId", "MaxResults", "NextToken"],
+};
 static SERVED_DESCRIBE_INSTANCE_STATUS: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeInstanceStatusRequest),
     effect: Effect::Read,
@@ -4431,6 +4455,17 @@ static SERVED_DESCRIBE_KEY_PAIRS: Served = Served {
         "IncludePublicKey",
         "KeyName",
         "KeyPairId",
+    ],
+};
+static SERVED_DESCRIBE_NETWORK_ACLS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeNetworkAclsRequest),
+    effect: Effect::Read,
+    honours: &[
+        "DryRun",
+        "Filter",
+        "MaxResults",
+        "NetworkAclId",
+        "NextToken",
     ],
 };
 static SERVED_DESCRIBE_NETWORK_INTERFACES: Served = Served {
@@ -4529,10 +4564,25 @@ static SERVED_GET_CONSOLE_OUTPUT: Served = Served {
     effect: Effect::Read,
     honours: &["DryRun", "InstanceId", "Latest"],
 };
+static SERVED_GET_DEFAULT_CREDIT_SPECIFICATION: Served = Served {
+    input: Some(&crate::generated::schema::s_GetDefaultCreditSpecificationRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "InstanceFamily"],
+};
+static SERVED_GET_PASSWORD_DATA: Served = Served {
+    input: Some(&crate::generated::schema::s_GetPasswordDataRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "InstanceId"],
+};
 static SERVED_IMPORT_KEY_PAIR: Served = Served {
     input: Some(&crate::generated::schema::s_ImportKeyPairRequest),
     effect: Effect::Write,
     honours: &["DryRun", "KeyName", "PublicKeyMaterial", "TagSpecification"],
+};
+static SERVED_MODIFY_DEFAULT_CREDIT_SPECIFICATION: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifyDefaultCreditSpecificationRequest),
+    effect: Effect::Write,
+    honours: &["CpuCredits", "DryRun", "InstanceFamily"],
 };
 static SERVED_MODIFY_INSTANCE_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ModifyInstanceAttributeRequest),
@@ -4550,11 +4600,16 @@ static SERVED_MODIFY_INSTANCE_ATTRIBUTE: Served = Served {
         "InstanceType",
         "Kernel",
         "Ramdisk",
-        "SourceDestCheck",
+        "SourceDestCheck.Value=true",
         "SriovNetSupport",
         "UserData",
         "Value",
     ],
+};
+static SERVED_MODIFY_INSTANCE_CREDIT_SPECIFICATION: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifyInstanceCreditSpecificationRequest),
+    effect: Effect::Write,
+    honours: &["ClientToken", "DryRun", "InstanceCreditSpecification"],
 };
 static SERVED_MODIFY_INSTANCE_METADATA_OPTIONS: Served = Served {
     input: Some(&crate::generated::schema::s_ModifyInstanceMetadataOptionsRequest),
@@ -4612,6 +4667,26 @@ static SERVED_RELEASE_ADDRESS: Served = Served {
     effect: Effect::Network,
     honours: &["AllocationId", "DryRun", "PublicIp"],
 };
+static SERVED_REPLACE_ROUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ReplaceRouteRequest),
+    effect: Effect::Network,
+    honours: &[
+        "DestinationCidrBlock",
+        "DryRun",
+        "GatewayId",
+        "RouteTableId",
+    ],
+};
+static SERVED_REPLACE_ROUTE_TABLE_ASSOCIATION: Served = Served {
+    input: Some(&crate::generated::schema::s_ReplaceRouteTableAssociationRequest),
+    effect: Effect::Network,
+    honours: &["AssociationId", "DryRun", "RouteTableId"],
+};
+static SERVED_RESET_INSTANCE_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ResetInstanceAttributeRequest),
+    effect: Effect::Write,
+    honours: &["Attribute", "DryRun", "InstanceId"],
+};
 static SERVED_REVOKE_SECURITY_GROUP_EGRESS: Served = Served {
     input: Some(&crate::generated::schema::s_RevokeSecurityGroupEgressRequest),
     effect: Effect::Network,
@@ -4667,15 +4742,23 @@ static SERVED_RUN_INSTANCES: Served = Served {
     input: Some(&crate::generated::schema::s_RunInstancesRequest),
     effect: Effect::Network,
     honours: &[
+        "CapacityReservationSpecification.CapacityReservationPreference=open",
         "ClientToken",
+        "CpuOptions.CoreCount",
+        "CpuOptions.ThreadsPerCore",
+        "CreditSpecification.CpuCredits",
         "DisableApiStop",
         "DisableApiTermination",
         "DryRun",
-        "EbsOptimized=false",
+        "EbsOptimized",
+        "EnclaveOptions.Enabled=false",
+        "HibernationOptions.Configured=false",
         "ImageId",
         "InstanceInitiatedShutdownBehavior",
+        "InstanceMarketOptions.MarketType=on-demand",
         "InstanceType",
         "KeyName",
+        "MaintenanceOptions.AutoRecovery",
         "MaxCount",
         "MetadataOptions.HttpEndpoint",
         "MetadataOptions.HttpProtocolIpv6",
@@ -4683,7 +4766,7 @@ static SERVED_RUN_INSTANCES: Served = Served {
         "MetadataOptions.HttpTokens",
         "MetadataOptions.InstanceMetadataTags",
         "MinCount",
-        "Monitoring.Enabled=false",
+        "Monitoring.Enabled",
         "NetworkInterface.AssociatePublicIpAddress",
         "NetworkInterface.DeleteOnTermination",
         "NetworkInterface.Description",
@@ -4694,6 +4777,9 @@ static SERVED_RUN_INSTANCES: Served = Served {
         "NetworkInterface.SubnetId",
         "Placement.AvailabilityZone",
         "Placement.Tenancy=default",
+        "PrivateDnsNameOptions.EnableResourceNameDnsAAAARecord=false",
+        "PrivateDnsNameOptions.EnableResourceNameDnsARecord=false",
+        "PrivateDnsNameOptions.HostnameType=ip-name",
         "PrivateIpAddress",
         "SecurityGroup",
         "SecurityGroupId",
@@ -4757,12 +4843,14 @@ pub trait Ec2Service {
     fn describe_dhcp_options(&self, req: &Self::Request) -> Self::Output;
     fn describe_images(&self, req: &Self::Request) -> Self::Output;
     fn describe_instance_attribute(&self, req: &Self::Request) -> Self::Output;
+    fn describe_instance_credit_specifications(&self, req: &Self::Request) -> Self::Output;
     fn describe_instance_status(&self, req: &Self::Request) -> Self::Output;
     fn describe_instance_type_offerings(&self, req: &Self::Request) -> Self::Output;
     fn describe_instance_types(&self, req: &Self::Request) -> Self::Output;
     fn describe_instances(&self, req: &Self::Request) -> Self::Output;
     fn describe_internet_gateways(&self, req: &Self::Request) -> Self::Output;
     fn describe_key_pairs(&self, req: &Self::Request) -> Self::Output;
+    fn describe_network_acls(&self, req: &Self::Request) -> Self::Output;
     fn describe_network_interfaces(&self, req: &Self::Request) -> Self::Output;
     fn describe_regions(&self, req: &Self::Request) -> Self::Output;
     fn describe_route_tables(&self, req: &Self::Request) -> Self::Output;
@@ -4777,14 +4865,21 @@ pub trait Ec2Service {
     fn disassociate_address(&self, req: &Self::Request) -> Self::Output;
     fn disassociate_route_table(&self, req: &Self::Request) -> Self::Output;
     fn get_console_output(&self, req: &Self::Request) -> Self::Output;
+    fn get_default_credit_specification(&self, req: &Self::Request) -> Self::Output;
+    fn get_password_data(&self, req: &Self::Request) -> Self::Output;
     fn import_key_pair(&self, req: &Self::Request) -> Self::Output;
+    fn modify_default_credit_specification(&self, req: &Self::Request) -> Self::Output;
     fn modify_instance_attribute(&self, req: &Self::Request) -> Self::Output;
+    fn modify_instance_credit_specification(&self, req: &Self::Request) -> Self::Output;
     fn modify_instance_metadata_options(&self, req: &Self::Request) -> Self::Output;
     fn modify_security_group_rules(&self, req: &Self::Request) -> Self::Output;
     fn modify_subnet_attribute(&self, req: &Self::Request) -> Self::Output;
     fn modify_vpc_attribute(&self, req: &Self::Request) -> Self::Output;
     fn reboot_instances(&self, req: &Self::Request) -> Self::Output;
     fn release_address(&self, req: &Self::Request) -> Self::Output;
+    fn replace_route(&self, req: &Self::Request) -> Self::Output;
+    fn replace_route_table_association(&self, req: &Self::Request) -> Self::Output;
+    fn reset_instance_attribute(&self, req: &Self::Request) -> Self::Output;
     fn revoke_security_group_egress(&self, req: &Self::Request) -> Self::Output;
     fn revoke_security_group_ingress(&self, req: &Self::Request) -> Self::Output;
     fn run_instances(&self, req: &Self::Request) -> Self::Output;
@@ -4828,12 +4923,16 @@ pub fn dispatch<S: Ec2Service>(s: &S, op: Operation, req: &S::Request) -> Option
         Operation::DescribeDhcpOptions => s.describe_dhcp_options(req),
         Operation::DescribeImages => s.describe_images(req),
         Operation::DescribeInstanceAttribute => s.describe_instance_attribute(req),
+        Operation::DescribeInstanceCreditSpecifications => {
+            s.describe_instance_credit_specifications(req)
+        }
         Operation::DescribeInstanceStatus => s.describe_instance_status(req),
         Operation::DescribeInstanceTypeOfferings => s.describe_instance_type_offerings(req),
         Operation::DescribeInstanceTypes => s.describe_instance_types(req),
         Operation::DescribeInstances => s.describe_instances(req),
         Operation::DescribeInternetGateways => s.describe_internet_gateways(req),
         Operation::DescribeKeyPairs => s.describe_key_pairs(req),
+        Operation::DescribeNetworkAcls => s.describe_network_acls(req),
         Operation::DescribeNetworkInterfaces => s.describe_network_interfaces(req),
         Operation::DescribeRegions => s.describe_regions(req),
         Operation::DescribeRouteTables => s.describe_route_tables(req),
@@ -4848,14 +4947,21 @@ pub fn dispatch<S: Ec2Service>(s: &S, op: Operation, req: &S::Request) -> Option
         Operation::DisassociateAddress => s.disassociate_address(req),
         Operation::DisassociateRouteTable => s.disassociate_route_table(req),
         Operation::GetConsoleOutput => s.get_console_output(req),
+        Operation::GetDefaultCreditSpecification => s.get_default_credit_specification(req),
+        Operation::GetPasswordData => s.get_password_data(req),
         Operation::ImportKeyPair => s.import_key_pair(req),
+        Operation::ModifyDefaultCreditSpecification => s.modify_default_credit_specification(req),
         Operation::ModifyInstanceAttribute => s.modify_instance_attribute(req),
+        Operation::ModifyInstanceCreditSpecification => s.modify_instance_credit_specification(req),
         Operation::ModifyInstanceMetadataOptions => s.modify_instance_metadata_options(req),
         Operation::ModifySecurityGroupRules => s.modify_security_group_rules(req),
         Operation::ModifySubnetAttribute => s.modify_subnet_attribute(req),
         Operation::ModifyVpcAttribute => s.modify_vpc_attribute(req),
         Operation::RebootInstances => s.reboot_instances(req),
         Operation::ReleaseAddress => s.release_address(req),
+        Operation::ReplaceRoute => s.replace_route(req),
+        Operation::ReplaceRouteTableAssociation => s.replace_route_table_association(req),
+        Operation::ResetInstanceAttribute => s.reset_instance_attribute(req),
         Operation::RevokeSecurityGroupEgress => s.revoke_security_group_egress(req),
         Operation::RevokeSecurityGroupIngress => s.revoke_security_group_ingress(req),
         Operation::RunInstances => s.run_instances(req),

@@ -1546,6 +1546,48 @@ pub static s_DescribeInstanceAttributeRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DescribeInstanceCreditSpecificationsMaxResults: Shape = Shape {
+    name: "DescribeInstanceCreditSpecificationsMaxResults",
+    kind: Kind::Integer {
+        min: Some(5),
+        max: Some(1000),
+    },
+};
+pub static s_DescribeInstanceCreditSpecificationsRequest: Shape = Shape {
+    name: "DescribeInstanceCreditSpecificationsRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "InstanceIds",
+            wire: "InstanceId",
+            shape: &s_InstanceIdStringList,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_DescribeInstanceCreditSpecificationsMaxResults,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
 pub static s_DescribeInstanceStatusRequest: Shape = Shape {
     name: "DescribeInstanceStatusRequest",
     kind: Kind::Structure(&[
@@ -1783,6 +1825,48 @@ pub static s_DescribeKeyPairsRequest: Shape = Shape {
             name: "KeyPairIds",
             wire: "KeyPairId",
             shape: &s_KeyPairIdStringList,
+            required: false,
+        },
+    ]),
+};
+pub static s_DescribeNetworkAclsMaxResults: Shape = Shape {
+    name: "DescribeNetworkAclsMaxResults",
+    kind: Kind::Integer {
+        min: Some(5),
+        max: Some(1000),
+    },
+};
+pub static s_DescribeNetworkAclsRequest: Shape = Shape {
+    name: "DescribeNetworkAclsRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_DescribeNetworkAclsMaxResults,
+            required: false,
+        },
+        Member {
+            name: "NetworkAclIds",
+            wire: "NetworkAclId",
+            shape: &s_NetworkAclIdStringList,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
             required: false,
         },
     ]),
@@ -2532,6 +2616,40 @@ pub static s_GetConsoleOutputRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_GetDefaultCreditSpecificationRequest: Shape = Shape {
+    name: "GetDefaultCreditSpecificationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceFamily",
+            wire: "InstanceFamily",
+            shape: &s_UnlimitedSupportedInstanceFamily,
+            required: true,
+        },
+    ]),
+};
+pub static s_GetPasswordDataRequest: Shape = Shape {
+    name: "GetPasswordDataRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+    ]),
+};
 pub static s_GroupIdStringList: Shape = Shape {
     name: "GroupIdStringList",
     kind: Kind::List {
@@ -2716,6 +2834,31 @@ pub static s_InstanceBlockDeviceMappingSpecificationList: Shape = Shape {
         min: None,
         max: None,
     },
+};
+pub static s_InstanceCreditSpecificationListRequest: Shape = Shape {
+    name: "InstanceCreditSpecificationListRequest",
+    kind: Kind::List {
+        member: &s_InstanceCreditSpecificationRequest,
+        min: None,
+        max: None,
+    },
+};
+pub static s_InstanceCreditSpecificationRequest: Shape = Shape {
+    name: "InstanceCreditSpecificationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CpuCredits",
+            wire: "CpuCredits",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+    ]),
 };
 pub static s_InstanceId: Shape = Shape {
     name: "InstanceId",
@@ -4877,6 +5020,29 @@ pub static s_MetricCategoryIdList: Shape = Shape {
         max: None,
     },
 };
+pub static s_ModifyDefaultCreditSpecificationRequest: Shape = Shape {
+    name: "ModifyDefaultCreditSpecificationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CpuCredits",
+            wire: "CpuCredits",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceFamily",
+            wire: "InstanceFamily",
+            shape: &s_UnlimitedSupportedInstanceFamily,
+            required: true,
+        },
+    ]),
+};
 pub static s_ModifyInstanceAttributeRequest: Shape = Shape {
     name: "ModifyInstanceAttributeRequest",
     kind: Kind::Structure(&[
@@ -4997,6 +5163,29 @@ pub static s_ModifyInstanceAttributeValue: Shape = Shape {
         min: None,
         max: None,
     },
+};
+pub static s_ModifyInstanceCreditSpecificationRequest: Shape = Shape {
+    name: "ModifyInstanceCreditSpecificationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "ClientToken",
+            wire: "ClientToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceCreditSpecifications",
+            wire: "InstanceCreditSpecification",
+            shape: &s_InstanceCreditSpecificationListRequest,
+            required: true,
+        },
+    ]),
 };
 pub static s_ModifyInstanceMetadataOptionsRequest: Shape = Shape {
     name: "ModifyInstanceMetadataOptionsRequest",
@@ -5187,6 +5376,22 @@ pub static s_NestedVirtualizationSpecification: Shape = Shape {
 pub static s_NetmaskLength: Shape = Shape {
     name: "NetmaskLength",
     kind: Kind::Integer {
+        min: None,
+        max: None,
+    },
+};
+pub static s_NetworkAclId: Shape = Shape {
+    name: "NetworkAclId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_NetworkAclIdStringList: Shape = Shape {
+    name: "NetworkAclIdStringList",
+    kind: Kind::List {
+        member: &s_NetworkAclId,
         min: None,
         max: None,
     },
@@ -5496,6 +5701,142 @@ pub static s_ReleaseAddressRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_ReplaceRouteRequest: Shape = Shape {
+    name: "ReplaceRouteRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CarrierGatewayId",
+            wire: "CarrierGatewayId",
+            shape: &s_CarrierGatewayId,
+            required: false,
+        },
+        Member {
+            name: "CoreNetworkArn",
+            wire: "CoreNetworkArn",
+            shape: &s_CoreNetworkArn,
+            required: false,
+        },
+        Member {
+            name: "DestinationCidrBlock",
+            wire: "DestinationCidrBlock",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationIpv6CidrBlock",
+            wire: "DestinationIpv6CidrBlock",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationPrefixListId",
+            wire: "DestinationPrefixListId",
+            shape: &s_PrefixListResourceId,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "EgressOnlyInternetGatewayId",
+            wire: "EgressOnlyInternetGatewayId",
+            shape: &s_EgressOnlyInternetGatewayId,
+            required: false,
+        },
+        Member {
+            name: "GatewayId",
+            wire: "GatewayId",
+            shape: &s_RouteGatewayId,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: false,
+        },
+        Member {
+            name: "LocalGatewayId",
+            wire: "LocalGatewayId",
+            shape: &s_LocalGatewayId,
+            required: false,
+        },
+        Member {
+            name: "LocalTarget",
+            wire: "LocalTarget",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "NatGatewayId",
+            wire: "NatGatewayId",
+            shape: &s_NatGatewayId,
+            required: false,
+        },
+        Member {
+            name: "NetworkInterfaceId",
+            wire: "NetworkInterfaceId",
+            shape: &s_NetworkInterfaceId,
+            required: false,
+        },
+        Member {
+            name: "OdbNetworkArn",
+            wire: "OdbNetworkArn",
+            shape: &s_OdbNetworkArn,
+            required: false,
+        },
+        Member {
+            name: "RouteTableId",
+            wire: "RouteTableId",
+            shape: &s_RouteTableId,
+            required: true,
+        },
+        Member {
+            name: "TransitGatewayId",
+            wire: "TransitGatewayId",
+            shape: &s_TransitGatewayId,
+            required: false,
+        },
+        Member {
+            name: "VpcEndpointId",
+            wire: "VpcEndpointId",
+            shape: &s_VpcEndpointId,
+            required: false,
+        },
+        Member {
+            name: "VpcPeeringConnectionId",
+            wire: "VpcPeeringConnectionId",
+            shape: &s_VpcPeeringConnectionId,
+            required: false,
+        },
+    ]),
+};
+pub static s_ReplaceRouteTableAssociationRequest: Shape = Shape {
+    name: "ReplaceRouteTableAssociationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "AssociationId",
+            wire: "AssociationId",
+            shape: &s_RouteTableAssociationId,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "RouteTableId",
+            wire: "RouteTableId",
+            shape: &s_RouteTableId,
+            required: true,
+        },
+    ]),
+};
 pub static s_RequestInstanceTypeList: Shape = Shape {
     name: "RequestInstanceTypeList",
     kind: Kind::List {
@@ -5503,6 +5844,29 @@ pub static s_RequestInstanceTypeList: Shape = Shape {
         min: Some(0),
         max: Some(100),
     },
+};
+pub static s_ResetInstanceAttributeRequest: Shape = Shape {
+    name: "ResetInstanceAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_InstanceAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+    ]),
 };
 pub static s_ResourceIdList: Shape = Shape {
     name: "ResourceIdList",
@@ -6492,6 +6856,14 @@ pub static s_TransitGatewayId: Shape = Shape {
     name: "TransitGatewayId",
     kind: Kind::String {
         values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_UnlimitedSupportedInstanceFamily: Shape = Shape {
+    name: "UnlimitedSupportedInstanceFamily",
+    kind: Kind::String {
+        values: &["t2", "t3", "t3a", "t4g", "t8i", "t9g"],
         min: None,
         max: None,
     },

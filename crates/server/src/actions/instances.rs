@@ -8,7 +8,7 @@ use strato_control::instances::{
     reachability_of, status_of, AttributeChange, InstanceInterfaces, MetadataOptionsChange,
     RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
-use strato_control::{catalog, Caller, ControlPlane};
+use strato_control::{Caller, ControlPlane};
 use strato_domain::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
 use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
@@ -102,7 +102,6 @@ pub fn write_instance(
     tags: &[(String, String)],
     nics: &InstanceInterfaces,
 ) {
-    let shape = catalog::instance_type(&i.instance_type).ok();
     w.text("instanceId", i.id.as_str())
         .text("imageId", i.image_id.as_str());
     state(w, "instanceState", i.state);
@@ -133,7 +132,7 @@ pub fn write_instance(
         .opt_text("kernelId", i.kernel_id.as_deref())
         .opt_text("ramdiskId", i.ramdisk_id.as_deref())
         .open("monitoring")
-        .text("state", "disabled")
+        .text("state", if i.monitoring { "enabled" } else { "disabled" })
         .close("monitoring")
         .opt_text("subnetId", i.subnet_id.as_ref().map(|s| s.as_str()))
         .opt_text("vpcId", i.vpc_id.as_ref().map(|v| v.as_str()))
@@ -172,11 +171,12 @@ pub fn write_instance(
         let primary = n.attachment.as_ref().is_some_and(|a| a.device_index == 0);
         write_instance_interface(w, region, n, public.as_ref().filter(|_| primary));
     });
-    w.bool("ebsOptimized", false).bool("enaSupport", true);
-    if let Some(s) = shape {
+    w.bool("ebsOptimized", i.ebs_optimized)
+        .bool("enaSupport", true);
+    if let Some(o) = strato_control::instances::cpu_options_of(i) {
         w.open("cpuOptions")
-            .num("coreCount", s.vcpus.div_ceil(2).max(1))
-            .num("threadsPerCore", if s.vcpus >= 2 { 2 } else { 1 })
+            .num("coreCount", o.core_count)
+            .num("threadsPerCore", o.threads_per_core)
             .close("cpuOptions");
     }
     w.open("capacityReservationSpecification")
@@ -196,8 +196,13 @@ pub fn write_instance(
         .text("usageOperation", "RunInstances")
         .text("usageOperationUpdateTime", &ec2_timestamp(i.launch_time_ms))
         .open("maintenanceOptions")
-        .text("autoRecovery", "default")
+        .text("autoRecovery", &i.auto_recovery)
         .close("maintenanceOptions")
+        .open("privateDnsNameOptions")
+        .text("hostnameType", "ip-name")
+        .bool("enableResourceNameDnsARecord", false)
+        .bool("enableResourceNameDnsAAAARecord", false)
+        .close("privateDnsNameOptions")
         .text("currentInstanceBootMode", "legacy-bios");
 }
 
@@ -279,6 +284,12 @@ fn run_input(p: &Params) -> Result<RunInstancesInput> {
         delete_on_termination: net.delete_on_termination,
         interface_description: net.description,
         associate_public_ip: net.associate_public_ip,
+        cpu_credits: p.get("CreditSpecification.CpuCredits").map(str::to_string),
+        monitoring: p.bool("Monitoring.Enabled")?,
+        ebs_optimized: p.bool("EbsOptimized")?,
+        core_count: p.int("CpuOptions.CoreCount")?,
+        threads_per_core: p.int("CpuOptions.ThreadsPerCore")?,
+        auto_recovery: p.get("MaintenanceOptions.AutoRecovery").map(str::to_string),
     })
 }
 
@@ -577,7 +588,11 @@ pub fn describe_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) 
             "groupSet" => {
                 write_groups(w, &i);
             }
-            "ebsOptimized" => value(w, "ebsOptimized", Some("false")),
+            "ebsOptimized" => value(
+                w,
+                "ebsOptimized",
+                Some(if i.ebs_optimized { "true" } else { "false" }),
+            ),
             "sriovNetSupport" => value(w, "sriovNetSupport", None),
             "enaSupport" => value(w, "enaSupport", Some("true")),
             "enclaveOptions" => {
@@ -634,6 +649,17 @@ fn attribute_change(p: &Params) -> Result<AttributeChange> {
     if let Some(v) = p.get("InstanceInitiatedShutdownBehavior.Value") {
         changes.push(AttributeChange::ShutdownBehavior(parse_behavior(v)?));
     }
+    if let Some(v) = p.get("EbsOptimized.Value") {
+        changes.push(AttributeChange::EbsOptimized(parse_bool_value(
+            v,
+            "ebsOptimized",
+        )?));
+    }
+    // Source/destination checking is always on (the dataplane's anti-spoofing); the
+    // model lets only `true` through (served.toml).
+    if p.get("SourceDestCheck.Value").is_some() {
+        changes.push(AttributeChange::SourceDestCheck);
+    }
     if let Some(attr) = p.get("Attribute") {
         let v = p.get("Value").unwrap_or("");
         changes.push(match attr {
@@ -649,6 +675,7 @@ fn attribute_change(p: &Params) -> Result<AttributeChange> {
             "instanceInitiatedShutdownBehavior" => {
                 AttributeChange::ShutdownBehavior(parse_behavior(v)?)
             }
+            "ebsOptimized" => AttributeChange::EbsOptimized(parse_bool_value(v, attr)?),
             other => {
                 return Err(Error::Unsupported(format!(
                     "Modifying the attribute '{other}' is not supported by this endpoint."
@@ -657,8 +684,6 @@ fn attribute_change(p: &Params) -> Result<AttributeChange> {
         });
     }
     for unsupported in [
-        "SourceDestCheck.Value",
-        "EbsOptimized.Value",
         "EnaSupport.Value",
         "Kernel.Value",
         "Ramdisk.Value",

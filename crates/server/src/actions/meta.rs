@@ -32,19 +32,11 @@ const TYPE_FILTERS: &[&str] = &[
 ];
 
 fn cores(t: &InstanceType) -> u32 {
-    if t.vcpus >= 2 {
-        t.vcpus / 2
-    } else {
-        1
-    }
+    t.default_cores()
 }
 
 fn threads(t: &InstanceType) -> u32 {
-    if t.vcpus >= 2 {
-        2
-    } else {
-        1
-    }
+    t.default_threads_per_core()
 }
 
 fn type_field(t: &InstanceType, name: &str) -> Vec<String> {

@@ -2,6 +2,7 @@
 //! and encodes the XML answer. One function per action, listed in [`dispatch`].
 
 pub mod addresses;
+pub mod credits;
 pub mod instances;
 pub mod interfaces;
 pub mod keypairs;
@@ -230,6 +231,33 @@ impl<'a> Ec2Service for Handlers<'a> {
     }
     fn detach_network_interface(&self, r: &Request) -> Result<String> {
         interfaces::detach(self.0, r.caller, r.params, r.request_id)
+    }
+    fn describe_instance_credit_specifications(&self, r: &Request) -> Result<String> {
+        credits::describe(self.0, r)
+    }
+    fn modify_instance_credit_specification(&self, r: &Request) -> Result<String> {
+        credits::modify(self.0, r)
+    }
+    fn get_default_credit_specification(&self, r: &Request) -> Result<String> {
+        credits::get_default(self.0, r)
+    }
+    fn modify_default_credit_specification(&self, r: &Request) -> Result<String> {
+        credits::modify_default(self.0, r)
+    }
+    fn describe_network_acls(&self, r: &Request) -> Result<String> {
+        routing::describe_network_acls(self.0, r.caller, r.params, r.request_id)
+    }
+    fn replace_route(&self, r: &Request) -> Result<String> {
+        routing::replace_route(self.0, r.caller, r.params, r.request_id)
+    }
+    fn replace_route_table_association(&self, r: &Request) -> Result<String> {
+        routing::replace_route_table_association(self.0, r.caller, r.params, r.request_id)
+    }
+    fn get_password_data(&self, r: &Request) -> Result<String> {
+        credits::password_data(self.0, r)
+    }
+    fn reset_instance_attribute(&self, r: &Request) -> Result<String> {
+        credits::reset_attribute(self.0, r)
     }
 }
 

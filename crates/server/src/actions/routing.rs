@@ -164,6 +164,39 @@ pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Res
     }))
 }
 
+/// ReplaceRoute (internet gateway targets only).
+pub fn replace_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
+    let dry = p.dry_run()?;
+    let table = p.required("RouteTableId")?;
+    let dest = p.required("DestinationCidrBlock")?;
+    cp.replace_route(c, table, dest, p.required("GatewayId")?, dry)?;
+    Ok(xml::success("ReplaceRoute", rid, |w| {
+        w.bool("return", true);
+    }))
+}
+
+/// ReplaceRouteTableAssociation.
+pub fn replace_route_table_association(
+    cp: &ControlPlane,
+    c: &Caller,
+    p: &Params,
+    rid: &str,
+) -> Result<String> {
+    let dry = p.dry_run()?;
+    let id = cp.replace_route_table_association(
+        c,
+        p.required("AssociationId")?,
+        p.required("RouteTableId")?,
+        dry,
+    )?;
+    Ok(xml::success("ReplaceRouteTableAssociation", rid, |w| {
+        w.text("newAssociationId", id.as_str())
+            .open("associationState")
+            .text("state", "associated")
+            .close("associationState");
+    }))
+}
+
 /// DeleteRoute.
 pub fn delete_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
@@ -203,5 +236,44 @@ pub fn disassociate_route_table(
     cp.disassociate_route_table(c, p.required("AssociationId")?, dry)?;
     Ok(xml::success("DisassociateRouteTable", rid, |w| {
         w.bool("return", true);
+    }))
+}
+
+/// DescribeNetworkAcls (every VPC's default ACL).
+pub fn describe_network_acls(
+    cp: &ControlPlane,
+    c: &Caller,
+    p: &Params,
+    rid: &str,
+) -> Result<String> {
+    use strato_control::net::acls::ACL_FILTERS;
+    let dry = p.dry_run()?;
+    let filters = decode_filters(p, "Filter", ACL_FILTERS, true)?;
+    let pg = page(p, 5, 1000)?;
+    let (list, next) = cp.describe_network_acls(c, &p.list("NetworkAclId"), &filters, &pg)?;
+    if dry {
+        return Err(Error::DryRunOperation);
+    }
+    Ok(xml::success("DescribeNetworkAcls", rid, |w| {
+        w.list("networkAclSet", &list, |w, (a, tags)| {
+            w.list("associationSet", &a.associations, |w, (id, subnet)| {
+                w.text("networkAclAssociationId", id)
+                    .text("networkAclId", a.id.as_str())
+                    .text("subnetId", subnet);
+            });
+            w.list("entrySet", &a.entries, |w, e| {
+                w.text("cidrBlock", &e.cidr)
+                    .bool("egress", e.egress)
+                    .text("protocol", &e.protocol)
+                    .text("ruleAction", if e.allow { "allow" } else { "deny" })
+                    .num("ruleNumber", e.rule_number);
+            });
+            w.bool("default", a.is_default)
+                .text("networkAclId", a.id.as_str())
+                .text("ownerId", a.account_id.as_str())
+                .tag_set(tags)
+                .text("vpcId", &a.vpc_id);
+        });
+        w.opt_text("nextToken", next.as_deref());
     }))
 }
