@@ -115,14 +115,14 @@ class Strato:
         text = self.cli("accounts", "create", name).stdout
         return dict(re.findall(r"^export (\w+)=(.*)$", text, re.M))
 
-    def client(self, creds=None, service="ec2", retries=0, validate=True):
-        """A boto3 client; `validate=False` turns off botocore's own parameter checks so
-        out-of-range values reach the server and its answer can be tested."""
+    def client(self, creds=None, service="ec2", retries=0, validate=True, region=REGION):
+        """A boto3 client signing for `region`; `validate=False` turns off botocore's own
+        parameter checks so out-of-range values reach the server and its answer can be tested."""
         creds = creds or self.creds
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
-            region_name=REGION,
+            region_name=region,
             aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
             config=botocore.config.Config(

@@ -180,7 +180,7 @@ def test_instance_state_rules(ec2):
 
 
 def test_account_limit_and_pool_exhaustion():
-    s = Strato(extra_args=["--public-ip-pool", "198.51.100.0/29"]).start()
+    s = Strato(extra_args=["--public-ip-pool", "198.51.100.0/29", "--public-ips-per-account", "6"]).start()
     try:
         ec2 = s.client()
         ips = [ec2.allocate_address(Domain="vpc")["PublicIp"] for _ in range(5)]
@@ -200,6 +200,29 @@ def test_account_limit_and_pool_exhaustion():
         # The aws CLI sees the same.
         out = s.aws("ec2", "describe-addresses", "--filters", "Name=public-ip,Values=198.51.100.1")
         assert [a["PublicIp"] for a in out["Addresses"]] == ["198.51.100.1"]
+    finally:
+        s.cleanup()
+
+
+def test_no_account_takes_more_than_its_share_of_the_pool():
+    # A /28 has 14 usable addresses: each account may hold half, 7, across its regions.
+    s = Strato(extra_args=["--public-ip-pool", "198.51.100.0/28"]).start()
+    try:
+        us, eu = s.client(), s.client(region="eu-west-1")
+        mine = [us.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
+        mine += [eu.allocate_address(Domain="vpc")["AllocationId"] for _ in range(2)]
+        _, msg = expect_code("AddressLimitExceeded", eu.allocate_address, Domain="vpc")
+        assert "share of the public address pool (7)" in msg
+        # Instances of the account launch without a public address, as with an empty pool.
+        [iid] = launch(us, wait="running")
+        assert "PublicIpAddress" not in instance(us, iid)
+        # Another account still gets addresses, for its instances too.
+        other = s.client(s.create_account("other"))
+        [oid] = launch(other, wait="running")
+        assert instance(other, oid)["PublicIpAddress"].startswith("198.51.100.")
+        # Releasing one gives the account room again.
+        us.release_address(AllocationId=mine[0])
+        assert us.allocate_address(Domain="vpc")["PublicIp"].startswith("198.51.100.")
     finally:
         s.cleanup()
 

@@ -110,12 +110,13 @@ def test_offerings_by_location_type(strato, ec2):
     assert len(region) == len(EXPECTED_TYPES)
 
     az = offerings(ec2, LocationType="availability-zone")
-    assert {o["Location"] for o in az} == {"us-east-1a", "us-east-1b", "us-east-1c"}
-    assert len(az) == 3 * len(EXPECTED_TYPES)
+    # us-east-1 has six zones, as on AWS.
+    assert {o["Location"] for o in az} == {"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"}
+    assert len(az) == 6 * len(EXPECTED_TYPES)
     assert {o["LocationType"] for o in az} == {"availability-zone"}
 
     azid = offerings(ec2, LocationType="availability-zone-id")
-    assert {o["Location"] for o in azid} == {"use1-az1", "use1-az2", "use1-az3"}
+    assert {o["Location"] for o in azid} == {f"use1-az{n}" for n in range(1, 7)}
 
     d = strato.aws("ec2", "describe-instance-type-offerings", "--location-type", "availability-zone",
                    "--filters", "Name=instance-type,Values=m5.large", "Name=location,Values=us-east-1b")
@@ -136,7 +137,7 @@ def test_offerings_pagination_and_errors(strato, ec2):
         token = r.get("NextToken")
         if not token:
             break
-    assert len(seen) == len(set(seen)) == 3 * len(EXPECTED_TYPES)
+    assert len(seen) == len(set(seen)) == 6 * len(EXPECTED_TYPES)
     expect_code("InvalidParameterValue", ec2.describe_instance_type_offerings, LocationType="planet")
     expect_code("InvalidParameterValue", ec2.describe_instance_type_offerings,
                 Filters=[{"Name": "zone", "Values": ["x"]}])
@@ -201,22 +202,28 @@ def test_images_errors(strato, ec2):
 
 
 def test_regions(strato, ec2):
-    r = ec2.describe_regions()["Regions"]
-    assert [x["RegionName"] for x in r] == ["us-east-1"]
-    assert r[0]["Endpoint"] and r[0]["OptInStatus"] == "opt-in-not-required"
-    assert [x["RegionName"] for x in ec2.describe_regions(RegionNames=["us-east-1"])["Regions"]] == ["us-east-1"]
-    assert [x["RegionName"] for x in ec2.describe_regions(AllRegions=True)["Regions"]] == ["us-east-1"]
-    assert ec2.describe_regions(Filters=[{"Name": "region-name", "Values": ["eu-*"]}])["Regions"] == []
-    expect_code("InvalidParameterValue", ec2.describe_regions, RegionNames=["us-west-2"])
+    # By default every AWS commercial region is served, all on this one endpoint.
+    r = {x["RegionName"]: x for x in ec2.describe_regions()["Regions"]}
+    for name in ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "af-south-1", "sa-east-1"):
+        assert name in r, name
+    assert len(r) >= 30
+    assert r["us-east-1"]["OptInStatus"] == "opt-in-not-required"
+    assert r["af-south-1"]["OptInStatus"] == "opted-in"
+    assert len({x["Endpoint"] for x in r.values()}) == 1
+    assert [x["RegionName"] for x in ec2.describe_regions(RegionNames=["eu-west-1"])["Regions"]] == ["eu-west-1"]
+    assert len(ec2.describe_regions(AllRegions=True)["Regions"]) == len(r)
+    eu = [x["RegionName"] for x in ec2.describe_regions(Filters=[{"Name": "region-name", "Values": ["eu-*"]}])["Regions"]]
+    assert "eu-west-1" in eu and "us-east-1" not in eu
+    expect_code("InvalidParameterValue", ec2.describe_regions, RegionNames=["moon-base-1"])
     expect_code("InvalidParameterValue", ec2.describe_regions, Filters=[{"Name": "x", "Values": ["y"]}])
     d = strato.aws("ec2", "describe-regions")
-    assert [x["RegionName"] for x in d["Regions"]] == ["us-east-1"]
+    assert "us-east-1" in [x["RegionName"] for x in d["Regions"]]
 
 
 def test_availability_zones(strato, ec2):
     z = ec2.describe_availability_zones()["AvailabilityZones"]
     assert [(x["ZoneName"], x["ZoneId"]) for x in z] == [
-        ("us-east-1a", "use1-az1"), ("us-east-1b", "use1-az2"), ("us-east-1c", "use1-az3")]
+        (f"us-east-1{c}", f"use1-az{n}") for n, c in enumerate("abcdef", 1)]
     for x in z:
         assert x["State"] == "available"
         assert x["RegionName"] == "us-east-1"
@@ -226,6 +233,8 @@ def test_availability_zones(strato, ec2):
     assert names(ZoneIds=["use1-az3"]) == ["us-east-1c"]
     assert names(Filters=[{"Name": "zone-id", "Values": ["use1-az1", "use1-az2"]}]) == ["us-east-1a", "us-east-1b"]
     assert names(Filters=[{"Name": "zone-name", "Values": ["*c"]}]) == ["us-east-1c"]
+    # Another region's zones are not this region's.
+    expect_code("InvalidParameterValue", ec2.describe_availability_zones, ZoneNames=["eu-west-1a"])
     assert names(Filters=[{"Name": "state", "Values": ["impaired"]}]) == []
     expect_code("InvalidParameterValue", ec2.describe_availability_zones, ZoneNames=["us-east-1z"])
     expect_code("InvalidParameterValue", ec2.describe_availability_zones, ZoneIds=["use1-az9"])

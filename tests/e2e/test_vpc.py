@@ -73,8 +73,9 @@ def test_default_network(strato, ec2):
 
     subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     by_zone = {s["AvailabilityZone"]: s for s in subnets}
+    # One /20 per zone of the region (us-east-1 has six), as on AWS.
     assert {z: s["CidrBlock"] for z, s in by_zone.items()} == {
-        "us-east-1a": "172.31.0.0/20", "us-east-1b": "172.31.16.0/20", "us-east-1c": "172.31.32.0/20"}
+        f"us-east-1{c}": f"172.31.{16 * n}.0/20" for n, c in enumerate("abcdef")}
     for s in subnets:
         assert s["VpcId"] == vpc_id and s["MapPublicIpOnLaunch"] is True and s["DefaultForAz"] is True
         assert s["State"] == "available"
@@ -147,7 +148,7 @@ def test_create_default_vpc(strato):
     assert ec2.describe_vpcs()["Vpcs"] == []
     vpc = ec2.create_default_vpc()["Vpc"]
     assert vpc["IsDefault"] is True and vpc["CidrBlock"] == "172.31.0.0/16"
-    assert len(ec2.describe_subnets()["Subnets"]) == 3
+    assert len(ec2.describe_subnets()["Subnets"]) == 6
     assert len(ec2.describe_internet_gateways()["InternetGateways"]) == 1
     (iid,) = launch(ec2)
     assert instance(ec2, iid)["VpcId"] == vpc["VpcId"]

@@ -309,6 +309,85 @@ pub static INSTANCE_TYPES: &[InstanceType] = &[
     ),
 ];
 
+/// One AWS region: its name, the letters of its availability zones and whether AWS
+/// makes accounts opt in to it (the regions launched since 2019).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub name: &'static str,
+    pub zone_letters: &'static str,
+    pub opt_in: bool,
+}
+
+const fn region(name: &'static str, zone_letters: &'static str, opt_in: bool) -> RegionInfo {
+    RegionInfo {
+        name,
+        zone_letters,
+        opt_in,
+    }
+}
+
+/// AWS's commercial regions with their availability zones, as AWS names them.
+pub static REGIONS: &[RegionInfo] = &[
+    region("af-south-1", "abc", true),
+    region("ap-east-1", "abc", true),
+    region("ap-east-2", "abc", true),
+    region("ap-northeast-1", "acd", false),
+    region("ap-northeast-2", "abcd", false),
+    region("ap-northeast-3", "abc", false),
+    region("ap-south-1", "abc", false),
+    region("ap-south-2", "abc", true),
+    region("ap-southeast-1", "abc", false),
+    region("ap-southeast-2", "abc", false),
+    region("ap-southeast-3", "abc", true),
+    region("ap-southeast-4", "abc", true),
+    region("ap-southeast-5", "abc", true),
+    region("ap-southeast-7", "abc", true),
+    region("ca-central-1", "abd", false),
+    region("ca-west-1", "abc", true),
+    region("eu-central-1", "abc", false),
+    region("eu-central-2", "abc", true),
+    region("eu-north-1", "abc", false),
+    region("eu-south-1", "abc", true),
+    region("eu-south-2", "abc", true),
+    region("eu-west-1", "abc", false),
+    region("eu-west-2", "abc", false),
+    region("eu-west-3", "abc", false),
+    region("il-central-1", "abc", true),
+    region("me-central-1", "abc", true),
+    region("me-south-1", "abc", true),
+    region("mx-central-1", "abc", true),
+    region("sa-east-1", "abc", false),
+    region("us-east-1", "abcdef", false),
+    region("us-east-2", "abc", false),
+    region("us-west-1", "bc", false),
+    region("us-west-2", "abcd", false),
+];
+
+/// The region named `name`, if AWS has it.
+pub fn region_info(name: &str) -> Option<&'static RegionInfo> {
+    REGIONS.iter().find(|r| r.name == name)
+}
+
+impl RegionInfo {
+    /// The region's availability zone names (`us-west-1b`, `us-west-1c`).
+    pub fn zones(&self) -> Vec<String> {
+        self.zone_letters
+            .chars()
+            .map(|c| format!("{}{c}", self.name))
+            .collect()
+    }
+
+    /// `opt-in-not-required` or, for an opt-in region this installation serves,
+    /// `opted-in` (DescribeRegions' `optInStatus`).
+    pub fn opt_in_status(&self, served: bool) -> &'static str {
+        match (self.opt_in, served) {
+            (false, _) => "opt-in-not-required",
+            (true, true) => "opted-in",
+            (true, false) => "not-opted-in",
+        }
+    }
+}
+
 /// The type RunInstances uses when none is given.
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
 
@@ -347,9 +426,9 @@ pub fn zone_id(region: &str, zone: &str) -> String {
 }
 
 impl ControlPlane {
-    /// Validates an availability zone name.
-    pub fn check_zone(&self, zone: &str) -> Result<()> {
-        if self.cfg.availability_zones.iter().any(|z| z == zone) {
+    /// Validates an availability zone name of the caller's region.
+    pub fn check_zone(&self, region: &str, zone: &str) -> Result<()> {
+        if self.cfg.zones(region).iter().any(|z| z == zone) {
             Ok(())
         } else {
             Err(Error::invalid_value(format!(

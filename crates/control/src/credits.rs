@@ -12,6 +12,7 @@ use crate::page::PageRequest;
 use crate::{Caller, ControlPlane};
 use strato_common::filter::FilterSet;
 use strato_common::{Error, InstanceId, ResourceId, ResourceKind, Result};
+use strato_domain::Scope;
 use strato_domain::{CreditDefault, Instance, InstanceState};
 
 /// The filters DescribeInstanceCreditSpecifications accepts.
@@ -56,7 +57,7 @@ impl ControlPlane {
     /// The account's own default credit option for `family`, if it set one.
     pub(crate) fn default_credit_option(
         &self,
-        account: &strato_common::AccountId,
+        account: &Scope,
         family: &str,
     ) -> Result<Option<String>> {
         self.db.read(|tx| {
@@ -69,7 +70,7 @@ impl ControlPlane {
     /// GetDefaultCreditSpecification: the option new instances of `family` launch with.
     pub fn default_credit_specification(&self, caller: &Caller, family: &str) -> Result<String> {
         check_family(family)?;
-        let own = self.default_credit_option(&caller.account, family)?;
+        let own = self.default_credit_option(&caller.scope(), family)?;
         Ok(own.unwrap_or_else(|| {
             if family == "t2" {
                 "standard"
@@ -96,12 +97,13 @@ impl ControlPlane {
         }
         let d = CreditDefault {
             account_id: caller.account.clone(),
+            region: caller.region.clone(),
             family: family.to_string(),
             cpu_credits: cpu_credits.clone(),
         };
         self.db.write(|tx| {
             if tx
-                .get_doc::<CreditDefault>(&caller.account, family)?
+                .get_doc::<CreditDefault>(&caller.scope(), family)?
                 .is_some()
             {
                 tx.update_doc(&d)
@@ -186,7 +188,7 @@ impl ControlPlane {
             let result = self.db.write(|tx| {
                 let iid = InstanceId::parse(id)?;
                 let mut i: Instance = tx
-                    .instance(&caller.account, iid.as_str())?
+                    .instance(&caller.scope(), iid.as_str())?
                     .filter(|i| i.state != InstanceState::Terminated)
                     .ok_or_else(|| Error::not_found(ResourceKind::Instance, &iid))?;
                 let t = catalog::instance_type(&i.instance_type)?;

@@ -158,7 +158,7 @@ impl ControlPlane {
             let images = tx.visible_images(&caller.account)?;
             let tags = match (images.first(), images.last()) {
                 (Some(a), Some(b)) => {
-                    tx.tags_in_range(&caller.account, a.id.as_str(), b.id.as_str())?
+                    tx.tags_in_range(&caller.scope(), a.id.as_str(), b.id.as_str())?
                 }
                 _ => Default::default(),
             };

@@ -16,8 +16,9 @@ use strato_agent_api::{BootSpec, CpuTopology, DesiredVmState, NicSpec, VmReport,
 use strato_common::base64::decode_base64;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_reason_time, now_ms};
-use strato_common::{AccountId, NetworkInterfaceId, SubnetId};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
+use strato_common::{NetworkInterfaceId, SubnetId};
+use strato_domain::Scope;
 use strato_store::{
     ClientTokenRecord, CpuOptions, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
     MetadataOptions, NetworkInterface, ShutdownBehavior, Subnet, Tx,
@@ -475,13 +476,13 @@ impl ControlPlane {
     /// attached interfaces).
     pub(crate) fn spec_in(&self, tx: &Tx, i: &Instance) -> Result<VmSpec> {
         let image = tx.image(i.image_id.as_str())?;
-        let nics = tx.interfaces_of_instance(&i.account_id, i.id.as_str())?;
+        let nics = tx.interfaces_of_instance(&Scope::of_instance(i), i.id.as_str())?;
         Ok(spec_with(i, image.as_ref(), nic_specs(nics)))
     }
 
     /// The specs of instances of one account as `tx` sees them: each image read
     /// once, the interfaces of all of them in one query.
-    fn specs_in(&self, tx: &Tx, account: &AccountId, list: &[&Instance]) -> Result<Vec<VmSpec>> {
+    fn specs_in(&self, tx: &Tx, account: &Scope, list: &[&Instance]) -> Result<Vec<VmSpec>> {
         let mut images: HashMap<&str, Option<Image>> = HashMap::new();
         for i in list {
             if !images.contains_key(i.image_id.as_str()) {
@@ -562,11 +563,7 @@ impl ControlPlane {
                     // Elastic IP is disassociated (the allocation stays).
                     let terminated = next.state == InstanceState::Terminated
                         && inst.state != InstanceState::Terminated;
-                    crate::net::addresses::settle_public_ip(
-                        tx,
-                        &self.cfg.public_ip_pool,
-                        &mut next,
-                    )?;
+                    crate::net::addresses::settle_public_ip(tx, &self.cfg, &mut next)?;
                     if terminated {
                         next.public_ip = None;
                     }
@@ -575,15 +572,18 @@ impl ControlPlane {
                         // Only instances launched before primary interfaces were
                         // stored hold an address under their own id; the others'
                         // addresses belong to their interfaces.
-                        tx.release_instance_addresses(&next.account_id, next.id.as_str())?;
+                        tx.release_instance_addresses(
+                            &Scope::of_instance(&next),
+                            next.id.as_str(),
+                        )?;
                         crate::net::addresses::disassociate_instance(
                             tx,
-                            &next.account_id,
+                            &Scope::of_instance(&next),
                             next.id.as_str(),
                         )?;
                         crate::net::interfaces::release_instance(
                             tx,
-                            &next.account_id,
+                            &Scope::of_instance(&next),
                             next.id.as_str(),
                         )?;
                     }
@@ -638,7 +638,7 @@ impl ControlPlane {
                 )))
             }
             (None, Some(default)) => Some(
-                self.default_credit_option(&caller.account, shape.family())?
+                self.default_credit_option(&caller.scope(), shape.family())?
                     .unwrap_or_else(|| default.to_string()),
             ),
             (None, None) => None,
@@ -676,7 +676,7 @@ impl ControlPlane {
         if let Some(name) = &input.key_name {
             let found = self
                 .db
-                .read(|tx| tx.key_pair_by_name(&caller.account, name))?;
+                .read(|tx| tx.key_pair_by_name(&caller.scope(), name))?;
             if found.is_none() {
                 return Err(Error::not_found(ResourceKind::KeyPair, name));
             }
@@ -700,7 +700,7 @@ impl ControlPlane {
             }
         };
         if let Some(z) = &input.availability_zone {
-            self.check_zone(z)?;
+            self.check_zone(&caller.region, z)?;
         }
         if input.network_interface_id.is_some() && max > 1 {
             return Err(Error::InvalidParameterCombination(
@@ -714,7 +714,7 @@ impl ControlPlane {
                 ));
             }
         }
-        self.ensure_network_defaults(&caller.account)?;
+        self.ensure_network_defaults(&caller.scope())?;
         // The launch transaction resolves the network again; this early pass makes a
         // DryRun answer for a bad subnet or group as the real call would.
         self.db
@@ -774,7 +774,8 @@ impl ControlPlane {
         caller: &Caller,
         input: &RunInstancesInput,
     ) -> Result<LaunchNetwork> {
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         if let Some(id) = input.network_interface_id.as_deref() {
             return self.launch_with_interface(tx, account, input, id);
         }
@@ -801,7 +802,8 @@ impl ControlPlane {
                 let zone = input
                     .availability_zone
                     .clone()
-                    .unwrap_or_else(|| self.cfg.availability_zones[0].clone());
+                    .or_else(|| self.cfg.zones(&caller.region).into_iter().next())
+                    .ok_or_else(|| Error::internal("the region has no zones"))?;
                 let subnets: Vec<Subnet> = tx.list_docs_by(account, "vpc_id", vpc.id.as_str())?;
                 subnets
                     .into_iter()
@@ -834,7 +836,7 @@ impl ControlPlane {
     fn launch_with_interface(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         input: &RunInstancesInput,
         id: &str,
     ) -> Result<LaunchNetwork> {
@@ -901,7 +903,7 @@ impl ControlPlane {
         let cap = self.cfg.max_instances_per_account;
         let (reservation_id, launched) = self.db.write(|tx| {
             if let Some(token) = &input.client_token {
-                if let Some(rec) = tx.client_token(&caller.account, token)? {
+                if let Some(rec) = tx.client_token(&caller.scope(), token)? {
                     if rec.params_digest != digest {
                         return Err(Error::IdempotentParameterMismatch(format!(
                             "The client token '{token}' has already been used with different parameters."
@@ -910,7 +912,7 @@ impl ControlPlane {
                     return Ok((rec.reservation_id, vec![]));
                 }
             }
-            let live = tx.count_live_instances(&caller.account)?;
+            let live = tx.count_live_instances(&caller.scope())?;
             let room = (cap - live).max(0) as usize;
             if room < v.min {
                 return Err(Error::InstanceLimitExceeded(format!(
@@ -940,7 +942,7 @@ impl ControlPlane {
                     (vec![InstanceId::generate()], vec![n.id.clone()], vec![ip])
                 }
                 None => {
-                    let addresses = SubnetAddresses::load(tx, &caller.account, &network.subnet)?;
+                    let addresses = SubnetAddresses::load(tx, &caller.scope(), &network.subnet)?;
                     let free = addresses.free() as usize;
                     if free < v.min {
                         return Err(Error::InsufficientFreeAddressesInSubnet(format!(
@@ -954,8 +956,8 @@ impl ControlPlane {
                         (0..count).map(|_| NetworkInterfaceId::generate()).collect();
                     let holders: Vec<&str> = interface_ids.iter().map(|i| i.as_str()).collect();
                     let ips = match &requested_ip {
-                        Some(ip) => vec![addresses.allocate_exact(tx, &caller.account, *ip, holders[0])?],
-                        None => addresses.allocate(tx, &caller.account, &holders)?,
+                        Some(ip) => vec![addresses.allocate_exact(tx, &caller.scope(), *ip, holders[0])?],
+                        None => addresses.allocate(tx, &caller.scope(), &holders)?,
                     };
                     (ids, interface_ids, ips)
                 }
@@ -1017,9 +1019,9 @@ impl ControlPlane {
                     volume_tags: v.volume_tags.clone(),
                 };
                 let mut inst = inst;
-                crate::net::addresses::settle_public_ip(tx, &self.cfg.public_ip_pool, &mut inst)?;
+                crate::net::addresses::settle_public_ip(tx, &self.cfg, &mut inst)?;
                 tx.insert_instance(&inst)?;
-                tx.set_instance_groups(&caller.account, inst.id.as_str(), &group_ids)?;
+                tx.set_instance_groups(&caller.scope(), inst.id.as_str(), &group_ids)?;
                 let nic = match network.interface.take() {
                     Some(mut n) => {
                         n.attachment = Some(primary_attachment(
@@ -1033,7 +1035,7 @@ impl ControlPlane {
                     None => {
                         let n = insert_interface(
                             tx,
-                            &caller.account,
+                            &caller.scope(),
                             interface_id,
                             &network.subnet,
                             address,
@@ -1048,7 +1050,7 @@ impl ControlPlane {
                         )?;
                         crate::tags::put_tags(
                             tx,
-                            &caller.account,
+                            &caller.scope(),
                             n.id.as_str(),
                             INTERFACE_RESOURCE_TYPE,
                             &v.interface_tags,
@@ -1058,7 +1060,7 @@ impl ControlPlane {
                 };
                 for (k, val) in &v.instance_tags {
                     tx.put_tag(
-                        &caller.account,
+                        &caller.scope(),
                         &strato_store::Tag {
                             resource_id: inst.id.to_string(),
                             resource_type: "instance".into(),
@@ -1072,7 +1074,7 @@ impl ControlPlane {
             }
             if let Some(token) = &input.client_token {
                 tx.insert_client_token(
-                    &caller.account,
+                    &caller.scope(),
                     &ClientTokenRecord {
                         token: token.clone(),
                         reservation_id: reservation_id.clone(),
@@ -1087,9 +1089,9 @@ impl ControlPlane {
             self.agent.apply(spec);
         }
         let (instances, interfaces) = self.db.read(|tx| {
-            let list = tx.instances_in_reservation(&caller.account, reservation_id.as_str())?;
+            let list = tx.instances_in_reservation(&caller.scope(), reservation_id.as_str())?;
             let list = with_tags(tx, caller, list)?;
-            let interfaces = instance_interfaces(tx, &caller.account, &list)?;
+            let interfaces = instance_interfaces(tx, &caller.scope(), &list)?;
             Ok((list, interfaces))
         })?;
         tracing::info!(reservation = %reservation_id, count = instances.len(), "instances launched");
@@ -1112,7 +1114,7 @@ impl ControlPlane {
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = vec![];
         for id in ids {
-            match tx.instance(&caller.account, id.as_str())? {
+            match tx.instance(&caller.scope(), id.as_str())? {
                 Some(i) if i.terminated_ms.is_none_or(|t| t >= visible) => found.push(i),
                 _ => missing.push(id.to_string()),
             }
@@ -1145,7 +1147,7 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         let ids = parse_instance_ids(ids)?;
-        let region = &self.cfg.region;
+        let region = &caller.region;
         if !ids.is_empty() {
             if page.max_results.is_some() {
                 return Err(Error::InvalidParameterCombination(
@@ -1156,7 +1158,7 @@ impl ControlPlane {
             let (list, mut interfaces) = self.db.read(|tx| {
                 let found = self.load_instances(tx, caller, &ids)?;
                 let list = with_tags(tx, caller, found)?;
-                let interfaces = instance_interfaces(tx, &caller.account, &list)?;
+                let interfaces = instance_interfaces(tx, &caller.scope(), &list)?;
                 Ok((list, interfaces))
             })?;
             let out: Vec<TaggedInstance> = list
@@ -1198,7 +1200,8 @@ impl ControlPlane {
         const CHUNK: usize = 1000;
         let visible = self.visible_since();
         let want = page.max_results.unwrap_or(usize::MAX);
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let mut out: Vec<TaggedInstance> = Vec::new();
         let mut kept: Vec<NetworkInterface> = Vec::new();
         let mut cursor = page.after.clone();
@@ -1257,7 +1260,7 @@ impl ControlPlane {
         let ids = parse_instance_ids(ids)?;
         let keep = |i: &Instance| {
             (include_all || i.state == InstanceState::Running)
-                && filters.matches(&[], |n| instance_field(&self.cfg.region, i, &[], n))
+                && filters.matches(&[], |n| instance_field(&caller.region, i, &[], n))
         };
         if !ids.is_empty() {
             if page.max_results.is_some() {
@@ -1314,7 +1317,7 @@ impl ControlPlane {
             }
             for (inst, _) in &mut edited {
                 // Starting takes an auto-assigned public address, stopping gives it back.
-                crate::net::addresses::settle_public_ip(tx, &self.cfg.public_ip_pool, inst)?;
+                crate::net::addresses::settle_public_ip(tx, &self.cfg, inst)?;
                 tx.update_instance(inst)?;
             }
             let changed: Vec<&Instance> = edited
@@ -1322,7 +1325,7 @@ impl ControlPlane {
                 .filter(|(_, spec_changed)| *spec_changed)
                 .map(|(i, _)| i)
                 .collect();
-            specs.extend(self.specs_in(tx, &caller.account, &changed)?);
+            specs.extend(self.specs_in(tx, &caller.scope(), &changed)?);
             Ok((changes, specs))
         })?;
         for spec in specs {
@@ -1552,7 +1555,8 @@ impl ControlPlane {
         if groups.is_empty() {
             return Err(Error::MissingParameter("GroupId".into()));
         }
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         self.db.write(|tx| {
             let mut inst = self
                 .load_instances(tx, caller, std::slice::from_ref(&id))?
@@ -1815,7 +1819,7 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<Tagged
         return Ok(vec![]);
     };
     let mut tags: HashMap<String, Vec<(String, String)>> =
-        tx.tags_in_range(&caller.account, first, last)?;
+        tx.tags_in_range(&caller.scope(), first, last)?;
     Ok(list
         .into_iter()
         .map(|i| {
@@ -1829,7 +1833,7 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<Tagged
 /// the account's Elastic IPs (a handful).
 fn instance_interfaces(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     list: &[TaggedInstance],
 ) -> Result<InstanceInterfaces> {
     if list.is_empty() {

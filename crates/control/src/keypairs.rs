@@ -53,7 +53,7 @@ impl ControlPlane {
             tx.insert_key_pair(&pair)?;
             for (k, v) in &tags {
                 tx.put_tag(
-                    &caller.account,
+                    &caller.scope(),
                     &Tag {
                         resource_id: pair.id.to_string(),
                         resource_type: "key-pair".into(),
@@ -91,7 +91,7 @@ impl ControlPlane {
         let tags = key_tags(tag_specs)?;
         if self
             .db
-            .read(|tx| tx.key_pair_by_name(&caller.account, name))?
+            .read(|tx| tx.key_pair_by_name(&caller.scope(), name))?
             .is_some()
         {
             return Err(Error::KeyPairDuplicate(name.to_string()));
@@ -101,6 +101,7 @@ impl ControlPlane {
         }
         let created = strato_keys::create_key(key_type, format, name).map_err(key_error)?;
         let pair = KeyPair {
+            region: caller.region.clone(),
             id: KeyPairId::generate(),
             account_id: caller.account.clone(),
             name: name.to_string(),
@@ -130,7 +131,7 @@ impl ControlPlane {
         let imported = strato_keys::import_public_key(material).map_err(key_error)?;
         if self
             .db
-            .read(|tx| tx.key_pair_by_name(&caller.account, name))?
+            .read(|tx| tx.key_pair_by_name(&caller.scope(), name))?
             .is_some()
         {
             return Err(Error::KeyPairDuplicate(name.to_string()));
@@ -139,6 +140,7 @@ impl ControlPlane {
             return Err(Error::DryRunOperation);
         }
         let pair = KeyPair {
+            region: caller.region.clone(),
             id: KeyPairId::generate(),
             account_id: caller.account.clone(),
             name: name.to_string(),
@@ -166,11 +168,11 @@ impl ControlPlane {
             KeyPairId::parse(id)?;
         }
         let (pairs, mut tags) = self.db.read(|tx| {
-            let pairs = tx.key_pairs(&caller.account)?;
+            let pairs = tx.key_pairs(&caller.scope())?;
             // One range query for every pair's tags, not one query per pair.
             let ids = pairs.iter().map(|p| p.id.as_str());
             let tags = match (ids.clone().min(), ids.max()) {
-                (Some(first), Some(last)) => tx.tags_in_range(&caller.account, first, last)?,
+                (Some(first), Some(last)) => tx.tags_in_range(&caller.scope(), first, last)?,
                 _ => Default::default(),
             };
             Ok((pairs, tags))
@@ -223,18 +225,18 @@ impl ControlPlane {
         self.db.write(|tx| {
             let found = match (name, id) {
                 (_, Some(id)) => Some(
-                    tx.key_pair_by_id(&caller.account, id)?
+                    tx.key_pair_by_id(&caller.scope(), id)?
                         .ok_or_else(|| Error::not_found(ResourceKind::KeyPair, id))?,
                 ),
-                (Some(n), None) => tx.key_pair_by_name(&caller.account, n)?,
+                (Some(n), None) => tx.key_pair_by_name(&caller.scope(), n)?,
                 (None, None) => None,
             };
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
             if let Some(p) = &found {
-                tx.delete_key_pair(&caller.account, &p.name)?;
-                tx.delete_tags_of(&caller.account, p.id.as_str())?;
+                tx.delete_key_pair(&caller.scope(), &p.name)?;
+                tx.delete_tags_of(&caller.scope(), p.id.as_str())?;
             }
             Ok(found)
         })

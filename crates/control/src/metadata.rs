@@ -15,6 +15,7 @@ use strato_agent_api::metadata::{InstanceMetadata, InterfaceMetadata, MetadataAc
 use strato_agent_api::MetadataSource;
 use strato_common::base64::decode_base64;
 use strato_common::Result;
+use strato_domain::Scope;
 use strato_store::{Instance, InstanceState, MetadataOptions, Vpc};
 
 /// The states in which an instance answers to its addresses: it has (or is about
@@ -45,7 +46,6 @@ impl ControlPlane {
         vpc_id: &str,
         ip: Ipv4Addr,
     ) -> Result<Option<InstanceMetadata>> {
-        let region = &self.cfg.region;
         self.db.read(|tx| {
             let Some(n) = tx.interface_at(vpc_id, &ip.to_string())? else {
                 return Ok(None);
@@ -53,7 +53,9 @@ impl ControlPlane {
             let Some(att) = &n.attachment else {
                 return Ok(None);
             };
-            let account = &n.account_id;
+            let scope = Scope::new(n.account_id.clone(), n.region.clone());
+            let account = &scope;
+            let region = &scope.region;
             let Some(inst) = tx.instance(account, att.instance_id.as_str())? else {
                 return Ok(None);
             };

@@ -6,6 +6,7 @@ use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use strato_common::filter::FilterSet;
 use strato_common::{kind_of_id, Error, ResourceKind, Result};
+use strato_domain::Scope;
 use strato_store::{
     DhcpOptions, InternetGateway, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Tx,
     Vpc,
@@ -72,7 +73,7 @@ pub fn tags_for(specs: &[TagSpec], resource_type: &str) -> Result<Vec<(String, S
 /// Stores tags of one resource (inside the caller's transaction).
 pub(crate) fn put_tags(
     tx: &Tx,
-    account: &strato_common::AccountId,
+    account: &Scope,
     resource_id: &str,
     resource_type: &str,
     tags: &[(String, String)],
@@ -94,7 +95,7 @@ pub(crate) fn put_tags(
 /// The tags of a set of resources of one kind, from one range query over their ids.
 pub(crate) fn tags_of_ids<'a>(
     tx: &Tx,
-    account: &strato_common::AccountId,
+    account: &Scope,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<std::collections::HashMap<String, crate::Tags>> {
     let ids: Vec<&str> = ids.into_iter().collect();
@@ -110,30 +111,30 @@ impl ControlPlane {
         let kind = kind_of_id(id).ok_or_else(|| Error::InvalidId(id.to_string()))?;
         let exists = match kind {
             ResourceKind::Instance => tx
-                .instance(&caller.account, id)?
+                .instance(&caller.scope(), id)?
                 .is_some_and(|i| i.terminated_ms.is_none_or(|t| t >= self.visible_since())),
             ResourceKind::Image => tx.visible_image(&caller.account, id)?.is_some(),
-            ResourceKind::KeyPair => tx.key_pair_by_id(&caller.account, id)?.is_some(),
-            ResourceKind::Vpc => tx.get_doc::<Vpc>(&caller.account, id)?.is_some(),
-            ResourceKind::Subnet => tx.get_doc::<Subnet>(&caller.account, id)?.is_some(),
+            ResourceKind::KeyPair => tx.key_pair_by_id(&caller.scope(), id)?.is_some(),
+            ResourceKind::Vpc => tx.get_doc::<Vpc>(&caller.scope(), id)?.is_some(),
+            ResourceKind::Subnet => tx.get_doc::<Subnet>(&caller.scope(), id)?.is_some(),
             ResourceKind::SecurityGroup => {
-                tx.get_doc::<SecurityGroup>(&caller.account, id)?.is_some()
+                tx.get_doc::<SecurityGroup>(&caller.scope(), id)?.is_some()
             }
             ResourceKind::SecurityGroupRule => tx
-                .get_doc::<SecurityGroupRule>(&caller.account, id)?
+                .get_doc::<SecurityGroupRule>(&caller.scope(), id)?
                 .is_some(),
             ResourceKind::InternetGateway => tx
-                .get_doc::<InternetGateway>(&caller.account, id)?
+                .get_doc::<InternetGateway>(&caller.scope(), id)?
                 .is_some(),
-            ResourceKind::RouteTable => tx.get_doc::<RouteTable>(&caller.account, id)?.is_some(),
-            ResourceKind::DhcpOptions => tx.get_doc::<DhcpOptions>(&caller.account, id)?.is_some(),
+            ResourceKind::RouteTable => tx.get_doc::<RouteTable>(&caller.scope(), id)?.is_some(),
+            ResourceKind::DhcpOptions => tx.get_doc::<DhcpOptions>(&caller.scope(), id)?.is_some(),
             ResourceKind::NetworkInterface => tx
-                .get_doc::<strato_store::NetworkInterface>(&caller.account, id)?
+                .get_doc::<strato_store::NetworkInterface>(&caller.scope(), id)?
                 .is_some(),
             ResourceKind::Address => tx
-                .get_doc::<strato_store::ElasticIp>(&caller.account, id)?
+                .get_doc::<strato_store::ElasticIp>(&caller.scope(), id)?
                 .is_some(),
-            ResourceKind::NetworkAcl => crate::net::acls::acl_exists(tx, &caller.account, id)?,
+            ResourceKind::NetworkAcl => crate::net::acls::acl_exists(tx, &caller.scope(), id)?,
             // Neither reservations nor associations carry tags in EC2.
             ResourceKind::Reservation
             | ResourceKind::RouteTableAssociation
@@ -172,7 +173,7 @@ impl ControlPlane {
             for (id, rtype) in resource_ids.iter().zip(kinds) {
                 for (k, v) in tags {
                     tx.put_tag(
-                        &caller.account,
+                        &caller.scope(),
                         &Tag {
                             resource_id: id.clone(),
                             resource_type: rtype.to_string(),
@@ -181,7 +182,7 @@ impl ControlPlane {
                         },
                     )?;
                 }
-                if tx.tags_of(&caller.account, id)?.len() > MAX_TAGS {
+                if tx.tags_of(&caller.scope(), id)?.len() > MAX_TAGS {
                     return Err(Error::TagLimitExceeded(format!(
                         "The maximum number of tags per resource is {MAX_TAGS}; '{id}' would have more."
                     )));
@@ -212,10 +213,10 @@ impl ControlPlane {
             }
             for id in resource_ids {
                 if tags.is_empty() {
-                    tx.delete_tags_of(&caller.account, id)?;
+                    tx.delete_tags_of(&caller.scope(), id)?;
                 }
                 for (k, v) in tags {
-                    tx.delete_tag(&caller.account, id, k, v.as_deref())?;
+                    tx.delete_tag(&caller.scope(), id, k, v.as_deref())?;
                 }
             }
             Ok(())
@@ -230,12 +231,12 @@ impl ControlPlane {
     ) -> Result<(Vec<Tag>, Option<String>)> {
         let all = self
             .db
-            .read(|tx| tx.tags_page(&caller.account, None, usize::MAX >> 1))?;
+            .read(|tx| tx.tags_page(&caller.scope(), None, usize::MAX >> 1))?;
         let visible = self.visible_since();
         // Tags of instances past their visibility window are as gone as the instance.
         let hidden: std::collections::HashSet<String> = self
             .db
-            .read(|tx| tx.expired_instance_ids(&caller.account, visible))?
+            .read(|tx| tx.expired_instance_ids(&caller.scope(), visible))?
             .into_iter()
             .collect();
         let list: Vec<Tag> = all

@@ -97,6 +97,7 @@ fn world() -> World {
         a: Caller {
             account: acct.id,
             access_key_id: key.access_key_id,
+            region: "eu-west-1".into(),
         },
     }
 }
@@ -520,9 +521,9 @@ fn instances_from_before_primary_interfaces_get_one_once() {
     // address held under the instance's own id.
     let eni = w.nics(&id).remove(0);
     w.db.write(|tx| {
-        tx.delete_doc::<NetworkInterface>(&w.a.account, eni.id.as_str())?;
+        tx.delete_doc::<NetworkInterface>(&w.a.scope(), eni.id.as_str())?;
         assert_eq!(
-            tx.move_subnet_addresses(&w.a.account, &subnet, eni.id.as_str(), &id)?,
+            tx.move_subnet_addresses(&w.a.scope(), &subnet, eni.id.as_str(), &id)?,
             1
         );
         Ok(())

@@ -55,6 +55,7 @@ fn world() -> World {
         Caller {
             account: acct.id,
             access_key_id: key.access_key_id,
+            region: "us-east-1".into(),
         }
     };
     let a = caller("a");

@@ -59,6 +59,7 @@ fn world() -> World {
         Caller {
             account: acct.id,
             access_key_id: key.access_key_id,
+            region: "us-east-1".into(),
         }
     };
     let a = caller("a");
@@ -197,7 +198,7 @@ fn every_account_gets_the_default_network_once() {
         .map(|_| {
             let cp = w.cp.clone();
             let a = a.clone();
-            std::thread::spawn(move || cp.ensure_network_defaults(&a.account).unwrap())
+            std::thread::spawn(move || cp.ensure_network_defaults(&a.scope()).unwrap())
         })
         .collect();
     for h in handles {
@@ -223,6 +224,9 @@ fn every_account_gets_the_default_network_once() {
             ("us-east-1a".to_string(), "172.31.0.0/20".to_string()),
             ("us-east-1b".to_string(), "172.31.16.0/20".to_string()),
             ("us-east-1c".to_string(), "172.31.32.0/20".to_string()),
+            ("us-east-1d".to_string(), "172.31.48.0/20".to_string()),
+            ("us-east-1e".to_string(), "172.31.64.0/20".to_string()),
+            ("us-east-1f".to_string(), "172.31.80.0/20".to_string()),
         ]
     );
     for s in &subnets {
@@ -334,7 +338,7 @@ fn a_deleted_default_vpc_stays_deleted_until_create_default_vpc() {
             .unwrap()
             .0
             .len(),
-        3
+        6
     );
     w.run(a, 1, None, &[]).unwrap();
 }
@@ -536,7 +540,8 @@ fn subnet_ranges_conflicts_and_filters() {
         vec![zone_b.subnet.id.to_string()]
     );
     assert_eq!(by(&[("cidr-block", "10.1.1.0/24")]), vec![s1.clone()]);
-    assert_eq!(by(&[("default-for-az", "true")]).len(), 3);
+    // us-east-1 has six zones, each with its default subnet.
+    assert_eq!(by(&[("default-for-az", "true")]).len(), 6);
     assert_eq!(by(&[("available-ip-address-count", "11")]).len(), 1);
     assert!(matches!(
         w.cp.describe_subnets(a, &["subnet-0123456789abcdef0".into()], &none(), &all()),

@@ -237,6 +237,9 @@ pub struct CpuOptions {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CreditDefault {
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// The family, `t2` | `t3` | `t3a` | `t4g`: the record's id.
     pub family: String,
     /// `standard` | `unlimited`.
@@ -298,6 +301,9 @@ pub struct ImageBoot {
 pub struct KeyPair {
     pub id: KeyPairId,
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     pub name: String,
     pub key_type: String,
     pub fingerprint: String,
@@ -332,6 +338,9 @@ pub struct Vpc {
     pub id: VpcId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// The primary IPv4 block, canonical (`172.31.0.0/16`).
     pub cidr_block: String,
     /// The `vpc-cidr-assoc-…` id of the primary block's association.
@@ -357,6 +366,9 @@ pub struct Subnet {
     pub id: SubnetId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// Its VPC.
     pub vpc_id: VpcId,
     /// Canonical IPv4 block inside the VPC's block.
@@ -380,6 +392,9 @@ pub struct SecurityGroup {
     pub id: SecurityGroupId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// Its VPC.
     pub vpc_id: VpcId,
     /// Unique within the VPC. `default` is the VPC's default group, which only the
@@ -427,6 +442,9 @@ pub struct SecurityGroupRule {
     pub id: SecurityGroupRuleId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// The group the rule belongs to.
     pub group_id: SecurityGroupId,
     /// Outbound (egress) rather than inbound.
@@ -471,6 +489,9 @@ pub struct InternetGateway {
     pub id: InternetGatewayId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// The VPC it is attached to.
     pub vpc_id: Option<VpcId>,
     /// Creation time, epoch milliseconds.
@@ -517,6 +538,9 @@ pub struct RouteTable {
     pub id: RouteTableId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// Its VPC.
     pub vpc_id: VpcId,
     /// Its routes, the local one first.
@@ -545,6 +569,9 @@ pub struct DhcpOptions {
     pub id: DhcpOptionsId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// Keys in the order given, each with its values.
     pub options: Vec<(String, Vec<String>)>,
     /// The set EC2 made for the account (VPCs get it unless told otherwise).
@@ -588,6 +615,9 @@ pub struct ElasticIp {
     pub id: AllocationId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// The public address, unique across accounts.
     pub public_ip: String,
     /// `vpc` (the only domain served).
@@ -619,6 +649,9 @@ pub struct NetworkInterface {
     pub id: NetworkInterfaceId,
     /// The owning account.
     pub account_id: AccountId,
+    /// The region it lives in (with the account, its [`Scope`]).
+    #[serde(default)]
+    pub region: String,
     /// Its subnet, VPC and zone.
     pub subnet_id: SubnetId,
     /// See `subnet_id`.
@@ -660,4 +693,54 @@ pub struct NetworkInterfaceAttachment {
     /// before this field existed load as false).
     #[serde(default)]
     pub delete_on_termination: bool,
+}
+
+// ---- regions ------------------------------------------------------------------------
+
+/// Where a regional resource lives: one account in one region. Every regional record
+/// (instances, key pairs, VPCs and everything in them, addresses, tags) is stored and
+/// found under its scope, so one region never sees another's; accounts, access keys
+/// and images are global.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub account: AccountId,
+    pub region: String,
+}
+
+impl KeyPair {
+    /// The key pair's scope (key pairs are regional, as on EC2).
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
+    }
+}
+
+impl Scope {
+    pub fn new(account: AccountId, region: impl Into<String>) -> Scope {
+        Scope {
+            account,
+            region: region.into(),
+        }
+    }
+
+    /// The scope of an instance: its account and the region of its zone.
+    pub fn of_instance(i: &Instance) -> Scope {
+        Scope::new(i.account_id.clone(), region_of_zone(&i.availability_zone))
+    }
+
+    /// The partition key the store files the scope's rows under (`account/region`).
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.account, self.region)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in {}", self.account, self.region)
+    }
+}
+
+/// The region of an availability zone: EC2's zone names are the region's name and a
+/// letter (`eu-west-1b` → `eu-west-1`).
+pub fn region_of_zone(zone: &str) -> &str {
+    zone.trim_end_matches(|c: char| c.is_ascii_lowercase())
 }

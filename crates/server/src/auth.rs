@@ -51,10 +51,12 @@ pub fn authenticate(control: &ControlPlane, req: &Request, service: &str) -> Res
             )
         }
     })?;
-    if verified.region != control.cfg.region {
+    // As EC2 answers for a region that does not exist (or is not enabled): the
+    // region of the credential scope is the region the request is for.
+    if !control.cfg.serves(&verified.region) {
         return Err(Error::AuthFailure(format!(
-            "Credential should be scoped to a valid region, not '{}'. This endpoint serves '{}'.",
-            verified.region, control.cfg.region
+            "Credential should be scoped to a valid region, not '{}'.",
+            verified.region
         )));
     }
     if verified.service != service {
@@ -74,5 +76,6 @@ pub fn authenticate(control: &ControlPlane, req: &Request, service: &str) -> Res
     Ok(Caller {
         account: key.account_id,
         access_key_id: key.access_key_id,
+        region: verified.region,
     })
 }

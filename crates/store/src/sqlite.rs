@@ -9,8 +9,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use strato_common::{AccountId, Error, Result};
+use strato_domain::Scope;
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The migration that files rows under their scope (see [`scope_legacy_rows`]).
+const SCOPE_MIGRATION: usize = 9;
 
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
@@ -236,7 +240,10 @@ CREATE TABLE credit_defaults (
     data TEXT NOT NULL,
     PRIMARY KEY (account_id, id)
 );
-"#,
+"#, // Regions: every regional row is filed under its scope (`account/region`) and its
+    // document names its region; rows from before go to the region the data
+    // directory last served (`meta.region`, else us-east-1). See `backfill`.
+    "-- scope keys: data only",
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -271,8 +278,8 @@ pub trait Document: serde::Serialize + serde::de::DeserializeOwned {
     /// The indexed columns after `account_id` and `id`, in the order
     /// [`Document::column_values`] gives them.
     const COLUMNS: &'static [&'static str];
-    /// The owning account.
-    fn account(&self) -> &AccountId;
+    /// The owning account and region (the rows' partition key).
+    fn scope(&self) -> Scope;
     /// The record's id.
     fn doc_id(&self) -> &str;
     /// The values of [`Document::COLUMNS`] (`None` is SQL NULL).
@@ -286,8 +293,8 @@ fn flag(b: bool) -> Option<String> {
 impl Document for CreditDefault {
     const TABLE: &'static str = "credit_defaults";
     const COLUMNS: &'static [&'static str] = &[];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         &self.family
@@ -300,8 +307,8 @@ impl Document for CreditDefault {
 impl Document for Vpc {
     const TABLE: &'static str = "vpcs";
     const COLUMNS: &'static [&'static str] = &["is_default"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -314,8 +321,8 @@ impl Document for Vpc {
 impl Document for Subnet {
     const TABLE: &'static str = "subnets";
     const COLUMNS: &'static [&'static str] = &["vpc_id"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -328,8 +335,8 @@ impl Document for Subnet {
 impl Document for SecurityGroup {
     const TABLE: &'static str = "security_groups";
     const COLUMNS: &'static [&'static str] = &["vpc_id", "name"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -342,8 +349,8 @@ impl Document for SecurityGroup {
 impl Document for SecurityGroupRule {
     const TABLE: &'static str = "security_group_rules";
     const COLUMNS: &'static [&'static str] = &["group_id", "ref_group_id"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -359,8 +366,8 @@ impl Document for SecurityGroupRule {
 impl Document for InternetGateway {
     const TABLE: &'static str = "internet_gateways";
     const COLUMNS: &'static [&'static str] = &["vpc_id"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -373,8 +380,8 @@ impl Document for InternetGateway {
 impl Document for RouteTable {
     const TABLE: &'static str = "route_tables";
     const COLUMNS: &'static [&'static str] = &["vpc_id"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -387,8 +394,8 @@ impl Document for RouteTable {
 impl Document for DhcpOptions {
     const TABLE: &'static str = "dhcp_options";
     const COLUMNS: &'static [&'static str] = &[];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -401,8 +408,8 @@ impl Document for DhcpOptions {
 impl Document for ElasticIp {
     const TABLE: &'static str = "elastic_ips";
     const COLUMNS: &'static [&'static str] = &["public_ip", "instance_id"];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -424,8 +431,8 @@ impl Document for NetworkInterface {
         "vpc_id",
         "private_ip",
     ];
-    fn account(&self) -> &AccountId {
-        &self.account_id
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
     }
     fn doc_id(&self) -> &str {
         self.id.as_str()
@@ -588,6 +595,9 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
     if version == 6 {
         tx.refresh_columns::<NetworkInterface>()?;
     }
+    if version == SCOPE_MIGRATION {
+        scope_legacy_rows(tx)?;
+    }
     if version == 7 {
         // Until now only Elastic IPs gave instances a public address.
         let rows: Vec<(String, String, String)> = {
@@ -612,6 +622,81 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
                     .map_err(db_err)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Files every row of a regional table under `account/region`, and writes the region
+/// into each document that has a `region` member (instances carry theirs in their zone).
+fn scope_legacy_rows(tx: &Tx) -> Result<()> {
+    let region = tx
+        .meta_get("region")?
+        .unwrap_or_else(|| "us-east-1".to_string());
+    const DOC_TABLES: &[&str] = &[
+        "key_pairs",
+        "vpcs",
+        "subnets",
+        "security_groups",
+        "security_group_rules",
+        "internet_gateways",
+        "route_tables",
+        "dhcp_options",
+        "elastic_ips",
+        "network_interfaces",
+        "credit_defaults",
+    ];
+    let exists = |table: &str| -> Result<bool> {
+        tx.conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_err)
+    };
+    for table in DOC_TABLES {
+        if !exists(table)? {
+            continue;
+        }
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx
+                .conn
+                .prepare(&format!("SELECT rowid, data FROM {table}"))
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (rowid, data) in rows {
+            let mut doc: serde_json::Value = serde_json::from_str(&data).map_err(db_err)?;
+            if let Some(obj) = doc.as_object_mut() {
+                obj.entry("region")
+                    .or_insert_with(|| serde_json::Value::String(region.clone()));
+            }
+            tx.conn
+                .execute(
+                    &format!("UPDATE {table} SET data = ?2 WHERE rowid = ?1"),
+                    params![rowid, doc.to_string()],
+                )
+                .map_err(db_err)?;
+        }
+    }
+    for table in ACCOUNT_TABLES {
+        if !exists(table)? {
+            continue;
+        }
+        tx.conn
+            .execute(
+                &format!(
+                    "UPDATE {table} SET account_id = account_id || '/' || ?1 WHERE instr(account_id, '/') = 0"
+                ),
+                [region.as_str()],
+            )
+            .map_err(db_err)?;
     }
     Ok(())
 }
@@ -702,7 +787,9 @@ impl Tx<'_> {
         for table in ACCOUNT_TABLES {
             self.conn
                 .execute(
-                    &format!("DELETE FROM {table} WHERE account_id = ?1"),
+                    &format!(
+                        "DELETE FROM {table} WHERE account_id = ?1 OR account_id LIKE ?1 || '/%'"
+                    ),
                     [id.as_str()],
                 )
                 .map_err(db_err)?;
@@ -788,7 +875,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?
             .execute(params![
-                i.account_id.as_str(),
+                Scope::of_instance(i).key(),
                 i.id.as_str(),
                 i.reservation_id.as_str(),
                 i.state.name(),
@@ -813,7 +900,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?
             .execute(params![
-                i.account_id.as_str(),
+                Scope::of_instance(i).key(),
                 i.id.as_str(),
                 i.state.name(),
                 i.host,
@@ -829,11 +916,11 @@ impl Tx<'_> {
         }
     }
 
-    pub fn instance(&self, account: &AccountId, id: &str) -> Result<Option<Instance>> {
+    pub fn instance(&self, scope: &Scope, id: &str) -> Result<Option<Instance>> {
         self.conn
             .prepare_cached("SELECT data FROM instances WHERE account_id = ?1 AND id = ?2")
             .map_err(db_err)?
-            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .query_row(params![scope.key(), id], |r| r.get::<_, String>(0))
             .optional()
             .map_err(db_err)?
             .map(|s| from_json(&s))
@@ -856,7 +943,7 @@ impl Tx<'_> {
     /// skipping terminated instances that ended before `visible_since_ms`.
     pub fn instances_page(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         after: Option<&str>,
         limit: usize,
         visible_since_ms: i64,
@@ -872,7 +959,7 @@ impl Tx<'_> {
         let rows = st
             .query_map(
                 params![
-                    account.as_str(),
+                    scope.key(),
                     after.unwrap_or(""),
                     visible_since_ms,
                     limit as i64
@@ -885,7 +972,7 @@ impl Tx<'_> {
 
     pub fn instances_in_reservation(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         reservation: &str,
     ) -> Result<Vec<Instance>> {
         let mut st = self
@@ -895,9 +982,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), reservation], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_map(params![scope.key(), reservation], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
@@ -965,7 +1050,7 @@ impl Tx<'_> {
 
     /// Ids of the account's instances that ended before `before_ms` (past their
     /// visibility window, awaiting purge).
-    pub fn expired_instance_ids(&self, account: &AccountId, before_ms: i64) -> Result<Vec<String>> {
+    pub fn expired_instance_ids(&self, scope: &Scope, before_ms: i64) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -974,17 +1059,26 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), before_ms], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_map(params![scope.key(), before_ms], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
-    pub fn count_live_instances(&self, account: &AccountId) -> Result<i64> {
+    pub fn count_live_instances(&self, scope: &Scope) -> Result<i64> {
         self.conn
             .query_row(
                 "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND state <> 'terminated'",
+                [scope.key()],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+    }
+
+    /// Instances not terminated of `account` in every region.
+    pub fn count_live_instances_everywhere(&self, account: &AccountId) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM instances WHERE (account_id = ?1 OR account_id LIKE ?1 || '/%') AND state <> 'terminated'",
                 [account.as_str()],
                 |r| r.get(0),
             )
@@ -993,18 +1087,14 @@ impl Tx<'_> {
 
     // ---- client tokens ------------------------------------------------------------------
 
-    pub fn client_token(
-        &self,
-        account: &AccountId,
-        token: &str,
-    ) -> Result<Option<ClientTokenRecord>> {
+    pub fn client_token(&self, scope: &Scope, token: &str) -> Result<Option<ClientTokenRecord>> {
         self.conn
             .prepare_cached(
                 "SELECT token, reservation_id, params_digest FROM client_tokens
                  WHERE account_id = ?1 AND token = ?2",
             )
             .map_err(db_err)?
-            .query_row(params![account.as_str(), token], |r| {
+            .query_row(params![scope.key(), token], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -1025,7 +1115,7 @@ impl Tx<'_> {
 
     pub fn insert_client_token(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         rec: &ClientTokenRecord,
         now_ms: i64,
     ) -> Result<()> {
@@ -1034,7 +1124,7 @@ impl Tx<'_> {
                 "INSERT INTO client_tokens(account_id, token, reservation_id, params_digest, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
-                    account.as_str(),
+                    scope.key(),
                     rec.token,
                     rec.reservation_id.to_string(),
                     rec.params_digest,
@@ -1048,7 +1138,7 @@ impl Tx<'_> {
     // ---- tags ---------------------------------------------------------------------------
 
     /// Sets (inserts or overwrites) one tag.
-    pub fn put_tag(&self, account: &AccountId, t: &Tag) -> Result<()> {
+    pub fn put_tag(&self, scope: &Scope, t: &Tag) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO tags(account_id, resource_id, key, resource_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -1056,7 +1146,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?
             .execute(params![
-                account.as_str(),
+                scope.key(),
                 t.resource_id,
                 t.key,
                 t.resource_type,
@@ -1069,7 +1159,7 @@ impl Tx<'_> {
     /// Deletes a tag; when `value` is given only a tag with that exact value goes.
     pub fn delete_tag(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         resource_id: &str,
         key: &str,
         value: Option<&str>,
@@ -1077,22 +1167,22 @@ impl Tx<'_> {
         match value {
             Some(v) => self.conn.execute(
                 "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3 AND value = ?4",
-                params![account.as_str(), resource_id, key, v],
+                params![scope.key(), resource_id, key, v],
             ),
             None => self.conn.execute(
                 "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3",
-                params![account.as_str(), resource_id, key],
+                params![scope.key(), resource_id, key],
             ),
         }
         .map(|_| ())
         .map_err(db_err)
     }
 
-    pub fn delete_tags_of(&self, account: &AccountId, resource_id: &str) -> Result<()> {
+    pub fn delete_tags_of(&self, scope: &Scope, resource_id: &str) -> Result<()> {
         self.conn
             .execute(
                 "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2",
-                params![account.as_str(), resource_id],
+                params![scope.key(), resource_id],
             )
             .map(|_| ())
             .map_err(db_err)
@@ -1102,7 +1192,7 @@ impl Tx<'_> {
     /// range query for a whole page instead of one query per resource.
     pub fn tags_in_range(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         first: &str,
         last: &str,
     ) -> Result<HashMap<String, Vec<(String, String)>>> {
@@ -1115,7 +1205,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), first, last], |r| {
+            .query_map(params![scope.key(), first, last], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -1132,9 +1222,9 @@ impl Tx<'_> {
     }
 
     /// Tags of one resource, sorted by key.
-    pub fn tags_of(&self, account: &AccountId, resource_id: &str) -> Result<Vec<(String, String)>> {
+    pub fn tags_of(&self, scope: &Scope, resource_id: &str) -> Result<Vec<(String, String)>> {
         Ok(self
-            .tags_in_range(account, resource_id, resource_id)?
+            .tags_in_range(scope, resource_id, resource_id)?
             .remove(resource_id)
             .unwrap_or_default())
     }
@@ -1142,7 +1232,7 @@ impl Tx<'_> {
     /// All tags of an account after a `(resource_id, key)` position, in that order.
     pub fn tags_page(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<Tag>> {
@@ -1156,7 +1246,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), rid, key, limit as i64], |r| {
+            .query_map(params![scope.key(), rid, key, limit as i64], |r| {
                 Ok(Tag {
                     resource_id: r.get(0)?,
                     resource_type: r.get(1)?,
@@ -1174,7 +1264,7 @@ impl Tx<'_> {
         self.conn
             .execute(
                 "INSERT INTO key_pairs(account_id, name, id, data) VALUES (?1, ?2, ?3, ?4)",
-                params![k.account_id.as_str(), k.name, k.id.as_str(), to_json(k)?],
+                params![k.scope().key(), k.name, k.id.as_str(), to_json(k)?],
             )
             .map(|_| ())
             .map_err(|e| match e {
@@ -1187,44 +1277,44 @@ impl Tx<'_> {
             })
     }
 
-    pub fn key_pairs(&self, account: &AccountId) -> Result<Vec<KeyPair>> {
+    pub fn key_pairs(&self, scope: &Scope) -> Result<Vec<KeyPair>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 ORDER BY name")
             .map_err(db_err)?;
         let rows = st
-            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .query_map([scope.key()], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 
-    pub fn key_pair_by_name(&self, account: &AccountId, name: &str) -> Result<Option<KeyPair>> {
+    pub fn key_pair_by_name(&self, scope: &Scope, name: &str) -> Result<Option<KeyPair>> {
         self.conn
             .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 AND name = ?2")
             .map_err(db_err)?
-            .query_row(params![account.as_str(), name], |r| r.get::<_, String>(0))
+            .query_row(params![scope.key(), name], |r| r.get::<_, String>(0))
             .optional()
             .map_err(db_err)?
             .map(|s| from_json(&s))
             .transpose()
     }
 
-    pub fn key_pair_by_id(&self, account: &AccountId, id: &str) -> Result<Option<KeyPair>> {
+    pub fn key_pair_by_id(&self, scope: &Scope, id: &str) -> Result<Option<KeyPair>> {
         self.conn
             .prepare_cached("SELECT data FROM key_pairs WHERE account_id = ?1 AND id = ?2")
             .map_err(db_err)?
-            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .query_row(params![scope.key(), id], |r| r.get::<_, String>(0))
             .optional()
             .map_err(db_err)?
             .map(|s| from_json(&s))
             .transpose()
     }
 
-    pub fn delete_key_pair(&self, account: &AccountId, name: &str) -> Result<()> {
+    pub fn delete_key_pair(&self, scope: &Scope, name: &str) -> Result<()> {
         self.conn
             .execute(
                 "DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2",
-                params![account.as_str(), name],
+                params![scope.key(), name],
             )
             .map(|_| ())
             .map_err(db_err)
@@ -1300,7 +1390,7 @@ impl Tx<'_> {
             T::TABLE
         );
         let mut values: Vec<Option<String>> = vec![
-            Some(d.account().to_string()),
+            Some(d.scope().key()),
             Some(d.doc_id().to_string()),
             Some(to_json(d)?),
         ];
@@ -1325,7 +1415,7 @@ impl Tx<'_> {
             T::TABLE
         );
         let mut values: Vec<Option<String>> = vec![
-            Some(d.account().to_string()),
+            Some(d.scope().key()),
             Some(d.doc_id().to_string()),
             Some(to_json(d)?),
         ];
@@ -1348,7 +1438,7 @@ impl Tx<'_> {
     }
 
     /// One record of the account by id.
-    pub fn get_doc<T: Document>(&self, account: &AccountId, id: &str) -> Result<Option<T>> {
+    pub fn get_doc<T: Document>(&self, scope: &Scope, id: &str) -> Result<Option<T>> {
         let sql = format!(
             "SELECT data FROM {} WHERE account_id = ?1 AND id = ?2",
             T::TABLE
@@ -1356,7 +1446,7 @@ impl Tx<'_> {
         self.conn
             .prepare_cached(&sql)
             .map_err(db_err)?
-            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
+            .query_row(params![scope.key(), id], |r| r.get::<_, String>(0))
             .optional()
             .map_err(db_err)?
             .map(|s| from_json(&s))
@@ -1364,14 +1454,14 @@ impl Tx<'_> {
     }
 
     /// Every record of the account, in id order.
-    pub fn list_docs<T: Document>(&self, account: &AccountId) -> Result<Vec<T>> {
+    pub fn list_docs<T: Document>(&self, scope: &Scope) -> Result<Vec<T>> {
         let sql = format!(
             "SELECT data FROM {} WHERE account_id = ?1 ORDER BY id",
             T::TABLE
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
         let rows = st
-            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .query_map([scope.key()], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
@@ -1380,7 +1470,7 @@ impl Tx<'_> {
     /// `column` must be one of [`Document::COLUMNS`].
     pub fn list_docs_by<T: Document>(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         column: &str,
         value: &str,
     ) -> Result<Vec<T>> {
@@ -1393,21 +1483,21 @@ impl Tx<'_> {
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), value], |r| r.get::<_, String>(0))
+            .query_map(params![scope.key(), value], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 
     /// Deletes a record and its tags; true when it existed.
-    pub fn delete_doc<T: Document>(&self, account: &AccountId, id: &str) -> Result<bool> {
+    pub fn delete_doc<T: Document>(&self, scope: &Scope, id: &str) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE account_id = ?1 AND id = ?2", T::TABLE);
         let n = self
             .conn
             .prepare_cached(&sql)
             .map_err(db_err)?
-            .execute(params![account.as_str(), id])
+            .execute(params![scope.key(), id])
             .map_err(db_err)?;
-        self.delete_tags_of(account, id)?;
+        self.delete_tags_of(scope, id)?;
         Ok(n > 0)
     }
 
@@ -1444,9 +1534,10 @@ impl Tx<'_> {
     /// query per [`IN_LIST_CHUNK`] ids, never one per instance.
     pub fn interfaces_of_instances(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         instances: &[&str],
     ) -> Result<Vec<NetworkInterface>> {
+        let key = scope.key();
         let mut out = vec![];
         for chunk in instances.chunks(IN_LIST_CHUNK) {
             let sql = format!(
@@ -1454,7 +1545,7 @@ impl Tx<'_> {
                 in_list(chunk.len())
             );
             let mut st = self.conn.prepare(&sql).map_err(db_err)?;
-            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            let params = std::iter::once(key.as_str()).chain(chunk.iter().copied());
             let rows = st
                 .query_map(rusqlite::params_from_iter(params), |r| {
                     r.get::<_, String>(0)
@@ -1471,9 +1562,10 @@ impl Tx<'_> {
     /// subnet (what VM specs need): one query per [`IN_LIST_CHUNK`] ids.
     pub fn nics_of_instances(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         instances: &[&str],
     ) -> Result<Vec<(NetworkInterface, Subnet)>> {
+        let key = scope.key();
         let mut out = vec![];
         for chunk in instances.chunks(IN_LIST_CHUNK) {
             let sql = format!(
@@ -1482,7 +1574,7 @@ impl Tx<'_> {
                  WHERE n.account_id = ?1 AND n.instance_id IN ({})",
                 in_list(chunk.len())
             );
-            let params = std::iter::once(account.as_str()).chain(chunk.iter().copied());
+            let params = std::iter::once(key.as_str()).chain(chunk.iter().copied());
             out.extend(self.interface_rows(&sql, rusqlite::params_from_iter(params))?);
         }
         Ok(out)
@@ -1491,10 +1583,10 @@ impl Tx<'_> {
     /// The interfaces attached to one instance, each with its subnet.
     pub fn interfaces_of_instance(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         instance: &str,
     ) -> Result<Vec<(NetworkInterface, Subnet)>> {
-        self.nics_of_instances(account, &[instance])
+        self.nics_of_instances(scope, &[instance])
     }
 
     /// The interfaces attached to the instances on `host` that are not terminated,
@@ -1551,23 +1643,23 @@ impl Tx<'_> {
 
     /// True once the account's default network resources have been created (they are
     /// created once; deleting them later does not bring them back).
-    pub fn network_defaults_done(&self, account: &AccountId) -> Result<bool> {
+    pub fn network_defaults_done(&self, scope: &Scope) -> Result<bool> {
         self.conn
             .prepare_cached("SELECT 1 FROM network_defaults WHERE account_id = ?1")
             .map_err(db_err)?
-            .query_row([account.as_str()], |_| Ok(()))
+            .query_row([scope.key()], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
             .map_err(db_err)
     }
 
     /// Records that the account's default network resources exist.
-    pub fn mark_network_defaults_done(&self, account: &AccountId, now_ms: i64) -> Result<()> {
+    pub fn mark_network_defaults_done(&self, scope: &Scope, now_ms: i64) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO network_defaults(account_id, created_ms) VALUES (?1, ?2)
                  ON CONFLICT(account_id) DO NOTHING",
-                params![account.as_str(), now_ms],
+                params![scope.key(), now_ms],
             )
             .map(|_| ())
             .map_err(db_err)
@@ -1577,7 +1669,7 @@ impl Tx<'_> {
     /// `subnet_id`) equal to `value`.
     pub fn count_live_instances_in(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         column: NetworkColumn,
         value: &str,
     ) -> Result<i64> {
@@ -1592,14 +1684,14 @@ impl Tx<'_> {
         self.conn
             .prepare_cached(sql)
             .map_err(db_err)?
-            .query_row(params![account.as_str(), value], |r| r.get(0))
+            .query_row(params![scope.key(), value], |r| r.get(0))
             .map_err(db_err)
     }
 
     /// Replaces the security groups an instance is a member of.
     pub fn set_instance_groups(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         instance: &str,
         groups: &[&str],
     ) -> Result<()> {
@@ -1608,7 +1700,7 @@ impl Tx<'_> {
                 "DELETE FROM instance_groups WHERE account_id = ?1 AND instance_id = ?2",
             )
             .map_err(db_err)?
-            .execute(params![account.as_str(), instance])
+            .execute(params![scope.key(), instance])
             .map_err(db_err)?;
         let mut st = self
             .conn
@@ -1618,14 +1710,14 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         for g in groups {
-            st.execute(params![account.as_str(), g, instance])
+            st.execute(params![scope.key(), g, instance])
                 .map_err(db_err)?;
         }
         Ok(())
     }
 
     /// How many instances that are not terminated are members of the group.
-    pub fn count_live_instances_in_group(&self, account: &AccountId, group: &str) -> Result<i64> {
+    pub fn count_live_instances_in_group(&self, scope: &Scope, group: &str) -> Result<i64> {
         self.conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM instance_groups g JOIN instances i
@@ -1633,13 +1725,13 @@ impl Tx<'_> {
                  WHERE g.account_id = ?1 AND g.group_id = ?2 AND i.state <> 'terminated'",
             )
             .map_err(db_err)?
-            .query_row(params![account.as_str(), group], |r| r.get(0))
+            .query_row(params![scope.key(), group], |r| r.get(0))
             .map_err(db_err)
     }
 
     /// The address indexes (offsets from the subnet's network address) taken in a
     /// subnet, ascending.
-    pub fn subnet_addresses(&self, account: &AccountId, subnet: &str) -> Result<Vec<u64>> {
+    pub fn subnet_addresses(&self, scope: &Scope, subnet: &str) -> Result<Vec<u64>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -1648,14 +1740,14 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![account.as_str(), subnet], |r| r.get::<_, i64>(0))
+            .query_map(params![scope.key(), subnet], |r| r.get::<_, i64>(0))
             .map_err(db_err)?;
         rows.map(|r| r.map(|a| a as u64).map_err(db_err)).collect()
     }
 
     /// How many addresses are taken in each subnet of the account (one query for a
     /// whole DescribeSubnets answer).
-    pub fn subnet_address_counts(&self, account: &AccountId) -> Result<HashMap<String, u64>> {
+    pub fn subnet_address_counts(&self, scope: &Scope) -> Result<HashMap<String, u64>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -1664,7 +1756,7 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map([account.as_str()], |r| {
+            .query_map([scope.key()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
             })
             .map_err(db_err)?;
@@ -1676,7 +1768,7 @@ impl Tx<'_> {
     /// allocation fail instead of silently sharing an address.
     pub fn take_subnet_address(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         subnet: &str,
         address: u64,
         instance: &str,
@@ -1687,7 +1779,7 @@ impl Tx<'_> {
                  VALUES (?1, ?2, ?3, ?4)",
             )
             .map_err(db_err)?
-            .execute(params![account.as_str(), subnet, address as i64, instance])
+            .execute(params![scope.key(), subnet, address as i64, instance])
             .map(|_| ())
             .map_err(db_err)
     }
@@ -1712,6 +1804,25 @@ impl Tx<'_> {
              UNION SELECT public_ip FROM instances
              WHERE public_ip > '' AND state <> 'terminated'",
         )
+    }
+
+    /// How many public addresses `account` holds in all its regions: its Elastic IPs
+    /// and the addresses of its live instances (an associated Elastic IP counts once).
+    pub fn public_ips_of_account(&self, account: &AccountId) -> Result<i64> {
+        // Rows with a public address are bounded by the pool, and the public_ip
+        // index finds them, so this stays cheap however many instances the account has.
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (
+                   SELECT public_ip FROM elastic_ips
+                   WHERE account_id >= ?1 || '/' AND account_id < ?1 || '0'
+                   UNION SELECT public_ip FROM instances
+                   WHERE public_ip > '' AND state <> 'terminated'
+                     AND substr(account_id, 1, length(?1) + 1) = ?1 || '/')",
+            )
+            .map_err(db_err)?
+            .query_row([account.as_str()], |r| r.get(0))
+            .map_err(db_err)
     }
 
     /// Whether `ip` is an Elastic IP or held by a live instance (two index lookups).
@@ -1741,13 +1852,13 @@ impl Tx<'_> {
 
     /// Gives back every address held under `holder`: a network interface's id, or
     /// the id of an instance launched before primary interfaces were stored.
-    pub fn release_instance_addresses(&self, account: &AccountId, holder: &str) -> Result<()> {
+    pub fn release_instance_addresses(&self, scope: &Scope, holder: &str) -> Result<()> {
         self.conn
             .prepare_cached(
                 "DELETE FROM subnet_addresses WHERE account_id = ?1 AND instance_id = ?2",
             )
             .map_err(db_err)?
-            .execute(params![account.as_str(), holder])
+            .execute(params![scope.key(), holder])
             .map(|_| ())
             .map_err(db_err)
     }
@@ -1756,7 +1867,7 @@ impl Tx<'_> {
     /// address passing to its primary interface); returns how many moved.
     pub fn move_subnet_addresses(
         &self,
-        account: &AccountId,
+        scope: &Scope,
         subnet: &str,
         from: &str,
         to: &str,
@@ -1767,7 +1878,7 @@ impl Tx<'_> {
                  WHERE account_id = ?1 AND subnet_id = ?2 AND instance_id = ?3",
             )
             .map_err(db_err)?
-            .execute(params![account.as_str(), subnet, from, to])
+            .execute(params![scope.key(), subnet, from, to])
             .map_err(db_err)
     }
 

@@ -50,6 +50,11 @@ fn instance(account: &AccountId) -> Instance {
     }
 }
 
+/// The account's scope in us-east-1, where these tests keep their rows.
+fn us(a: &AccountId) -> Scope {
+    Scope::new(a.clone(), "us-east-1")
+}
+
 fn account(db: &Db, name: &str) -> AccountId {
     let a = Account {
         id: AccountId::generate(),
@@ -68,10 +73,10 @@ fn rows_are_scoped_to_their_account() {
     let i = instance(&a);
     db.write(|tx| tx.insert_instance(&i)).unwrap();
     db.read(|tx| {
-        assert!(tx.instance(&a, i.id.as_str())?.is_some());
-        assert!(tx.instance(&b, i.id.as_str())?.is_none());
-        assert_eq!(tx.instances_page(&b, None, 100, 0)?.len(), 0);
-        assert_eq!(tx.instances_page(&a, None, 100, 0)?.len(), 1);
+        assert!(tx.instance(&us(&a), i.id.as_str())?.is_some());
+        assert!(tx.instance(&us(&b), i.id.as_str())?.is_none());
+        assert_eq!(tx.instances_page(&us(&b), None, 100, 0)?.len(), 0);
+        assert_eq!(tx.instances_page(&us(&a), None, 100, 0)?.len(), 1);
         Ok(())
     })
     .unwrap();
@@ -81,13 +86,15 @@ fn rows_are_scoped_to_their_account() {
         key: "k".into(),
         value: "v".into(),
     };
-    db.write(|tx| tx.put_tag(&a, &tag)).unwrap();
+    db.write(|tx| tx.put_tag(&us(&a), &tag)).unwrap();
     assert!(db
-        .read(|tx| tx.tags_of(&b, i.id.as_str()))
+        .read(|tx| tx.tags_of(&us(&b), i.id.as_str()))
         .unwrap()
         .is_empty());
     assert_eq!(
-        db.read(|tx| tx.tags_of(&a, i.id.as_str())).unwrap().len(),
+        db.read(|tx| tx.tags_of(&us(&a), i.id.as_str()))
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -104,7 +111,7 @@ fn a_failed_transaction_leaves_nothing() {
     });
     assert!(r.is_err());
     assert!(db
-        .read(|tx| tx.instance(&a, i.id.as_str()))
+        .read(|tx| tx.instance(&us(&a), i.id.as_str()))
         .unwrap()
         .is_none());
 }
@@ -124,7 +131,7 @@ fn everything_survives_reopening() {
     };
     let db = Db::open(&path).unwrap();
     let back = db
-        .read(|tx| tx.instance(&a, i.id.as_str()))
+        .read(|tx| tx.instance(&us(&a), i.id.as_str()))
         .unwrap()
         .unwrap();
     assert_eq!(back, i);
@@ -139,6 +146,7 @@ fn key_pair_names_are_unique_per_account_only() {
     let kp = |acct: &AccountId| KeyPair {
         id: strato_common::KeyPairId::generate(),
         account_id: acct.clone(),
+        region: "us-east-1".into(),
         name: "deploy".into(),
         key_type: "rsa".into(),
         fingerprint: "f".into(),
@@ -163,20 +171,20 @@ fn terminated_instances_disappear_after_their_window() {
     i.terminated_ms = Some(1_000);
     db.write(|tx| tx.insert_instance(&i)).unwrap();
     assert_eq!(
-        db.read(|tx| tx.instances_page(&a, None, 10, 500))
+        db.read(|tx| tx.instances_page(&us(&a), None, 10, 500))
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        db.read(|tx| tx.instances_page(&a, None, 10, 2_000))
+        db.read(|tx| tx.instances_page(&us(&a), None, 10, 2_000))
             .unwrap()
             .len(),
         0
     );
     assert_eq!(db.write(|tx| tx.purge_terminated(2_000)).unwrap(), 1);
     assert!(db
-        .read(|tx| tx.instance(&a, i.id.as_str()))
+        .read(|tx| tx.instance(&us(&a), i.id.as_str()))
         .unwrap()
         .is_none());
 }
@@ -185,6 +193,7 @@ fn vpc(account: &AccountId, default: bool) -> Vpc {
     Vpc {
         id: strato_common::VpcId::generate(),
         account_id: account.clone(),
+        region: "us-east-1".into(),
         cidr_block: "10.0.0.0/16".into(),
         cidr_association_id: strato_common::generate_with_prefix("vpc-cidr-assoc"),
         is_default: default,
@@ -207,7 +216,7 @@ fn network_documents_are_scoped_and_indexed() {
         tx.insert_doc(&v)?;
         tx.insert_doc(&d)?;
         tx.put_tag(
-            &a,
+            &us(&a),
             &Tag {
                 resource_id: v.id.to_string(),
                 resource_type: "vpc".into(),
@@ -218,14 +227,14 @@ fn network_documents_are_scoped_and_indexed() {
     })
     .unwrap();
     db.read(|tx| {
-        assert_eq!(tx.get_doc::<Vpc>(&a, v.id.as_str())?, Some(v.clone()));
-        assert_eq!(tx.get_doc::<Vpc>(&b, v.id.as_str())?, None);
-        assert_eq!(tx.list_docs::<Vpc>(&a)?.len(), 2);
-        assert!(tx.list_docs::<Vpc>(&b)?.is_empty());
-        let defaults: Vec<Vpc> = tx.list_docs_by(&a, "is_default", "true")?;
+        assert_eq!(tx.get_doc::<Vpc>(&us(&a), v.id.as_str())?, Some(v.clone()));
+        assert_eq!(tx.get_doc::<Vpc>(&us(&b), v.id.as_str())?, None);
+        assert_eq!(tx.list_docs::<Vpc>(&us(&a))?.len(), 2);
+        assert!(tx.list_docs::<Vpc>(&us(&b))?.is_empty());
+        let defaults: Vec<Vpc> = tx.list_docs_by(&us(&a), "is_default", "true")?;
         assert_eq!(defaults, vec![d.clone()]);
         // Only indexed columns may be queried.
-        assert!(tx.list_docs_by::<Vpc>(&a, "cidr_block", "x").is_err());
+        assert!(tx.list_docs_by::<Vpc>(&us(&a), "cidr_block", "x").is_err());
         Ok(())
     })
     .unwrap();
@@ -233,7 +242,7 @@ fn network_documents_are_scoped_and_indexed() {
     v.is_default = true;
     db.write(|tx| tx.update_doc(&v)).unwrap();
     let defaults: Vec<Vpc> = db
-        .read(|tx| tx.list_docs_by(&a, "is_default", "true"))
+        .read(|tx| tx.list_docs_by(&us(&a), "is_default", "true"))
         .unwrap();
     assert_eq!(defaults.len(), 2, "the indexed column follows the record");
     // Another account cannot update or delete the record.
@@ -241,13 +250,13 @@ fn network_documents_are_scoped_and_indexed() {
     stolen.account_id = b.clone();
     assert!(db.write(|tx| tx.update_doc(&stolen)).is_err());
     assert!(!db
-        .write(|tx| tx.delete_doc::<Vpc>(&b, v.id.as_str()))
+        .write(|tx| tx.delete_doc::<Vpc>(&us(&b), v.id.as_str()))
         .unwrap());
     assert!(db
-        .write(|tx| tx.delete_doc::<Vpc>(&a, v.id.as_str()))
+        .write(|tx| tx.delete_doc::<Vpc>(&us(&a), v.id.as_str()))
         .unwrap());
     assert!(db
-        .read(|tx| tx.tags_of(&a, v.id.as_str()))
+        .read(|tx| tx.tags_of(&us(&a), v.id.as_str()))
         .unwrap()
         .is_empty());
 }
@@ -263,23 +272,32 @@ fn addresses_and_group_memberships() {
     i.subnet_id = Some(subnet.clone());
     db.write(|tx| {
         tx.insert_instance(&i)?;
-        tx.set_instance_groups(&a, i.id.as_str(), &[group.as_str()])?;
-        tx.take_subnet_address(&a, subnet.as_str(), 5, i.id.as_str())?;
-        tx.take_subnet_address(&a, subnet.as_str(), 4, i.id.as_str())
+        tx.set_instance_groups(&us(&a), i.id.as_str(), &[group.as_str()])?;
+        tx.take_subnet_address(&us(&a), subnet.as_str(), 5, i.id.as_str())?;
+        tx.take_subnet_address(&us(&a), subnet.as_str(), 4, i.id.as_str())
     })
     .unwrap();
     // The same address twice in one subnet is refused.
     assert!(db
-        .write(|tx| tx.take_subnet_address(&a, subnet.as_str(), 4, "i-other"))
+        .write(|tx| tx.take_subnet_address(&us(&a), subnet.as_str(), 4, "i-other"))
         .is_err());
     db.read(|tx| {
-        assert_eq!(tx.subnet_addresses(&a, subnet.as_str())?, vec![4, 5]);
-        assert!(tx.subnet_addresses(&b, subnet.as_str())?.is_empty());
-        assert_eq!(tx.subnet_address_counts(&a)?.get(subnet.as_str()), Some(&2));
-        assert_eq!(tx.count_live_instances_in_group(&a, group.as_str())?, 1);
-        assert_eq!(tx.count_live_instances_in_group(&b, group.as_str())?, 0);
+        assert_eq!(tx.subnet_addresses(&us(&a), subnet.as_str())?, vec![4, 5]);
+        assert!(tx.subnet_addresses(&us(&b), subnet.as_str())?.is_empty());
         assert_eq!(
-            tx.count_live_instances_in(&a, NetworkColumn::Subnet, subnet.as_str())?,
+            tx.subnet_address_counts(&us(&a))?.get(subnet.as_str()),
+            Some(&2)
+        );
+        assert_eq!(
+            tx.count_live_instances_in_group(&us(&a), group.as_str())?,
+            1
+        );
+        assert_eq!(
+            tx.count_live_instances_in_group(&us(&b), group.as_str())?,
+            0
+        );
+        assert_eq!(
+            tx.count_live_instances_in(&us(&a), NetworkColumn::Subnet, subnet.as_str())?,
             1
         );
         Ok(())
@@ -288,14 +306,17 @@ fn addresses_and_group_memberships() {
     i.state = InstanceState::Terminated;
     db.write(|tx| {
         tx.update_instance(&i)?;
-        tx.release_instance_addresses(&a, i.id.as_str())
+        tx.release_instance_addresses(&us(&a), i.id.as_str())
     })
     .unwrap();
     db.read(|tx| {
-        assert!(tx.subnet_addresses(&a, subnet.as_str())?.is_empty());
-        assert_eq!(tx.count_live_instances_in_group(&a, group.as_str())?, 0);
+        assert!(tx.subnet_addresses(&us(&a), subnet.as_str())?.is_empty());
         assert_eq!(
-            tx.count_live_instances_in(&a, NetworkColumn::Subnet, subnet.as_str())?,
+            tx.count_live_instances_in_group(&us(&a), group.as_str())?,
+            0
+        );
+        assert_eq!(
+            tx.count_live_instances_in(&us(&a), NetworkColumn::Subnet, subnet.as_str())?,
             0
         );
         Ok(())
@@ -339,14 +360,14 @@ fn upgrade_from_schema_2_keeps_instances() {
     }
     let db = Db::open(&path).unwrap();
     let back = db
-        .read(|tx| tx.instance(&a, old.id.as_str()))
+        .read(|tx| tx.instance(&us(&a), old.id.as_str()))
         .unwrap()
         .unwrap();
     assert_eq!(back, old);
     assert_eq!(back.vpc_id, None);
     assert!(back.security_groups.is_empty());
     assert_eq!(
-        db.read(|tx| tx.count_live_instances_in(&a, NetworkColumn::Vpc, "vpc-12345678"))
+        db.read(|tx| tx.count_live_instances_in(&us(&a), NetworkColumn::Vpc, "vpc-12345678"))
             .unwrap(),
         0
     );
@@ -357,6 +378,7 @@ fn interface(account: &AccountId, vpc: &str, subnet: &str, ip: &str) -> NetworkI
     NetworkInterface {
         id: NetworkInterfaceId::generate(),
         account_id: account.clone(),
+        region: "us-east-1".into(),
         subnet_id: SubnetId::parse(subnet).unwrap(),
         vpc_id: VpcId::parse(vpc).unwrap(),
         availability_zone: "us-east-1a".into(),
@@ -453,6 +475,7 @@ fn interfaces_of_instances_by_range_and_host() {
     let subnet = Subnet {
         id: SubnetId::parse("subnet-12345678").unwrap(),
         account_id: a.clone(),
+        region: "us-east-1".into(),
         vpc_id: VpcId::parse("vpc-12345678").unwrap(),
         cidr_block: "10.0.0.0/24".into(),
         availability_zone: "us-east-1a".into(),
@@ -486,10 +509,12 @@ fn interfaces_of_instances_by_range_and_host() {
     })
     .unwrap();
     let both = [i1.id.as_str(), i2.id.as_str()];
-    let all = db.read(|tx| tx.interfaces_of_instances(&a, &both)).unwrap();
+    let all = db
+        .read(|tx| tx.interfaces_of_instances(&us(&a), &both))
+        .unwrap();
     assert_eq!(all.len(), 2, "unattached interfaces are not listed");
     let one = db
-        .read(|tx| tx.interfaces_of_instances(&a, &[i2.id.as_str()]))
+        .read(|tx| tx.interfaces_of_instances(&us(&a), &[i2.id.as_str()]))
         .unwrap();
     assert_eq!(one, vec![n2.clone()]);
     // Long lists go in chunks.
@@ -499,24 +524,88 @@ fn interfaces_of_instances_by_range_and_host() {
     let mut ids: Vec<&str> = many.iter().map(String::as_str).collect();
     ids.push(i1.id.as_str());
     assert_eq!(
-        db.read(|tx| tx.interfaces_of_instances(&a, &ids)).unwrap(),
+        db.read(|tx| tx.interfaces_of_instances(&us(&a), &ids))
+            .unwrap(),
         vec![n1.clone()]
     );
     assert_eq!(
-        db.read(|tx| tx.nics_of_instances(&a, &ids)).unwrap(),
+        db.read(|tx| tx.nics_of_instances(&us(&a), &ids)).unwrap(),
         vec![(n1.clone(), subnet.clone())]
     );
     let on_local = db.read(|tx| tx.interfaces_on_host("local")).unwrap();
     assert_eq!(on_local, vec![(n1.clone(), subnet.clone())]);
     assert_eq!(
-        db.read(|tx| tx.interfaces_of_instance(&a, i2.id.as_str()))
+        db.read(|tx| tx.interfaces_of_instance(&us(&a), i2.id.as_str()))
             .unwrap(),
         vec![(n2, subnet)]
     );
     // Another account sees none of them.
     let b = account(&db, "b");
     assert!(db
-        .read(|tx| tx.interfaces_of_instance(&b, i1.id.as_str()))
+        .read(|tx| tx.interfaces_of_instance(&us(&b), i1.id.as_str()))
         .unwrap()
         .is_empty());
+}
+
+/// Before regions, rows were filed under the bare account id and documents named no
+/// region: the upgrade files them under the region the server was started for.
+#[test]
+fn upgrade_to_regions_files_legacy_rows_under_the_served_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Db::open(&path).unwrap();
+    let a = account(&db, "legacy");
+    let eu = Scope::new(a.clone(), "eu-west-1");
+    let kp = KeyPair {
+        id: strato_common::KeyPairId::generate(),
+        account_id: a.clone(),
+        region: "eu-west-1".into(),
+        name: "old".into(),
+        key_type: "ed25519".into(),
+        fingerprint: "f".into(),
+        public_key: "ssh-ed25519 AAAA".into(),
+        created_ms: 0,
+    };
+    db.write(|tx| tx.insert_key_pair(&kp)).unwrap();
+    let mut inst = instance(&a);
+    inst.availability_zone = "eu-west-1b".into();
+    db.write(|tx| tx.insert_instance(&inst)).unwrap();
+    drop(db);
+    {
+        // Rewind to schema 8: bare account ids, no region in the documents.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let data: String = conn
+            .query_row("SELECT data FROM key_pairs", [], |r| r.get(0))
+            .unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&data).unwrap();
+        doc.as_object_mut().unwrap().remove("region");
+        conn.execute_batch(&format!(
+            "UPDATE key_pairs SET account_id = '{a}', data = '{doc}';
+             UPDATE instances SET account_id = '{a}';
+             UPDATE meta SET value = '8' WHERE key = 'schema_version';
+             INSERT INTO meta(key, value) VALUES ('region', 'eu-west-1')
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
+            a = a.as_str()
+        ))
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let back = db.read(|tx| tx.key_pair_by_name(&eu, "old")).unwrap();
+    assert_eq!(back, Some(kp));
+    assert!(db
+        .read(|tx| tx.key_pair_by_name(&us(&a), "old"))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        db.read(|tx| tx.instance(&eu, inst.id.as_str()))
+            .unwrap()
+            .map(|i| i.id),
+        Some(inst.id.clone())
+    );
+    // The rows are the account's still: deleting it removes them from every region.
+    assert_eq!(
+        db.read(|tx| tx.count_live_instances_everywhere(&a))
+            .unwrap(),
+        1
+    );
 }

@@ -58,9 +58,15 @@ pub struct UpArgs {
     pub listen: String,
     #[arg(long, env = "STRATO_HYPERVISOR", value_enum, default_value_t = HypervisorChoice::Auto)]
     pub hypervisor: HypervisorChoice,
-    /// The region name this endpoint serves (clients must sign for it).
+    /// The default region: the one `strato env` and the startup banner name, and the
+    /// one data from before regions belongs to. It must be among `--regions`.
     #[arg(long, env = "STRATO_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// The regions this endpoint serves, comma-separated (the region a request is
+    /// signed for selects one); default: every AWS commercial region, with its real
+    /// availability zones.
+    #[arg(long, env = "STRATO_REGIONS", value_delimiter = ',', value_parser = parse_region)]
+    pub regions: Vec<String>,
     /// Where images live (`<dir>/strato-minimal/…`); default `<data-dir>/images`.
     #[arg(long, env = "STRATO_IMAGES_DIR")]
     pub images_dir: Option<PathBuf>,
@@ -80,6 +86,10 @@ pub struct UpArgs {
     /// addresses are never handed out).
     #[arg(long, env = "STRATO_PUBLIC_IP_POOL", default_value = strato_control::DEFAULT_PUBLIC_IP_POOL, value_parser = parse_pool)]
     pub public_ip_pool: strato_common::cidr::Ipv4Cidr,
+    /// The most public addresses (Elastic IPs and instances' public IPs, all regions
+    /// together) one account may hold; default: half the pool.
+    #[arg(long, env = "STRATO_PUBLIC_IPS_PER_ACCOUNT")]
+    pub public_ips_per_account: Option<usize>,
     /// The network namespace VPC uplinks (internet gateways) lead to; public and
     /// Elastic IPs are routed there. Default: the host's own namespace, so the host
     /// reaches instances' public addresses directly.
@@ -349,7 +359,7 @@ impl Cli {
                             bail!("the root account cannot be deleted");
                         }
                         let live = db
-                            .read(|tx| tx.count_live_instances(&acct.id))
+                            .read(|tx| tx.count_live_instances_everywhere(&acct.id))
                             .map_err(err)?;
                         if live > 0 {
                             bail!(
@@ -415,4 +425,19 @@ impl Cli {
 fn parse_pool(s: &str) -> Result<strato_common::cidr::Ipv4Cidr, String> {
     strato_common::cidr::Ipv4Cidr::parse(s)
         .ok_or_else(|| format!("'{s}' is not an IPv4 block such as 198.51.100.0/24"))
+}
+
+/// A region name: lowercase letters, digits and dashes, as AWS names regions.
+fn parse_region(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_digit());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a region name (like eu-west-1)"))
+    }
 }

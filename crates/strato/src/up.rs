@@ -192,8 +192,19 @@ pub fn run(args: UpArgs) -> Result<()> {
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut cfg = ControlConfig::new(&args.region, &endpoint);
+        if !args.regions.is_empty() {
+            cfg.regions = args.regions.clone();
+        }
+        if !cfg.serves(&args.region) {
+            anyhow::bail!(
+                "the default region {} is not among --regions ({})",
+                args.region,
+                cfg.regions.join(",")
+            );
+        }
         cfg.max_instances_per_account = args.max_instances_per_account;
         cfg.public_ip_pool = args.public_ip_pool;
+        cfg.public_ips_per_account = args.public_ips_per_account;
         let control = Arc::new(ControlPlane::new(db.clone(), agent.clone() as Arc<dyn AgentClient>, cfg));
         control.register_builtin_images().map_err(|e| anyhow::anyhow!("{e}"))?;
         // Real VMs get real networks: VPC namespaces, nftables and the metadata
@@ -245,8 +256,9 @@ pub fn run(args: UpArgs) -> Result<()> {
             }),
         });
         eprintln!(
-            "Strato is up: EC2 endpoint {endpoint}, region {}, hypervisor {}\nRoot account {} ({}). Use it with:\n\n{}",
+            "Strato is up: EC2 endpoint {endpoint}, default region {} ({} regions served), hypervisor {}\nRoot account {} ({}). Use it with:\n\n{}",
             args.region,
+            control.cfg.regions.len(),
             agent.hypervisor_description(),
             root.id,
             root.name,

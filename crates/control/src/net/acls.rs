@@ -14,6 +14,7 @@ use crate::{Caller, ControlPlane};
 use sha2::{Digest, Sha256};
 use strato_common::filter::FilterSet;
 use strato_common::{AccountId, Error, NetworkAclId, ResourceId, ResourceKind, Result};
+use strato_domain::Scope;
 use strato_domain::{Subnet, Vpc};
 use strato_store::Tx;
 
@@ -133,7 +134,7 @@ fn acl_field(a: &NetworkAcl, name: &str) -> Vec<String> {
 }
 
 /// Whether `id` is the default ACL of one of the account's VPCs (for tagging).
-pub(crate) fn acl_exists(tx: &Tx, account: &AccountId, id: &str) -> Result<bool> {
+pub(crate) fn acl_exists(tx: &Tx, account: &Scope, id: &str) -> Result<bool> {
     let vpcs: Vec<Vpc> = tx.list_docs(account)?;
     Ok(vpcs
         .iter()
@@ -150,7 +151,8 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<NetworkAcl>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         parse_ids::<NetworkAclId>(ids)?;
         let (acls, mut tags) = self.db.read(|tx| {
             let vpcs: Vec<Vpc> = tx.list_docs(account)?;

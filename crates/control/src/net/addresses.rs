@@ -10,16 +10,16 @@
 
 use super::load;
 use crate::tags::{put_tags, tags_for, TagSpec};
-use crate::{Caller, ControlPlane, Tags};
+use crate::{Caller, ControlConfig, ControlPlane, Tags};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use strato_common::cidr::Ipv4Cidr;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
-    AccountId, AddressAssociationId, AllocationId, Error, InstanceId, ResourceId, ResourceKind,
-    Result,
+    AddressAssociationId, AllocationId, Error, InstanceId, ResourceId, ResourceKind, Result,
 };
+use strato_domain::Scope;
 use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, Tx};
 
 /// Filter names DescribeAddresses accepts.
@@ -87,11 +87,12 @@ pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
 /// Gives an instance a public address when it should have one and has none (it
 /// starts running, or lost its Elastic IP), and takes an auto-assigned one back when
 /// it stops running. Elastic IPs are left alone.
-pub fn settle_public_ip(tx: &Tx, pool: &Ipv4Cidr, inst: &mut Instance) -> Result<()> {
+pub fn settle_public_ip(tx: &Tx, cfg: &ControlConfig, inst: &mut Instance) -> Result<()> {
+    let pool = &cfg.public_ip_pool;
     let runs = matches!(inst.state, InstanceState::Pending | InstanceState::Running);
     let elastic = match &inst.public_ip {
         Some(ip) => !tx
-            .list_docs_by::<ElasticIp>(&inst.account_id, "public_ip", ip)?
+            .list_docs_by::<ElasticIp>(&Scope::of_instance(inst), "public_ip", ip)?
             .is_empty(),
         None => false,
     };
@@ -101,6 +102,14 @@ pub fn settle_public_ip(tx: &Tx, pool: &Ipv4Cidr, inst: &mut Instance) -> Result
     if runs && inst.auto_public_ip && inst.public_ip.is_none() {
         // EC2 never fails a launch for want of a public address; with the pool used
         // up the instance runs with its private address only.
+        if tx.public_ips_of_account(&inst.account_id)? >= cfg.public_ip_share() as i64 {
+            static WARNED_SHARE: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED_SHARE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(instance = %inst.id, account = %inst.account_id, share = cfg.public_ip_share(), "account holds its share of the public address pool; its instances launch without a public IP (--public-ips-per-account)");
+            }
+            return Ok(());
+        }
         inst.public_ip = take_public_ip(tx, pool)?;
         if inst.public_ip.is_none() {
             // Once per process is enough to tell the operator; a large launch would
@@ -150,7 +159,7 @@ fn field(a: &ElasticIp, region: &str, name: &str) -> Vec<String> {
 }
 
 /// Loads the caller's address named either way, or the kind's `NotFound`.
-fn load_address(tx: &Tx, account: &AccountId, r: &AddressRef) -> Result<ElasticIp> {
+fn load_address(tx: &Tx, account: &Scope, r: &AddressRef) -> Result<ElasticIp> {
     match r {
         AddressRef::Allocation(id) => load(tx, account, ResourceKind::Address, id),
         AddressRef::Public(ip) => tx
@@ -166,13 +175,13 @@ fn load_address(tx: &Tx, account: &AccountId, r: &AddressRef) -> Result<ElasticI
 
 /// Takes the public address off the instance it is associated with (if any, and if
 /// that instance still exists).
-fn clear_instance(tx: &Tx, pool: &Ipv4Cidr, account: &AccountId, a: &ElasticIp) -> Result<()> {
+fn clear_instance(tx: &Tx, cfg: &ControlConfig, account: &Scope, a: &ElasticIp) -> Result<()> {
     if let Some(assoc) = &a.association {
         if let Some(mut inst) = tx.instance(account, assoc.instance_id.as_str())? {
             if inst.public_ip.as_deref() == Some(a.public_ip.as_str()) {
                 inst.public_ip = None;
                 // An instance that had an auto-assigned address gets a new one, as in EC2.
-                settle_public_ip(tx, pool, &mut inst)?;
+                settle_public_ip(tx, cfg, &mut inst)?;
                 tx.update_instance(&inst)?;
             }
         }
@@ -182,7 +191,7 @@ fn clear_instance(tx: &Tx, pool: &Ipv4Cidr, account: &AccountId, a: &ElasticIp) 
 
 /// Disassociates every address associated with an instance (it terminated). The
 /// caller clears the instance's own `public_ip`.
-pub fn disassociate_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<()> {
+pub fn disassociate_instance(tx: &Tx, account: &Scope, instance: &str) -> Result<()> {
     for mut a in tx.list_docs_by::<ElasticIp>(account, "instance_id", instance)? {
         a.association = None;
         tx.update_doc(&a)?;
@@ -219,7 +228,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<(ElasticIp, Tags)> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         if let Some(d) = domain.filter(|d| *d != "vpc") {
             return Err(Error::invalid_value(format!(
                 "Invalid value '{d}' for domain. Only 'vpc' is supported."
@@ -234,6 +244,12 @@ impl ControlPlane {
                     "The maximum number of addresses has been reached.".into(),
                 ));
             }
+            if tx.public_ips_of_account(&account.account)? >= self.cfg.public_ip_share() as i64 {
+                return Err(Error::AddressLimitExceeded(format!(
+                    "The maximum number of addresses has been reached: this account holds its share of the public address pool ({}).",
+                    self.cfg.public_ip_share()
+                )));
+            }
             // An instance's auto-assigned address is taken too.
             let taken: HashSet<String> = tx.public_ips_in_use()?.into_iter().collect();
             let Some(ip) = first_free(&self.cfg.public_ip_pool, &taken) else {
@@ -244,7 +260,8 @@ impl ControlPlane {
             Self::dry(dry_run)?;
             let a = ElasticIp {
                 id: AllocationId::generate(),
-                account_id: account.clone(),
+                account_id: account.account.clone(),
+                region: account.region.clone(),
                 public_ip: ip.to_string(),
                 domain: "vpc".into(),
                 association: None,
@@ -266,7 +283,8 @@ impl ControlPlane {
         filters: &FilterSet,
     ) -> Result<Vec<(ElasticIp, Tags)>> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         for id in allocation_ids {
             AllocationId::parse(id)?;
         }
@@ -274,7 +292,7 @@ impl ControlPlane {
             .iter()
             .map(|ip| parse_public_ip(ip))
             .collect::<Result<_>>()?;
-        let region = self.cfg.region.clone();
+        let region = caller.region.clone();
         self.db.read(|tx| {
             let all: Vec<ElasticIp> = tx.list_docs(account)?;
             for id in allocation_ids {
@@ -321,7 +339,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<AddressAssociationId> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let instance_id = InstanceId::parse(instance_id)?;
         self.db.write(|tx| {
             let mut a = load_address(tx, account, address)?;
@@ -361,7 +380,7 @@ impl ControlPlane {
             }
             Self::dry(dry_run)?;
             // The address leaves its old instance…
-            clear_instance(tx, &self.cfg.public_ip_pool, account, &a)?;
+            clear_instance(tx, &self.cfg, account, &a)?;
             // …and the instance's old address (another one) is disassociated.
             for mut other in
                 tx.list_docs_by::<ElasticIp>(account, "instance_id", inst.id.as_str())?
@@ -398,7 +417,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let by_assoc =
             match (association_id, public_ip) {
                 (Some(id), None) => Some(AddressAssociationId::parse(id)?),
@@ -424,7 +444,7 @@ impl ControlPlane {
             };
             Self::dry(dry_run)?;
             if a.association.is_some() {
-                clear_instance(tx, &self.cfg.public_ip_pool, account, &a)?;
+                clear_instance(tx, &self.cfg, account, &a)?;
                 a.association = None;
                 tx.update_doc(&a)?;
             }
@@ -441,7 +461,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         self.db.write(|tx| {
             let a = load_address(tx, account, address)?;
             if a.association.is_some() {

@@ -11,7 +11,8 @@ use crate::ControlPlane;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 use strato_agent_api::{HostNetSpec, PortSpec, RuleSpec, VpcNetSpec};
-use strato_common::{AccountId, Result};
+use strato_common::Result;
+use strato_domain::Scope;
 use strato_store::{
     Instance, InternetGateway, NetworkInterface, RouteTable, RouteTarget, RulePeer,
     SecurityGroupRule, Subnet, Tx,
@@ -80,7 +81,7 @@ pub fn hostname_of(ip: &str) -> String {
 pub fn host_net_spec(tx: &Tx, host: &str) -> Result<HostNetSpec> {
     // Not terminated, by the query's own condition.
     let instances: Vec<Instance> = tx.instances_on_host(host)?;
-    let mut accounts: Vec<AccountId> = instances.iter().map(|i| i.account_id.clone()).collect();
+    let mut accounts: Vec<Scope> = instances.iter().map(Scope::of_instance).collect();
     accounts.sort();
     accounts.dedup();
     let mut vpcs: BTreeMap<String, VpcNetSpec> = BTreeMap::new();
@@ -94,13 +95,13 @@ pub fn host_net_spec(tx: &Tx, host: &str) -> Result<HostNetSpec> {
 
 fn account_ports(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     instances: &[Instance],
     out: &mut BTreeMap<String, VpcNetSpec>,
 ) -> Result<()> {
     let live: HashMap<&str, &Instance> = instances
         .iter()
-        .filter(|i| &i.account_id == account)
+        .filter(|i| Scope::of_instance(i) == *account)
         .map(|i| (i.id.as_str(), i))
         .collect();
     let interfaces: Vec<NetworkInterface> = tx.list_docs(account)?;

@@ -16,10 +16,11 @@ use crate::ControlPlane;
 use strato_common::cidr::Ipv4Cidr;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
-    generate_with_prefix, AccountId, DhcpOptionsId, InternetGatewayId, ResourceId,
-    RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
+    generate_with_prefix, DhcpOptionsId, InternetGatewayId, ResourceId, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, VpcId,
 };
 use strato_common::{Error, Result};
+use strato_domain::Scope;
 use strato_store::{
     DhcpOptions, InternetGateway, Route, RouteTable, RouteTableAssociation, RouteTarget, RulePeer,
     SecurityGroup, SecurityGroupRule, Subnet, Tx, Vpc,
@@ -36,7 +37,7 @@ pub const DEFAULT_GROUP_DESCRIPTION: &str = "default VPC security group";
 impl ControlPlane {
     /// Makes sure the account's default network exists (see the module docs). Cheap
     /// after the first call: a set lookup in memory.
-    pub fn ensure_network_defaults(&self, account: &AccountId) -> Result<()> {
+    pub fn ensure_network_defaults(&self, account: &Scope) -> Result<()> {
         let ready = |cp: &ControlPlane| {
             cp.network_ready
                 .lock()
@@ -71,11 +72,11 @@ impl ControlPlane {
 
     /// The DHCP options EC2 gives an account: the region's internal domain and the
     /// Amazon-provided DNS server.
-    pub fn default_dhcp_configuration(&self) -> Vec<(String, Vec<String>)> {
-        let domain = if self.cfg.region == "us-east-1" {
+    pub fn default_dhcp_configuration(&self, region: &str) -> Vec<(String, Vec<String>)> {
+        let domain = if region == "us-east-1" {
             "ec2.internal".to_string()
         } else {
-            format!("{}.compute.internal", self.cfg.region)
+            format!("{region}.compute.internal")
         };
         vec![
             ("domain-name".to_string(), vec![domain]),
@@ -90,7 +91,7 @@ impl ControlPlane {
     pub(crate) fn default_dhcp_options_tx(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         now: i64,
     ) -> Result<DhcpOptionsId> {
         let existing: Vec<DhcpOptions> = tx.list_docs(account)?;
@@ -99,8 +100,9 @@ impl ControlPlane {
         }
         let d = DhcpOptions {
             id: DhcpOptionsId::generate(),
-            account_id: account.clone(),
-            options: self.default_dhcp_configuration(),
+            account_id: account.account.clone(),
+            region: account.region.clone(),
+            options: self.default_dhcp_configuration(&account.region),
             is_default: true,
             created_ms: now,
         };
@@ -116,6 +118,7 @@ impl ControlPlane {
         let group = SecurityGroup {
             id: SecurityGroupId::generate(),
             account_id: vpc.account_id.clone(),
+            region: vpc.region.clone(),
             vpc_id: vpc.id.clone(),
             name: SecurityGroup::DEFAULT_NAME.to_string(),
             description: DEFAULT_GROUP_DESCRIPTION.to_string(),
@@ -131,6 +134,7 @@ impl ControlPlane {
         let main = RouteTable {
             id: RouteTableId::generate(),
             account_id: vpc.account_id.clone(),
+            region: vpc.region.clone(),
             vpc_id: vpc.id.clone(),
             routes: vec![local_route(&vpc.cidr_block)],
             associations: vec![RouteTableAssociation {
@@ -149,14 +153,15 @@ impl ControlPlane {
     pub(crate) fn create_default_vpc_tx(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         dhcp_options_id: Option<DhcpOptionsId>,
         now: i64,
     ) -> Result<Vpc> {
         let block = Ipv4Cidr::parse(DEFAULT_VPC_CIDR).ok_or_else(|| Error::internal("cidr"))?;
         let vpc = Vpc {
             id: VpcId::generate(),
-            account_id: account.clone(),
+            account_id: account.account.clone(),
+            region: account.region.clone(),
             cidr_block: block.to_string(),
             cidr_association_id: generate_with_prefix("vpc-cidr-assoc"),
             is_default: true,
@@ -168,7 +173,7 @@ impl ControlPlane {
         };
         self.create_vpc_tx(tx, &vpc, now)?;
         let per_subnet = 1u64 << (32 - DEFAULT_SUBNET_PREFIX);
-        for (i, zone) in self.cfg.availability_zones.iter().enumerate() {
+        for (i, zone) in self.cfg.zones(&account.region).iter().enumerate() {
             // A /16 holds sixteen /20s; zones past that get no default subnet.
             let Some(start) = block.nth(i as u64 * per_subnet) else {
                 break;
@@ -177,7 +182,8 @@ impl ControlPlane {
                 .ok_or_else(|| Error::internal("default subnet block"))?;
             tx.insert_doc(&Subnet {
                 id: SubnetId::generate(),
-                account_id: account.clone(),
+                account_id: account.account.clone(),
+                region: account.region.clone(),
                 vpc_id: vpc.id.clone(),
                 cidr_block: cidr.to_string(),
                 availability_zone: zone.clone(),
@@ -188,7 +194,8 @@ impl ControlPlane {
         }
         let igw = InternetGateway {
             id: InternetGatewayId::generate(),
-            account_id: account.clone(),
+            account_id: account.account.clone(),
+            region: account.region.clone(),
             vpc_id: Some(vpc.id.clone()),
             created_ms: now,
         };
@@ -207,7 +214,7 @@ impl ControlPlane {
     pub(crate) fn main_route_table_tx(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         vpc: &VpcId,
     ) -> Result<RouteTable> {
         let tables: Vec<RouteTable> = tx.list_docs_by(account, "vpc_id", vpc.as_str())?;
@@ -243,6 +250,7 @@ pub(crate) fn all_traffic_rule(
     SecurityGroupRule {
         id: SecurityGroupRuleId::generate(),
         account_id: group.account_id.clone(),
+        region: group.region.clone(),
         group_id: group.id.clone(),
         egress,
         protocol: "-1".to_string(),

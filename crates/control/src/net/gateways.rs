@@ -38,6 +38,7 @@ impl ControlPlane {
         let igw = InternetGateway {
             id: InternetGatewayId::generate(),
             account_id: caller.account.clone(),
+            region: caller.region.clone(),
             vpc_id: None,
             created_ms: now_ms(),
         };
@@ -45,7 +46,7 @@ impl ControlPlane {
             tx.insert_doc(&igw)?;
             put_tags(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 igw.id.as_str(),
                 "internet-gateway",
                 &tags,
@@ -63,7 +64,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let igw_id = InternetGatewayId::parse(igw_id)?;
         let vpc_id = VpcId::parse(vpc_id)?;
         self.db.write(|tx| {
@@ -100,7 +102,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let igw_id = InternetGatewayId::parse(igw_id)?;
         let vpc_id = VpcId::parse(vpc_id)?;
         self.db.write(|tx| {
@@ -127,7 +130,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let igw_id = InternetGatewayId::parse(igw_id)?;
         self.db.write(|tx| {
             let igw: InternetGateway =
@@ -157,7 +161,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             describe(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 ResourceKind::InternetGateway,
                 ids,
                 filters,

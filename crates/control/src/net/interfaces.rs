@@ -25,9 +25,10 @@ use std::net::Ipv4Addr;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
-    AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
-    ResourceKind, Result, SubnetId,
+    Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId, ResourceKind,
+    Result, SubnetId,
 };
+use strato_domain::Scope;
 use strato_store::{
     GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx,
 };
@@ -112,7 +113,7 @@ fn field(n: &NetworkInterface, name: &str) -> Vec<String> {
 /// What happens to an instance's interfaces when it terminates: those marked
 /// `delete_on_termination` are deleted with their tags and give their address back;
 /// the others are detached and kept.
-pub fn release_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<()> {
+pub fn release_instance(tx: &Tx, account: &Scope, instance: &str) -> Result<()> {
     for mut n in tx.list_docs_by::<NetworkInterface>(account, "instance_id", instance)? {
         if n.attachment
             .as_ref()
@@ -133,7 +134,7 @@ pub fn release_instance(tx: &Tx, account: &AccountId, instance: &str) -> Result<
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_interface(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     id: NetworkInterfaceId,
     subnet: &Subnet,
     ip: Ipv4Addr,
@@ -148,7 +149,8 @@ pub(crate) fn insert_interface(
     }
     let n = NetworkInterface {
         id,
-        account_id: account.clone(),
+        account_id: account.account.clone(),
+        region: account.region.clone(),
         subnet_id: subnet.id.clone(),
         vpc_id: subnet.vpc_id.clone(),
         availability_zone: subnet.availability_zone.clone(),
@@ -180,7 +182,7 @@ pub(crate) fn primary_attachment(
 }
 
 /// True when some interface of the account uses the group.
-pub fn group_in_use(tx: &Tx, account: &AccountId, group: &str) -> Result<bool> {
+pub fn group_in_use(tx: &Tx, account: &Scope, group: &str) -> Result<bool> {
     Ok(tx
         .list_docs::<NetworkInterface>(account)?
         .iter()
@@ -188,7 +190,7 @@ pub fn group_in_use(tx: &Tx, account: &AccountId, group: &str) -> Result<bool> {
 }
 
 /// True when the subnet has interfaces.
-pub fn subnet_in_use(tx: &Tx, account: &AccountId, subnet: &str) -> Result<bool> {
+pub fn subnet_in_use(tx: &Tx, account: &Scope, subnet: &str) -> Result<bool> {
     Ok(!tx
         .list_docs_by::<NetworkInterface>(account, "subnet_id", subnet)?
         .is_empty())
@@ -204,7 +206,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<Tagged<NetworkInterface>> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let subnet_id = SubnetId::parse(&req.subnet_id)?;
         let requested = req
             .private_ip
@@ -311,7 +314,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             describe(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 ResourceKind::NetworkInterface,
                 ids,
                 filters,
@@ -325,7 +328,8 @@ impl ControlPlane {
     /// subnet.
     pub fn delete_network_interface(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let id = NetworkInterfaceId::parse(id)?;
         self.db.write(|tx| {
             let n: NetworkInterface =
@@ -354,7 +358,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<NetworkInterfaceAttachmentId> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let id = NetworkInterfaceId::parse(id)?;
         let instance_id = InstanceId::parse(instance_id)?;
         if !(0..=31).contains(&device_index) {
@@ -453,7 +458,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let att = NetworkInterfaceAttachmentId::parse(attachment_id)?;
         self.db
             .write(|tx| {
@@ -514,7 +520,8 @@ impl ControlPlane {
                 if with_primary.contains(inst.id.as_str()) {
                     continue;
                 }
-                let account = &inst.account_id;
+                let scope = Scope::of_instance(&inst);
+                let account = &scope;
                 let Some(subnet) = tx.get_doc::<Subnet>(account, subnet_id.as_str())? else {
                     tracing::warn!(instance = %inst.id, subnet = %subnet_id, "instance's subnet is gone; no primary interface made");
                     continue;

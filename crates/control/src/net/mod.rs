@@ -24,6 +24,7 @@ use crate::{Caller, ControlPlane, Tags};
 use std::collections::HashMap;
 use strato_common::filter::FilterSet;
 use strato_common::{AccountId, Error, ResourceId, ResourceKind, Result};
+use strato_domain::Scope;
 use strato_store::{Document, Tx};
 
 /// A resource with its tags, as Describe calls return it.
@@ -42,7 +43,7 @@ pub fn parse_ids<T: ResourceId>(ids: &[String]) -> Result<Vec<T>> {
 /// Loads one record of the caller's account, or `<Kind>.NotFound`.
 pub(crate) fn load<T: Document>(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     kind: ResourceKind,
     id: &str,
 ) -> Result<T> {
@@ -55,7 +56,7 @@ pub(crate) fn load<T: Document>(
 /// the filters and the page. `field` answers a record's values for a filter name.
 pub(crate) fn describe<T: Document>(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     kind: ResourceKind,
     ids: &[String],
     filters: &FilterSet,
@@ -100,11 +101,8 @@ pub(crate) fn flag(b: bool) -> Vec<String> {
 
 impl ControlPlane {
     /// The ARN of a network resource (`arn:aws:ec2:<region>:<account>:<type>/<id>`).
-    pub fn arn(&self, account: &AccountId, resource_type: &str, id: &str) -> String {
-        format!(
-            "arn:aws:ec2:{}:{}:{resource_type}/{id}",
-            self.cfg.region, account
-        )
+    pub fn arn(region: &str, account: &AccountId, resource_type: &str, id: &str) -> String {
+        format!("arn:aws:ec2:{region}:{account}:{resource_type}/{id}")
     }
 
     /// Answers `DryRunOperation` when asked to, after the caller validated everything.
@@ -117,13 +115,14 @@ impl ControlPlane {
     }
 
     /// Checks an availability zone name and returns it.
-    fn zone(&self, name: &str) -> Result<String> {
-        if self.cfg.availability_zones.iter().any(|z| z == name) {
+    fn zone(&self, region: &str, name: &str) -> Result<String> {
+        let zones = self.cfg.zones(region);
+        if zones.iter().any(|z| z == name) {
             Ok(name.to_string())
         } else {
             Err(Error::invalid_value(format!(
                 "Value ({name}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: {}.",
-                self.cfg.availability_zones.join(", ")
+                zones.join(", ")
             )))
         }
     }
@@ -131,7 +130,7 @@ impl ControlPlane {
     /// Resolves a caller for the network API: makes sure the account's default network
     /// exists first.
     fn net_caller<'c>(&self, caller: &'c Caller) -> Result<&'c Caller> {
-        self.ensure_network_defaults(&caller.account)?;
+        self.ensure_network_defaults(&caller.scope())?;
         Ok(caller)
     }
 }

@@ -18,6 +18,7 @@ use strato_common::{
     Error, InternetGatewayId, ResourceId, ResourceKind, Result, RouteTableAssociationId,
     RouteTableId, SubnetId, VpcId,
 };
+use strato_domain::Scope;
 use strato_store::{
     InternetGateway, Route, RouteTable, RouteTableAssociation, RouteTarget, Subnet, Vpc,
 };
@@ -114,7 +115,7 @@ impl ControlPlane {
         table: RouteTable,
         tags: Tags,
     ) -> Result<RouteTableInfo> {
-        let gateways: Vec<InternetGateway> = self.db.read(|tx| tx.list_docs(&caller.account))?;
+        let gateways: Vec<InternetGateway> = self.db.read(|tx| tx.list_docs(&caller.scope()))?;
         let by_id = gateways
             .into_iter()
             .map(|g| (g.id.to_string(), g))
@@ -137,7 +138,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<RouteTableInfo> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let vpc_id = VpcId::parse(vpc_id)?;
         let tags = tags_for(tag_specs, "route-table")?;
         if let Some(t) = client_token {
@@ -166,7 +168,8 @@ impl ControlPlane {
             Self::dry(dry_run)?;
             let table = RouteTable {
                 id: RouteTableId::generate(),
-                account_id: account.clone(),
+                account_id: account.account.clone(),
+                region: account.region.clone(),
                 vpc_id: vpc.id.clone(),
                 routes: vec![super::defaults::local_route(&vpc.cidr_block)],
                 associations: vec![],
@@ -184,7 +187,8 @@ impl ControlPlane {
     /// with `DependencyViolation`.
     pub fn delete_route_table(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let id = RouteTableId::parse(id)?;
         self.db.write(|tx| {
             let t: RouteTable = load(tx, account, ResourceKind::RouteTable, id.as_str())?;
@@ -209,7 +213,8 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<RouteTableInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         parse_ids::<RouteTableId>(ids)?;
         let (tables, gateways, mut tags) = self.db.read(|tx| {
             let tables: Vec<RouteTable> = tx.list_docs(account)?;
@@ -254,7 +259,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?;
         let gateway_id = InternetGatewayId::parse(gateway_id)?;
@@ -295,7 +301,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?.to_string();
         let gateway_id = InternetGatewayId::parse(gateway_id)?;
@@ -332,7 +339,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?.to_string();
         self.db.write(|tx| {
@@ -369,7 +377,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<RouteTableAssociationId> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let table_id = RouteTableId::parse(table_id)?;
         let subnet_id = SubnetId::parse(subnet_id)?;
         self.db.write(|tx| {
@@ -414,7 +423,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<RouteTableAssociationId> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let id = RouteTableAssociationId::parse(association_id)?;
         let table_id = RouteTableId::parse(table_id)?;
         self.db.write(|tx| {
@@ -464,7 +474,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let id = RouteTableAssociationId::parse(association_id)?;
         self.db.write(|tx| {
             let tables: Vec<RouteTable> = tx.list_docs(account)?;
@@ -487,7 +498,7 @@ impl ControlPlane {
 /// The internet gateway `id`, which must be attached to `table`'s VPC.
 fn gateway_of_table(
     tx: &strato_store::Tx,
-    account: &strato_common::AccountId,
+    account: &Scope,
     table: &RouteTable,
     id: &InternetGatewayId,
 ) -> Result<InternetGateway> {

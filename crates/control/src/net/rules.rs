@@ -327,6 +327,7 @@ mod tests {
         let rule = |proto: &str, port: Option<i32>, peer: RulePeer| SecurityGroupRule {
             id: SecurityGroupRuleId::generate(),
             account_id: account.clone(),
+            region: "us-east-1".into(),
             group_id: group.clone(),
             egress: false,
             protocol: proto.into(),

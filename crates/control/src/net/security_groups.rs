@@ -19,8 +19,9 @@ use std::collections::{HashMap, HashSet};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
-    AccountId, Error, ResourceId, ResourceKind, Result, SecurityGroupId, SecurityGroupRuleId, VpcId,
+    Error, ResourceId, ResourceKind, Result, SecurityGroupId, SecurityGroupRuleId, VpcId,
 };
+use strato_domain::Scope;
 use strato_store::{GroupRef, RulePeer, SecurityGroup, SecurityGroupRule, Tx, Vpc};
 
 /// Filter names DescribeSecurityGroups accepts.
@@ -138,7 +139,7 @@ fn different_networks() -> Error {
 }
 
 /// The caller's default VPC, inside a transaction.
-pub(crate) fn default_vpc_tx(tx: &Tx, account: &AccountId) -> Result<Option<Vpc>> {
+pub(crate) fn default_vpc_tx(tx: &Tx, account: &Scope) -> Result<Option<Vpc>> {
     let list: Vec<Vpc> = tx.list_docs_by(account, "is_default", "true")?;
     Ok(list.into_iter().next())
 }
@@ -146,7 +147,7 @@ pub(crate) fn default_vpc_tx(tx: &Tx, account: &AccountId) -> Result<Option<Vpc>
 /// A group by name within a VPC.
 fn group_by_name(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     vpc: &VpcId,
     name: &str,
     default_vpc: bool,
@@ -168,7 +169,7 @@ fn group_by_name(
 /// Resolves a [`GroupSelector`] inside a transaction.
 pub(crate) fn resolve_group(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     sel: &GroupSelector,
 ) -> Result<SecurityGroup> {
     match sel {
@@ -187,7 +188,7 @@ pub(crate) fn resolve_group(
 /// VPC) and names (looked up in it); with neither, the VPC's default group.
 pub(crate) fn resolve_instance_groups(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     vpc: &VpcId,
     subnet: &str,
     ids: &[String],
@@ -232,7 +233,7 @@ pub(crate) fn resolve_instance_groups(
 /// groups must be the caller's and in the group's VPC.
 fn expand(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     group: &SecurityGroup,
     egress: bool,
     permissions: &[IpPermissionInput],
@@ -285,7 +286,7 @@ fn expand(
 /// The group a `UserIdGroupPair` names, as a rule peer.
 fn resolve_pair(
     tx: &Tx,
-    account: &AccountId,
+    account: &Scope,
     group: &SecurityGroup,
     pair: &GroupPairInput,
 ) -> Result<RulePeer> {
@@ -296,7 +297,7 @@ fn resolve_pair(
         .unwrap_or_default();
     // Groups of other accounts are as invisible here as everywhere else.
     if let Some(user) = pair.user_id.as_deref().filter(|u| !u.is_empty()) {
-        if user != account.as_str() {
+        if user != account.account.as_str() {
             return Err(Error::not_found(ResourceKind::SecurityGroup, shown));
         }
     }
@@ -315,12 +316,12 @@ fn resolve_pair(
     }
     Ok(RulePeer::Group {
         group_id: peer_group.id,
-        account_id: account.clone(),
+        account_id: account.account.clone(),
     })
 }
 
 fn new_rule(
-    account: &AccountId,
+    account: &Scope,
     group: &SecurityGroup,
     egress: bool,
     spec: &PortSpec,
@@ -329,7 +330,8 @@ fn new_rule(
 ) -> SecurityGroupRule {
     SecurityGroupRule {
         id: SecurityGroupRuleId::generate(),
-        account_id: account.clone(),
+        account_id: account.account.clone(),
+        region: account.region.clone(),
         group_id: group.id.clone(),
         egress,
         protocol: spec.protocol.clone(),
@@ -413,7 +415,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<Tagged<SecurityGroup>> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let name = input
             .name
             .as_deref()
@@ -457,7 +460,8 @@ impl ControlPlane {
             Self::dry(dry_run)?;
             let group = SecurityGroup {
                 id: SecurityGroupId::generate(),
-                account_id: account.clone(),
+                account_id: account.account.clone(),
+                region: account.region.clone(),
                 vpc_id: vpc.id.clone(),
                 name: name.to_string(),
                 description: description.to_string(),
@@ -486,7 +490,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<SecurityGroupId> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         if let GroupSelector::Id(id) = sel {
             SecurityGroupId::parse(id)?;
         }
@@ -534,7 +539,8 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<GroupInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         parse_ids::<SecurityGroupId>(ids)?;
         let (groups, rules, mut tags, selected) = self.db.read(|tx| {
             let groups: Vec<SecurityGroup> = tx.list_docs(account)?;
@@ -608,7 +614,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             super::describe(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 ResourceKind::SecurityGroupRule,
                 ids,
                 filters,
@@ -635,7 +641,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<Vec<Tagged<SecurityGroupRule>>> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         if let GroupSelector::Id(id) = sel {
             SecurityGroupId::parse(id)?;
         }
@@ -681,7 +688,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<Vec<SecurityGroupRule>> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         if let GroupSelector::Id(id) = sel {
             SecurityGroupId::parse(id)?;
         }
@@ -747,7 +755,8 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let group_id = SecurityGroupId::parse(group_id)?;
         if updates.is_empty() {
             return Err(Error::MissingParameter("SecurityGroupRule".into()));

@@ -10,7 +10,8 @@ use std::net::Ipv4Addr;
 use strato_common::cidr::{Ipv4Cidr, SUBNET_RESERVED};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
-use strato_common::{AccountId, Error, ResourceId, ResourceKind, Result, SubnetId, VpcId};
+use strato_common::{Error, ResourceId, ResourceKind, Result, SubnetId, VpcId};
+use strato_domain::Scope;
 use strato_store::{NetworkColumn, RouteTable, Subnet, Tx, Vpc};
 
 /// Filter names DescribeSubnets accepts.
@@ -72,9 +73,7 @@ impl ControlPlane {
         let one = |v: &str| vec![v.to_string()];
         match name {
             "availability-zone" => one(&s.availability_zone),
-            "availability-zone-id" => {
-                one(&catalog::zone_id(&self.cfg.region, &s.availability_zone))
-            }
+            "availability-zone-id" => one(&catalog::zone_id(&s.region, &s.availability_zone)),
             "available-ip-address-count" => vec![available.to_string()],
             "cidr" | "cidr-block" | "cidrBlock" => one(&s.cidr_block),
             "default-for-az" | "defaultForAz" => flag(s.default_for_az),
@@ -82,7 +81,12 @@ impl ControlPlane {
             "map-public-ip-on-launch" => flag(s.map_public_ip_on_launch),
             "owner-id" => one(s.account_id.as_str()),
             "state" => one("available"),
-            "subnet-arn" => one(&self.arn(&s.account_id, "subnet", s.id.as_str())),
+            "subnet-arn" => one(&Self::arn(
+                &s.region,
+                &s.account_id,
+                "subnet",
+                s.id.as_str(),
+            )),
             "subnet-id" => one(s.id.as_str()),
             "vpc-id" => one(s.vpc_id.as_str()),
             _ => vec![],
@@ -125,31 +129,35 @@ impl ControlPlane {
                     "Only one of availabilityZone and availabilityZoneId may be given.".into(),
                 ))
             }
-            (Some(z), None) => self.zone(z)?,
+            (Some(z), None) => self.zone(&caller.region, z)?,
             (None, Some(id)) => self
                 .cfg
-                .availability_zones
-                .iter()
-                .find(|z| catalog::zone_id(&self.cfg.region, z) == *id)
-                .cloned()
+                .zones(&caller.region)
+                .into_iter()
+                .find(|z| catalog::zone_id(&caller.region, z) == *id)
                 .ok_or_else(|| {
                     Error::invalid_value(format!(
                         "Value ({id}) for parameter availabilityZoneId is invalid."
                     ))
                 })?,
-            (None, None) => self.cfg.availability_zones[0].clone(),
+            (None, None) => self
+                .cfg
+                .zones(&caller.region)
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::internal("the region has no zones"))?,
         };
         let tags = tags_for(&input.tag_specs, "subnet")?;
         let now = now_ms();
         let subnet = self.db.write(|tx| {
-            let vpc: Vpc = load(tx, &caller.account, ResourceKind::Vpc, vpc_id.as_str())?;
+            let vpc: Vpc = load(tx, &caller.scope(), ResourceKind::Vpc, vpc_id.as_str())?;
             let vpc_block = Ipv4Cidr::parse(&vpc.cidr_block)
                 .ok_or_else(|| Error::internal(format!("{} has a bad block", vpc.id)))?;
             if !vpc_block.contains(&cidr) {
                 return Err(out_of_range());
             }
             let siblings: Vec<Subnet> =
-                tx.list_docs_by(&caller.account, "vpc_id", vpc_id.as_str())?;
+                tx.list_docs_by(&caller.scope(), "vpc_id", vpc_id.as_str())?;
             for s in &siblings {
                 if block_of(s)?.overlaps(&cidr) {
                     return Err(Error::InvalidSubnetConflict(format!(
@@ -161,6 +169,7 @@ impl ControlPlane {
             let subnet = Subnet {
                 id: SubnetId::generate(),
                 account_id: caller.account.clone(),
+                region: caller.region.clone(),
                 vpc_id: vpc_id.clone(),
                 cidr_block: cidr.to_string(),
                 availability_zone: zone.clone(),
@@ -169,7 +178,7 @@ impl ControlPlane {
                 created_ms: now,
             };
             tx.insert_doc(&subnet)?;
-            put_tags(tx, &caller.account, subnet.id.as_str(), "subnet", &tags)?;
+            put_tags(tx, &caller.scope(), subnet.id.as_str(), "subnet", &tags)?;
             Ok(subnet)
         })?;
         tracing::info!(subnet = %subnet.id, vpc = %subnet.vpc_id, cidr = %subnet.cidr_block, "subnet created");
@@ -185,7 +194,8 @@ impl ControlPlane {
     pub fn delete_subnet(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let id = SubnetId::parse(id)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         self.db.write(|tx| {
             let subnet: Subnet = load(tx, account, ResourceKind::Subnet, id.as_str())?;
             if tx.count_live_instances_in(account, NetworkColumn::Subnet, id.as_str())? > 0
@@ -223,7 +233,8 @@ impl ControlPlane {
     ) -> Result<(Vec<SubnetInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
         parse_ids::<SubnetId>(ids)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         let (subnets, counts, mut tags) = self.db.read(|tx| {
             let all: Vec<Subnet> = tx.list_docs(account)?;
             let counts = tx.subnet_address_counts(account)?;
@@ -276,7 +287,7 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let id = SubnetId::parse(id)?;
         self.db.write(|tx| {
-            let mut s: Subnet = load(tx, &caller.account, ResourceKind::Subnet, id.as_str())?;
+            let mut s: Subnet = load(tx, &caller.scope(), ResourceKind::Subnet, id.as_str())?;
             Self::dry(dry_run)?;
             s.map_public_ip_on_launch = value;
             tx.update_doc(&s)
@@ -295,7 +306,7 @@ pub(crate) struct SubnetAddresses<'s> {
 
 impl<'s> SubnetAddresses<'s> {
     /// Reads the taken addresses of `subnet` inside the caller's transaction.
-    pub(crate) fn load(tx: &Tx, account: &AccountId, subnet: &'s Subnet) -> Result<Self> {
+    pub(crate) fn load(tx: &Tx, account: &Scope, subnet: &'s Subnet) -> Result<Self> {
         Ok(SubnetAddresses {
             subnet,
             block: block_of(subnet)?,
@@ -313,7 +324,7 @@ impl<'s> SubnetAddresses<'s> {
     pub(crate) fn allocate_exact(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         address: Ipv4Addr,
         instance: &str,
     ) -> Result<Ipv4Addr> {
@@ -342,7 +353,7 @@ impl<'s> SubnetAddresses<'s> {
     pub(crate) fn allocate(
         &self,
         tx: &Tx,
-        account: &AccountId,
+        account: &Scope,
         instances: &[&str],
     ) -> Result<Vec<Ipv4Addr>> {
         let mut taken = self.taken.iter().copied().peekable();

@@ -148,10 +148,11 @@ impl ControlPlane {
         Self::dry(dry_run)?;
         let now = now_ms();
         let vpc = self.db.write(|tx| {
-            let dopt = self.default_dhcp_options_tx(tx, &caller.account, now)?;
+            let dopt = self.default_dhcp_options_tx(tx, &caller.scope(), now)?;
             let vpc = Vpc {
                 id: VpcId::generate(),
                 account_id: caller.account.clone(),
+                region: caller.region.clone(),
                 cidr_block: cidr.to_string(),
                 cidr_association_id: generate_with_prefix("vpc-cidr-assoc"),
                 is_default: false,
@@ -162,7 +163,7 @@ impl ControlPlane {
                 created_ms: now,
             };
             self.create_vpc_tx(tx, &vpc, now)?;
-            put_tags(tx, &caller.account, vpc.id.as_str(), "vpc", &tags)?;
+            put_tags(tx, &caller.scope(), vpc.id.as_str(), "vpc", &tags)?;
             Ok(vpc)
         })?;
         tracing::info!(vpc = %vpc.id, cidr = %vpc.cidr_block, "vpc created");
@@ -174,7 +175,7 @@ impl ControlPlane {
     pub fn create_default_vpc(&self, caller: &Caller, dry_run: bool) -> Result<Tagged<Vpc>> {
         let caller = self.net_caller(caller)?;
         let exists = |tx: &strato_store::Tx| -> Result<()> {
-            let defaults: Vec<Vpc> = tx.list_docs_by(&caller.account, "is_default", "true")?;
+            let defaults: Vec<Vpc> = tx.list_docs_by(&caller.scope(), "is_default", "true")?;
             if defaults.is_empty() {
                 Ok(())
             } else {
@@ -188,8 +189,8 @@ impl ControlPlane {
         let now = now_ms();
         let vpc = self.db.write(|tx| {
             exists(tx)?;
-            let dopt = self.default_dhcp_options_tx(tx, &caller.account, now)?;
-            self.create_default_vpc_tx(tx, &caller.account, Some(dopt), now)
+            let dopt = self.default_dhcp_options_tx(tx, &caller.scope(), now)?;
+            self.create_default_vpc_tx(tx, &caller.scope(), Some(dopt), now)
         })?;
         Ok((vpc, vec![]))
     }
@@ -201,7 +202,8 @@ impl ControlPlane {
     pub fn delete_vpc(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let id = VpcId::parse(id)?;
-        let account = &caller.account;
+        let scope = caller.scope();
+        let account = &scope;
         self.db.write(|tx| {
             let vpc: Vpc = load(tx, account, ResourceKind::Vpc, id.as_str())?;
             let busy = || {
@@ -256,7 +258,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             describe(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 ResourceKind::Vpc,
                 ids,
                 filters,
@@ -271,7 +273,7 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let id = VpcId::parse(id)?;
         self.db
-            .read(|tx| load(tx, &caller.account, ResourceKind::Vpc, id.as_str()))
+            .read(|tx| load(tx, &caller.scope(), ResourceKind::Vpc, id.as_str()))
     }
 
     /// The caller's default VPC, if it has one.
@@ -279,7 +281,7 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let list: Vec<Vpc> = self
             .db
-            .read(|tx| tx.list_docs_by(&caller.account, "is_default", "true"))?;
+            .read(|tx| tx.list_docs_by(&caller.scope(), "is_default", "true"))?;
         Ok(list.into_iter().next())
     }
 
@@ -300,7 +302,7 @@ impl ControlPlane {
             ));
         }
         self.db.write(|tx| {
-            let mut vpc: Vpc = load(tx, &caller.account, ResourceKind::Vpc, id.as_str())?;
+            let mut vpc: Vpc = load(tx, &caller.scope(), ResourceKind::Vpc, id.as_str())?;
             match attribute {
                 VpcAttribute::EnableDnsSupport => vpc.enable_dns_support = value,
                 VpcAttribute::EnableDnsHostnames => vpc.enable_dns_hostnames = value,
@@ -324,7 +326,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             describe(
                 tx,
-                &caller.account,
+                &caller.scope(),
                 ResourceKind::DhcpOptions,
                 ids,
                 filters,

@@ -29,14 +29,14 @@ fn write_address(w: &mut XmlWriter, region: &str, a: &ElasticIp, tags: &[(String
 pub fn allocate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
     let dry = p.dry_run()?;
     if let Some(g) = p.get("NetworkBorderGroup") {
-        if g != cp.cfg.region {
+        if g != c.region {
             return Err(Error::invalid_value(format!(
                 "Invalid value '{g}' for NetworkBorderGroup."
             )));
         }
     }
     let (a, _tags) = cp.allocate_address(c, p.get("Domain"), &tag_specs(p)?, dry)?;
-    let region = cp.cfg.region.clone();
+    let region = c.region.clone();
     Ok(xml::success("AllocateAddress", rid, |w| {
         w.text("publicIp", &a.public_ip)
             .text("domain", &a.domain)
@@ -53,7 +53,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     }
     let filters = decode_filters(p, "Filter", ADDRESS_FILTERS, true)?;
     let list = cp.describe_addresses(c, &p.list("PublicIp"), &p.list("AllocationId"), &filters)?;
-    let region = cp.cfg.region.clone();
+    let region = c.region.clone();
     Ok(xml::success("DescribeAddresses", rid, |w| {
         w.list("addressesSet", &list, |w, (a, t)| {
             write_address(w, &region, a, t)

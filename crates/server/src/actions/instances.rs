@@ -407,7 +407,7 @@ pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<Strin
             .open("groupSet")
             .close("groupSet");
         w.list("instancesSet", &res.instances, |w, (i, t)| {
-            write_instance(w, &cp.cfg.region, i, t, &res.interfaces)
+            write_instance(w, &c.region, i, t, &res.interfaces)
         });
     }))
 }
@@ -442,7 +442,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
                 .close("groupSet");
             w.list("instancesSet", members, |w, n| {
                 let (i, t) = &list[*n];
-                write_instance(w, &cp.cfg.region, i, t, &nics);
+                write_instance(w, &c.region, i, t, &nics);
             });
         });
         w.opt_text("nextToken", next.as_deref());

@@ -69,7 +69,7 @@ pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
         client_token: p.get("ClientToken").map(String::from),
     };
     let (n, tags) = cp.create_network_interface(c, &req, &tag_specs(p)?, dry)?;
-    let region = cp.cfg.region.clone();
+    let region = c.region.clone();
     Ok(xml::success("CreateNetworkInterface", rid, |w| {
         w.open("networkInterface");
         write_interface(w, &region, &n, &tags);
@@ -86,7 +86,7 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
     let pg = page(p, 5, 1000)?;
     let (list, next) =
         cp.describe_network_interfaces(c, &p.list("NetworkInterfaceId"), &filters, &pg)?;
-    let region = cp.cfg.region.clone();
+    let region = c.region.clone();
     Ok(xml::success("DescribeNetworkInterfaces", rid, |w| {
         w.list("networkInterfaceSet", &list, |w, (n, t)| {
             write_interface(w, &region, n, t)

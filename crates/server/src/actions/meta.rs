@@ -4,7 +4,7 @@
 use super::page;
 use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, Result};
-use strato_control::catalog::{zone_id, InstanceType, INSTANCE_TYPES};
+use strato_control::catalog::{self, zone_id, InstanceType, INSTANCE_TYPES};
 use strato_control::images::{owner_id, DescribeImagesInput, IMAGE_FILTERS};
 use strato_control::page::paginate;
 use strato_control::{Caller, ControlPlane};
@@ -158,7 +158,7 @@ pub fn describe_instance_types(
 
 pub fn describe_instance_type_offerings(
     cp: &ControlPlane,
-    _c: &Caller,
+    c: &Caller,
     p: &Params,
     rid: &str,
 ) -> Result<String> {
@@ -167,13 +167,13 @@ pub fn describe_instance_type_offerings(
     }
     let location_type = p.get("LocationType").unwrap_or("region");
     let locations: Vec<String> = match location_type {
-        "region" => vec![cp.cfg.region.clone()],
-        "availability-zone" => cp.cfg.availability_zones.clone(),
+        "region" => vec![c.region.clone()],
+        "availability-zone" => cp.cfg.zones(&c.region),
         "availability-zone-id" => cp
             .cfg
-            .availability_zones
+            .zones(&c.region)
             .iter()
-            .map(|z| zone_id(&cp.cfg.region, z))
+            .map(|z| zone_id(&c.region, z))
             .collect(),
         other => {
             return Err(Error::invalid_value(format!(
@@ -266,6 +266,8 @@ pub fn describe_images(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> 
     }))
 }
 
+/// DescribeRegions: the regions this installation serves (every one of them on this
+/// endpoint); with `AllRegions`, AWS's other commercial regions too, as not opted in.
 pub fn describe_regions(cp: &ControlPlane, _c: &Caller, p: &Params, rid: &str) -> Result<String> {
     if p.dry_run()? {
         return Err(Error::DryRunOperation);
@@ -278,40 +280,54 @@ pub fn describe_regions(cp: &ControlPlane, _c: &Caller, p: &Params, rid: &str) -
     )?;
     let names = p.list("RegionName");
     for n in &names {
-        if *n != cp.cfg.region {
+        if catalog::region_info(n).is_none() && !cp.cfg.serves(n) {
             return Err(Error::invalid_value(format!("Invalid region: {n}")));
         }
     }
-    p.bool("AllRegions")?;
+    let all = p.bool("AllRegions")?.unwrap_or(false);
     let host = cp
         .cfg
         .endpoint
         .trim_start_matches("http://")
         .trim_start_matches("https://")
         .to_string();
-    let regions: Vec<&str> = [cp.cfg.region.as_str()]
+    let mut regions: Vec<(String, &'static str)> = catalog::REGIONS
+        .iter()
+        .map(|r| (r.name.to_string(), r.opt_in_status(cp.cfg.serves(r.name))))
+        .collect();
+    // A region served by name that AWS does not have (a private one) opts in nothing.
+    for r in &cp.cfg.regions {
+        if catalog::region_info(r).is_none() {
+            regions.push((r.clone(), "opt-in-not-required"));
+        }
+    }
+    regions.sort();
+    let regions: Vec<(String, &str)> = regions
         .into_iter()
-        .filter(|r| {
+        .filter(|(r, _)| all || !names.is_empty() || cp.cfg.serves(r))
+        .filter(|(r, _)| names.is_empty() || names.contains(r))
+        .filter(|(r, status)| {
             filters.matches(&[], |n| match n {
                 "endpoint" => vec![host.clone()],
-                "region-name" => vec![r.to_string()],
-                "opt-in-status" => vec!["opt-in-not-required".into()],
+                "region-name" => vec![r.clone()],
+                "opt-in-status" => vec![status.to_string()],
                 _ => vec![],
             })
         })
         .collect();
     Ok(xml::success("DescribeRegions", rid, |w| {
-        w.list("regionInfo", &regions, |w, r| {
+        w.list("regionInfo", &regions, |w, (r, status)| {
             w.text("regionName", r)
                 .text("regionEndpoint", &host)
-                .text("optInStatus", "opt-in-not-required");
+                .text("optInStatus", status);
         });
     }))
 }
 
+/// DescribeAvailabilityZones: the zones of the caller's region, with their zone ids.
 pub fn describe_availability_zones(
     cp: &ControlPlane,
-    _c: &Caller,
+    c: &Caller,
     p: &Params,
     rid: &str,
 ) -> Result<String> {
@@ -334,28 +350,23 @@ pub fn describe_availability_zones(
         ],
         false,
     )?;
+    // Local and Wavelength Zones are not offered, so all zones are the usual ones.
     p.bool("AllAvailabilityZones")?;
     let names = p.list("ZoneName");
     let ids = p.list("ZoneId");
-    let region = &cp.cfg.region;
+    let region = &c.region;
+    let zones_of_region = cp.cfg.zones(region);
     for n in &names {
-        cp.check_zone(n)?;
+        cp.check_zone(region, n)?;
     }
     for id in &ids {
-        if !cp
-            .cfg
-            .availability_zones
-            .iter()
-            .any(|z| zone_id(region, z) == *id)
-        {
+        if !zones_of_region.iter().any(|z| zone_id(region, z) == *id) {
             return Err(Error::invalid_value(format!(
                 "Invalid availability zone id: [{id}]"
             )));
         }
     }
-    let zones: Vec<(String, String)> = cp
-        .cfg
-        .availability_zones
+    let zones: Vec<(String, String)> = zones_of_region
         .iter()
         .map(|z| (z.clone(), zone_id(region, z)))
         .filter(|(z, id)| {

@@ -144,12 +144,7 @@ fn write_permission(w: &mut XmlWriter, perm: &IpPermissionView) {
 }
 
 /// A `SecurityGroupRule` structure (DescribeSecurityGroupRules, Authorize answers).
-fn write_rule(
-    w: &mut XmlWriter,
-    cp: &ControlPlane,
-    r: &SecurityGroupRule,
-    tags: &[(String, String)],
-) {
+fn write_rule(w: &mut XmlWriter, r: &SecurityGroupRule, tags: &[(String, String)]) {
     w.text("securityGroupRuleId", r.id.as_str())
         .text("groupId", r.group_id.as_str())
         .text("groupOwnerId", r.account_id.as_str())
@@ -178,7 +173,12 @@ fn write_rule(
         .tag_set(tags)
         .text(
             "securityGroupRuleArn",
-            &cp.arn(&r.account_id, "security-group-rule", r.id.as_str()),
+            &ControlPlane::arn(
+                &r.region,
+                &r.account_id,
+                "security-group-rule",
+                r.id.as_str(),
+            ),
         );
 }
 
@@ -198,7 +198,7 @@ pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<St
             .tag_set(&tags)
             .text(
                 "securityGroupArn",
-                &cp.arn(&g.account_id, "security-group", g.id.as_str()),
+                &ControlPlane::arn(&g.region, &g.account_id, "security-group", g.id.as_str()),
             );
     }))
 }
@@ -238,7 +238,12 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
                 .text("vpcId", g.group.vpc_id.as_str())
                 .text(
                     "securityGroupArn",
-                    &cp.arn(&g.group.account_id, "security-group", g.group.id.as_str()),
+                    &ControlPlane::arn(
+                        &g.group.region,
+                        &g.group.account_id,
+                        "security-group",
+                        g.group.id.as_str(),
+                    ),
                 );
             w.list("ipPermissions", &g.ingress, write_permission);
             w.list("ipPermissionsEgress", &g.egress, write_permission);
@@ -259,7 +264,7 @@ pub fn describe_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> R
         cp.describe_security_group_rules(c, &p.list("SecurityGroupRuleId"), &filters, &pg)?;
     Ok(xml::success("DescribeSecurityGroupRules", rid, |w| {
         w.list("securityGroupRuleSet", &list, |w, (r, t)| {
-            write_rule(w, cp, r, t)
+            write_rule(w, r, t)
         });
         w.opt_text("nextToken", next.as_deref());
     }))
@@ -278,7 +283,7 @@ fn authorize(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str, egress: bool)
     Ok(xml::success(action, rid, |w| {
         w.bool("return", true);
         w.list("securityGroupRuleSet", &added, |w, (r, t)| {
-            write_rule(w, cp, r, t)
+            write_rule(w, r, t)
         });
     }))
 }

@@ -183,12 +183,12 @@ pub fn describe_dhcp_options(
 // ---- subnets -------------------------------------------------------------------------
 
 /// A `Subnet` structure.
-pub fn write_subnet(w: &mut XmlWriter, cp: &ControlPlane, s: &SubnetInfo) {
+pub fn write_subnet(w: &mut XmlWriter, s: &SubnetInfo) {
     let sub = &s.subnet;
     w.text("subnetId", sub.id.as_str())
         .text(
             "subnetArn",
-            &cp.arn(&sub.account_id, "subnet", sub.id.as_str()),
+            &ControlPlane::arn(&sub.region, &sub.account_id, "subnet", sub.id.as_str()),
         )
         .text("state", "available")
         .text("ownerId", sub.account_id.as_str())
@@ -200,7 +200,7 @@ pub fn write_subnet(w: &mut XmlWriter, cp: &ControlPlane, s: &SubnetInfo) {
         .text("availabilityZone", &sub.availability_zone)
         .text(
             "availabilityZoneId",
-            &catalog::zone_id(&cp.cfg.region, &sub.availability_zone),
+            &catalog::zone_id(&sub.region, &sub.availability_zone),
         )
         .bool("defaultForAz", sub.default_for_az)
         .bool("mapPublicIpOnLaunch", sub.map_public_ip_on_launch)
@@ -238,7 +238,7 @@ pub fn create_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Re
     let s = cp.create_subnet(c, &input, dry)?;
     Ok(xml::success("CreateSubnet", rid, |w| {
         w.open("subnet");
-        write_subnet(w, cp, &s);
+        write_subnet(w, &s);
         w.close("subnet");
     }))
 }
@@ -261,7 +261,7 @@ pub fn describe_subnets(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) ->
     let pg = page(p, 5, 1000)?;
     let (list, next) = cp.describe_subnets(c, &p.list("SubnetId"), &filters, &pg)?;
     Ok(xml::success("DescribeSubnets", rid, |w| {
-        w.list("subnetSet", &list, |w, s| write_subnet(w, cp, s));
+        w.list("subnetSet", &list, write_subnet);
         w.opt_text("nextToken", next.as_deref());
     }))
 }
