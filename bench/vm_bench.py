@@ -435,10 +435,11 @@ class Bench:
         self.launched.extend(ids)
         return ids
 
-    def follow(self, dir_path, t0, timeout, extra_mark=None):
+    def follow(self, dir_path, t0, timeout, extra_mark=None, proc=None):
         """Polls a VM directory from t0: disk.qcow2, qemu.pid, then the console markers.
 
-        Polls every 5 ms until QEMU's pid file exists, then every 20 ms."""
+        Polls every 5 ms until QEMU's pid file exists, then every 20 ms. With `proc`
+        (a by-hand QEMU), fails at once when that process exits instead of waiting."""
         marks = {}
         w = ConsoleWatch(os.path.join(dir_path, "console.log"))
         disk = os.path.join(dir_path, "disk.qcow2")
@@ -456,6 +457,9 @@ class Bench:
                 if "ready" not in marks and READY in buf:
                     marks["ready"] = now
                     return marks
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"by-hand QEMU exited with {proc.returncode} before {READY!r}: "
+                                       f"see {os.path.join(dir_path, 'qemu.log')}")
                 time.sleep(0.005 if "qemu" not in marks else 0.02)
         finally:
             w.close()
@@ -568,6 +572,18 @@ class Bench:
         d = self.mkdtemp("strato-vmbench-hand-")
         args = [x.replace(self.tmpl_dir, d) for x in self.tmpl]
         args = [re.sub(r"guest=[^,]+,", f"guest=vmbench-hand-{n},", x) for x in args]
+        # Strato hands QEMU its tap as an inherited descriptor (`tap,fd=N`), which a
+        # process started here does not have: give the by-hand VM a tap of its own by
+        # name instead, made before the clock starts as Strato's is made by its agent.
+        taps = []
+        for i, x in enumerate(args):
+            m = re.match(r"tap,id=([^,]+),fd=\d+(.*)", x)
+            if m:
+                tap = f"vmbh{n}n{len(taps)}"
+                subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"], check=True)
+                subprocess.run(["ip", "link", "set", tap, "up"], check=True)
+                taps.append(tap)
+                args[i] = f"tap,id={m.group(1)},ifname={tap},script=no,downscript=no{m.group(2)}"
         logf = open(os.path.join(d, "qemu.log"), "wb")
         t0 = mono()
         # The overlay is created inside the clock, as Strato's is.
@@ -578,11 +594,13 @@ class Bench:
                              start_new_session=True)
         self.hand_procs.append(p)
         try:
-            marks = self.follow(d, t0, timeout)
+            marks = self.follow(d, t0, timeout, proc=p)
         finally:
             p.kill()
             p.wait()
             logf.close()
+            for tap in taps:
+                subprocess.run(["ip", "link", "del", tap], capture_output=True)
             self.hand_procs.remove(p)
             shutil.rmtree(d, ignore_errors=True)
             self.tmp_dirs.remove(d)

@@ -32,6 +32,8 @@
 //! its run stays bounded, and a table of Strato/moto ratios is printed.
 //! `scripts/bench.sh` builds everything, starts moto and runs this binary.
 
+mod codec;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -48,6 +50,9 @@ use tokio::process::{Child, Command};
 const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
 const SECRET_ACCESS_KEY: &str = "strato/bench/secret/key/0000000000000000";
 /// moto accepts any well-formed credentials.
+/// A second account for the flood phase: its latency while the root account floods.
+const QUIET_ACCESS_KEY_ID: &str = "AKIABENCHQUIET000001";
+const QUIET_SECRET_ACCESS_KEY: &str = "strato/bench/quiet/key/00000000000000000";
 const MOTO_ACCESS_KEY_ID: &str = "AKIAMOTOBENCH0000001";
 const MOTO_SECRET_ACCESS_KEY: &str = "moto/bench/secret/key/00000000000000000";
 const REGION: &str = "us-east-1";
@@ -126,6 +131,19 @@ struct Args {
     /// moto: AMI id for RunInstances (default: the first image moto's DescribeImages lists).
     #[arg(long)]
     moto_image_id: Option<String>,
+    /// Seconds each in-process codec measurement runs (0 skips them).
+    #[arg(long, default_value_t = 1.0)]
+    codec_secs: f64,
+    /// Skip the throttling phase (bucket cost; one account flooding, another measured).
+    #[arg(long)]
+    no_throttle_phase: bool,
+    /// Throttling phase: seconds of the quiet account's idle and flooded samples.
+    #[arg(long, default_value_t = 10.0)]
+    flood_secs: f64,
+    /// Throttling phase: the quiet account's request rate (EC2's default read bucket
+    /// refills 20 tokens a second, so it stays below that).
+    #[arg(long, default_value_t = 15.0)]
+    quiet_rate: f64,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -184,6 +202,25 @@ impl Ec2Client {
     /// Calls `action` with `params`; returns the response body and the latency
     /// (signing, sending and reading the whole body). Any non-200 answer is an error.
     async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<(String, Duration)> {
+        let a = self.send(action, params).await?;
+        a.ok(action)?;
+        Ok((a.text, a.latency))
+    }
+
+    /// As [`Ec2Client::call`], with the server's own time (its `Server-Timing`
+    /// header) when it reports one.
+    async fn call_srv(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(String, Duration, Option<Duration>)> {
+        let a = self.send(action, params).await?;
+        a.ok(action)?;
+        Ok((a.text, a.latency, a.server))
+    }
+
+    /// Sends one request and returns whatever came back, errors included.
+    async fn send(&self, action: &str, params: &[(&str, &str)]) -> Result<Answer> {
         let mut body = String::with_capacity(128);
         body.push_str("Action=");
         form_encode(action, &mut body);
@@ -221,18 +258,51 @@ impl Ec2Client {
             .send()
             .await
             .with_context(|| format!("{action}: sending to {}", self.url))?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
+        let server = resp
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(server_timing);
         let text = resp
             .text()
             .await
             .with_context(|| format!("{action}: reading the response"))?;
-        let elapsed = start.elapsed();
-        if !status.is_success() {
-            let excerpt: String = text.chars().take(600).collect();
-            bail!("{action} answered HTTP {status}: {excerpt}");
-        }
-        Ok((text, elapsed))
+        Ok(Answer {
+            status,
+            text,
+            latency: start.elapsed(),
+            server,
+        })
     }
+}
+
+/// One HTTP answer: status, body, latency seen by the client, time the server reported.
+struct Answer {
+    status: u16,
+    text: String,
+    latency: Duration,
+    server: Option<Duration>,
+}
+
+impl Answer {
+    fn ok(&self, action: &str) -> Result<()> {
+        if (200..300).contains(&self.status) {
+            return Ok(());
+        }
+        let excerpt: String = self.text.chars().take(600).collect();
+        bail!("{action} answered HTTP {}: {excerpt}", self.status)
+    }
+}
+
+/// The `dur` (milliseconds) of a `Server-Timing` header such as `strato;dur=0.412`.
+fn server_timing(v: &str) -> Option<Duration> {
+    let ms: f64 = v
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("dur="))?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(ms / 1e3))
 }
 
 /// The text of every `<tag>…</tag>` in `xml`, in order (simple scanning: the
@@ -626,10 +696,12 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
         );
     }
     let mut page_lats = vec![];
+    let mut page_srv = vec![];
     let mut full_lats = vec![];
     let mut pages = 0;
     for _ in 0..plan.list_reps {
-        let (n, _, pl, full) = list_all(client).await?;
+        let (n, _, pl, srv, full) = list_all_srv(client).await?;
+        page_srv.extend(srv);
         if n != plan.scale {
             bail!(
                 "a full listing returned {n} instances, expected {}",
@@ -659,6 +731,24 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
         Better::Lower,
         Some(Goal::AtMost(100.0)),
     );
+    if !page_srv.is_empty() {
+        rec.add(
+            "page_srv_p50",
+            format!("  server time of a page of {PAGE_SIZE} p50"),
+            pct_ms(&page_srv, 50.0),
+            "ms",
+            Better::Lower,
+            None,
+        );
+        rec.add(
+            "page_srv_p99",
+            format!("  server time of a page of {PAGE_SIZE} p99"),
+            pct_ms(&page_srv, 99.0),
+            "ms",
+            Better::Lower,
+            Some(Goal::AtMost(10.0)),
+        );
+    }
     rec.add(
         "full_p50",
         format!(
@@ -690,15 +780,17 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
     let ids = Arc::new(ids);
     let mut rng = Rng::new(0x5eed);
     let mut lats = Vec::with_capacity(plan.by_id_requests);
+    let mut srv_lats = Vec::with_capacity(plan.by_id_requests);
     for _ in 0..plan.by_id_requests {
         let id = &ids[rng.below(ids.len())];
-        let (xml, lat) = client
-            .call("DescribeInstances", &[("InstanceId.1", id)])
+        let (xml, lat, srv) = client
+            .call_srv("DescribeInstances", &[("InstanceId.1", id)])
             .await?;
         if !xml.contains(id.as_str()) {
             bail!("DescribeInstances {id} did not return it");
         }
         lats.push(lat);
+        srv_lats.extend(srv);
     }
     rec.add(
         "byid_p50",
@@ -716,6 +808,24 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
         Better::Lower,
         Some(Goal::AtMost(5.0)),
     );
+    if !srv_lats.is_empty() {
+        rec.add(
+            "byid_srv_p50",
+            "  server time of 1 by id p50".into(),
+            pct_ms(&srv_lats, 50.0),
+            "ms",
+            Better::Lower,
+            None,
+        );
+        rec.add(
+            "byid_srv_p99",
+            "  server time of 1 by id p99".into(),
+            pct_ms(&srv_lats, 99.0),
+            "ms",
+            Better::Lower,
+            Some(Goal::AtMost(1.0)),
+        );
+    }
 
     // 4. Sustained: `workers` concurrent callers, each looping DescribeInstances by
     //    random id until the deadline. Requests/s = completed requests / wall time.
@@ -819,20 +929,30 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
 /// Lists every instance with DescribeInstances MaxResults=1000, following NextToken.
 /// Returns (distinct instances, how many are pending, each page's latency, total).
 async fn list_all(client: &Ec2Client) -> Result<(usize, usize, Vec<Duration>, Duration)> {
+    let (n, pending, pages, _, total) = list_all_srv(client).await?;
+    Ok((n, pending, pages, total))
+}
+
+/// [`list_all`], with each page's server time too (when the server reports it).
+async fn list_all_srv(
+    client: &Ec2Client,
+) -> Result<(usize, usize, Vec<Duration>, Vec<Duration>, Duration)> {
     let max = PAGE_SIZE.to_string();
     let mut token: Option<String> = None;
     let mut seen = HashSet::new();
     let mut ids = vec![];
     let mut pending = 0;
     let mut pages = vec![];
+    let mut server = vec![];
     let t0 = Instant::now();
     loop {
         let mut params: Vec<(&str, &str)> = vec![("MaxResults", &max)];
         if let Some(t) = &token {
             params.push(("NextToken", t));
         }
-        let (xml, lat) = client.call("DescribeInstances", &params).await?;
+        let (xml, lat, srv) = client.call_srv("DescribeInstances", &params).await?;
         pages.push(lat);
+        server.extend(srv);
         instance_ids(&xml, &mut seen, &mut ids);
         pending += xml.matches("<name>pending</name>").count();
         match next_token(&xml) {
@@ -843,7 +963,278 @@ async fn list_all(client: &Ec2Client) -> Result<(usize, usize, Vec<Duration>, Du
             bail!("DescribeInstances pagination does not end");
         }
     }
-    Ok((ids.len(), pending, pages, t0.elapsed()))
+    Ok((ids.len(), pending, pages, server, t0.elapsed()))
+}
+
+// ---------------------------------------------------------------------------
+// Throttling
+// ---------------------------------------------------------------------------
+
+/// Launches `n` instances in one call and waits until none is pending; their ids.
+async fn seed(client: &Ec2Client, n: usize) -> Result<Vec<String>> {
+    let count = n.to_string();
+    let (xml, _) = client
+        .call(
+            "RunInstances",
+            &[
+                ("ImageId", STRATO_IMAGE_ID),
+                ("InstanceType", INSTANCE_TYPE),
+                ("MinCount", &count),
+                ("MaxCount", &count),
+            ],
+        )
+        .await?;
+    let mut ids = vec![];
+    instance_ids(&xml, &mut HashSet::new(), &mut ids);
+    let t0 = Instant::now();
+    while list_all(client).await?.1 > 0 && t0.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(ids)
+}
+
+/// What a load phase saw: latencies of the answered requests, how many were
+/// throttled (HTTP 503), and the wall time.
+struct Load {
+    ok: Vec<Duration>,
+    throttled: usize,
+    wall: Duration,
+}
+
+/// `workers` callers looping DescribeInstances by random id for `dur`, flat out.
+async fn flood(
+    client: &Ec2Client,
+    ids: &Arc<Vec<String>>,
+    workers: usize,
+    dur: Duration,
+) -> Result<Load> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let mut tasks = vec![];
+    for w in 0..workers.max(1) {
+        let (client, ids, stop) = (client.clone(), ids.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng::new(w as u64 + 77);
+            let (mut ok, mut throttled) = (vec![], 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let id = &ids[rng.below(ids.len())];
+                let a = client
+                    .send("DescribeInstances", &[("InstanceId.1", id)])
+                    .await?;
+                if a.status == 503 {
+                    throttled += 1;
+                } else {
+                    a.ok("DescribeInstances")?;
+                    ok.push(a.latency);
+                }
+            }
+            anyhow::Ok((ok, throttled))
+        }));
+    }
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut load = Load {
+        ok: vec![],
+        throttled: 0,
+        wall: Duration::ZERO,
+    };
+    for t in tasks {
+        let (ok, throttled) = t.await??;
+        load.ok.extend(ok);
+        load.throttled += throttled;
+    }
+    load.wall = t0.elapsed();
+    Ok(load)
+}
+
+/// One caller sending DescribeInstances by random id at `rate` a second for `dur`.
+async fn paced(client: &Ec2Client, ids: &[String], rate: f64, dur: Duration) -> Result<Load> {
+    let n = (rate * dur.as_secs_f64()).ceil() as usize;
+    let mut rng = Rng::new(0xdead);
+    let mut load = Load {
+        ok: vec![],
+        throttled: 0,
+        wall: Duration::ZERO,
+    };
+    let t0 = Instant::now();
+    for k in 0..n {
+        let due = t0 + Duration::from_secs_f64(k as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let id = &ids[rng.below(ids.len())];
+        let a = client
+            .send("DescribeInstances", &[("InstanceId.1", id)])
+            .await?;
+        if a.status == 503 {
+            load.throttled += 1;
+        } else {
+            a.ok("DescribeInstances")?;
+            load.ok.push(a.latency);
+        }
+    }
+    load.wall = t0.elapsed();
+    Ok(load)
+}
+
+/// The throttling phase: what the buckets cost when they never run dry, and whether
+/// one account flooding at full speed slows another account down.
+async fn throttle_phase(bin: &Path, work: &Path, args: &Args) -> Result<Vec<Row>> {
+    let plan = Plan {
+        system: "strato",
+        scale: 1000,
+        image_id: STRATO_IMAGE_ID.into(),
+        seed_batch: 1000,
+        run_sample: 0,
+        run_concurrency: 0,
+        list_reps: 0,
+        by_id_requests: 0,
+        workers: args.workers,
+        sustain: Duration::from_secs_f64(args.sustain_secs),
+        server_pid: None,
+    };
+    let mut rec = Recorder {
+        plan: &plan,
+        rows: vec![],
+    };
+
+    // A. Throttling on, buckets so large they never empty: the cost of the check.
+    eprintln!("== strato, throttling on (--throttle-scale 1000000), 1000 instances");
+    let dir = work.join("strato-throttle-cost");
+    std::fs::remove_dir_all(&dir).ok();
+    let server = StratoServer::start(bin, &dir, &args.server_log, Some(1e6)).await?;
+    let client = Ec2Client::new(&server.endpoint, ACCESS_KEY_ID, SECRET_ACCESS_KEY)?;
+    let ids = Arc::new(seed(&client, 1000).await?);
+    let load = flood(&client, &ids, args.workers, plan.sustain).await?;
+    server.stop().await?;
+    rec.add(
+        "thr_on_rps",
+        format!(
+            "Describe by id sustained, throttling on, never empty ({} workers)",
+            args.workers
+        ),
+        load.ok.len() as f64 / load.wall.as_secs_f64(),
+        "req/s",
+        Better::Higher,
+        None,
+    );
+
+    // B. EC2's own buckets: the root account floods, a second account is measured.
+    eprintln!("== strato, throttling at EC2's defaults: one account floods, another is measured");
+    let dir = work.join("strato-throttle-flood");
+    std::fs::remove_dir_all(&dir).ok();
+    let server = StratoServer::start(bin, &dir, &args.server_log, Some(1.0)).await?;
+    let out = Command::new(bin)
+        .args(["accounts", "create", "quiet"])
+        .args(["--access-key-id", QUIET_ACCESS_KEY_ID])
+        .args(["--secret-access-key", QUIET_SECRET_ACCESS_KEY])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!(
+            "strato accounts create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let root = Ec2Client::new(&server.endpoint, ACCESS_KEY_ID, SECRET_ACCESS_KEY)?;
+    let quiet = Ec2Client::new(
+        &server.endpoint,
+        QUIET_ACCESS_KEY_ID,
+        QUIET_SECRET_ACCESS_KEY,
+    )?;
+    let root_ids = Arc::new(seed(&root, 100).await?);
+    let quiet_ids = seed(&quiet, 10).await?;
+    // Let the buckets the seeding used refill.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let dur = Duration::from_secs_f64(args.flood_secs);
+    eprintln!(
+        "  quiet account alone, {:.0} req/s for {:.0} s ...",
+        args.quiet_rate,
+        dur.as_secs_f64()
+    );
+    let idle = paced(&quiet, &quiet_ids, args.quiet_rate, dur).await?;
+    eprintln!(
+        "  the same while the root account floods with {} workers ...",
+        args.workers
+    );
+    let flooder = {
+        let (root, root_ids) = (root.clone(), root_ids.clone());
+        let workers = args.workers;
+        tokio::spawn(async move { flood(&root, &root_ids, workers, dur).await })
+    };
+    let during = paced(&quiet, &quiet_ids, args.quiet_rate, dur).await?;
+    let flood_load = flooder.await??;
+    server.stop().await?;
+    let idle_p99 = pct_ms(&idle.ok, 99.0);
+    let during_p99 = pct_ms(&during.ok, 99.0);
+    rec.add(
+        "flood_ok_rps",
+        format!("flooding account: answered ({} workers)", args.workers),
+        flood_load.ok.len() as f64 / flood_load.wall.as_secs_f64(),
+        "req/s",
+        Better::Higher,
+        None,
+    );
+    rec.add(
+        "flood_503_rps",
+        "flooding account: throttled (RequestLimitExceeded)".into(),
+        flood_load.throttled as f64 / flood_load.wall.as_secs_f64(),
+        "req/s",
+        Better::Higher,
+        None,
+    );
+    rec.add(
+        "quiet_idle_p50",
+        format!("other account alone p50 ({} requests)", idle.ok.len()),
+        pct_ms(&idle.ok, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "quiet_idle_p99",
+        "other account alone p99".into(),
+        idle_p99,
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "quiet_flood_p50",
+        format!(
+            "other account during the flood p50 ({} requests)",
+            during.ok.len()
+        ),
+        pct_ms(&during.ok, 50.0),
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "quiet_flood_p99",
+        "other account during the flood p99".into(),
+        during_p99,
+        "ms",
+        Better::Lower,
+        None,
+    );
+    rec.add(
+        "quiet_ratio",
+        "  p99 during the flood / p99 alone".into(),
+        during_p99 / idle_p99,
+        "x",
+        Better::Lower,
+        Some(Goal::AtMost(3.0)),
+    );
+    rec.add(
+        "quiet_throttled",
+        "  other account's requests throttled".into(),
+        (idle.throttled + during.throttled) as f64,
+        "req",
+        Better::Lower,
+        Some(Goal::AtMost(0.0)),
+    );
+    Ok(rec.rows)
 }
 
 // ---------------------------------------------------------------------------
@@ -858,7 +1249,14 @@ struct StratoServer {
 }
 
 impl StratoServer {
-    async fn start(bin: &Path, dir: &Path, log_level: &str) -> Result<StratoServer> {
+    /// Starts `strato up` in `dir`; `throttle` is None for no request throttling, or
+    /// the `--throttle-scale` to throttle with.
+    async fn start(
+        bin: &Path,
+        dir: &Path,
+        log_level: &str,
+        throttle: Option<f64>,
+    ) -> Result<StratoServer> {
         // Ask the kernel for a free loopback port, then hand it to the server.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -882,6 +1280,17 @@ impl StratoServer {
                 "0",
             ])
             .args(["--max-instances-per-account", "20000"])
+            // The main phases measure the server, not EC2's request budget; the
+            // throttling phase turns it on.
+            .args(match throttle {
+                None => vec!["--throttle".to_string(), "false".to_string()],
+                Some(scale) => vec![
+                    "--throttle".to_string(),
+                    "true".to_string(),
+                    "--throttle-scale".to_string(),
+                    scale.to_string(),
+                ],
+            })
             .args(["--root-access-key-id", ACCESS_KEY_ID])
             .args(["--root-secret-access-key", SECRET_ACCESS_KEY])
             .env("STRATO_LOG", log_level)
@@ -1186,7 +1595,7 @@ async fn run(args: Args) -> Result<bool> {
             std::fs::remove_dir_all(&dir)?;
         }
         eprintln!("== strato, {scale} instances");
-        let server = StratoServer::start(&strato_bin, &dir, &args.server_log).await?;
+        let server = StratoServer::start(&strato_bin, &dir, &args.server_log, None).await?;
         let client = Ec2Client::new(&server.endpoint, ACCESS_KEY_ID, SECRET_ACCESS_KEY)?;
         let plan = Plan {
             system: "strato",
@@ -1215,6 +1624,19 @@ async fn run(args: Args) -> Result<bool> {
             }
         }
     }
+
+    if !args.no_throttle_phase {
+        match throttle_phase(&strato_bin, &work_dir, &args).await {
+            Ok(r) => rows.extend(r),
+            Err(e) => return Err(e.context("the throttling phase")),
+        }
+    }
+    let codec = if args.codec_secs > 0.0 {
+        eprintln!("== codec, in process (decode + validate, encode)");
+        codec::measure(Duration::from_secs_f64(args.codec_secs))
+    } else {
+        vec![]
+    };
 
     let mut moto_ok = false;
     if let Some(url) = &args.moto {
@@ -1263,6 +1685,34 @@ async fn run(args: Args) -> Result<bool> {
         );
         print_ratios(&rows, args.moto_scale);
     }
+    if !codec.is_empty() {
+        println!();
+        println!("== the front door's own cost per request, in process (no network, no store)");
+        println!("{:<64} {:>12} {:>12}", "operation", "p50", "p99");
+        println!("{}", "-".repeat(90));
+        for c in &codec {
+            println!(
+                "{:<64} {:>9} us {:>9} us",
+                c.what,
+                fmt_num(c.p50_us),
+                fmt_num(c.p99_us)
+            );
+        }
+    }
+    let find = |key: &str, scale: usize| {
+        rows.iter()
+            .find(|r| r.system == "strato" && r.key == key && r.scale == scale)
+            .map(|r| r.value)
+    };
+    if let (Some(off), Some(on)) = (find("sustain_rps", 1000), find("thr_on_rps", 1000)) {
+        println!();
+        println!(
+            "== throttling: unthrottled {} req/s, throttled (never empty) {} req/s: {}% of unthrottled",
+            fmt_num(off),
+            fmt_num(on),
+            fmt_num(on / off * 100.0)
+        );
+    }
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| r.verdict() == "FAIL")
@@ -1289,6 +1739,9 @@ async fn run(args: Args) -> Result<bool> {
         let doc = serde_json::json!({
             "machine": machine_header(),
             "rows": rows_json(&rows),
+            "codec": codec.iter().map(|c| serde_json::json!({
+                "what": c.what, "p50_us": c.p50_us, "p99_us": c.p99_us,
+            })).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }

@@ -171,7 +171,16 @@ async fn api_handler(
     };
     st.metrics
         .observe(metric_action, &code, elapsed.as_secs_f64());
-    xml_response(status, body, &request_id)
+    let mut resp = xml_response(status, body, &request_id);
+    // The time spent in the server (decode, auth, handler, encode; not the network),
+    // in the standard Server-Timing header, so clients and benchmarks can tell server
+    // time from transport time without scraping logs.
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&format!("strato;dur={:.3}", elapsed.as_secs_f64() * 1e3))
+    {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
 }
 
 /// The most headers and the longest URI a request may have. Real SDK requests carry

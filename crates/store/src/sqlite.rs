@@ -489,6 +489,20 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(db_err)
 }
 
+/// Decodes the JSON document in column `idx` straight from SQLite's row buffer: the
+/// listing paths read thousands of rows per request, and copying each into a `String`
+/// first doubles their allocations.
+fn json_col<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
+    };
+    let text = r.get_ref(idx)?.as_str().map_err(|e| bad(Box::new(e)))?;
+    serde_json::from_str(text).map_err(|e| bad(Box::new(e)))
+}
+
 fn open_conn(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.execute_batch(
@@ -964,10 +978,10 @@ impl Tx<'_> {
                     visible_since_ms,
                     limit as i64
                 ],
-                |r| r.get::<_, String>(0),
+                |r| json_col(r, 0),
             )
             .map_err(db_err)?;
-        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+        rows.map(|r| r.map_err(db_err)).collect()
     }
 
     pub fn instances_in_reservation(
@@ -1461,9 +1475,9 @@ impl Tx<'_> {
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
         let rows = st
-            .query_map([scope.key()], |r| r.get::<_, String>(0))
+            .query_map([scope.key()], |r| json_col(r, 0))
             .map_err(db_err)?;
-        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+        rows.map(|r| r.map_err(db_err)).collect()
     }
 
     /// The records of the account whose indexed `column` equals `value`, in id order.
@@ -1547,15 +1561,36 @@ impl Tx<'_> {
             let mut st = self.conn.prepare(&sql).map_err(db_err)?;
             let params = std::iter::once(key.as_str()).chain(chunk.iter().copied());
             let rows = st
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    r.get::<_, String>(0)
-                })
+                .query_map(rusqlite::params_from_iter(params), |r| json_col(r, 0))
                 .map_err(db_err)?;
             for r in rows {
-                out.push(from_json(&r.map_err(db_err)?)?);
+                out.push(r.map_err(db_err)?);
             }
         }
         Ok(out)
+    }
+
+    /// The interfaces attached to instances whose ids lie in `first..=last`, by one
+    /// range scan of the instance index: for a page of instances read in id order this
+    /// is much cheaper than an `IN` list of a thousand ids. The caller drops those of
+    /// instances it did not ask about.
+    pub fn interfaces_in_instance_range(
+        &self,
+        scope: &Scope,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<NetworkInterface>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM network_interfaces
+                 WHERE account_id = ?1 AND instance_id >= ?2 AND instance_id <= ?3",
+            )
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![scope.key(), first, last], |r| json_col(r, 0))
+            .map_err(db_err)?;
+        rows.map(|r| r.map_err(db_err)).collect()
     }
 
     /// The interfaces attached to the given instances of an account, each with its

@@ -11,7 +11,7 @@ use strato_control::instances::{
 use strato_control::{Caller, ControlPlane};
 use strato_domain::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 use strato_ec2_wire::params::{decode_base64, encode_base64};
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter, EC2_XMLNS};
 
 /// `<instanceState><code/><name/></instanceState>` under another tag name.
 fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
@@ -434,19 +434,27 @@ pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<
         }
     }
     let owner = c.account.to_string();
-    Ok(xml::success("DescribeInstances", rid, |w| {
-        w.list("reservationSet", &groups, |w, (res, members)| {
-            w.text("reservationId", res)
-                .text("ownerId", &owner)
-                .open("groupSet")
-                .close("groupSet");
-            w.list("instancesSet", members, |w, n| {
-                let (i, t) = &list[*n];
-                write_instance(w, &c.region, i, t, &nics);
+    // An instance with one interface encodes to about 3.7 KB.
+    let capacity = 2048 + list.len() * 4096;
+    Ok(xml::success_sized(
+        "DescribeInstances",
+        EC2_XMLNS,
+        rid,
+        capacity,
+        |w| {
+            w.list("reservationSet", &groups, |w, (res, members)| {
+                w.text("reservationId", res)
+                    .text("ownerId", &owner)
+                    .open("groupSet")
+                    .close("groupSet");
+                w.list("instancesSet", members, |w, n| {
+                    let (i, t) = &list[*n];
+                    write_instance(w, &c.region, i, t, &nics);
+                });
             });
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+            w.opt_text("nextToken", next.as_deref());
+        },
+    ))
 }
 
 pub fn describe_status(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
