@@ -1,8 +1,10 @@
 //! Machine images: the built-in catalog and DescribeImages.
 
+use crate::net::flag;
 use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane};
 use strato_common::filter::FilterSet;
+use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{Error, ImageId, ResourceId, ResourceKind, Result};
 use strato_store::{Image, ImageBoot};
 
@@ -50,25 +52,66 @@ pub fn builtin_images() -> Vec<Image> {
     }]
 }
 
-/// Filter names DescribeImages accepts.
+/// Filter names DescribeImages accepts: every name EC2 documents (values in
+/// `image_field`), and `boot-mode` and `platform-details`, which EC2 accepts too.
 pub const IMAGE_FILTERS: &[&str] = &[
     "architecture",
+    "block-device-mapping.delete-on-termination",
+    "block-device-mapping.device-name",
+    "block-device-mapping.encrypted",
+    "block-device-mapping.snapshot-id",
+    "block-device-mapping.volume-size",
+    "block-device-mapping.volume-type",
+    // Not documented, but EC2 accepts it.
+    "boot-mode",
+    "creation-date",
+    "critical",
     "description",
+    "ena-support",
+    "free-tier-eligible",
+    "high",
     "hypervisor",
+    "image-allowed",
     "image-id",
     "image-type",
+    "image-watermark.source-image-creation-time",
+    "image-watermark.source-image-id",
+    "image-watermark.source-image-region",
+    "image-watermark.watermark-creation-time",
+    "image-watermark.watermark-key",
+    "informational",
     "is-public",
     "kernel-id",
+    "low",
+    "manifest-location",
+    "medium",
     "name",
     "owner-alias",
     "owner-id",
+    "platform",
+    // Not documented, but EC2 accepts it.
     "platform-details",
+    "product-code",
+    "product-code.type",
+    "public-ssm-parameter-name",
     "ramdisk-id",
     "root-device-name",
     "root-device-type",
+    "scan-result.critical-fix-available-since",
+    "scan-result.finding-scan-date",
+    "scan-result.high-fix-available-since",
+    "scan-result.highest-finding-severity-label",
+    "scan-result.informational-fix-available-since",
+    "scan-result.low-fix-available-since",
+    "scan-result.medium-fix-available-since",
+    "source-image-id",
+    "source-image-region",
+    "source-instance-id",
+    "sriov-net-support",
     "state",
+    "state-reason-code",
+    "state-reason-message",
     "virtualization-type",
-    "boot-mode",
 ];
 
 /// The owner id shown for an image (built-ins have no account, so a fixed one).
@@ -79,6 +122,13 @@ pub fn owner_id(img: &Image) -> String {
         .unwrap_or_else(|| "000000000000".to_string())
 }
 
+/// An image's values for a DescribeImages filter: what the answer shows for it. Its
+/// one block device mapping is the root volume's (no snapshot id). Features Strato
+/// does not have (platforms other than Linux, product codes, state reasons of failed
+/// images, copied or instance-made images, image watermarks, Inspector scan results
+/// and their severity counts, Allowed AMIs, free-tier marks, public SSM parameters,
+/// SR-IOV) have no value, so those filters match nothing, as on EC2 for images
+/// without them.
 fn image_field(img: &Image, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     match name {
@@ -99,6 +149,15 @@ fn image_field(img: &Image, name: &str) -> Vec<String> {
         "state" => one("available"),
         "virtualization-type" => one(&img.virtualization_type),
         "boot-mode" => one(&img.boot_mode),
+        "creation-date" => vec![ec2_timestamp(img.creation_ms)],
+        "ena-support" => flag(img.ena_support),
+        // What the answer shows as `imageLocation`.
+        "manifest-location" => vec![format!("{}/{}", owner_id(img), img.name)],
+        "block-device-mapping.device-name" => one(&img.root_device_name),
+        "block-device-mapping.volume-size" => vec![img.root_size_gib.to_string()],
+        "block-device-mapping.volume-type" => one("gp3"),
+        "block-device-mapping.delete-on-termination" => flag(true),
+        "block-device-mapping.encrypted" => flag(false),
         _ => vec![],
     }
 }

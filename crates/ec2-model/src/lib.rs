@@ -13,7 +13,7 @@
 
 pub mod generated;
 
-pub use generated::operations::{dispatch, Ec2Service, Operation};
+pub use generated::operations::Operation;
 
 /// What an operation may change, which decides metrics labels and whether the host's
 /// dataplane is recomputed after it succeeds.

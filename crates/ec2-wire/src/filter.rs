@@ -1,7 +1,7 @@
-//! Decoding `Filter.N.Name` / `Filter.N.Value.M` into the domain's [`FilterSet`]
+//! `Filter.N.Name` / `Filter.N.Value.M` (decoded as the model's `Filter`) into the domain's [`FilterSet`]
 //! (whose semantics live in `strato_common::filter`).
 
-use crate::params::Params;
+use crate::types;
 use strato_common::filter::is_tag_filter;
 pub use strato_common::filter::{wildcard_match, Filter, FilterSet};
 use strato_common::{Error, Result};
@@ -10,37 +10,42 @@ use strato_common::{Error, Result};
 /// beyond it EC2 answers `FilterLimitExceeded` rather than spend the CPU).
 pub const MAX_FILTER_VALUES: usize = 200;
 
-/// Decodes `Filter.N` (or another list prefix) and checks each name against `allowed`.
-/// Tag filters are allowed when `tags` is true.
-pub fn decode_filters(p: &Params, prefix: &str, allowed: &[&str], tags: bool) -> Result<FilterSet> {
-    let mut filters = Vec::new();
+/// The domain's [`FilterSet`] of a request's `Filter.N` list, each name checked
+/// against `allowed` (tag filters too when `tags` is true) and the values counted
+/// against EC2's limit. Names the list for errors (`Filter.2.Name`).
+pub fn filter_set(list: &[types::Filter], allowed: &[&str], tags: bool) -> Result<FilterSet> {
+    let mut filters = Vec::with_capacity(list.len());
     let mut total = 0usize;
-    for (i, f) in p.structs(prefix).into_iter().enumerate() {
+    for (i, f) in list.iter().enumerate() {
         let name = f
-            .get("Name")
+            .name
+            .as_deref()
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| Error::MissingParameter(format!("{prefix}.{}.Name", i + 1)))?
+            .ok_or_else(|| Error::MissingParameter(format!("Filter.{}.Name", i + 1)))?
             .to_string();
         let known =
             allowed.contains(&name.as_str()) || (tags && is_tag_filter(&name) && name != "tag:");
         if !known {
             return Err(Error::invalid_value(format!(
-                "The filter '{name}' is invalid"
+                "The filter '{}' is invalid",
+                crate::validate::echo(&name)
             )));
         }
-        let values = f.list("Value");
-        if values.is_empty() {
+        if f.values.is_empty() {
             return Err(Error::invalid_value(format!(
                 "The filter '{name}' requires at least one value"
             )));
         }
-        total += values.len();
+        total += f.values.len();
         if total > MAX_FILTER_VALUES {
             return Err(Error::FilterLimitExceeded(format!(
                 "The maximum number of filter values specified on a single call is {MAX_FILTER_VALUES}"
             )));
         }
-        filters.push(Filter { name, values });
+        filters.push(Filter {
+            name,
+            values: f.values.clone(),
+        });
     }
     Ok(FilterSet { filters })
 }
@@ -49,13 +54,14 @@ pub fn decode_filters(p: &Params, prefix: &str, allowed: &[&str], tags: bool) ->
 mod tests {
     use super::*;
 
+    use crate::codec::Node;
+
+    fn decode(pairs: &[(&str, &str)]) -> Vec<types::Filter> {
+        Node::build(pairs.iter().copied()).list("Filter").unwrap()
+    }
+
     fn set(pairs: &[(&str, &str)]) -> Result<FilterSet> {
-        decode_filters(
-            &Params::from_pairs(pairs.iter().copied()),
-            "Filter",
-            &["instance-type", "instance-state-name"],
-            true,
-        )
+        filter_set(&decode(pairs), &["instance-type", "instance-state-name"], true)
     }
 
     #[test]
@@ -92,11 +98,14 @@ mod tests {
         for i in 1..=MAX_FILTER_VALUES + 1 {
             pairs.push((format!("Filter.1.Value.{i}"), format!("t{i}*")));
         }
-        let p = Params::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let r = decode_filters(&p, "Filter", &["instance-type"], false);
+        let list = |pairs: &[(String, String)]| {
+            Node::build(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .list::<types::Filter>("Filter")
+                .unwrap()
+        };
+        let r = filter_set(&list(&pairs), &["instance-type"], false);
         assert!(matches!(r, Err(Error::FilterLimitExceeded(m)) if m.contains("200")));
         pairs.pop();
-        let p = Params::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        assert!(decode_filters(&p, "Filter", &["instance-type"], false).is_ok());
+        assert!(filter_set(&list(&pairs), &["instance-type"], false).is_ok());
     }
 }

@@ -17,12 +17,18 @@
 //!
 //! [`params`] decodes, [`filter`] holds EC2's filter semantics, [`xml`] encodes.
 
+pub mod codec;
 pub mod filter;
+mod generated;
 pub mod params;
 pub mod validate;
 pub mod xml;
 
-pub use filter::{decode_filters, Filter, FilterSet};
+/// The typed requests, responses and enums of the served operations (generated).
+pub use generated::types;
+pub use generated::service::{dispatch, Ec2Service};
+
+pub use filter::{filter_set, Filter, FilterSet};
 pub use params::Params;
 pub use xml::XmlWriter;
 

@@ -154,10 +154,7 @@ fn unknown(key: &str) -> Error {
     Error::UnknownParameter(format!("The parameter {} is not recognized", echo(key)))
 }
 
-/// Enums whose values are left to the handler: the model lists fewer values than EC2
-/// accepts (`DescribeAccountAttributes` answers `vpc-max-elastic-ips` and the other
-/// limits too), or EC2 answers its own code for a bad value (`InvalidInstanceType`).
-const OPEN_ENUMS: &[&str] = &["AccountAttributeName", "InstanceType"];
+use strato_ec2_model::generated::schema::OPEN_ENUMS;
 
 /// Checks one scalar value against its shape.
 fn scalar(key: &str, value: &str, shape: &Shape) -> Result<()> {

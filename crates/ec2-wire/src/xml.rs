@@ -95,6 +95,18 @@ impl XmlWriter {
         self
     }
 
+    /// Appends `s` as it is: for text that needs no escaping (numbers, enum values,
+    /// timestamps).
+    pub fn raw(&mut self, s: &str) -> &mut Self {
+        self.buf.push_str(s);
+        self
+    }
+
+    /// The buffer, for encoders that format into it directly.
+    pub fn buf_mut(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
     pub fn into_string(self) -> String {
         self.buf
     }

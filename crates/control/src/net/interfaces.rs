@@ -14,39 +14,67 @@
 //! Attaching or detaching an interface changes the instance's VM spec (its `nics`)
 //! and bumps its generation; a running VM picks the change up at its next start.
 
+use super::addresses::public_dns_name;
 use super::security_groups::resolve_instance_groups;
 use super::subnets::SubnetAddresses;
-use super::{describe, load, parse_ids, Tagged};
+use super::{describe, flag, load, parse_ids, Tagged};
+use crate::catalog;
+use crate::instances::private_dns_name;
 use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
 use rand::Rng;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use strato_common::filter::FilterSet;
-use strato_common::time_fmt::now_ms;
+use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{
-    Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId, ResourceKind,
-    Result, SubnetId,
+    AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
+    ResourceKind, Result, SubnetId,
 };
 use strato_domain::Scope;
 use strato_store::{
-    GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment, Subnet, Tx,
+    ElasticIp, GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment,
+    Subnet, Tx,
 };
 
-/// Filter names DescribeNetworkInterfaces accepts.
+/// Filter names DescribeNetworkInterfaces accepts: every name EC2 documents (values
+/// in `field`), and `group-name`, which EC2 accepts too.
 pub const INTERFACE_FILTERS: &[&str] = &[
+    "addresses.association.owner-id",
+    "addresses.association.public-ip",
+    "addresses.primary",
+    "addresses.private-ip-address",
+    "association.allocation-id",
+    "association.association-id",
+    "association.ip-owner-id",
+    "association.public-dns-name",
+    "association.public-ip",
+    "attachment.attach-time",
     "attachment.attachment-id",
+    "attachment.delete-on-termination",
     "attachment.device-index",
     "attachment.instance-id",
+    "attachment.instance-owner-id",
     "attachment.status",
     "availability-zone",
+    "availability-zone-id",
     "description",
     "group-id",
+    // Not documented, but EC2 accepts it.
     "group-name",
+    "interface-type",
+    "ipv6-addresses.ipv6-address",
     "mac-address",
     "network-interface-id",
+    "operator.managed",
+    "operator.principal",
     "owner-id",
+    "private-dns-name",
     "private-ip-address",
+    "requester-id",
+    "requester-managed",
+    "source-dest-check",
     "status",
     "subnet-id",
     "vpc-id",
@@ -85,24 +113,120 @@ pub fn random_mac() -> String {
     )
 }
 
-fn field(n: &NetworkInterface, name: &str) -> Vec<String> {
+/// The public addresses interfaces hold, as `association.*` filters read them: an
+/// instance's public address is its primary interface's.
+#[derive(Default)]
+struct PublicAddresses {
+    /// Public address by interface id.
+    by_interface: HashMap<String, String>,
+    /// The account's associated Elastic IPs, by public address.
+    elastic_ips: HashMap<String, ElasticIp>,
+}
+
+/// The public addresses of the account's primary interfaces (one lookup per attached
+/// primary interface: read only when an `association.*` filter asks).
+fn public_addresses(tx: &Tx, account: &Scope) -> Result<PublicAddresses> {
+    let mut by_interface = HashMap::new();
+    for n in tx.list_docs::<NetworkInterface>(account)? {
+        let Some(a) = n.attachment.as_ref().filter(|a| a.device_index == 0) else {
+            continue;
+        };
+        if let Some(ip) = tx
+            .instance(account, a.instance_id.as_str())?
+            .and_then(|i| i.public_ip)
+        {
+            by_interface.insert(n.id.to_string(), ip);
+        }
+    }
+    let elastic_ips = tx
+        .list_docs::<ElasticIp>(account)?
+        .into_iter()
+        .filter(|a| a.association.is_some())
+        .map(|a| (a.public_ip.clone(), a))
+        .collect();
+    Ok(PublicAddresses {
+        by_interface,
+        elastic_ips,
+    })
+}
+
+/// An interface's values for an `association.*` filter (`name` is the part after
+/// `association.`), given the public address it holds and that address's Elastic IP
+/// record if it is one. Carrier and customer-owned addresses (Wavelength, Outposts)
+/// have no value.
+pub(crate) fn association_field(
+    region: &str,
+    account: &AccountId,
+    ip: &str,
+    eip: Option<&ElasticIp>,
+    name: &str,
+) -> Vec<String> {
+    match name {
+        "public-ip" => vec![ip.to_string()],
+        "public-dns-name" => vec![public_dns_name(region, ip)],
+        // An Elastic IP is the account's; an auto-assigned address is Amazon's.
+        "ip-owner-id" | "owner-id" => vec![match eip {
+            Some(_) => account.to_string(),
+            None => "amazon".to_string(),
+        }],
+        "allocation-id" => eip.map(|a| a.id.to_string()).into_iter().collect(),
+        "association-id" => eip
+            .and_then(|a| a.association.as_ref())
+            .map(|x| x.id.to_string())
+            .into_iter()
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// An interface's values for a DescribeNetworkInterfaces filter: what the answer shows
+/// for it. IPv6 addresses, requesters and operator-managed interfaces do not exist
+/// here, so those filters match nothing.
+fn field(region: &str, public: &PublicAddresses, n: &NetworkInterface, name: &str) -> Vec<String> {
+    if let Some(f) = name
+        .strip_prefix("association.")
+        .or_else(|| name.strip_prefix("addresses.association."))
+    {
+        return match public.by_interface.get(n.id.as_str()) {
+            Some(ip) => association_field(region, &n.account_id, ip, public.elastic_ips.get(ip), f),
+            None => vec![],
+        };
+    }
     let att = n.attachment.as_ref();
     match name {
         "attachment.attachment-id" => att.map(|a| a.id.to_string()).into_iter().collect(),
+        "attachment.attach-time" => att
+            .map(|a| ec2_timestamp(a.attach_time_ms))
+            .into_iter()
+            .collect(),
+        "attachment.delete-on-termination" => att
+            .map(|a| a.delete_on_termination.to_string())
+            .into_iter()
+            .collect(),
         "attachment.device-index" => att
             .map(|a| a.device_index.to_string())
             .into_iter()
             .collect(),
         "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
+        "attachment.instance-owner-id" => {
+            att.map(|_| n.account_id.to_string()).into_iter().collect()
+        }
         "attachment.status" => att.map(|_| "attached".to_string()).into_iter().collect(),
         "availability-zone" => vec![n.availability_zone.clone()],
+        "availability-zone-id" => vec![catalog::zone_id(region, &n.availability_zone)],
         "description" => vec![n.description.clone()],
         "group-id" => n.groups.iter().map(|g| g.id.to_string()).collect(),
         "group-name" => n.groups.iter().map(|g| g.name.clone()).collect(),
+        "interface-type" => vec!["interface".to_string()],
         "mac-address" => vec![n.mac_address.clone()],
         "network-interface-id" => vec![n.id.to_string()],
         "owner-id" => vec![n.account_id.to_string()],
-        "private-ip-address" => vec![n.private_ip.clone()],
+        // One private address per interface: its primary.
+        "private-ip-address" | "addresses.private-ip-address" => vec![n.private_ip.clone()],
+        "addresses.primary" => flag(true),
+        "private-dns-name" => vec![private_dns_name(region, &n.private_ip)],
+        "requester-managed" => flag(false),
+        "source-dest-check" => flag(true),
         "status" => vec![status_of(n).to_string()],
         "subnet-id" => vec![n.subnet_id.to_string()],
         "vpc-id" => vec![n.vpc_id.to_string()],
@@ -311,15 +435,25 @@ impl ControlPlane {
     ) -> Result<(Vec<Tagged<NetworkInterface>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
         parse_ids::<NetworkInterfaceId>(ids)?;
+        let region = caller.region.as_str();
+        let associations = filters.filters.iter().any(|f| {
+            f.name.starts_with("association.") || f.name.starts_with("addresses.association.")
+        });
         self.db.read(|tx| {
+            let scope = caller.scope();
+            let public = if associations {
+                public_addresses(tx, &scope)?
+            } else {
+                PublicAddresses::default()
+            };
             describe(
                 tx,
-                &caller.scope(),
+                &scope,
                 ResourceKind::NetworkInterface,
                 ids,
                 filters,
                 page,
-                field,
+                |n, name| field(region, &public, n, name),
             )
         })
     }

@@ -23,7 +23,8 @@ use strato_store::{
     InternetGateway, Route, RouteTable, RouteTableAssociation, RouteTarget, Subnet, Vpc,
 };
 
-/// Filter names DescribeRouteTables accepts.
+/// Filter names DescribeRouteTables accepts: every name EC2 documents (values in
+/// `table_field`; `tag:<key>` is the generic tag filter).
 pub const ROUTE_TABLE_FILTERS: &[&str] = &[
     "association.gateway-id",
     "association.main",
@@ -33,9 +34,16 @@ pub const ROUTE_TABLE_FILTERS: &[&str] = &[
     "owner-id",
     "route-table-id",
     "route.destination-cidr-block",
+    "route.destination-ipv6-cidr-block",
+    "route.destination-prefix-list-id",
+    "route.egress-only-internet-gateway-id",
     "route.gateway-id",
+    "route.instance-id",
+    "route.nat-gateway-id",
     "route.origin",
     "route.state",
+    "route.transit-gateway-id",
+    "route.vpc-peering-connection-id",
     "vpc-id",
 ];
 
@@ -76,6 +84,11 @@ fn route_states(
         .collect()
 }
 
+/// A table's values for a DescribeRouteTables filter: what the answer shows for it.
+/// Routes target the VPC (`local`) or internet gateways only, and associations are
+/// with subnets or the VPC (main), so filters on other targets (IPv6 blocks, prefix
+/// lists, egress-only internet gateways, instances, NAT and transit gateways, VPC
+/// peering connections) and on gateway associations match nothing.
 fn table_field(t: &RouteTable, states: &[&'static str], name: &str) -> Vec<String> {
     match name {
         "association.gateway-id" => vec![],

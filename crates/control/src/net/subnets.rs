@@ -14,22 +14,35 @@ use strato_common::{Error, ResourceId, ResourceKind, Result, SubnetId, VpcId};
 use strato_domain::Scope;
 use strato_store::{NetworkColumn, RouteTable, Subnet, Tx, Vpc};
 
-/// Filter names DescribeSubnets accepts.
+/// Filter names DescribeSubnets accepts: every name EC2 documents (values in
+/// `subnet_field`; `tag:<key>` is the generic tag filter), and the older `cidr`,
+/// `cidrBlock` and `defaultForAz`, which EC2 accepts too.
 pub const SUBNET_FILTERS: &[&str] = &[
     "availability-zone",
     "availability-zone-id",
     "available-ip-address-count",
+    // Not documented, but EC2 accepts it.
     "cidr",
     "cidr-block",
+    // Not documented, but EC2 accepts it.
     "cidrBlock",
+    "customer-owned-ipv4-pool",
     "default-for-az",
+    // Not documented, but EC2 accepts it.
     "defaultForAz",
-    "ipv6-cidr-block-association.ipv6-cidr-block",
+    "enable-dns64",
+    "enable-lni-at-device-index",
     "ipv6-cidr-block-association.association-id",
+    "ipv6-cidr-block-association.ipv6-cidr-block",
     "ipv6-cidr-block-association.state",
     "ipv6-native",
+    "map-customer-owned-ip-on-launch",
     "map-public-ip-on-launch",
+    "outpost-arn",
     "owner-id",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-a-record",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record",
+    "private-dns-name-options-on-launch.hostname-type",
     "state",
     "subnet-arn",
     "subnet-id",
@@ -69,6 +82,9 @@ pub(crate) fn block_of(s: &Subnet) -> Result<Ipv4Cidr> {
 }
 
 impl ControlPlane {
+    /// A subnet's values for a DescribeSubnets filter: what the answer shows for it.
+    /// Outposts (customer-owned pools, `outpost-arn`), IPv6 blocks and LNI device
+    /// indexes do not exist here, so those filters match nothing.
     fn subnet_field(&self, s: &Subnet, available: u64, name: &str) -> Vec<String> {
         let one = |v: &str| vec![v.to_string()];
         match name {
@@ -77,7 +93,12 @@ impl ControlPlane {
             "available-ip-address-count" => vec![available.to_string()],
             "cidr" | "cidr-block" | "cidrBlock" => one(&s.cidr_block),
             "default-for-az" | "defaultForAz" => flag(s.default_for_az),
-            "ipv6-native" => flag(false),
+            "ipv6-native" | "enable-dns64" | "map-customer-owned-ip-on-launch" => flag(false),
+            "private-dns-name-options-on-launch.hostname-type" => one("ip-name"),
+            "private-dns-name-options-on-launch.enable-resource-name-dns-a-record"
+            | "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => {
+                flag(false)
+            }
             "map-public-ip-on-launch" => flag(s.map_public_ip_on_launch),
             "owner-id" => one(s.account_id.as_str()),
             "state" => one("available"),

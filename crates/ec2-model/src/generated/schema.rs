@@ -7,6 +7,9 @@
 
 use crate::{Kind, Member, Shape};
 
+/// Enums left open: their values are checked by the handler, not the schema walk.
+pub const OPEN_ENUMS: &[&str] = &["AccountAttributeName", "InstanceType"];
+
 pub static s_AccountAttributeName: Shape = Shape {
     name: "AccountAttributeName",
     kind: Kind::String {

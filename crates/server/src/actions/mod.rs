@@ -1,5 +1,9 @@
-//! EC2 actions: each decodes its parameters from [`Params`], calls the control plane
-//! and encodes the XML answer. One function per action, listed in [`dispatch`].
+//! EC2 actions. Each served operation is one method of the generated
+//! [`Ec2Service`] trait, which receives the operation's typed request (decoded from the
+//! query parameters after the schema walk) and returns its typed result (encoded to
+//! EC2's XML by the generated encoder). The methods live in one module per family;
+//! each turns the request into the control plane's input, calls it, and maps the
+//! domain records it answers into the model's output types.
 
 pub mod addresses;
 pub mod credits;
@@ -14,16 +18,21 @@ pub mod tags;
 pub mod vpcs;
 
 use strato_common::{Error, Result};
+use strato_control::page::PageRequest;
 use strato_control::tags::TagSpec;
 use strato_control::{Caller, ControlPlane};
-use strato_ec2_model::{Ec2Service, Operation};
-use strato_ec2_wire::Params;
+use strato_ec2_model::Operation;
+use strato_ec2_wire::codec::Node;
+use strato_ec2_wire::types::*;
+use strato_ec2_wire::{types, Ec2Service, Params};
 
-/// One EC2 request as every handler receives it.
-pub struct Request<'a> {
+/// What every EC2 handler receives beside its typed request.
+pub struct Ctx<'a> {
+    /// Who is calling, and in which region (the credential scope's).
     pub caller: &'a Caller,
-    pub params: &'a Params,
     pub request_id: &'a str,
+    /// `DryRun=true`: check everything, change nothing, answer `DryRunOperation`.
+    pub dry_run: bool,
 }
 
 /// The EC2 handlers over one control plane: `served.toml` names the operations, the
@@ -31,233 +40,232 @@ pub struct Request<'a> {
 struct Handlers<'a>(&'a ControlPlane);
 
 impl<'a> Ec2Service for Handlers<'a> {
-    type Request = Request<'a>;
-    type Output = Result<String>;
+    type Context = Ctx<'a>;
 
-    fn run_instances(&self, r: &Request) -> Result<String> {
-        instances::run(self.0, r.caller, r.params, r.request_id)
+    fn run_instances(&self, cx: &Ctx<'a>, req: RunInstancesRequest) -> Result<Reservation> {
+        instances::run(self.0, cx, req)
     }
-    fn describe_instances(&self, r: &Request) -> Result<String> {
-        instances::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_instances(&self, cx: &Ctx<'a>, req: DescribeInstancesRequest) -> Result<DescribeInstancesResult> {
+        instances::describe(self.0, cx, req)
     }
-    fn describe_instance_status(&self, r: &Request) -> Result<String> {
-        instances::describe_status(self.0, r.caller, r.params, r.request_id)
+    fn describe_instance_status(&self, cx: &Ctx<'a>, req: DescribeInstanceStatusRequest) -> Result<DescribeInstanceStatusResult> {
+        instances::describe_status(self.0, cx, req)
     }
-    fn start_instances(&self, r: &Request) -> Result<String> {
-        instances::start(self.0, r.caller, r.params, r.request_id)
+    fn start_instances(&self, cx: &Ctx<'a>, req: StartInstancesRequest) -> Result<StartInstancesResult> {
+        instances::start(self.0, cx, req)
     }
-    fn stop_instances(&self, r: &Request) -> Result<String> {
-        instances::stop(self.0, r.caller, r.params, r.request_id)
+    fn stop_instances(&self, cx: &Ctx<'a>, req: StopInstancesRequest) -> Result<StopInstancesResult> {
+        instances::stop(self.0, cx, req)
     }
-    fn reboot_instances(&self, r: &Request) -> Result<String> {
-        instances::reboot(self.0, r.caller, r.params, r.request_id)
+    fn reboot_instances(&self, cx: &Ctx<'a>, req: RebootInstancesRequest) -> Result<()> {
+        instances::reboot(self.0, cx, req)
     }
-    fn terminate_instances(&self, r: &Request) -> Result<String> {
-        instances::terminate(self.0, r.caller, r.params, r.request_id)
+    fn terminate_instances(&self, cx: &Ctx<'a>, req: TerminateInstancesRequest) -> Result<TerminateInstancesResult> {
+        instances::terminate(self.0, cx, req)
     }
-    fn describe_instance_attribute(&self, r: &Request) -> Result<String> {
-        instances::describe_attribute(self.0, r.caller, r.params, r.request_id)
+    fn describe_instance_attribute(&self, cx: &Ctx<'a>, req: DescribeInstanceAttributeRequest) -> Result<InstanceAttribute> {
+        instances::describe_attribute(self.0, cx, req)
     }
-    fn modify_instance_attribute(&self, r: &Request) -> Result<String> {
-        instances::modify_attribute(self.0, r.caller, r.params, r.request_id)
+    fn modify_instance_attribute(&self, cx: &Ctx<'a>, req: ModifyInstanceAttributeRequest) -> Result<()> {
+        instances::modify_attribute(self.0, cx, req)
     }
-    fn get_console_output(&self, r: &Request) -> Result<String> {
-        instances::console_output(self.0, r.caller, r.params, r.request_id)
+    fn get_console_output(&self, cx: &Ctx<'a>, req: GetConsoleOutputRequest) -> Result<GetConsoleOutputResult> {
+        instances::console_output(self.0, cx, req)
     }
-    fn modify_instance_metadata_options(&self, r: &Request) -> Result<String> {
-        instances::modify_metadata_options(self.0, r.caller, r.params, r.request_id)
+    fn modify_instance_metadata_options(&self, cx: &Ctx<'a>, req: ModifyInstanceMetadataOptionsRequest) -> Result<ModifyInstanceMetadataOptionsResult> {
+        instances::modify_metadata_options(self.0, cx, req)
     }
-    fn describe_instance_types(&self, r: &Request) -> Result<String> {
-        meta::describe_instance_types(self.0, r.caller, r.params, r.request_id)
+    fn describe_instance_types(&self, cx: &Ctx<'a>, req: DescribeInstanceTypesRequest) -> Result<DescribeInstanceTypesResult> {
+        meta::describe_instance_types(self.0, cx, req)
     }
-    fn describe_instance_type_offerings(&self, r: &Request) -> Result<String> {
-        meta::describe_instance_type_offerings(self.0, r.caller, r.params, r.request_id)
+    fn describe_instance_type_offerings(&self, cx: &Ctx<'a>, req: DescribeInstanceTypeOfferingsRequest) -> Result<DescribeInstanceTypeOfferingsResult> {
+        meta::describe_instance_type_offerings(self.0, cx, req)
     }
-    fn describe_images(&self, r: &Request) -> Result<String> {
-        meta::describe_images(self.0, r.caller, r.params, r.request_id)
+    fn describe_images(&self, cx: &Ctx<'a>, req: DescribeImagesRequest) -> Result<DescribeImagesResult> {
+        meta::describe_images(self.0, cx, req)
     }
-    fn describe_regions(&self, r: &Request) -> Result<String> {
-        meta::describe_regions(self.0, r.caller, r.params, r.request_id)
+    fn describe_regions(&self, cx: &Ctx<'a>, req: DescribeRegionsRequest) -> Result<DescribeRegionsResult> {
+        meta::describe_regions(self.0, cx, req)
     }
-    fn describe_availability_zones(&self, r: &Request) -> Result<String> {
-        meta::describe_availability_zones(self.0, r.caller, r.params, r.request_id)
+    fn describe_availability_zones(&self, cx: &Ctx<'a>, req: DescribeAvailabilityZonesRequest) -> Result<DescribeAvailabilityZonesResult> {
+        meta::describe_availability_zones(self.0, cx, req)
     }
-    fn describe_account_attributes(&self, r: &Request) -> Result<String> {
-        meta::describe_account_attributes(self.0, r.caller, r.params, r.request_id)
+    fn describe_account_attributes(&self, cx: &Ctx<'a>, req: DescribeAccountAttributesRequest) -> Result<DescribeAccountAttributesResult> {
+        meta::describe_account_attributes(self.0, cx, req)
     }
-    fn create_key_pair(&self, r: &Request) -> Result<String> {
-        keypairs::create(self.0, r.caller, r.params, r.request_id)
+    fn create_key_pair(&self, cx: &Ctx<'a>, req: CreateKeyPairRequest) -> Result<KeyPair> {
+        keypairs::create(self.0, cx, req)
     }
-    fn import_key_pair(&self, r: &Request) -> Result<String> {
-        keypairs::import(self.0, r.caller, r.params, r.request_id)
+    fn import_key_pair(&self, cx: &Ctx<'a>, req: ImportKeyPairRequest) -> Result<ImportKeyPairResult> {
+        keypairs::import(self.0, cx, req)
     }
-    fn describe_key_pairs(&self, r: &Request) -> Result<String> {
-        keypairs::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_key_pairs(&self, cx: &Ctx<'a>, req: DescribeKeyPairsRequest) -> Result<DescribeKeyPairsResult> {
+        keypairs::describe(self.0, cx, req)
     }
-    fn delete_key_pair(&self, r: &Request) -> Result<String> {
-        keypairs::delete(self.0, r.caller, r.params, r.request_id)
+    fn delete_key_pair(&self, cx: &Ctx<'a>, req: DeleteKeyPairRequest) -> Result<DeleteKeyPairResult> {
+        keypairs::delete(self.0, cx, req)
     }
-    fn create_tags(&self, r: &Request) -> Result<String> {
-        tags::create(self.0, r.caller, r.params, r.request_id)
+    fn create_tags(&self, cx: &Ctx<'a>, req: CreateTagsRequest) -> Result<()> {
+        tags::create(self.0, cx, req)
     }
-    fn delete_tags(&self, r: &Request) -> Result<String> {
-        tags::delete(self.0, r.caller, r.params, r.request_id)
+    fn delete_tags(&self, cx: &Ctx<'a>, req: DeleteTagsRequest) -> Result<()> {
+        tags::delete(self.0, cx, req)
     }
-    fn describe_tags(&self, r: &Request) -> Result<String> {
-        tags::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_tags(&self, cx: &Ctx<'a>, req: DescribeTagsRequest) -> Result<DescribeTagsResult> {
+        tags::describe(self.0, cx, req)
     }
-    fn create_vpc(&self, r: &Request) -> Result<String> {
-        vpcs::create_vpc(self.0, r.caller, r.params, r.request_id)
+    fn create_vpc(&self, cx: &Ctx<'a>, req: CreateVpcRequest) -> Result<CreateVpcResult> {
+        vpcs::create_vpc(self.0, cx, req)
     }
-    fn delete_vpc(&self, r: &Request) -> Result<String> {
-        vpcs::delete_vpc(self.0, r.caller, r.params, r.request_id)
+    fn delete_vpc(&self, cx: &Ctx<'a>, req: DeleteVpcRequest) -> Result<()> {
+        vpcs::delete_vpc(self.0, cx, req)
     }
-    fn describe_vpcs(&self, r: &Request) -> Result<String> {
-        vpcs::describe_vpcs(self.0, r.caller, r.params, r.request_id)
+    fn describe_vpcs(&self, cx: &Ctx<'a>, req: DescribeVpcsRequest) -> Result<DescribeVpcsResult> {
+        vpcs::describe_vpcs(self.0, cx, req)
     }
-    fn modify_vpc_attribute(&self, r: &Request) -> Result<String> {
-        vpcs::modify_vpc_attribute(self.0, r.caller, r.params, r.request_id)
+    fn modify_vpc_attribute(&self, cx: &Ctx<'a>, req: ModifyVpcAttributeRequest) -> Result<()> {
+        vpcs::modify_vpc_attribute(self.0, cx, req)
     }
-    fn describe_vpc_attribute(&self, r: &Request) -> Result<String> {
-        vpcs::describe_vpc_attribute(self.0, r.caller, r.params, r.request_id)
+    fn describe_vpc_attribute(&self, cx: &Ctx<'a>, req: DescribeVpcAttributeRequest) -> Result<DescribeVpcAttributeResult> {
+        vpcs::describe_vpc_attribute(self.0, cx, req)
     }
-    fn create_default_vpc(&self, r: &Request) -> Result<String> {
-        vpcs::create_default_vpc(self.0, r.caller, r.params, r.request_id)
+    fn create_default_vpc(&self, cx: &Ctx<'a>, req: CreateDefaultVpcRequest) -> Result<CreateDefaultVpcResult> {
+        vpcs::create_default_vpc(self.0, cx, req)
     }
-    fn describe_dhcp_options(&self, r: &Request) -> Result<String> {
-        vpcs::describe_dhcp_options(self.0, r.caller, r.params, r.request_id)
+    fn describe_dhcp_options(&self, cx: &Ctx<'a>, req: DescribeDhcpOptionsRequest) -> Result<DescribeDhcpOptionsResult> {
+        vpcs::describe_dhcp_options(self.0, cx, req)
     }
-    fn create_subnet(&self, r: &Request) -> Result<String> {
-        vpcs::create_subnet(self.0, r.caller, r.params, r.request_id)
+    fn create_subnet(&self, cx: &Ctx<'a>, req: CreateSubnetRequest) -> Result<CreateSubnetResult> {
+        vpcs::create_subnet(self.0, cx, req)
     }
-    fn delete_subnet(&self, r: &Request) -> Result<String> {
-        vpcs::delete_subnet(self.0, r.caller, r.params, r.request_id)
+    fn delete_subnet(&self, cx: &Ctx<'a>, req: DeleteSubnetRequest) -> Result<()> {
+        vpcs::delete_subnet(self.0, cx, req)
     }
-    fn describe_subnets(&self, r: &Request) -> Result<String> {
-        vpcs::describe_subnets(self.0, r.caller, r.params, r.request_id)
+    fn describe_subnets(&self, cx: &Ctx<'a>, req: DescribeSubnetsRequest) -> Result<DescribeSubnetsResult> {
+        vpcs::describe_subnets(self.0, cx, req)
     }
-    fn modify_subnet_attribute(&self, r: &Request) -> Result<String> {
-        vpcs::modify_subnet_attribute(self.0, r.caller, r.params, r.request_id)
+    fn modify_subnet_attribute(&self, cx: &Ctx<'a>, req: ModifySubnetAttributeRequest) -> Result<()> {
+        vpcs::modify_subnet_attribute(self.0, cx, req)
     }
-    fn create_security_group(&self, r: &Request) -> Result<String> {
-        security_groups::create(self.0, r.caller, r.params, r.request_id)
+    fn create_security_group(&self, cx: &Ctx<'a>, req: CreateSecurityGroupRequest) -> Result<CreateSecurityGroupResult> {
+        security_groups::create(self.0, cx, req)
     }
-    fn delete_security_group(&self, r: &Request) -> Result<String> {
-        security_groups::delete(self.0, r.caller, r.params, r.request_id)
+    fn delete_security_group(&self, cx: &Ctx<'a>, req: DeleteSecurityGroupRequest) -> Result<DeleteSecurityGroupResult> {
+        security_groups::delete(self.0, cx, req)
     }
-    fn describe_security_groups(&self, r: &Request) -> Result<String> {
-        security_groups::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_security_groups(&self, cx: &Ctx<'a>, req: DescribeSecurityGroupsRequest) -> Result<DescribeSecurityGroupsResult> {
+        security_groups::describe(self.0, cx, req)
     }
-    fn describe_security_group_rules(&self, r: &Request) -> Result<String> {
-        security_groups::describe_rules(self.0, r.caller, r.params, r.request_id)
+    fn describe_security_group_rules(&self, cx: &Ctx<'a>, req: DescribeSecurityGroupRulesRequest) -> Result<DescribeSecurityGroupRulesResult> {
+        security_groups::describe_rules(self.0, cx, req)
     }
-    fn authorize_security_group_ingress(&self, r: &Request) -> Result<String> {
-        security_groups::authorize_ingress(self.0, r.caller, r.params, r.request_id)
+    fn authorize_security_group_ingress(&self, cx: &Ctx<'a>, req: AuthorizeSecurityGroupIngressRequest) -> Result<AuthorizeSecurityGroupIngressResult> {
+        security_groups::authorize_ingress(self.0, cx, req)
     }
-    fn authorize_security_group_egress(&self, r: &Request) -> Result<String> {
-        security_groups::authorize_egress(self.0, r.caller, r.params, r.request_id)
+    fn authorize_security_group_egress(&self, cx: &Ctx<'a>, req: AuthorizeSecurityGroupEgressRequest) -> Result<AuthorizeSecurityGroupEgressResult> {
+        security_groups::authorize_egress(self.0, cx, req)
     }
-    fn revoke_security_group_ingress(&self, r: &Request) -> Result<String> {
-        security_groups::revoke_ingress(self.0, r.caller, r.params, r.request_id)
+    fn revoke_security_group_ingress(&self, cx: &Ctx<'a>, req: RevokeSecurityGroupIngressRequest) -> Result<RevokeSecurityGroupIngressResult> {
+        security_groups::revoke_ingress(self.0, cx, req)
     }
-    fn revoke_security_group_egress(&self, r: &Request) -> Result<String> {
-        security_groups::revoke_egress(self.0, r.caller, r.params, r.request_id)
+    fn revoke_security_group_egress(&self, cx: &Ctx<'a>, req: RevokeSecurityGroupEgressRequest) -> Result<RevokeSecurityGroupEgressResult> {
+        security_groups::revoke_egress(self.0, cx, req)
     }
-    fn modify_security_group_rules(&self, r: &Request) -> Result<String> {
-        security_groups::modify_rules(self.0, r.caller, r.params, r.request_id)
+    fn modify_security_group_rules(&self, cx: &Ctx<'a>, req: ModifySecurityGroupRulesRequest) -> Result<ModifySecurityGroupRulesResult> {
+        security_groups::modify_rules(self.0, cx, req)
     }
-    fn create_internet_gateway(&self, r: &Request) -> Result<String> {
-        routing::create_gateway(self.0, r.caller, r.params, r.request_id)
+    fn create_internet_gateway(&self, cx: &Ctx<'a>, req: CreateInternetGatewayRequest) -> Result<CreateInternetGatewayResult> {
+        routing::create_gateway(self.0, cx, req)
     }
-    fn attach_internet_gateway(&self, r: &Request) -> Result<String> {
-        routing::attach_gateway(self.0, r.caller, r.params, r.request_id)
+    fn attach_internet_gateway(&self, cx: &Ctx<'a>, req: AttachInternetGatewayRequest) -> Result<()> {
+        routing::attach_gateway(self.0, cx, req)
     }
-    fn detach_internet_gateway(&self, r: &Request) -> Result<String> {
-        routing::detach_gateway(self.0, r.caller, r.params, r.request_id)
+    fn detach_internet_gateway(&self, cx: &Ctx<'a>, req: DetachInternetGatewayRequest) -> Result<()> {
+        routing::detach_gateway(self.0, cx, req)
     }
-    fn delete_internet_gateway(&self, r: &Request) -> Result<String> {
-        routing::delete_gateway(self.0, r.caller, r.params, r.request_id)
+    fn delete_internet_gateway(&self, cx: &Ctx<'a>, req: DeleteInternetGatewayRequest) -> Result<()> {
+        routing::delete_gateway(self.0, cx, req)
     }
-    fn describe_internet_gateways(&self, r: &Request) -> Result<String> {
-        routing::describe_gateways(self.0, r.caller, r.params, r.request_id)
+    fn describe_internet_gateways(&self, cx: &Ctx<'a>, req: DescribeInternetGatewaysRequest) -> Result<DescribeInternetGatewaysResult> {
+        routing::describe_gateways(self.0, cx, req)
     }
-    fn create_route_table(&self, r: &Request) -> Result<String> {
-        routing::create_route_table(self.0, r.caller, r.params, r.request_id)
+    fn create_route_table(&self, cx: &Ctx<'a>, req: CreateRouteTableRequest) -> Result<CreateRouteTableResult> {
+        routing::create_route_table(self.0, cx, req)
     }
-    fn delete_route_table(&self, r: &Request) -> Result<String> {
-        routing::delete_route_table(self.0, r.caller, r.params, r.request_id)
+    fn delete_route_table(&self, cx: &Ctx<'a>, req: DeleteRouteTableRequest) -> Result<()> {
+        routing::delete_route_table(self.0, cx, req)
     }
-    fn describe_route_tables(&self, r: &Request) -> Result<String> {
-        routing::describe_route_tables(self.0, r.caller, r.params, r.request_id)
+    fn describe_route_tables(&self, cx: &Ctx<'a>, req: DescribeRouteTablesRequest) -> Result<DescribeRouteTablesResult> {
+        routing::describe_route_tables(self.0, cx, req)
     }
-    fn create_route(&self, r: &Request) -> Result<String> {
-        routing::create_route(self.0, r.caller, r.params, r.request_id)
+    fn create_route(&self, cx: &Ctx<'a>, req: CreateRouteRequest) -> Result<CreateRouteResult> {
+        routing::create_route(self.0, cx, req)
     }
-    fn delete_route(&self, r: &Request) -> Result<String> {
-        routing::delete_route(self.0, r.caller, r.params, r.request_id)
+    fn delete_route(&self, cx: &Ctx<'a>, req: DeleteRouteRequest) -> Result<()> {
+        routing::delete_route(self.0, cx, req)
     }
-    fn associate_route_table(&self, r: &Request) -> Result<String> {
-        routing::associate_route_table(self.0, r.caller, r.params, r.request_id)
+    fn associate_route_table(&self, cx: &Ctx<'a>, req: AssociateRouteTableRequest) -> Result<AssociateRouteTableResult> {
+        routing::associate_route_table(self.0, cx, req)
     }
-    fn disassociate_route_table(&self, r: &Request) -> Result<String> {
-        routing::disassociate_route_table(self.0, r.caller, r.params, r.request_id)
+    fn disassociate_route_table(&self, cx: &Ctx<'a>, req: DisassociateRouteTableRequest) -> Result<()> {
+        routing::disassociate_route_table(self.0, cx, req)
     }
-    fn allocate_address(&self, r: &Request) -> Result<String> {
-        addresses::allocate(self.0, r.caller, r.params, r.request_id)
+    fn allocate_address(&self, cx: &Ctx<'a>, req: AllocateAddressRequest) -> Result<AllocateAddressResult> {
+        addresses::allocate(self.0, cx, req)
     }
-    fn describe_addresses(&self, r: &Request) -> Result<String> {
-        addresses::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_addresses(&self, cx: &Ctx<'a>, req: DescribeAddressesRequest) -> Result<DescribeAddressesResult> {
+        addresses::describe(self.0, cx, req)
     }
-    fn associate_address(&self, r: &Request) -> Result<String> {
-        addresses::associate(self.0, r.caller, r.params, r.request_id)
+    fn associate_address(&self, cx: &Ctx<'a>, req: AssociateAddressRequest) -> Result<AssociateAddressResult> {
+        addresses::associate(self.0, cx, req)
     }
-    fn disassociate_address(&self, r: &Request) -> Result<String> {
-        addresses::disassociate(self.0, r.caller, r.params, r.request_id)
+    fn disassociate_address(&self, cx: &Ctx<'a>, req: DisassociateAddressRequest) -> Result<()> {
+        addresses::disassociate(self.0, cx, req)
     }
-    fn release_address(&self, r: &Request) -> Result<String> {
-        addresses::release(self.0, r.caller, r.params, r.request_id)
+    fn release_address(&self, cx: &Ctx<'a>, req: ReleaseAddressRequest) -> Result<()> {
+        addresses::release(self.0, cx, req)
     }
-    fn create_network_interface(&self, r: &Request) -> Result<String> {
-        interfaces::create(self.0, r.caller, r.params, r.request_id)
+    fn create_network_interface(&self, cx: &Ctx<'a>, req: CreateNetworkInterfaceRequest) -> Result<CreateNetworkInterfaceResult> {
+        interfaces::create(self.0, cx, req)
     }
-    fn describe_network_interfaces(&self, r: &Request) -> Result<String> {
-        interfaces::describe(self.0, r.caller, r.params, r.request_id)
+    fn describe_network_interfaces(&self, cx: &Ctx<'a>, req: DescribeNetworkInterfacesRequest) -> Result<DescribeNetworkInterfacesResult> {
+        interfaces::describe(self.0, cx, req)
     }
-    fn delete_network_interface(&self, r: &Request) -> Result<String> {
-        interfaces::delete(self.0, r.caller, r.params, r.request_id)
+    fn delete_network_interface(&self, cx: &Ctx<'a>, req: DeleteNetworkInterfaceRequest) -> Result<()> {
+        interfaces::delete(self.0, cx, req)
     }
-    fn attach_network_interface(&self, r: &Request) -> Result<String> {
-        interfaces::attach(self.0, r.caller, r.params, r.request_id)
+    fn attach_network_interface(&self, cx: &Ctx<'a>, req: AttachNetworkInterfaceRequest) -> Result<AttachNetworkInterfaceResult> {
+        interfaces::attach(self.0, cx, req)
     }
-    fn detach_network_interface(&self, r: &Request) -> Result<String> {
-        interfaces::detach(self.0, r.caller, r.params, r.request_id)
+    fn detach_network_interface(&self, cx: &Ctx<'a>, req: DetachNetworkInterfaceRequest) -> Result<()> {
+        interfaces::detach(self.0, cx, req)
     }
-    fn describe_instance_credit_specifications(&self, r: &Request) -> Result<String> {
-        credits::describe(self.0, r)
+    fn describe_instance_credit_specifications(&self, cx: &Ctx<'a>, req: DescribeInstanceCreditSpecificationsRequest) -> Result<DescribeInstanceCreditSpecificationsResult> {
+        credits::describe(self.0, cx, req)
     }
-    fn modify_instance_credit_specification(&self, r: &Request) -> Result<String> {
-        credits::modify(self.0, r)
+    fn modify_instance_credit_specification(&self, cx: &Ctx<'a>, req: ModifyInstanceCreditSpecificationRequest) -> Result<ModifyInstanceCreditSpecificationResult> {
+        credits::modify(self.0, cx, req)
     }
-    fn get_default_credit_specification(&self, r: &Request) -> Result<String> {
-        credits::get_default(self.0, r)
+    fn get_default_credit_specification(&self, cx: &Ctx<'a>, req: GetDefaultCreditSpecificationRequest) -> Result<GetDefaultCreditSpecificationResult> {
+        credits::get_default(self.0, cx, req)
     }
-    fn modify_default_credit_specification(&self, r: &Request) -> Result<String> {
-        credits::modify_default(self.0, r)
+    fn modify_default_credit_specification(&self, cx: &Ctx<'a>, req: ModifyDefaultCreditSpecificationRequest) -> Result<ModifyDefaultCreditSpecificationResult> {
+        credits::modify_default(self.0, cx, req)
     }
-    fn describe_network_acls(&self, r: &Request) -> Result<String> {
-        routing::describe_network_acls(self.0, r.caller, r.params, r.request_id)
+    fn describe_network_acls(&self, cx: &Ctx<'a>, req: DescribeNetworkAclsRequest) -> Result<DescribeNetworkAclsResult> {
+        routing::describe_network_acls(self.0, cx, req)
     }
-    fn replace_route(&self, r: &Request) -> Result<String> {
-        routing::replace_route(self.0, r.caller, r.params, r.request_id)
+    fn replace_route(&self, cx: &Ctx<'a>, req: ReplaceRouteRequest) -> Result<()> {
+        routing::replace_route(self.0, cx, req)
     }
-    fn replace_route_table_association(&self, r: &Request) -> Result<String> {
-        routing::replace_route_table_association(self.0, r.caller, r.params, r.request_id)
+    fn replace_route_table_association(&self, cx: &Ctx<'a>, req: ReplaceRouteTableAssociationRequest) -> Result<ReplaceRouteTableAssociationResult> {
+        routing::replace_route_table_association(self.0, cx, req)
     }
-    fn get_password_data(&self, r: &Request) -> Result<String> {
-        credits::password_data(self.0, r)
+    fn get_password_data(&self, cx: &Ctx<'a>, req: GetPasswordDataRequest) -> Result<GetPasswordDataResult> {
+        credits::password_data(self.0, cx, req)
     }
-    fn reset_instance_attribute(&self, r: &Request) -> Result<String> {
-        credits::reset_attribute(self.0, r)
+    fn reset_instance_attribute(&self, cx: &Ctx<'a>, req: ResetInstanceAttributeRequest) -> Result<()> {
+        credits::reset_attribute(self.0, cx, req)
     }
 }
 
@@ -292,12 +300,13 @@ pub fn dispatch(
     })?;
     check_version(p)?;
     strato_ec2_wire::validate::validate(action, served, p)?;
-    let req = Request {
+    let cx = Ctx {
         caller,
-        params: p,
         request_id: rid,
+        dry_run: p.dry_run()?,
     };
-    strato_ec2_model::dispatch(&Handlers(cp), op, &req).unwrap_or_else(|| {
+    let tree = Node::build(p.iter());
+    strato_ec2_wire::dispatch(&Handlers(cp), op, &cx, &tree, rid).unwrap_or_else(|| {
         Err(Error::Internal(format!(
             "{action} is served but has no handler"
         )))
@@ -321,42 +330,64 @@ fn check_version(p: &Params) -> Result<()> {
     }
 }
 
-/// Decodes `TagSpecification.N` (EC2 spells the list `TagSpecification`).
-pub fn tag_specs(p: &Params) -> Result<Vec<TagSpec>> {
-    p.structs("TagSpecification")
-        .into_iter()
+/// The control plane's tag specifications of a request's `TagSpecification.N`.
+pub fn tag_specs(specs: &[types::TagSpecification]) -> Result<Vec<TagSpec>> {
+    specs
+        .iter()
         .enumerate()
         .map(|(i, s)| {
-            let resource_type = s
-                .get("ResourceType")
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    Error::MissingParameter(format!("TagSpecification.{}.ResourceType", i + 1))
-                })?
-                .to_string();
+            let resource_type = s.resource_type.ok_or_else(|| {
+                Error::MissingParameter(format!("TagSpecification.{}.ResourceType", i + 1))
+            })?;
             Ok(TagSpec {
-                resource_type,
-                tags: tag_list(&s, "Tag")?,
+                resource_type: resource_type.as_str().to_string(),
+                tags: tag_list(&s.tags, &format!("TagSpecification.{}.Tag", i + 1))?,
             })
         })
         .collect()
 }
 
-/// Decodes `Tag.N.Key` / `Tag.N.Value` pairs (a missing value is the empty string).
-pub fn tag_list(p: &Params, prefix: &str) -> Result<Vec<(String, String)>> {
-    p.structs(prefix)
-        .into_iter()
+/// Key/value pairs of a request's `Tag.N` list (named `prefix` in errors); a missing
+/// value is the empty string, as EC2 takes it.
+pub fn tag_list(tags: &[types::Tag], prefix: &str) -> Result<Vec<(String, String)>> {
+    tags.iter()
         .enumerate()
         .map(|(i, t)| {
             let key = t
-                .get("Key")
+                .key
+                .clone()
                 .ok_or_else(|| Error::MissingParameter(format!("{prefix}.{}.Key", i + 1)))?;
-            Ok((key.to_string(), t.get("Value").unwrap_or("").to_string()))
+            Ok((key, t.value.clone().unwrap_or_default()))
         })
         .collect()
 }
 
-/// The common `MaxResults` / `NextToken` pair.
-pub fn page(p: &Params, min: i64, max: i64) -> Result<strato_control::page::PageRequest> {
-    strato_control::page::PageRequest::new(p.int("MaxResults")?, p.get("NextToken"), min, max)
+/// A resource's tags as EC2 lists them (`tagSet`, omitted when there are none).
+pub fn tag_set(tags: &[(String, String)]) -> Option<Vec<types::Tag>> {
+    if tags.is_empty() {
+        return None;
+    }
+    Some(
+        tags.iter()
+            .map(|(k, v)| types::Tag {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect(),
+    )
+}
+
+/// An optional string parameter, with the empty string taken as absent (as EC2 does).
+pub fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// The common `MaxResults` / `NextToken` pair, with the operation's bounds.
+pub fn page(
+    max_results: Option<i32>,
+    next_token: Option<&str>,
+    min: i64,
+    max: i64,
+) -> Result<PageRequest> {
+    PageRequest::new(max_results.map(i64::from), next_token, min, max)
 }

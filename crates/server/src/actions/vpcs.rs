@@ -1,114 +1,119 @@
-//! VPC, subnet and DHCP options actions and their XML encoding.
+//! VPC, subnet and DHCP options actions: typed requests to the control plane, its
+//! records to the model's output types.
 
-use super::{page, tag_specs};
+use super::{non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::net::subnets::{CreateSubnetInput, SubnetInfo, SUBNET_FILTERS};
 use strato_control::net::vpcs::{CreateVpcInput, VpcAttribute, DHCP_FILTERS, VPC_FILTERS};
-use strato_control::{catalog, Caller, ControlPlane};
-use strato_domain::Vpc;
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_control::{catalog, ControlPlane};
+use strato_domain::{DhcpOptions, Vpc};
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, AttributeBooleanValue, VpcAttributeName};
 
-/// A `Vpc` structure (the items of `vpcSet`, and `vpc` in Create answers).
-pub fn write_vpc(w: &mut XmlWriter, v: &Vpc, tags: &[(String, String)]) {
-    w.text("vpcId", v.id.as_str())
-        .text("ownerId", v.account_id.as_str())
-        .text("state", "available")
-        .text("cidrBlock", &v.cidr_block)
-        .open("cidrBlockAssociationSet")
-        .open("item")
-        .text("cidrBlock", &v.cidr_block)
-        .text("associationId", &v.cidr_association_id)
-        .open("cidrBlockState")
-        .text("state", "associated")
-        .close("cidrBlockState")
-        .close("item")
-        .close("cidrBlockAssociationSet")
-        .open("ipv6CidrBlockAssociationSet")
-        .close("ipv6CidrBlockAssociationSet")
-        .text(
-            "dhcpOptionsId",
-            v.dhcp_options_id.as_ref().map_or("default", |d| d.as_str()),
-        )
-        .text("instanceTenancy", &v.instance_tenancy)
-        .bool("isDefault", v.is_default)
-        .open("blockPublicAccessStates")
-        .text("internetGatewayBlockMode", "off")
-        .close("blockPublicAccessStates")
-        .tag_set(tags);
+/// A VPC as EC2 describes it (the items of `vpcSet`, and `vpc` in Create answers).
+pub fn vpc_item(v: &Vpc, tags: &[(String, String)]) -> wire::Vpc {
+    wire::Vpc {
+        vpc_id: Some(v.id.to_string()),
+        owner_id: Some(v.account_id.to_string()),
+        state: Some(wire::VpcState::Available),
+        cidr_block: Some(v.cidr_block.clone()),
+        cidr_block_association_set: Some(vec![wire::VpcCidrBlockAssociation {
+            association_id: Some(v.cidr_association_id.clone()),
+            cidr_block: Some(v.cidr_block.clone()),
+            cidr_block_state: Some(wire::VpcCidrBlockState {
+                state: Some(wire::VpcCidrBlockStateCode::Associated),
+                status_message: None,
+            }),
+        }]),
+        ipv6_cidr_block_association_set: Some(vec![]),
+        dhcp_options_id: Some(
+            v.dhcp_options_id
+                .as_ref()
+                .map_or("default".to_string(), |d| d.to_string()),
+        ),
+        instance_tenancy: wire::Tenancy::from_wire(&v.instance_tenancy),
+        is_default: Some(v.is_default),
+        block_public_access_states: Some(wire::BlockPublicAccessStates {
+            internet_gateway_block_mode: Some(wire::BlockPublicAccessMode::Off),
+        }),
+        tags: tag_set(tags),
+        ..Default::default()
+    }
 }
 
 /// CreateVpc.
-pub fn create_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+pub fn create_vpc(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateVpcRequest,
+) -> Result<wire::CreateVpcResult> {
     let input = CreateVpcInput {
-        cidr_block: p.get("CidrBlock").map(str::to_string),
-        instance_tenancy: p.get("InstanceTenancy").map(str::to_string),
-        tag_specs: tag_specs(p)?,
+        cidr_block: req.cidr_block,
+        instance_tenancy: req.instance_tenancy.map(|t| t.as_str().to_string()),
+        tag_specs: tag_specs(&req.tag_specifications)?,
     };
-    let (vpc, tags) = cp.create_vpc(c, &input, dry)?;
-    Ok(xml::success("CreateVpc", rid, |w| {
-        w.open("vpc");
-        write_vpc(w, &vpc, &tags);
-        w.close("vpc");
-    }))
+    let (vpc, tags) = cp.create_vpc(cx.caller, &input, cx.dry_run)?;
+    Ok(wire::CreateVpcResult {
+        vpc: Some(vpc_item(&vpc, &tags)),
+    })
 }
 
 /// CreateDefaultVpc.
-pub fn create_default_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let (vpc, tags) = cp.create_default_vpc(c, dry)?;
-    Ok(xml::success("CreateDefaultVpc", rid, |w| {
-        w.open("vpc");
-        write_vpc(w, &vpc, &tags);
-        w.close("vpc");
-    }))
+pub fn create_default_vpc(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    _req: wire::CreateDefaultVpcRequest,
+) -> Result<wire::CreateDefaultVpcResult> {
+    let (vpc, tags) = cp.create_default_vpc(cx.caller, cx.dry_run)?;
+    Ok(wire::CreateDefaultVpcResult {
+        vpc: Some(vpc_item(&vpc, &tags)),
+    })
 }
 
 /// DeleteVpc.
-pub fn delete_vpc(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.delete_vpc(c, p.required("VpcId")?, dry)?;
-    Ok(xml::success("DeleteVpc", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn delete_vpc(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteVpcRequest) -> Result<()> {
+    cp.delete_vpc(cx.caller, &req.vpc_id, cx.dry_run)
 }
 
 /// DescribeVpcs.
-pub fn describe_vpcs(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe_vpcs(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeVpcsRequest,
+) -> Result<wire::DescribeVpcsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", VPC_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_vpcs(c, &p.list("VpcId"), &filters, &pg)?;
-    Ok(xml::success("DescribeVpcs", rid, |w| {
-        w.list("vpcSet", &list, |w, (v, t)| write_vpc(w, v, t));
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    let filters = filter_set(&req.filters, VPC_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, next) = cp.describe_vpcs(cx.caller, &req.vpc_ids, &filters, &pg)?;
+    Ok(wire::DescribeVpcsResult {
+        vpcs: Some(list.iter().map(|(v, t)| vpc_item(v, t)).collect()),
+        next_token: next,
+    })
 }
 
 /// ModifyVpcAttribute (one attribute per call).
 pub fn modify_vpc_attribute(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
-    let id = p.required("VpcId")?;
-    let mut changes = vec![];
-    for (param, attr) in [
-        ("EnableDnsSupport.Value", VpcAttribute::EnableDnsSupport),
-        ("EnableDnsHostnames.Value", VpcAttribute::EnableDnsHostnames),
+    cx: &Ctx,
+    req: wire::ModifyVpcAttributeRequest,
+) -> Result<()> {
+    let value = |a: &Option<AttributeBooleanValue>| a.as_ref().and_then(|v| v.value);
+    let changes: Vec<(VpcAttribute, bool)> = [
+        (VpcAttribute::EnableDnsSupport, value(&req.enable_dns_support)),
         (
-            "EnableNetworkAddressUsageMetrics.Value",
-            VpcAttribute::EnableNetworkAddressUsageMetrics,
+            VpcAttribute::EnableDnsHostnames,
+            value(&req.enable_dns_hostnames),
         ),
-    ] {
-        if let Some(v) = p.bool(param)? {
-            changes.push((attr, v));
-        }
-    }
+        (
+            VpcAttribute::EnableNetworkAddressUsageMetrics,
+            value(&req.enable_network_address_usage_metrics),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(a, v)| v.map(|v| (a, v)))
+    .collect();
     let (attr, value) = match changes.as_slice() {
         [] => {
             return Err(Error::MissingParameter(
@@ -122,164 +127,177 @@ pub fn modify_vpc_attribute(
             ))
         }
     };
-    cp.modify_vpc_attribute(c, id, attr, value, dry)?;
-    Ok(xml::success("ModifyVpcAttribute", rid, |w| {
-        w.bool("return", true);
-    }))
+    cp.modify_vpc_attribute(cx.caller, &req.vpc_id, attr, value, cx.dry_run)
 }
 
 /// DescribeVpcAttribute.
 pub fn describe_vpc_attribute(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let id = p.required("VpcId")?;
-    let name = p.required("Attribute")?;
-    let attr = VpcAttribute::parse(name)?;
-    if p.dry_run()? {
-        cp.vpc(c, id)?;
+    cx: &Ctx,
+    req: wire::DescribeVpcAttributeRequest,
+) -> Result<wire::DescribeVpcAttributeResult> {
+    let attr = match req.attribute {
+        VpcAttributeName::EnableDnsSupport => VpcAttribute::EnableDnsSupport,
+        VpcAttributeName::EnableDnsHostnames => VpcAttribute::EnableDnsHostnames,
+        VpcAttributeName::EnableNetworkAddressUsageMetrics => {
+            VpcAttribute::EnableNetworkAddressUsageMetrics
+        }
+    };
+    let vpc = cp.vpc(cx.caller, &req.vpc_id)?;
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let vpc = cp.vpc(c, id)?;
-    Ok(xml::success("DescribeVpcAttribute", rid, |w| {
-        w.text("vpcId", vpc.id.as_str())
-            .open(name)
-            .bool("value", attr.value(&vpc))
-            .close(name);
-    }))
+    let value = Some(AttributeBooleanValue {
+        value: Some(attr.value(&vpc)),
+    });
+    let mut out = wire::DescribeVpcAttributeResult {
+        vpc_id: Some(vpc.id.to_string()),
+        ..Default::default()
+    };
+    match attr {
+        VpcAttribute::EnableDnsSupport => out.enable_dns_support = value,
+        VpcAttribute::EnableDnsHostnames => out.enable_dns_hostnames = value,
+        VpcAttribute::EnableNetworkAddressUsageMetrics => {
+            out.enable_network_address_usage_metrics = value
+        }
+    }
+    Ok(out)
+}
+
+/// A DHCP options set as EC2 describes it.
+fn dhcp_item(d: &DhcpOptions, tags: &[(String, String)]) -> wire::DhcpOptions {
+    wire::DhcpOptions {
+        dhcp_options_id: Some(d.id.to_string()),
+        owner_id: Some(d.account_id.to_string()),
+        dhcp_configurations: Some(
+            d.options
+                .iter()
+                .map(|(k, values)| wire::DhcpConfiguration {
+                    key: Some(k.clone()),
+                    values: Some(
+                        values
+                            .iter()
+                            .map(|v| wire::AttributeValue {
+                                value: Some(v.clone()),
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        ),
+        tags: tag_set(tags),
+    }
 }
 
 /// DescribeDhcpOptions.
 pub fn describe_dhcp_options(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    if p.dry_run()? {
+    cx: &Ctx,
+    req: wire::DescribeDhcpOptionsRequest,
+) -> Result<wire::DescribeDhcpOptionsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", DHCP_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_dhcp_options(c, &p.list("DhcpOptionsId"), &filters, &pg)?;
-    Ok(xml::success("DescribeDhcpOptions", rid, |w| {
-        w.list("dhcpOptionsSet", &list, |w, (d, t)| {
-            w.text("dhcpOptionsId", d.id.as_str())
-                .text("ownerId", d.account_id.as_str());
-            w.list("dhcpConfigurationSet", &d.options, |w, (k, values)| {
-                w.text("key", k);
-                w.list("valueSet", values, |w, v| {
-                    w.text("value", v);
-                });
-            });
-            w.tag_set(t);
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    let filters = filter_set(&req.filters, DHCP_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, next) = cp.describe_dhcp_options(cx.caller, &req.dhcp_options_ids, &filters, &pg)?;
+    Ok(wire::DescribeDhcpOptionsResult {
+        dhcp_options: Some(list.iter().map(|(d, t)| dhcp_item(d, t)).collect()),
+        next_token: next,
+    })
 }
 
 // ---- subnets -------------------------------------------------------------------------
 
-/// A `Subnet` structure.
-pub fn write_subnet(w: &mut XmlWriter, s: &SubnetInfo) {
+/// A subnet as EC2 describes it.
+pub fn subnet_item(s: &SubnetInfo) -> wire::Subnet {
     let sub = &s.subnet;
-    w.text("subnetId", sub.id.as_str())
-        .text(
-            "subnetArn",
-            &ControlPlane::arn(&sub.region, &sub.account_id, "subnet", sub.id.as_str()),
-        )
-        .text("state", "available")
-        .text("ownerId", sub.account_id.as_str())
-        .text("vpcId", sub.vpc_id.as_str())
-        .text("cidrBlock", &sub.cidr_block)
-        .open("ipv6CidrBlockAssociationSet")
-        .close("ipv6CidrBlockAssociationSet")
-        .num("availableIpAddressCount", s.available_ips)
-        .text("availabilityZone", &sub.availability_zone)
-        .text(
-            "availabilityZoneId",
-            &catalog::zone_id(&sub.region, &sub.availability_zone),
-        )
-        .bool("defaultForAz", sub.default_for_az)
-        .bool("mapPublicIpOnLaunch", sub.map_public_ip_on_launch)
-        .bool("mapCustomerOwnedIpOnLaunch", false)
-        .bool("assignIpv6AddressOnCreation", false)
-        .bool("enableDns64", false)
-        .bool("ipv6Native", false)
-        .open("privateDnsNameOptionsOnLaunch")
-        .text("hostnameType", "ip-name")
-        .bool("enableResourceNameDnsARecord", false)
-        .bool("enableResourceNameDnsAAAARecord", false)
-        .close("privateDnsNameOptionsOnLaunch")
-        .open("blockPublicAccessStates")
-        .text("internetGatewayBlockMode", "off")
-        .close("blockPublicAccessStates")
-        .tag_set(&s.tags);
+    wire::Subnet {
+        subnet_id: Some(sub.id.to_string()),
+        subnet_arn: Some(ControlPlane::arn(
+            &sub.region,
+            &sub.account_id,
+            "subnet",
+            sub.id.as_str(),
+        )),
+        state: Some(wire::SubnetState::Available),
+        owner_id: Some(sub.account_id.to_string()),
+        vpc_id: Some(sub.vpc_id.to_string()),
+        cidr_block: Some(sub.cidr_block.clone()),
+        ipv6_cidr_block_association_set: Some(vec![]),
+        available_ip_address_count: Some(i32::try_from(s.available_ips).unwrap_or(i32::MAX)),
+        availability_zone: Some(sub.availability_zone.clone()),
+        availability_zone_id: Some(catalog::zone_id(&sub.region, &sub.availability_zone)),
+        default_for_az: Some(sub.default_for_az),
+        map_public_ip_on_launch: Some(sub.map_public_ip_on_launch),
+        map_customer_owned_ip_on_launch: Some(false),
+        assign_ipv6_address_on_creation: Some(false),
+        enable_dns64: Some(false),
+        ipv6_native: Some(false),
+        private_dns_name_options_on_launch: Some(wire::PrivateDnsNameOptionsOnLaunch {
+            hostname_type: Some(wire::HostnameType::IpName),
+            enable_resource_name_dns_a_record: Some(false),
+            enable_resource_name_dns_aaaa_record: Some(false),
+        }),
+        block_public_access_states: Some(wire::BlockPublicAccessStates {
+            internet_gateway_block_mode: Some(wire::BlockPublicAccessMode::Off),
+        }),
+        tags: tag_set(&s.tags),
+        ..Default::default()
+    }
 }
 
 /// CreateSubnet.
-pub fn create_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+pub fn create_subnet(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateSubnetRequest,
+) -> Result<wire::CreateSubnetResult> {
     let input = CreateSubnetInput {
-        vpc_id: p.get("VpcId").map(str::to_string),
-        cidr_block: p.get("CidrBlock").map(str::to_string),
-        availability_zone: p
-            .get("AvailabilityZone")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        availability_zone_id: p
-            .get("AvailabilityZoneId")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        tag_specs: tag_specs(p)?,
+        vpc_id: Some(req.vpc_id),
+        cidr_block: req.cidr_block,
+        availability_zone: non_empty(req.availability_zone),
+        availability_zone_id: non_empty(req.availability_zone_id),
+        tag_specs: tag_specs(&req.tag_specifications)?,
     };
-    let s = cp.create_subnet(c, &input, dry)?;
-    Ok(xml::success("CreateSubnet", rid, |w| {
-        w.open("subnet");
-        write_subnet(w, &s);
-        w.close("subnet");
-    }))
+    let s = cp.create_subnet(cx.caller, &input, cx.dry_run)?;
+    Ok(wire::CreateSubnetResult {
+        subnet: Some(subnet_item(&s)),
+    })
 }
 
 /// DeleteSubnet.
-pub fn delete_subnet(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.delete_subnet(c, p.required("SubnetId")?, dry)?;
-    Ok(xml::success("DeleteSubnet", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn delete_subnet(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteSubnetRequest) -> Result<()> {
+    cp.delete_subnet(cx.caller, &req.subnet_id, cx.dry_run)
 }
 
 /// DescribeSubnets.
-pub fn describe_subnets(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe_subnets(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeSubnetsRequest,
+) -> Result<wire::DescribeSubnetsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", SUBNET_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_subnets(c, &p.list("SubnetId"), &filters, &pg)?;
-    Ok(xml::success("DescribeSubnets", rid, |w| {
-        w.list("subnetSet", &list, write_subnet);
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    let filters = filter_set(&req.filters, SUBNET_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, next) = cp.describe_subnets(cx.caller, &req.subnet_ids, &filters, &pg)?;
+    Ok(wire::DescribeSubnetsResult {
+        subnets: Some(list.iter().map(subnet_item).collect()),
+        next_token: next,
+    })
 }
 
 /// ModifySubnetAttribute (`MapPublicIpOnLaunch`).
 pub fn modify_subnet_attribute(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
-    let id = p.required("SubnetId")?;
-    let value = p
-        .bool("MapPublicIpOnLaunch.Value")?
+    cx: &Ctx,
+    req: wire::ModifySubnetAttributeRequest,
+) -> Result<()> {
+    let value = req
+        .map_public_ip_on_launch
+        .and_then(|v| v.value)
         .ok_or_else(|| Error::MissingParameter("MapPublicIpOnLaunch".into()))?;
-    cp.modify_subnet_map_public_ip(c, id, value, dry)?;
-    Ok(xml::success("ModifySubnetAttribute", rid, |w| {
-        w.bool("return", true);
-    }))
+    cp.modify_subnet_map_public_ip(cx.caller, &req.subnet_id, value, cx.dry_run)
 }
