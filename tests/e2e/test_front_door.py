@@ -198,3 +198,72 @@ def test_connection_cap_and_slow_headers():
         for c in held:
             c.close()
         s.stop()
+
+
+def test_a_thousand_slow_clients_do_not_starve_a_real_one():
+    """1,000 connections trickling their headers a byte a second (a slowloris) hold
+    sockets but no worker: a real client's requests are still answered at once."""
+    import resource
+    import statistics
+    import threading
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    s = Strato().start()
+    slow = []
+    stop = threading.Event()
+    try:
+        baseline = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert signed(s, {"Action": "DescribeRegions", "Version": EC2_VERSION}).status == 200
+            baseline.append(time.monotonic() - t0)
+        for _ in range(1000):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(b"P")
+            slow.append(c)
+        request = b"OST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: yes\r\n"
+
+        def trickle():
+            # One more header byte a second on every slow connection.
+            for i in range(len(request)):
+                if stop.wait(1.0):
+                    return
+                for c in slow:
+                    try:
+                        c.sendall(request[i:i + 1])
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        time.sleep(1.5)
+        during = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert signed(s, {"Action": "DescribeRegions", "Version": EC2_VERSION}).status == 200
+            during.append(time.monotonic() - t0)
+        # Generous bounds for a shared 2-core machine: served in well under a second,
+        # and not an order of magnitude slower than without the slow clients.
+        assert max(during) < 1.0, during
+        assert statistics.median(during) < max(0.05, 10 * statistics.median(baseline)), (baseline, during)
+        # The slow clients are cut off by the header timeout (10 s from their first
+        # byte), not kept forever.
+        time.sleep(11)
+        stop.set()
+        cut = 0
+        for c in slow:
+            c.settimeout(0.2)
+            try:
+                got = c.recv(4096)
+                if got == b"" or got.startswith(b"HTTP/1.1 408"):
+                    cut += 1
+            except OSError:
+                cut += 1
+        assert cut == len(slow), f"{len(slow) - cut} slow connections still open"
+    finally:
+        stop.set()
+        for c in slow:
+            c.close()
+        s.stop()

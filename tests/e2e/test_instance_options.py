@@ -72,7 +72,7 @@ def test_credit_defaults_and_changes(strato, ec2):
     ])
     assert [s["InstanceId"] for s in r["SuccessfulInstanceCreditSpecifications"]] == [t2]
     failed = {u["InstanceId"]: u["Error"]["Code"] for u in r["UnsuccessfulInstanceCreditSpecifications"]}
-    assert failed == {m5: "UnsupportedOperation", "i-0123456789abcdef0": "InvalidInstanceID.NotFound"}
+    assert failed == {m5: "InstanceCreditSpecification.NotSupported", "i-0123456789abcdef0": "InvalidInstanceID.NotFound"}
     assert credits_of(ec2, [t2]) == {t2: "unlimited"}
     expect_code("DryRunOperation", ec2.modify_instance_credit_specification, DryRun=True,
                 InstanceCreditSpecifications=[{"InstanceId": t2, "CpuCredits": "standard"}])

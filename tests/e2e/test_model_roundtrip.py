@@ -24,11 +24,13 @@ SERVED = os.path.join(ROOT, "crates", "ec2-model", "served.toml")
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJHaYg+v8oEoB7ECwP/Xn4DTrYZDWaa5K95NusjROaP/ roundtrip"
 
 
-# Where EC2 itself answers outside its model, Strato answers as EC2 does:
+# Where EC2 itself answers outside its model:
 # - a top-level `<return>true</return>` beside the output members (CreateSecurityGroup,
-#   AssociateAddress, …: EC2's own examples show it; botocore ignores it);
+#   AssociateAddress, …: EC2's own examples show it; botocore ignores it) is allowed,
+#   though Strato's generated encoders write only the model's members;
 # - internet gateway attachments in state `available` (the model's enum has only
-#   attaching/attached/detaching/detached, but EC2 reports `available`).
+#   attaching/attached/detaching/detached, but EC2 reports `available`; the generator
+#   adds the value, EXTRA_ENUM_VALUES in xtask).
 ENVELOPE_EXTRAS = {"requestId", "return"}
 ENUM_QUIRKS = {("AttachmentStatus", "available")}
 
@@ -185,6 +187,7 @@ def scenario(ec2, ca):
     ec2.reset_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")
     ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="required")
     ec2.get_console_output(InstanceId=iid)
+    ec2.get_console_screenshot(InstanceId=iid, WakeUp=True)
     ec2.get_password_data(InstanceId=iid)
     ec2.describe_instance_credit_specifications(InstanceIds=[iid])
     ec2.modify_instance_credit_specification(InstanceCreditSpecifications=[

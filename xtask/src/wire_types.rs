@@ -12,7 +12,7 @@
 //! protocol cannot send an empty list); a structure responses carry (or both) has
 //! every member optional, so a handler states exactly which elements the answer holds.
 
-use crate::{snake, Generator, Res, OPEN_ENUMS};
+use crate::{snake, Generator, Res, EXTRA_ENUM_VALUES, OPEN_ENUMS};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -183,7 +183,9 @@ impl Generator<'_> {
         for name in &all {
             let s = self.shape(name)?;
             match s["type"].as_str().unwrap_or("") {
-                "structure" => self.gen_struct(&mut o, name, s, ins.contains(name), outs.contains(name))?,
+                "structure" => {
+                    self.gen_struct(&mut o, name, s, ins.contains(name), outs.contains(name))?
+                }
                 "string" if Self::is_enum(s, name) => Self::gen_enum(&mut o, name, s)?,
                 _ => {}
             }
@@ -206,7 +208,10 @@ impl Generator<'_> {
             .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
             .unwrap_or_default();
         let empty = Map::new();
-        let members = s.get("members").and_then(|m| m.as_object()).unwrap_or(&empty);
+        let members = s
+            .get("members")
+            .and_then(|m| m.as_object())
+            .unwrap_or(&empty);
         struct F {
             field: String,
             ty: String,
@@ -261,7 +266,11 @@ impl Generator<'_> {
         } else {
             "#[derive(Clone, Debug, Default, PartialEq)]"
         };
-        writeln!(o, "/// The model's `{name}`.\n{derive}\npub struct {name} {{").map_err(se)?;
+        writeln!(
+            o,
+            "/// The model's `{name}`.\n{derive}\npub struct {name} {{"
+        )
+        .map_err(se)?;
         for f in &fields {
             writeln!(o, "    pub {}: {},", f.field, f.ty).map_err(se)?;
         }
@@ -274,13 +283,18 @@ impl Generator<'_> {
             )
             .map_err(se)?;
             for f in &fields {
-                writeln!(o, "            {}: n.{}({:?})?,", f.field, f.how, f.wire_in).map_err(se)?;
+                writeln!(o, "            {}: n.{}({:?})?,", f.field, f.how, f.wire_in)
+                    .map_err(se)?;
             }
             o.push_str("        })\n    }\n}\n\n");
         }
         if encoded {
             let var = if fields.is_empty() { "_w" } else { "w" };
-            writeln!(o, "impl Encode for {name} {{\n    fn encode(&self, {var}: &mut XmlWriter) {{").map_err(se)?;
+            writeln!(
+                o,
+                "impl Encode for {name} {{\n    fn encode(&self, {var}: &mut XmlWriter) {{"
+            )
+            .map_err(se)?;
             for f in &fields {
                 if f.list {
                     writeln!(
@@ -290,7 +304,8 @@ impl Generator<'_> {
                     )
                     .map_err(se)?;
                 } else {
-                    writeln!(o, "        w.member({:?}, &self.{});", f.wire_out, f.field).map_err(se)?;
+                    writeln!(o, "        w.member({:?}, &self.{});", f.wire_out, f.field)
+                        .map_err(se)?;
                 }
             }
             o.push_str("    }\n}\n\n");
@@ -299,10 +314,15 @@ impl Generator<'_> {
     }
 
     fn gen_enum(o: &mut String, name: &str, s: &Map<String, Value>) -> Res<()> {
-        let values: Vec<&str> = s["enum"]
+        let mut values: Vec<&str> = s["enum"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
+        for (e, v) in EXTRA_ENUM_VALUES {
+            if *e == name && !values.contains(v) {
+                values.push(v);
+            }
+        }
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut variants = vec![];
         for v in &values {
@@ -324,7 +344,7 @@ impl Generator<'_> {
         }
         writeln!(
             o,
-            "}}\n\nimpl {name} {{\n    /// Every value, in the model's order.\n    pub const VALUES: &'static [&'static str] = &[{}];\n\n    /// The value on the wire.\n    pub fn as_str(self) -> &'static str {{\n        match self {{",
+            "}}\n\nimpl {name} {{\n    /// Every value, in the model's order (and any EC2 answers beyond it).\n    pub const VALUES: &'static [&'static str] = &[{}];\n\n    /// The value on the wire.\n    pub fn as_str(self) -> &'static str {{\n        match self {{",
             values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
         )
         .map_err(se)?;

@@ -130,6 +130,9 @@ pub trait AgentClient: Send + Sync {
     fn sync(&self, specs: Vec<VmSpec>);
     /// The serial console log of a VM (most recent bytes last), if the VM exists here.
     fn console(&self, id: &InstanceId) -> Option<Vec<u8>>;
+    /// A PNG of a running VM's display, `None` when it does not run here; `wake`
+    /// sends a keystroke first (EC2's `WakeUp`).
+    fn screenshot(&self, id: &InstanceId, wake: bool) -> strato_common::Result<Option<Vec<u8>>>;
     /// Which hypervisor the agent uses (`sim`, `kvm`, `tcg`) and why, for operators.
     fn hypervisor_description(&self) -> String;
     /// Whether this host builds a real dataplane (VPC namespaces, taps, nftables) and

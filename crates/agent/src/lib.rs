@@ -320,6 +320,10 @@ impl AgentClient for Agent {
         self.driver.console(id)
     }
 
+    fn screenshot(&self, id: &InstanceId, wake: bool) -> strato_common::Result<Option<Vec<u8>>> {
+        self.driver.screenshot(id, wake)
+    }
+
     fn hypervisor_description(&self) -> String {
         self.driver.describe()
     }

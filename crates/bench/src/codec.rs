@@ -1,6 +1,7 @@
-//! The front door's own cost, in process: decoding and validating EC2 Query requests
-//! against the generated schema, and encoding DescribeInstances answers with the
-//! server's real encoder. No network, no store: what the generated layer adds to a
+//! The front door's own cost, in process: decoding EC2 Query requests, validating them
+//! against the generated schema and decoding them into their typed requests, and
+//! building and encoding DescribeInstances answers with the server's real builder and
+//! the generated encoder. No network, no store: what the generated layer adds to a
 //! request, beside the end-to-end latencies the rest of the benchmark measures.
 
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use strato_domain::{
     ShutdownBehavior,
 };
 use strato_ec2_model::Operation;
-use strato_ec2_wire::{xml, Params};
+use strato_ec2_wire::codec::{respond, Decode, Node};
+use strato_ec2_wire::types as wire;
+use strato_ec2_wire::Params;
 
 /// One measured operation: median and p99 of per-call times, in microseconds.
 pub struct CodecFigure {
@@ -39,14 +42,18 @@ const DESCRIBE_INSTANCES: &str = "Action=DescribeInstances&Version=2016-11-15\
 &Filter.1.Name=instance-state-name&Filter.1.Value.1=pending&Filter.1.Value.2=running\
 &Filter.2.Name=tag%3AName&Filter.2.Value.1=web-%2A&MaxResults=1000";
 
-fn decode_and_validate(body: &str, op: Operation) -> usize {
+/// Parses `body`, validates it against `op`'s schema and decodes it into `T`, as the
+/// server does before a handler runs.
+fn decode_and_validate<T: Decode>(body: &str, op: Operation) -> usize {
     let p = Params::parse("", body.as_bytes());
     let served = op
         .served()
         .expect("the benchmark decodes served operations");
     // The benchmark's requests are valid: an error here is a bug in the benchmark.
     strato_ec2_wire::validate::validate(op.name(), served, &p).expect("a valid request");
-    std::hint::black_box(&p);
+    let node = Node::build(p.iter());
+    let req = T::decode(&node).expect("a decodable request");
+    std::hint::black_box(&req);
     1
 }
 
@@ -124,25 +131,33 @@ fn instance(n: usize, account: &AccountId) -> (Instance, NetworkInterface) {
     (inst, nic)
 }
 
-/// Encodes a DescribeInstances answer of `list` as the server does (one reservation
-/// per instance, two tags each); returns its length.
+/// Builds and encodes a DescribeInstances answer of `list` as the server does (one
+/// reservation per instance, two tags each); returns its length.
 fn encode(
     list: &[(Instance, Vec<(String, String)>)],
     nics: &InstanceInterfaces,
     owner: &str,
 ) -> usize {
-    xml::success("DescribeInstances", "req-0", |w| {
-        w.list("reservationSet", list, |w, (i, tags)| {
-            w.text("reservationId", i.reservation_id.as_str())
-                .text("ownerId", owner)
-                .open("groupSet")
-                .close("groupSet");
-            w.list("instancesSet", [()], |w, _| {
-                strato_server::actions::instances::write_instance(w, "us-east-1", i, tags, nics);
-            });
-        });
-    })
-    .len()
+    let result = wire::DescribeInstancesResult {
+        reservations: Some(
+            list.iter()
+                .map(|(i, tags)| wire::Reservation {
+                    reservation_id: Some(i.reservation_id.to_string()),
+                    owner_id: Some(owner.to_string()),
+                    groups: Some(vec![]),
+                    instances: Some(vec![strato_server::actions::instances::instance_item(
+                        "us-east-1",
+                        i,
+                        tags,
+                        nics,
+                    )]),
+                    requester_id: None,
+                })
+                .collect(),
+        ),
+        next_token: None,
+    };
+    respond(Operation::DescribeInstances, "req-0", &result).len()
 }
 
 /// Times `f` in batches of `batch` calls for about `budget`; per-call p50 and p99 in
@@ -197,13 +212,16 @@ pub fn measure(budget: Duration) -> Vec<CodecFigure> {
     add(
         "decode + validate RunInstances (19 parameters)",
         time_it(budget, 200, || {
-            decode_and_validate(RUN_INSTANCES, Operation::RunInstances)
+            decode_and_validate::<wire::RunInstancesRequest>(RUN_INSTANCES, Operation::RunInstances)
         }),
     );
     add(
         "decode + validate DescribeInstances (2 filters, MaxResults)",
         time_it(budget, 200, || {
-            decode_and_validate(DESCRIBE_INSTANCES, Operation::DescribeInstances)
+            decode_and_validate::<wire::DescribeInstancesRequest>(
+                DESCRIBE_INSTANCES,
+                Operation::DescribeInstances,
+            )
         }),
     );
     add(

@@ -3,19 +3,23 @@
 
 use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
 use crate::lifecycle::{self, reason};
-use crate::net::interfaces::{insert_interface, primary_attachment, INTERFACE_RESOURCE_TYPE};
+use crate::net::addresses::public_dns_name;
+use crate::net::flag;
+use crate::net::interfaces::{
+    association_field, insert_interface, primary_attachment, INTERFACE_RESOURCE_TYPE,
+};
 use crate::net::security_groups::{default_vpc_tx, resolve_instance_groups};
 use crate::net::subnets::SubnetAddresses;
 use crate::page::{encode_token, PageRequest};
 use crate::tags::{validate_tags, TagSpec};
-use crate::{Caller, ControlPlane};
+use crate::{Caller, ControlPlane, Tags};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use strato_agent_api::{BootSpec, CpuTopology, DesiredVmState, NicSpec, VmReport, VmSpec};
 use strato_common::base64::decode_base64;
 use strato_common::filter::FilterSet;
-use strato_common::time_fmt::{ec2_reason_time, now_ms};
+use strato_common::time_fmt::{ec2_reason_time, ec2_timestamp, now_ms};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
 use strato_common::{NetworkInterfaceId, SubnetId};
 use strato_domain::Scope;
@@ -46,7 +50,8 @@ pub struct Reservation {
 #[derive(Clone, Debug, Default)]
 pub struct InstanceInterfaces {
     by_instance: HashMap<String, Vec<NetworkInterface>>,
-    elastic_ips: HashSet<String>,
+    /// The account's associated Elastic IPs, by public address.
+    elastic_ips: HashMap<String, ElasticIp>,
 }
 
 impl InstanceInterfaces {
@@ -69,7 +74,7 @@ impl InstanceInterfaces {
             elastic_ips: elastic_ips
                 .iter()
                 .filter(|a| a.association.is_some())
-                .map(|a| a.public_ip.clone())
+                .map(|a| (a.public_ip.clone(), a.clone()))
                 .collect(),
         }
     }
@@ -85,7 +90,7 @@ impl InstanceInterfaces {
     /// True when `public_ip` is one of the account's Elastic IPs (its owner is the
     /// account rather than `amazon`).
     pub fn is_elastic(&self, public_ip: &str) -> bool {
-        self.elastic_ips.contains(public_ip)
+        self.elastic_ips.contains_key(public_ip)
     }
 
     /// Keeps only the interfaces of `instances`.
@@ -237,16 +242,34 @@ pub struct StateChange {
     pub current: InstanceState,
 }
 
-/// Filter names DescribeInstances accepts.
+/// Filter names DescribeInstances accepts: every name EC2 documents (values in
+/// `instance_field`), and `placement-availability-zone`, which EC2 accepts too.
 pub const INSTANCE_FILTERS: &[&str] = &[
-    "metadata-options.http-tokens",
-    "metadata-options.http-put-response-hop-limit",
-    "metadata-options.http-endpoint",
-    "metadata-options.instance-metadata-tags",
+    "affinity",
     "architecture",
     "availability-zone",
+    "availability-zone-id",
+    "block-device-mapping.attach-time",
+    "block-device-mapping.delete-on-termination",
+    "block-device-mapping.device-name",
+    "block-device-mapping.status",
+    "block-device-mapping.volume-id",
+    "boot-mode",
+    "capacity-reservation-id",
+    "capacity-reservation-specification.capacity-reservation-preference",
+    "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-id",
+    "capacity-reservation-specification.capacity-reservation-target.capacity-reservation-resource-group-arn",
     "client-token",
+    "current-instance-boot-mode",
+    "dns-name",
+    "ebs-optimized",
+    "ena-support",
+    "enclave-options.enabled",
+    "hibernation-options.configured",
+    "host-id",
     "hypervisor",
+    "iam-instance-profile.arn",
+    "iam-instance-profile.id",
     "image-id",
     "instance-id",
     "instance-lifecycle",
@@ -255,56 +278,131 @@ pub const INSTANCE_FILTERS: &[&str] = &[
     "instance-type",
     "instance.group-id",
     "instance.group-name",
+    "ip-address",
+    "ipv6-address",
     "kernel-id",
     "key-name",
     "launch-index",
     "launch-time",
+    "maintenance-options.auto-recovery",
+    "metadata-options.http-endpoint",
+    "metadata-options.http-protocol-ipv4",
+    "metadata-options.http-protocol-ipv6",
+    "metadata-options.http-put-response-hop-limit",
+    "metadata-options.http-tokens",
+    "metadata-options.instance-metadata-tags",
+    "metadata-options.state",
+    "monitoring-state",
+    "network-interface.addresses.association.allocation-id",
+    "network-interface.addresses.association.association-id",
+    "network-interface.addresses.association.carrier-ip",
+    "network-interface.addresses.association.customer-owned-ip",
+    "network-interface.addresses.association.ip-owner-id",
+    "network-interface.addresses.association.public-dns-name",
+    "network-interface.addresses.association.public-ip",
+    "network-interface.addresses.primary",
+    "network-interface.addresses.private-dns-name",
+    "network-interface.addresses.private-ip-address",
+    "network-interface.association.allocation-id",
+    "network-interface.association.association-id",
+    "network-interface.association.carrier-ip",
+    "network-interface.association.customer-owned-ip",
+    "network-interface.association.ip-owner-id",
+    "network-interface.association.public-dns-name",
+    "network-interface.association.public-ip",
+    "network-interface.attachment.attach-time",
+    "network-interface.attachment.attachment-id",
+    "network-interface.attachment.delete-on-termination",
+    "network-interface.attachment.device-index",
+    "network-interface.attachment.instance-id",
+    "network-interface.attachment.instance-owner-id",
+    "network-interface.attachment.network-card-index",
+    "network-interface.attachment.status",
+    "network-interface.availability-zone",
+    "network-interface.deny-all-igw-traffic",
+    "network-interface.description",
+    "network-interface.group-id",
+    "network-interface.group-name",
+    "network-interface.ipv4-prefixes.ipv4-prefix",
+    "network-interface.ipv6-address",
+    "network-interface.ipv6-addresses.ipv6-address",
+    "network-interface.ipv6-addresses.is-primary-ipv6",
+    "network-interface.ipv6-native",
+    "network-interface.ipv6-prefixes.ipv6-prefix",
+    "network-interface.mac-address",
+    "network-interface.network-interface-id",
+    "network-interface.operator.managed",
+    "network-interface.operator.principal",
+    "network-interface.outpost-arn",
+    "network-interface.owner-id",
+    "network-interface.private-dns-name",
+    "network-interface.private-ip-address",
+    "network-interface.public-dns-name",
+    "network-interface.requester-id",
+    "network-interface.requester-managed",
+    "network-interface.source-dest-check",
+    "network-interface.status",
+    "network-interface.subnet-id",
+    "network-interface.tag-key",
+    "network-interface.tag-value",
+    "network-interface.vpc-id",
+    "network-performance-options.bandwidth-weighting",
+    "operator.managed",
+    "operator.principal",
+    "outpost-arn",
     "owner-id",
+    // Not documented, but EC2 accepts it (a synonym of `availability-zone`).
     "placement-availability-zone",
+    "placement-group-name",
+    "placement-partition-number",
+    "platform",
     "platform-details",
+    "private-dns-name",
+    "private-dns-name-options.enable-resource-name-dns-a-record",
+    "private-dns-name-options.enable-resource-name-dns-aaaa-record",
+    "private-dns-name-options.hostname-type",
+    "private-ip-address",
+    "product-code",
+    "product-code.type",
     "ramdisk-id",
+    "reason",
+    "requester-id",
     "reservation-id",
     "root-device-name",
     "root-device-type",
+    "source-dest-check",
+    "spot-instance-request-id",
     "state-reason-code",
     "state-reason-message",
-    "private-dns-name",
-    "private-ip-address",
-    "ip-address",
-    "dns-name",
     "subnet-id",
     "tenancy",
+    "tpm-support",
+    "usage-operation",
+    "usage-operation-update-time",
     "virtualization-type",
     "vpc-id",
-    "network-interface.network-interface-id",
-    "network-interface.mac-address",
-    "network-interface.private-dns-name",
-    "network-interface.addresses.private-ip-address",
-    "network-interface.subnet-id",
-    "network-interface.vpc-id",
-    "network-interface.availability-zone",
-    "network-interface.description",
-    "network-interface.owner-id",
-    "network-interface.status",
-    "network-interface.group-id",
-    "network-interface.group-name",
-    "network-interface.attachment.attachment-id",
-    "network-interface.attachment.instance-id",
-    "network-interface.attachment.device-index",
-    "network-interface.attachment.status",
-    "network-interface.attachment.delete-on-termination",
-    "network-interface.source-dest-check",
 ];
 
-/// Filter names DescribeInstanceStatus accepts.
+/// Filter names DescribeInstanceStatus accepts (every name EC2 documents).
 pub const INSTANCE_STATUS_FILTERS: &[&str] = &[
+    "application-status.status",
+    "attached-ebs-status.status",
     "availability-zone",
+    "availability-zone-id",
+    "event.code",
+    "event.description",
+    "event.instance-event-id",
+    "event.not-after",
+    "event.not-before",
+    "event.not-before-deadline",
     "instance-state-code",
     "instance-state-name",
-    "instance-status.status",
     "instance-status.reachability",
-    "system-status.status",
+    "instance-status.status",
+    "operator.managed",
+    "operator.principal",
     "system-status.reachability",
+    "system-status.status",
 ];
 
 /// The private DNS name EC2 gives an address: `ip-172-31-0-4.ec2.internal` in
@@ -318,22 +416,37 @@ pub fn private_dns_name(region: &str, ip: &str) -> String {
     }
 }
 
-fn instance_field(
-    region: &str,
-    i: &Instance,
-    nics: &[NetworkInterface],
-    name: &str,
-) -> Vec<String> {
+/// What an instance's filters read besides the instance and its tags.
+struct Related<'a> {
+    /// Its network interfaces, primary first.
+    nics: &'a [NetworkInterface],
+    /// The account's associated Elastic IPs, by public address.
+    elastic_ips: &'a HashMap<String, ElasticIp>,
+    /// The interfaces' tags by interface id: read only when a `network-interface.tag-*`
+    /// filter asks for them, else empty.
+    nic_tags: &'a HashMap<String, Tags>,
+}
+
+/// The values of an instance for a DescribeInstances or DescribeInstanceStatus filter:
+/// what the answer shows for it. Names of features Strato does not have (capacity
+/// reservations, dedicated hosts, Outposts, Spot, IAM instance profiles, IPv6, product
+/// codes, placement groups, NitroTPM, bandwidth weighting, operator-managed instances,
+/// block device mappings, scheduled events, EBS and application status checks) have
+/// no value, so those filters match nothing, as on EC2 for instances without them.
+/// So does `metadata-options.http-protocol-ipv4`, which no answer shows.
+fn instance_field(region: &str, i: &Instance, r: &Related, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
     if let Some(field) = name.strip_prefix("network-interface.") {
-        return nics
+        return r
+            .nics
             .iter()
-            .flat_map(|n| interface_field(region, n, field))
+            .flat_map(|n| interface_field(region, i, r, n, field))
             .collect();
     }
     match name {
         "architecture" => one(&i.architecture),
         "availability-zone" | "placement-availability-zone" => one(&i.availability_zone),
+        "availability-zone-id" => vec![catalog::zone_id(region, &i.availability_zone)],
         "client-token" => i.client_token.iter().cloned().collect(),
         // EC2 reports "xen" here for Nitro instances too.
         "hypervisor" => one("xen"),
@@ -345,7 +458,7 @@ fn instance_field(
         "kernel-id" => i.kernel_id.iter().cloned().collect(),
         "key-name" => i.key_name.iter().cloned().collect(),
         "launch-index" => vec![i.launch_index.to_string()],
-        "launch-time" => vec![strato_common::time_fmt::ec2_timestamp(i.launch_time_ms)],
+        "launch-time" => vec![ec2_timestamp(i.launch_time_ms)],
         "owner-id" => one(i.account_id.as_str()),
         "platform-details" => one("Linux/UNIX"),
         "ramdisk-id" => i.ramdisk_id.iter().cloned().collect(),
@@ -354,10 +467,18 @@ fn instance_field(
         "root-device-type" => one("ebs"),
         "state-reason-code" => i.state_reason.iter().map(|r| r.code.clone()).collect(),
         "state-reason-message" => i.state_reason.iter().map(|r| r.message.clone()).collect(),
+        // `reason` is empty until the instance first changes state.
+        "reason" => Some(&i.state_transition_reason)
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .into_iter()
+            .collect(),
         "tenancy" => one("default"),
         "virtualization-type" => one("hvm"),
         "vpc-id" => i.vpc_id.iter().map(|v| v.to_string()).collect(),
         "subnet-id" => i.subnet_id.iter().map(|v| v.to_string()).collect(),
+        // Shown for instances in a VPC only (EC2-Classic had no check).
+        "source-dest-check" => i.vpc_id.iter().map(|_| "true".to_string()).collect(),
         "instance.group-id" => i.security_groups.iter().map(|g| g.id.to_string()).collect(),
         "instance.group-name" => i.security_groups.iter().map(|g| g.name.clone()).collect(),
         "private-ip-address" => i.private_ip.iter().cloned().collect(),
@@ -365,22 +486,36 @@ fn instance_field(
         "dns-name" => i
             .public_ip
             .iter()
-            .map(|ip| crate::net::addresses::public_dns_name(region, ip))
+            .map(|ip| public_dns_name(region, ip))
             .collect(),
         "private-dns-name" => i
             .private_ip
             .iter()
             .map(|ip| private_dns_name(region, ip))
             .collect(),
-        "instance-status.status" | "system-status.status" => one(status_of(i.state)),
+        "monitoring-state" => one(if i.monitoring { "enabled" } else { "disabled" }),
+        "ebs-optimized" => flag(i.ebs_optimized),
+        "ena-support" => one("true"),
+        "enclave-options.enabled" | "hibernation-options.configured" => one("false"),
+        "boot-mode" | "current-instance-boot-mode" => one("legacy-bios"),
+        "capacity-reservation-specification.capacity-reservation-preference" => one("open"),
+        "maintenance-options.auto-recovery" => one(&i.auto_recovery),
+        "private-dns-name-options.hostname-type" => one("ip-name"),
+        "private-dns-name-options.enable-resource-name-dns-a-record"
+        | "private-dns-name-options.enable-resource-name-dns-aaaa-record" => one("false"),
+        "usage-operation" => one("RunInstances"),
+        "usage-operation-update-time" => vec![ec2_timestamp(i.launch_time_ms)],
+        "metadata-options.state" => one("applied"),
         "metadata-options.http-tokens" => one(&i.metadata_options.http_tokens),
         "metadata-options.http-put-response-hop-limit" => {
             vec![i.metadata_options.hop_limit.to_string()]
         }
         "metadata-options.http-endpoint" => one(&i.metadata_options.http_endpoint),
+        "metadata-options.http-protocol-ipv6" => one(&i.metadata_options.http_protocol_ipv6),
         "metadata-options.instance-metadata-tags" => {
             one(&i.metadata_options.instance_metadata_tags)
         }
+        "instance-status.status" | "system-status.status" => one(status_of(i.state)),
         "instance-status.reachability" | "system-status.reachability" => {
             one(reachability_of(i.state))
         }
@@ -388,35 +523,90 @@ fn instance_field(
     }
 }
 
-/// The values of an instance's interface for a `network-interface.*` filter.
-fn interface_field(region: &str, n: &NetworkInterface, name: &str) -> Vec<String> {
+/// The public address an instance's interface holds: the instance's, on its primary
+/// interface (what DescribeInstances shows in that interface's `association`).
+fn public_ip_of<'a>(i: &'a Instance, n: &NetworkInterface) -> Option<&'a str> {
+    let primary = n.attachment.as_ref().is_some_and(|a| a.device_index == 0);
+    i.public_ip.as_deref().filter(|_| primary)
+}
+
+/// The values of an instance's interface for a `network-interface.*` filter. IPv4
+/// prefixes, IPv6, Outposts, requesters, operators and `deny-all-igw-traffic` have
+/// no value here.
+fn interface_field(
+    region: &str,
+    i: &Instance,
+    r: &Related,
+    n: &NetworkInterface,
+    name: &str,
+) -> Vec<String> {
+    // An interface's one private address carries its public address too.
+    if let Some(field) = name
+        .strip_prefix("association.")
+        .or_else(|| name.strip_prefix("addresses.association."))
+    {
+        return match public_ip_of(i, n) {
+            Some(ip) => association_field(region, &n.account_id, ip, r.elastic_ips.get(ip), field),
+            None => vec![],
+        };
+    }
     let att = n.attachment.as_ref();
     let one = |s: &str| vec![s.to_string()];
     match name {
         "network-interface-id" => one(n.id.as_str()),
         "mac-address" => one(&n.mac_address),
-        "private-dns-name" => vec![private_dns_name(region, &n.private_ip)],
-        "addresses.private-ip-address" => one(&n.private_ip),
+        "private-dns-name" | "addresses.private-dns-name" => {
+            vec![private_dns_name(region, &n.private_ip)]
+        }
+        "private-ip-address" | "addresses.private-ip-address" => one(&n.private_ip),
+        "addresses.primary" => one("true"),
+        "public-dns-name" => public_ip_of(i, n)
+            .map(|ip| public_dns_name(region, ip))
+            .into_iter()
+            .collect(),
         "subnet-id" => one(n.subnet_id.as_str()),
         "vpc-id" => one(n.vpc_id.as_str()),
         "availability-zone" => one(&n.availability_zone),
         "description" => one(&n.description),
         "owner-id" => one(n.account_id.as_str()),
+        "requester-managed" => one("false"),
         "status" => one(crate::net::interfaces::status_of(n)),
         "group-id" => n.groups.iter().map(|g| g.id.to_string()).collect(),
         "group-name" => n.groups.iter().map(|g| g.name.clone()).collect(),
         "attachment.attachment-id" => att.map(|a| a.id.to_string()).into_iter().collect(),
         "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
+        "attachment.instance-owner-id" => {
+            att.map(|_| n.account_id.to_string()).into_iter().collect()
+        }
         "attachment.device-index" => att
             .map(|a| a.device_index.to_string())
             .into_iter()
             .collect(),
+        "attachment.network-card-index" => att.map(|_| "0".to_string()).into_iter().collect(),
         "attachment.status" => att.map(|_| "attached".to_string()).into_iter().collect(),
+        "attachment.attach-time" => att
+            .map(|a| ec2_timestamp(a.attach_time_ms))
+            .into_iter()
+            .collect(),
         "attachment.delete-on-termination" => att
             .map(|a| a.delete_on_termination.to_string())
             .into_iter()
             .collect(),
         "source-dest-check" => one("true"),
+        "tag-key" => r
+            .nic_tags
+            .get(n.id.as_str())
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect(),
+        "tag-value" => r
+            .nic_tags
+            .get(n.id.as_str())
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| v.clone())
+            .collect(),
         _ => vec![],
     }
 }
@@ -1148,6 +1338,13 @@ impl ControlPlane {
     ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         let ids = parse_instance_ids(ids)?;
         let region = &caller.region;
+        // Interface tags are read only for the filters that look at them.
+        let nic_tags = filters.filters.iter().any(|f| {
+            matches!(
+                f.name.as_str(),
+                "network-interface.tag-key" | "network-interface.tag-value"
+            )
+        });
         if !ids.is_empty() {
             if page.max_results.is_some() {
                 return Err(Error::InvalidParameterCombination(
@@ -1155,17 +1352,26 @@ impl ControlPlane {
                         .into(),
                 ));
             }
-            let (list, mut interfaces) = self.db.read(|tx| {
+            let (list, mut interfaces, tags_of_nics) = self.db.read(|tx| {
                 let found = self.load_instances(tx, caller, &ids)?;
                 let list = with_tags(tx, caller, found)?;
                 let interfaces = instance_interfaces(tx, &caller.scope(), &list)?;
-                Ok((list, interfaces))
+                let tags_of_nics = if nic_tags {
+                    interface_tags(tx, &caller.scope(), &interfaces)?
+                } else {
+                    HashMap::new()
+                };
+                Ok((list, interfaces, tags_of_nics))
             })?;
             let out: Vec<TaggedInstance> = list
                 .into_iter()
                 .filter(|(i, t)| {
-                    let nics = interfaces.of(i.id.as_str());
-                    filters.matches(t, |n| instance_field(region, i, nics, n))
+                    let r = Related {
+                        nics: interfaces.of(i.id.as_str()),
+                        elastic_ips: &interfaces.elastic_ips,
+                        nic_tags: &tags_of_nics,
+                    };
+                    filters.matches(t, |n| instance_field(region, i, &r, n))
                 })
                 .collect();
             interfaces.retain_instances(out.iter().map(|(i, _)| i.id.as_str()));
@@ -1176,12 +1382,12 @@ impl ControlPlane {
             .iter()
             .any(|f| f.name.starts_with("network-interface."))
         {
-            ScanInterfaces::ForFilters
+            ScanInterfaces::ForFilters { tags: nic_tags }
         } else {
             ScanInterfaces::ForPage
         };
-        self.scan_instances(caller, page, nics, |i, t, nics| {
-            filters.matches(t, |n| instance_field(region, i, nics, n))
+        self.scan_instances(caller, page, nics, |i, t, r| {
+            filters.matches(t, |n| instance_field(region, i, r, n))
         })
     }
 
@@ -1195,7 +1401,7 @@ impl ControlPlane {
         caller: &Caller,
         page: &PageRequest,
         nics: ScanInterfaces,
-        keep: impl Fn(&Instance, &[(String, String)], &[NetworkInterface]) -> bool,
+        keep: impl Fn(&Instance, &[(String, String)], &Related) -> bool,
     ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
         const CHUNK: usize = 1000;
         let visible = self.visible_since();
@@ -1206,29 +1412,45 @@ impl ControlPlane {
         let mut kept: Vec<NetworkInterface> = Vec::new();
         let mut cursor = page.after.clone();
         let mut limit = want.saturating_add(1).min(CHUNK);
-        let per_chunk = nics == ScanInterfaces::ForFilters;
+        let (per_chunk, nic_tags) = match nics {
+            ScanInterfaces::ForFilters { tags } => (true, tags),
+            _ => (false, false),
+        };
         let next = 'scan: loop {
-            let (chunk, interfaces) = self.db.read(|tx| {
+            let (chunk, interfaces, tags_of_nics) = self.db.read(|tx| {
                 let list = tx.instances_page(account, cursor.as_deref(), limit, visible)?;
                 let list = with_tags(tx, caller, list)?;
                 let interfaces = if per_chunk {
-                    instance_interfaces(tx, account, &list)?.by_instance
+                    instance_interfaces(tx, account, &list)?
+                } else {
+                    InstanceInterfaces::default()
+                };
+                let tags_of_nics = if nic_tags {
+                    interface_tags(tx, account, &interfaces)?
                 } else {
                     HashMap::new()
                 };
-                Ok((list, interfaces))
+                Ok((list, interfaces, tags_of_nics))
             })?;
             let exhausted = chunk.len() < limit;
             limit = CHUNK;
             let mut interfaces = interfaces;
             for (i, t) in chunk {
                 cursor = Some(i.id.to_string());
-                let nics = interfaces.remove(i.id.as_str()).unwrap_or_default();
-                if keep(&i, &t, &nics) {
+                let r = Related {
+                    nics: interfaces.of(i.id.as_str()),
+                    elastic_ips: &interfaces.elastic_ips,
+                    nic_tags: &tags_of_nics,
+                };
+                if keep(&i, &t, &r) {
                     if out.len() == want {
                         // One more match exists: the page is full and there is a next one.
                         break 'scan out.last().map(|(i, _)| encode_token(i.id.as_str()));
                     }
+                    let nics = interfaces
+                        .by_instance
+                        .remove(i.id.as_str())
+                        .unwrap_or_default();
                     out.push((i, t));
                     kept.extend(nics);
                 }
@@ -1239,7 +1461,7 @@ impl ControlPlane {
         };
         let interfaces = match nics {
             ScanInterfaces::No => InstanceInterfaces::default(),
-            ScanInterfaces::ForFilters => InstanceInterfaces::new(
+            ScanInterfaces::ForFilters { .. } => InstanceInterfaces::new(
                 kept,
                 &self.db.read(|tx| tx.list_docs::<ElasticIp>(account))?,
             ),
@@ -1258,9 +1480,16 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<Instance>, Option<String>)> {
         let ids = parse_instance_ids(ids)?;
+        // No status filter reads interfaces.
+        let (no_eips, no_tags) = (HashMap::new(), HashMap::new());
+        let none = Related {
+            nics: &[],
+            elastic_ips: &no_eips,
+            nic_tags: &no_tags,
+        };
         let keep = |i: &Instance| {
             (include_all || i.state == InstanceState::Running)
-                && filters.matches(&[], |n| instance_field(&caller.region, i, &[], n))
+                && filters.matches(&[], |n| instance_field(&caller.region, i, &none, n))
         };
         if !ids.is_empty() {
             if page.max_results.is_some() {
@@ -1607,6 +1836,36 @@ impl ControlPlane {
         Ok((inst, log))
     }
 
+    /// GetConsoleScreenshot: a PNG of a running instance's display. EC2 captures only
+    /// running instances; any other state is `IncorrectInstanceState`.
+    pub fn console_screenshot(
+        &self,
+        caller: &Caller,
+        id: &str,
+        wake: bool,
+        dry_run: bool,
+    ) -> Result<(Instance, Vec<u8>)> {
+        let inst = self.instance(caller, id)?;
+        if dry_run {
+            return Err(Error::DryRunOperation);
+        }
+        let not_running = || {
+            Error::IncorrectInstanceState(format!(
+                "The instance '{}' is not in a state from which a screenshot can be taken ({}).",
+                inst.id,
+                inst.state.name()
+            ))
+        };
+        if inst.state != InstanceState::Running {
+            return Err(not_running());
+        }
+        let png = self
+            .agent
+            .screenshot(&inst.id, wake)?
+            .ok_or_else(not_running)?;
+        Ok((inst, png))
+    }
+
     /// Drops terminated instances past their visibility window.
     pub fn purge_terminated(&self) -> Result<usize> {
         let before = self.visible_since();
@@ -1783,8 +2042,9 @@ enum ScanInterfaces {
     No,
     /// Those of the page's instances, once the page is known.
     ForPage,
-    /// Those of every instance looked at (its filters read them), per chunk.
-    ForFilters,
+    /// Those of every instance looked at (its filters read them), per chunk; with
+    /// their tags too when `tags` (a `network-interface.tag-*` filter reads them).
+    ForFilters { tags: bool },
 }
 
 /// The subnet and security groups of a launch, and the existing interface it
@@ -1827,6 +2087,23 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Instance>) -> Result<Vec<Tagged
             (i, t)
         })
         .collect())
+}
+
+/// The tags of the interfaces in `interfaces` (one range query), by interface id.
+fn interface_tags(
+    tx: &Tx,
+    account: &Scope,
+    interfaces: &InstanceInterfaces,
+) -> Result<HashMap<String, Tags>> {
+    crate::tags::tags_of_ids(
+        tx,
+        account,
+        interfaces
+            .by_instance
+            .values()
+            .flatten()
+            .map(|n| n.id.as_str()),
+    )
 }
 
 /// From how many instances their interfaces are read by one range scan rather than

@@ -47,6 +47,9 @@ impl AgentClient for Recording {
     fn console(&self, id: &InstanceId) -> Option<Vec<u8>> {
         self.inner.console(id)
     }
+    fn screenshot(&self, id: &InstanceId, wake: bool) -> strato_common::Result<Option<Vec<u8>>> {
+        self.inner.screenshot(id, wake)
+    }
     fn hypervisor_description(&self) -> String {
         self.inner.hypervisor_description()
     }

@@ -55,4 +55,8 @@ pub trait Hypervisor: Send + Sync {
     fn list(&self) -> Vec<InstanceId>;
     /// The VM's serial console log, oldest first, bounded.
     fn console(&self, id: &InstanceId) -> Option<Vec<u8>>;
+    /// A PNG of the VM's display as it is now; `None` when the VM is not running here.
+    /// `wake` first sends a keystroke (a lone Shift), as EC2's `WakeUp` does, so a
+    /// blanked screen redraws before it is captured.
+    fn screenshot(&self, id: &InstanceId, wake: bool) -> Result<Option<Vec<u8>>>;
 }

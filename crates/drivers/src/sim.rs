@@ -341,6 +341,33 @@ impl Hypervisor for SimDriver {
         let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
         vms.get(id).map(|vm| vm.console.as_bytes().to_vec())
     }
+
+    /// A simulated VM has no display: a running one shows what a VGA text console
+    /// that nothing has drawn on shows, a black 720×400 screen.
+    fn screenshot(&self, id: &InstanceId, _wake: bool) -> Result<Option<Vec<u8>>> {
+        let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(vm) = vms.get_mut(id) else {
+            return Ok(None);
+        };
+        self.advance(vm, now_ms());
+        if !matches!(vm.phase, Phase::Running { .. }) {
+            return Ok(None);
+        }
+        blank_png(720, 400).map(Some)
+    }
+}
+
+/// A black RGB PNG of `width` × `height`.
+fn blank_png(width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let pixels = vec![0u8; (width * height * 3) as usize];
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(&pixels))
+        .map_err(Error::internal)?;
+    Ok(out)
 }
 
 fn phase_status(p: &Phase) -> VmStatus {

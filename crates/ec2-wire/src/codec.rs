@@ -16,9 +16,9 @@ use crate::xml::{escape_into, XmlWriter};
 use crate::EC2_XMLNS;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use strato_ec2_model::Operation;
 use strato_common::time_fmt::{ec2_timestamp, parse_rfc3339_ms};
 use strato_common::{Error, Result};
+use strato_ec2_model::Operation;
 
 /// One node of a request's parameter tree: the value given for its exact name, if any,
 /// and the parameters below it.
@@ -105,7 +105,12 @@ impl<'a> Node<'a> {
     /// A list member of a structure that is also encoded: `None` when absent.
     pub fn opt_list<T: Decode>(&self, name: &str) -> Result<Option<Vec<T>>> {
         match self.child(name) {
-            Some(n) => n.items().into_iter().map(T::decode).collect::<Result<_>>().map(Some),
+            Some(n) => n
+                .items()
+                .into_iter()
+                .map(T::decode)
+                .collect::<Result<_>>()
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -196,7 +201,9 @@ impl Decode for Blob {
     fn decode(node: &Node<'_>) -> Result<Self> {
         crate::params::decode_base64(node.text())
             .map(Blob)
-            .ok_or_else(|| Error::invalid_value(format!("Invalid BASE64 encoding of {}", node.path)))
+            .ok_or_else(|| {
+                Error::invalid_value(format!("Invalid BASE64 encoding of {}", node.path))
+            })
     }
 }
 
@@ -243,7 +250,12 @@ impl XmlWriter {
 
     /// `<tag><item>…</item>…</tag>` when the list is present (an empty list is an
     /// empty element, which botocore reads as an empty list).
-    pub fn member_list<T: Encode>(&mut self, tag: &str, item: &str, list: &Option<Vec<T>>) -> &mut Self {
+    pub fn member_list<T: Encode>(
+        &mut self,
+        tag: &str,
+        item: &str,
+        list: &Option<Vec<T>>,
+    ) -> &mut Self {
         if let Some(list) = list {
             self.open(tag);
             for v in list {
@@ -260,7 +272,8 @@ impl XmlWriter {
 /// The size of the last answer of each operation, so the next one is written into one
 /// allocation of about its size (a 1,000-instance page is several megabytes; growing
 /// a buffer to that by doubling copies it a dozen times).
-static LAST_SIZE: [AtomicUsize; Operation::ALL.len()] = [const { AtomicUsize::new(0) }; Operation::ALL.len()];
+static LAST_SIZE: [AtomicUsize; Operation::ALL.len()] =
+    [const { AtomicUsize::new(0) }; Operation::ALL.len()];
 
 /// A success document for `op` whose members are `out`'s.
 pub fn respond<T: Encode>(op: Operation, request_id: &str, out: &T) -> String {
@@ -313,10 +326,18 @@ mod tests {
 
     #[test]
     fn scalars_decode_and_refuse() {
-        let root = Node::build([("N", "12"), ("B", "TRUE"), ("X", "x"), ("T", "2026-01-02T03:04:05Z")]);
+        let root = Node::build([
+            ("N", "12"),
+            ("B", "TRUE"),
+            ("X", "x"),
+            ("T", "2026-01-02T03:04:05Z"),
+        ]);
         assert_eq!(root.req::<i32>("N").unwrap(), 12);
         assert!(root.req::<bool>("B").unwrap());
-        assert!(matches!(root.req::<i32>("X"), Err(Error::InvalidParameterValue(_))));
+        assert!(matches!(
+            root.req::<i32>("X"),
+            Err(Error::InvalidParameterValue(_))
+        ));
         assert!(root.req::<bool>("X").is_err());
         assert_eq!(root.req::<DateTime>("T").unwrap().0, 1_767_323_045_000);
         assert_eq!(root.opt::<String>("Missing").unwrap(), None);

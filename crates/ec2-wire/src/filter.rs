@@ -61,7 +61,11 @@ mod tests {
     }
 
     fn set(pairs: &[(&str, &str)]) -> Result<FilterSet> {
-        filter_set(&decode(pairs), &["instance-type", "instance-state-name"], true)
+        filter_set(
+            &decode(pairs),
+            &["instance-type", "instance-state-name"],
+            true,
+        )
     }
 
     #[test]

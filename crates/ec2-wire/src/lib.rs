@@ -24,9 +24,9 @@ pub mod params;
 pub mod validate;
 pub mod xml;
 
+pub use generated::service::{dispatch, Ec2Service};
 /// The typed requests, responses and enums of the served operations (generated).
 pub use generated::types;
-pub use generated::service::{dispatch, Ec2Service};
 
 pub use filter::{filter_set, Filter, FilterSet};
 pub use params::Params;

@@ -81,11 +81,51 @@ fn action_class(op: strato_ec2_model::Operation, p: &Params) -> throttle::Action
     }
 }
 
-/// The protocol a request speaks, which decides the error envelope.
-#[derive(Clone, Copy, PartialEq)]
+/// The AWS services this endpoint serves, each by the name requests are signed for
+/// (the service of the SigV4 credential scope): the signed name, not the action,
+/// decides which service's actions and error envelope a request gets, as it does at
+/// AWS, where each service has an endpoint of its own.
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Protocol {
+    /// `ec2`: the EC2 Query protocol (and every request that names no service).
     Ec2,
+    /// `sts`: GetCallerIdentity, which tools call first.
     Sts,
+}
+
+impl Protocol {
+    /// The service a signing name selects; `None` for a service Strato does not serve.
+    fn from_signing_name(name: &str) -> Option<Protocol> {
+        match name {
+            "ec2" => Some(Protocol::Ec2),
+            "sts" => Some(Protocol::Sts),
+            _ => None,
+        }
+    }
+
+    fn signing_name(self) -> &'static str {
+        match self {
+            Protocol::Ec2 => "ec2",
+            Protocol::Sts => "sts",
+        }
+    }
+}
+
+/// The service named by the request's credential scope (`Credential=AKID/date/region/
+/// service/aws4_request`, in the Authorization header or a presigned query), read
+/// before the signature is checked so that even an authentication failure is answered
+/// in that service's envelope.
+fn signed_service<'a>(headers: &'a HeaderMap, params: &'a Params) -> Option<&'a str> {
+    let scope = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(auth) => auth
+            .split([',', ' '])
+            .find_map(|part| part.trim().strip_prefix("Credential="))?,
+        None => params.get("X-Amz-Credential")?,
+    };
+    scope.split('/').nth(3)
 }
 
 async fn api_handler(
@@ -248,12 +288,19 @@ fn serve(
     }
     let params = Params::parse(query, if *method == Method::POST { body } else { b"" });
     let action = params.get("Action").unwrap_or("").to_string();
-    let protocol = if actions::sts::is_sts(&action) {
-        Protocol::Sts
-    } else {
-        Protocol::Ec2
-    };
+    let signed = signed_service(headers, &params);
+    let protocol = signed
+        .and_then(Protocol::from_signing_name)
+        .unwrap_or(Protocol::Ec2);
     let result = (|| {
+        if let Some(name) = signed.filter(|n| Protocol::from_signing_name(n).is_none()) {
+            // As AWS answers a request whose scope names another service than the
+            // endpoint's: an authentication failure (this endpoint is ec2's and sts's).
+            return Err(Error::AuthFailure(format!(
+                "Credential should be scoped to correct service: 'ec2' or 'sts', not '{}'.",
+                strato_ec2_wire::validate::echo(name)
+            )));
+        }
         let header_list: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| {
@@ -270,26 +317,28 @@ fn serve(
             headers: &header_list,
             body,
         };
-        let service = if protocol == Protocol::Sts {
-            "sts"
-        } else {
-            "ec2"
-        };
-        let caller = auth::authenticate(&st.control, &req, service)?;
+        let caller = auth::authenticate(&st.control, &req, protocol.signing_name())?;
         if action.is_empty() {
             return Err(Error::MissingParameter("Action".into()));
         }
-        if let Some(op) = strato_ec2_model::Operation::from_name(&action) {
-            st.throttle
-                .admit(&caller.account, op.name(), action_class(op, &params))?;
+        match protocol {
+            Protocol::Sts => {
+                actions::sts::dispatch(&st.control, &caller, &action, &params, request_id)
+            }
+            Protocol::Ec2 => {
+                if let Some(op) = strato_ec2_model::Operation::from_name(&action) {
+                    st.throttle
+                        .admit(&caller.account, op.name(), action_class(op, &params))?;
+                }
+                actions::dispatch(&st.control, &caller, &action, &params, request_id)
+            }
         }
-        actions::dispatch(&st.control, &caller, &action, &params, request_id)
     })();
     // A change that may shape packets (rules, addresses, gateways, routes, instances)
     // has the dataplane recomputed after it commits; reads and record-only writes
     // (tags, key pairs) never change it. (A DryRun answers with an error, so it never
     // gets here.)
-    if result.is_ok() && shapes_packets(&action) {
+    if result.is_ok() && protocol == Protocol::Ec2 && shapes_packets(&action) {
         st.control.network_changed();
     }
     (action, protocol, result)

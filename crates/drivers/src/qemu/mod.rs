@@ -283,6 +283,10 @@ impl QemuDriver {
             "-no-user-config".into(),
             "-display".into(),
             "none".into(),
+            // A display adapter, never shown in a window: GetConsoleScreenshot captures
+            // what the firmware and the guest draw on it.
+            "-device".into(),
+            "VGA".into(),
             "-no-shutdown".into(),
             "-smbios".into(),
             format!(
@@ -903,6 +907,47 @@ impl Hypervisor for QemuDriver {
         }
         Some(read_tail(&path, CONSOLE_KEEP).unwrap_or_default())
     }
+
+    /// QEMU draws the guest's VGA display whether or not a window shows it; QMP's
+    /// `screendump` writes it as PNG into the VM's own directory (QEMU runs
+    /// unprivileged and sandboxed, and may only write there), from where it is read
+    /// and removed.
+    fn screenshot(&self, id: &InstanceId, wake: bool) -> Result<Option<Vec<u8>>> {
+        if self.live_pid(id).is_none() {
+            return Ok(None);
+        }
+        let Some(handle) = self.get(id) else {
+            return Ok(None);
+        };
+        let mut guard = lock(&handle);
+        let vm = &mut *guard;
+        if wake {
+            let keys = json!({ "keys": [{"type": "qcode", "data": "shift"}] });
+            self.command(vm, "send-key", Some(keys))?;
+        }
+        let file = self
+            .vm_dir(id)
+            .join(format!("screen-{:016x}.png", rand_u64()));
+        let args = json!({ "filename": file.display().to_string(), "format": "png" });
+        let result = self.command(vm, "screendump", Some(args));
+        let png = result.and_then(|_| {
+            std::fs::read(&file).map_err(|e| io_err(&format!("reading {}", file.display()), e))
+        });
+        let _ = std::fs::remove_file(&file);
+        png.map(Some)
+    }
+}
+
+/// A random number for names that must not collide.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// QEMU's `-smp` value: one socket of `cores × threads` when a topology is given (the

@@ -4077,6 +4077,7 @@ impl Operation {
             Operation::DisassociateAddress => Some(&SERVED_DISASSOCIATE_ADDRESS),
             Operation::DisassociateRouteTable => Some(&SERVED_DISASSOCIATE_ROUTE_TABLE),
             Operation::GetConsoleOutput => Some(&SERVED_GET_CONSOLE_OUTPUT),
+            Operation::GetConsoleScreenshot => Some(&SERVED_GET_CONSOLE_SCREENSHOT),
             Operation::GetDefaultCreditSpecification => {
                 Some(&SERVED_GET_DEFAULT_CREDIT_SPECIFICATION)
             }
@@ -4563,6 +4564,11 @@ static SERVED_GET_CONSOLE_OUTPUT: Served = Served {
     input: Some(&crate::generated::schema::s_GetConsoleOutputRequest),
     effect: Effect::Read,
     honours: &["DryRun", "InstanceId", "Latest"],
+};
+static SERVED_GET_CONSOLE_SCREENSHOT: Served = Served {
+    input: Some(&crate::generated::schema::s_GetConsoleScreenshotRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "InstanceId", "WakeUp"],
 };
 static SERVED_GET_DEFAULT_CREDIT_SPECIFICATION: Served = Served {
     input: Some(&crate::generated::schema::s_GetDefaultCreditSpecificationRequest),

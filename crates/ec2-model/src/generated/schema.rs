@@ -2619,6 +2619,29 @@ pub static s_GetConsoleOutputRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_GetConsoleScreenshotRequest: Shape = Shape {
+    name: "GetConsoleScreenshotRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+        Member {
+            name: "WakeUp",
+            wire: "WakeUp",
+            shape: &s_Boolean,
+            required: false,
+        },
+    ]),
+};
 pub static s_GetDefaultCreditSpecificationRequest: Shape = Shape {
     name: "GetDefaultCreditSpecificationRequest",
     kind: Kind::Structure(&[

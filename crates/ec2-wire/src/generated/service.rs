@@ -254,6 +254,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: GetConsoleOutputRequest,
     ) -> Result<GetConsoleOutputResult>;
+    fn get_console_screenshot(
+        &self,
+        cx: &Self::Context,
+        req: GetConsoleScreenshotRequest,
+    ) -> Result<GetConsoleScreenshotResult>;
     fn get_default_credit_specification(
         &self,
         cx: &Self::Context,
@@ -570,6 +575,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::GetConsoleOutput => GetConsoleOutputRequest::decode(params)
             .and_then(|req| s.get_console_output(cx, req))
             .map(|out| respond(Operation::GetConsoleOutput, request_id, &out)),
+        Operation::GetConsoleScreenshot => GetConsoleScreenshotRequest::decode(params)
+            .and_then(|req| s.get_console_screenshot(cx, req))
+            .map(|out| respond(Operation::GetConsoleScreenshot, request_id, &out)),
         Operation::GetDefaultCreditSpecification => {
             GetDefaultCreditSpecificationRequest::decode(params)
                 .and_then(|req| s.get_default_credit_specification(cx, req))

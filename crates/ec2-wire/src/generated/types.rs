@@ -142,7 +142,7 @@ pub enum AmdSevSnpSpecification {
 }
 
 impl AmdSevSnpSpecification {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["enabled", "disabled"];
 
     /// The value on the wire.
@@ -211,7 +211,7 @@ pub enum ArchitectureType {
 }
 
 impl ArchitectureType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"];
 
@@ -273,7 +273,7 @@ pub enum ArchitectureValues {
 }
 
 impl ArchitectureValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"];
 
@@ -487,7 +487,7 @@ pub enum AttachmentLimitType {
 }
 
 impl AttachmentLimitType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["shared", "dedicated"];
 
     /// The value on the wire.
@@ -537,11 +537,19 @@ pub enum AttachmentStatus {
     Detaching,
     /// `detached`
     Detached,
+    /// `available`
+    Available,
 }
 
 impl AttachmentStatus {
-    /// Every value, in the model's order.
-    pub const VALUES: &'static [&'static str] = &["attaching", "attached", "detaching", "detached"];
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &[
+        "attaching",
+        "attached",
+        "detaching",
+        "detached",
+        "available",
+    ];
 
     /// The value on the wire.
     pub fn as_str(self) -> &'static str {
@@ -550,6 +558,7 @@ impl AttachmentStatus {
             AttachmentStatus::Attached => "attached",
             AttachmentStatus::Detaching => "detaching",
             AttachmentStatus::Detached => "detached",
+            AttachmentStatus::Available => "available",
         }
     }
 
@@ -560,6 +569,7 @@ impl AttachmentStatus {
             "attached" => AttachmentStatus::Attached,
             "detaching" => AttachmentStatus::Detaching,
             "detached" => AttachmentStatus::Detached,
+            "available" => AttachmentStatus::Available,
             _ => return None,
         })
     }
@@ -791,7 +801,7 @@ pub enum AvailabilityZoneOptInStatus {
 }
 
 impl AvailabilityZoneOptInStatus {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["opt-in-not-required", "opted-in", "not-opted-in"];
 
@@ -849,7 +859,7 @@ pub enum AvailabilityZoneState {
 }
 
 impl AvailabilityZoneState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "available",
         "information",
@@ -924,7 +934,7 @@ pub enum BandwidthWeightingType {
 }
 
 impl BandwidthWeightingType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["default", "vpc-1", "ebs-1"];
 
     /// The value on the wire.
@@ -1006,7 +1016,7 @@ pub enum BlockPublicAccessMode {
 }
 
 impl BlockPublicAccessMode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["off", "block-bidirectional", "block-ingress"];
 
     /// The value on the wire.
@@ -1072,7 +1082,7 @@ pub enum BootModeType {
 }
 
 impl BootModeType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["legacy-bios", "uefi"];
 
     /// The value on the wire.
@@ -1123,7 +1133,7 @@ pub enum BootModeValues {
 }
 
 impl BootModeValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["legacy-bios", "uefi", "uefi-preferred"];
 
     /// The value on the wire.
@@ -1176,7 +1186,7 @@ pub enum CapacityReservationPreference {
 }
 
 impl CapacityReservationPreference {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["capacity-reservations-only", "open", "none"];
 
     /// The value on the wire.
@@ -2845,7 +2855,7 @@ pub enum DeviceType {
 }
 
 impl DeviceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["ebs", "instance-store"];
 
     /// The value on the wire.
@@ -2976,7 +2986,7 @@ pub enum DiskType {
 }
 
 impl DiskType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["hdd", "ssd"];
 
     /// The value on the wire.
@@ -3025,7 +3035,7 @@ pub enum DomainType {
 }
 
 impl DomainType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["vpc", "standard"];
 
     /// The value on the wire.
@@ -3157,7 +3167,7 @@ pub enum EbsEncryptionSupport {
 }
 
 impl EbsEncryptionSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -3276,7 +3286,7 @@ pub enum EbsNvmeSupport {
 }
 
 impl EbsNvmeSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported", "required"];
 
     /// The value on the wire.
@@ -3354,7 +3364,7 @@ pub enum EbsOptimizedSupport {
 }
 
 impl EbsOptimizedSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported", "default"];
 
     /// The value on the wire.
@@ -3593,7 +3603,7 @@ pub enum EnaSupport {
 }
 
 impl EnaSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported", "required"];
 
     /// The value on the wire.
@@ -3672,7 +3682,7 @@ pub enum EphemeralNvmeSupport {
 }
 
 impl EphemeralNvmeSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported", "required"];
 
     /// The value on the wire.
@@ -3729,7 +3739,7 @@ pub enum EventCode {
 }
 
 impl EventCode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "instance-reboot",
         "system-reboot",
@@ -3806,7 +3816,7 @@ pub enum FirewallMode {
 }
 
 impl FirewallMode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["monitor", "enforce"];
 
     /// The value on the wire.
@@ -3857,7 +3867,7 @@ pub enum FirewallOnboardingStatus {
 }
 
 impl FirewallOnboardingStatus {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["pending", "active", "disabling"];
 
     /// The value on the wire.
@@ -3908,7 +3918,7 @@ pub enum FlexibleEnaQueuesSupport {
 }
 
 impl FlexibleEnaQueuesSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -4022,6 +4032,38 @@ impl Encode for GetConsoleOutputResult {
         w.member("instanceId", &self.instance_id);
         w.member("output", &self.output);
         w.member("timestamp", &self.timestamp);
+    }
+}
+
+/// The model's `GetConsoleScreenshotRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GetConsoleScreenshotRequest {
+    pub dry_run: Option<bool>,
+    pub instance_id: String,
+    pub wake_up: Option<bool>,
+}
+
+impl Decode for GetConsoleScreenshotRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(GetConsoleScreenshotRequest {
+            dry_run: n.opt("DryRun")?,
+            instance_id: n.req("InstanceId")?,
+            wake_up: n.opt("WakeUp")?,
+        })
+    }
+}
+
+/// The model's `GetConsoleScreenshotResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GetConsoleScreenshotResult {
+    pub image_data: Option<String>,
+    pub instance_id: Option<String>,
+}
+
+impl Encode for GetConsoleScreenshotResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("imageData", &self.image_data);
+        w.member("instanceId", &self.instance_id);
     }
 }
 
@@ -4188,7 +4230,7 @@ pub enum HostnameType {
 }
 
 impl HostnameType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["ip-name", "resource-name"];
 
     /// The value on the wire.
@@ -4237,7 +4279,7 @@ pub enum HttpTokensState {
 }
 
 impl HttpTokensState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["optional", "required"];
 
     /// The value on the wire.
@@ -4286,7 +4328,7 @@ pub enum HypervisorType {
 }
 
 impl HypervisorType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["ovm", "xen"];
 
     /// The value on the wire.
@@ -4500,7 +4542,7 @@ pub enum ImageState {
 }
 
 impl ImageState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "pending",
         "available",
@@ -4572,7 +4614,7 @@ pub enum ImageTypeValues {
 }
 
 impl ImageTypeValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["machine", "kernel", "ramdisk"];
 
     /// The value on the wire.
@@ -4641,7 +4683,7 @@ pub enum ImdsSupportValues {
 }
 
 impl ImdsSupportValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["v2.0"];
 
     /// The value on the wire.
@@ -5024,7 +5066,7 @@ pub enum InstanceAttributeName {
 }
 
 impl InstanceAttributeName {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "instanceType",
         "kernel",
@@ -5122,7 +5164,7 @@ pub enum InstanceAutoRecoveryState {
 }
 
 impl InstanceAutoRecoveryState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "default"];
 
     /// The value on the wire.
@@ -5173,7 +5215,7 @@ pub enum InstanceBandwidthWeighting {
 }
 
 impl InstanceBandwidthWeighting {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["default", "vpc-1", "ebs-1"];
 
     /// The value on the wire.
@@ -5258,7 +5300,7 @@ pub enum InstanceBootModeValues {
 }
 
 impl InstanceBootModeValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["legacy-bios", "uefi"];
 
     /// The value on the wire.
@@ -5353,7 +5395,7 @@ pub enum InstanceInterruptionBehavior {
 }
 
 impl InstanceInterruptionBehavior {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["hibernate", "stop", "terminate"];
 
     /// The value on the wire.
@@ -5455,7 +5497,7 @@ pub enum InstanceLifecycleType {
 }
 
 impl InstanceLifecycleType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "spot",
         "scheduled",
@@ -5561,7 +5603,7 @@ pub enum InstanceMetadataEndpointState {
 }
 
 impl InstanceMetadataEndpointState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "enabled"];
 
     /// The value on the wire.
@@ -5654,7 +5696,7 @@ pub enum InstanceMetadataOptionsState {
 }
 
 impl InstanceMetadataOptionsState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["pending", "applied"];
 
     /// The value on the wire.
@@ -5703,7 +5745,7 @@ pub enum InstanceMetadataProtocolState {
 }
 
 impl InstanceMetadataProtocolState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "enabled"];
 
     /// The value on the wire.
@@ -5752,7 +5794,7 @@ pub enum InstanceMetadataTagsState {
 }
 
 impl InstanceMetadataTagsState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "enabled"];
 
     /// The value on the wire.
@@ -6002,7 +6044,7 @@ pub enum InstanceRebootMigrationState {
 }
 
 impl InstanceRebootMigrationState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "default"];
 
     /// The value on the wire.
@@ -6193,7 +6235,7 @@ pub enum InstanceStateName {
 }
 
 impl InstanceStateName {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "pending",
         "running",
@@ -6343,7 +6385,7 @@ pub enum InstanceStorageEncryptionSupport {
 }
 
 impl InstanceStorageEncryptionSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "required"];
 
     /// The value on the wire.
@@ -6410,7 +6452,7 @@ pub enum InstanceTypeHypervisor {
 }
 
 impl InstanceTypeHypervisor {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["nitro", "xen"];
 
     /// The value on the wire.
@@ -6693,7 +6735,7 @@ pub enum IpSource {
 }
 
 impl IpSource {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["amazon", "byoip", "none"];
 
     /// The value on the wire.
@@ -6770,7 +6812,7 @@ pub enum Ipv6AddressAttribute {
 }
 
 impl Ipv6AddressAttribute {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["public", "private"];
 
     /// The value on the wire.
@@ -6868,7 +6910,7 @@ pub enum KeyFormat {
 }
 
 impl KeyFormat {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["pem", "ppk"];
 
     /// The value on the wire.
@@ -6961,7 +7003,7 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["rsa", "ed25519"];
 
     /// The value on the wire.
@@ -7058,7 +7100,7 @@ pub enum LocationType {
 }
 
 impl LocationType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "region",
         "availability-zone",
@@ -7120,7 +7162,7 @@ pub enum MarketType {
 }
 
 impl MarketType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "spot",
         "capacity-block",
@@ -7501,7 +7543,7 @@ pub enum MonitoringState {
 }
 
 impl MonitoringState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["disabled", "disabling", "enabled", "pending"];
 
     /// The value on the wire.
@@ -7554,7 +7596,7 @@ pub enum NestedVirtualizationSpecification {
 }
 
 impl NestedVirtualizationSpecification {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["enabled", "disabled"];
 
     /// The value on the wire.
@@ -7712,7 +7754,7 @@ pub enum NetworkCardInterfaceType {
 }
 
 impl NetworkCardInterfaceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["interface", "efa", "efa-only", "secondary"];
 
     /// The value on the wire.
@@ -7787,7 +7829,7 @@ pub enum NetworkFirewallConnectivityType {
 }
 
 impl NetworkFirewallConnectivityType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "flexible",
         "outbound-only",
@@ -8055,7 +8097,7 @@ pub enum NetworkInterfaceCreationType {
 }
 
 impl NetworkInterfaceCreationType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["efa", "efa-only", "branch", "trunk"];
 
     /// The value on the wire.
@@ -8148,7 +8190,7 @@ pub enum NetworkInterfaceStatus {
 }
 
 impl NetworkInterfaceStatus {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "available",
         "associated",
@@ -8241,7 +8283,7 @@ pub enum NetworkInterfaceType {
 }
 
 impl NetworkInterfaceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "interface",
         "natGateway",
@@ -8406,7 +8448,7 @@ pub enum NitroEnclavesSupport {
 }
 
 impl NitroEnclavesSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -8467,7 +8509,7 @@ pub enum NitroTpmSupport {
 }
 
 impl NitroTpmSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -8562,7 +8604,7 @@ pub enum PhcSupport {
 }
 
 impl PhcSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -8672,7 +8714,7 @@ pub enum PlacementGroupStrategy {
 }
 
 impl PlacementGroupStrategy {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["cluster", "partition", "spread"];
 
     /// The value on the wire.
@@ -8721,7 +8763,7 @@ pub enum PlatformValues {
 }
 
 impl PlatformValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["Windows"];
 
     /// The value on the wire.
@@ -8922,7 +8964,7 @@ pub enum ProductCodeValues {
 }
 
 impl ProductCodeValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["devpay", "marketplace"];
 
     /// The value on the wire.
@@ -9017,7 +9059,7 @@ pub enum RebootMigrationSupport {
 }
 
 impl RebootMigrationSupport {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["unsupported", "supported"];
 
     /// The value on the wire.
@@ -9478,7 +9520,7 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "capacity-reservation",
         "client-vpn-endpoint",
@@ -10044,7 +10086,7 @@ pub enum RootDeviceType {
 }
 
 impl RootDeviceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["ebs", "instance-store"];
 
     /// The value on the wire.
@@ -10151,7 +10193,7 @@ pub enum RouteOrigin {
 }
 
 impl RouteOrigin {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "CreateRouteTable",
         "CreateRoute",
@@ -10211,7 +10253,7 @@ pub enum RouteState {
 }
 
 impl RouteState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["active", "blackhole", "filtered"];
 
     /// The value on the wire.
@@ -10330,7 +10372,7 @@ pub enum RouteTableAssociationStateCode {
 }
 
 impl RouteTableAssociationStateCode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "associating",
         "associated",
@@ -10391,7 +10433,7 @@ pub enum RuleAction {
 }
 
 impl RuleAction {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["allow", "deny"];
 
     /// The value on the wire.
@@ -10589,7 +10631,7 @@ pub enum SecondaryInterfaceStatus {
 }
 
 impl SecondaryInterfaceStatus {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["available", "in-use"];
 
     /// The value on the wire.
@@ -10636,7 +10678,7 @@ pub enum SecondaryInterfaceType {
 }
 
 impl SecondaryInterfaceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["secondary"];
 
     /// The value on the wire.
@@ -10815,7 +10857,7 @@ pub enum ServiceManaged {
 }
 
 impl ServiceManaged {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "alb",
         "nlb",
@@ -10885,7 +10927,7 @@ pub enum SeverityLabel {
 }
 
 impl SeverityLabel {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["informational", "low", "medium", "high", "critical"];
 
@@ -10941,7 +10983,7 @@ pub enum ShutdownBehavior {
 }
 
 impl ShutdownBehavior {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["stop", "terminate"];
 
     /// The value on the wire.
@@ -10990,7 +11032,7 @@ pub enum SpotInstanceType {
 }
 
 impl SpotInstanceType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["one-time", "persistent"];
 
     /// The value on the wire.
@@ -11103,7 +11145,7 @@ pub enum StatusName {
 }
 
 impl StatusName {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["reachability"];
 
     /// The value on the wire.
@@ -11154,7 +11196,7 @@ pub enum StatusType {
 }
 
 impl StatusType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["passed", "failed", "insufficient-data", "initializing"];
 
@@ -11338,7 +11380,7 @@ pub enum SubnetCidrBlockStateCode {
 }
 
 impl SubnetCidrBlockStateCode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "associating",
         "associated",
@@ -11428,7 +11470,7 @@ pub enum SubnetState {
 }
 
 impl SubnetState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "pending",
         "available",
@@ -11507,7 +11549,7 @@ pub enum SummaryStatus {
 }
 
 impl SummaryStatus {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "ok",
         "impaired",
@@ -11568,7 +11610,7 @@ pub enum SupportedAdditionalProcessorFeature {
 }
 
 impl SupportedAdditionalProcessorFeature {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["amd-sev-snp", "nested-virtualization"];
 
     /// The value on the wire.
@@ -11676,7 +11718,7 @@ pub enum Tenancy {
 }
 
 impl Tenancy {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["default", "dedicated", "host"];
 
     /// The value on the wire.
@@ -11757,7 +11799,7 @@ pub enum TpmSupportValues {
 }
 
 impl TpmSupportValues {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["v2.0"];
 
     /// The value on the wire.
@@ -11812,7 +11854,7 @@ pub enum UnlimitedSupportedInstanceFamily {
 }
 
 impl UnlimitedSupportedInstanceFamily {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["t2", "t3", "t3a", "t4g", "t8i", "t9g"];
 
     /// The value on the wire.
@@ -11873,7 +11915,7 @@ pub enum UnsuccessfulInstanceCreditSpecificationErrorCode {
 }
 
 impl UnsuccessfulInstanceCreditSpecificationErrorCode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "InvalidInstanceID.Malformed",
         "InvalidInstanceID.NotFound",
@@ -11961,7 +12003,7 @@ pub enum UsageClassType {
 }
 
 impl UsageClassType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["spot", "on-demand", "capacity-block"];
 
     /// The value on the wire.
@@ -12070,7 +12112,7 @@ pub enum VirtualizationType {
 }
 
 impl VirtualizationType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["hvm", "paravirtual"];
 
     /// The value on the wire.
@@ -12129,7 +12171,7 @@ pub enum VolumeType {
 }
 
 impl VolumeType {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] =
         &["standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"];
 
@@ -12239,7 +12281,7 @@ pub enum VpcAttributeName {
 }
 
 impl VpcAttributeName {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "enableDnsSupport",
         "enableDnsHostnames",
@@ -12336,7 +12378,7 @@ pub enum VpcCidrBlockStateCode {
 }
 
 impl VpcCidrBlockStateCode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "associating",
         "associated",
@@ -12476,7 +12518,7 @@ pub enum VpcEncryptionControlExclusionState {
 }
 
 impl VpcEncryptionControlExclusionState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["enabling", "enabled", "disabling", "disabled"];
 
     /// The value on the wire.
@@ -12529,7 +12571,7 @@ pub enum VpcEncryptionControlExclusionStateInput {
 }
 
 impl VpcEncryptionControlExclusionStateInput {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["enable", "disable"];
 
     /// The value on the wire.
@@ -12611,7 +12653,7 @@ pub enum VpcEncryptionControlMode {
 }
 
 impl VpcEncryptionControlMode {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["monitor", "enforce"];
 
     /// The value on the wire.
@@ -12674,7 +12716,7 @@ pub enum VpcEncryptionControlState {
 }
 
 impl VpcEncryptionControlState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &[
         "enforce-in-progress",
         "monitor-in-progress",
@@ -12773,7 +12815,7 @@ pub enum VpcState {
 }
 
 impl VpcState {
-    /// Every value, in the model's order.
+    /// Every value, in the model's order (and any EC2 answers beyond it).
     pub const VALUES: &'static [&'static str] = &["pending", "available", "deleting"];
 
     /// The value on the wire.

@@ -1,111 +1,134 @@
-//! Elastic IP actions and their XML encoding.
+//! Elastic IP actions: typed requests to the control plane, its records to the
+//! model's output types.
 
-use super::tag_specs;
+use super::{non_empty, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::net::addresses::{address_ref, AddressRef, ADDRESS_FILTERS};
-use strato_control::{Caller, ControlPlane};
+use strato_control::ControlPlane;
 use strato_domain::ElasticIp;
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, DomainType};
 
-/// An `addressesSet` item.
-fn write_address(w: &mut XmlWriter, region: &str, a: &ElasticIp, tags: &[(String, String)]) {
+/// The pool every address is allocated from (Strato has no BYOIP pools).
+const PUBLIC_IPV4_POOL: &str = "amazon";
+
+/// An Elastic IP as EC2 describes it (the items of `addressesSet`). The association
+/// members are present only while the address is associated; `region` is the
+/// address's network border group (one per region here).
+fn address_item(region: &str, a: &ElasticIp, tags: &[(String, String)]) -> wire::Address {
     let assoc = a.association.as_ref();
-    w.text("publicIp", &a.public_ip)
-        .text("allocationId", a.id.as_str())
-        .text("domain", &a.domain)
-        .opt_text("instanceId", assoc.map(|x| x.instance_id.as_str()))
-        .opt_text("associationId", assoc.map(|x| x.id.as_str()))
-        .opt_text(
-            "networkInterfaceOwnerId",
-            assoc.map(|_| a.account_id.as_str()),
-        )
-        .opt_text("privateIpAddress", assoc.map(|x| x.private_ip.as_str()))
-        .tag_set(tags)
-        .text("publicIpv4Pool", "amazon")
-        .text("networkBorderGroup", region);
+    wire::Address {
+        public_ip: Some(a.public_ip.clone()),
+        allocation_id: Some(a.id.to_string()),
+        domain: DomainType::from_wire(&a.domain),
+        instance_id: assoc.map(|x| x.instance_id.to_string()),
+        association_id: assoc.map(|x| x.id.to_string()),
+        network_interface_owner_id: assoc.map(|_| a.account_id.to_string()),
+        private_ip_address: assoc.map(|x| x.private_ip.clone()),
+        tags: tag_set(tags),
+        public_ipv4_pool: Some(PUBLIC_IPV4_POOL.to_string()),
+        network_border_group: Some(region.to_string()),
+        ..Default::default()
+    }
 }
 
-/// AllocateAddress.
-pub fn allocate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    if let Some(g) = p.get("NetworkBorderGroup") {
-        if g != c.region {
+/// AllocateAddress. A network border group other than the caller's region is
+/// refused, as EC2 refuses one the region does not have.
+pub fn allocate(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AllocateAddressRequest,
+) -> Result<wire::AllocateAddressResult> {
+    let region = &cx.caller.region;
+    if let Some(g) = &req.network_border_group {
+        if g != region {
             return Err(Error::invalid_value(format!(
                 "Invalid value '{g}' for NetworkBorderGroup."
             )));
         }
     }
-    let (a, _tags) = cp.allocate_address(c, p.get("Domain"), &tag_specs(p)?, dry)?;
-    let region = c.region.clone();
-    Ok(xml::success("AllocateAddress", rid, |w| {
-        w.text("publicIp", &a.public_ip)
-            .text("domain", &a.domain)
-            .text("allocationId", a.id.as_str())
-            .text("publicIpv4Pool", "amazon")
-            .text("networkBorderGroup", &region);
-    }))
+    let (a, _tags) = cp.allocate_address(
+        cx.caller,
+        req.domain.map(|d| d.as_str()),
+        &tag_specs(&req.tag_specifications)?,
+        cx.dry_run,
+    )?;
+    Ok(wire::AllocateAddressResult {
+        public_ip: Some(a.public_ip.clone()),
+        domain: DomainType::from_wire(&a.domain),
+        allocation_id: Some(a.id.to_string()),
+        public_ipv4_pool: Some(PUBLIC_IPV4_POOL.to_string()),
+        network_border_group: Some(region.clone()),
+        ..Default::default()
+    })
 }
 
 /// DescribeAddresses.
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeAddressesRequest,
+) -> Result<wire::DescribeAddressesResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", ADDRESS_FILTERS, true)?;
-    let list = cp.describe_addresses(c, &p.list("PublicIp"), &p.list("AllocationId"), &filters)?;
-    let region = c.region.clone();
-    Ok(xml::success("DescribeAddresses", rid, |w| {
-        w.list("addressesSet", &list, |w, (a, t)| {
-            write_address(w, &region, a, t)
-        });
-    }))
+    let filters = filter_set(&req.filters, ADDRESS_FILTERS, true)?;
+    let list = cp.describe_addresses(cx.caller, &req.public_ips, &req.allocation_ids, &filters)?;
+    let region = &cx.caller.region;
+    Ok(wire::DescribeAddressesResult {
+        addresses: Some(
+            list.iter()
+                .map(|(a, t)| address_item(region, a, t))
+                .collect(),
+        ),
+    })
 }
 
-/// AssociateAddress (with an instance; network interfaces are not served yet).
-pub fn associate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+/// AssociateAddress (with an instance; network interfaces are not served yet, so
+/// `InstanceId` is required although the model makes it optional).
+pub fn associate(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AssociateAddressRequest,
+) -> Result<wire::AssociateAddressResult> {
     let address = address_ref(
-        p.get("AllocationId").filter(|s| !s.is_empty()),
-        p.get("PublicIp").filter(|s| !s.is_empty()),
+        non_empty(req.allocation_id).as_deref(),
+        non_empty(req.public_ip).as_deref(),
     )?;
-    let instance = p.required("InstanceId")?;
-    let allow = p.bool("AllowReassociation")?.unwrap_or(false);
+    let instance =
+        non_empty(req.instance_id).ok_or_else(|| Error::MissingParameter("InstanceId".into()))?;
     let assoc = cp.associate_address(
-        c,
+        cx.caller,
         &address,
-        instance,
-        p.get("PrivateIpAddress").filter(|s| !s.is_empty()),
-        allow,
-        dry,
+        &instance,
+        non_empty(req.private_ip_address).as_deref(),
+        req.allow_reassociation.unwrap_or(false),
+        cx.dry_run,
     )?;
-    Ok(xml::success("AssociateAddress", rid, |w| {
-        w.bool("return", true).text("associationId", assoc.as_str());
-    }))
+    Ok(wire::AssociateAddressResult {
+        association_id: Some(assoc.to_string()),
+    })
 }
 
 /// DisassociateAddress.
-pub fn disassociate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+pub fn disassociate(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DisassociateAddressRequest,
+) -> Result<()> {
     cp.disassociate_address(
-        c,
-        p.get("AssociationId").filter(|s| !s.is_empty()),
-        p.get("PublicIp").filter(|s| !s.is_empty()),
-        dry,
-    )?;
-    Ok(xml::success("DisassociateAddress", rid, |w| {
-        w.bool("return", true);
-    }))
+        cx.caller,
+        non_empty(req.association_id).as_deref(),
+        non_empty(req.public_ip).as_deref(),
+        cx.dry_run,
+    )
 }
 
 /// ReleaseAddress.
-pub fn release(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+pub fn release(cp: &ControlPlane, cx: &Ctx, req: wire::ReleaseAddressRequest) -> Result<()> {
     let address: AddressRef = address_ref(
-        p.get("AllocationId").filter(|s| !s.is_empty()),
-        p.get("PublicIp").filter(|s| !s.is_empty()),
+        non_empty(req.allocation_id).as_deref(),
+        non_empty(req.public_ip).as_deref(),
     )?;
-    cp.release_address(c, &address, dry)?;
-    Ok(xml::success("ReleaseAddress", rid, |w| {
-        w.bool("return", true);
-    }))
+    cp.release_address(cx.caller, &address, cx.dry_run)
 }

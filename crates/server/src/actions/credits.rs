@@ -1,176 +1,186 @@
 //! CPU credit actions of burstable instances, and GetPasswordData /
 //! ResetInstanceAttribute (the instance actions Terraform reads and resets).
 
-use super::{page, Request};
-use strato_common::time_fmt::ec2_timestamp;
+use super::{page, Ctx};
 use strato_common::{Error, Result};
 use strato_control::credits::{CreditChange, CREDIT_FILTERS};
 use strato_control::ControlPlane;
-use strato_ec2_wire::{decode_filters, xml};
+use strato_ec2_wire::codec::DateTime;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, InstanceAttributeName};
 
 /// DescribeInstanceCreditSpecifications.
-pub fn describe(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    if p.dry_run()? {
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeInstanceCreditSpecificationsRequest,
+) -> Result<wire::DescribeInstanceCreditSpecificationsResult> {
+    if cx.dry_run {
+        // A dry run still needs the caller to be able to list its instances.
         cp.describe_instance_credit_specifications(
-            r.caller,
+            cx.caller,
             &[],
             &Default::default(),
             &strato_control::page::PageRequest::all(),
         )?;
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", CREDIT_FILTERS, false)?;
-    let pg = page(p, 5, 1000)?;
+    let filters = filter_set(&req.filters, CREDIT_FILTERS, false)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_instance_credit_specifications(r.caller, &p.list("InstanceId"), &filters, &pg)?;
-    Ok(xml::success(
-        "DescribeInstanceCreditSpecifications",
-        r.request_id,
-        |w| {
-            w.list("instanceCreditSpecificationSet", &list, |w, c| {
-                w.text("instanceId", c.instance_id.as_str())
-                    .text("cpuCredits", &c.cpu_credits);
-            });
-            w.opt_text("nextToken", next.as_deref());
-        },
-    ))
+        cp.describe_instance_credit_specifications(cx.caller, &req.instance_ids, &filters, &pg)?;
+    Ok(wire::DescribeInstanceCreditSpecificationsResult {
+        instance_credit_specifications: Some(
+            list.into_iter()
+                .map(|c| wire::InstanceCreditSpecification {
+                    instance_id: Some(c.instance_id.to_string()),
+                    cpu_credits: Some(c.cpu_credits),
+                })
+                .collect(),
+        ),
+        next_token: next,
+    })
+}
+
+/// The model's code for one instance's failed credit change. The model's list of codes
+/// has no `UnsupportedOperation`; a non-burstable instance is what EC2 answers
+/// `InstanceCreditSpecification.NotSupported` for.
+fn credit_error_code(e: &Error) -> Option<wire::UnsuccessfulInstanceCreditSpecificationErrorCode> {
+    use wire::UnsuccessfulInstanceCreditSpecificationErrorCode as Code;
+    match e {
+        Error::Unsupported(_) => Some(Code::InstanceCreditSpecificationNotSupported),
+        _ => Code::from_wire(&crate::errors::to_wire(e).code),
+    }
 }
 
 /// ModifyInstanceCreditSpecification: per-instance outcomes, as EC2 answers them.
-pub fn modify(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    let dry = p.dry_run()?;
-    let changes = p
-        .structs("InstanceCreditSpecification")
+pub fn modify(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ModifyInstanceCreditSpecificationRequest,
+) -> Result<wire::ModifyInstanceCreditSpecificationResult> {
+    let changes = req
+        .instance_credit_specifications
         .into_iter()
         .enumerate()
         .map(|(n, s)| {
-            let field = |k: &str| {
-                s.get(k)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        Error::MissingParameter(format!(
-                            "InstanceCreditSpecification.{}.{k}",
-                            n + 1
-                        ))
-                    })
+            let missing = |k: &str| {
+                Error::MissingParameter(format!("InstanceCreditSpecification.{}.{k}", n + 1))
             };
-            Ok((field("InstanceId")?, field("CpuCredits")?))
+            if s.instance_id.is_empty() {
+                return Err(missing("InstanceId"));
+            }
+            let credits = super::non_empty(s.cpu_credits).ok_or_else(|| missing("CpuCredits"))?;
+            Ok((s.instance_id, credits))
         })
         .collect::<Result<Vec<_>>>()?;
-    let outcomes = cp.modify_instance_credit_specification(r.caller, &changes, dry)?;
-    let ok: Vec<&String> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            CreditChange::Done(id) => Some(id),
-            CreditChange::Failed(..) => None,
-        })
-        .collect();
-    let failed: Vec<(&String, crate::errors::WireError)> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            CreditChange::Failed(id, e) => Some((id, crate::errors::to_wire(e))),
-            CreditChange::Done(_) => None,
-        })
-        .collect();
-    Ok(xml::success(
-        "ModifyInstanceCreditSpecification",
-        r.request_id,
-        |w| {
-            w.list("successfulInstanceCreditSpecificationSet", &ok, |w, id| {
-                w.text("instanceId", id);
-            });
-            w.list(
-                "unsuccessfulInstanceCreditSpecificationSet",
-                &failed,
-                |w, (id, e)| {
-                    w.text("instanceId", id)
-                        .open("error")
-                        .text("code", &e.code)
-                        .text("message", &e.message)
-                        .close("error");
-                },
-            );
-        },
-    ))
+    let outcomes = cp.modify_instance_credit_specification(cx.caller, &changes, cx.dry_run)?;
+    let mut ok = vec![];
+    let mut failed = vec![];
+    for o in outcomes {
+        match o {
+            CreditChange::Done(id) => ok.push(wire::SuccessfulInstanceCreditSpecificationItem {
+                instance_id: Some(id),
+            }),
+            CreditChange::Failed(id, e) => {
+                failed.push(wire::UnsuccessfulInstanceCreditSpecificationItem {
+                    instance_id: Some(id),
+                    error: Some(wire::UnsuccessfulInstanceCreditSpecificationItemError {
+                        code: credit_error_code(&e),
+                        message: Some(crate::errors::to_wire(&e).message),
+                    }),
+                })
+            }
+        }
+    }
+    Ok(wire::ModifyInstanceCreditSpecificationResult {
+        successful_instance_credit_specifications: Some(ok),
+        unsuccessful_instance_credit_specifications: Some(failed),
+    })
 }
 
-fn family_answer(action: &str, rid: &str, family: &str, credits: &str) -> String {
-    xml::success(action, rid, |w| {
-        w.open("instanceFamilyCreditSpecification")
-            .text("instanceFamily", family)
-            .text("cpuCredits", credits)
-            .close("instanceFamilyCreditSpecification");
+/// The `instanceFamilyCreditSpecification` of the default credit answers.
+fn family_item(
+    family: wire::UnlimitedSupportedInstanceFamily,
+    credits: String,
+) -> Option<wire::InstanceFamilyCreditSpecification> {
+    Some(wire::InstanceFamilyCreditSpecification {
+        instance_family: Some(family),
+        cpu_credits: Some(credits),
     })
 }
 
 /// GetDefaultCreditSpecification.
-pub fn get_default(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    let family = p.required("InstanceFamily")?;
-    let credits = cp.default_credit_specification(r.caller, family)?;
-    if p.dry_run()? {
+pub fn get_default(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::GetDefaultCreditSpecificationRequest,
+) -> Result<wire::GetDefaultCreditSpecificationResult> {
+    let credits = cp.default_credit_specification(cx.caller, req.instance_family.as_str())?;
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    Ok(family_answer(
-        "GetDefaultCreditSpecification",
-        r.request_id,
-        family,
-        &credits,
-    ))
+    Ok(wire::GetDefaultCreditSpecificationResult {
+        instance_family_credit_specification: family_item(req.instance_family, credits),
+    })
 }
 
 /// ModifyDefaultCreditSpecification.
-pub fn modify_default(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    let family = p.required("InstanceFamily")?;
+pub fn modify_default(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ModifyDefaultCreditSpecificationRequest,
+) -> Result<wire::ModifyDefaultCreditSpecificationResult> {
     let credits = cp.modify_default_credit_specification(
-        r.caller,
-        family,
-        p.required("CpuCredits")?,
-        p.dry_run()?,
+        cx.caller,
+        req.instance_family.as_str(),
+        &req.cpu_credits,
+        cx.dry_run,
     )?;
-    Ok(family_answer(
-        "ModifyDefaultCreditSpecification",
-        r.request_id,
-        family,
-        &credits,
-    ))
+    Ok(wire::ModifyDefaultCreditSpecificationResult {
+        instance_family_credit_specification: family_item(req.instance_family, credits),
+    })
 }
 
 /// GetPasswordData: Linux instances have no Windows password, so EC2 answers an empty
 /// `passwordData` for them (the instance must exist and be the caller's).
-pub fn password_data(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    let i = cp.instance(r.caller, p.required("InstanceId")?)?;
-    if p.dry_run()? {
+pub fn password_data(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::GetPasswordDataRequest,
+) -> Result<wire::GetPasswordDataResult> {
+    let i = cp.instance(cx.caller, &req.instance_id)?;
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    Ok(xml::success("GetPasswordData", r.request_id, |w| {
-        w.text("instanceId", i.id.as_str())
-            .text("timestamp", &ec2_timestamp(i.launch_time_ms))
-            .text("passwordData", "");
-    }))
+    Ok(wire::GetPasswordDataResult {
+        instance_id: Some(i.id.to_string()),
+        timestamp: Some(DateTime(i.launch_time_ms)),
+        password_data: Some(String::new()),
+    })
 }
 
 /// ResetInstanceAttribute: EC2 resets `kernel`, `ramdisk` and `sourceDestCheck`.
 /// Source/destination checking is always on here, so resetting it succeeds and changes
 /// nothing; instances have no kernel or ramdisk of their own to reset to.
-pub fn reset_attribute(cp: &ControlPlane, r: &Request) -> Result<String> {
-    let p = r.params;
-    let i = cp.instance(r.caller, p.required("InstanceId")?)?;
-    match p.required("Attribute")? {
-        "sourceDestCheck" => {}
-        a @ ("kernel" | "ramdisk") => {
+pub fn reset_attribute(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ResetInstanceAttributeRequest,
+) -> Result<()> {
+    let i = cp.instance(cx.caller, &req.instance_id)?;
+    match req.attribute {
+        InstanceAttributeName::SourceDestCheck => {}
+        a @ (InstanceAttributeName::Kernel | InstanceAttributeName::Ramdisk) => {
             return Err(Error::Unsupported(format!(
-                "Resetting the attribute '{a}' is not supported by this endpoint."
+                "Resetting the attribute '{}' is not supported by this endpoint.",
+                a.as_str()
             )))
         }
         other => {
             return Err(Error::invalid_value(format!(
-                "Value ({other}) for parameter attribute is invalid. Only kernel, ramdisk and sourceDestCheck can be reset."
+                "Value ({}) for parameter attribute is invalid. Only kernel, ramdisk and sourceDestCheck can be reset.",
+                other.as_str()
             )))
         }
     }
@@ -180,10 +190,8 @@ pub fn reset_attribute(cp: &ControlPlane, r: &Request) -> Result<String> {
             i.id
         )));
     }
-    if p.dry_run()? {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    Ok(xml::success("ResetInstanceAttribute", r.request_id, |w| {
-        w.bool("return", true);
-    }))
+    Ok(())
 }

@@ -1,110 +1,117 @@
-//! Instance actions and the instance XML encoding.
+//! Instance actions: typed requests to the control plane, its instance records to the
+//! model's output types.
 
-use super::{page, tag_specs};
-use strato_common::time_fmt::ec2_timestamp;
+use super::{non_empty, page, tag_set, tag_specs, Ctx};
+use strato_common::base64::{decode_base64, encode_base64};
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::instances::{
     reachability_of, status_of, AttributeChange, InstanceInterfaces, MetadataOptionsChange,
     RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
-use strato_control::{Caller, ControlPlane};
-use strato_domain::{Instance, InstanceState, NetworkInterface, ShutdownBehavior};
-use strato_ec2_wire::params::{decode_base64, encode_base64};
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter, EC2_XMLNS};
+use strato_control::ControlPlane;
+use strato_domain::{GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior};
+use strato_ec2_wire::codec::DateTime;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{
+    self as wire, AttributeBooleanValue, AttributeValue, InstanceAttributeName,
+};
 
-/// `<instanceState><code/><name/></instanceState>` under another tag name.
-fn state(w: &mut XmlWriter, tag: &str, s: InstanceState) {
-    w.open(tag)
-        .num("code", s.code())
-        .text("name", s.name())
-        .close(tag);
-}
-
-/// The instance's security groups (`groupSet`).
-fn write_groups(w: &mut XmlWriter, i: &Instance) {
-    w.list("groupSet", &i.security_groups, |w, g| {
-        w.text("groupId", g.id.as_str()).text("groupName", &g.name);
-    });
-}
-
-/// A public address as an interface shows it (`association`).
-struct PublicAddress<'a> {
-    ip: &'a str,
-    dns_name: String,
-    /// `amazon`, or the account for an Elastic IP.
-    owner: &'a str,
-}
-
-impl PublicAddress<'_> {
-    fn write(&self, w: &mut XmlWriter) {
-        w.open("association")
-            .text("publicIp", self.ip)
-            .text("publicDnsName", &self.dns_name)
-            .text("ipOwnerId", self.owner)
-            .close("association");
+/// An instance state as EC2 shows it (`instanceState`, `currentState`, …).
+fn state_item(s: InstanceState) -> wire::InstanceState {
+    wire::InstanceState {
+        code: Some(i32::from(s.code())),
+        name: wire::InstanceStateName::from_wire(s.name()),
     }
 }
 
-/// One `networkInterfaceSet` item of an instance (`InstanceNetworkInterface`).
-fn write_instance_interface(
-    w: &mut XmlWriter,
-    region: &str,
+/// Security groups as EC2 lists them (`groupSet`, always present, possibly empty).
+fn group_items(groups: &[GroupRef]) -> Option<Vec<wire::GroupIdentifier>> {
+    Some(
+        groups
+            .iter()
+            .map(|g| wire::GroupIdentifier {
+                group_id: Some(g.id.as_str().to_string()),
+                group_name: Some(g.name.clone()),
+            })
+            .collect(),
+    )
+}
+
+/// One `networkInterfaceSet` item of an instance. `private_dns` is the interface's
+/// private DNS name (the caller has it already for the primary interface); `public`
+/// is the instance's public address, shown on its primary interface only.
+fn instance_interface_item(
     n: &NetworkInterface,
-    public: Option<&PublicAddress>,
-) {
-    let dns = private_dns_name(region, &n.private_ip);
-    w.text("networkInterfaceId", n.id.as_str())
-        .text("subnetId", n.subnet_id.as_str())
-        .text("vpcId", n.vpc_id.as_str())
-        .text("description", &n.description)
-        .text("ownerId", n.account_id.as_str())
-        .text("status", strato_control::net::interfaces::status_of(n))
-        .text("macAddress", &n.mac_address)
-        .text("privateIpAddress", &n.private_ip)
-        .text("privateDnsName", &dns)
-        .bool("sourceDestCheck", true);
-    w.list("groupSet", &n.groups, |w, g| {
-        w.text("groupId", g.id.as_str()).text("groupName", &g.name);
-    });
-    if let Some(a) = &n.attachment {
-        w.open("attachment")
-            .text("attachmentId", a.id.as_str())
-            .num("deviceIndex", a.device_index)
-            .text("status", "attached")
-            .text("attachTime", &ec2_timestamp(a.attach_time_ms))
-            .bool("deleteOnTermination", a.delete_on_termination)
-            .num("networkCardIndex", 0)
-            .close("attachment");
+    private_dns: String,
+    public: Option<&wire::InstanceNetworkInterfaceAssociation>,
+) -> wire::InstanceNetworkInterface {
+    wire::InstanceNetworkInterface {
+        network_interface_id: Some(n.id.as_str().to_string()),
+        subnet_id: Some(n.subnet_id.as_str().to_string()),
+        vpc_id: Some(n.vpc_id.as_str().to_string()),
+        description: Some(n.description.clone()),
+        owner_id: Some(n.account_id.as_str().to_string()),
+        status: wire::NetworkInterfaceStatus::from_wire(
+            strato_control::net::interfaces::status_of(n),
+        ),
+        mac_address: Some(n.mac_address.clone()),
+        private_ip_address: Some(n.private_ip.clone()),
+        source_dest_check: Some(true),
+        groups: group_items(&n.groups),
+        attachment: n
+            .attachment
+            .as_ref()
+            .map(|a| wire::InstanceNetworkInterfaceAttachment {
+                attachment_id: Some(a.id.as_str().to_string()),
+                device_index: Some(i32::try_from(a.device_index).unwrap_or(i32::MAX)),
+                status: Some(wire::AttachmentStatus::Attached),
+                attach_time: Some(DateTime(a.attach_time_ms)),
+                delete_on_termination: Some(a.delete_on_termination),
+                network_card_index: Some(0),
+                ..Default::default()
+            }),
+        association: public.cloned(),
+        private_ip_addresses: Some(vec![wire::InstancePrivateIpAddress {
+            private_ip_address: Some(n.private_ip.clone()),
+            private_dns_name: Some(private_dns.clone()),
+            primary: Some(true),
+            association: public.cloned(),
+        }]),
+        private_dns_name: Some(private_dns),
+        ipv6_addresses: Some(vec![]),
+        interface_type: Some("interface".to_string()),
+        ..Default::default()
     }
-    if let Some(p) = public {
-        p.write(w);
+}
+
+/// The metadata service settings of an instance (`metadataOptions`, and
+/// `instanceMetadataOptions` in ModifyInstanceMetadataOptions answers).
+fn metadata_options_item(
+    m: &strato_domain::MetadataOptions,
+) -> wire::InstanceMetadataOptionsResponse {
+    wire::InstanceMetadataOptionsResponse {
+        state: Some(wire::InstanceMetadataOptionsState::Applied),
+        http_tokens: wire::HttpTokensState::from_wire(&m.http_tokens),
+        http_put_response_hop_limit: Some(i32::try_from(m.hop_limit).unwrap_or(i32::MAX)),
+        http_endpoint: wire::InstanceMetadataEndpointState::from_wire(&m.http_endpoint),
+        http_protocol_ipv6: wire::InstanceMetadataProtocolState::from_wire(&m.http_protocol_ipv6),
+        instance_metadata_tags: wire::InstanceMetadataTagsState::from_wire(
+            &m.instance_metadata_tags,
+        ),
     }
-    w.list("privateIpAddressesSet", std::iter::once(()), |w, _| {
-        w.text("privateIpAddress", &n.private_ip)
-            .text("privateDnsName", &dns)
-            .bool("primary", true);
-        if let Some(p) = public {
-            p.write(w);
-        }
-    });
-    w.open("ipv6AddressesSet")
-        .close("ipv6AddressesSet")
-        .text("interfaceType", "interface");
 }
 
 /// One instance as EC2 describes it (an `instancesSet` item). `region` names the
 /// private DNS domain; `nics` are the instance's attached interfaces, primary first.
-pub fn write_instance(
-    w: &mut XmlWriter,
+/// DescribeInstances builds a thousand of these per page, so each DNS name is built
+/// once and shared by the elements that show it.
+pub fn instance_item(
     region: &str,
     i: &Instance,
     tags: &[(String, String)],
     nics: &InstanceInterfaces,
-) {
-    w.text("instanceId", i.id.as_str())
-        .text("imageId", i.image_id.as_str());
-    state(w, "instanceState", i.state);
+) -> wire::Instance {
     let private_dns = i
         .private_ip
         .as_deref()
@@ -115,181 +122,204 @@ pub fn write_instance(
         .as_deref()
         .map(|ip| strato_control::net::addresses::public_dns_name(region, ip))
         .unwrap_or_default();
-    w.text("privateDnsName", &private_dns)
-        .text("dnsName", &public_dns)
-        .text("reason", &i.state_transition_reason)
-        .opt_text("keyName", i.key_name.as_deref())
-        .num("amiLaunchIndex", i.launch_index)
-        .open("productCodes")
-        .close("productCodes")
-        .text("instanceType", &i.instance_type)
-        .text("launchTime", &ec2_timestamp(i.launch_time_ms))
-        .open("placement")
-        .text("availabilityZone", &i.availability_zone)
-        .text("groupName", "")
-        .text("tenancy", "default")
-        .close("placement")
-        .opt_text("kernelId", i.kernel_id.as_deref())
-        .opt_text("ramdiskId", i.ramdisk_id.as_deref())
-        .open("monitoring")
-        .text("state", if i.monitoring { "enabled" } else { "disabled" })
-        .close("monitoring")
-        .opt_text("subnetId", i.subnet_id.as_ref().map(|s| s.as_str()))
-        .opt_text("vpcId", i.vpc_id.as_ref().map(|v| v.as_str()))
-        .opt_text("privateIpAddress", i.private_ip.as_deref())
-        .opt_text("ipAddress", i.public_ip.as_deref());
-    if i.vpc_id.is_some() {
-        w.bool("sourceDestCheck", true);
+    let public = i
+        .public_ip
+        .as_deref()
+        .map(|ip| wire::InstanceNetworkInterfaceAssociation {
+            public_ip: Some(ip.to_string()),
+            public_dns_name: Some(public_dns.clone()),
+            ip_owner_id: Some(if nics.is_elastic(ip) {
+                i.account_id.as_str().to_string()
+            } else {
+                "amazon".to_string()
+            }),
+            ..Default::default()
+        });
+    let network_interfaces = nics
+        .of(i.id.as_str())
+        .iter()
+        .map(|n| {
+            // The instance's public address is its primary interface's.
+            let primary = n.attachment.as_ref().is_some_and(|a| a.device_index == 0);
+            let dns = if i.private_ip.as_deref() == Some(n.private_ip.as_str()) {
+                private_dns.clone()
+            } else {
+                private_dns_name(region, &n.private_ip)
+            };
+            instance_interface_item(n, dns, public.as_ref().filter(|_| primary))
+        })
+        .collect();
+    let launch_time = Some(DateTime(i.launch_time_ms));
+    wire::Instance {
+        instance_id: Some(i.id.as_str().to_string()),
+        image_id: Some(i.image_id.as_str().to_string()),
+        state: Some(state_item(i.state)),
+        private_dns_name: Some(private_dns),
+        public_dns_name: Some(public_dns),
+        state_transition_reason: Some(i.state_transition_reason.clone()),
+        key_name: i.key_name.clone(),
+        ami_launch_index: Some(i32::try_from(i.launch_index).unwrap_or(i32::MAX)),
+        product_codes: Some(vec![]),
+        instance_type: Some(i.instance_type.clone()),
+        launch_time,
+        placement: Some(wire::Placement {
+            availability_zone: Some(i.availability_zone.clone()),
+            group_name: Some(String::new()),
+            tenancy: Some(wire::Tenancy::Default),
+            ..Default::default()
+        }),
+        kernel_id: i.kernel_id.clone(),
+        ramdisk_id: i.ramdisk_id.clone(),
+        monitoring: Some(wire::Monitoring {
+            state: Some(if i.monitoring {
+                wire::MonitoringState::Enabled
+            } else {
+                wire::MonitoringState::Disabled
+            }),
+            ..Default::default()
+        }),
+        subnet_id: i.subnet_id.as_ref().map(|s| s.as_str().to_string()),
+        vpc_id: i.vpc_id.as_ref().map(|v| v.as_str().to_string()),
+        private_ip_address: i.private_ip.clone(),
+        public_ip_address: i.public_ip.clone(),
+        // EC2-Classic instances had no source/destination check to show.
+        source_dest_check: i.vpc_id.as_ref().map(|_| true),
+        security_groups: group_items(&i.security_groups),
+        state_reason: i.state_reason.as_ref().map(|r| wire::StateReason {
+            code: Some(r.code.clone()),
+            message: Some(r.message.clone()),
+        }),
+        architecture: wire::ArchitectureValues::from_wire(&i.architecture),
+        root_device_type: Some(wire::DeviceType::Ebs),
+        root_device_name: Some(i.root_device_name.clone()),
+        block_device_mappings: Some(vec![]),
+        virtualization_type: Some(wire::VirtualizationType::Hvm),
+        client_token: i.client_token.clone(),
+        tags: tag_set(tags),
+        hypervisor: Some(wire::HypervisorType::Xen),
+        network_interfaces: Some(network_interfaces),
+        ebs_optimized: Some(i.ebs_optimized),
+        ena_support: Some(true),
+        cpu_options: strato_control::instances::cpu_options_of(i).map(|o| wire::CpuOptions {
+            core_count: Some(i32::try_from(o.core_count).unwrap_or(i32::MAX)),
+            threads_per_core: Some(i32::try_from(o.threads_per_core).unwrap_or(i32::MAX)),
+            ..Default::default()
+        }),
+        capacity_reservation_specification: Some(wire::CapacityReservationSpecificationResponse {
+            capacity_reservation_preference: Some(wire::CapacityReservationPreference::Open),
+            capacity_reservation_target: None,
+        }),
+        hibernation_options: Some(wire::HibernationOptions {
+            configured: Some(false),
+        }),
+        metadata_options: Some(metadata_options_item(&i.metadata_options)),
+        enclave_options: Some(wire::EnclaveOptions {
+            enabled: Some(false),
+        }),
+        boot_mode: Some(wire::BootModeValues::LegacyBios),
+        platform_details: Some("Linux/UNIX".to_string()),
+        usage_operation: Some("RunInstances".to_string()),
+        usage_operation_update_time: launch_time,
+        maintenance_options: Some(wire::InstanceMaintenanceOptions {
+            auto_recovery: wire::InstanceAutoRecoveryState::from_wire(&i.auto_recovery),
+            reboot_migration: None,
+        }),
+        private_dns_name_options: Some(wire::PrivateDnsNameOptionsResponse {
+            hostname_type: Some(wire::HostnameType::IpName),
+            enable_resource_name_dns_a_record: Some(false),
+            enable_resource_name_dns_aaaa_record: Some(false),
+        }),
+        current_instance_boot_mode: Some(wire::InstanceBootModeValues::LegacyBios),
+        ..Default::default()
     }
-    write_groups(w, i);
-    if let Some(r) = &i.state_reason {
-        w.open("stateReason")
-            .text("code", &r.code)
-            .text("message", &r.message)
-            .close("stateReason");
-    }
-    w.text("architecture", &i.architecture)
-        .text("rootDeviceType", "ebs")
-        .text("rootDeviceName", &i.root_device_name)
-        .open("blockDeviceMapping")
-        .close("blockDeviceMapping")
-        .text("virtualizationType", "hvm")
-        .opt_text("clientToken", i.client_token.as_deref())
-        .tag_set(tags)
-        .text("hypervisor", "xen");
-    let public = i.public_ip.as_deref().map(|ip| PublicAddress {
-        ip,
-        dns_name: public_dns.clone(),
-        owner: if nics.is_elastic(ip) {
-            i.account_id.as_str()
-        } else {
-            "amazon"
-        },
-    });
-    w.list("networkInterfaceSet", nics.of(i.id.as_str()), |w, n| {
-        // The instance's public address is its primary interface's.
-        let primary = n.attachment.as_ref().is_some_and(|a| a.device_index == 0);
-        write_instance_interface(w, region, n, public.as_ref().filter(|_| primary));
-    });
-    w.bool("ebsOptimized", i.ebs_optimized)
-        .bool("enaSupport", true);
-    if let Some(o) = strato_control::instances::cpu_options_of(i) {
-        w.open("cpuOptions")
-            .num("coreCount", o.core_count)
-            .num("threadsPerCore", o.threads_per_core)
-            .close("cpuOptions");
-    }
-    w.open("capacityReservationSpecification")
-        .text("capacityReservationPreference", "open")
-        .close("capacityReservationSpecification")
-        .open("hibernationOptions")
-        .bool("configured", false)
-        .close("hibernationOptions")
-        .open("metadataOptions");
-    write_metadata_options(w, &i.metadata_options);
-    w.close("metadataOptions")
-        .open("enclaveOptions")
-        .bool("enabled", false)
-        .close("enclaveOptions")
-        .text("bootMode", "legacy-bios")
-        .text("platformDetails", "Linux/UNIX")
-        .text("usageOperation", "RunInstances")
-        .text("usageOperationUpdateTime", &ec2_timestamp(i.launch_time_ms))
-        .open("maintenanceOptions")
-        .text("autoRecovery", &i.auto_recovery)
-        .close("maintenanceOptions")
-        .open("privateDnsNameOptions")
-        .text("hostnameType", "ip-name")
-        .bool("enableResourceNameDnsARecord", false)
-        .bool("enableResourceNameDnsAAAARecord", false)
-        .close("privateDnsNameOptions")
-        .text("currentInstanceBootMode", "legacy-bios");
 }
 
-/// The members of `metadataOptions` / `instanceMetadataOptions`.
-fn write_metadata_options(w: &mut XmlWriter, m: &strato_domain::MetadataOptions) {
-    w.text("state", "applied")
-        .text("httpTokens", &m.http_tokens)
-        .num("httpPutResponseHopLimit", m.hop_limit)
-        .text("httpEndpoint", &m.http_endpoint)
-        .text("httpProtocolIpv6", &m.http_protocol_ipv6)
-        .text("instanceMetadataTags", &m.instance_metadata_tags);
+/// The control plane's metadata settings of a request's members (`None` leaves a
+/// setting as it is).
+fn metadata_change(
+    http_tokens: Option<wire::HttpTokensState>,
+    hop_limit: Option<i32>,
+    http_endpoint: Option<wire::InstanceMetadataEndpointState>,
+    http_protocol_ipv6: Option<wire::InstanceMetadataProtocolState>,
+    instance_metadata_tags: Option<wire::InstanceMetadataTagsState>,
+) -> MetadataOptionsChange {
+    MetadataOptionsChange {
+        http_tokens: http_tokens.map(|v| v.as_str().to_string()),
+        hop_limit: hop_limit.map(i64::from),
+        http_endpoint: http_endpoint.map(|v| v.as_str().to_string()),
+        http_protocol_ipv6: http_protocol_ipv6.map(|v| v.as_str().to_string()),
+        instance_metadata_tags: instance_metadata_tags.map(|v| v.as_str().to_string()),
+    }
 }
 
-/// Decodes metadata options given as `{prefix}HttpTokens` etc.
-fn metadata_change(p: &Params, prefix: &str) -> Result<MetadataOptionsChange> {
-    let s = |k: &str| p.get(&format!("{prefix}{k}")).map(str::to_string);
-    Ok(MetadataOptionsChange {
-        http_tokens: s("HttpTokens"),
-        hop_limit: p.int(&format!("{prefix}HttpPutResponseHopLimit"))?,
-        http_endpoint: s("HttpEndpoint"),
-        http_protocol_ipv6: s("HttpProtocolIpv6"),
-        instance_metadata_tags: s("InstanceMetadataTags"),
+/// ModifyInstanceMetadataOptions.
+pub fn modify_metadata_options(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ModifyInstanceMetadataOptionsRequest,
+) -> Result<wire::ModifyInstanceMetadataOptionsResult> {
+    let change = metadata_change(
+        req.http_tokens,
+        req.http_put_response_hop_limit,
+        req.http_endpoint,
+        req.http_protocol_ipv6,
+        req.instance_metadata_tags,
+    );
+    let i =
+        cp.modify_instance_metadata_options(cx.caller, &req.instance_id, &change, cx.dry_run)?;
+    Ok(wire::ModifyInstanceMetadataOptionsResult {
+        instance_id: Some(i.id.to_string()),
+        instance_metadata_options: Some(metadata_options_item(&i.metadata_options)),
     })
 }
 
-pub fn modify_metadata_options(
-    cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
-    let id = p.required("InstanceId")?;
-    let change = metadata_change(p, "")?;
-    let i = cp.modify_instance_metadata_options(c, id, &change, dry)?;
-    Ok(xml::success("ModifyInstanceMetadataOptions", rid, |w| {
-        w.text("instanceId", i.id.as_str())
-            .open("instanceMetadataOptions");
-        write_metadata_options(w, &i.metadata_options);
-        w.close("instanceMetadataOptions");
-    }))
-}
-
-fn run_input(p: &Params) -> Result<RunInstancesInput> {
-    let net = launch_network(p)?;
+fn run_input(req: wire::RunInstancesRequest) -> Result<RunInstancesInput> {
+    let net = launch_network(&req)?;
+    let tag_specs = tag_specs(&req.tag_specifications)?;
+    let metadata_options = match req.metadata_options {
+        Some(m) => metadata_change(
+            m.http_tokens,
+            m.http_put_response_hop_limit,
+            m.http_endpoint,
+            m.http_protocol_ipv6,
+            m.instance_metadata_tags,
+        ),
+        None => MetadataOptionsChange::default(),
+    };
+    let cpu = req.cpu_options.as_ref();
     Ok(RunInstancesInput {
-        image_id: p.get("ImageId").map(str::to_string),
-        instance_type: p.get("InstanceType").map(str::to_string),
-        min_count: p.int("MinCount")?,
-        max_count: p.int("MaxCount")?,
-        key_name: p
-            .get("KeyName")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        user_data: p
-            .get("UserData")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        tag_specs: tag_specs(p)?,
-        disable_api_termination: p.bool("DisableApiTermination")?,
-        disable_api_stop: p.bool("DisableApiStop")?,
-        shutdown_behavior: p
-            .get("InstanceInitiatedShutdownBehavior")
-            .map(str::to_string),
-        availability_zone: p
-            .get("Placement.AvailabilityZone")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        client_token: p
-            .get("ClientToken")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        image_id: req.image_id,
+        instance_type: req.instance_type,
+        min_count: Some(i64::from(req.min_count)),
+        max_count: Some(i64::from(req.max_count)),
+        key_name: non_empty(req.key_name),
+        user_data: non_empty(req.user_data),
+        tag_specs,
+        disable_api_termination: req.disable_api_termination,
+        disable_api_stop: req.disable_api_stop,
+        shutdown_behavior: req
+            .instance_initiated_shutdown_behavior
+            .map(|b| b.as_str().to_string()),
+        availability_zone: non_empty(req.placement.and_then(|p| p.availability_zone)),
+        client_token: non_empty(req.client_token),
         subnet_id: net.subnet_id,
         security_group_ids: net.security_group_ids,
-        security_group_names: p.list("SecurityGroup"),
-        metadata_options: metadata_change(p, "MetadataOptions.")?,
+        security_group_names: req.security_groups,
+        metadata_options,
         private_ip_address: net.private_ip_address,
         network_interface_id: net.network_interface_id,
         delete_on_termination: net.delete_on_termination,
         interface_description: net.description,
         associate_public_ip: net.associate_public_ip,
-        cpu_credits: p.get("CreditSpecification.CpuCredits").map(str::to_string),
-        monitoring: p.bool("Monitoring.Enabled")?,
-        ebs_optimized: p.bool("EbsOptimized")?,
-        core_count: p.int("CpuOptions.CoreCount")?,
-        threads_per_core: p.int("CpuOptions.ThreadsPerCore")?,
-        auto_recovery: p.get("MaintenanceOptions.AutoRecovery").map(str::to_string),
+        cpu_credits: req.credit_specification.map(|c| c.cpu_credits),
+        monitoring: req.monitoring.map(|m| m.enabled),
+        ebs_optimized: req.ebs_optimized,
+        core_count: cpu.and_then(|c| c.core_count).map(i64::from),
+        threads_per_core: cpu.and_then(|c| c.threads_per_core).map(i64::from),
+        auto_recovery: req
+            .maintenance_options
+            .and_then(|m| m.auto_recovery)
+            .map(|a| a.as_str().to_string()),
     })
 }
 
@@ -310,13 +340,11 @@ struct LaunchNetworkParams {
 /// CLI sends the subnet and groups there with `--associate-public-ip-address`), which
 /// may also name an existing interface to launch with (`NetworkInterfaceId`). One
 /// interface at launch is all Strato takes; more attach afterwards.
-fn launch_network(p: &Params) -> Result<LaunchNetworkParams> {
-    let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-    let subnet = non_empty(p.get("SubnetId"));
-    let groups = p.list("SecurityGroupId");
-    let private_ip = non_empty(p.get("PrivateIpAddress"));
-    let nics = p.structs("NetworkInterface");
-    let Some(nic) = nics.first() else {
+fn launch_network(req: &wire::RunInstancesRequest) -> Result<LaunchNetworkParams> {
+    let subnet = non_empty(req.subnet_id.clone());
+    let groups = req.security_group_ids.clone();
+    let private_ip = non_empty(req.private_ip_address.clone());
+    let Some(nic) = req.network_interfaces.first() else {
         return Ok(LaunchNetworkParams {
             subnet_id: subnet,
             security_group_ids: groups,
@@ -324,36 +352,45 @@ fn launch_network(p: &Params) -> Result<LaunchNetworkParams> {
             ..Default::default()
         });
     };
-    if nics.len() > 1 {
+    if req.network_interfaces.len() > 1 {
         return Err(Error::Unsupported(
             "Launching with more than one network interface is not supported by this endpoint."
                 .into(),
         ));
     }
-    for key in [
-        "PrivateIpAddresses.1.PrivateIpAddress",
-        "SecondaryPrivateIpAddressCount",
-        "Ipv6AddressCount",
-        "Ipv6Addresses.1.Ipv6Address",
+    for (key, given) in [
+        (
+            "PrivateIpAddresses.1.PrivateIpAddress",
+            !nic.private_ip_addresses.is_empty(),
+        ),
+        (
+            "SecondaryPrivateIpAddressCount",
+            nic.secondary_private_ip_address_count.is_some(),
+        ),
+        ("Ipv6AddressCount", nic.ipv6_address_count.is_some()),
+        (
+            "Ipv6Addresses.1.Ipv6Address",
+            !nic.ipv6_addresses.is_empty(),
+        ),
     ] {
-        if nic.get(key).is_some() {
+        if given {
             return Err(Error::Unsupported(format!(
                 "NetworkInterface.1.{key} is not supported by this endpoint."
             )));
         }
     }
-    if nic.int("DeviceIndex")?.unwrap_or(0) != 0 {
+    if nic.device_index.unwrap_or(0) != 0 {
         return Err(Error::invalid_value(
             "The primary network interface must have device index 0.",
         ));
     }
-    let public = nic.bool("AssociatePublicIpAddress")?;
-    let delete_on_termination = nic.bool("DeleteOnTermination")?;
-    let nic_subnet = non_empty(nic.get("SubnetId"));
-    let nic_groups = nic.list("SecurityGroupId");
-    let nic_ip = non_empty(nic.get("PrivateIpAddress"));
-    let eni = non_empty(nic.get("NetworkInterfaceId"));
-    let description = nic.get("Description").map(str::to_string);
+    let public = nic.associate_public_ip_address;
+    let delete_on_termination = nic.delete_on_termination;
+    let nic_subnet = non_empty(nic.subnet_id.clone());
+    let nic_groups = nic.groups.clone();
+    let nic_ip = non_empty(nic.private_ip_address.clone());
+    let eni = non_empty(nic.network_interface_id.clone());
+    let description = nic.description.clone();
     let combination = |m: &str| Err(Error::InvalidParameterCombination(m.into()));
     if eni.is_some() {
         if nic_subnet.is_some() {
@@ -398,221 +435,225 @@ fn launch_network(p: &Params) -> Result<LaunchNetworkParams> {
     })
 }
 
-pub fn run(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let res = cp.run_instances(c, &run_input(p)?, dry)?;
-    Ok(xml::success("RunInstances", rid, |w| {
-        w.text("reservationId", res.reservation_id.as_str())
-            .text("ownerId", &res.owner_id)
-            .open("groupSet")
-            .close("groupSet");
-        w.list("instancesSet", &res.instances, |w, (i, t)| {
-            write_instance(w, &c.region, i, t, &res.interfaces)
-        });
-    }))
-}
-
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
-        return Err(Error::DryRunOperation);
-    }
-    let filters = decode_filters(p, "Filter", INSTANCE_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, nics, next) =
-        cp.describe_instances_with_interfaces(c, &p.list("InstanceId"), &filters, &pg)?;
-    // Group by reservation, keeping the order in which reservations first appear.
-    let mut groups: Vec<(String, Vec<usize>)> = vec![];
-    let mut index: std::collections::HashMap<&str, usize> = Default::default();
-    for (n, (i, _)) in list.iter().enumerate() {
-        let key = i.reservation_id.as_str();
-        match index.get(key) {
-            Some(g) => groups[*g].1.push(n),
-            None => {
-                index.insert(key, groups.len());
-                groups.push((key.to_string(), vec![n]));
-            }
-        }
-    }
-    let owner = c.account.to_string();
-    // An instance with one interface encodes to about 3.7 KB.
-    let capacity = 2048 + list.len() * 4096;
-    Ok(xml::success_sized(
-        "DescribeInstances",
-        EC2_XMLNS,
-        rid,
-        capacity,
-        |w| {
-            w.list("reservationSet", &groups, |w, (res, members)| {
-                w.text("reservationId", res)
-                    .text("ownerId", &owner)
-                    .open("groupSet")
-                    .close("groupSet");
-                w.list("instancesSet", members, |w, n| {
-                    let (i, t) = &list[*n];
-                    write_instance(w, &c.region, i, t, &nics);
-                });
-            });
-            w.opt_text("nextToken", next.as_deref());
-        },
-    ))
-}
-
-pub fn describe_status(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
-        return Err(Error::DryRunOperation);
-    }
-    let filters = decode_filters(p, "Filter", INSTANCE_STATUS_FILTERS, false)?;
-    let pg = page(p, 5, 1000)?;
-    let all = p.bool("IncludeAllInstances")?.unwrap_or(false);
-    let (list, next) = cp.describe_instance_status(c, &p.list("InstanceId"), &filters, all, &pg)?;
-    Ok(xml::success("DescribeInstanceStatus", rid, |w| {
-        w.list("instanceStatusSet", &list, |w, i| {
-            w.text("instanceId", i.id.as_str())
-                .text("availabilityZone", &i.availability_zone);
-            state(w, "instanceState", i.state);
-            for tag in ["systemStatus", "instanceStatus"] {
-                w.open(tag).text("status", status_of(i.state));
-                w.list("details", [()], |w, _| {
-                    w.text("name", "reachability")
-                        .text("status", reachability_of(i.state));
-                });
-                w.close(tag);
-            }
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
-}
-
-fn state_changes(action: &str, rid: &str, changes: &[StateChange]) -> String {
-    xml::success(action, rid, |w| {
-        w.list("instancesSet", changes, |w, ch| {
-            w.text("instanceId", ch.instance_id.as_str());
-            state(w, "currentState", ch.current);
-            state(w, "previousState", ch.previous);
-        });
+/// RunInstances.
+pub fn run(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::RunInstancesRequest,
+) -> Result<wire::Reservation> {
+    let res = cp.run_instances(cx.caller, &run_input(req)?, cx.dry_run)?;
+    let region = &cx.caller.region;
+    Ok(wire::Reservation {
+        reservation_id: Some(res.reservation_id.to_string()),
+        owner_id: Some(res.owner_id),
+        groups: Some(vec![]),
+        instances: Some(
+            res.instances
+                .iter()
+                .map(|(i, t)| instance_item(region, i, t, &res.interfaces))
+                .collect(),
+        ),
+        requester_id: None,
     })
 }
 
-pub fn start(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let ch = cp.start_instances(c, &p.list("InstanceId"), dry)?;
-    Ok(state_changes("StartInstances", rid, &ch))
+/// DescribeInstances: the page's instances grouped by reservation, in the order in
+/// which reservations first appear.
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeInstancesRequest,
+) -> Result<wire::DescribeInstancesResult> {
+    if cx.dry_run {
+        return Err(Error::DryRunOperation);
+    }
+    let filters = filter_set(&req.filters, INSTANCE_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, nics, next) =
+        cp.describe_instances_with_interfaces(cx.caller, &req.instance_ids, &filters, &pg)?;
+    let owner = cx.caller.account.to_string();
+    let region = &cx.caller.region;
+    let mut reservations: Vec<wire::Reservation> = vec![];
+    let mut index: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, t) in &list {
+        let item = instance_item(region, i, t, &nics);
+        let key = i.reservation_id.as_str();
+        let n = *index.entry(key).or_insert_with(|| {
+            reservations.push(wire::Reservation {
+                reservation_id: Some(key.to_string()),
+                owner_id: Some(owner.clone()),
+                groups: Some(vec![]),
+                instances: Some(vec![]),
+                requester_id: None,
+            });
+            reservations.len() - 1
+        });
+        if let Some(members) = &mut reservations[n].instances {
+            members.push(item);
+        }
+    }
+    Ok(wire::DescribeInstancesResult {
+        reservations: Some(reservations),
+        next_token: next,
+    })
 }
 
-pub fn stop(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    if p.bool("Hibernate")?.unwrap_or(false) {
+/// `systemStatus` / `instanceStatus` of an instance in `state`: one reachability
+/// check. The model has no `not-applicable` check result (only a summary status), so
+/// a check that does not apply shows its name alone.
+fn status_summary(state: InstanceState) -> wire::InstanceStatusSummary {
+    wire::InstanceStatusSummary {
+        status: wire::SummaryStatus::from_wire(status_of(state)),
+        details: Some(vec![wire::InstanceStatusDetails {
+            name: Some(wire::StatusName::Reachability),
+            status: wire::StatusType::from_wire(reachability_of(state)),
+            impaired_since: None,
+        }]),
+    }
+}
+
+/// DescribeInstanceStatus.
+pub fn describe_status(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeInstanceStatusRequest,
+) -> Result<wire::DescribeInstanceStatusResult> {
+    if cx.dry_run {
+        return Err(Error::DryRunOperation);
+    }
+    let filters = filter_set(&req.filters, INSTANCE_STATUS_FILTERS, false)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let all = req.include_all_instances.unwrap_or(false);
+    let (list, next) =
+        cp.describe_instance_status(cx.caller, &req.instance_ids, &filters, all, &pg)?;
+    Ok(wire::DescribeInstanceStatusResult {
+        instance_statuses: Some(
+            list.iter()
+                .map(|i| wire::InstanceStatus {
+                    instance_id: Some(i.id.to_string()),
+                    availability_zone: Some(i.availability_zone.clone()),
+                    instance_state: Some(state_item(i.state)),
+                    system_status: Some(status_summary(i.state)),
+                    instance_status: Some(status_summary(i.state)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        next_token: next,
+    })
+}
+
+/// The `instancesSet` of Start/Stop/TerminateInstances answers.
+fn state_changes(changes: &[StateChange]) -> Option<Vec<wire::InstanceStateChange>> {
+    Some(
+        changes
+            .iter()
+            .map(|ch| wire::InstanceStateChange {
+                instance_id: Some(ch.instance_id.to_string()),
+                current_state: Some(state_item(ch.current)),
+                previous_state: Some(state_item(ch.previous)),
+            })
+            .collect(),
+    )
+}
+
+/// StartInstances.
+pub fn start(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::StartInstancesRequest,
+) -> Result<wire::StartInstancesResult> {
+    let ch = cp.start_instances(cx.caller, &req.instance_ids, cx.dry_run)?;
+    Ok(wire::StartInstancesResult {
+        starting_instances: state_changes(&ch),
+    })
+}
+
+/// StopInstances (`Force` cuts power rather than wait for the guest).
+pub fn stop(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::StopInstancesRequest,
+) -> Result<wire::StopInstancesResult> {
+    if req.hibernate.unwrap_or(false) {
         return Err(Error::Unsupported(
             "Hibernation is not supported by this endpoint.".into(),
         ));
     }
-    let force = p.bool("Force")?.unwrap_or(false);
-    let ch = cp.stop_instances(c, &p.list("InstanceId"), force, dry)?;
-    Ok(state_changes("StopInstances", rid, &ch))
+    let force = req.force.unwrap_or(false);
+    let ch = cp.stop_instances(cx.caller, &req.instance_ids, force, cx.dry_run)?;
+    Ok(wire::StopInstancesResult {
+        stopping_instances: state_changes(&ch),
+    })
 }
 
-pub fn terminate(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let ch = cp.terminate_instances(c, &p.list("InstanceId"), dry)?;
-    Ok(state_changes("TerminateInstances", rid, &ch))
+/// TerminateInstances.
+pub fn terminate(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::TerminateInstancesRequest,
+) -> Result<wire::TerminateInstancesResult> {
+    let ch = cp.terminate_instances(cx.caller, &req.instance_ids, cx.dry_run)?;
+    Ok(wire::TerminateInstancesResult {
+        terminating_instances: state_changes(&ch),
+    })
 }
 
-pub fn reboot(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.reboot_instances(c, &p.list("InstanceId"), dry)?;
-    Ok(xml::success("RebootInstances", rid, |w| {
-        w.bool("return", true);
-    }))
+/// RebootInstances.
+pub fn reboot(cp: &ControlPlane, cx: &Ctx, req: wire::RebootInstancesRequest) -> Result<()> {
+    cp.reboot_instances(cx.caller, &req.instance_ids, cx.dry_run)
 }
 
-/// Attributes DescribeInstanceAttribute answers.
-const ATTRIBUTES: &[&str] = &[
-    "instanceType",
-    "kernel",
-    "ramdisk",
-    "userData",
-    "disableApiTermination",
-    "disableApiStop",
-    "instanceInitiatedShutdownBehavior",
-    "rootDeviceName",
-    "blockDeviceMapping",
-    "productCodes",
-    "sourceDestCheck",
-    "groupSet",
-    "ebsOptimized",
-    "sriovNetSupport",
-    "enaSupport",
-    "enclaveOptions",
-];
-
-pub fn describe_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let id = p.required("InstanceId")?;
-    let attr = p.required("Attribute")?;
-    if !ATTRIBUTES.contains(&attr) {
-        return Err(Error::invalid_value(format!(
-            "Value ({attr}) for parameter attribute is invalid. Unknown attribute."
-        )));
-    }
-    let i = cp.instance(c, id)?;
-    Ok(xml::success("DescribeInstanceAttribute", rid, |w| {
-        w.text("instanceId", i.id.as_str());
-        let value = |w: &mut XmlWriter, tag: &str, v: Option<&str>| {
-            w.open(tag);
-            w.opt_text("value", v);
-            w.close(tag);
-        };
-        match attr {
-            "instanceType" => value(w, "instanceType", Some(&i.instance_type)),
-            "kernel" => value(w, "kernel", i.kernel_id.as_deref()),
-            "ramdisk" => value(w, "ramdisk", i.ramdisk_id.as_deref()),
-            "userData" => value(w, "userData", i.user_data.as_deref()),
-            "disableApiTermination" => value(
-                w,
-                "disableApiTermination",
-                Some(if i.disable_api_termination {
-                    "true"
-                } else {
-                    "false"
-                }),
-            ),
-            "disableApiStop" => value(
-                w,
-                "disableApiStop",
-                Some(if i.disable_api_stop { "true" } else { "false" }),
-            ),
-            "instanceInitiatedShutdownBehavior" => value(
-                w,
-                "instanceInitiatedShutdownBehavior",
-                Some(i.shutdown_behavior.as_str()),
-            ),
-            "rootDeviceName" => value(w, "rootDeviceName", Some(&i.root_device_name)),
-            "blockDeviceMapping" => {
-                w.open("blockDeviceMapping").close("blockDeviceMapping");
-            }
-            "productCodes" => {
-                w.open("productCodes").close("productCodes");
-            }
-            "sourceDestCheck" => value(w, "sourceDestCheck", Some("true")),
-            "groupSet" => {
-                write_groups(w, &i);
-            }
-            "ebsOptimized" => value(
-                w,
-                "ebsOptimized",
-                Some(if i.ebs_optimized { "true" } else { "false" }),
-            ),
-            "sriovNetSupport" => value(w, "sriovNetSupport", None),
-            "enaSupport" => value(w, "enaSupport", Some("true")),
-            "enclaveOptions" => {
-                w.open("enclaveOptions")
-                    .bool("enabled", false)
-                    .close("enclaveOptions");
-            }
-            _ => {}
+/// DescribeInstanceAttribute: the one attribute asked for. Every attribute the model
+/// names is answered, so none is refused here.
+pub fn describe_attribute(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeInstanceAttributeRequest,
+) -> Result<wire::InstanceAttribute> {
+    let i = cp.instance(cx.caller, &req.instance_id)?;
+    let text = |v: Option<&str>| {
+        Some(AttributeValue {
+            value: v.map(str::to_string),
+        })
+    };
+    let flag = |v: bool| Some(AttributeBooleanValue { value: Some(v) });
+    let mut out = wire::InstanceAttribute {
+        instance_id: Some(i.id.to_string()),
+        ..Default::default()
+    };
+    match req.attribute {
+        InstanceAttributeName::InstanceType => out.instance_type = text(Some(&i.instance_type)),
+        InstanceAttributeName::Kernel => out.kernel_id = text(i.kernel_id.as_deref()),
+        InstanceAttributeName::Ramdisk => out.ramdisk_id = text(i.ramdisk_id.as_deref()),
+        InstanceAttributeName::UserData => out.user_data = text(i.user_data.as_deref()),
+        InstanceAttributeName::DisableApiTermination => {
+            out.disable_api_termination = flag(i.disable_api_termination)
         }
-    }))
+        InstanceAttributeName::DisableApiStop => out.disable_api_stop = flag(i.disable_api_stop),
+        InstanceAttributeName::InstanceInitiatedShutdownBehavior => {
+            out.instance_initiated_shutdown_behavior = text(Some(i.shutdown_behavior.as_str()))
+        }
+        InstanceAttributeName::RootDeviceName => {
+            out.root_device_name = text(Some(&i.root_device_name))
+        }
+        InstanceAttributeName::BlockDeviceMapping => out.block_device_mappings = Some(vec![]),
+        InstanceAttributeName::ProductCodes => out.product_codes = Some(vec![]),
+        InstanceAttributeName::SourceDestCheck => out.source_dest_check = flag(true),
+        InstanceAttributeName::GroupSet => out.groups = group_items(&i.security_groups),
+        InstanceAttributeName::EbsOptimized => out.ebs_optimized = flag(i.ebs_optimized),
+        InstanceAttributeName::SriovNetSupport => out.sriov_net_support = text(None),
+        InstanceAttributeName::EnaSupport => out.ena_support = flag(true),
+        InstanceAttributeName::EnclaveOptions => {
+            out.enclave_options = Some(wire::EnclaveOptions {
+                enabled: Some(false),
+            })
+        }
+    }
+    Ok(out)
 }
 
+/// A boolean given as the string `Value` of the `Attribute`/`Value` form.
 fn parse_bool_value(v: &str, name: &str) -> Result<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -623,6 +664,8 @@ fn parse_bool_value(v: &str, name: &str) -> Result<bool> {
     }
 }
 
+/// A shutdown behaviour given as a string (`InstanceInitiatedShutdownBehavior.Value`,
+/// or `Value`), which the model leaves unchecked.
 fn parse_behavior(v: &str) -> Result<ShutdownBehavior> {
     match v {
         "stop" => Ok(ShutdownBehavior::Stop),
@@ -633,125 +676,137 @@ fn parse_behavior(v: &str) -> Result<ShutdownBehavior> {
     }
 }
 
-fn attribute_change(p: &Params) -> Result<AttributeChange> {
+/// The one attribute change of a ModifyInstanceAttribute request other than its
+/// security groups, given as `Name.Value` or as `Attribute` and `Value`.
+fn attribute_change(req: &wire::ModifyInstanceAttributeRequest) -> Result<AttributeChange> {
+    fn boolean(a: &Option<AttributeBooleanValue>) -> Option<bool> {
+        a.as_ref().and_then(|v| v.value)
+    }
+    fn text(a: &Option<AttributeValue>) -> Option<&str> {
+        a.as_ref().and_then(|v| v.value.as_deref())
+    }
     let mut changes = vec![];
-    if let Some(v) = p.get("InstanceType.Value") {
+    if let Some(v) = text(&req.instance_type) {
         changes.push(AttributeChange::InstanceType(v.to_string()));
     }
-    if p.get("UserData.Value").is_some() {
-        let bytes = p.base64("UserData.Value")?.unwrap_or_default();
-        changes.push(AttributeChange::UserData(bytes));
+    if let Some(v) = req.user_data.as_ref().and_then(|u| u.value.as_ref()) {
+        changes.push(AttributeChange::UserData(v.0.clone()));
     }
-    if let Some(v) = p.get("DisableApiTermination.Value") {
-        changes.push(AttributeChange::DisableApiTermination(parse_bool_value(
-            v,
-            "disableApiTermination",
-        )?));
+    if let Some(v) = boolean(&req.disable_api_termination) {
+        changes.push(AttributeChange::DisableApiTermination(v));
     }
-    if let Some(v) = p.get("DisableApiStop.Value") {
-        changes.push(AttributeChange::DisableApiStop(parse_bool_value(
-            v,
-            "disableApiStop",
-        )?));
+    if let Some(v) = boolean(&req.disable_api_stop) {
+        changes.push(AttributeChange::DisableApiStop(v));
     }
-    if let Some(v) = p.get("InstanceInitiatedShutdownBehavior.Value") {
+    if let Some(v) = text(&req.instance_initiated_shutdown_behavior) {
         changes.push(AttributeChange::ShutdownBehavior(parse_behavior(v)?));
     }
-    if let Some(v) = p.get("EbsOptimized.Value") {
-        changes.push(AttributeChange::EbsOptimized(parse_bool_value(
-            v,
-            "ebsOptimized",
-        )?));
+    if let Some(v) = boolean(&req.ebs_optimized) {
+        changes.push(AttributeChange::EbsOptimized(v));
     }
     // Source/destination checking is always on (the dataplane's anti-spoofing); the
     // model lets only `true` through (served.toml).
-    if p.get("SourceDestCheck.Value").is_some() {
+    if boolean(&req.source_dest_check).is_some() {
         changes.push(AttributeChange::SourceDestCheck);
     }
-    if let Some(attr) = p.get("Attribute") {
-        let v = p.get("Value").unwrap_or("");
+    if let Some(attr) = req.attribute {
+        let v = req.value.as_deref().unwrap_or("");
+        let name = attr.as_str();
         changes.push(match attr {
-            "instanceType" => AttributeChange::InstanceType(v.to_string()),
-            "userData" => AttributeChange::UserData(
+            InstanceAttributeName::InstanceType => AttributeChange::InstanceType(v.to_string()),
+            InstanceAttributeName::UserData => AttributeChange::UserData(
                 decode_base64(v)
                     .ok_or_else(|| Error::invalid_value("Invalid BASE64 encoding of user data."))?,
             ),
-            "disableApiTermination" => {
-                AttributeChange::DisableApiTermination(parse_bool_value(v, attr)?)
+            InstanceAttributeName::DisableApiTermination => {
+                AttributeChange::DisableApiTermination(parse_bool_value(v, name)?)
             }
-            "disableApiStop" => AttributeChange::DisableApiStop(parse_bool_value(v, attr)?),
-            "instanceInitiatedShutdownBehavior" => {
+            InstanceAttributeName::DisableApiStop => {
+                AttributeChange::DisableApiStop(parse_bool_value(v, name)?)
+            }
+            InstanceAttributeName::InstanceInitiatedShutdownBehavior => {
                 AttributeChange::ShutdownBehavior(parse_behavior(v)?)
             }
-            "ebsOptimized" => AttributeChange::EbsOptimized(parse_bool_value(v, attr)?),
-            other => {
+            InstanceAttributeName::EbsOptimized => {
+                AttributeChange::EbsOptimized(parse_bool_value(v, name)?)
+            }
+            _ => {
                 return Err(Error::Unsupported(format!(
-                    "Modifying the attribute '{other}' is not supported by this endpoint."
+                    "Modifying the attribute '{name}' is not supported by this endpoint."
                 )))
             }
         });
     }
-    for unsupported in [
-        "EnaSupport.Value",
-        "Kernel.Value",
-        "Ramdisk.Value",
-        "SriovNetSupport.Value",
+    for (unsupported, given) in [
+        ("EnaSupport", boolean(&req.ena_support).is_some()),
+        ("Kernel", text(&req.kernel).is_some()),
+        ("Ramdisk", text(&req.ramdisk).is_some()),
+        ("SriovNetSupport", text(&req.sriov_net_support).is_some()),
     ] {
-        if p.get(unsupported).is_some() {
+        if given {
             return Err(Error::Unsupported(format!(
-                "Modifying '{}' is not supported by this endpoint.",
-                unsupported
-                    .trim_end_matches(".Value")
-                    .trim_end_matches(".1")
+                "Modifying '{unsupported}' is not supported by this endpoint."
             )));
         }
     }
-    match changes.len() {
-        0 => Err(Error::MissingParameter("Attribute".into())),
-        1 => Ok(changes.pop().expect("one change")),
+    let mut changes = changes.into_iter();
+    match (changes.next(), changes.next()) {
+        (None, _) => Err(Error::MissingParameter("Attribute".into())),
+        (Some(one), None) => Ok(one),
         _ => Err(Error::InvalidParameterCombination(
             "Only one attribute may be modified per request.".into(),
         )),
     }
 }
 
-pub fn modify_attribute(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let id = p.required("InstanceId")?;
-    let groups = p.list("GroupId");
-    if groups.is_empty() {
-        let change = attribute_change(p)?;
-        cp.modify_instance_attribute(c, id, change, dry)?;
+/// ModifyInstanceAttribute (one attribute per call).
+pub fn modify_attribute(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ModifyInstanceAttributeRequest,
+) -> Result<()> {
+    if req.groups.is_empty() {
+        let change = attribute_change(&req)?;
+        cp.modify_instance_attribute(cx.caller, &req.instance_id, change, cx.dry_run)
     } else {
         // The security groups are the one attribute that is a list; it still comes
         // alone, like every other attribute.
-        if attribute_change(p).is_ok() {
+        if attribute_change(&req).is_ok() {
             return Err(Error::InvalidParameterCombination(
                 "Only one attribute may be modified per request.".into(),
             ));
         }
-        cp.modify_instance_groups(c, id, &groups, dry)?;
+        cp.modify_instance_groups(cx.caller, &req.instance_id, &req.groups, cx.dry_run)
     }
-    Ok(xml::success("ModifyInstanceAttribute", rid, |w| {
-        w.bool("return", true);
-    }))
 }
 
-pub fn console_output(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let _ = p.dry_run()?;
-    let id = p.required("InstanceId")?;
-    p.bool("Latest")?;
-    let (i, log) = cp.console_output(c, id)?;
-    if p.dry_run()? {
+/// GetConsoleOutput: the instance's serial console log so far (none until it has run).
+pub fn console_output(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::GetConsoleOutputRequest,
+) -> Result<wire::GetConsoleOutputResult> {
+    let (i, log) = cp.console_output(cx.caller, &req.instance_id)?;
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    Ok(xml::success("GetConsoleOutput", rid, |w| {
-        w.text("instanceId", i.id.as_str()).text(
-            "timestamp",
-            &ec2_timestamp(strato_common::time_fmt::now_ms()),
-        );
-        if let Some(bytes) = &log {
-            w.text("output", &encode_base64(bytes));
-        }
-    }))
+    Ok(wire::GetConsoleOutputResult {
+        instance_id: Some(i.id.to_string()),
+        timestamp: Some(DateTime(strato_common::time_fmt::now_ms())),
+        output: log.as_deref().map(encode_base64),
+    })
+}
+
+/// GetConsoleScreenshot: a PNG of a running instance's display, base64 as EC2 sends it.
+pub fn console_screenshot(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::GetConsoleScreenshotRequest,
+) -> Result<wire::GetConsoleScreenshotResult> {
+    let wake = req.wake_up.unwrap_or(false);
+    let (i, png) = cp.console_screenshot(cx.caller, &req.instance_id, wake, cx.dry_run)?;
+    Ok(wire::GetConsoleScreenshotResult {
+        instance_id: Some(i.id.to_string()),
+        image_data: Some(encode_base64(&png)),
+    })
 }

@@ -1,134 +1,150 @@
-//! Network interface actions and their XML encoding.
+//! Network interface actions: typed requests to the control plane, its records to the
+//! model's output types.
 
-use super::{page, tag_specs};
-use strato_common::time_fmt::ec2_timestamp;
+use super::{non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::net::interfaces::{status_of, CreateInterface, INTERFACE_FILTERS};
-use strato_control::{Caller, ControlPlane};
+use strato_control::ControlPlane;
 use strato_domain::NetworkInterface;
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_ec2_wire::codec::DateTime;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, AttachmentStatus, NetworkInterfaceStatus};
 
-/// A `NetworkInterface` structure.
-fn write_interface(
-    w: &mut XmlWriter,
+/// A network interface as EC2 describes it (the items of `networkInterfaceSet`, and
+/// `networkInterface` in Create answers). Strato gives an interface exactly one
+/// private address (its primary), no IPv6 and one network card, so those members are
+/// constants.
+fn interface_item(
     region: &str,
     n: &NetworkInterface,
     tags: &[(String, String)],
-) {
+) -> wire::NetworkInterface {
     let dns = private_dns_name(region, &n.private_ip);
-    w.text("networkInterfaceId", n.id.as_str())
-        .text("subnetId", n.subnet_id.as_str())
-        .text("vpcId", n.vpc_id.as_str())
-        .text("availabilityZone", &n.availability_zone)
-        .text("description", &n.description)
-        .text("ownerId", n.account_id.as_str())
-        .bool("requesterManaged", false)
-        .text("status", status_of(n))
-        .text("macAddress", &n.mac_address)
-        .text("privateIpAddress", &n.private_ip)
-        .text("privateDnsName", &dns)
-        .bool("sourceDestCheck", true);
-    w.list("groupSet", &n.groups, |w, g| {
-        w.text("groupId", g.id.as_str()).text("groupName", &g.name);
-    });
-    if let Some(a) = &n.attachment {
-        w.open("attachment")
-            .text("attachmentId", a.id.as_str())
-            .text("instanceId", a.instance_id.as_str())
-            .text("instanceOwnerId", n.account_id.as_str())
-            .num("deviceIndex", a.device_index)
-            .num("networkCardIndex", 0)
-            .text("status", "attached")
-            .text("attachTime", &ec2_timestamp(a.attach_time_ms))
-            .bool("deleteOnTermination", a.delete_on_termination)
-            .close("attachment");
+    wire::NetworkInterface {
+        network_interface_id: Some(n.id.to_string()),
+        subnet_id: Some(n.subnet_id.to_string()),
+        vpc_id: Some(n.vpc_id.to_string()),
+        availability_zone: Some(n.availability_zone.clone()),
+        description: Some(n.description.clone()),
+        owner_id: Some(n.account_id.to_string()),
+        requester_managed: Some(false),
+        status: NetworkInterfaceStatus::from_wire(status_of(n)),
+        mac_address: Some(n.mac_address.clone()),
+        private_ip_address: Some(n.private_ip.clone()),
+        private_dns_name: Some(dns.clone()),
+        source_dest_check: Some(true),
+        groups: Some(
+            n.groups
+                .iter()
+                .map(|g| wire::GroupIdentifier {
+                    group_id: Some(g.id.to_string()),
+                    group_name: Some(g.name.clone()),
+                })
+                .collect(),
+        ),
+        attachment: n
+            .attachment
+            .as_ref()
+            .map(|a| wire::NetworkInterfaceAttachment {
+                attachment_id: Some(a.id.to_string()),
+                instance_id: Some(a.instance_id.to_string()),
+                instance_owner_id: Some(n.account_id.to_string()),
+                device_index: Some(i32::try_from(a.device_index).unwrap_or(i32::MAX)),
+                network_card_index: Some(0),
+                status: Some(AttachmentStatus::Attached),
+                attach_time: Some(DateTime(a.attach_time_ms)),
+                delete_on_termination: Some(a.delete_on_termination),
+                ..Default::default()
+            }),
+        tag_set: tag_set(tags),
+        private_ip_addresses: Some(vec![wire::NetworkInterfacePrivateIpAddress {
+            private_ip_address: Some(n.private_ip.clone()),
+            private_dns_name: Some(dns),
+            primary: Some(true),
+            association: None,
+        }]),
+        ipv6_addresses: Some(vec![]),
+        interface_type: Some(wire::NetworkInterfaceType::Interface),
+        ..Default::default()
     }
-    w.tag_set(tags);
-    w.list("privateIpAddressesSet", std::iter::once(()), |w, _| {
-        w.text("privateIpAddress", &n.private_ip)
-            .text("privateDnsName", &dns)
-            .bool("primary", true);
-    });
-    w.open("ipv6AddressesSet")
-        .close("ipv6AddressesSet")
-        .text("interfaceType", "interface");
 }
 
 /// CreateNetworkInterface.
-pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let req = CreateInterface {
-        subnet_id: p.required("SubnetId")?.to_string(),
-        private_ip: p
-            .get("PrivateIpAddress")
-            .filter(|s| !s.is_empty())
-            .map(String::from),
-        group_ids: p.list("SecurityGroupId"),
-        description: p.get("Description").map(String::from),
-        client_token: p.get("ClientToken").map(String::from),
+pub fn create(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateNetworkInterfaceRequest,
+) -> Result<wire::CreateNetworkInterfaceResult> {
+    let input = CreateInterface {
+        subnet_id: req.subnet_id,
+        private_ip: non_empty(req.private_ip_address),
+        group_ids: req.groups,
+        description: req.description,
+        client_token: req.client_token,
     };
-    let (n, tags) = cp.create_network_interface(c, &req, &tag_specs(p)?, dry)?;
-    let region = c.region.clone();
-    Ok(xml::success("CreateNetworkInterface", rid, |w| {
-        w.open("networkInterface");
-        write_interface(w, &region, &n, &tags);
-        w.close("networkInterface");
-    }))
+    let (n, tags) = cp.create_network_interface(
+        cx.caller,
+        &input,
+        &tag_specs(&req.tag_specifications)?,
+        cx.dry_run,
+    )?;
+    Ok(wire::CreateNetworkInterfaceResult {
+        network_interface: Some(interface_item(&cx.caller.region, &n, &tags)),
+        client_token: None,
+    })
 }
 
 /// DescribeNetworkInterfaces.
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeNetworkInterfacesRequest,
+) -> Result<wire::DescribeNetworkInterfacesResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", INTERFACE_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
+    let filters = filter_set(&req.filters, INTERFACE_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_network_interfaces(c, &p.list("NetworkInterfaceId"), &filters, &pg)?;
-    let region = c.region.clone();
-    Ok(xml::success("DescribeNetworkInterfaces", rid, |w| {
-        w.list("networkInterfaceSet", &list, |w, (n, t)| {
-            write_interface(w, &region, n, t)
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+        cp.describe_network_interfaces(cx.caller, &req.network_interface_ids, &filters, &pg)?;
+    let region = &cx.caller.region;
+    Ok(wire::DescribeNetworkInterfacesResult {
+        network_interfaces: Some(
+            list.iter()
+                .map(|(n, t)| interface_item(region, n, t))
+                .collect(),
+        ),
+        next_token: next,
+    })
 }
 
 /// DeleteNetworkInterface.
-pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.delete_network_interface(c, p.required("NetworkInterfaceId")?, dry)?;
-    Ok(xml::success("DeleteNetworkInterface", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn delete(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteNetworkInterfaceRequest) -> Result<()> {
+    cp.delete_network_interface(cx.caller, &req.network_interface_id, cx.dry_run)
 }
 
-/// AttachNetworkInterface.
-pub fn attach(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let index = p
-        .int("DeviceIndex")?
-        .ok_or_else(|| Error::MissingParameter("DeviceIndex".into()))?;
+/// AttachNetworkInterface (always on network card 0, the only one an instance has).
+pub fn attach(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AttachNetworkInterfaceRequest,
+) -> Result<wire::AttachNetworkInterfaceResult> {
     let att = cp.attach_network_interface(
-        c,
-        p.required("NetworkInterfaceId")?,
-        p.required("InstanceId")?,
-        index,
-        dry,
+        cx.caller,
+        &req.network_interface_id,
+        &req.instance_id,
+        i64::from(req.device_index),
+        cx.dry_run,
     )?;
-    Ok(xml::success("AttachNetworkInterface", rid, |w| {
-        w.text("attachmentId", att.as_str())
-            .num("networkCardIndex", 0);
-    }))
+    Ok(wire::AttachNetworkInterfaceResult {
+        attachment_id: Some(att.to_string()),
+        network_card_index: Some(0),
+    })
 }
 
-/// DetachNetworkInterface.
-pub fn detach(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    p.bool("Force")?;
-    cp.detach_network_interface(c, p.required("AttachmentId")?, dry)?;
-    Ok(xml::success("DetachNetworkInterface", rid, |w| {
-        w.bool("return", true);
-    }))
+/// DetachNetworkInterface. `Force` is accepted and changes nothing: a detach here is
+/// immediate, so there is never a stuck attachment to force off.
+pub fn detach(cp: &ControlPlane, cx: &Ctx, req: wire::DetachNetworkInterfaceRequest) -> Result<()> {
+    cp.detach_network_interface(cx.caller, &req.attachment_id, cx.dry_run)
 }

@@ -1,82 +1,115 @@
-//! CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
+//! CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair: typed requests to
+//! the control plane, its records to the model's output types.
 
-use super::tag_specs;
-use strato_common::time_fmt::ec2_timestamp;
+use super::{non_empty, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::keypairs::KEY_PAIR_FILTERS;
-use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{decode_filters, xml, Params};
+use strato_control::ControlPlane;
+use strato_domain::KeyPair;
+use strato_ec2_wire::codec::DateTime;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, KeyType};
 
-pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let name = p.required("KeyName")?;
+/// CreateKeyPair: the answer carries the private key, which is never stored.
+pub fn create(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateKeyPairRequest,
+) -> Result<wire::KeyPair> {
     let k = cp.create_key_pair(
-        c,
-        name,
-        p.get("KeyType"),
-        p.get("KeyFormat"),
-        &tag_specs(p)?,
-        dry,
+        cx.caller,
+        &req.key_name,
+        req.key_type.map(|t| t.as_str()),
+        req.key_format.map(|f| f.as_str()),
+        &tag_specs(&req.tag_specifications)?,
+        cx.dry_run,
     )?;
-    Ok(xml::success("CreateKeyPair", rid, |w| {
-        w.text("keyName", &k.pair.name)
-            .text("keyFingerprint", &k.pair.fingerprint)
-            .opt_text("keyMaterial", k.material.as_deref())
-            .text("keyPairId", k.pair.id.as_str())
-            .tag_set(&k.tags);
-    }))
+    Ok(wire::KeyPair {
+        key_name: Some(k.pair.name.clone()),
+        key_fingerprint: Some(k.pair.fingerprint.clone()),
+        key_material: k.material,
+        key_pair_id: Some(k.pair.id.to_string()),
+        tags: tag_set(&k.tags),
+    })
 }
 
-pub fn import(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let name = p.required("KeyName")?;
-    p.required("PublicKeyMaterial")?;
-    let material = p
-        .base64("PublicKeyMaterial")?
-        .ok_or_else(|| Error::MissingParameter("PublicKeyMaterial".into()))?;
-    let k = cp.import_key_pair(c, name, &material, &tag_specs(p)?, dry)?;
-    Ok(xml::success("ImportKeyPair", rid, |w| {
-        w.text("keyFingerprint", &k.pair.fingerprint)
-            .text("keyName", &k.pair.name)
-            .text("keyPairId", k.pair.id.as_str())
-            .tag_set(&k.tags);
-    }))
+/// ImportKeyPair. `PublicKeyMaterial` arrives base64-decoded (a blob in the model,
+/// refused by the decoder when it is not base64), so the control plane gets the
+/// OpenSSH text the caller encoded.
+pub fn import(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ImportKeyPairRequest,
+) -> Result<wire::ImportKeyPairResult> {
+    let k = cp.import_key_pair(
+        cx.caller,
+        &req.key_name,
+        &req.public_key_material.0,
+        &tag_specs(&req.tag_specifications)?,
+        cx.dry_run,
+    )?;
+    Ok(wire::ImportKeyPairResult {
+        key_fingerprint: Some(k.pair.fingerprint.clone()),
+        key_name: Some(k.pair.name.clone()),
+        key_pair_id: Some(k.pair.id.to_string()),
+        tags: tag_set(&k.tags),
+    })
 }
 
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+/// A key pair as DescribeKeyPairs lists it; the public key only when asked for
+/// (`IncludePublicKey`), as EC2 does.
+fn key_pair_item(
+    k: &KeyPair,
+    tags: &[(String, String)],
+    include_public: bool,
+) -> wire::KeyPairInfo {
+    wire::KeyPairInfo {
+        key_pair_id: Some(k.id.to_string()),
+        key_type: KeyType::from_wire(&k.key_type),
+        tags: tag_set(tags),
+        key_name: Some(k.name.clone()),
+        key_fingerprint: Some(k.fingerprint.clone()),
+        public_key: include_public.then(|| k.public_key.clone()),
+        create_time: Some(DateTime(k.created_ms)),
+    }
+}
+
+/// DescribeKeyPairs.
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeKeyPairsRequest,
+) -> Result<wire::DescribeKeyPairsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", KEY_PAIR_FILTERS, true)?;
-    let include_public = p.bool("IncludePublicKey")?.unwrap_or(false);
-    let list = cp.describe_key_pairs(c, &p.list("KeyName"), &p.list("KeyPairId"), &filters)?;
-    Ok(xml::success("DescribeKeyPairs", rid, |w| {
-        w.list("keySet", &list, |w, (k, tags)| {
-            w.text("keyPairId", k.id.as_str())
-                .text("keyType", &k.key_type)
-                .tag_set(tags)
-                .text("keyName", &k.name)
-                .text("keyFingerprint", &k.fingerprint);
-            if include_public {
-                w.text("publicKey", &k.public_key);
-            }
-            w.text("createTime", &ec2_timestamp(k.created_ms));
-        });
-    }))
+    let filters = filter_set(&req.filters, KEY_PAIR_FILTERS, true)?;
+    let include_public = req.include_public_key.unwrap_or(false);
+    let list = cp.describe_key_pairs(cx.caller, &req.key_names, &req.key_pair_ids, &filters)?;
+    Ok(wire::DescribeKeyPairsResult {
+        key_pairs: Some(
+            list.iter()
+                .map(|(k, t)| key_pair_item(k, t, include_public))
+                .collect(),
+        ),
+    })
 }
 
-pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+/// DeleteKeyPair: succeeds for a name that does not exist (as EC2 does), and then
+/// names no `keyPairId`.
+pub fn delete(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DeleteKeyPairRequest,
+) -> Result<wire::DeleteKeyPairResult> {
     let deleted = cp.delete_key_pair(
-        c,
-        p.get("KeyName").filter(|s| !s.is_empty()),
-        p.get("KeyPairId").filter(|s| !s.is_empty()),
-        dry,
+        cx.caller,
+        non_empty(req.key_name).as_deref(),
+        non_empty(req.key_pair_id).as_deref(),
+        cx.dry_run,
     )?;
-    Ok(xml::success("DeleteKeyPair", rid, |w| {
-        w.bool("return", true);
-        if let Some(k) = &deleted {
-            w.text("keyPairId", k.id.as_str());
-        }
-    }))
+    Ok(wire::DeleteKeyPairResult {
+        r#return: Some(true),
+        key_pair_id: deleted.map(|k| k.id.to_string()),
+    })
 }

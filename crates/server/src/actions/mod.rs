@@ -45,64 +45,143 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn run_instances(&self, cx: &Ctx<'a>, req: RunInstancesRequest) -> Result<Reservation> {
         instances::run(self.0, cx, req)
     }
-    fn describe_instances(&self, cx: &Ctx<'a>, req: DescribeInstancesRequest) -> Result<DescribeInstancesResult> {
+    fn describe_instances(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstancesRequest,
+    ) -> Result<DescribeInstancesResult> {
         instances::describe(self.0, cx, req)
     }
-    fn describe_instance_status(&self, cx: &Ctx<'a>, req: DescribeInstanceStatusRequest) -> Result<DescribeInstanceStatusResult> {
+    fn describe_instance_status(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstanceStatusRequest,
+    ) -> Result<DescribeInstanceStatusResult> {
         instances::describe_status(self.0, cx, req)
     }
-    fn start_instances(&self, cx: &Ctx<'a>, req: StartInstancesRequest) -> Result<StartInstancesResult> {
+    fn start_instances(
+        &self,
+        cx: &Ctx<'a>,
+        req: StartInstancesRequest,
+    ) -> Result<StartInstancesResult> {
         instances::start(self.0, cx, req)
     }
-    fn stop_instances(&self, cx: &Ctx<'a>, req: StopInstancesRequest) -> Result<StopInstancesResult> {
+    fn stop_instances(
+        &self,
+        cx: &Ctx<'a>,
+        req: StopInstancesRequest,
+    ) -> Result<StopInstancesResult> {
         instances::stop(self.0, cx, req)
     }
     fn reboot_instances(&self, cx: &Ctx<'a>, req: RebootInstancesRequest) -> Result<()> {
         instances::reboot(self.0, cx, req)
     }
-    fn terminate_instances(&self, cx: &Ctx<'a>, req: TerminateInstancesRequest) -> Result<TerminateInstancesResult> {
+    fn terminate_instances(
+        &self,
+        cx: &Ctx<'a>,
+        req: TerminateInstancesRequest,
+    ) -> Result<TerminateInstancesResult> {
         instances::terminate(self.0, cx, req)
     }
-    fn describe_instance_attribute(&self, cx: &Ctx<'a>, req: DescribeInstanceAttributeRequest) -> Result<InstanceAttribute> {
+    fn describe_instance_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstanceAttributeRequest,
+    ) -> Result<InstanceAttribute> {
         instances::describe_attribute(self.0, cx, req)
     }
-    fn modify_instance_attribute(&self, cx: &Ctx<'a>, req: ModifyInstanceAttributeRequest) -> Result<()> {
+    fn modify_instance_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifyInstanceAttributeRequest,
+    ) -> Result<()> {
         instances::modify_attribute(self.0, cx, req)
     }
-    fn get_console_output(&self, cx: &Ctx<'a>, req: GetConsoleOutputRequest) -> Result<GetConsoleOutputResult> {
+    fn get_console_output(
+        &self,
+        cx: &Ctx<'a>,
+        req: GetConsoleOutputRequest,
+    ) -> Result<GetConsoleOutputResult> {
         instances::console_output(self.0, cx, req)
     }
-    fn modify_instance_metadata_options(&self, cx: &Ctx<'a>, req: ModifyInstanceMetadataOptionsRequest) -> Result<ModifyInstanceMetadataOptionsResult> {
+    fn get_console_screenshot(
+        &self,
+        cx: &Ctx<'a>,
+        req: GetConsoleScreenshotRequest,
+    ) -> Result<GetConsoleScreenshotResult> {
+        instances::console_screenshot(self.0, cx, req)
+    }
+    fn modify_instance_metadata_options(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifyInstanceMetadataOptionsRequest,
+    ) -> Result<ModifyInstanceMetadataOptionsResult> {
         instances::modify_metadata_options(self.0, cx, req)
     }
-    fn describe_instance_types(&self, cx: &Ctx<'a>, req: DescribeInstanceTypesRequest) -> Result<DescribeInstanceTypesResult> {
+    fn describe_instance_types(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstanceTypesRequest,
+    ) -> Result<DescribeInstanceTypesResult> {
         meta::describe_instance_types(self.0, cx, req)
     }
-    fn describe_instance_type_offerings(&self, cx: &Ctx<'a>, req: DescribeInstanceTypeOfferingsRequest) -> Result<DescribeInstanceTypeOfferingsResult> {
+    fn describe_instance_type_offerings(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstanceTypeOfferingsRequest,
+    ) -> Result<DescribeInstanceTypeOfferingsResult> {
         meta::describe_instance_type_offerings(self.0, cx, req)
     }
-    fn describe_images(&self, cx: &Ctx<'a>, req: DescribeImagesRequest) -> Result<DescribeImagesResult> {
+    fn describe_images(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeImagesRequest,
+    ) -> Result<DescribeImagesResult> {
         meta::describe_images(self.0, cx, req)
     }
-    fn describe_regions(&self, cx: &Ctx<'a>, req: DescribeRegionsRequest) -> Result<DescribeRegionsResult> {
+    fn describe_regions(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeRegionsRequest,
+    ) -> Result<DescribeRegionsResult> {
         meta::describe_regions(self.0, cx, req)
     }
-    fn describe_availability_zones(&self, cx: &Ctx<'a>, req: DescribeAvailabilityZonesRequest) -> Result<DescribeAvailabilityZonesResult> {
+    fn describe_availability_zones(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeAvailabilityZonesRequest,
+    ) -> Result<DescribeAvailabilityZonesResult> {
         meta::describe_availability_zones(self.0, cx, req)
     }
-    fn describe_account_attributes(&self, cx: &Ctx<'a>, req: DescribeAccountAttributesRequest) -> Result<DescribeAccountAttributesResult> {
+    fn describe_account_attributes(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeAccountAttributesRequest,
+    ) -> Result<DescribeAccountAttributesResult> {
         meta::describe_account_attributes(self.0, cx, req)
     }
     fn create_key_pair(&self, cx: &Ctx<'a>, req: CreateKeyPairRequest) -> Result<KeyPair> {
         keypairs::create(self.0, cx, req)
     }
-    fn import_key_pair(&self, cx: &Ctx<'a>, req: ImportKeyPairRequest) -> Result<ImportKeyPairResult> {
+    fn import_key_pair(
+        &self,
+        cx: &Ctx<'a>,
+        req: ImportKeyPairRequest,
+    ) -> Result<ImportKeyPairResult> {
         keypairs::import(self.0, cx, req)
     }
-    fn describe_key_pairs(&self, cx: &Ctx<'a>, req: DescribeKeyPairsRequest) -> Result<DescribeKeyPairsResult> {
+    fn describe_key_pairs(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeKeyPairsRequest,
+    ) -> Result<DescribeKeyPairsResult> {
         keypairs::describe(self.0, cx, req)
     }
-    fn delete_key_pair(&self, cx: &Ctx<'a>, req: DeleteKeyPairRequest) -> Result<DeleteKeyPairResult> {
+    fn delete_key_pair(
+        &self,
+        cx: &Ctx<'a>,
+        req: DeleteKeyPairRequest,
+    ) -> Result<DeleteKeyPairResult> {
         keypairs::delete(self.0, cx, req)
     }
     fn create_tags(&self, cx: &Ctx<'a>, req: CreateTagsRequest) -> Result<()> {
@@ -126,13 +205,25 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn modify_vpc_attribute(&self, cx: &Ctx<'a>, req: ModifyVpcAttributeRequest) -> Result<()> {
         vpcs::modify_vpc_attribute(self.0, cx, req)
     }
-    fn describe_vpc_attribute(&self, cx: &Ctx<'a>, req: DescribeVpcAttributeRequest) -> Result<DescribeVpcAttributeResult> {
+    fn describe_vpc_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeVpcAttributeRequest,
+    ) -> Result<DescribeVpcAttributeResult> {
         vpcs::describe_vpc_attribute(self.0, cx, req)
     }
-    fn create_default_vpc(&self, cx: &Ctx<'a>, req: CreateDefaultVpcRequest) -> Result<CreateDefaultVpcResult> {
+    fn create_default_vpc(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateDefaultVpcRequest,
+    ) -> Result<CreateDefaultVpcResult> {
         vpcs::create_default_vpc(self.0, cx, req)
     }
-    fn describe_dhcp_options(&self, cx: &Ctx<'a>, req: DescribeDhcpOptionsRequest) -> Result<DescribeDhcpOptionsResult> {
+    fn describe_dhcp_options(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeDhcpOptionsRequest,
+    ) -> Result<DescribeDhcpOptionsResult> {
         vpcs::describe_dhcp_options(self.0, cx, req)
     }
     fn create_subnet(&self, cx: &Ctx<'a>, req: CreateSubnetRequest) -> Result<CreateSubnetResult> {
@@ -141,61 +232,133 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn delete_subnet(&self, cx: &Ctx<'a>, req: DeleteSubnetRequest) -> Result<()> {
         vpcs::delete_subnet(self.0, cx, req)
     }
-    fn describe_subnets(&self, cx: &Ctx<'a>, req: DescribeSubnetsRequest) -> Result<DescribeSubnetsResult> {
+    fn describe_subnets(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeSubnetsRequest,
+    ) -> Result<DescribeSubnetsResult> {
         vpcs::describe_subnets(self.0, cx, req)
     }
-    fn modify_subnet_attribute(&self, cx: &Ctx<'a>, req: ModifySubnetAttributeRequest) -> Result<()> {
+    fn modify_subnet_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifySubnetAttributeRequest,
+    ) -> Result<()> {
         vpcs::modify_subnet_attribute(self.0, cx, req)
     }
-    fn create_security_group(&self, cx: &Ctx<'a>, req: CreateSecurityGroupRequest) -> Result<CreateSecurityGroupResult> {
+    fn create_security_group(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateSecurityGroupRequest,
+    ) -> Result<CreateSecurityGroupResult> {
         security_groups::create(self.0, cx, req)
     }
-    fn delete_security_group(&self, cx: &Ctx<'a>, req: DeleteSecurityGroupRequest) -> Result<DeleteSecurityGroupResult> {
+    fn delete_security_group(
+        &self,
+        cx: &Ctx<'a>,
+        req: DeleteSecurityGroupRequest,
+    ) -> Result<DeleteSecurityGroupResult> {
         security_groups::delete(self.0, cx, req)
     }
-    fn describe_security_groups(&self, cx: &Ctx<'a>, req: DescribeSecurityGroupsRequest) -> Result<DescribeSecurityGroupsResult> {
+    fn describe_security_groups(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeSecurityGroupsRequest,
+    ) -> Result<DescribeSecurityGroupsResult> {
         security_groups::describe(self.0, cx, req)
     }
-    fn describe_security_group_rules(&self, cx: &Ctx<'a>, req: DescribeSecurityGroupRulesRequest) -> Result<DescribeSecurityGroupRulesResult> {
+    fn describe_security_group_rules(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeSecurityGroupRulesRequest,
+    ) -> Result<DescribeSecurityGroupRulesResult> {
         security_groups::describe_rules(self.0, cx, req)
     }
-    fn authorize_security_group_ingress(&self, cx: &Ctx<'a>, req: AuthorizeSecurityGroupIngressRequest) -> Result<AuthorizeSecurityGroupIngressResult> {
+    fn authorize_security_group_ingress(
+        &self,
+        cx: &Ctx<'a>,
+        req: AuthorizeSecurityGroupIngressRequest,
+    ) -> Result<AuthorizeSecurityGroupIngressResult> {
         security_groups::authorize_ingress(self.0, cx, req)
     }
-    fn authorize_security_group_egress(&self, cx: &Ctx<'a>, req: AuthorizeSecurityGroupEgressRequest) -> Result<AuthorizeSecurityGroupEgressResult> {
+    fn authorize_security_group_egress(
+        &self,
+        cx: &Ctx<'a>,
+        req: AuthorizeSecurityGroupEgressRequest,
+    ) -> Result<AuthorizeSecurityGroupEgressResult> {
         security_groups::authorize_egress(self.0, cx, req)
     }
-    fn revoke_security_group_ingress(&self, cx: &Ctx<'a>, req: RevokeSecurityGroupIngressRequest) -> Result<RevokeSecurityGroupIngressResult> {
+    fn revoke_security_group_ingress(
+        &self,
+        cx: &Ctx<'a>,
+        req: RevokeSecurityGroupIngressRequest,
+    ) -> Result<RevokeSecurityGroupIngressResult> {
         security_groups::revoke_ingress(self.0, cx, req)
     }
-    fn revoke_security_group_egress(&self, cx: &Ctx<'a>, req: RevokeSecurityGroupEgressRequest) -> Result<RevokeSecurityGroupEgressResult> {
+    fn revoke_security_group_egress(
+        &self,
+        cx: &Ctx<'a>,
+        req: RevokeSecurityGroupEgressRequest,
+    ) -> Result<RevokeSecurityGroupEgressResult> {
         security_groups::revoke_egress(self.0, cx, req)
     }
-    fn modify_security_group_rules(&self, cx: &Ctx<'a>, req: ModifySecurityGroupRulesRequest) -> Result<ModifySecurityGroupRulesResult> {
+    fn modify_security_group_rules(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifySecurityGroupRulesRequest,
+    ) -> Result<ModifySecurityGroupRulesResult> {
         security_groups::modify_rules(self.0, cx, req)
     }
-    fn create_internet_gateway(&self, cx: &Ctx<'a>, req: CreateInternetGatewayRequest) -> Result<CreateInternetGatewayResult> {
+    fn create_internet_gateway(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateInternetGatewayRequest,
+    ) -> Result<CreateInternetGatewayResult> {
         routing::create_gateway(self.0, cx, req)
     }
-    fn attach_internet_gateway(&self, cx: &Ctx<'a>, req: AttachInternetGatewayRequest) -> Result<()> {
+    fn attach_internet_gateway(
+        &self,
+        cx: &Ctx<'a>,
+        req: AttachInternetGatewayRequest,
+    ) -> Result<()> {
         routing::attach_gateway(self.0, cx, req)
     }
-    fn detach_internet_gateway(&self, cx: &Ctx<'a>, req: DetachInternetGatewayRequest) -> Result<()> {
+    fn detach_internet_gateway(
+        &self,
+        cx: &Ctx<'a>,
+        req: DetachInternetGatewayRequest,
+    ) -> Result<()> {
         routing::detach_gateway(self.0, cx, req)
     }
-    fn delete_internet_gateway(&self, cx: &Ctx<'a>, req: DeleteInternetGatewayRequest) -> Result<()> {
+    fn delete_internet_gateway(
+        &self,
+        cx: &Ctx<'a>,
+        req: DeleteInternetGatewayRequest,
+    ) -> Result<()> {
         routing::delete_gateway(self.0, cx, req)
     }
-    fn describe_internet_gateways(&self, cx: &Ctx<'a>, req: DescribeInternetGatewaysRequest) -> Result<DescribeInternetGatewaysResult> {
+    fn describe_internet_gateways(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInternetGatewaysRequest,
+    ) -> Result<DescribeInternetGatewaysResult> {
         routing::describe_gateways(self.0, cx, req)
     }
-    fn create_route_table(&self, cx: &Ctx<'a>, req: CreateRouteTableRequest) -> Result<CreateRouteTableResult> {
+    fn create_route_table(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateRouteTableRequest,
+    ) -> Result<CreateRouteTableResult> {
         routing::create_route_table(self.0, cx, req)
     }
     fn delete_route_table(&self, cx: &Ctx<'a>, req: DeleteRouteTableRequest) -> Result<()> {
         routing::delete_route_table(self.0, cx, req)
     }
-    fn describe_route_tables(&self, cx: &Ctx<'a>, req: DescribeRouteTablesRequest) -> Result<DescribeRouteTablesResult> {
+    fn describe_route_tables(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeRouteTablesRequest,
+    ) -> Result<DescribeRouteTablesResult> {
         routing::describe_route_tables(self.0, cx, req)
     }
     fn create_route(&self, cx: &Ctx<'a>, req: CreateRouteRequest) -> Result<CreateRouteResult> {
@@ -204,19 +367,39 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn delete_route(&self, cx: &Ctx<'a>, req: DeleteRouteRequest) -> Result<()> {
         routing::delete_route(self.0, cx, req)
     }
-    fn associate_route_table(&self, cx: &Ctx<'a>, req: AssociateRouteTableRequest) -> Result<AssociateRouteTableResult> {
+    fn associate_route_table(
+        &self,
+        cx: &Ctx<'a>,
+        req: AssociateRouteTableRequest,
+    ) -> Result<AssociateRouteTableResult> {
         routing::associate_route_table(self.0, cx, req)
     }
-    fn disassociate_route_table(&self, cx: &Ctx<'a>, req: DisassociateRouteTableRequest) -> Result<()> {
+    fn disassociate_route_table(
+        &self,
+        cx: &Ctx<'a>,
+        req: DisassociateRouteTableRequest,
+    ) -> Result<()> {
         routing::disassociate_route_table(self.0, cx, req)
     }
-    fn allocate_address(&self, cx: &Ctx<'a>, req: AllocateAddressRequest) -> Result<AllocateAddressResult> {
+    fn allocate_address(
+        &self,
+        cx: &Ctx<'a>,
+        req: AllocateAddressRequest,
+    ) -> Result<AllocateAddressResult> {
         addresses::allocate(self.0, cx, req)
     }
-    fn describe_addresses(&self, cx: &Ctx<'a>, req: DescribeAddressesRequest) -> Result<DescribeAddressesResult> {
+    fn describe_addresses(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeAddressesRequest,
+    ) -> Result<DescribeAddressesResult> {
         addresses::describe(self.0, cx, req)
     }
-    fn associate_address(&self, cx: &Ctx<'a>, req: AssociateAddressRequest) -> Result<AssociateAddressResult> {
+    fn associate_address(
+        &self,
+        cx: &Ctx<'a>,
+        req: AssociateAddressRequest,
+    ) -> Result<AssociateAddressResult> {
         addresses::associate(self.0, cx, req)
     }
     fn disassociate_address(&self, cx: &Ctx<'a>, req: DisassociateAddressRequest) -> Result<()> {
@@ -225,53 +408,105 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn release_address(&self, cx: &Ctx<'a>, req: ReleaseAddressRequest) -> Result<()> {
         addresses::release(self.0, cx, req)
     }
-    fn create_network_interface(&self, cx: &Ctx<'a>, req: CreateNetworkInterfaceRequest) -> Result<CreateNetworkInterfaceResult> {
+    fn create_network_interface(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateNetworkInterfaceRequest,
+    ) -> Result<CreateNetworkInterfaceResult> {
         interfaces::create(self.0, cx, req)
     }
-    fn describe_network_interfaces(&self, cx: &Ctx<'a>, req: DescribeNetworkInterfacesRequest) -> Result<DescribeNetworkInterfacesResult> {
+    fn describe_network_interfaces(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeNetworkInterfacesRequest,
+    ) -> Result<DescribeNetworkInterfacesResult> {
         interfaces::describe(self.0, cx, req)
     }
-    fn delete_network_interface(&self, cx: &Ctx<'a>, req: DeleteNetworkInterfaceRequest) -> Result<()> {
+    fn delete_network_interface(
+        &self,
+        cx: &Ctx<'a>,
+        req: DeleteNetworkInterfaceRequest,
+    ) -> Result<()> {
         interfaces::delete(self.0, cx, req)
     }
-    fn attach_network_interface(&self, cx: &Ctx<'a>, req: AttachNetworkInterfaceRequest) -> Result<AttachNetworkInterfaceResult> {
+    fn attach_network_interface(
+        &self,
+        cx: &Ctx<'a>,
+        req: AttachNetworkInterfaceRequest,
+    ) -> Result<AttachNetworkInterfaceResult> {
         interfaces::attach(self.0, cx, req)
     }
-    fn detach_network_interface(&self, cx: &Ctx<'a>, req: DetachNetworkInterfaceRequest) -> Result<()> {
+    fn detach_network_interface(
+        &self,
+        cx: &Ctx<'a>,
+        req: DetachNetworkInterfaceRequest,
+    ) -> Result<()> {
         interfaces::detach(self.0, cx, req)
     }
-    fn describe_instance_credit_specifications(&self, cx: &Ctx<'a>, req: DescribeInstanceCreditSpecificationsRequest) -> Result<DescribeInstanceCreditSpecificationsResult> {
+    fn describe_instance_credit_specifications(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeInstanceCreditSpecificationsRequest,
+    ) -> Result<DescribeInstanceCreditSpecificationsResult> {
         credits::describe(self.0, cx, req)
     }
-    fn modify_instance_credit_specification(&self, cx: &Ctx<'a>, req: ModifyInstanceCreditSpecificationRequest) -> Result<ModifyInstanceCreditSpecificationResult> {
+    fn modify_instance_credit_specification(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifyInstanceCreditSpecificationRequest,
+    ) -> Result<ModifyInstanceCreditSpecificationResult> {
         credits::modify(self.0, cx, req)
     }
-    fn get_default_credit_specification(&self, cx: &Ctx<'a>, req: GetDefaultCreditSpecificationRequest) -> Result<GetDefaultCreditSpecificationResult> {
+    fn get_default_credit_specification(
+        &self,
+        cx: &Ctx<'a>,
+        req: GetDefaultCreditSpecificationRequest,
+    ) -> Result<GetDefaultCreditSpecificationResult> {
         credits::get_default(self.0, cx, req)
     }
-    fn modify_default_credit_specification(&self, cx: &Ctx<'a>, req: ModifyDefaultCreditSpecificationRequest) -> Result<ModifyDefaultCreditSpecificationResult> {
+    fn modify_default_credit_specification(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifyDefaultCreditSpecificationRequest,
+    ) -> Result<ModifyDefaultCreditSpecificationResult> {
         credits::modify_default(self.0, cx, req)
     }
-    fn describe_network_acls(&self, cx: &Ctx<'a>, req: DescribeNetworkAclsRequest) -> Result<DescribeNetworkAclsResult> {
+    fn describe_network_acls(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeNetworkAclsRequest,
+    ) -> Result<DescribeNetworkAclsResult> {
         routing::describe_network_acls(self.0, cx, req)
     }
     fn replace_route(&self, cx: &Ctx<'a>, req: ReplaceRouteRequest) -> Result<()> {
         routing::replace_route(self.0, cx, req)
     }
-    fn replace_route_table_association(&self, cx: &Ctx<'a>, req: ReplaceRouteTableAssociationRequest) -> Result<ReplaceRouteTableAssociationResult> {
+    fn replace_route_table_association(
+        &self,
+        cx: &Ctx<'a>,
+        req: ReplaceRouteTableAssociationRequest,
+    ) -> Result<ReplaceRouteTableAssociationResult> {
         routing::replace_route_table_association(self.0, cx, req)
     }
-    fn get_password_data(&self, cx: &Ctx<'a>, req: GetPasswordDataRequest) -> Result<GetPasswordDataResult> {
+    fn get_password_data(
+        &self,
+        cx: &Ctx<'a>,
+        req: GetPasswordDataRequest,
+    ) -> Result<GetPasswordDataResult> {
         credits::password_data(self.0, cx, req)
     }
-    fn reset_instance_attribute(&self, cx: &Ctx<'a>, req: ResetInstanceAttributeRequest) -> Result<()> {
+    fn reset_instance_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ResetInstanceAttributeRequest,
+    ) -> Result<()> {
         credits::reset_attribute(self.0, cx, req)
     }
 }
 
 /// Whether `action` is a name metrics may use as a label (bounded: the model's names).
 pub fn is_known(action: &str) -> bool {
-    action == "GetCallerIdentity" || Operation::from_name(action).is_some()
+    sts::ACTIONS.contains(&action) || Operation::from_name(action).is_some()
 }
 
 /// The operation `action` names, or EC2's answer for a name the model does not have.
@@ -289,9 +524,6 @@ pub fn dispatch(
     p: &Params,
     rid: &str,
 ) -> Result<String> {
-    if action == "GetCallerIdentity" {
-        return sts::get_caller_identity(cp, caller, p, rid);
-    }
     let op = operation(action)?;
     let served = op.served().ok_or_else(|| {
         Error::Unsupported(format!(

@@ -1,279 +1,319 @@
-//! Internet gateway and route table actions and their XML encoding.
+//! Internet gateway, route table and network ACL actions: typed requests to the
+//! control plane, its records to the model's output types.
 
-use super::{page, tag_specs};
+use super::{non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
+use strato_control::net::acls::{NetworkAcl, ACL_FILTERS};
 use strato_control::net::gateways::{ATTACHED_STATE, GATEWAY_FILTERS};
 use strato_control::net::route_tables::{gateway_id_of, RouteTableInfo, ROUTE_TABLE_FILTERS};
-use strato_control::{Caller, ControlPlane};
+use strato_control::ControlPlane;
 use strato_domain::InternetGateway;
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types as wire;
 
-fn write_gateway(w: &mut XmlWriter, g: &InternetGateway, tags: &[(String, String)]) {
-    w.text("internetGatewayId", g.id.as_str())
-        .text("ownerId", g.account_id.as_str());
-    w.list("attachmentSet", g.vpc_id.iter(), |w, vpc| {
-        w.text("vpcId", vpc.as_str()).text("state", ATTACHED_STATE);
-    });
-    w.tag_set(tags);
+/// A member the model leaves optional but Strato needs (it serves one form of the
+/// operation): absent or empty is `MissingParameter` naming it, as for required ones.
+fn required(value: Option<String>, name: &str) -> Result<String> {
+    non_empty(value).ok_or_else(|| Error::MissingParameter(name.to_string()))
+}
+
+/// EC2's `associationState` of a route table association, which Strato only reports
+/// once it is made.
+fn associated() -> Option<wire::RouteTableAssociationState> {
+    Some(wire::RouteTableAssociationState {
+        state: Some(wire::RouteTableAssociationStateCode::Associated),
+        status_message: None,
+    })
+}
+
+/// An internet gateway as EC2 describes it. `attachmentSet` is always written (empty
+/// when detached).
+fn gateway_item(g: &InternetGateway, tags: &[(String, String)]) -> wire::InternetGateway {
+    wire::InternetGateway {
+        internet_gateway_id: Some(g.id.to_string()),
+        owner_id: Some(g.account_id.to_string()),
+        attachments: Some(
+            g.vpc_id
+                .iter()
+                .map(|vpc| wire::InternetGatewayAttachment {
+                    vpc_id: Some(vpc.to_string()),
+                    // EC2 answers `available` (ATTACHED_STATE), which the model's
+                    // enum lacks; the generator adds it (EXTRA_ENUM_VALUES).
+                    state: wire::AttachmentStatus::from_wire(ATTACHED_STATE),
+                })
+                .collect(),
+        ),
+        tags: tag_set(tags),
+    }
 }
 
 /// CreateInternetGateway.
-pub fn create_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let (g, tags) = cp.create_internet_gateway(c, &tag_specs(p)?, dry)?;
-    Ok(xml::success("CreateInternetGateway", rid, |w| {
-        w.open("internetGateway");
-        write_gateway(w, &g, &tags);
-        w.close("internetGateway");
-    }))
+pub fn create_gateway(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateInternetGatewayRequest,
+) -> Result<wire::CreateInternetGatewayResult> {
+    let (g, tags) =
+        cp.create_internet_gateway(cx.caller, &tag_specs(&req.tag_specifications)?, cx.dry_run)?;
+    Ok(wire::CreateInternetGatewayResult {
+        internet_gateway: Some(gateway_item(&g, &tags)),
+    })
 }
 
 /// AttachInternetGateway.
-pub fn attach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.attach_internet_gateway(
-        c,
-        p.required("InternetGatewayId")?,
-        p.required("VpcId")?,
-        dry,
-    )?;
-    Ok(xml::success("AttachInternetGateway", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn attach_gateway(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AttachInternetGatewayRequest,
+) -> Result<()> {
+    cp.attach_internet_gateway(cx.caller, &req.internet_gateway_id, &req.vpc_id, cx.dry_run)
 }
 
 /// DetachInternetGateway.
-pub fn detach_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.detach_internet_gateway(
-        c,
-        p.required("InternetGatewayId")?,
-        p.required("VpcId")?,
-        dry,
-    )?;
-    Ok(xml::success("DetachInternetGateway", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn detach_gateway(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DetachInternetGatewayRequest,
+) -> Result<()> {
+    cp.detach_internet_gateway(cx.caller, &req.internet_gateway_id, &req.vpc_id, cx.dry_run)
 }
 
 /// DeleteInternetGateway.
-pub fn delete_gateway(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.delete_internet_gateway(c, p.required("InternetGatewayId")?, dry)?;
-    Ok(xml::success("DeleteInternetGateway", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn delete_gateway(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DeleteInternetGatewayRequest,
+) -> Result<()> {
+    cp.delete_internet_gateway(cx.caller, &req.internet_gateway_id, cx.dry_run)
 }
 
 /// DescribeInternetGateways.
-pub fn describe_gateways(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe_gateways(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeInternetGatewaysRequest,
+) -> Result<wire::DescribeInternetGatewaysResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", GATEWAY_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
+    let filters = filter_set(&req.filters, GATEWAY_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_internet_gateways(c, &p.list("InternetGatewayId"), &filters, &pg)?;
-    Ok(xml::success("DescribeInternetGateways", rid, |w| {
-        w.list("internetGatewaySet", &list, |w, (g, t)| {
-            write_gateway(w, g, t)
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+        cp.describe_internet_gateways(cx.caller, &req.internet_gateway_ids, &filters, &pg)?;
+    Ok(wire::DescribeInternetGatewaysResult {
+        internet_gateways: Some(list.iter().map(|(g, t)| gateway_item(g, t)).collect()),
+        next_token: next,
+    })
 }
 
-fn write_route_table(w: &mut XmlWriter, info: &RouteTableInfo) {
+/// A route table as EC2 describes it. Routes and associations are always written, and
+/// `propagatingVgwSet` always empty (Strato has no virtual private gateways).
+fn route_table_item(info: &RouteTableInfo) -> wire::RouteTable {
     let t = &info.table;
-    w.text("routeTableId", t.id.as_str())
-        .text("vpcId", t.vpc_id.as_str())
-        .text("ownerId", t.account_id.as_str());
-    w.list(
-        "routeSet",
-        t.routes.iter().zip(&info.route_states),
-        |w, (r, state)| {
-            w.text("destinationCidrBlock", &r.destination)
-                .text("gatewayId", &gateway_id_of(&r.target))
-                .text("state", state)
-                .text("origin", &r.origin);
-        },
-    );
-    w.list("associationSet", &t.associations, |w, a| {
-        w.text("routeTableAssociationId", a.id.as_str())
-            .text("routeTableId", t.id.as_str())
-            .opt_text("subnetId", a.subnet_id.as_ref().map(|s| s.as_str()))
-            .bool("main", a.main)
-            .open("associationState")
-            .text("state", "associated")
-            .close("associationState");
-    });
-    w.open("propagatingVgwSet")
-        .close("propagatingVgwSet")
-        .tag_set(&info.tags);
+    wire::RouteTable {
+        route_table_id: Some(t.id.to_string()),
+        vpc_id: Some(t.vpc_id.to_string()),
+        owner_id: Some(t.account_id.to_string()),
+        routes: Some(
+            t.routes
+                .iter()
+                .zip(&info.route_states)
+                .map(|(r, state)| wire::Route {
+                    destination_cidr_block: Some(r.destination.clone()),
+                    gateway_id: Some(gateway_id_of(&r.target)),
+                    state: wire::RouteState::from_wire(state),
+                    origin: wire::RouteOrigin::from_wire(&r.origin),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        associations: Some(
+            t.associations
+                .iter()
+                .map(|a| wire::RouteTableAssociation {
+                    route_table_association_id: Some(a.id.to_string()),
+                    route_table_id: Some(t.id.to_string()),
+                    subnet_id: a.subnet_id.as_ref().map(|s| s.to_string()),
+                    main: Some(a.main),
+                    association_state: associated(),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        propagating_vgws: Some(vec![]),
+        tags: tag_set(&info.tags),
+    }
 }
 
-/// CreateRouteTable (with `ClientToken`).
-pub fn create_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let token = p.get("ClientToken").filter(|s| !s.is_empty());
-    let info = cp.create_route_table(c, p.required("VpcId")?, token, &tag_specs(p)?, dry)?;
-    Ok(xml::success("CreateRouteTable", rid, |w| {
-        w.open("routeTable");
-        write_route_table(w, &info);
-        w.close("routeTable");
-        w.opt_text("clientToken", token);
-    }))
+/// CreateRouteTable (with `ClientToken`, echoed when given).
+pub fn create_route_table(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateRouteTableRequest,
+) -> Result<wire::CreateRouteTableResult> {
+    let token = non_empty(req.client_token);
+    let info = cp.create_route_table(
+        cx.caller,
+        &req.vpc_id,
+        token.as_deref(),
+        &tag_specs(&req.tag_specifications)?,
+        cx.dry_run,
+    )?;
+    Ok(wire::CreateRouteTableResult {
+        route_table: Some(route_table_item(&info)),
+        client_token: token,
+    })
 }
 
 /// DeleteRouteTable.
-pub fn delete_route_table(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.delete_route_table(c, p.required("RouteTableId")?, dry)?;
-    Ok(xml::success("DeleteRouteTable", rid, |w| {
-        w.bool("return", true);
-    }))
+pub fn delete_route_table(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DeleteRouteTableRequest,
+) -> Result<()> {
+    cp.delete_route_table(cx.caller, &req.route_table_id, cx.dry_run)
 }
 
 /// DescribeRouteTables.
 pub fn describe_route_tables(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    if p.dry_run()? {
+    cx: &Ctx,
+    req: wire::DescribeRouteTablesRequest,
+) -> Result<wire::DescribeRouteTablesResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", ROUTE_TABLE_FILTERS, true)?;
-    let pg = page(p, 5, 100)?;
-    let (list, next) = cp.describe_route_tables(c, &p.list("RouteTableId"), &filters, &pg)?;
-    Ok(xml::success("DescribeRouteTables", rid, |w| {
-        w.list("routeTableSet", &list, write_route_table);
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    let filters = filter_set(&req.filters, ROUTE_TABLE_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 100)?;
+    let (list, next) = cp.describe_route_tables(cx.caller, &req.route_table_ids, &filters, &pg)?;
+    Ok(wire::DescribeRouteTablesResult {
+        route_tables: Some(list.iter().map(route_table_item).collect()),
+        next_token: next,
+    })
 }
 
-/// CreateRoute (internet gateway targets only).
-pub fn create_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let table = p.required("RouteTableId")?;
-    let dest = p.required("DestinationCidrBlock")?;
-    let gateway = p.required("GatewayId")?;
-    cp.create_route(c, table, dest, gateway, dry)?;
-    Ok(xml::success("CreateRoute", rid, |w| {
-        w.bool("return", true);
-    }))
+/// CreateRoute (IPv4 destinations to internet gateways only).
+pub fn create_route(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateRouteRequest,
+) -> Result<wire::CreateRouteResult> {
+    let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
+    let gateway = required(req.gateway_id, "GatewayId")?;
+    cp.create_route(cx.caller, &req.route_table_id, &dest, &gateway, cx.dry_run)?;
+    Ok(wire::CreateRouteResult {
+        r#return: Some(true),
+    })
 }
 
-/// ReplaceRoute (internet gateway targets only).
-pub fn replace_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let table = p.required("RouteTableId")?;
-    let dest = p.required("DestinationCidrBlock")?;
-    cp.replace_route(c, table, dest, p.required("GatewayId")?, dry)?;
-    Ok(xml::success("ReplaceRoute", rid, |w| {
-        w.bool("return", true);
-    }))
+/// ReplaceRoute (IPv4 destinations to internet gateways only).
+pub fn replace_route(cp: &ControlPlane, cx: &Ctx, req: wire::ReplaceRouteRequest) -> Result<()> {
+    let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
+    let gateway = required(req.gateway_id, "GatewayId")?;
+    cp.replace_route(cx.caller, &req.route_table_id, &dest, &gateway, cx.dry_run)
 }
 
 /// ReplaceRouteTableAssociation.
 pub fn replace_route_table_association(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
+    cx: &Ctx,
+    req: wire::ReplaceRouteTableAssociationRequest,
+) -> Result<wire::ReplaceRouteTableAssociationResult> {
     let id = cp.replace_route_table_association(
-        c,
-        p.required("AssociationId")?,
-        p.required("RouteTableId")?,
-        dry,
+        cx.caller,
+        &req.association_id,
+        &req.route_table_id,
+        cx.dry_run,
     )?;
-    Ok(xml::success("ReplaceRouteTableAssociation", rid, |w| {
-        w.text("newAssociationId", id.as_str())
-            .open("associationState")
-            .text("state", "associated")
-            .close("associationState");
-    }))
+    Ok(wire::ReplaceRouteTableAssociationResult {
+        new_association_id: Some(id.to_string()),
+        association_state: associated(),
+    })
 }
 
-/// DeleteRoute.
-pub fn delete_route(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let table = p.required("RouteTableId")?;
-    cp.delete_route(c, table, p.required("DestinationCidrBlock")?, dry)?;
-    Ok(xml::success("DeleteRoute", rid, |w| {
-        w.bool("return", true);
-    }))
+/// DeleteRoute (by IPv4 destination).
+pub fn delete_route(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteRouteRequest) -> Result<()> {
+    let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
+    cp.delete_route(cx.caller, &req.route_table_id, &dest, cx.dry_run)
 }
 
-/// AssociateRouteTable (with a subnet).
+/// AssociateRouteTable (with a subnet; gateway associations are not served).
 pub fn associate_route_table(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
-    let table = p.required("RouteTableId")?;
-    let id = cp.associate_route_table(c, table, p.required("SubnetId")?, dry)?;
-    Ok(xml::success("AssociateRouteTable", rid, |w| {
-        w.text("associationId", id.as_str())
-            .open("associationState")
-            .text("state", "associated")
-            .close("associationState");
-    }))
+    cx: &Ctx,
+    req: wire::AssociateRouteTableRequest,
+) -> Result<wire::AssociateRouteTableResult> {
+    let subnet = required(req.subnet_id, "SubnetId")?;
+    let id = cp.associate_route_table(cx.caller, &req.route_table_id, &subnet, cx.dry_run)?;
+    Ok(wire::AssociateRouteTableResult {
+        association_id: Some(id.to_string()),
+        association_state: associated(),
+    })
 }
 
 /// DisassociateRouteTable.
 pub fn disassociate_route_table(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.disassociate_route_table(c, p.required("AssociationId")?, dry)?;
-    Ok(xml::success("DisassociateRouteTable", rid, |w| {
-        w.bool("return", true);
-    }))
+    cx: &Ctx,
+    req: wire::DisassociateRouteTableRequest,
+) -> Result<()> {
+    cp.disassociate_route_table(cx.caller, &req.association_id, cx.dry_run)
 }
 
-/// DescribeNetworkAcls (every VPC's default ACL).
+/// A network ACL as EC2 describes it; its associations and entries are always
+/// written.
+fn acl_item(a: &NetworkAcl, tags: &[(String, String)]) -> wire::NetworkAcl {
+    wire::NetworkAcl {
+        associations: Some(
+            a.associations
+                .iter()
+                .map(|(id, subnet)| wire::NetworkAclAssociation {
+                    network_acl_association_id: Some(id.clone()),
+                    network_acl_id: Some(a.id.to_string()),
+                    subnet_id: Some(subnet.clone()),
+                })
+                .collect(),
+        ),
+        entries: Some(
+            a.entries
+                .iter()
+                .map(|e| wire::NetworkAclEntry {
+                    cidr_block: Some(e.cidr.clone()),
+                    egress: Some(e.egress),
+                    protocol: Some(e.protocol.clone()),
+                    rule_action: Some(if e.allow {
+                        wire::RuleAction::Allow
+                    } else {
+                        wire::RuleAction::Deny
+                    }),
+                    rule_number: Some(i32::try_from(e.rule_number).unwrap_or(i32::MAX)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        is_default: Some(a.is_default),
+        network_acl_id: Some(a.id.to_string()),
+        owner_id: Some(a.account_id.to_string()),
+        tags: tag_set(tags),
+        vpc_id: Some(a.vpc_id.clone()),
+    }
+}
+
+/// DescribeNetworkAcls (every VPC's default ACL). Unlike the other Describe actions,
+/// the dry run is answered only once the request has been checked against the data.
 pub fn describe_network_acls(
     cp: &ControlPlane,
-    c: &Caller,
-    p: &Params,
-    rid: &str,
-) -> Result<String> {
-    use strato_control::net::acls::ACL_FILTERS;
-    let dry = p.dry_run()?;
-    let filters = decode_filters(p, "Filter", ACL_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_network_acls(c, &p.list("NetworkAclId"), &filters, &pg)?;
-    if dry {
+    cx: &Ctx,
+    req: wire::DescribeNetworkAclsRequest,
+) -> Result<wire::DescribeNetworkAclsResult> {
+    let filters = filter_set(&req.filters, ACL_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, next) = cp.describe_network_acls(cx.caller, &req.network_acl_ids, &filters, &pg)?;
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    Ok(xml::success("DescribeNetworkAcls", rid, |w| {
-        w.list("networkAclSet", &list, |w, (a, tags)| {
-            w.list("associationSet", &a.associations, |w, (id, subnet)| {
-                w.text("networkAclAssociationId", id)
-                    .text("networkAclId", a.id.as_str())
-                    .text("subnetId", subnet);
-            });
-            w.list("entrySet", &a.entries, |w, e| {
-                w.text("cidrBlock", &e.cidr)
-                    .bool("egress", e.egress)
-                    .text("protocol", &e.protocol)
-                    .text("ruleAction", if e.allow { "allow" } else { "deny" })
-                    .num("ruleNumber", e.rule_number);
-            });
-            w.bool("default", a.is_default)
-                .text("networkAclId", a.id.as_str())
-                .text("ownerId", a.account_id.as_str())
-                .tag_set(tags)
-                .text("vpcId", &a.vpc_id);
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    Ok(wire::DescribeNetworkAclsResult {
+        network_acls: Some(list.iter().map(|(a, t)| acl_item(a, t)).collect()),
+        next_token: next,
+    })
 }

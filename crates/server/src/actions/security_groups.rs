@@ -1,75 +1,94 @@
-//! Security group actions and their XML encoding.
+//! Security group actions: typed requests to the control plane, its records to the
+//! model's output types.
 
-use super::{page, tag_specs};
+use super::{non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::net::rules::{GroupPairInput, IpPermissionInput, IpPermissionView, RangeInput};
 use strato_control::net::security_groups::{
-    CreateSecurityGroupInput, GroupSelector, RuleUpdate, GROUP_FILTERS, RULE_FILTERS,
+    CreateSecurityGroupInput, GroupInfo, GroupSelector, RuleUpdate, GROUP_FILTERS, RULE_FILTERS,
 };
-use strato_control::{Caller, ControlPlane};
+use strato_control::ControlPlane;
 use strato_domain::{RulePeer, SecurityGroupRule};
-use strato_ec2_wire::{decode_filters, xml, Params, XmlWriter};
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types as wire;
 
-fn opt(p: &Params, key: &str) -> Option<String> {
-    p.get(key).map(str::to_string)
+/// One `IpPermissions.N` structure as the control plane takes it. Empty group ids and
+/// names are taken as absent (a pair names its group by one of them); the other
+/// strings are passed as given, for the control plane to refuse.
+fn ip_permission(p: &wire::IpPermission) -> IpPermissionInput {
+    IpPermissionInput {
+        protocol: p.ip_protocol.clone(),
+        from_port: p.from_port.map(i64::from),
+        to_port: p.to_port.map(i64::from),
+        ipv4_ranges: p
+            .ip_ranges
+            .iter()
+            .flatten()
+            .map(|r| RangeInput {
+                cidr: r.cidr_ip.clone(),
+                description: r.description.clone(),
+            })
+            .collect(),
+        ipv6_ranges: p
+            .ipv6_ranges
+            .iter()
+            .flatten()
+            .map(|r| RangeInput {
+                cidr: r.cidr_ipv6.clone(),
+                description: r.description.clone(),
+            })
+            .collect(),
+        groups: p
+            .user_id_group_pairs
+            .iter()
+            .flatten()
+            .map(|g| GroupPairInput {
+                group_id: non_empty(g.group_id.clone()),
+                group_name: non_empty(g.group_name.clone()),
+                user_id: g.user_id.clone(),
+                description: g.description.clone(),
+            })
+            .collect(),
+        // An item without `PrefixListId` names nothing, so it is skipped.
+        prefix_list_ids: p
+            .prefix_list_ids
+            .iter()
+            .flatten()
+            .filter_map(|s| s.prefix_list_id.clone())
+            .collect(),
+    }
 }
 
-/// One `IpPermissions.N` structure. The group pairs' wire name is `Groups` (the
-/// member's locationName); `UserIdGroupPairs` is accepted too for hand-written requests.
-fn ip_permission(p: &Params) -> Result<IpPermissionInput> {
-    let ranges = |list: &str, key: &str| -> Vec<RangeInput> {
-        p.structs(list)
-            .iter()
-            .map(|r| RangeInput {
-                cidr: opt(r, key),
-                description: opt(r, "Description"),
-            })
-            .collect()
-    };
-    let mut groups = vec![];
-    for list in ["Groups", "UserIdGroupPairs"] {
-        for g in p.structs(list) {
-            groups.push(GroupPairInput {
-                group_id: opt(&g, "GroupId").filter(|s| !s.is_empty()),
-                group_name: opt(&g, "GroupName").filter(|s| !s.is_empty()),
-                user_id: opt(&g, "UserId"),
-                description: opt(&g, "Description"),
-            });
-        }
+/// The legacy flat parameters of Authorize/Revoke, which describe one permission
+/// (the four request types carry the same members under the same names).
+struct Flat {
+    ip_protocol: Option<String>,
+    from_port: Option<i32>,
+    to_port: Option<i32>,
+    cidr_ip: Option<String>,
+    source_security_group_name: Option<String>,
+    source_security_group_owner_id: Option<String>,
+}
+
+impl Flat {
+    /// Whether any flat parameter was given (even empty: giving it is what counts).
+    fn given(&self) -> bool {
+        self.ip_protocol.is_some()
+            || self.from_port.is_some()
+            || self.to_port.is_some()
+            || self.cidr_ip.is_some()
+            || self.source_security_group_name.is_some()
+            || self.source_security_group_owner_id.is_some()
     }
-    Ok(IpPermissionInput {
-        protocol: opt(p, "IpProtocol"),
-        from_port: p.int("FromPort")?,
-        to_port: p.int("ToPort")?,
-        ipv4_ranges: ranges("IpRanges", "CidrIp"),
-        ipv6_ranges: ranges("Ipv6Ranges", "CidrIpv6"),
-        groups,
-        prefix_list_ids: p
-            .structs("PrefixListIds")
-            .iter()
-            .filter_map(|s| opt(s, "PrefixListId"))
-            .collect(),
-    })
 }
 
 /// The permissions of an Authorize/Revoke request: `IpPermissions.N`, or the legacy
 /// flat parameters (`IpProtocol`, `FromPort`, `ToPort`, `CidrIp`,
-/// `SourceSecurityGroupName`, `SourceSecurityGroupOwnerId`) as one permission.
-fn permissions(p: &Params) -> Result<Vec<IpPermissionInput>> {
-    let structured = p
-        .structs("IpPermissions")
-        .iter()
-        .map(ip_permission)
-        .collect::<Result<Vec<_>>>()?;
-    const FLAT: &[&str] = &[
-        "IpProtocol",
-        "FromPort",
-        "ToPort",
-        "CidrIp",
-        "SourceSecurityGroupName",
-        "SourceSecurityGroupOwnerId",
-    ];
-    if !FLAT.iter().any(|k| p.get(k).is_some()) {
+/// `SourceSecurityGroupName`, `SourceSecurityGroupOwnerId`) as one permission, never
+/// both.
+fn permissions(structured: &[wire::IpPermission], flat: Flat) -> Result<Vec<IpPermissionInput>> {
+    let structured: Vec<IpPermissionInput> = structured.iter().map(ip_permission).collect();
+    if !flat.given() {
         return Ok(structured);
     }
     if !structured.is_empty() {
@@ -77,13 +96,17 @@ fn permissions(p: &Params) -> Result<Vec<IpPermissionInput>> {
             "The parameter IpPermissions cannot be used with IpProtocol, FromPort, ToPort, CidrIp or SourceSecurityGroupName.".into(),
         ));
     }
-    let source = opt(p, "SourceSecurityGroupName").filter(|s| !s.is_empty());
-    let protocol = opt(p, "IpProtocol").or_else(|| source.as_ref().map(|_| "-1".to_string()));
+    let source = non_empty(flat.source_security_group_name);
+    // A source group without a protocol means all traffic from it, as EC2 reads it.
+    let protocol = flat
+        .ip_protocol
+        .or_else(|| source.as_ref().map(|_| "-1".to_string()));
     Ok(vec![IpPermissionInput {
         protocol,
-        from_port: p.int("FromPort")?,
-        to_port: p.int("ToPort")?,
-        ipv4_ranges: opt(p, "CidrIp")
+        from_port: flat.from_port.map(i64::from),
+        to_port: flat.to_port.map(i64::from),
+        ipv4_ranges: flat
+            .cidr_ip
             .map(|c| {
                 vec![RangeInput {
                     cidr: Some(c),
@@ -97,7 +120,7 @@ fn permissions(p: &Params) -> Result<Vec<IpPermissionInput>> {
                 vec![GroupPairInput {
                     group_id: None,
                     group_name: Some(name),
-                    user_id: opt(p, "SourceSecurityGroupOwnerId"),
+                    user_id: flat.source_security_group_owner_id,
                     description: None,
                 }]
             })
@@ -106,272 +129,363 @@ fn permissions(p: &Params) -> Result<Vec<IpPermissionInput>> {
     }])
 }
 
-/// The target group: `GroupId`, or (ingress only) `GroupName` in the default VPC.
-fn selector(p: &Params, by_name: bool) -> Result<GroupSelector> {
-    if let Some(id) = p.get("GroupId").filter(|s| !s.is_empty()) {
-        return Ok(GroupSelector::Id(id.to_string()));
+/// The target group of an ingress request: `GroupId`, or `GroupName` in the default
+/// VPC (egress requests have only the id, which the decoder requires).
+fn selector(group_id: Option<String>, group_name: Option<String>) -> Result<GroupSelector> {
+    if let Some(id) = non_empty(group_id) {
+        return Ok(GroupSelector::Id(id));
     }
-    if by_name {
-        if let Some(name) = p.get("GroupName").filter(|s| !s.is_empty()) {
-            return Ok(GroupSelector::Name(name.to_string()));
-        }
+    if let Some(name) = non_empty(group_name) {
+        return Ok(GroupSelector::Name(name));
     }
     Err(Error::MissingParameter("GroupId".into()))
 }
 
-fn write_permission(w: &mut XmlWriter, perm: &IpPermissionView) {
-    w.text("ipProtocol", &perm.protocol);
-    if let Some(f) = perm.from_port {
-        w.num("fromPort", f);
-    }
-    if let Some(t) = perm.to_port {
-        w.num("toPort", t);
-    }
-    w.list("groups", &perm.groups, |w, (gid, user, desc)| {
-        w.text("userId", user.as_str())
-            .text("groupId", gid.as_str())
-            .opt_text("description", desc.as_deref());
-    });
-    w.list("ipRanges", &perm.ipv4_ranges, |w, (cidr, desc)| {
-        w.text("cidrIp", cidr)
-            .opt_text("description", desc.as_deref());
-    });
-    w.list("ipv6Ranges", &perm.ipv6_ranges, |w, (cidr, desc)| {
-        w.text("cidrIpv6", cidr)
-            .opt_text("description", desc.as_deref());
-    });
-    w.open("prefixListIds").close("prefixListIds");
+/// A security group's ARN.
+fn group_arn(g: &strato_domain::SecurityGroup) -> String {
+    ControlPlane::arn(&g.region, &g.account_id, "security-group", g.id.as_str())
 }
 
-/// A `SecurityGroupRule` structure (DescribeSecurityGroupRules, Authorize answers).
-fn write_rule(w: &mut XmlWriter, r: &SecurityGroupRule, tags: &[(String, String)]) {
-    w.text("securityGroupRuleId", r.id.as_str())
-        .text("groupId", r.group_id.as_str())
-        .text("groupOwnerId", r.account_id.as_str())
-        .bool("isEgress", r.egress)
-        .text("ipProtocol", &r.protocol)
-        .num("fromPort", r.from_port.unwrap_or(-1))
-        .num("toPort", r.to_port.unwrap_or(-1));
+/// Rules grouped into an `IpPermission` (DescribeSecurityGroups). The group pairs and
+/// both range lists are always written, empty or not, and the prefix lists always
+/// empty (Strato has none), as EC2 does.
+fn permission_item(perm: &IpPermissionView) -> wire::IpPermission {
+    wire::IpPermission {
+        ip_protocol: Some(perm.protocol.clone()),
+        from_port: perm.from_port,
+        to_port: perm.to_port,
+        user_id_group_pairs: Some(
+            perm.groups
+                .iter()
+                .map(|(gid, user, desc)| wire::UserIdGroupPair {
+                    user_id: Some(user.to_string()),
+                    group_id: Some(gid.to_string()),
+                    description: desc.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ip_ranges: Some(
+            perm.ipv4_ranges
+                .iter()
+                .map(|(cidr, desc)| wire::IpRange {
+                    cidr_ip: Some(cidr.clone()),
+                    description: desc.clone(),
+                })
+                .collect(),
+        ),
+        ipv6_ranges: Some(
+            perm.ipv6_ranges
+                .iter()
+                .map(|(cidr, desc)| wire::Ipv6Range {
+                    cidr_ipv6: Some(cidr.clone()),
+                    description: desc.clone(),
+                })
+                .collect(),
+        ),
+        prefix_list_ids: Some(vec![]),
+    }
+}
+
+/// A group as DescribeSecurityGroups lists it (the items of `securityGroupInfo`).
+fn group_item(g: &GroupInfo) -> wire::SecurityGroup {
+    wire::SecurityGroup {
+        owner_id: Some(g.group.account_id.to_string()),
+        group_id: Some(g.group.id.to_string()),
+        group_name: Some(g.group.name.clone()),
+        description: Some(g.group.description.clone()),
+        vpc_id: Some(g.group.vpc_id.to_string()),
+        security_group_arn: Some(group_arn(&g.group)),
+        ip_permissions: Some(g.ingress.iter().map(permission_item).collect()),
+        ip_permissions_egress: Some(g.egress.iter().map(permission_item).collect()),
+        tags: tag_set(&g.tags),
+    }
+}
+
+/// A `SecurityGroupRule` (DescribeSecurityGroupRules and Authorize answers). Rules
+/// without ports report `-1` for both, as EC2 does.
+fn rule_item(r: &SecurityGroupRule, tags: &[(String, String)]) -> wire::SecurityGroupRule {
+    let mut out = wire::SecurityGroupRule {
+        security_group_rule_id: Some(r.id.to_string()),
+        group_id: Some(r.group_id.to_string()),
+        group_owner_id: Some(r.account_id.to_string()),
+        is_egress: Some(r.egress),
+        ip_protocol: Some(r.protocol.clone()),
+        from_port: Some(r.from_port.unwrap_or(-1)),
+        to_port: Some(r.to_port.unwrap_or(-1)),
+        description: r.description.clone(),
+        tags: tag_set(tags),
+        security_group_rule_arn: Some(ControlPlane::arn(
+            &r.region,
+            &r.account_id,
+            "security-group-rule",
+            r.id.as_str(),
+        )),
+        ..Default::default()
+    };
     match &r.peer {
-        RulePeer::Ipv4 { cidr } => {
-            w.text("cidrIpv4", cidr);
-        }
-        RulePeer::Ipv6 { cidr } => {
-            w.text("cidrIpv6", cidr);
-        }
+        RulePeer::Ipv4 { cidr } => out.cidr_ipv4 = Some(cidr.clone()),
+        RulePeer::Ipv6 { cidr } => out.cidr_ipv6 = Some(cidr.clone()),
         RulePeer::Group {
             group_id,
             account_id,
         } => {
-            w.open("referencedGroupInfo")
-                .text("groupId", group_id.as_str())
-                .text("userId", account_id.as_str())
-                .close("referencedGroupInfo");
+            out.referenced_group_info = Some(wire::ReferencedSecurityGroup {
+                group_id: Some(group_id.to_string()),
+                user_id: Some(account_id.to_string()),
+                ..Default::default()
+            })
         }
     }
-    w.opt_text("description", r.description.as_deref())
-        .tag_set(tags)
-        .text(
-            "securityGroupRuleArn",
-            &ControlPlane::arn(
-                &r.region,
-                &r.account_id,
-                "security-group-rule",
-                r.id.as_str(),
-            ),
-        );
+    out
+}
+
+/// A rule as Revoke answers list it (`revokedSecurityGroupRuleSet`): the referenced
+/// group by id only, no owner, tags or ARN.
+fn revoked_item(r: &SecurityGroupRule) -> wire::RevokedSecurityGroupRule {
+    let mut out = wire::RevokedSecurityGroupRule {
+        security_group_rule_id: Some(r.id.to_string()),
+        group_id: Some(r.group_id.to_string()),
+        is_egress: Some(r.egress),
+        ip_protocol: Some(r.protocol.clone()),
+        from_port: Some(r.from_port.unwrap_or(-1)),
+        to_port: Some(r.to_port.unwrap_or(-1)),
+        description: r.description.clone(),
+        ..Default::default()
+    };
+    match &r.peer {
+        RulePeer::Ipv4 { cidr } => out.cidr_ipv4 = Some(cidr.clone()),
+        RulePeer::Ipv6 { cidr } => out.cidr_ipv6 = Some(cidr.clone()),
+        RulePeer::Group { group_id, .. } => out.referenced_group_id = Some(group_id.to_string()),
+    }
+    out
 }
 
 /// CreateSecurityGroup.
-pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
+pub fn create(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::CreateSecurityGroupRequest,
+) -> Result<wire::CreateSecurityGroupResult> {
     let input = CreateSecurityGroupInput {
-        name: opt(p, "GroupName"),
-        description: opt(p, "GroupDescription"),
-        vpc_id: opt(p, "VpcId"),
-        tag_specs: tag_specs(p)?,
+        name: Some(req.group_name),
+        description: Some(req.description),
+        vpc_id: req.vpc_id,
+        tag_specs: tag_specs(&req.tag_specifications)?,
     };
-    let (g, tags) = cp.create_security_group(c, &input, dry)?;
-    Ok(xml::success("CreateSecurityGroup", rid, |w| {
-        w.bool("return", true)
-            .text("groupId", g.id.as_str())
-            .tag_set(&tags)
-            .text(
-                "securityGroupArn",
-                &ControlPlane::arn(&g.region, &g.account_id, "security-group", g.id.as_str()),
-            );
-    }))
+    let (g, tags) = cp.create_security_group(cx.caller, &input, cx.dry_run)?;
+    Ok(wire::CreateSecurityGroupResult {
+        group_id: Some(g.id.to_string()),
+        tags: tag_set(&tags),
+        security_group_arn: Some(group_arn(&g)),
+    })
 }
 
 /// DeleteSecurityGroup (by `GroupId`, or `GroupName` in the default VPC).
-pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let sel = match (
-        p.get("GroupId").filter(|s| !s.is_empty()),
-        p.get("GroupName").filter(|s| !s.is_empty()),
-    ) {
-        (Some(id), _) => GroupSelector::Id(id.to_string()),
-        (None, Some(name)) => GroupSelector::Name(name.to_string()),
+pub fn delete(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DeleteSecurityGroupRequest,
+) -> Result<wire::DeleteSecurityGroupResult> {
+    let sel = match (non_empty(req.group_id), non_empty(req.group_name)) {
+        (Some(id), _) => GroupSelector::Id(id),
+        (None, Some(name)) => GroupSelector::Name(name),
         (None, None) => return Err(Error::MissingParameter("GroupId or GroupName".into())),
     };
-    let id = cp.delete_security_group(c, &sel, dry)?;
-    Ok(xml::success("DeleteSecurityGroup", rid, |w| {
-        w.bool("return", true).text("groupId", id.as_str());
-    }))
+    let id = cp.delete_security_group(cx.caller, &sel, cx.dry_run)?;
+    Ok(wire::DeleteSecurityGroupResult {
+        r#return: Some(true),
+        group_id: Some(id.to_string()),
+    })
 }
 
 /// DescribeSecurityGroups.
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeSecurityGroupsRequest,
+) -> Result<wire::DescribeSecurityGroupsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", GROUP_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
+    let filters = filter_set(&req.filters, GROUP_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_security_groups(c, &p.list("GroupId"), &p.list("GroupName"), &filters, &pg)?;
-    Ok(xml::success("DescribeSecurityGroups", rid, |w| {
-        w.list("securityGroupInfo", &list, |w, g| {
-            w.text("ownerId", g.group.account_id.as_str())
-                .text("groupId", g.group.id.as_str())
-                .text("groupName", &g.group.name)
-                .text("groupDescription", &g.group.description)
-                .text("vpcId", g.group.vpc_id.as_str())
-                .text(
-                    "securityGroupArn",
-                    &ControlPlane::arn(
-                        &g.group.region,
-                        &g.group.account_id,
-                        "security-group",
-                        g.group.id.as_str(),
-                    ),
-                );
-            w.list("ipPermissions", &g.ingress, write_permission);
-            w.list("ipPermissionsEgress", &g.egress, write_permission);
-            w.tag_set(&g.tags);
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+        cp.describe_security_groups(cx.caller, &req.group_ids, &req.group_names, &filters, &pg)?;
+    Ok(wire::DescribeSecurityGroupsResult {
+        security_groups: Some(list.iter().map(group_item).collect()),
+        next_token: next,
+    })
 }
 
 /// DescribeSecurityGroupRules.
-pub fn describe_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+pub fn describe_rules(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeSecurityGroupRulesRequest,
+) -> Result<wire::DescribeSecurityGroupRulesResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", RULE_FILTERS, true)?;
-    let pg = page(p, 5, 1000)?;
+    let filters = filter_set(&req.filters, RULE_FILTERS, true)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_security_group_rules(c, &p.list("SecurityGroupRuleId"), &filters, &pg)?;
-    Ok(xml::success("DescribeSecurityGroupRules", rid, |w| {
-        w.list("securityGroupRuleSet", &list, |w, (r, t)| {
-            write_rule(w, r, t)
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
-}
-
-fn authorize(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str, egress: bool) -> Result<String> {
-    let dry = p.dry_run()?;
-    let sel = selector(p, !egress)?;
-    let perms = permissions(p)?;
-    let added = cp.authorize_security_group(c, &sel, egress, &perms, &tag_specs(p)?, dry)?;
-    let action = if egress {
-        "AuthorizeSecurityGroupEgress"
-    } else {
-        "AuthorizeSecurityGroupIngress"
-    };
-    Ok(xml::success(action, rid, |w| {
-        w.bool("return", true);
-        w.list("securityGroupRuleSet", &added, |w, (r, t)| {
-            write_rule(w, r, t)
-        });
-    }))
+        cp.describe_security_group_rules(cx.caller, &req.security_group_rule_ids, &filters, &pg)?;
+    Ok(wire::DescribeSecurityGroupRulesResult {
+        security_group_rules: Some(list.iter().map(|(r, t)| rule_item(r, t)).collect()),
+        next_token: next,
+    })
 }
 
 /// AuthorizeSecurityGroupIngress.
-pub fn authorize_ingress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    authorize(cp, c, p, rid, false)
+pub fn authorize_ingress(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AuthorizeSecurityGroupIngressRequest,
+) -> Result<wire::AuthorizeSecurityGroupIngressResult> {
+    let sel = selector(req.group_id, req.group_name)?;
+    let perms = permissions(
+        &req.ip_permissions,
+        Flat {
+            ip_protocol: req.ip_protocol,
+            from_port: req.from_port,
+            to_port: req.to_port,
+            cidr_ip: req.cidr_ip,
+            source_security_group_name: req.source_security_group_name,
+            source_security_group_owner_id: req.source_security_group_owner_id,
+        },
+    )?;
+    let specs = tag_specs(&req.tag_specifications)?;
+    let added = cp.authorize_security_group(cx.caller, &sel, false, &perms, &specs, cx.dry_run)?;
+    Ok(wire::AuthorizeSecurityGroupIngressResult {
+        r#return: Some(true),
+        security_group_rules: Some(added.iter().map(|(r, t)| rule_item(r, t)).collect()),
+    })
 }
 
 /// AuthorizeSecurityGroupEgress.
-pub fn authorize_egress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    authorize(cp, c, p, rid, true)
+pub fn authorize_egress(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AuthorizeSecurityGroupEgressRequest,
+) -> Result<wire::AuthorizeSecurityGroupEgressResult> {
+    let sel = selector(Some(req.group_id), None)?;
+    let perms = permissions(
+        &req.ip_permissions,
+        Flat {
+            ip_protocol: req.ip_protocol,
+            from_port: req.from_port,
+            to_port: req.to_port,
+            cidr_ip: req.cidr_ip,
+            source_security_group_name: req.source_security_group_name,
+            source_security_group_owner_id: req.source_security_group_owner_id,
+        },
+    )?;
+    let specs = tag_specs(&req.tag_specifications)?;
+    let added = cp.authorize_security_group(cx.caller, &sel, true, &perms, &specs, cx.dry_run)?;
+    Ok(wire::AuthorizeSecurityGroupEgressResult {
+        r#return: Some(true),
+        security_group_rules: Some(added.iter().map(|(r, t)| rule_item(r, t)).collect()),
+    })
 }
 
-fn revoke(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str, egress: bool) -> Result<String> {
-    let dry = p.dry_run()?;
-    let sel = selector(p, !egress)?;
-    let perms = permissions(p)?;
-    let gone =
-        cp.revoke_security_group(c, &sel, egress, &perms, &p.list("SecurityGroupRuleId"), dry)?;
-    let action = if egress {
-        "RevokeSecurityGroupEgress"
-    } else {
-        "RevokeSecurityGroupIngress"
-    };
-    Ok(xml::success(action, rid, |w| {
-        w.bool("return", true);
-        w.list("revokedSecurityGroupRuleSet", &gone, |w, r| {
-            w.text("securityGroupRuleId", r.id.as_str())
-                .text("groupId", r.group_id.as_str())
-                .bool("isEgress", r.egress)
-                .text("ipProtocol", &r.protocol)
-                .num("fromPort", r.from_port.unwrap_or(-1))
-                .num("toPort", r.to_port.unwrap_or(-1));
-            match &r.peer {
-                RulePeer::Ipv4 { cidr } => w.text("cidrIpv4", cidr),
-                RulePeer::Ipv6 { cidr } => w.text("cidrIpv6", cidr),
-                RulePeer::Group { group_id, .. } => w.text("referencedGroupId", group_id.as_str()),
-            };
-            w.opt_text("description", r.description.as_deref());
-        });
-    }))
+/// RevokeSecurityGroupIngress (by permissions or by `SecurityGroupRuleId.N`).
+pub fn revoke_ingress(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::RevokeSecurityGroupIngressRequest,
+) -> Result<wire::RevokeSecurityGroupIngressResult> {
+    let sel = selector(req.group_id, req.group_name)?;
+    let perms = permissions(
+        &req.ip_permissions,
+        Flat {
+            ip_protocol: req.ip_protocol,
+            from_port: req.from_port,
+            to_port: req.to_port,
+            cidr_ip: req.cidr_ip,
+            source_security_group_name: req.source_security_group_name,
+            source_security_group_owner_id: req.source_security_group_owner_id,
+        },
+    )?;
+    let gone = cp.revoke_security_group(
+        cx.caller,
+        &sel,
+        false,
+        &perms,
+        &req.security_group_rule_ids,
+        cx.dry_run,
+    )?;
+    Ok(wire::RevokeSecurityGroupIngressResult {
+        r#return: Some(true),
+        revoked_security_group_rules: Some(gone.iter().map(revoked_item).collect()),
+        unknown_ip_permissions: None,
+    })
 }
 
-/// RevokeSecurityGroupIngress.
-pub fn revoke_ingress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    revoke(cp, c, p, rid, false)
+/// RevokeSecurityGroupEgress (by permissions or by `SecurityGroupRuleId.N`).
+pub fn revoke_egress(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::RevokeSecurityGroupEgressRequest,
+) -> Result<wire::RevokeSecurityGroupEgressResult> {
+    let sel = selector(Some(req.group_id), None)?;
+    let perms = permissions(
+        &req.ip_permissions,
+        Flat {
+            ip_protocol: req.ip_protocol,
+            from_port: req.from_port,
+            to_port: req.to_port,
+            cidr_ip: req.cidr_ip,
+            source_security_group_name: req.source_security_group_name,
+            source_security_group_owner_id: req.source_security_group_owner_id,
+        },
+    )?;
+    let gone = cp.revoke_security_group(
+        cx.caller,
+        &sel,
+        true,
+        &perms,
+        &req.security_group_rule_ids,
+        cx.dry_run,
+    )?;
+    Ok(wire::RevokeSecurityGroupEgressResult {
+        r#return: Some(true),
+        revoked_security_group_rules: Some(gone.iter().map(revoked_item).collect()),
+        unknown_ip_permissions: None,
+    })
 }
 
-/// RevokeSecurityGroupEgress.
-pub fn revoke_egress(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    revoke(cp, c, p, rid, true)
-}
-
-/// ModifySecurityGroupRules.
-pub fn modify_rules(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let group = p.required("GroupId")?;
-    let updates = p
-        .structs("SecurityGroupRule")
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let def = item.sub("SecurityGroupRule");
-            Ok(RuleUpdate {
-                rule_id: item
-                    .get("SecurityGroupRuleId")
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        Error::MissingParameter(format!(
-                            "SecurityGroupRule.{}.SecurityGroupRuleId",
-                            i + 1
-                        ))
-                    })?
-                    .to_string(),
-                protocol: opt(&def, "IpProtocol"),
-                from_port: def.int("FromPort")?,
-                to_port: def.int("ToPort")?,
-                cidr_ipv4: opt(&def, "CidrIpv4").filter(|s| !s.is_empty()),
-                cidr_ipv6: opt(&def, "CidrIpv6").filter(|s| !s.is_empty()),
-                prefix_list_id: opt(&def, "PrefixListId").filter(|s| !s.is_empty()),
-                referenced_group_id: opt(&def, "ReferencedGroupId").filter(|s| !s.is_empty()),
-                description: opt(&def, "Description"),
-            })
+/// ModifySecurityGroupRules: each `SecurityGroupRule.N` replaces one rule's definition.
+/// Empty peers are taken as absent (a rule has exactly one); the protocol and the
+/// description are passed as given, for the control plane to check.
+pub fn modify_rules(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::ModifySecurityGroupRulesRequest,
+) -> Result<wire::ModifySecurityGroupRulesResult> {
+    let updates: Vec<RuleUpdate> = req
+        .security_group_rules
+        .into_iter()
+        .map(|item| match item.security_group_rule {
+            Some(def) => RuleUpdate {
+                rule_id: item.security_group_rule_id,
+                protocol: def.ip_protocol,
+                from_port: def.from_port.map(i64::from),
+                to_port: def.to_port.map(i64::from),
+                cidr_ipv4: non_empty(def.cidr_ipv4),
+                cidr_ipv6: non_empty(def.cidr_ipv6),
+                prefix_list_id: non_empty(def.prefix_list_id),
+                referenced_group_id: non_empty(def.referenced_group_id),
+                description: def.description,
+            },
+            None => RuleUpdate {
+                rule_id: item.security_group_rule_id,
+                ..Default::default()
+            },
         })
-        .collect::<Result<Vec<_>>>()?;
-    cp.modify_security_group_rules(c, group, &updates, dry)?;
-    Ok(xml::success("ModifySecurityGroupRules", rid, |w| {
-        w.bool("return", true);
-    }))
+        .collect();
+    cp.modify_security_group_rules(cx.caller, &req.group_id, &updates, cx.dry_run)?;
+    Ok(wire::ModifySecurityGroupRulesResult {
+        r#return: Some(true),
+    })
 }

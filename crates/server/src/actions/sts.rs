@@ -7,8 +7,21 @@ use strato_ec2_wire::{xml, Params};
 
 pub const STS_XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-pub fn is_sts(action: &str) -> bool {
-    action == "GetCallerIdentity"
+/// The STS actions Strato serves (metrics label them by name).
+pub const ACTIONS: &[&str] = &["GetCallerIdentity"];
+
+/// Runs one STS action for an authenticated caller.
+pub fn dispatch(
+    cp: &ControlPlane,
+    caller: &Caller,
+    action: &str,
+    p: &Params,
+    rid: &str,
+) -> Result<String> {
+    match action {
+        "GetCallerIdentity" => get_caller_identity(cp, caller, p, rid),
+        other => Err(Error::InvalidAction(other.to_string())),
+    }
 }
 
 pub fn get_caller_identity(

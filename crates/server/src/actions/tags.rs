@@ -1,49 +1,60 @@
-//! CreateTags, DeleteTags, DescribeTags.
+//! CreateTags, DeleteTags, DescribeTags: typed requests to the control plane, its
+//! records to the model's output types.
 
-use super::{page, tag_list};
+use super::{page, tag_list, Ctx};
 use strato_common::{Error, Result};
 use strato_control::tags::TAG_FILTERS;
-use strato_control::{Caller, ControlPlane};
-use strato_ec2_wire::{decode_filters, xml, Params};
+use strato_control::ControlPlane;
+use strato_domain::Tag;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire, ResourceType};
 
-pub fn create(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    cp.create_tags(c, &p.list("ResourceId"), &tag_list(p, "Tag")?, dry)?;
-    Ok(xml::success("CreateTags", rid, |w| {
-        w.bool("return", true);
-    }))
+/// CreateTags.
+pub fn create(cp: &ControlPlane, cx: &Ctx, req: wire::CreateTagsRequest) -> Result<()> {
+    cp.create_tags(
+        cx.caller,
+        &req.resources,
+        &tag_list(&req.tags, "Tag")?,
+        cx.dry_run,
+    )
 }
 
-pub fn delete(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    let dry = p.dry_run()?;
-    let tags: Vec<(String, Option<String>)> = p
-        .structs("Tag")
+/// DeleteTags. A `Tag.N.Value` left out deletes the key whatever its value; one given,
+/// even empty, deletes the key only with that value. A `Tag.N` without a `Key` names
+/// nothing and is skipped.
+pub fn delete(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteTagsRequest) -> Result<()> {
+    let tags: Vec<(String, Option<String>)> = req
+        .tags
         .into_iter()
-        .filter_map(|t| {
-            t.get("Key")
-                .map(|k| (k.to_string(), t.get("Value").map(str::to_string)))
-        })
+        .filter_map(|t| t.key.map(|k| (k, t.value)))
         .collect();
-    cp.delete_tags(c, &p.list("ResourceId"), &tags, dry)?;
-    Ok(xml::success("DeleteTags", rid, |w| {
-        w.bool("return", true);
-    }))
+    cp.delete_tags(cx.caller, &req.resources, &tags, cx.dry_run)
 }
 
-pub fn describe(cp: &ControlPlane, c: &Caller, p: &Params, rid: &str) -> Result<String> {
-    if p.dry_run()? {
+/// One tag as DescribeTags lists it, with the type of the resource it is on.
+fn tag_item(t: &Tag) -> wire::TagDescription {
+    wire::TagDescription {
+        resource_id: Some(t.resource_id.clone()),
+        resource_type: ResourceType::from_wire(&t.resource_type),
+        key: Some(t.key.clone()),
+        value: Some(t.value.clone()),
+    }
+}
+
+/// DescribeTags.
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeTagsRequest,
+) -> Result<wire::DescribeTagsResult> {
+    if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = decode_filters(p, "Filter", TAG_FILTERS, false)?;
-    let pg = page(p, 5, 1000)?;
-    let (list, next) = cp.describe_tags(c, &filters, &pg)?;
-    Ok(xml::success("DescribeTags", rid, |w| {
-        w.list("tagSet", &list, |w, t| {
-            w.text("resourceId", &t.resource_id)
-                .text("resourceType", &t.resource_type)
-                .text("key", &t.key)
-                .text("value", &t.value);
-        });
-        w.opt_text("nextToken", next.as_deref());
-    }))
+    let filters = filter_set(&req.filters, TAG_FILTERS, false)?;
+    let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
+    let (list, next) = cp.describe_tags(cx.caller, &filters, &pg)?;
+    Ok(wire::DescribeTagsResult {
+        tags: Some(list.iter().map(tag_item).collect()),
+        next_token: next,
+    })
 }

@@ -101,7 +101,10 @@ pub fn modify_vpc_attribute(
 ) -> Result<()> {
     let value = |a: &Option<AttributeBooleanValue>| a.as_ref().and_then(|v| v.value);
     let changes: Vec<(VpcAttribute, bool)> = [
-        (VpcAttribute::EnableDnsSupport, value(&req.enable_dns_support)),
+        (
+            VpcAttribute::EnableDnsSupport,
+            value(&req.enable_dns_support),
+        ),
         (
             VpcAttribute::EnableDnsHostnames,
             value(&req.enable_dns_hostnames),
