@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import DEFAULT_IMAGE, Strato, wait_for_state
+from helpers import expect_code
 from netns import Internet, keep_log_on_failure, remove_owned_namespaces
 
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
@@ -331,3 +332,39 @@ def test_cpu_options_are_the_guests_real_topology(vm_strato):
     assert ec2.describe_instances(InstanceIds=[single])["Reservations"][0]["Instances"][0]["CpuOptions"] == \
         {"CoreCount": 1, "ThreadsPerCore": 1}
     ec2.terminate_instances(InstanceIds=[default, single])
+
+
+def png_pixels(data):
+    """(width, height, raw scanlines) of a PNG, read with the standard library only."""
+    import struct
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+def test_console_screenshot_is_the_guests_display(vm_strato):
+    import base64
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=30)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    r = ec2.get_console_screenshot(InstanceId=iid, WakeUp=True)
+    assert r["InstanceId"] == iid
+    width, height, raw = png_pixels(base64.b64decode(r["ImageData"]))
+    # The VGA text console the firmware wrote on (80×25 cells of 9×16 pixels).
+    assert (width, height) == (720, 400), (width, height)
+    assert len(set(raw)) > 2, "the screen is blank: the firmware's text is missing"
+    expect_code("DryRunOperation", ec2.get_console_screenshot, InstanceId=iid, DryRun=True)
+    ec2.stop_instances(InstanceIds=[iid], Force=True)
+    wait_for_state(ec2, [iid], "stopped", timeout=60)
+    expect_code("IncorrectInstanceState", ec2.get_console_screenshot, InstanceId=iid)
+    ec2.terminate_instances(InstanceIds=[iid])
