@@ -59,6 +59,38 @@ def test_instance_types_by_name_and_filters(strato, ec2):
             for t in d["InstanceTypes"]] == [("t3.micro", 2, 1024)]
 
 
+def test_instance_type_filters_take_the_answers_values(ec2):
+    # vcpu-info.default-vcpus selects exactly the types with that many vCPUs.
+    names = lambda *f: sorted(t["InstanceType"] for t in all_types(
+        ec2, Filters=[{"Name": n, "Values": v} for n, v in f]))
+    for vcpus in (1, 2, 8, 16):
+        assert names(("vcpu-info.default-vcpus", [str(vcpus)])) == sorted(
+            n for n, (v, _) in EXPECTED_TYPES.items() if v == vcpus), vcpus
+    assert names(("vcpu-info.default-vcpus", ["3"])) == []
+    # Values read back from an answer select the type they were read from.
+    t = ec2.describe_instance_types(InstanceTypes=["m5.2xlarge"])["InstanceTypes"][0]
+    read_back = [
+        ("vcpu-info.valid-cores", [str(t["VCpuInfo"]["ValidCores"][-1])]),
+        ("processor-info.sustained-clock-speed-in-ghz", [str(t["ProcessorInfo"]["SustainedClockSpeedInGhz"])]),
+        ("network-info.efa-supported", [str(t["NetworkInfo"]["EfaSupported"]).lower()]),
+        ("network-info.maximum-network-cards", [str(t["NetworkInfo"]["MaximumNetworkCards"])]),
+        ("nitro-enclaves-support", [t["NitroEnclavesSupport"]]),
+        ("supported-boot-mode", t["SupportedBootModes"]),
+        ("hypervisor", [t["Hypervisor"]]),
+    ]
+    for name, values in read_back:
+        assert "m5.2xlarge" in names((name, values)), (name, values)
+    # Four valid cores at 3.1 GHz: the 8- and 16-vCPU m5 and the 8-vCPU r5.
+    assert names(*read_back) == ["m5.2xlarge", "m5.4xlarge", "r5.2xlarge"]
+    # t2 takes no CPU options, so shows no valid core counts and matches none.
+    t2 = ec2.describe_instance_types(InstanceTypes=["t2.micro"])["InstanceTypes"][0]
+    assert "ValidCores" not in t2["VCpuInfo"]
+    assert "t2.micro" not in names(("vcpu-info.valid-cores", ["*"]))
+    # A feature Strato lacks: the filter is accepted and matches nothing.
+    assert names(("instance-storage-info.disk.type", ["*"])) == []
+    assert names(("network-info.efa-supported", ["true"])) == []
+
+
 def test_instance_types_unknown_name(strato, ec2):
     # EC2 answers InvalidInstanceType: "The following supplied instance types do not exist: [...]".
     code, status, msg = client_error(ec2.describe_instance_types, InstanceTypes=["t3.micro", "t3.gigantic"])
@@ -241,6 +273,25 @@ def test_availability_zones(strato, ec2):
     expect_code("InvalidParameterValue", ec2.describe_availability_zones, Filters=[{"Name": "size", "Values": ["1"]}])
     d = strato.aws("ec2", "describe-availability-zones", "--zone-names", "us-east-1a")
     assert [x["ZoneId"] for x in d["AvailabilityZones"]] == ["use1-az1"]
+
+
+def test_zone_and_region_filters_take_the_answers_values(ec2):
+    zones = lambda *f: [x["ZoneName"] for x in ec2.describe_availability_zones(
+        Filters=[{"Name": n, "Values": v} for n, v in f])["AvailabilityZones"]]
+    assert zones(("zone-id", ["use1-az4"])) == ["us-east-1d"]
+    assert zones(("zone-id", ["use1-az*"]), ("zone-name", ["*f"])) == ["us-east-1f"]
+    z = ec2.describe_availability_zones(ZoneNames=["us-east-1e"])["AvailabilityZones"][0]
+    for name, key in [("zone-type", "ZoneType"), ("opt-in-status", "OptInStatus"),
+                      ("region-name", "RegionName"), ("group-name", "GroupName"),
+                      ("network-border-group", "NetworkBorderGroup"), ("state", "State")]:
+        assert "us-east-1e" in zones((name, [z[key]])), name
+    assert zones(("zone-type", ["local-zone"])) == []
+    # A plain zone has no parent zone: accepted, matches nothing.
+    assert zones(("parent-zone-name", ["*"])) == []
+    r = ec2.describe_regions(RegionNames=["us-east-1"])["Regions"][0]
+    by_endpoint = ec2.describe_regions(Filters=[{"Name": "endpoint", "Values": [r["Endpoint"]]}])["Regions"]
+    assert "us-east-1" in [x["RegionName"] for x in by_endpoint]
+    assert ec2.describe_regions(Filters=[{"Name": "endpoint", "Values": ["ec2.example.com"]}])["Regions"] == []
 
 
 # --------------------------------------------------------------------------- account attributes and STS

@@ -296,16 +296,23 @@ impl Generator<'_> {
             )
             .map_err(se)?;
             for f in &fields {
+                let (open, close) = (format!("<{}>", f.wire_out), format!("</{}>", f.wire_out));
                 if f.list {
                     writeln!(
                         o,
-                        "        w.member_list({:?}, {:?}, &self.{});",
-                        f.wire_out, f.item, f.field
+                        "        w.member_list(({open:?}, {close:?}), ({:?}, {:?}), &self.{});",
+                        format!("<{}>", f.item),
+                        format!("</{}>", f.item),
+                        f.field
                     )
                     .map_err(se)?;
                 } else {
-                    writeln!(o, "        w.member({:?}, &self.{});", f.wire_out, f.field)
-                        .map_err(se)?;
+                    writeln!(
+                        o,
+                        "        w.member({open:?}, {close:?}, &self.{});",
+                        f.field
+                    )
+                    .map_err(se)?;
                 }
             }
             o.push_str("    }\n}\n\n");

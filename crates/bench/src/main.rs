@@ -34,6 +34,10 @@
 
 mod codec;
 
+/// The allocator the server runs with, so in-process codec figures match it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -131,6 +135,9 @@ struct Args {
     /// moto: AMI id for RunInstances (default: the first image moto's DescribeImages lists).
     #[arg(long)]
     moto_image_id: Option<String>,
+    /// Run only the in-process codec measurements (no servers, no moto).
+    #[arg(long)]
+    codec_only: bool,
     /// Seconds each in-process codec measurement runs (0 skips them).
     #[arg(long, default_value_t = 1.0)]
     codec_secs: f64,
@@ -1532,6 +1539,16 @@ fn clean_work_dir(args: &Args) {
 }
 
 async fn run(args: Args) -> Result<bool> {
+    if args.codec_only {
+        eprintln!("== codec, in process (decode + validate, encode)");
+        for c in codec::measure(Duration::from_secs_f64(args.codec_secs.max(0.5))) {
+            println!(
+                "{:<64} p50 {:>10.2} us   p99 {:>10.2} us",
+                c.what, c.p50_us, c.p99_us
+            );
+        }
+        return Ok(true);
+    }
     let strato_bin = match &args.strato_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe()?

@@ -11,7 +11,7 @@ use crate::instances::cpu_credits_of;
 use crate::page::PageRequest;
 use crate::{Caller, ControlPlane};
 use strato_common::filter::FilterSet;
-use strato_common::{Error, InstanceId, ResourceId, ResourceKind, Result};
+use strato_common::{Error, InstanceId, ResourceKind, Result};
 use strato_domain::Scope;
 use strato_domain::{CreditDefault, Instance, InstanceState};
 
@@ -23,6 +23,31 @@ pub const CREDIT_FILTERS: &[&str] = &["instance-id"];
 pub struct CreditSpecification {
     pub instance_id: InstanceId,
     pub cpu_credits: String,
+}
+
+/// One `InstanceCreditSpecification.N` of ModifyInstanceCreditSpecification.
+#[derive(Debug)]
+pub struct CreditRequest {
+    /// `InstanceId` as given: the answer names the item by it.
+    pub given: String,
+    /// The instance the front door parsed from `given`, or its `Malformed` error. EC2
+    /// answers a malformed id as the failure of its own item, not of the whole call,
+    /// so the error travels with the item.
+    pub instance: Result<InstanceId>,
+    /// `CpuCredits`.
+    pub cpu_credits: String,
+}
+
+/// `InvalidParameterCombination` when a DescribeInstanceCreditSpecifications request
+/// names instances and a page size too. The front door checks this before it parses
+/// the ids, because EC2 answers it first.
+pub fn check_ids_or_page(ids_given: bool, page: &PageRequest) -> Result<()> {
+    if ids_given && page.max_results.is_some() {
+        return Err(Error::InvalidParameterCombination(
+            "The parameter InstanceId cannot be used with the parameter MaxResults".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The outcome of one instance of ModifyInstanceCreditSpecification.
@@ -119,15 +144,11 @@ impl ControlPlane {
     pub fn describe_instance_credit_specifications(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<CreditSpecification>, Option<String>)> {
-        if !ids.is_empty() && page.max_results.is_some() {
-            return Err(Error::InvalidParameterCombination(
-                "The parameter InstanceId cannot be used with the parameter MaxResults".into(),
-            ));
-        }
+        check_ids_or_page(!ids.is_empty(), page)?;
         let (list, _) =
             self.describe_instances(caller, ids, &FilterSet::default(), &PageRequest::all())?;
         let mut out = vec![];
@@ -166,7 +187,7 @@ impl ControlPlane {
     pub fn modify_instance_credit_specification(
         &self,
         caller: &Caller,
-        changes: &[(String, String)],
+        changes: Vec<CreditRequest>,
         dry_run: bool,
     ) -> Result<Vec<CreditChange>> {
         if changes.is_empty() {
@@ -174,38 +195,40 @@ impl ControlPlane {
                 "InstanceCreditSpecification".into(),
             ));
         }
-        for (_, c) in changes {
-            check_option(c)?;
+        for c in &changes {
+            check_option(&c.cpu_credits)?;
         }
         if dry_run {
-            for (id, _) in changes {
-                self.instance(caller, id)?;
+            for c in changes {
+                self.instance(caller, &c.instance?)?;
             }
             return Err(Error::DryRunOperation);
         }
         let mut out = vec![];
-        for (id, credits) in changes {
-            let result = self.db.write(|tx| {
-                let iid = InstanceId::parse(id)?;
-                let mut i: Instance = tx
-                    .instance(&caller.scope(), iid.as_str())?
-                    .filter(|i| i.state != InstanceState::Terminated)
-                    .ok_or_else(|| Error::not_found(ResourceKind::Instance, &iid))?;
-                let t = catalog::instance_type(&i.instance_type)?;
-                if t.default_cpu_credits().is_none() {
-                    return Err(Error::Unsupported(format!(
-                        "The instance {} is not a burstable performance instance.",
-                        i.id
-                    )));
-                }
-                i.cpu_credits = Some(credits.clone());
-                tx.update_instance(&i)
+        for c in changes {
+            let credits = &c.cpu_credits;
+            let result = c.instance.and_then(|iid| {
+                self.db.write(|tx| {
+                    let mut i: Instance = tx
+                        .instance(&caller.scope(), iid.as_str())?
+                        .filter(|i| i.state != InstanceState::Terminated)
+                        .ok_or_else(|| Error::not_found(ResourceKind::Instance, &iid))?;
+                    let t = catalog::instance_type(&i.instance_type)?;
+                    if t.default_cpu_credits().is_none() {
+                        return Err(Error::Unsupported(format!(
+                            "The instance {} is not a burstable performance instance.",
+                            i.id
+                        )));
+                    }
+                    i.cpu_credits = Some(credits.clone());
+                    tx.update_instance(&i)
+                })
             });
             out.push(match result {
-                Ok(()) => CreditChange::Done(id.clone()),
+                Ok(()) => CreditChange::Done(c.given),
                 Err(
                     e @ (Error::NotFound { .. } | Error::Malformed { .. } | Error::Unsupported(_)),
-                ) => CreditChange::Failed(id.clone(), e),
+                ) => CreditChange::Failed(c.given, e),
                 Err(e) => return Err(e),
             });
         }

@@ -5,7 +5,7 @@ use crate::page::{paginate, PageRequest};
 use crate::{Caller, ControlPlane};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::ec2_timestamp;
-use strato_common::{Error, ImageId, ResourceId, ResourceKind, Result};
+use strato_common::{AccountId, Error, ImageId, ResourceId, ResourceKind, Result};
 use strato_store::{Image, ImageBoot};
 
 /// The owner alias of the images Strato ships.
@@ -165,11 +165,55 @@ fn image_field(img: &Image, name: &str) -> Vec<String> {
 /// An image with the caller's tags on it.
 pub type TaggedImage = (Image, crate::Tags);
 
-/// A DescribeImages request.
+/// One `Owner.N` of DescribeImages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageOwner {
+    /// `self`: the caller's own images.
+    Caller,
+    /// An owner alias (`amazon`, `aws-marketplace`, or Strato's own), which selects
+    /// the images showing that `imageOwnerAlias`.
+    Alias(String),
+    /// An account, which selects the images showing that `imageOwnerId`.
+    Account(AccountId),
+}
+
+impl ImageOwner {
+    /// Parses an `Owner.N` value, answering EC2's error for anything that is neither a
+    /// known alias nor an account id.
+    pub fn parse(owner: &str) -> Result<ImageOwner> {
+        match owner {
+            "self" => Ok(ImageOwner::Caller),
+            "amazon" | "aws-marketplace" | BUILTIN_OWNER_ALIAS => {
+                Ok(ImageOwner::Alias(owner.to_string()))
+            }
+            _ => AccountId::parse(owner).map(ImageOwner::Account).ok_or_else(|| {
+                Error::invalid_value(format!(
+                    "Invalid value '{owner}' for owners. Expected an account id or one of self, amazon, {BUILTIN_OWNER_ALIAS}."
+                ))
+            }),
+        }
+    }
+
+    /// Whether `img` is one of this owner's, for `caller`.
+    fn owns(&self, caller: &Caller, img: &Image) -> bool {
+        match self {
+            ImageOwner::Caller => img.owner.as_ref() == Some(&caller.account),
+            ImageOwner::Alias(alias) => img.owner_alias.as_deref() == Some(alias.as_str()),
+            ImageOwner::Account(id) => owner_id(img) == id.as_str(),
+        }
+    }
+}
+
+/// A DescribeImages request, its ids and owners already parsed by the front door.
 #[derive(Default)]
 pub struct DescribeImagesInput {
-    pub image_ids: Vec<String>,
-    pub owners: Vec<String>,
+    /// `ImageId.N`.
+    pub image_ids: Vec<ImageId>,
+    /// `Owner.N`.
+    pub owners: Vec<ImageOwner>,
+    /// `ExecutableBy.N`: `all`, `self` or an account id. Kept as given, because
+    /// Strato has never refused a value here: one naming no account still selects the
+    /// public images, which every account can launch.
     pub executable_by: Vec<String>,
     pub filters: FilterSet,
     pub page: Option<PageRequest>,
@@ -194,25 +238,14 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found(ResourceKind::Image, id))
     }
 
+    /// DescribeImages: the images the caller may see that match every criterion, one
+    /// page (everything when `input.page` is `None`), each with the caller's tags.
+    /// Every id asked for must be one of them.
     pub fn describe_images(
         &self,
         caller: &Caller,
         input: &DescribeImagesInput,
     ) -> Result<(Vec<TaggedImage>, Option<String>)> {
-        for id in &input.image_ids {
-            ImageId::parse(id)?;
-        }
-        for owner in &input.owners {
-            let ok = matches!(
-                owner.as_str(),
-                "self" | "amazon" | "aws-marketplace" | BUILTIN_OWNER_ALIAS
-            ) || strato_common::AccountId::parse(owner).is_some();
-            if !ok {
-                return Err(Error::invalid_value(format!(
-                    "Invalid value '{owner}' for owners. Expected an account id or one of self, amazon, {BUILTIN_OWNER_ALIAS}."
-                )));
-            }
-        }
         let (images, tags) = self.db.read(|tx| {
             let images = tx.visible_images(&caller.account)?;
             let tags = match (images.first(), images.last()) {
@@ -223,30 +256,23 @@ impl ControlPlane {
             };
             Ok((images, tags))
         })?;
-        let missing: Vec<&String> = input
+        let missing: Vec<&str> = input
             .image_ids
             .iter()
-            .filter(|id| !images.iter().any(|i| i.id.as_str() == id.as_str()))
+            .filter(|id| !images.iter().any(|i| i.id == **id))
+            .map(|id| id.as_str())
             .collect();
         if !missing.is_empty() {
-            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             return Err(Error::not_found(
                 ResourceKind::Image,
-                format!("[{}]", list.join(", ")),
+                format!("[{}]", missing.join(", ")),
             ));
         }
         let selected: Vec<(Image, Vec<(String, String)>)> = images
             .into_iter()
+            .filter(|img| input.image_ids.is_empty() || input.image_ids.contains(&img.id))
             .filter(|img| {
-                input.image_ids.is_empty() || input.image_ids.iter().any(|i| i == img.id.as_str())
-            })
-            .filter(|img| {
-                input.owners.is_empty()
-                    || input.owners.iter().any(|o| match o.as_str() {
-                        "self" => img.owner.as_ref() == Some(&caller.account),
-                        alias if img.owner_alias.as_deref() == Some(alias) => true,
-                        id => owner_id(img) == id,
-                    })
+                input.owners.is_empty() || input.owners.iter().any(|o| o.owns(caller, img))
             })
             .filter(|img| {
                 input.executable_by.is_empty()

@@ -21,7 +21,7 @@ use strato_common::base64::decode_base64;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_reason_time, ec2_timestamp, now_ms};
 use strato_common::{Error, InstanceId, ReservationId, ResourceId, ResourceKind, Result};
-use strato_common::{NetworkInterfaceId, SubnetId};
+use strato_common::{NetworkInterfaceId, SecurityGroupId, SubnetId};
 use strato_domain::Scope;
 use strato_store::{
     ClientTokenRecord, CpuOptions, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
@@ -125,10 +125,10 @@ pub struct RunInstancesInput {
     /// The subnet to launch into; by default the default subnet of the zone (the
     /// first zone when none is given) in the default VPC.
     #[serde(default)]
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<SubnetId>,
     /// Security groups by id (`SecurityGroupId.N`), which must be in the subnet's VPC.
     #[serde(default)]
-    pub security_group_ids: Vec<String>,
+    pub security_group_ids: Vec<SecurityGroupId>,
     /// Security groups by name (`SecurityGroup.N`), looked up in the subnet's VPC.
     #[serde(default)]
     pub security_group_names: Vec<String>,
@@ -140,7 +140,7 @@ pub struct RunInstancesInput {
     /// groups and address are the instance's; `subnet_id`, the security groups and
     /// `private_ip_address` must then be absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_interface_id: Option<String>,
+    pub network_interface_id: Option<NetworkInterfaceId>,
     /// `NetworkInterface.1.DeleteOnTermination`: whether the primary interface goes
     /// with the instance. Default true for the interface the launch makes, false for
     /// one named by `network_interface_id`.
@@ -629,11 +629,6 @@ pub fn reachability_of(state: InstanceState) -> &'static str {
     }
 }
 
-/// Parses a list of instance ids, all or nothing.
-pub fn parse_instance_ids(ids: &[String]) -> Result<Vec<InstanceId>> {
-    ids.iter().map(|s| InstanceId::parse(s)).collect()
-}
-
 fn digest_of(input: &RunInstancesInput) -> Result<String> {
     let json = serde_json::to_vec(input).map_err(Error::internal)?;
     Ok(hex::encode(Sha256::digest(json)))
@@ -966,15 +961,14 @@ impl ControlPlane {
     ) -> Result<LaunchNetwork> {
         let scope = caller.scope();
         let account = &scope;
-        if let Some(id) = input.network_interface_id.as_deref() {
+        if let Some(id) = &input.network_interface_id {
             return self.launch_with_interface(tx, account, input, id);
         }
-        let subnet: Subnet = match input.subnet_id.as_deref().filter(|s| !s.is_empty()) {
+        let subnet: Subnet = match &input.subnet_id {
             Some(id) => {
-                let id = SubnetId::parse(id)?;
                 let s: Subnet = tx
                     .get_doc(account, id.as_str())?
-                    .ok_or_else(|| Error::not_found(ResourceKind::Subnet, &id))?;
+                    .ok_or_else(|| Error::not_found(ResourceKind::Subnet, id))?;
                 if let Some(z) = &input.availability_zone {
                     if *z != s.availability_zone {
                         return Err(Error::invalid_value(format!(
@@ -1028,14 +1022,14 @@ impl ControlPlane {
         tx: &Tx,
         account: &Scope,
         input: &RunInstancesInput,
-        id: &str,
+        id: &NetworkInterfaceId,
     ) -> Result<LaunchNetwork> {
         let combination = |what: &str| {
             Err(Error::InvalidParameterCombination(format!(
                 "A network interface ID and {what} may not both be specified for the primary network interface."
             )))
         };
-        if input.subnet_id.as_deref().is_some_and(|s| !s.is_empty()) {
+        if input.subnet_id.is_some() {
             return combination("a subnet ID");
         }
         if !input.security_group_ids.is_empty() || !input.security_group_names.is_empty() {
@@ -1047,10 +1041,9 @@ impl ControlPlane {
         if input.interface_description.is_some() {
             return combination("a description");
         }
-        let id = NetworkInterfaceId::parse(id)?;
         let n: NetworkInterface = tx
             .get_doc(account, id.as_str())?
-            .ok_or_else(|| Error::not_found(ResourceKind::NetworkInterface, &id))?;
+            .ok_or_else(|| Error::not_found(ResourceKind::NetworkInterface, id))?;
         if let Some(a) = &n.attachment {
             return Err(Error::NetworkInterfaceInUse(format!(
                 "Interface: [{}] in use (attached to {}).",
@@ -1319,7 +1312,7 @@ impl ControlPlane {
     pub fn describe_instances(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<TaggedInstance>, Option<String>)> {
@@ -1332,11 +1325,10 @@ impl ControlPlane {
     pub fn describe_instances_with_interfaces(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<TaggedInstance>, InstanceInterfaces, Option<String>)> {
-        let ids = parse_instance_ids(ids)?;
         let region = &caller.region;
         // Interface tags are read only for the filters that look at them.
         let nic_tags = filters.filters.iter().any(|f| {
@@ -1353,7 +1345,7 @@ impl ControlPlane {
                 ));
             }
             let (list, mut interfaces, tags_of_nics) = self.db.read(|tx| {
-                let found = self.load_instances(tx, caller, &ids)?;
+                let found = self.load_instances(tx, caller, ids)?;
                 let list = with_tags(tx, caller, found)?;
                 let interfaces = instance_interfaces(tx, &caller.scope(), &list)?;
                 let tags_of_nics = if nic_tags {
@@ -1474,12 +1466,11 @@ impl ControlPlane {
     pub fn describe_instance_status(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         filters: &FilterSet,
         include_all: bool,
         page: &PageRequest,
     ) -> Result<(Vec<Instance>, Option<String>)> {
-        let ids = parse_instance_ids(ids)?;
         // No status filter reads interfaces.
         let (no_eips, no_tags) = (HashMap::new(), HashMap::new());
         let none = Related {
@@ -1498,7 +1489,7 @@ impl ControlPlane {
                         .into(),
                 ));
             }
-            let found = self.db.read(|tx| self.load_instances(tx, caller, &ids))?;
+            let found = self.db.read(|tx| self.load_instances(tx, caller, ids))?;
             return Ok((found.into_iter().filter(|i| keep(i)).collect(), None));
         }
         let (list, _, next) =
@@ -1513,16 +1504,15 @@ impl ControlPlane {
     fn change_instances(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         dry_run: bool,
         mut change: impl FnMut(&mut Instance) -> Result<bool>,
     ) -> Result<Vec<StateChange>> {
         if ids.is_empty() {
             return Err(Error::MissingParameter("InstanceId".into()));
         }
-        let ids = parse_instance_ids(ids)?;
         let (changes, specs) = self.db.write(|tx| {
-            let list = self.load_instances(tx, caller, &ids)?;
+            let list = self.load_instances(tx, caller, ids)?;
             let mut changes = Vec::with_capacity(list.len());
             let mut specs = vec![];
             let mut edited = vec![];
@@ -1566,7 +1556,7 @@ impl ControlPlane {
     pub fn start_instances(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
         self.change_instances(caller, ids, dry_run, |i| match i.state {
@@ -1590,7 +1580,7 @@ impl ControlPlane {
     pub fn stop_instances(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         force: bool,
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
@@ -1630,7 +1620,7 @@ impl ControlPlane {
     pub fn terminate_instances(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InstanceId],
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
         self.change_instances(caller, ids, dry_run, |i| {
@@ -1657,7 +1647,12 @@ impl ControlPlane {
         })
     }
 
-    pub fn reboot_instances(&self, caller: &Caller, ids: &[String], dry_run: bool) -> Result<()> {
+    pub fn reboot_instances(
+        &self,
+        caller: &Caller,
+        ids: &[InstanceId],
+        dry_run: bool,
+    ) -> Result<()> {
         self.change_instances(caller, ids, dry_run, |i| match i.state {
             InstanceState::Running => {
                 i.reboot_seq += 1;
@@ -1672,12 +1667,11 @@ impl ControlPlane {
     }
 
     /// One instance by id (scoped), or NotFound.
-    pub fn instance(&self, caller: &Caller, id: &str) -> Result<Instance> {
-        let id = InstanceId::parse(id)?;
+    pub fn instance(&self, caller: &Caller, id: &InstanceId) -> Result<Instance> {
         self.db
-            .read(|tx| self.load_instances(tx, caller, std::slice::from_ref(&id)))?
+            .read(|tx| self.load_instances(tx, caller, std::slice::from_ref(id)))?
             .pop()
-            .ok_or_else(|| Error::not_found(ResourceKind::Instance, &id))
+            .ok_or_else(|| Error::not_found(ResourceKind::Instance, id))
     }
 
     /// ModifyInstanceMetadataOptions: changes the metadata-service settings of a
@@ -1685,16 +1679,12 @@ impl ControlPlane {
     pub fn modify_instance_metadata_options(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &InstanceId,
         change: &MetadataOptionsChange,
         dry_run: bool,
     ) -> Result<Instance> {
-        if change.is_empty() {
-            return Err(Error::MissingParameter(
-                "HttpTokens, HttpPutResponseHopLimit, HttpEndpoint, HttpProtocolIpv6 or InstanceMetadataTags".into(),
-            ));
-        }
-        self.change_instances(caller, &[id.to_string()], dry_run, |i| {
+        change.require_some()?;
+        self.change_instances(caller, std::slice::from_ref(id), dry_run, |i| {
             if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
                 return Err(Error::IncorrectInstanceState(format!(
                     "The instance '{}' is not in a state from which its metadata options can be modified.",
@@ -1711,11 +1701,11 @@ impl ControlPlane {
     pub fn modify_instance_attribute(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &InstanceId,
         change: AttributeChange,
         dry_run: bool,
     ) -> Result<()> {
-        self.change_instances(caller, &[id.to_string()], dry_run, |i| {
+        self.change_instances(caller, std::slice::from_ref(id), dry_run, |i| {
             let must_be_stopped = |i: &Instance, what: &str| {
                 if i.state == InstanceState::Stopped {
                     Ok(())
@@ -1776,11 +1766,10 @@ impl ControlPlane {
     pub fn modify_instance_groups(
         &self,
         caller: &Caller,
-        id: &str,
-        groups: &[String],
+        id: &InstanceId,
+        groups: &[SecurityGroupId],
         dry_run: bool,
     ) -> Result<()> {
-        let id = InstanceId::parse(id)?;
         if groups.is_empty() {
             return Err(Error::MissingParameter("GroupId".into()));
         }
@@ -1788,9 +1777,9 @@ impl ControlPlane {
         let account = &scope;
         self.db.write(|tx| {
             let mut inst = self
-                .load_instances(tx, caller, std::slice::from_ref(&id))?
+                .load_instances(tx, caller, std::slice::from_ref(id))?
                 .pop()
-                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &id))?;
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, id))?;
             if inst.state == InstanceState::Terminated {
                 return Err(Error::IncorrectInstanceState(format!(
                     "The instance '{}' is terminated.",
@@ -1824,7 +1813,11 @@ impl ControlPlane {
     }
 
     /// GetConsoleOutput: the console log (the most recent 64 KiB) of an instance.
-    pub fn console_output(&self, caller: &Caller, id: &str) -> Result<(Instance, Option<Vec<u8>>)> {
+    pub fn console_output(
+        &self,
+        caller: &Caller,
+        id: &InstanceId,
+    ) -> Result<(Instance, Option<Vec<u8>>)> {
         let inst = self.instance(caller, id)?;
         let log = self.agent.console(&inst.id).map(|mut bytes| {
             const LIMIT: usize = 64 * 1024;
@@ -1841,7 +1834,7 @@ impl ControlPlane {
     pub fn console_screenshot(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &InstanceId,
         wake: bool,
         dry_run: bool,
     ) -> Result<(Instance, Vec<u8>)> {
@@ -1886,6 +1879,18 @@ pub struct MetadataOptionsChange {
 impl MetadataOptionsChange {
     pub fn is_empty(&self) -> bool {
         *self == MetadataOptionsChange::default()
+    }
+
+    /// `MissingParameter` unless some setting is given: ModifyInstanceMetadataOptions
+    /// must change something. The front door checks this before it parses the instance
+    /// id, because EC2 answers it first.
+    pub fn require_some(&self) -> Result<()> {
+        if self.is_empty() {
+            return Err(Error::MissingParameter(
+                "HttpTokens, HttpPutResponseHopLimit, HttpEndpoint, HttpProtocolIpv6 or InstanceMetadataTags".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Validates every given value (EC2's messages) and applies them to `opts`.

@@ -161,12 +161,9 @@ impl ControlPlane {
         &self,
         caller: &Caller,
         names: &[String],
-        ids: &[String],
+        ids: &[KeyPairId],
         filters: &FilterSet,
     ) -> Result<Vec<(KeyPair, crate::Tags)>> {
-        for id in ids {
-            KeyPairId::parse(id)?;
-        }
         let (pairs, mut tags) = self.db.read(|tx| {
             let pairs = tx.key_pairs(&caller.scope())?;
             // One range query for every pair's tags, not one query per pair.
@@ -183,14 +180,14 @@ impl ControlPlane {
             }
         }
         for id in ids {
-            if !pairs.iter().any(|p| p.id.as_str() == id) {
+            if !pairs.iter().any(|p| &p.id == id) {
                 return Err(Error::not_found(ResourceKind::KeyPair, id));
             }
         }
         Ok(pairs
             .into_iter()
             .filter(|p| names.is_empty() || names.contains(&p.name))
-            .filter(|p| ids.is_empty() || ids.iter().any(|i| i == p.id.as_str()))
+            .filter(|p| ids.is_empty() || ids.contains(&p.id))
             .map(|p| {
                 let t = tags.remove(p.id.as_str()).unwrap_or_default();
                 (p, t)
@@ -213,19 +210,16 @@ impl ControlPlane {
         &self,
         caller: &Caller,
         name: Option<&str>,
-        id: Option<&str>,
+        id: Option<&KeyPairId>,
         dry_run: bool,
     ) -> Result<Option<KeyPair>> {
         if name.is_none() && id.is_none() {
             return Err(Error::MissingParameter("KeyName or KeyPairId".into()));
         }
-        if let Some(id) = id {
-            KeyPairId::parse(id)?;
-        }
         self.db.write(|tx| {
             let found = match (name, id) {
                 (_, Some(id)) => Some(
-                    tx.key_pair_by_id(&caller.scope(), id)?
+                    tx.key_pair_by_id(&caller.scope(), id.as_str())?
                         .ok_or_else(|| Error::not_found(ResourceKind::KeyPair, id))?,
                 ),
                 (Some(n), None) => tx.key_pair_by_name(&caller.scope(), n)?,

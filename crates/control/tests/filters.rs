@@ -18,6 +18,7 @@ use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::ec2_timestamp;
+use strato_common::InstanceId;
 use strato_control::catalog::zone_id;
 use strato_control::images::{owner_id, DescribeImagesInput, DEFAULT_IMAGE_ID, IMAGE_FILTERS};
 use strato_control::instances::{
@@ -438,7 +439,7 @@ impl World {
         }
     }
 
-    fn launch(&self, input: RunInstancesInput) -> String {
+    fn launch(&self, input: RunInstancesInput) -> InstanceId {
         let input = RunInstancesInput {
             image_id: Some(DEFAULT_IMAGE_ID.into()),
             min_count: Some(1),
@@ -446,7 +447,7 @@ impl World {
             ..input
         };
         let r = self.cp.run_instances(&self.a, &input, false).unwrap();
-        r.instances[0].0.id.to_string()
+        r.instances[0].0.id.clone()
     }
 
     fn fleet(&mut self) -> Fleet {
@@ -474,7 +475,7 @@ impl World {
             .cp
             .associate_address(
                 &self.a,
-                &AddressRef::Allocation(eip.id.to_string()),
+                &AddressRef::Allocation(eip.id.clone()),
                 &b,
                 None,
                 false,
@@ -492,19 +493,11 @@ impl World {
                     &PageRequest::all(),
                 )
                 .unwrap();
-            list[0].subnet.id.to_string()
+            list[0].subnet.id.clone()
         };
         let (spare, _) = self
             .cp
-            .create_network_interface(
-                &self.a,
-                &CreateInterface {
-                    subnet_id: subnet,
-                    ..Default::default()
-                },
-                &[],
-                false,
-            )
+            .create_network_interface(&self.a, &CreateInterface::in_subnet(subnet), &[], false)
             .unwrap();
         let (list, nics, _) = self
             .cp
@@ -515,13 +508,7 @@ impl World {
                 &PageRequest::all(),
             )
             .unwrap();
-        let find = |id: &str| {
-            list.iter()
-                .find(|(i, _)| i.id.as_str() == id)
-                .unwrap()
-                .0
-                .clone()
-        };
+        let find = |id: &InstanceId| list.iter().find(|(i, _)| i.id == *id).unwrap().0.clone();
         let (a, b) = (find(&a), find(&b));
         assert_eq!(a.state, InstanceState::Running);
         assert_eq!(b.state, InstanceState::Running);
@@ -556,7 +543,7 @@ impl World {
             .cp
             .describe_instances(&self.a, &[], &FilterSet::default(), &PageRequest::all())
             .unwrap();
-        let ids: Vec<String> = all.iter().map(|(i, _)| i.id.to_string()).collect();
+        let ids: Vec<InstanceId> = all.iter().map(|(i, _)| i.id.clone()).collect();
         let (list, _) = self
             .cp
             .describe_instances(&self.a, &ids, &f, &PageRequest::all())
@@ -683,7 +670,7 @@ fn every_documented_name_is_accepted() {
     // Each name evaluates against real records without failing.
     let mut w = world();
     let fleet = w.fleet();
-    let ids = vec![fleet.a.id.to_string(), fleet.b.id.to_string()];
+    let ids = vec![fleet.a.id.clone(), fleet.b.id.clone()];
     for name in DOC_INSTANCES {
         let f = filter(name, "x");
         w.cp.describe_instances(&w.a, &[], &f, &PageRequest::all())
@@ -915,10 +902,13 @@ fn instance_filters_select_by_the_answers_values() {
 
     // `reason` appears once the instance changes state.
     matches_nothing(&q, "reason");
-    w.cp.stop_instances(&w.a, std::slice::from_ref(&b), false, false)
+    w.cp.stop_instances(&w.a, std::slice::from_ref(&fleet.b.id), false, false)
         .unwrap();
     w.settle();
-    let reason = w.cp.instance(&w.a, &b).unwrap().state_transition_reason;
+    let reason =
+        w.cp.instance(&w.a, &fleet.b.id)
+            .unwrap()
+            .state_transition_reason;
     assert!(!reason.is_empty());
     selects(
         &|n: &str, v: &str| w.instances(n, v),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, HostNetSpec, MetadataSource, VmReport, VmSpec};
 use strato_common::filter::FilterSet;
-use strato_common::{Error, InstanceId};
+use strato_common::{Error, InstanceId, SubnetId};
 use strato_control::instances::{MetadataOptionsChange, RunInstancesInput};
 use strato_control::net::interfaces::CreateInterface;
 use strato_control::net::subnets::CreateSubnetInput;
@@ -120,7 +120,7 @@ impl World {
         }
     }
 
-    fn launch(&self, input: RunInstancesInput) -> String {
+    fn launch(&self, input: RunInstancesInput) -> InstanceId {
         let input = RunInstancesInput {
             image_id: Some(IMAGE.into()),
             min_count: Some(1),
@@ -133,21 +133,21 @@ impl World {
             .instances[0]
             .0
             .id
-            .to_string()
+            .clone()
     }
 
     /// The interfaces attached to an instance, primary first.
-    fn nics(&self, id: &str) -> Vec<NetworkInterface> {
+    fn nics(&self, id: &InstanceId) -> Vec<NetworkInterface> {
         let (_, nics, _) = self
             .cp
             .describe_instances_with_interfaces(
                 &self.a,
-                &[id.to_string()],
+                std::slice::from_ref(id),
                 &FilterSet::default(),
                 &PageRequest::all(),
             )
             .unwrap();
-        nics.of(id).to_vec()
+        nics.of(id.as_str()).to_vec()
     }
 
     fn all_interfaces(&self) -> Vec<NetworkInterface> {
@@ -160,24 +160,24 @@ impl World {
             .collect()
     }
 
-    fn last_spec(&self, id: &str) -> VmSpec {
+    fn last_spec(&self, id: &InstanceId) -> VmSpec {
         self.agent
             .applied
             .lock()
             .unwrap()
             .iter()
             .rev()
-            .find(|s| s.instance_id.as_str() == id)
+            .find(|s| s.instance_id == *id)
             .cloned()
             .expect("a spec was sent")
     }
 
-    fn subnet_cidr(&self, id: &str) -> String {
+    fn subnet_cidr(&self, id: &SubnetId) -> String {
         let info = self
             .cp
             .describe_subnets(
                 &self.a,
-                &[id.to_string()],
+                std::slice::from_ref(id),
                 &FilterSet::default(),
                 &PageRequest::all(),
             )
@@ -186,11 +186,11 @@ impl World {
         info[0].subnet.cidr_block.clone()
     }
 
-    fn free_addresses(&self, subnet: &str) -> u64 {
+    fn free_addresses(&self, subnet: &SubnetId) -> u64 {
         self.cp
             .describe_subnets(
                 &self.a,
-                &[subnet.to_string()],
+                std::slice::from_ref(subnet),
                 &FilterSet::default(),
                 &PageRequest::all(),
             )
@@ -205,7 +205,7 @@ fn specs_carry_the_instances_interfaces() {
     let mut w = world();
     let id = w.launch(RunInstancesInput::default());
     let inst = w.cp.instance(&w.a, &id).unwrap();
-    let subnet = inst.subnet_id.clone().unwrap().to_string();
+    let subnet = inst.subnet_id.clone().unwrap();
     let cidr = w.subnet_cidr(&subnet);
     let nics = w.nics(&id);
     assert_eq!(nics.len(), 1);
@@ -231,16 +231,13 @@ fn specs_carry_the_instances_interfaces() {
     let (eni, _) =
         w.cp.create_network_interface(
             &w.a,
-            &CreateInterface {
-                subnet_id: subnet.clone(),
-                ..Default::default()
-            },
+            &CreateInterface::in_subnet(subnet.clone()),
             &[],
             false,
         )
         .unwrap();
     let att =
-        w.cp.attach_network_interface(&w.a, eni.id.as_str(), &id, 1, false)
+        w.cp.attach_network_interface(&w.a, &eni.id, &id, 1, false)
             .unwrap();
     let spec = w.last_spec(&id);
     assert_eq!(spec.generation, gen + 1);
@@ -264,13 +261,7 @@ fn specs_carry_the_instances_interfaces() {
     w.settle();
     w.cp.sync_agent().unwrap();
     let synced = w.agent.synced.lock().unwrap().clone();
-    let by_id = |i: &str| {
-        synced
-            .iter()
-            .find(|s| s.instance_id.as_str() == i)
-            .unwrap()
-            .clone()
-    };
+    let by_id = |i: &InstanceId| synced.iter().find(|s| s.instance_id == *i).unwrap().clone();
     assert_eq!(by_id(&id).nics, spec.nics);
     assert_eq!(by_id(&other).nics.len(), 1);
     assert_eq!(
@@ -279,18 +270,17 @@ fn specs_carry_the_instances_interfaces() {
     );
 
     // Detaching: a new generation without it. The primary stays.
-    w.cp.detach_network_interface(&w.a, att.as_str(), false)
-        .unwrap();
+    w.cp.detach_network_interface(&w.a, &att, false).unwrap();
     let spec = w.last_spec(&id);
     assert_eq!(spec.generation, gen + 2);
     assert_eq!(spec.nics.len(), 1);
-    let primary_att = primary.attachment.as_ref().unwrap().id.to_string();
+    let primary_att = primary.attachment.as_ref().unwrap().id.clone();
     assert!(matches!(
         w.cp.detach_network_interface(&w.a, &primary_att, false),
         Err(Error::OperationNotPermitted(_))
     ));
     assert!(matches!(
-        w.cp.delete_network_interface(&w.a, primary.id.as_str(), false),
+        w.cp.delete_network_interface(&w.a, &primary.id, false),
         Err(Error::NetworkInterfaceInUse(_))
     ));
     w.settle();
@@ -314,8 +304,7 @@ fn metadata_finds_the_instance_behind_an_address() {
         )
         .unwrap()
         .0
-        .id
-        .to_string();
+        .id;
     let subnet =
         w.cp.create_subnet(
             &w.a,
@@ -329,8 +318,7 @@ fn metadata_finds_the_instance_behind_an_address() {
         )
         .unwrap()
         .subnet
-        .id
-        .to_string();
+        .id;
     let key =
         w.cp.create_key_pair(&w.a, "meta-key", Some("ed25519"), None, &[], false)
             .unwrap()
@@ -357,12 +345,12 @@ fn metadata_finds_the_instance_behind_an_address() {
     let source: Arc<dyn MetadataSource> = w.cp.clone();
     // Pending already answers.
     let m = source
-        .instance_metadata(&vpc, ip)
+        .instance_metadata(vpc.as_str(), ip)
         .expect("pending instance");
-    assert_eq!(m.instance_id, id);
+    assert_eq!(m.instance_id, id.as_str());
     w.settle();
     let m = source
-        .instance_metadata(&vpc, ip)
+        .instance_metadata(vpc.as_str(), ip)
         .expect("running instance");
     let inst = w.cp.instance(&w.a, &id).unwrap();
     assert_eq!(m.account_id, w.a.account.as_str());
@@ -417,7 +405,7 @@ fn metadata_finds_the_instance_behind_an_address() {
     let default_vpc = w.cp.default_vpc(&w.a).unwrap().unwrap().id.to_string();
     assert!(source.instance_metadata(&default_vpc, ip).is_none());
     assert!(source
-        .instance_metadata(&vpc, "10.9.1.21".parse().unwrap())
+        .instance_metadata(vpc.as_str(), "10.9.1.21".parse().unwrap())
         .is_none());
     assert!(source
         .instance_metadata("vpc-0123456789abcdef0", ip)
@@ -428,20 +416,19 @@ fn metadata_finds_the_instance_behind_an_address() {
         w.cp.create_network_interface(
             &w.a,
             &CreateInterface {
-                subnet_id: subnet.clone(),
                 private_ip: Some("10.9.1.30".into()),
-                ..Default::default()
+                ..CreateInterface::in_subnet(subnet.clone())
             },
             &[],
             false,
         )
         .unwrap();
-    w.cp.attach_network_interface(&w.a, eni.id.as_str(), &id, 1, false)
+    w.cp.attach_network_interface(&w.a, &eni.id, &id, 1, false)
         .unwrap();
     let m2 = source
-        .instance_metadata(&vpc, "10.9.1.30".parse().unwrap())
+        .instance_metadata(vpc.as_str(), "10.9.1.30".parse().unwrap())
         .expect("by the secondary address");
-    assert_eq!(m2.instance_id, id);
+    assert_eq!(m2.instance_id, id.as_str());
     let devices: Vec<(u32, &str)> = m2
         .interfaces
         .iter()
@@ -458,24 +445,23 @@ fn metadata_finds_the_instance_behind_an_address() {
         .attachment
         .unwrap()
         .id;
-    w.cp.detach_network_interface(&w.a, att.as_str(), false)
-        .unwrap();
+    w.cp.detach_network_interface(&w.a, &att, false).unwrap();
     assert!(source
-        .instance_metadata(&vpc, "10.9.1.30".parse().unwrap())
+        .instance_metadata(vpc.as_str(), "10.9.1.30".parse().unwrap())
         .is_none());
 
     // An Elastic IP is the instance's and its primary interface's public address.
     let (eip, _) = w.cp.allocate_address(&w.a, None, &[], false).unwrap();
     w.cp.associate_address(
         &w.a,
-        &strato_control::net::addresses::AddressRef::Allocation(eip.id.to_string()),
+        &strato_control::net::addresses::AddressRef::Allocation(eip.id.clone()),
         &id,
         None,
         false,
         false,
     )
     .unwrap();
-    let m = source.instance_metadata(&vpc, ip).unwrap();
+    let m = source.instance_metadata(vpc.as_str(), ip).unwrap();
     assert_eq!(m.public_ip.as_deref(), Some(eip.public_ip.as_str()));
     assert_eq!(
         m.public_hostname.unwrap(),
@@ -497,11 +483,11 @@ fn metadata_finds_the_instance_behind_an_address() {
         w.cp.instance(&w.a, &id).unwrap().state,
         InstanceState::Stopped
     );
-    assert!(source.instance_metadata(&vpc, ip).is_none());
+    assert!(source.instance_metadata(vpc.as_str(), ip).is_none());
     w.cp.start_instances(&w.a, std::slice::from_ref(&id), false)
         .unwrap();
     w.settle();
-    assert!(source.instance_metadata(&vpc, ip).is_some());
+    assert!(source.instance_metadata(vpc.as_str(), ip).is_some());
     w.cp.terminate_instances(&w.a, std::slice::from_ref(&id), false)
         .unwrap();
     w.settle();
@@ -509,7 +495,7 @@ fn metadata_finds_the_instance_behind_an_address() {
         w.cp.instance(&w.a, &id).unwrap().state,
         InstanceState::Terminated
     );
-    assert!(source.instance_metadata(&vpc, ip).is_none());
+    assert!(source.instance_metadata(vpc.as_str(), ip).is_none());
 }
 
 #[test]
@@ -518,7 +504,7 @@ fn instances_from_before_primary_interfaces_get_one_once() {
     let id = w.launch(RunInstancesInput::default());
     w.settle();
     let inst = w.cp.instance(&w.a, &id).unwrap();
-    let subnet = inst.subnet_id.clone().unwrap().to_string();
+    let subnet = inst.subnet_id.clone().unwrap();
     let free = w.free_addresses(&subnet);
     // Make it look like an instance of the previous version: no interface, the
     // address held under the instance's own id.
@@ -526,7 +512,7 @@ fn instances_from_before_primary_interfaces_get_one_once() {
     w.db.write(|tx| {
         tx.delete_doc::<NetworkInterface>(&w.a.scope(), eni.id.as_str())?;
         assert_eq!(
-            tx.move_subnet_addresses(&w.a.scope(), &subnet, eni.id.as_str(), &id)?,
+            tx.move_subnet_addresses(&w.a.scope(), subnet.as_str(), eni.id.as_str(), id.as_str())?,
             1
         );
         Ok(())
@@ -543,7 +529,7 @@ fn instances_from_before_primary_interfaces_get_one_once() {
     let n = &nics[0];
     assert_ne!(n.id, eni.id);
     assert_eq!(Some(&n.private_ip), inst.private_ip.as_ref());
-    assert_eq!(n.subnet_id.as_str(), subnet);
+    assert_eq!(n.subnet_id, subnet);
     assert_eq!(n.groups, inst.security_groups);
     let att = n.attachment.as_ref().unwrap();
     assert!(att.device_index == 0 && att.delete_on_termination);
@@ -599,7 +585,7 @@ fn failed_launches_make_no_interfaces() {
         w.cp.describe_instances_with_interfaces(&w.a, &[], &filters, &PageRequest::all())
             .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(nics.of(&id), &[eni][..]);
+    assert_eq!(nics.of(id.as_str()), &[eni][..]);
 }
 
 #[test]

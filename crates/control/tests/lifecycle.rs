@@ -8,7 +8,7 @@ use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
 use strato_common::filter::FilterSet;
-use strato_common::{Error, ResourceKind};
+use strato_common::{Error, InstanceId, ResourceId, ResourceKind};
 use strato_control::instances::RunInstancesInput;
 use strato_control::page::PageRequest;
 use strato_control::{accounts, Caller, ControlConfig, ControlPlane};
@@ -16,6 +16,11 @@ use strato_drivers::sim::{SimConfig, SimDriver};
 use strato_drivers::Hypervisor;
 use strato_store::{Db, InstanceState};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Ids as CreateTags takes them: strings, since one call may name resources of any kind.
+fn names<T: ResourceId>(ids: &[T]) -> Vec<String> {
+    ids.iter().map(|i| i.to_string()).collect()
+}
 
 const IMAGE: &str = strato_control::images::DEFAULT_IMAGE_ID;
 
@@ -87,7 +92,7 @@ impl World {
         }
     }
 
-    fn run(&self, caller: &Caller, n: i64) -> Vec<String> {
+    fn run(&self, caller: &Caller, n: i64) -> Vec<InstanceId> {
         let input = RunInstancesInput {
             image_id: Some(IMAGE.into()),
             min_count: Some(n),
@@ -99,11 +104,11 @@ impl World {
             .unwrap()
             .instances
             .into_iter()
-            .map(|(i, _)| i.id.to_string())
+            .map(|(i, _)| i.id)
             .collect()
     }
 
-    fn state(&self, caller: &Caller, id: &str) -> InstanceState {
+    fn state(&self, caller: &Caller, id: &InstanceId) -> InstanceState {
         self.cp.instance(caller, id).unwrap().state
     }
 }
@@ -161,7 +166,10 @@ fn dry_run_and_failures_change_nothing() {
     ));
     assert_eq!(w.state(&a, &ids[0]), InstanceState::Running);
     // One bad id in the list refuses the whole call.
-    let mixed = vec![ids[0].clone(), "i-0000000000000000f".to_string()];
+    let mixed = vec![
+        ids[0].clone(),
+        InstanceId::parse("i-0000000000000000f").unwrap(),
+    ];
     assert!(matches!(
         w.cp.stop_instances(&a, &mixed, false, false),
         Err(Error::NotFound {
@@ -240,12 +248,12 @@ fn guest_shutdown_and_crash() {
     let stop_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0]
         .0
         .id
-        .to_string();
+        .clone();
     input.shutdown_behavior = Some("terminate".into());
     let term_id = w.cp.run_instances(&a, &input, false).unwrap().instances[0]
         .0
         .id
-        .to_string();
+        .clone();
     w.settle();
     w.settle();
     let stopped = w.cp.instance(&a, &stop_id).unwrap();
@@ -274,7 +282,7 @@ fn tenants_are_isolated() {
         w.cp.reboot_instances(&b, &ids, false),
         w.cp.instance(&b, &ids[0]).map(|_| ()),
         w.cp.console_output(&b, &ids[0]).map(|_| ()),
-        w.cp.create_tags(&b, &ids, &[("k".into(), "v".into())], false),
+        w.cp.create_tags(&b, &names(&ids), &[("k".into(), "v".into())], false),
     ] {
         assert!(
             matches!(
@@ -324,8 +332,13 @@ fn filters_and_pages() {
     let a = w.a.clone();
     let ids = w.run(&a, 12);
     w.settle();
-    w.cp.create_tags(&a, &ids[..3], &[("Env".into(), "prod".into())], false)
-        .unwrap();
+    w.cp.create_tags(
+        &a,
+        &names(&ids[..3]),
+        &[("Env".into(), "prod".into())],
+        false,
+    )
+    .unwrap();
     let filters = FilterSet::of(&[("tag:Env", "pr*")]);
     let (found, _) =
         w.cp.describe_instances(&a, &[], &filters, &PageRequest::all())
@@ -337,7 +350,7 @@ fn filters_and_pages() {
         let (got, next) =
             w.cp.describe_instances(&a, &[], &FilterSet::default(), &page)
                 .unwrap();
-        seen.extend(got.into_iter().map(|(i, _)| i.id.to_string()));
+        seen.extend(got.into_iter().map(|(i, _)| i.id));
         match next {
             Some(t) => page = PageRequest::new(Some(5), Some(&t), 5, 1000).unwrap(),
             None => break,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
 use strato_common::filter::FilterSet;
-use strato_common::{Error, ResourceKind};
+use strato_common::{
+    Error, InstanceId, ResourceId, ResourceKind, SecurityGroupId, SubnetId, VpcId,
+};
 use strato_control::instances::RunInstancesInput;
 use strato_control::net::rules::{GroupPairInput, IpPermissionInput, RangeInput};
 use strato_control::net::security_groups::{CreateSecurityGroupInput, GroupSelector, RuleUpdate};
@@ -101,55 +103,48 @@ impl World {
         }
     }
 
-    fn vpc(&self, c: &Caller, cidr: &str) -> String {
+    fn vpc(&self, c: &Caller, cidr: &str) -> VpcId {
         let input = CreateVpcInput {
             cidr_block: Some(cidr.into()),
             ..Default::default()
         };
-        self.cp
-            .create_vpc(c, &input, false)
-            .unwrap()
-            .0
-            .id
-            .to_string()
+        self.cp.create_vpc(c, &input, false).unwrap().0.id
     }
 
-    fn subnet(&self, c: &Caller, vpc: &str, cidr: &str) -> Result<String, Error> {
+    fn subnet(&self, c: &Caller, vpc: &VpcId, cidr: &str) -> Result<SubnetId, Error> {
         let input = CreateSubnetInput {
-            vpc_id: Some(vpc.into()),
+            vpc_id: Some(vpc.clone()),
             cidr_block: Some(cidr.into()),
             ..Default::default()
         };
-        self.cp
-            .create_subnet(c, &input, false)
-            .map(|s| s.subnet.id.to_string())
+        self.cp.create_subnet(c, &input, false).map(|s| s.subnet.id)
     }
 
-    fn group(&self, c: &Caller, vpc: Option<&str>, name: &str) -> Result<String, Error> {
+    fn group(&self, c: &Caller, vpc: Option<&VpcId>, name: &str) -> Result<SecurityGroupId, Error> {
         let input = CreateSecurityGroupInput {
             name: Some(name.into()),
             description: Some(format!("{name} group")),
-            vpc_id: vpc.map(str::to_string),
+            vpc_id: vpc.cloned(),
             tag_specs: vec![],
         };
         self.cp
             .create_security_group(c, &input, false)
-            .map(|(g, _)| g.id.to_string())
+            .map(|(g, _)| g.id)
     }
 
     fn run(
         &self,
         c: &Caller,
         n: i64,
-        subnet: Option<&str>,
-        groups: &[&str],
-    ) -> Result<Vec<String>, Error> {
+        subnet: Option<&SubnetId>,
+        groups: &[&SecurityGroupId],
+    ) -> Result<Vec<InstanceId>, Error> {
         let input = RunInstancesInput {
             image_id: Some(IMAGE.into()),
             min_count: Some(n),
             max_count: Some(n),
-            subnet_id: subnet.map(str::to_string),
-            security_group_ids: groups.iter().map(|s| s.to_string()).collect(),
+            subnet_id: subnet.cloned(),
+            security_group_ids: groups.iter().map(|&g| g.clone()).collect(),
             ..Default::default()
         };
         Ok(self
@@ -157,9 +152,14 @@ impl World {
             .run_instances(c, &input, false)?
             .instances
             .into_iter()
-            .map(|(i, _)| i.id.to_string())
+            .map(|(i, _)| i.id)
             .collect())
     }
+}
+
+/// An id the test writes out, which the front door would have parsed.
+fn parsed<T: ResourceId>(s: &str) -> T {
+    T::parse(s).unwrap()
 }
 
 fn tcp(port: i64, cidr: &str) -> IpPermissionInput {
@@ -175,11 +175,11 @@ fn tcp(port: i64, cidr: &str) -> IpPermissionInput {
     }
 }
 
-fn from_group(group: &str) -> IpPermissionInput {
+fn from_group(group: &SecurityGroupId) -> IpPermissionInput {
     IpPermissionInput {
         protocol: Some("-1".into()),
         groups: vec![GroupPairInput {
-            group_id: Some(group.into()),
+            group_id: Some(group.clone()),
             ..Default::default()
         }],
         ..Default::default()
@@ -276,26 +276,26 @@ fn a_deleted_default_vpc_stays_deleted_until_create_default_vpc() {
         Err(Error::DefaultVpcAlreadyExists(_))
     ));
     assert!(matches!(
-        w.cp.delete_vpc(a, vpc.id.as_str(), false),
+        w.cp.delete_vpc(a, &vpc.id, false),
         Err(Error::DependencyViolation(_))
     ));
     // Take it apart the way a user would: subnets, then the gateway.
     let (subnets, _) = w.cp.describe_subnets(a, &[], &none(), &all()).unwrap();
     for s in subnets {
-        w.cp.delete_subnet(a, s.subnet.id.as_str(), false).unwrap();
+        w.cp.delete_subnet(a, &s.subnet.id, false).unwrap();
     }
     let (igws, _) =
         w.cp.describe_internet_gateways(a, &[], &none(), &all())
             .unwrap();
-    let igw = igws[0].0.id.to_string();
+    let igw = igws[0].0.id.clone();
     assert!(matches!(
         w.cp.delete_internet_gateway(a, &igw, false),
         Err(Error::DependencyViolation(_))
     ));
-    w.cp.detach_internet_gateway(a, &igw, vpc.id.as_str(), false)
+    w.cp.detach_internet_gateway(a, &igw, &vpc.id, false)
         .unwrap();
     w.cp.delete_internet_gateway(a, &igw, false).unwrap();
-    w.cp.delete_vpc(a, vpc.id.as_str(), false).unwrap();
+    w.cp.delete_vpc(a, &vpc.id, false).unwrap();
     assert!(w.cp.default_vpc(a).unwrap().is_none());
     // Its default group and main table went with it.
     let (groups, _) =
@@ -403,7 +403,7 @@ fn vpc_validation_and_dependencies() {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].group.name, "default");
     assert!(matches!(
-        w.cp.delete_security_group(a, &GroupSelector::Id(groups[0].group.id.to_string()), false),
+        w.cp.delete_security_group(a, &GroupSelector::Id(groups[0].group.id.clone()), false),
         Err(Error::CannotDelete(_))
     ));
     // Each dependency blocks DeleteVpc until it is gone.
@@ -425,16 +425,15 @@ fn vpc_validation_and_dependencies() {
         w.cp.delete_vpc(a, &v1, false),
         Err(Error::DependencyViolation(_))
     ));
-    w.cp.delete_route_table(a, rtb.table.id.as_str(), false)
-        .unwrap();
+    w.cp.delete_route_table(a, &rtb.table.id, false).unwrap();
     let (igw, _) = w.cp.create_internet_gateway(a, &[], false).unwrap();
-    w.cp.attach_internet_gateway(a, igw.id.as_str(), &v1, false)
+    w.cp.attach_internet_gateway(a, &igw.id, &v1, false)
         .unwrap();
     assert!(matches!(
         w.cp.delete_vpc(a, &v1, false),
         Err(Error::DependencyViolation(_))
     ));
-    w.cp.detach_internet_gateway(a, igw.id.as_str(), &v1, false)
+    w.cp.detach_internet_gateway(a, &igw.id, &v1, false)
         .unwrap();
     assert!(matches!(
         w.cp.delete_vpc(a, &v1, true),
@@ -444,13 +443,6 @@ fn vpc_validation_and_dependencies() {
     assert!(matches!(
         w.cp.delete_vpc(a, &v1, false),
         Err(Error::NotFound {
-            kind: ResourceKind::Vpc,
-            ..
-        })
-    ));
-    assert!(matches!(
-        w.cp.delete_vpc(a, "vpc-nope", false),
-        Err(Error::Malformed {
             kind: ResourceKind::Vpc,
             ..
         })
@@ -527,24 +519,24 @@ fn subnet_ranges_conflicts_and_filters() {
             .unwrap()
             .0
             .into_iter()
-            .map(|s| s.subnet.id.to_string())
+            .map(|s| s.subnet.id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(by(&[("vpc-id", &vpc)]).len(), 2);
+    assert_eq!(by(&[("vpc-id", vpc.as_str())]).len(), 2);
     assert_eq!(
-        by(&[("vpc-id", &vpc), ("availability-zone", "us-east-1a")]),
+        by(&[
+            ("vpc-id", vpc.as_str()),
+            ("availability-zone", "us-east-1a")
+        ]),
         vec![s1.clone()]
     );
-    assert_eq!(
-        by(&[("tag:Name", "small")]),
-        vec![zone_b.subnet.id.to_string()]
-    );
+    assert_eq!(by(&[("tag:Name", "small")]), vec![zone_b.subnet.id.clone()]);
     assert_eq!(by(&[("cidr-block", "10.1.1.0/24")]), vec![s1.clone()]);
     // us-east-1 has six zones, each with its default subnet.
     assert_eq!(by(&[("default-for-az", "true")]).len(), 6);
     assert_eq!(by(&[("available-ip-address-count", "11")]).len(), 1);
     assert!(matches!(
-        w.cp.describe_subnets(a, &["subnet-0123456789abcdef0".into()], &none(), &all()),
+        w.cp.describe_subnets(a, &[parsed("subnet-0123456789abcdef0")], &none(), &all()),
         Err(Error::NotFound {
             kind: ResourceKind::Subnet,
             ..
@@ -569,14 +561,14 @@ fn instances_take_addresses_and_block_their_subnet() {
     // Addresses go out lowest first, in launch index order.
     let mut launched: Vec<_> = ids.iter().map(|i| w.cp.instance(&a, i).unwrap()).collect();
     launched.sort_by_key(|i| i.launch_index);
-    let ids: Vec<String> = launched.iter().map(|i| i.id.to_string()).collect();
+    let ids: Vec<InstanceId> = launched.iter().map(|i| i.id.clone()).collect();
     let addrs: Vec<String> = launched
         .into_iter()
         .map(|i| i.private_ip.unwrap())
         .collect();
     assert_eq!(addrs, vec!["10.5.0.4", "10.5.0.5", "10.5.0.6"]);
     let inst = w.cp.instance(&a, &ids[0]).unwrap();
-    assert_eq!(inst.vpc_id.unwrap().as_str(), vpc);
+    assert_eq!(inst.vpc_id.unwrap(), vpc);
     assert_eq!(inst.security_groups[0].name, "app");
     let avail = |w: &World| {
         w.cp.describe_subnets(&a, std::slice::from_ref(&small), &none(), &all())
@@ -637,14 +629,14 @@ fn launch_network_validation() {
         Err(Error::InvalidParameter(_))
     ));
     assert!(matches!(
-        w.run(a, 1, Some("subnet-0123456789abcdef0"), &[]),
+        w.run(a, 1, Some(&parsed("subnet-0123456789abcdef0")), &[]),
         Err(Error::NotFound {
             kind: ResourceKind::Subnet,
             ..
         })
     ));
     assert!(matches!(
-        w.run(a, 1, None, &["sg-0123456789abcdef0"]),
+        w.run(a, 1, None, &[&parsed("sg-0123456789abcdef0")]),
         Err(Error::NotFound {
             kind: ResourceKind::SecurityGroup,
             ..
@@ -704,7 +696,7 @@ fn security_group_rules() {
     // The same name in another VPC is fine.
     let vpc = w.vpc(a, "10.7.0.0/16");
     let web2 = w.group(a, Some(&vpc), "web").unwrap();
-    let id = |s: &str| GroupSelector::Id(s.to_string());
+    let id = |g: &SecurityGroupId| GroupSelector::Id(g.clone());
     let added =
         w.cp.authorize_security_group(
             a,
@@ -743,8 +735,8 @@ fn security_group_rules() {
         ),
         Err(Error::InvalidParameterValue(_))
     ));
-    let count = |g: &str| {
-        w.cp.describe_security_group_rules(a, &[], &filters(&[("group-id", g)]), &all())
+    let count = |g: &SecurityGroupId| {
+        w.cp.describe_security_group_rules(a, &[], &filters(&[("group-id", g.as_str())]), &all())
             .unwrap()
             .0
             .len()
@@ -783,7 +775,7 @@ fn security_group_rules() {
             .unwrap();
     assert_eq!(gone.len(), 1);
     // Revoke by id: the rule must be in that group and direction.
-    let https = added[1].0.id.to_string();
+    let https = added[1].0.id.clone();
     assert!(matches!(
         w.cp.revoke_security_group(a, &id(&web), true, &[], std::slice::from_ref(&https), false),
         Err(Error::NotFound {
@@ -796,13 +788,12 @@ fn security_group_rules() {
         a,
         &web,
         &[RuleUpdate {
-            rule_id: https.clone(),
             protocol: Some("tcp".into()),
             from_port: Some(8443),
             to_port: Some(8443),
             cidr_ipv4: Some("192.168.0.0/16".into()),
             description: Some("alt https".into()),
-            ..Default::default()
+            ..RuleUpdate::of(https.clone())
         }],
         false,
     )
@@ -861,14 +852,14 @@ fn routes_and_associations() {
     let rtb =
         w.cp.create_route_table(a, &vpc, Some("tok"), &[], false)
             .unwrap();
-    let rtb_id = rtb.table.id.to_string();
+    let rtb_id = rtb.table.id.clone();
     // ClientToken: the retry answers the same table.
     let again =
         w.cp.create_route_table(a, &vpc, Some("tok"), &[], false)
             .unwrap();
     assert_eq!(again.table.id, rtb.table.id);
     let (igw, _) = w.cp.create_internet_gateway(a, &[], false).unwrap();
-    let igw_id = igw.id.to_string();
+    let igw_id = igw.id.clone();
     // Not attached to the table's VPC yet.
     assert!(matches!(
         w.cp.create_route(a, &rtb_id, "0.0.0.0/0", &igw_id, false),
@@ -930,23 +921,22 @@ fn routes_and_associations() {
         w.cp.describe_route_tables(
             a,
             &[],
-            &filters(&[("vpc-id", &vpc), ("association.main", "true")]),
+            &filters(&[("vpc-id", vpc.as_str()), ("association.main", "true")]),
             &all(),
         )
         .unwrap();
-    let main_assoc = main[0].table.associations[0].id.to_string();
+    let main_assoc = main[0].table.associations[0].id.clone();
     assert!(matches!(
         w.cp.disassociate_route_table(a, &main_assoc, false),
         Err(Error::InvalidParameterValue(_))
     ));
     assert!(matches!(
-        w.cp.delete_route_table(a, main[0].table.id.as_str(), false),
+        w.cp.delete_route_table(a, &main[0].table.id, false),
         Err(Error::DependencyViolation(_))
     ));
-    w.cp.disassociate_route_table(a, assoc.as_str(), false)
-        .unwrap();
+    w.cp.disassociate_route_table(a, &assoc, false).unwrap();
     assert!(matches!(
-        w.cp.disassociate_route_table(a, assoc.as_str(), false),
+        w.cp.disassociate_route_table(a, &assoc, false),
         Err(Error::NotFound {
             kind: ResourceKind::RouteTableAssociation,
             ..
@@ -965,7 +955,7 @@ fn accounts_cannot_see_or_touch_each_others_networks() {
     let (rules, _) =
         w.cp.describe_security_group_rules(a, &[], &filters(&[("group-id", sg.as_str())]), &all())
             .unwrap();
-    let rule = rules[0].0.id.to_string();
+    let rule = rules[0].0.id.clone();
     let (igw, _) = w.cp.create_internet_gateway(a, &[], false).unwrap();
     let rtb = w.cp.create_route_table(a, &vpc, None, &[], false).unwrap();
 
@@ -1010,11 +1000,11 @@ fn accounts_cannot_see_or_touch_each_others_networks() {
         .is_empty());
     assert!(w
         .cp
-        .describe_internet_gateways(b, &[igw.id.to_string()], &none(), &all())
+        .describe_internet_gateways(b, std::slice::from_ref(&igw.id), &none(), &all())
         .is_err());
     assert!(w
         .cp
-        .describe_route_tables(b, &[rtb.table.id.to_string()], &none(), &all())
+        .describe_route_tables(b, std::slice::from_ref(&rtb.table.id), &none(), &all())
         .is_err());
 
     // Untouchable.
@@ -1038,18 +1028,13 @@ fn accounts_cannot_see_or_touch_each_others_networks() {
         .is_err());
     assert!(w
         .cp
-        .attach_internet_gateway(b, igw.id.as_str(), &vpc, false)
+        .attach_internet_gateway(b, &igw.id, &vpc, false)
         .is_err());
     assert!(w.cp.create_route_table(b, &vpc, None, &[], false).is_err());
     assert!(w.run(b, 1, Some(&subnet), &[]).is_err());
     assert!(w
         .cp
-        .create_tags(
-            b,
-            std::slice::from_ref(&vpc),
-            &[("k".into(), "v".into())],
-            false
-        )
+        .create_tags(b, &[vpc.to_string()], &[("k".into(), "v".into())], false)
         .is_err());
 
     // B cannot reference A's group in its own rules, by id or with A's account id.
@@ -1103,9 +1088,9 @@ fn network_resources_take_tags() {
         w.cp.describe_security_group_rules(a, &[], &filters(&[("group-id", sg.as_str())]), &all())
             .unwrap();
     let ids = vec![
-        vpc.clone(),
-        subnet,
-        sg,
+        vpc.to_string(),
+        subnet.to_string(),
+        sg.to_string(),
         rules[0].0.id.to_string(),
         igw.id.to_string(),
         rtb.table.id.to_string(),
@@ -1141,8 +1126,7 @@ fn network_resources_take_tags() {
         })
     ));
     // Deleting a resource deletes its tags.
-    w.cp.delete_route_table(a, rtb.table.id.as_str(), false)
-        .unwrap();
+    w.cp.delete_route_table(a, &rtb.table.id, false).unwrap();
     let (tags, _) = w.cp.describe_tags(a, &none(), &all()).unwrap();
     assert_eq!(tags.len(), 6);
     // TagSpecifications of another resource type are refused.

@@ -16,7 +16,7 @@ use crate::xml::{escape_into, XmlWriter};
 use crate::EC2_XMLNS;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use strato_common::time_fmt::{ec2_timestamp, parse_rfc3339_ms};
+use strato_common::time_fmt::{parse_rfc3339_ms, write_ec2_timestamp};
 use strato_common::{Error, Result};
 use strato_ec2_model::Operation;
 
@@ -189,7 +189,7 @@ impl Decode for DateTime {
 
 impl Encode for DateTime {
     fn encode(&self, w: &mut XmlWriter) {
-        w.raw(&ec2_timestamp(self.0));
+        write_ec2_timestamp(w.buf_mut(), self.0);
     }
 }
 
@@ -225,45 +225,54 @@ impl Encode for bool {
     }
 }
 
-macro_rules! encode_number {
+macro_rules! encode_integer {
     ($($t:ty),*) => {$(
         impl Encode for $t {
             fn encode(&self, w: &mut XmlWriter) {
-                use std::fmt::Write as _;
-                let _ = write!(w.buf_mut(), "{self}");
+                w.raw(itoa::Buffer::new().format(*self));
             }
         }
     )*};
 }
-encode_number!(i32, i64, f64);
+encode_integer!(i32, i64);
+
+impl Encode for f64 {
+    fn encode(&self, w: &mut XmlWriter) {
+        use std::fmt::Write as _;
+        let _ = write!(w.buf_mut(), "{self}");
+    }
+}
 
 impl XmlWriter {
-    /// `<tag>value</tag>` when the member is present.
-    pub fn member<T: Encode>(&mut self, tag: &str, value: &Option<T>) -> &mut Self {
+    /// `<tag>value</tag>` when the member is present. The generated encoders pass the
+    /// whole start and end tags (`"<instanceId>"`, `"</instanceId>"`) as literals: a
+    /// page of instances writes a few hundred thousand elements.
+    pub fn member<T: Encode>(&mut self, open: &str, close: &str, value: &Option<T>) -> &mut Self {
         if let Some(v) = value {
-            self.open(tag);
+            self.raw(open);
             v.encode(self);
-            self.close(tag);
+            self.raw(close);
         }
         self
     }
 
     /// `<tag><item>…</item>…</tag>` when the list is present (an empty list is an
-    /// empty element, which botocore reads as an empty list).
+    /// empty element, which botocore reads as an empty list); `item` is the start and
+    /// end tag of each element.
     pub fn member_list<T: Encode>(
         &mut self,
-        tag: &str,
-        item: &str,
+        (open, close): (&str, &str),
+        (item_open, item_close): (&str, &str),
         list: &Option<Vec<T>>,
     ) -> &mut Self {
         if let Some(list) = list {
-            self.open(tag);
+            self.raw(open);
             for v in list {
-                self.open(item);
+                self.raw(item_open);
                 v.encode(self);
-                self.close(item);
+                self.raw(item_close);
             }
-            self.close(tag);
+            self.raw(close);
         }
         self
     }
@@ -346,15 +355,16 @@ mod tests {
     #[test]
     fn members_encode_only_when_present() {
         let mut w = XmlWriter::default();
-        w.member("a", &Some("x<y".to_string()))
-            .member::<i32>("b", &None)
-            .member("c", &Some(7))
-            .member_list("d", "item", &Some(vec![true, false]))
-            .member_list::<bool>("e", "item", &None)
-            .member_list::<bool>("f", "item", &Some(vec![]));
+        let item = ("<item>", "</item>");
+        w.member("<a>", "</a>", &Some("x<y".to_string()))
+            .member::<i32>("<b>", "</b>", &None)
+            .member("<c>", "</c>", &Some(-7))
+            .member_list(("<d>", "</d>"), item, &Some(vec![true, false]))
+            .member_list::<bool>(("<e>", "</e>"), item, &None)
+            .member_list::<bool>(("<f>", "</f>"), item, &Some(vec![]));
         assert_eq!(
             w.into_string(),
-            "<a>x&lt;y</a><c>7</c><d><item>true</item><item>false</item></d><f></f>"
+            "<a>x&lt;y</a><c>-7</c><d><item>true</item><item>false</item></d><f></f>"
         );
     }
 }

@@ -7,7 +7,7 @@
 //! VPC and its subnets rather than stored: its id is a digest of the VPC id, stable
 //! for the VPC's life, and it can carry tags like any resource.
 
-use super::{parse_ids, Tagged};
+use super::Tagged;
 use crate::page::{paginate, PageRequest};
 use crate::tags::tags_of_ids;
 use crate::{Caller, ControlPlane};
@@ -146,14 +146,13 @@ impl ControlPlane {
     pub fn describe_network_acls(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[NetworkAclId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<NetworkAcl>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        parse_ids::<NetworkAclId>(ids)?;
         let (acls, mut tags) = self.db.read(|tx| {
             let vpcs: Vec<Vpc> = tx.list_docs(account)?;
             let subnets: Vec<Subnet> = tx.list_docs(account)?;
@@ -162,13 +161,13 @@ impl ControlPlane {
             Ok((acls, tags))
         })?;
         for id in ids {
-            if !acls.iter().any(|a| a.id.as_str() == id) {
+            if !acls.iter().any(|a| &a.id == id) {
                 return Err(Error::not_found(ResourceKind::NetworkAcl, id));
             }
         }
         let mut list: Vec<Tagged<NetworkAcl>> = acls
             .into_iter()
-            .filter(|a| ids.is_empty() || ids.iter().any(|i| i == a.id.as_str()))
+            .filter(|a| ids.is_empty() || ids.contains(&a.id))
             .filter_map(|a| {
                 let tg = tags.remove(a.id.as_str()).unwrap_or_default();
                 filters

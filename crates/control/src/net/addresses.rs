@@ -42,8 +42,18 @@ pub const ADDRESS_RESOURCE_TYPE: &str = "elastic-ip";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddressRef {
     /// `AllocationId`.
-    Allocation(String),
-    /// `PublicIp`.
+    Allocation(AllocationId),
+    /// `PublicIp`, as [`parse_public_ip`] answers it.
+    Public(String),
+}
+
+/// How DisassociateAddress names the association to end: by its id or by the public
+/// address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AssociationRef {
+    /// `AssociationId`.
+    Association(AddressAssociationId),
+    /// `PublicIp`, as [`parse_public_ip`] answers it.
     Public(String),
 }
 
@@ -161,7 +171,7 @@ fn field(a: &ElasticIp, region: &str, name: &str) -> Vec<String> {
 /// Loads the caller's address named either way, or the kind's `NotFound`.
 fn load_address(tx: &Tx, account: &Scope, r: &AddressRef) -> Result<ElasticIp> {
     match r {
-        AddressRef::Allocation(id) => load(tx, account, ResourceKind::Address, id),
+        AddressRef::Allocation(id) => load(tx, account, ResourceKind::Address, id.as_str()),
         AddressRef::Public(ip) => tx
             .list_docs_by::<ElasticIp>(account, "public_ip", ip)?
             .into_iter()
@@ -199,23 +209,13 @@ pub fn disassociate_instance(tx: &Tx, account: &Scope, instance: &str) -> Result
     Ok(())
 }
 
-/// Validates a `PublicIp` parameter: an IPv4 address.
-fn parse_public_ip(ip: &str) -> Result<String> {
+/// Validates a `PublicIp` parameter: an IPv4 address. Public for the front door, which
+/// checks the address an [`AddressRef`] or [`AssociationRef`] names where EC2 does,
+/// with the request's other parameters.
+pub fn parse_public_ip(ip: &str) -> Result<String> {
     ip.parse::<Ipv4Addr>()
         .map(|a| a.to_string())
         .map_err(|_| Error::invalid_value(format!("Invalid value '{ip}' for PublicIp.")))
-}
-
-/// Validates how an address is named: exactly one of allocation id and public IP.
-pub fn address_ref(allocation_id: Option<&str>, public_ip: Option<&str>) -> Result<AddressRef> {
-    match (allocation_id, public_ip) {
-        (Some(id), None) => Ok(AddressRef::Allocation(AllocationId::parse(id)?.to_string())),
-        (None, Some(ip)) => Ok(AddressRef::Public(parse_public_ip(ip)?)),
-        (Some(_), Some(_)) => Err(Error::InvalidParameterCombination(
-            "You may specify public IP or allocation id, but not both in the same call".into(),
-        )),
-        (None, None) => Err(Error::MissingParameter("AllocationId or PublicIp".into())),
-    }
 }
 
 impl ControlPlane {
@@ -279,15 +279,12 @@ impl ControlPlane {
         &self,
         caller: &Caller,
         public_ips: &[String],
-        allocation_ids: &[String],
+        allocation_ids: &[AllocationId],
         filters: &FilterSet,
     ) -> Result<Vec<(ElasticIp, Tags)>> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        for id in allocation_ids {
-            AllocationId::parse(id)?;
-        }
         let ips: Vec<String> = public_ips
             .iter()
             .map(|ip| parse_public_ip(ip))
@@ -296,7 +293,7 @@ impl ControlPlane {
         self.db.read(|tx| {
             let all: Vec<ElasticIp> = tx.list_docs(account)?;
             for id in allocation_ids {
-                if !all.iter().any(|a| a.id.as_str() == id) {
+                if !all.iter().any(|a| &a.id == id) {
                     return Err(Error::not_found(ResourceKind::Address, id));
                 }
             }
@@ -315,7 +312,7 @@ impl ControlPlane {
                 .filter(|a| {
                     (ips.is_empty() && allocation_ids.is_empty())
                         || ips.contains(&a.public_ip)
-                        || allocation_ids.iter().any(|id| id == a.id.as_str())
+                        || allocation_ids.contains(&a.id)
                 })
                 .map(|a| {
                     let t = tags.remove(a.id.as_str()).unwrap_or_default();
@@ -333,7 +330,7 @@ impl ControlPlane {
         &self,
         caller: &Caller,
         address: &AddressRef,
-        instance_id: &str,
+        instance_id: &InstanceId,
         private_ip: Option<&str>,
         allow_reassociation: bool,
         dry_run: bool,
@@ -341,12 +338,11 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let instance_id = InstanceId::parse(instance_id)?;
         self.db.write(|tx| {
             let mut a = load_address(tx, account, address)?;
             let inst = tx
                 .instance(account, instance_id.as_str())?
-                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &instance_id))?;
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
             if matches!(
                 inst.state,
                 InstanceState::Terminated | InstanceState::ShuttingDown
@@ -400,7 +396,7 @@ impl ControlPlane {
             // Re-read: clearing the old association may have been this very instance.
             let mut inst = tx
                 .instance(account, inst.id.as_str())?
-                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &instance_id))?;
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
             inst.public_ip = Some(a.public_ip.clone());
             tx.update_instance(&inst)?;
             Ok(assoc_id)
@@ -412,35 +408,22 @@ impl ControlPlane {
     pub fn disassociate_address(
         &self,
         caller: &Caller,
-        association_id: Option<&str>,
-        public_ip: Option<&str>,
+        association: &AssociationRef,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let by_assoc =
-            match (association_id, public_ip) {
-                (Some(id), None) => Some(AddressAssociationId::parse(id)?),
-                (None, Some(_)) => None,
-                (Some(_), Some(_)) => return Err(Error::InvalidParameterCombination(
-                    "You may specify public IP or association id, but not both in the same call"
-                        .into(),
-                )),
-                (None, None) => {
-                    return Err(Error::MissingParameter("AssociationId or PublicIp".into()))
-                }
-            };
-        let by_ip = public_ip.map(parse_public_ip).transpose()?;
         self.db.write(|tx| {
-            let mut a = match (&by_assoc, &by_ip) {
-                (Some(id), _) => tx
+            let mut a = match association {
+                AssociationRef::Association(id) => tx
                     .list_docs::<ElasticIp>(account)?
                     .into_iter()
                     .find(|a| a.association.as_ref().is_some_and(|x| &x.id == id))
                     .ok_or_else(|| Error::not_found(ResourceKind::AddressAssociation, id))?,
-                (None, Some(ip)) => load_address(tx, account, &AddressRef::Public(ip.clone()))?,
-                (None, None) => unreachable!("checked above"),
+                AssociationRef::Public(ip) => {
+                    load_address(tx, account, &AddressRef::Public(ip.clone()))?
+                }
             };
             Self::dry(dry_run)?;
             if a.association.is_some() {
@@ -512,32 +495,5 @@ mod tests {
             public_dns_name("eu-west-1", "198.51.100.1"),
             "ec2-198-51-100-1.eu-west-1.compute.amazonaws.com"
         );
-    }
-
-    #[test]
-    fn address_refs() {
-        assert!(matches!(
-            address_ref(Some("eipalloc-12345678"), None),
-            Ok(AddressRef::Allocation(_))
-        ));
-        assert!(matches!(
-            address_ref(Some("eipalloc-zz"), None),
-            Err(Error::Malformed {
-                kind: ResourceKind::Address,
-                ..
-            })
-        ));
-        assert!(matches!(
-            address_ref(None, Some("nope")),
-            Err(Error::InvalidParameterValue(_))
-        ));
-        assert!(matches!(
-            address_ref(Some("eipalloc-12345678"), Some("198.51.100.1")),
-            Err(Error::InvalidParameterCombination(_))
-        ));
-        assert!(matches!(
-            address_ref(None, None),
-            Err(Error::MissingParameter(_))
-        ));
     }
 }

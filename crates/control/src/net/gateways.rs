@@ -2,7 +2,7 @@
 //! to at most one VPC and a VPC has at most one gateway. Routes to a detached or
 //! deleted gateway stay in their tables and show as `blackhole`, as in EC2.
 
-use super::{describe, load, parse_ids, Tagged};
+use super::{describe, load, Tagged};
 use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
@@ -59,15 +59,13 @@ impl ControlPlane {
     pub fn attach_internet_gateway(
         &self,
         caller: &Caller,
-        igw_id: &str,
-        vpc_id: &str,
+        igw_id: &InternetGatewayId,
+        vpc_id: &VpcId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let igw_id = InternetGatewayId::parse(igw_id)?;
-        let vpc_id = VpcId::parse(vpc_id)?;
         self.db.write(|tx| {
             let mut igw: InternetGateway =
                 load(tx, account, ResourceKind::InternetGateway, igw_id.as_str())?;
@@ -97,20 +95,18 @@ impl ControlPlane {
     pub fn detach_internet_gateway(
         &self,
         caller: &Caller,
-        igw_id: &str,
-        vpc_id: &str,
+        igw_id: &InternetGatewayId,
+        vpc_id: &VpcId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let igw_id = InternetGatewayId::parse(igw_id)?;
-        let vpc_id = VpcId::parse(vpc_id)?;
         self.db.write(|tx| {
             let mut igw: InternetGateway =
                 load(tx, account, ResourceKind::InternetGateway, igw_id.as_str())?;
             let _: Vpc = load(tx, account, ResourceKind::Vpc, vpc_id.as_str())?;
-            if igw.vpc_id.as_ref() != Some(&vpc_id) {
+            if igw.vpc_id.as_ref() != Some(vpc_id) {
                 return Err(Error::GatewayNotAttached(format!(
                     "resource {} is not attached to network {vpc_id}",
                     igw.id
@@ -126,13 +122,12 @@ impl ControlPlane {
     pub fn delete_internet_gateway(
         &self,
         caller: &Caller,
-        igw_id: &str,
+        igw_id: &InternetGatewayId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let igw_id = InternetGatewayId::parse(igw_id)?;
         self.db.write(|tx| {
             let igw: InternetGateway =
                 load(tx, account, ResourceKind::InternetGateway, igw_id.as_str())?;
@@ -152,12 +147,11 @@ impl ControlPlane {
     pub fn describe_internet_gateways(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[InternetGatewayId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<InternetGateway>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<InternetGatewayId>(ids)?;
         self.db.read(|tx| {
             describe(
                 tx,

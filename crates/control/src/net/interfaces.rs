@@ -17,7 +17,7 @@
 use super::addresses::public_dns_name;
 use super::security_groups::resolve_instance_groups;
 use super::subnets::SubnetAddresses;
-use super::{describe, flag, load, parse_ids, Tagged};
+use super::{describe, flag, load, Tagged};
 use crate::catalog;
 use crate::instances::private_dns_name;
 use crate::page::PageRequest;
@@ -30,7 +30,7 @@ use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{
     AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
-    ResourceKind, Result, SubnetId,
+    ResourceKind, Result, SecurityGroupId, SubnetId,
 };
 use strato_domain::Scope;
 use strato_store::{
@@ -84,15 +84,29 @@ pub const INTERFACE_FILTERS: &[&str] = &[
 pub const INTERFACE_RESOURCE_TYPE: &str = "network-interface";
 
 /// What CreateNetworkInterface asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CreateInterface {
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     pub private_ip: Option<String>,
-    pub group_ids: Vec<String>,
+    pub group_ids: Vec<SecurityGroupId>,
     pub description: Option<String>,
     /// Makes the call idempotent: a retry with the same token and parameters returns
     /// the interface the first call made (SDKs fill it in for every call).
     pub client_token: Option<String>,
+}
+
+impl CreateInterface {
+    /// An interface in `subnet_id` with nothing else asked for: a subnet id has no
+    /// default, so callers name it here and add the rest with struct update syntax.
+    pub fn in_subnet(subnet_id: SubnetId) -> Self {
+        CreateInterface {
+            subnet_id,
+            private_ip: None,
+            group_ids: vec![],
+            description: None,
+            client_token: None,
+        }
+    }
 }
 
 /// `available` or `in-use`.
@@ -332,7 +346,6 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let subnet_id = SubnetId::parse(&req.subnet_id)?;
         let requested = req
             .private_ip
             .as_deref()
@@ -357,7 +370,7 @@ impl ControlPlane {
             }
         }
         self.db.write(|tx| {
-            let subnet: Subnet = load(tx, account, ResourceKind::Subnet, subnet_id.as_str())?;
+            let subnet: Subnet = load(tx, account, ResourceKind::Subnet, req.subnet_id.as_str())?;
             if let Some(token) = &req.client_token {
                 let all: Vec<NetworkInterface> = tx.list_docs(account)?;
                 if let Some(n) = all
@@ -429,12 +442,11 @@ impl ControlPlane {
     pub fn describe_network_interfaces(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[NetworkInterfaceId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<NetworkInterface>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<NetworkInterfaceId>(ids)?;
         let region = caller.region.as_str();
         let associations = filters.filters.iter().any(|f| {
             f.name.starts_with("association.") || f.name.starts_with("addresses.association.")
@@ -460,11 +472,15 @@ impl ControlPlane {
 
     /// DeleteNetworkInterface: refused while attached; its address goes back to the
     /// subnet.
-    pub fn delete_network_interface(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
+    pub fn delete_network_interface(
+        &self,
+        caller: &Caller,
+        id: &NetworkInterfaceId,
+        dry_run: bool,
+    ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let id = NetworkInterfaceId::parse(id)?;
         self.db.write(|tx| {
             let n: NetworkInterface =
                 load(tx, account, ResourceKind::NetworkInterface, id.as_str())?;
@@ -486,16 +502,14 @@ impl ControlPlane {
     pub fn attach_network_interface(
         &self,
         caller: &Caller,
-        id: &str,
-        instance_id: &str,
+        id: &NetworkInterfaceId,
+        instance_id: &InstanceId,
         device_index: i64,
         dry_run: bool,
     ) -> Result<NetworkInterfaceAttachmentId> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let id = NetworkInterfaceId::parse(id)?;
-        let instance_id = InstanceId::parse(instance_id)?;
         if !(0..=31).contains(&device_index) {
             return Err(Error::invalid_value(format!(
                 "Invalid value '{device_index}' for deviceIndex."
@@ -507,7 +521,7 @@ impl ControlPlane {
                 load(tx, account, ResourceKind::NetworkInterface, id.as_str())?;
             let inst = tx
                 .instance(account, instance_id.as_str())?
-                .ok_or_else(|| Error::not_found(ResourceKind::Instance, &instance_id))?;
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
             if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
                 return Err(Error::IncorrectInstanceState(format!(
                     "The instance '{}' is not in a valid state for this operation.",
@@ -588,21 +602,20 @@ impl ControlPlane {
     pub fn detach_network_interface(
         &self,
         caller: &Caller,
-        attachment_id: &str,
+        att: &NetworkInterfaceAttachmentId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let att = NetworkInterfaceAttachmentId::parse(attachment_id)?;
         self.db
             .write(|tx| {
                 let mut n = tx
                     .list_docs::<NetworkInterface>(account)?
                     .into_iter()
-                    .find(|n| n.attachment.as_ref().is_some_and(|a| a.id == att))
+                    .find(|n| n.attachment.as_ref().is_some_and(|a| &a.id == att))
                     .ok_or_else(|| {
-                        Error::not_found(ResourceKind::NetworkInterfaceAttachment, &att)
+                        Error::not_found(ResourceKind::NetworkInterfaceAttachment, att)
                     })?;
                 let Some(a) = n.attachment.take() else {
                     return Err(Error::internal("attachment vanished"));

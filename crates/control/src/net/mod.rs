@@ -35,11 +35,6 @@ pub const MIN_PREFIX: u8 = 16;
 /// See [`MIN_PREFIX`].
 pub const MAX_PREFIX: u8 = 28;
 
-/// Parses a list of ids of one kind, all or nothing (`*.Malformed` on the first bad one).
-pub fn parse_ids<T: ResourceId>(ids: &[String]) -> Result<Vec<T>> {
-    ids.iter().map(|s| T::parse(s)).collect()
-}
-
 /// Loads one record of the caller's account, or `<Kind>.NotFound`.
 pub(crate) fn load<T: Document>(
     tx: &Tx,
@@ -54,11 +49,11 @@ pub(crate) fn load<T: Document>(
 /// Builds a Describe answer: keeps the records named by `ids` (each must exist, else
 /// `<Kind>.NotFound` for the first missing one) or all of them, attaches tags, applies
 /// the filters and the page. `field` answers a record's values for a filter name.
-pub(crate) fn describe<T: Document>(
+pub(crate) fn describe<T: Document, I: ResourceId>(
     tx: &Tx,
     account: &Scope,
     kind: ResourceKind,
-    ids: &[String],
+    ids: &[I],
     filters: &FilterSet,
     page: &PageRequest,
     field: impl Fn(&T, &str) -> Vec<String>,
@@ -74,10 +69,14 @@ pub(crate) fn describe<T: Document>(
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             // A repeated id is answered once, as EC2 does.
-            if out.iter().any(|d: &T| d.doc_id() == id) {
+            if out.iter().any(|d: &T| d.doc_id() == id.as_str()) {
                 continue;
             }
-            out.push(by_id.remove(id).ok_or_else(|| Error::not_found(kind, id))?);
+            out.push(
+                by_id
+                    .remove(id.as_str())
+                    .ok_or_else(|| Error::not_found(kind, id))?,
+            );
         }
         out.sort_by(|a, b| a.doc_id().cmp(b.doc_id()));
         out

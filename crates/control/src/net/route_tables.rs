@@ -6,7 +6,7 @@
 //! the VPC's local route, which cannot be removed. Routes may target internet gateways
 //! attached to the table's VPC.
 
-use super::{load, parse_ids};
+use super::load;
 use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, tags_of_ids, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
@@ -113,7 +113,9 @@ fn table_field(t: &RouteTable, states: &[&'static str], name: &str) -> Vec<Strin
     }
 }
 
-fn parse_destination(s: &str) -> Result<Ipv4Cidr> {
+/// Parses a route's `DestinationCidrBlock`. Public so that the front door can check it
+/// before it parses the gateway id, which EC2 checks after it.
+pub fn parse_destination(s: &str) -> Result<Ipv4Cidr> {
     Ipv4Cidr::parse(s).ok_or_else(|| {
         Error::invalid_value(format!(
             "Value ({s}) for parameter destinationCidrBlock is invalid. This is not a valid CIDR block."
@@ -145,7 +147,7 @@ impl ControlPlane {
     pub fn create_route_table(
         &self,
         caller: &Caller,
-        vpc_id: &str,
+        vpc_id: &VpcId,
         client_token: Option<&str>,
         tag_specs: &[TagSpec],
         dry_run: bool,
@@ -153,7 +155,6 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let vpc_id = VpcId::parse(vpc_id)?;
         let tags = tags_for(tag_specs, "route-table")?;
         if let Some(t) = client_token {
             if t.len() > 64 || !t.is_ascii() {
@@ -198,11 +199,15 @@ impl ControlPlane {
 
     /// DeleteRouteTable: the main table and tables with subnet associations are refused
     /// with `DependencyViolation`.
-    pub fn delete_route_table(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
+    pub fn delete_route_table(
+        &self,
+        caller: &Caller,
+        id: &RouteTableId,
+        dry_run: bool,
+    ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let id = RouteTableId::parse(id)?;
         self.db.write(|tx| {
             let t: RouteTable = load(tx, account, ResourceKind::RouteTable, id.as_str())?;
             if !t.associations.is_empty() {
@@ -221,14 +226,13 @@ impl ControlPlane {
     pub fn describe_route_tables(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[RouteTableId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<RouteTableInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        parse_ids::<RouteTableId>(ids)?;
         let (tables, gateways, mut tags) = self.db.read(|tx| {
             let tables: Vec<RouteTable> = tx.list_docs(account)?;
             let gateways: Vec<InternetGateway> = tx.list_docs(account)?;
@@ -236,7 +240,7 @@ impl ControlPlane {
             Ok((tables, gateways, tags))
         })?;
         for id in ids {
-            if !tables.iter().any(|t| t.id.as_str() == id) {
+            if !tables.iter().any(|t| &t.id == id) {
                 return Err(Error::not_found(ResourceKind::RouteTable, id));
             }
         }
@@ -246,7 +250,7 @@ impl ControlPlane {
             .collect();
         let list: Vec<RouteTableInfo> = tables
             .into_iter()
-            .filter(|t| ids.is_empty() || ids.iter().any(|i| i == t.id.as_str()))
+            .filter(|t| ids.is_empty() || ids.contains(&t.id))
             .filter_map(|t| {
                 let states = route_states(&t, &by_id);
                 let tg = tags.remove(t.id.as_str()).unwrap_or_default();
@@ -266,20 +270,18 @@ impl ControlPlane {
     pub fn create_route(
         &self,
         caller: &Caller,
-        table_id: &str,
+        table_id: &RouteTableId,
         destination: &str,
-        gateway_id: &str,
+        gateway_id: &InternetGatewayId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?;
-        let gateway_id = InternetGatewayId::parse(gateway_id)?;
         self.db.write(|tx| {
             let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
-            let igw = gateway_of_table(tx, account, &t, &gateway_id)?;
+            let igw = gateway_of_table(tx, account, &t, gateway_id)?;
             let vpc: Vpc = load(tx, account, ResourceKind::Vpc, t.vpc_id.as_str())?;
             let vpc_block = Ipv4Cidr::parse(&vpc.cidr_block)
                 .ok_or_else(|| Error::internal(format!("{} has a bad block", vpc.id)))?;
@@ -308,20 +310,18 @@ impl ControlPlane {
     pub fn replace_route(
         &self,
         caller: &Caller,
-        table_id: &str,
+        table_id: &RouteTableId,
         destination: &str,
-        gateway_id: &str,
+        gateway_id: &InternetGatewayId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?.to_string();
-        let gateway_id = InternetGatewayId::parse(gateway_id)?;
         self.db.write(|tx| {
             let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
-            let igw = gateway_of_table(tx, account, &t, &gateway_id)?;
+            let igw = gateway_of_table(tx, account, &t, gateway_id)?;
             let route = t
                 .routes
                 .iter_mut()
@@ -347,14 +347,13 @@ impl ControlPlane {
     pub fn delete_route(
         &self,
         caller: &Caller,
-        table_id: &str,
+        table_id: &RouteTableId,
         destination: &str,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let table_id = RouteTableId::parse(table_id)?;
         let dest = parse_destination(destination)?.to_string();
         self.db.write(|tx| {
             let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
@@ -385,15 +384,13 @@ impl ControlPlane {
     pub fn associate_route_table(
         &self,
         caller: &Caller,
-        table_id: &str,
-        subnet_id: &str,
+        table_id: &RouteTableId,
+        subnet_id: &SubnetId,
         dry_run: bool,
     ) -> Result<RouteTableAssociationId> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let table_id = RouteTableId::parse(table_id)?;
-        let subnet_id = SubnetId::parse(subnet_id)?;
         self.db.write(|tx| {
             let mut t: RouteTable = load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
             let subnet: Subnet = load(tx, account, ResourceKind::Subnet, subnet_id.as_str())?;
@@ -431,23 +428,21 @@ impl ControlPlane {
     pub fn replace_route_table_association(
         &self,
         caller: &Caller,
-        association_id: &str,
-        table_id: &str,
+        id: &RouteTableAssociationId,
+        table_id: &RouteTableId,
         dry_run: bool,
     ) -> Result<RouteTableAssociationId> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let id = RouteTableAssociationId::parse(association_id)?;
-        let table_id = RouteTableId::parse(table_id)?;
         self.db.write(|tx| {
             let mut target: RouteTable =
                 load(tx, account, ResourceKind::RouteTable, table_id.as_str())?;
             let tables: Vec<RouteTable> = tx.list_docs(account)?;
             let mut from = tables
                 .into_iter()
-                .find(|t| t.associations.iter().any(|a| a.id == id))
-                .ok_or_else(|| Error::not_found(ResourceKind::RouteTableAssociation, &id))?;
+                .find(|t| t.associations.iter().any(|a| a.id == *id))
+                .ok_or_else(|| Error::not_found(ResourceKind::RouteTableAssociation, id))?;
             if from.vpc_id != target.vpc_id {
                 return Err(Error::invalid_value(format!(
                     "Route table {} and association {id} belong to different networks",
@@ -458,7 +453,7 @@ impl ControlPlane {
             let pos = from
                 .associations
                 .iter()
-                .position(|a| a.id == id)
+                .position(|a| a.id == *id)
                 .ok_or_else(|| Error::internal("association vanished"))?;
             let old = from.associations.remove(pos);
             let new_id = RouteTableAssociationId::generate();
@@ -483,26 +478,25 @@ impl ControlPlane {
     pub fn disassociate_route_table(
         &self,
         caller: &Caller,
-        association_id: &str,
+        id: &RouteTableAssociationId,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let id = RouteTableAssociationId::parse(association_id)?;
         self.db.write(|tx| {
             let tables: Vec<RouteTable> = tx.list_docs(account)?;
             let mut t = tables
                 .into_iter()
-                .find(|t| t.associations.iter().any(|a| a.id == id))
-                .ok_or_else(|| Error::not_found(ResourceKind::RouteTableAssociation, &id))?;
-            if t.associations.iter().any(|a| a.id == id && a.main) {
+                .find(|t| t.associations.iter().any(|a| a.id == *id))
+                .ok_or_else(|| Error::not_found(ResourceKind::RouteTableAssociation, id))?;
+            if t.associations.iter().any(|a| a.id == *id && a.main) {
                 return Err(Error::invalid_value(format!(
                     "cannot disassociate the main route table association {id}"
                 )));
             }
             Self::dry(dry_run)?;
-            t.associations.retain(|a| a.id != id);
+            t.associations.retain(|a| a.id != *id);
             tx.update_doc(&t)
         })
     }

@@ -45,7 +45,7 @@ pub struct RangeInput {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupPairInput {
     /// The group by id.
-    pub group_id: Option<String>,
+    pub group_id: Option<SecurityGroupId>,
     /// The group by name, in the rule's VPC.
     pub group_name: Option<String>,
     /// The owning account; only the caller's own is found.

@@ -11,7 +11,7 @@ use super::rules::{
     check_rule_description, describe_rule, ipv4_peer, ipv6_peer, port_spec, GroupPairInput,
     IpPermissionInput, IpPermissionView, PortSpec, MAX_RULES_PER_DIRECTION,
 };
-use super::{load, parse_ids, Tagged};
+use super::{load, Tagged};
 use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, tags_of_ids, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
@@ -58,7 +58,7 @@ pub const RULE_FILTERS: &[&str] = &["group-id", "security-group-rule-id"];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupSelector {
     /// By id, in any VPC of the account.
-    Id(String),
+    Id(SecurityGroupId),
     /// By name, in the default VPC.
     Name(String),
 }
@@ -71,7 +71,7 @@ pub struct CreateSecurityGroupInput {
     /// `GroupDescription`.
     pub description: Option<String>,
     /// `VpcId`; the default VPC when absent.
-    pub vpc_id: Option<String>,
+    pub vpc_id: Option<VpcId>,
     /// `TagSpecification.N`.
     pub tag_specs: Vec<TagSpec>,
 }
@@ -90,10 +90,10 @@ pub struct GroupInfo {
 }
 
 /// One `SecurityGroupRule.N` of ModifySecurityGroupRules: the rule's new definition.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuleUpdate {
     /// `SecurityGroupRuleId` of the rule to change.
-    pub rule_id: String,
+    pub rule_id: SecurityGroupRuleId,
     /// `IpProtocol`.
     pub protocol: Option<String>,
     /// `FromPort`.
@@ -107,9 +107,27 @@ pub struct RuleUpdate {
     /// `PrefixListId` peer (refused).
     pub prefix_list_id: Option<String>,
     /// `ReferencedGroupId` peer.
-    pub referenced_group_id: Option<String>,
+    pub referenced_group_id: Option<SecurityGroupId>,
     /// `Description`.
     pub description: Option<String>,
+}
+
+impl RuleUpdate {
+    /// An update of `rule_id` that gives nothing yet: a rule id has no default, so
+    /// callers name it here and fill in the definition with struct update syntax.
+    pub fn of(rule_id: SecurityGroupRuleId) -> Self {
+        RuleUpdate {
+            rule_id,
+            protocol: None,
+            from_port: None,
+            to_port: None,
+            cidr_ipv4: None,
+            cidr_ipv6: None,
+            prefix_list_id: None,
+            referenced_group_id: None,
+            description: None,
+        }
+    }
 }
 
 /// Validates a group name or description (`what` names the parameter).
@@ -125,6 +143,49 @@ fn check_group_text(value: &str, what: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Checks a new group's name and description as EC2 does (both given, their length and
+/// characters, no `sg-` name, not `default`) and answers them. The front door checks them
+/// before it parses the `VpcId`, because EC2 answers them first.
+pub fn check_new_group<'a>(
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+) -> Result<(&'a str, &'a str)> {
+    let name = name
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::MissingParameter("GroupName".into()))?;
+    let description = description
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::MissingParameter("GroupDescription".into()))?;
+    check_group_text(name, "GroupName")?;
+    check_group_text(description, "GroupDescription")?;
+    if name.to_ascii_lowercase().starts_with("sg-") {
+        return Err(Error::invalid_value(format!(
+            "Value ({name}) for parameter GroupName is invalid. Group names may not be in the format sg-*."
+        )));
+    }
+    if name == SecurityGroup::DEFAULT_NAME {
+        return Err(Error::InvalidGroupReserved(format!(
+            "The security group '{name}' is reserved"
+        )));
+    }
+    Ok((name, description))
+}
+
+/// Checks that a Revoke request names its rules one way: by permissions or by rule ids,
+/// never both and never neither. The front door checks this before it parses the rule
+/// ids, so that a request giving both forms is answered so whatever its ids look like.
+pub fn check_revoke_form(by_permissions: bool, by_rule_ids: bool) -> Result<()> {
+    match (by_permissions, by_rule_ids) {
+        (false, false) => Err(Error::MissingParameter(
+            "IpPermissions or SecurityGroupRuleIds".into(),
+        )),
+        (true, true) => Err(Error::InvalidParameterCombination(
+            "IpPermissions and SecurityGroupRuleIds cannot be used together.".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn no_default_vpc() -> Error {
@@ -173,10 +234,7 @@ pub(crate) fn resolve_group(
     sel: &GroupSelector,
 ) -> Result<SecurityGroup> {
     match sel {
-        GroupSelector::Id(id) => {
-            let id = SecurityGroupId::parse(id)?;
-            load(tx, account, ResourceKind::SecurityGroup, id.as_str())
-        }
+        GroupSelector::Id(id) => load(tx, account, ResourceKind::SecurityGroup, id.as_str()),
         GroupSelector::Name(name) => {
             let vpc = default_vpc_tx(tx, account)?.ok_or_else(no_default_vpc)?;
             group_by_name(tx, account, &vpc.id, name, true)
@@ -191,7 +249,7 @@ pub(crate) fn resolve_instance_groups(
     account: &Scope,
     vpc: &VpcId,
     subnet: &str,
-    ids: &[String],
+    ids: &[SecurityGroupId],
     names: &[String],
 ) -> Result<Vec<GroupRef>> {
     let mut out: Vec<GroupRef> = vec![];
@@ -204,7 +262,6 @@ pub(crate) fn resolve_instance_groups(
         }
     };
     for id in ids {
-        let id = SecurityGroupId::parse(id)?;
         let g: SecurityGroup = load(tx, account, ResourceKind::SecurityGroup, id.as_str())?;
         if &g.vpc_id != vpc {
             return Err(Error::InvalidParameter(format!(
@@ -292,7 +349,8 @@ fn resolve_pair(
 ) -> Result<RulePeer> {
     let shown = pair
         .group_id
-        .clone()
+        .as_ref()
+        .map(|g| g.to_string())
         .or_else(|| pair.group_name.clone())
         .unwrap_or_default();
     // Groups of other accounts are as invisible here as everywhere else.
@@ -301,9 +359,8 @@ fn resolve_pair(
             return Err(Error::not_found(ResourceKind::SecurityGroup, shown));
         }
     }
-    let peer_group = match (pair.group_id.as_deref(), pair.group_name.as_deref()) {
-        (Some(id), _) if !id.is_empty() => {
-            let id = SecurityGroupId::parse(id)?;
+    let peer_group = match (&pair.group_id, pair.group_name.as_deref()) {
+        (Some(id), _) => {
             load::<SecurityGroup>(tx, account, ResourceKind::SecurityGroup, id.as_str())?
         }
         (_, Some(name)) if !name.is_empty() => {
@@ -417,36 +474,12 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let name = input
-            .name
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::MissingParameter("GroupName".into()))?;
-        let description = input
-            .description
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Error::MissingParameter("GroupDescription".into()))?;
-        check_group_text(name, "GroupName")?;
-        check_group_text(description, "GroupDescription")?;
-        if name.to_ascii_lowercase().starts_with("sg-") {
-            return Err(Error::invalid_value(format!(
-                "Value ({name}) for parameter GroupName is invalid. Group names may not be in the format sg-*."
-            )));
-        }
-        if name == SecurityGroup::DEFAULT_NAME {
-            return Err(Error::InvalidGroupReserved(format!(
-                "The security group '{name}' is reserved"
-            )));
-        }
-        let vpc_id = match input.vpc_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(v) => Some(VpcId::parse(v)?),
-            None => None,
-        };
+        let (name, description) =
+            check_new_group(input.name.as_deref(), input.description.as_deref())?;
         let tags = tags_for(&input.tag_specs, "security-group")?;
         let now = now_ms();
         let group = self.db.write(|tx| {
-            let vpc: Vpc = match &vpc_id {
+            let vpc: Vpc = match &input.vpc_id {
                 Some(v) => load(tx, account, ResourceKind::Vpc, v.as_str())?,
                 None => default_vpc_tx(tx, account)?.ok_or_else(no_default_vpc)?,
             };
@@ -492,9 +525,6 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        if let GroupSelector::Id(id) = sel {
-            SecurityGroupId::parse(id)?;
-        }
         let id = self.db.write(|tx| {
             let g = resolve_group(tx, account, sel)?;
             if g.is_default() {
@@ -533,7 +563,7 @@ impl ControlPlane {
     pub fn describe_security_groups(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[SecurityGroupId],
         names: &[String],
         filters: &FilterSet,
         page: &PageRequest,
@@ -541,7 +571,6 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        parse_ids::<SecurityGroupId>(ids)?;
         let (groups, rules, mut tags, selected) = self.db.read(|tx| {
             let groups: Vec<SecurityGroup> = tx.list_docs(account)?;
             let rules: Vec<SecurityGroupRule> = tx.list_docs(account)?;
@@ -552,7 +581,7 @@ impl ControlPlane {
                 for id in ids {
                     let g = groups
                         .iter()
-                        .find(|g| g.id.as_str() == id)
+                        .find(|g| &g.id == id)
                         .ok_or_else(|| Error::not_found(ResourceKind::SecurityGroup, id))?;
                     set.insert(g.id.clone());
                 }
@@ -605,12 +634,11 @@ impl ControlPlane {
     pub fn describe_security_group_rules(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[SecurityGroupRuleId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<SecurityGroupRule>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<SecurityGroupRuleId>(ids)?;
         self.db.read(|tx| {
             super::describe(
                 tx,
@@ -643,9 +671,6 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        if let GroupSelector::Id(id) = sel {
-            SecurityGroupId::parse(id)?;
-        }
         let tags = tags_for(tag_specs, "security-group-rule")?;
         let added = self.db.write(|tx| {
             let group = resolve_group(tx, account, sel)?;
@@ -684,29 +709,13 @@ impl ControlPlane {
         sel: &GroupSelector,
         egress: bool,
         permissions: &[IpPermissionInput],
-        rule_ids: &[String],
+        ids: &[SecurityGroupRuleId],
         dry_run: bool,
     ) -> Result<Vec<SecurityGroupRule>> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        if let GroupSelector::Id(id) = sel {
-            SecurityGroupId::parse(id)?;
-        }
-        match (permissions.is_empty(), rule_ids.is_empty()) {
-            (true, true) => {
-                return Err(Error::MissingParameter(
-                    "IpPermissions or SecurityGroupRuleIds".into(),
-                ))
-            }
-            (false, false) => {
-                return Err(Error::InvalidParameterCombination(
-                    "IpPermissions and SecurityGroupRuleIds cannot be used together.".into(),
-                ))
-            }
-            _ => {}
-        }
-        let ids = parse_ids::<SecurityGroupRuleId>(rule_ids)?;
+        check_revoke_form(!permissions.is_empty(), !ids.is_empty())?;
         self.db.write(|tx| {
             let group = resolve_group(tx, account, sel)?;
             let existing: Vec<SecurityGroupRule> =
@@ -730,7 +739,7 @@ impl ControlPlane {
                     take(found);
                 }
             } else {
-                for id in &ids {
+                for id in ids {
                     let found = existing
                         .iter()
                         .find(|e| &e.id == id && e.egress == egress)
@@ -750,19 +759,15 @@ impl ControlPlane {
     pub fn modify_security_group_rules(
         &self,
         caller: &Caller,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         updates: &[RuleUpdate],
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
-        let group_id = SecurityGroupId::parse(group_id)?;
         if updates.is_empty() {
             return Err(Error::MissingParameter("SecurityGroupRule".into()));
-        }
-        for u in updates {
-            SecurityGroupRuleId::parse(&u.rule_id)?;
         }
         self.db.write(|tx| {
             let group: SecurityGroup =
@@ -773,7 +778,7 @@ impl ControlPlane {
             for u in updates {
                 let pos = rules
                     .iter()
-                    .position(|r| r.id.as_str() == u.rule_id)
+                    .position(|r| r.id == u.rule_id)
                     .ok_or_else(|| Error::not_found(ResourceKind::SecurityGroupRule, &u.rule_id))?;
                 let old = &rules[pos];
                 let spec = port_spec(u.protocol.as_deref(), u.from_port, u.to_port)?;

@@ -1,7 +1,7 @@
 //! Subnets: CreateSubnet, DeleteSubnet, DescribeSubnets, ModifySubnetAttribute, and
 //! the allocation of instances' private addresses from a subnet.
 
-use super::{flag, load, parse_ids, MAX_PREFIX, MIN_PREFIX};
+use super::{flag, load, MAX_PREFIX, MIN_PREFIX};
 use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, tags_of_ids, TagSpec};
 use crate::{catalog, Caller, ControlPlane, Tags};
@@ -53,7 +53,7 @@ pub const SUBNET_FILTERS: &[&str] = &[
 #[derive(Clone, Debug, Default)]
 pub struct CreateSubnetInput {
     /// `VpcId`.
-    pub vpc_id: Option<String>,
+    pub vpc_id: Option<VpcId>,
     /// `CidrBlock`.
     pub cidr_block: Option<String>,
     /// `AvailabilityZone`.
@@ -126,10 +126,8 @@ impl ControlPlane {
         let caller = self.net_caller(caller)?;
         let vpc_id = input
             .vpc_id
-            .as_deref()
-            .filter(|s| !s.is_empty())
+            .as_ref()
             .ok_or_else(|| Error::MissingParameter("VpcId".into()))?;
-        let vpc_id = VpcId::parse(vpc_id)?;
         let text = input
             .cidr_block
             .as_deref()
@@ -212,9 +210,8 @@ impl ControlPlane {
 
     /// DeleteSubnet: refused with `DependencyViolation` while instances that are not
     /// terminated are in it. Its explicit route table association goes with it.
-    pub fn delete_subnet(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
+    pub fn delete_subnet(&self, caller: &Caller, id: &SubnetId, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let id = SubnetId::parse(id)?;
         let scope = caller.scope();
         let account = &scope;
         self.db.write(|tx| {
@@ -248,12 +245,11 @@ impl ControlPlane {
     pub fn describe_subnets(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[SubnetId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<SubnetInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<SubnetId>(ids)?;
         let scope = caller.scope();
         let account = &scope;
         let (subnets, counts, mut tags) = self.db.read(|tx| {
@@ -269,12 +265,12 @@ impl ControlPlane {
         } else {
             let mut out = vec![];
             for id in ids {
-                if out.iter().any(|s: &Subnet| s.id.as_str() == id) {
+                if out.iter().any(|s: &Subnet| &s.id == id) {
                     continue;
                 }
                 out.push(
                     by_id
-                        .remove(id)
+                        .remove(id.as_str())
                         .ok_or_else(|| Error::not_found(ResourceKind::Subnet, id))?,
                 );
             }
@@ -301,12 +297,11 @@ impl ControlPlane {
     pub fn modify_subnet_map_public_ip(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &SubnetId,
         value: bool,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let id = SubnetId::parse(id)?;
         self.db.write(|tx| {
             let mut s: Subnet = load(tx, &caller.scope(), ResourceKind::Subnet, id.as_str())?;
             Self::dry(dry_run)?;

@@ -1,7 +1,7 @@
 //! VPCs: CreateVpc, DeleteVpc, DescribeVpcs, ModifyVpcAttribute, DescribeVpcAttribute,
 //! CreateDefaultVpc; and DescribeDhcpOptions, whose sets VPCs refer to.
 
-use super::{describe, flag, load, parse_ids, Tagged, MAX_PREFIX, MIN_PREFIX};
+use super::{describe, flag, load, Tagged, MAX_PREFIX, MIN_PREFIX};
 use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane};
@@ -199,9 +199,8 @@ impl ControlPlane {
     /// instances, security groups other than its default one, route tables other than
     /// its main one, or an attached internet gateway; the default group and the main
     /// table go with the VPC.
-    pub fn delete_vpc(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<()> {
+    pub fn delete_vpc(&self, caller: &Caller, id: &VpcId, dry_run: bool) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let id = VpcId::parse(id)?;
         let scope = caller.scope();
         let account = &scope;
         self.db.write(|tx| {
@@ -249,12 +248,11 @@ impl ControlPlane {
     pub fn describe_vpcs(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[VpcId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<Vpc>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<VpcId>(ids)?;
         self.db.read(|tx| {
             describe(
                 tx,
@@ -269,9 +267,8 @@ impl ControlPlane {
     }
 
     /// One VPC of the caller (DescribeVpcAttribute).
-    pub fn vpc(&self, caller: &Caller, id: &str) -> Result<Vpc> {
+    pub fn vpc(&self, caller: &Caller, id: &VpcId) -> Result<Vpc> {
         let caller = self.net_caller(caller)?;
-        let id = VpcId::parse(id)?;
         self.db
             .read(|tx| load(tx, &caller.scope(), ResourceKind::Vpc, id.as_str()))
     }
@@ -289,13 +286,12 @@ impl ControlPlane {
     pub fn modify_vpc_attribute(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &VpcId,
         attribute: VpcAttribute,
         value: bool,
         dry_run: bool,
     ) -> Result<()> {
         let caller = self.net_caller(caller)?;
-        let id = VpcId::parse(id)?;
         if attribute == VpcAttribute::EnableNetworkAddressUsageMetrics {
             return Err(Error::Unsupported(
                 "Network address usage metrics are not supported by this endpoint.".into(),
@@ -317,12 +313,11 @@ impl ControlPlane {
     pub fn describe_dhcp_options(
         &self,
         caller: &Caller,
-        ids: &[String],
+        ids: &[DhcpOptionsId],
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Tagged<DhcpOptions>>, Option<String>)> {
         let caller = self.net_caller(caller)?;
-        parse_ids::<DhcpOptionsId>(ids)?;
         self.db.read(|tx| {
             describe(
                 tx,

@@ -19,8 +19,12 @@ pub struct AccountAttribute {
 
 impl Encode for AccountAttribute {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attributeName", &self.attribute_name);
-        w.member_list("attributeValueSet", "item", &self.attribute_values);
+        w.member("<attributeName>", "</attributeName>", &self.attribute_name);
+        w.member_list(
+            ("<attributeValueSet>", "</attributeValueSet>"),
+            ("<item>", "</item>"),
+            &self.attribute_values,
+        );
     }
 }
 
@@ -32,7 +36,11 @@ pub struct AccountAttributeValue {
 
 impl Encode for AccountAttributeValue {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attributeValue", &self.attribute_value);
+        w.member(
+            "<attributeValue>",
+            "</attributeValue>",
+            &self.attribute_value,
+        );
     }
 }
 
@@ -59,22 +67,54 @@ pub struct Address {
 
 impl Encode for Address {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("allocationId", &self.allocation_id);
-        w.member("associationId", &self.association_id);
-        w.member("carrierIp", &self.carrier_ip);
-        w.member("customerOwnedIp", &self.customer_owned_ip);
-        w.member("customerOwnedIpv4Pool", &self.customer_owned_ipv4_pool);
-        w.member("domain", &self.domain);
-        w.member("instanceId", &self.instance_id);
-        w.member("networkBorderGroup", &self.network_border_group);
-        w.member("networkInterfaceId", &self.network_interface_id);
-        w.member("networkInterfaceOwnerId", &self.network_interface_owner_id);
-        w.member("privateIpAddress", &self.private_ip_address);
-        w.member("publicIp", &self.public_ip);
-        w.member("publicIpv4Pool", &self.public_ipv4_pool);
-        w.member("serviceManaged", &self.service_managed);
-        w.member("subnetId", &self.subnet_id);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member("<allocationId>", "</allocationId>", &self.allocation_id);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member("<carrierIp>", "</carrierIp>", &self.carrier_ip);
+        w.member(
+            "<customerOwnedIp>",
+            "</customerOwnedIp>",
+            &self.customer_owned_ip,
+        );
+        w.member(
+            "<customerOwnedIpv4Pool>",
+            "</customerOwnedIpv4Pool>",
+            &self.customer_owned_ipv4_pool,
+        );
+        w.member("<domain>", "</domain>", &self.domain);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<networkBorderGroup>",
+            "</networkBorderGroup>",
+            &self.network_border_group,
+        );
+        w.member(
+            "<networkInterfaceId>",
+            "</networkInterfaceId>",
+            &self.network_interface_id,
+        );
+        w.member(
+            "<networkInterfaceOwnerId>",
+            "</networkInterfaceOwnerId>",
+            &self.network_interface_owner_id,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
+        w.member("<publicIp>", "</publicIp>", &self.public_ip);
+        w.member(
+            "<publicIpv4Pool>",
+            "</publicIpv4Pool>",
+            &self.public_ipv4_pool,
+        );
+        w.member(
+            "<serviceManaged>",
+            "</serviceManaged>",
+            &self.service_managed,
+        );
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -121,14 +161,30 @@ pub struct AllocateAddressResult {
 
 impl Encode for AllocateAddressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("allocationId", &self.allocation_id);
-        w.member("carrierIp", &self.carrier_ip);
-        w.member("customerOwnedIp", &self.customer_owned_ip);
-        w.member("customerOwnedIpv4Pool", &self.customer_owned_ipv4_pool);
-        w.member("domain", &self.domain);
-        w.member("networkBorderGroup", &self.network_border_group);
-        w.member("publicIp", &self.public_ip);
-        w.member("publicIpv4Pool", &self.public_ipv4_pool);
+        w.member("<allocationId>", "</allocationId>", &self.allocation_id);
+        w.member("<carrierIp>", "</carrierIp>", &self.carrier_ip);
+        w.member(
+            "<customerOwnedIp>",
+            "</customerOwnedIp>",
+            &self.customer_owned_ip,
+        );
+        w.member(
+            "<customerOwnedIpv4Pool>",
+            "</customerOwnedIpv4Pool>",
+            &self.customer_owned_ipv4_pool,
+        );
+        w.member("<domain>", "</domain>", &self.domain);
+        w.member(
+            "<networkBorderGroup>",
+            "</networkBorderGroup>",
+            &self.network_border_group,
+        );
+        w.member("<publicIp>", "</publicIp>", &self.public_ip);
+        w.member(
+            "<publicIpv4Pool>",
+            "</publicIpv4Pool>",
+            &self.public_ipv4_pool,
+        );
     }
 }
 
@@ -190,8 +246,8 @@ pub struct ApplicationStatusSummary {
 
 impl Encode for ApplicationStatusSummary {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("impairedSince", &self.impaired_since);
-        w.member("status", &self.status);
+        w.member("<impairedSince>", "</impairedSince>", &self.impaired_since);
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -353,7 +409,7 @@ pub struct AssociateAddressResult {
 
 impl Encode for AssociateAddressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationId", &self.association_id);
+        w.member("<associationId>", "</associationId>", &self.association_id);
     }
 }
 
@@ -388,8 +444,12 @@ pub struct AssociateRouteTableResult {
 
 impl Encode for AssociateRouteTableResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationId", &self.association_id);
-        w.member("associationState", &self.association_state);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member(
+            "<associationState>",
+            "</associationState>",
+            &self.association_state,
+        );
     }
 }
 
@@ -446,8 +506,12 @@ pub struct AttachNetworkInterfaceResult {
 
 impl Encode for AttachNetworkInterfaceResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachmentId", &self.attachment_id);
-        w.member("networkCardIndex", &self.network_card_index);
+        w.member("<attachmentId>", "</attachmentId>", &self.attachment_id);
+        w.member(
+            "<networkCardIndex>",
+            "</networkCardIndex>",
+            &self.network_card_index,
+        );
     }
 }
 
@@ -460,8 +524,12 @@ pub struct AttachmentEnaSrdSpecification {
 
 impl Encode for AttachmentEnaSrdSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enaSrdEnabled", &self.ena_srd_enabled);
-        w.member("enaSrdUdpSpecification", &self.ena_srd_udp_specification);
+        w.member("<enaSrdEnabled>", "</enaSrdEnabled>", &self.ena_srd_enabled);
+        w.member(
+            "<enaSrdUdpSpecification>",
+            "</enaSrdUdpSpecification>",
+            &self.ena_srd_udp_specification,
+        );
     }
 }
 
@@ -473,7 +541,11 @@ pub struct AttachmentEnaSrdUdpSpecification {
 
 impl Encode for AttachmentEnaSrdUdpSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enaSrdUdpEnabled", &self.ena_srd_udp_enabled);
+        w.member(
+            "<enaSrdUdpEnabled>",
+            "</enaSrdUdpEnabled>",
+            &self.ena_srd_udp_enabled,
+        );
     }
 }
 
@@ -609,7 +681,7 @@ impl Decode for AttributeBooleanValue {
 
 impl Encode for AttributeBooleanValue {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("value", &self.value);
+        w.member("<value>", "</value>", &self.value);
     }
 }
 
@@ -629,7 +701,7 @@ impl Decode for AttributeValue {
 
 impl Encode for AttributeValue {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("value", &self.value);
+        w.member("<value>", "</value>", &self.value);
     }
 }
 
@@ -674,8 +746,12 @@ pub struct AuthorizeSecurityGroupEgressResult {
 
 impl Encode for AuthorizeSecurityGroupEgressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
-        w.member_list("securityGroupRuleSet", "item", &self.security_group_rules);
+        w.member("<return>", "</return>", &self.r#return);
+        w.member_list(
+            ("<securityGroupRuleSet>", "</securityGroupRuleSet>"),
+            ("<item>", "</item>"),
+            &self.security_group_rules,
+        );
     }
 }
 
@@ -722,8 +798,12 @@ pub struct AuthorizeSecurityGroupIngressResult {
 
 impl Encode for AuthorizeSecurityGroupIngressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
-        w.member_list("securityGroupRuleSet", "item", &self.security_group_rules);
+        w.member("<return>", "</return>", &self.r#return);
+        w.member_list(
+            ("<securityGroupRuleSet>", "</securityGroupRuleSet>"),
+            ("<item>", "</item>"),
+            &self.security_group_rules,
+        );
     }
 }
 
@@ -748,20 +828,40 @@ pub struct AvailabilityZone {
 
 impl Encode for AvailabilityZone {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("geographySet", "item", &self.geography);
-        w.member("groupLongName", &self.group_long_name);
-        w.member("groupName", &self.group_name);
-        w.member_list("messageSet", "item", &self.messages);
-        w.member("networkBorderGroup", &self.network_border_group);
-        w.member("optInStatus", &self.opt_in_status);
-        w.member("parentZoneId", &self.parent_zone_id);
-        w.member("parentZoneName", &self.parent_zone_name);
-        w.member("regionName", &self.region_name);
-        w.member("zoneState", &self.state);
-        w.member_list("subGeographySet", "item", &self.sub_geography);
-        w.member("zoneId", &self.zone_id);
-        w.member("zoneName", &self.zone_name);
-        w.member("zoneType", &self.zone_type);
+        w.member_list(
+            ("<geographySet>", "</geographySet>"),
+            ("<item>", "</item>"),
+            &self.geography,
+        );
+        w.member("<groupLongName>", "</groupLongName>", &self.group_long_name);
+        w.member("<groupName>", "</groupName>", &self.group_name);
+        w.member_list(
+            ("<messageSet>", "</messageSet>"),
+            ("<item>", "</item>"),
+            &self.messages,
+        );
+        w.member(
+            "<networkBorderGroup>",
+            "</networkBorderGroup>",
+            &self.network_border_group,
+        );
+        w.member("<optInStatus>", "</optInStatus>", &self.opt_in_status);
+        w.member("<parentZoneId>", "</parentZoneId>", &self.parent_zone_id);
+        w.member(
+            "<parentZoneName>",
+            "</parentZoneName>",
+            &self.parent_zone_name,
+        );
+        w.member("<regionName>", "</regionName>", &self.region_name);
+        w.member("<zoneState>", "</zoneState>", &self.state);
+        w.member_list(
+            ("<subGeographySet>", "</subGeographySet>"),
+            ("<item>", "</item>"),
+            &self.sub_geography,
+        );
+        w.member("<zoneId>", "</zoneId>", &self.zone_id);
+        w.member("<zoneName>", "</zoneName>", &self.zone_name);
+        w.member("<zoneType>", "</zoneType>", &self.zone_type);
     }
 }
 
@@ -773,7 +873,7 @@ pub struct AvailabilityZoneGeography {
 
 impl Encode for AvailabilityZoneGeography {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("name", &self.name);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -785,7 +885,7 @@ pub struct AvailabilityZoneMessage {
 
 impl Encode for AvailabilityZoneMessage {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("message", &self.message);
+        w.member("<message>", "</message>", &self.message);
     }
 }
 
@@ -918,7 +1018,7 @@ pub struct AvailabilityZoneSubGeography {
 
 impl Encode for AvailabilityZoneSubGeography {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("name", &self.name);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -997,10 +1097,10 @@ impl Decode for BlockDeviceMapping {
 
 impl Encode for BlockDeviceMapping {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("deviceName", &self.device_name);
-        w.member("ebs", &self.ebs);
-        w.member("noDevice", &self.no_device);
-        w.member("virtualName", &self.virtual_name);
+        w.member("<deviceName>", "</deviceName>", &self.device_name);
+        w.member("<ebs>", "</ebs>", &self.ebs);
+        w.member("<noDevice>", "</noDevice>", &self.no_device);
+        w.member("<virtualName>", "</virtualName>", &self.virtual_name);
     }
 }
 
@@ -1066,7 +1166,8 @@ pub struct BlockPublicAccessStates {
 impl Encode for BlockPublicAccessStates {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "internetGatewayBlockMode",
+            "<internetGatewayBlockMode>",
+            "</internetGatewayBlockMode>",
             &self.internet_gateway_block_mode,
         );
     }
@@ -1253,11 +1354,13 @@ pub struct CapacityReservationSpecificationResponse {
 impl Encode for CapacityReservationSpecificationResponse {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "capacityReservationPreference",
+            "<capacityReservationPreference>",
+            "</capacityReservationPreference>",
             &self.capacity_reservation_preference,
         );
         w.member(
-            "capacityReservationTarget",
+            "<capacityReservationTarget>",
+            "</capacityReservationTarget>",
             &self.capacity_reservation_target,
         );
     }
@@ -1289,9 +1392,14 @@ pub struct CapacityReservationTargetResponse {
 
 impl Encode for CapacityReservationTargetResponse {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("capacityReservationId", &self.capacity_reservation_id);
         w.member(
-            "capacityReservationResourceGroupArn",
+            "<capacityReservationId>",
+            "</capacityReservationId>",
+            &self.capacity_reservation_id,
+        );
+        w.member(
+            "<capacityReservationResourceGroupArn>",
+            "</capacityReservationResourceGroupArn>",
             &self.capacity_reservation_resource_group_arn,
         );
     }
@@ -1307,9 +1415,17 @@ pub struct ConnectionTrackingConfiguration {
 
 impl Encode for ConnectionTrackingConfiguration {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("tcpEstablishedTimeout", &self.tcp_established_timeout);
-        w.member("udpStreamTimeout", &self.udp_stream_timeout);
-        w.member("udpTimeout", &self.udp_timeout);
+        w.member(
+            "<tcpEstablishedTimeout>",
+            "</tcpEstablishedTimeout>",
+            &self.tcp_established_timeout,
+        );
+        w.member(
+            "<udpStreamTimeout>",
+            "</udpStreamTimeout>",
+            &self.udp_stream_timeout,
+        );
+        w.member("<udpTimeout>", "</udpTimeout>", &self.udp_timeout);
     }
 }
 
@@ -1341,9 +1457,17 @@ pub struct ConnectionTrackingSpecificationResponse {
 
 impl Encode for ConnectionTrackingSpecificationResponse {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("tcpEstablishedTimeout", &self.tcp_established_timeout);
-        w.member("udpStreamTimeout", &self.udp_stream_timeout);
-        w.member("udpTimeout", &self.udp_timeout);
+        w.member(
+            "<tcpEstablishedTimeout>",
+            "</tcpEstablishedTimeout>",
+            &self.tcp_established_timeout,
+        );
+        w.member(
+            "<udpStreamTimeout>",
+            "</udpStreamTimeout>",
+            &self.udp_stream_timeout,
+        );
+        w.member("<udpTimeout>", "</udpTimeout>", &self.udp_timeout);
     }
 }
 
@@ -1358,10 +1482,18 @@ pub struct CpuOptions {
 
 impl Encode for CpuOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("amdSevSnp", &self.amd_sev_snp);
-        w.member("coreCount", &self.core_count);
-        w.member("nestedVirtualization", &self.nested_virtualization);
-        w.member("threadsPerCore", &self.threads_per_core);
+        w.member("<amdSevSnp>", "</amdSevSnp>", &self.amd_sev_snp);
+        w.member("<coreCount>", "</coreCount>", &self.core_count);
+        w.member(
+            "<nestedVirtualization>",
+            "</nestedVirtualization>",
+            &self.nested_virtualization,
+        );
+        w.member(
+            "<threadsPerCore>",
+            "</threadsPerCore>",
+            &self.threads_per_core,
+        );
     }
 }
 
@@ -1407,7 +1539,7 @@ pub struct CreateDefaultVpcResult {
 
 impl Encode for CreateDefaultVpcResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("vpc", &self.vpc);
+        w.member("<vpc>", "</vpc>", &self.vpc);
     }
 }
 
@@ -1435,7 +1567,11 @@ pub struct CreateInternetGatewayResult {
 
 impl Encode for CreateInternetGatewayResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("internetGateway", &self.internet_gateway);
+        w.member(
+            "<internetGateway>",
+            "</internetGateway>",
+            &self.internet_gateway,
+        );
     }
 }
 
@@ -1520,8 +1656,12 @@ pub struct CreateNetworkInterfaceResult {
 
 impl Encode for CreateNetworkInterfaceResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("clientToken", &self.client_token);
-        w.member("networkInterface", &self.network_interface);
+        w.member("<clientToken>", "</clientToken>", &self.client_token);
+        w.member(
+            "<networkInterface>",
+            "</networkInterface>",
+            &self.network_interface,
+        );
     }
 }
 
@@ -1579,7 +1719,7 @@ pub struct CreateRouteResult {
 
 impl Encode for CreateRouteResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -1612,8 +1752,8 @@ pub struct CreateRouteTableResult {
 
 impl Encode for CreateRouteTableResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("clientToken", &self.client_token);
-        w.member("routeTable", &self.route_table);
+        w.member("<clientToken>", "</clientToken>", &self.client_token);
+        w.member("<routeTable>", "</routeTable>", &self.route_table);
     }
 }
 
@@ -1649,9 +1789,13 @@ pub struct CreateSecurityGroupResult {
 
 impl Encode for CreateSecurityGroupResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("groupId", &self.group_id);
-        w.member("securityGroupArn", &self.security_group_arn);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member(
+            "<securityGroupArn>",
+            "</securityGroupArn>",
+            &self.security_group_arn,
+        );
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -1701,7 +1845,7 @@ pub struct CreateSubnetResult {
 
 impl Encode for CreateSubnetResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("subnet", &self.subnet);
+        w.member("<subnet>", "</subnet>", &self.subnet);
     }
 }
 
@@ -1769,7 +1913,7 @@ pub struct CreateVpcResult {
 
 impl Encode for CreateVpcResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("vpc", &self.vpc);
+        w.member("<vpc>", "</vpc>", &self.vpc);
     }
 }
 
@@ -1798,11 +1942,20 @@ pub struct DefaultConnectionTrackingConfiguration {
 impl Encode for DefaultConnectionTrackingConfiguration {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "defaultTcpEstablishedTimeout",
+            "<defaultTcpEstablishedTimeout>",
+            "</defaultTcpEstablishedTimeout>",
             &self.default_tcp_established_timeout,
         );
-        w.member("defaultUdpStreamTimeout", &self.default_udp_stream_timeout);
-        w.member("defaultUdpTimeout", &self.default_udp_timeout);
+        w.member(
+            "<defaultUdpStreamTimeout>",
+            "</defaultUdpStreamTimeout>",
+            &self.default_udp_stream_timeout,
+        );
+        w.member(
+            "<defaultUdpTimeout>",
+            "</defaultUdpTimeout>",
+            &self.default_udp_timeout,
+        );
     }
 }
 
@@ -1849,8 +2002,8 @@ pub struct DeleteKeyPairResult {
 
 impl Encode for DeleteKeyPairResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("keyPairId", &self.key_pair_id);
-        w.member("return", &self.r#return);
+        w.member("<keyPairId>", "</keyPairId>", &self.key_pair_id);
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -1935,8 +2088,8 @@ pub struct DeleteSecurityGroupResult {
 
 impl Encode for DeleteSecurityGroupResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("groupId", &self.group_id);
-        w.member("return", &self.r#return);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -2014,7 +2167,11 @@ pub struct DescribeAccountAttributesResult {
 
 impl Encode for DescribeAccountAttributesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("accountAttributeSet", "item", &self.account_attributes);
+        w.member_list(
+            ("<accountAttributeSet>", "</accountAttributeSet>"),
+            ("<item>", "</item>"),
+            &self.account_attributes,
+        );
     }
 }
 
@@ -2046,7 +2203,11 @@ pub struct DescribeAddressesResult {
 
 impl Encode for DescribeAddressesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("addressesSet", "item", &self.addresses);
+        w.member_list(
+            ("<addressesSet>", "</addressesSet>"),
+            ("<item>", "</item>"),
+            &self.addresses,
+        );
     }
 }
 
@@ -2080,7 +2241,11 @@ pub struct DescribeAvailabilityZonesResult {
 
 impl Encode for DescribeAvailabilityZonesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("availabilityZoneInfo", "item", &self.availability_zones);
+        w.member_list(
+            ("<availabilityZoneInfo>", "</availabilityZoneInfo>"),
+            ("<item>", "</item>"),
+            &self.availability_zones,
+        );
     }
 }
 
@@ -2115,8 +2280,12 @@ pub struct DescribeDhcpOptionsResult {
 
 impl Encode for DescribeDhcpOptionsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("dhcpOptionsSet", "item", &self.dhcp_options);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<dhcpOptionsSet>", "</dhcpOptionsSet>"),
+            ("<item>", "</item>"),
+            &self.dhcp_options,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2159,8 +2328,12 @@ pub struct DescribeImagesResult {
 
 impl Encode for DescribeImagesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("imagesSet", "item", &self.images);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<imagesSet>", "</imagesSet>"),
+            ("<item>", "</item>"),
+            &self.images,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2214,11 +2387,14 @@ pub struct DescribeInstanceCreditSpecificationsResult {
 impl Encode for DescribeInstanceCreditSpecificationsResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member_list(
-            "instanceCreditSpecificationSet",
-            "item",
+            (
+                "<instanceCreditSpecificationSet>",
+                "</instanceCreditSpecificationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.instance_credit_specifications,
         );
-        w.member("nextToken", &self.next_token);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2257,8 +2433,12 @@ pub struct DescribeInstanceStatusResult {
 
 impl Encode for DescribeInstanceStatusResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("instanceStatusSet", "item", &self.instance_statuses);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<instanceStatusSet>", "</instanceStatusSet>"),
+            ("<item>", "</item>"),
+            &self.instance_statuses,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2294,11 +2474,11 @@ pub struct DescribeInstanceTypeOfferingsResult {
 impl Encode for DescribeInstanceTypeOfferingsResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member_list(
-            "instanceTypeOfferingSet",
-            "item",
+            ("<instanceTypeOfferingSet>", "</instanceTypeOfferingSet>"),
+            ("<item>", "</item>"),
             &self.instance_type_offerings,
         );
-        w.member("nextToken", &self.next_token);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2335,8 +2515,12 @@ pub struct DescribeInstanceTypesResult {
 
 impl Encode for DescribeInstanceTypesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("instanceTypeSet", "item", &self.instance_types);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<instanceTypeSet>", "</instanceTypeSet>"),
+            ("<item>", "</item>"),
+            &self.instance_types,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2373,8 +2557,12 @@ pub struct DescribeInstancesResult {
 
 impl Encode for DescribeInstancesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("reservationSet", "item", &self.reservations);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<reservationSet>", "</reservationSet>"),
+            ("<item>", "</item>"),
+            &self.reservations,
+        );
     }
 }
 
@@ -2409,8 +2597,12 @@ pub struct DescribeInternetGatewaysResult {
 
 impl Encode for DescribeInternetGatewaysResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("internetGatewaySet", "item", &self.internet_gateways);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<internetGatewaySet>", "</internetGatewaySet>"),
+            ("<item>", "</item>"),
+            &self.internet_gateways,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2444,7 +2636,11 @@ pub struct DescribeKeyPairsResult {
 
 impl Encode for DescribeKeyPairsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("keySet", "item", &self.key_pairs);
+        w.member_list(
+            ("<keySet>", "</keySet>"),
+            ("<item>", "</item>"),
+            &self.key_pairs,
+        );
     }
 }
 
@@ -2479,8 +2675,12 @@ pub struct DescribeNetworkAclsResult {
 
 impl Encode for DescribeNetworkAclsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("networkAclSet", "item", &self.network_acls);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<networkAclSet>", "</networkAclSet>"),
+            ("<item>", "</item>"),
+            &self.network_acls,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2517,8 +2717,12 @@ pub struct DescribeNetworkInterfacesResult {
 
 impl Encode for DescribeNetworkInterfacesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("networkInterfaceSet", "item", &self.network_interfaces);
-        w.member("nextToken", &self.next_token);
+        w.member_list(
+            ("<networkInterfaceSet>", "</networkInterfaceSet>"),
+            ("<item>", "</item>"),
+            &self.network_interfaces,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
 }
 
@@ -2550,7 +2754,11 @@ pub struct DescribeRegionsResult {
 
 impl Encode for DescribeRegionsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("regionInfo", "item", &self.regions);
+        w.member_list(
+            ("<regionInfo>", "</regionInfo>"),
+            ("<item>", "</item>"),
+            &self.regions,
+        );
     }
 }
 
@@ -2585,8 +2793,12 @@ pub struct DescribeRouteTablesResult {
 
 impl Encode for DescribeRouteTablesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("routeTableSet", "item", &self.route_tables);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<routeTableSet>", "</routeTableSet>"),
+            ("<item>", "</item>"),
+            &self.route_tables,
+        );
     }
 }
 
@@ -2621,8 +2833,12 @@ pub struct DescribeSecurityGroupRulesResult {
 
 impl Encode for DescribeSecurityGroupRulesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("securityGroupRuleSet", "item", &self.security_group_rules);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<securityGroupRuleSet>", "</securityGroupRuleSet>"),
+            ("<item>", "</item>"),
+            &self.security_group_rules,
+        );
     }
 }
 
@@ -2659,8 +2875,12 @@ pub struct DescribeSecurityGroupsResult {
 
 impl Encode for DescribeSecurityGroupsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("securityGroupInfo", "item", &self.security_groups);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<securityGroupInfo>", "</securityGroupInfo>"),
+            ("<item>", "</item>"),
+            &self.security_groups,
+        );
     }
 }
 
@@ -2695,8 +2915,12 @@ pub struct DescribeSubnetsResult {
 
 impl Encode for DescribeSubnetsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("subnetSet", "item", &self.subnets);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<subnetSet>", "</subnetSet>"),
+            ("<item>", "</item>"),
+            &self.subnets,
+        );
     }
 }
 
@@ -2729,8 +2953,8 @@ pub struct DescribeTagsResult {
 
 impl Encode for DescribeTagsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -2763,13 +2987,22 @@ pub struct DescribeVpcAttributeResult {
 
 impl Encode for DescribeVpcAttributeResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enableDnsHostnames", &self.enable_dns_hostnames);
-        w.member("enableDnsSupport", &self.enable_dns_support);
         w.member(
-            "enableNetworkAddressUsageMetrics",
+            "<enableDnsHostnames>",
+            "</enableDnsHostnames>",
+            &self.enable_dns_hostnames,
+        );
+        w.member(
+            "<enableDnsSupport>",
+            "</enableDnsSupport>",
+            &self.enable_dns_support,
+        );
+        w.member(
+            "<enableNetworkAddressUsageMetrics>",
+            "</enableNetworkAddressUsageMetrics>",
             &self.enable_network_address_usage_metrics,
         );
-        w.member("vpcId", &self.vpc_id);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -2804,8 +3037,8 @@ pub struct DescribeVpcsResult {
 
 impl Encode for DescribeVpcsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("nextToken", &self.next_token);
-        w.member_list("vpcSet", "item", &self.vpcs);
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(("<vpcSet>", "</vpcSet>"), ("<item>", "</item>"), &self.vpcs);
     }
 }
 
@@ -2903,8 +3136,12 @@ pub struct DhcpConfiguration {
 
 impl Encode for DhcpConfiguration {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("key", &self.key);
-        w.member_list("valueSet", "item", &self.values);
+        w.member("<key>", "</key>", &self.key);
+        w.member_list(
+            ("<valueSet>", "</valueSet>"),
+            ("<item>", "</item>"),
+            &self.values,
+        );
     }
 }
 
@@ -2919,10 +3156,14 @@ pub struct DhcpOptions {
 
 impl Encode for DhcpOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("dhcpConfigurationSet", "item", &self.dhcp_configurations);
-        w.member("dhcpOptionsId", &self.dhcp_options_id);
-        w.member("ownerId", &self.owner_id);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member_list(
+            ("<dhcpConfigurationSet>", "</dhcpConfigurationSet>"),
+            ("<item>", "</item>"),
+            &self.dhcp_configurations,
+        );
+        w.member("<dhcpOptionsId>", "</dhcpOptionsId>", &self.dhcp_options_id);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -2970,9 +3211,9 @@ pub struct DiskInfo {
 
 impl Encode for DiskInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("sizeInGB", &self.size_in_gb);
-        w.member("type", &self.r#type);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<sizeInGB>", "</sizeInGB>", &self.size_in_gb);
+        w.member("<type>", "</type>", &self.r#type);
     }
 }
 
@@ -3114,19 +3355,35 @@ impl Decode for EbsBlockDevice {
 
 impl Encode for EbsBlockDevice {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("availabilityZone", &self.availability_zone);
-        w.member("AvailabilityZoneId", &self.availability_zone_id);
-        w.member("deleteOnTermination", &self.delete_on_termination);
-        w.member("EbsCardIndex", &self.ebs_card_index);
-        w.member("encrypted", &self.encrypted);
-        w.member("iops", &self.iops);
-        w.member("kmsKeyId", &self.kms_key_id);
-        w.member("outpostArn", &self.outpost_arn);
-        w.member("snapshotId", &self.snapshot_id);
-        w.member("throughput", &self.throughput);
-        w.member("VolumeInitializationRate", &self.volume_initialization_rate);
-        w.member("volumeSize", &self.volume_size);
-        w.member("volumeType", &self.volume_type);
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<AvailabilityZoneId>",
+            "</AvailabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member(
+            "<deleteOnTermination>",
+            "</deleteOnTermination>",
+            &self.delete_on_termination,
+        );
+        w.member("<EbsCardIndex>", "</EbsCardIndex>", &self.ebs_card_index);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member("<iops>", "</iops>", &self.iops);
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member("<throughput>", "</throughput>", &self.throughput);
+        w.member(
+            "<VolumeInitializationRate>",
+            "</VolumeInitializationRate>",
+            &self.volume_initialization_rate,
+        );
+        w.member("<volumeSize>", "</volumeSize>", &self.volume_size);
+        w.member("<volumeType>", "</volumeType>", &self.volume_type);
     }
 }
 
@@ -3144,16 +3401,29 @@ pub struct EbsCardInfo {
 
 impl Encode for EbsCardInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("baselineBandwidthInMbps", &self.baseline_bandwidth_in_mbps);
-        w.member("baselineIops", &self.baseline_iops);
         w.member(
-            "baselineThroughputInMBps",
+            "<baselineBandwidthInMbps>",
+            "</baselineBandwidthInMbps>",
+            &self.baseline_bandwidth_in_mbps,
+        );
+        w.member("<baselineIops>", "</baselineIops>", &self.baseline_iops);
+        w.member(
+            "<baselineThroughputInMBps>",
+            "</baselineThroughputInMBps>",
             &self.baseline_throughput_in_m_bps,
         );
-        w.member("ebsCardIndex", &self.ebs_card_index);
-        w.member("maximumBandwidthInMbps", &self.maximum_bandwidth_in_mbps);
-        w.member("maximumIops", &self.maximum_iops);
-        w.member("maximumThroughputInMBps", &self.maximum_throughput_in_m_bps);
+        w.member("<ebsCardIndex>", "</ebsCardIndex>", &self.ebs_card_index);
+        w.member(
+            "<maximumBandwidthInMbps>",
+            "</maximumBandwidthInMbps>",
+            &self.maximum_bandwidth_in_mbps,
+        );
+        w.member("<maximumIops>", "</maximumIops>", &self.maximum_iops);
+        w.member(
+            "<maximumThroughputInMBps>",
+            "</maximumThroughputInMBps>",
+            &self.maximum_throughput_in_m_bps,
+        );
     }
 }
 
@@ -3221,14 +3491,42 @@ pub struct EbsInfo {
 
 impl Encode for EbsInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachmentLimitType", &self.attachment_limit_type);
-        w.member_list("ebsCardSet", "item", &self.ebs_cards);
-        w.member("ebsOptimizedInfo", &self.ebs_optimized_info);
-        w.member("ebsOptimizedSupport", &self.ebs_optimized_support);
-        w.member("encryptionSupport", &self.encryption_support);
-        w.member("maximumEbsAttachments", &self.maximum_ebs_attachments);
-        w.member("maximumEbsCards", &self.maximum_ebs_cards);
-        w.member("nvmeSupport", &self.nvme_support);
+        w.member(
+            "<attachmentLimitType>",
+            "</attachmentLimitType>",
+            &self.attachment_limit_type,
+        );
+        w.member_list(
+            ("<ebsCardSet>", "</ebsCardSet>"),
+            ("<item>", "</item>"),
+            &self.ebs_cards,
+        );
+        w.member(
+            "<ebsOptimizedInfo>",
+            "</ebsOptimizedInfo>",
+            &self.ebs_optimized_info,
+        );
+        w.member(
+            "<ebsOptimizedSupport>",
+            "</ebsOptimizedSupport>",
+            &self.ebs_optimized_support,
+        );
+        w.member(
+            "<encryptionSupport>",
+            "</encryptionSupport>",
+            &self.encryption_support,
+        );
+        w.member(
+            "<maximumEbsAttachments>",
+            "</maximumEbsAttachments>",
+            &self.maximum_ebs_attachments,
+        );
+        w.member(
+            "<maximumEbsCards>",
+            "</maximumEbsCards>",
+            &self.maximum_ebs_cards,
+        );
+        w.member("<nvmeSupport>", "</nvmeSupport>", &self.nvme_support);
     }
 }
 
@@ -3247,14 +3545,22 @@ pub struct EbsInstanceBlockDevice {
 
 impl Encode for EbsInstanceBlockDevice {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associatedResource", &self.associated_resource);
-        w.member("attachTime", &self.attach_time);
-        w.member("deleteOnTermination", &self.delete_on_termination);
-        w.member("ebsCardIndex", &self.ebs_card_index);
-        w.member("operator", &self.operator);
-        w.member("status", &self.status);
-        w.member("volumeId", &self.volume_id);
-        w.member("volumeOwnerId", &self.volume_owner_id);
+        w.member(
+            "<associatedResource>",
+            "</associatedResource>",
+            &self.associated_resource,
+        );
+        w.member("<attachTime>", "</attachTime>", &self.attach_time);
+        w.member(
+            "<deleteOnTermination>",
+            "</deleteOnTermination>",
+            &self.delete_on_termination,
+        );
+        w.member("<ebsCardIndex>", "</ebsCardIndex>", &self.ebs_card_index);
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<status>", "</status>", &self.status);
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+        w.member("<volumeOwnerId>", "</volumeOwnerId>", &self.volume_owner_id);
     }
 }
 
@@ -3340,15 +3646,28 @@ pub struct EbsOptimizedInfo {
 
 impl Encode for EbsOptimizedInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("baselineBandwidthInMbps", &self.baseline_bandwidth_in_mbps);
-        w.member("baselineIops", &self.baseline_iops);
         w.member(
-            "baselineThroughputInMBps",
+            "<baselineBandwidthInMbps>",
+            "</baselineBandwidthInMbps>",
+            &self.baseline_bandwidth_in_mbps,
+        );
+        w.member("<baselineIops>", "</baselineIops>", &self.baseline_iops);
+        w.member(
+            "<baselineThroughputInMBps>",
+            "</baselineThroughputInMBps>",
             &self.baseline_throughput_in_m_bps,
         );
-        w.member("maximumBandwidthInMbps", &self.maximum_bandwidth_in_mbps);
-        w.member("maximumIops", &self.maximum_iops);
-        w.member("maximumThroughputInMBps", &self.maximum_throughput_in_m_bps);
+        w.member(
+            "<maximumBandwidthInMbps>",
+            "</maximumBandwidthInMbps>",
+            &self.maximum_bandwidth_in_mbps,
+        );
+        w.member("<maximumIops>", "</maximumIops>", &self.maximum_iops);
+        w.member(
+            "<maximumThroughputInMBps>",
+            "</maximumThroughputInMBps>",
+            &self.maximum_throughput_in_m_bps,
+        );
     }
 }
 
@@ -3415,9 +3734,9 @@ pub struct EbsStatusDetails {
 
 impl Encode for EbsStatusDetails {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("impairedSince", &self.impaired_since);
-        w.member("name", &self.name);
-        w.member("status", &self.status);
+        w.member("<impairedSince>", "</impairedSince>", &self.impaired_since);
+        w.member("<name>", "</name>", &self.name);
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -3430,8 +3749,12 @@ pub struct EbsStatusSummary {
 
 impl Encode for EbsStatusSummary {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("details", "item", &self.details);
-        w.member("status", &self.status);
+        w.member_list(
+            ("<details>", "</details>"),
+            ("<item>", "</item>"),
+            &self.details,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -3443,7 +3766,11 @@ pub struct EfaInfo {
 
 impl Encode for EfaInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("maximumEfaInterfaces", &self.maximum_efa_interfaces);
+        w.member(
+            "<maximumEfaInterfaces>",
+            "</maximumEfaInterfaces>",
+            &self.maximum_efa_interfaces,
+        );
     }
 }
 
@@ -3458,16 +3785,22 @@ pub struct ElasticGpuAssociation {
 
 impl Encode for ElasticGpuAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("elasticGpuAssociationId", &self.elastic_gpu_association_id);
         w.member(
-            "elasticGpuAssociationState",
+            "<elasticGpuAssociationId>",
+            "</elasticGpuAssociationId>",
+            &self.elastic_gpu_association_id,
+        );
+        w.member(
+            "<elasticGpuAssociationState>",
+            "</elasticGpuAssociationState>",
             &self.elastic_gpu_association_state,
         );
         w.member(
-            "elasticGpuAssociationTime",
+            "<elasticGpuAssociationTime>",
+            "</elasticGpuAssociationTime>",
             &self.elastic_gpu_association_time,
         );
-        w.member("elasticGpuId", &self.elastic_gpu_id);
+        w.member("<elasticGpuId>", "</elasticGpuId>", &self.elastic_gpu_id);
     }
 }
 
@@ -3513,19 +3846,23 @@ pub struct ElasticInferenceAcceleratorAssociation {
 impl Encode for ElasticInferenceAcceleratorAssociation {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "elasticInferenceAcceleratorArn",
+            "<elasticInferenceAcceleratorArn>",
+            "</elasticInferenceAcceleratorArn>",
             &self.elastic_inference_accelerator_arn,
         );
         w.member(
-            "elasticInferenceAcceleratorAssociationId",
+            "<elasticInferenceAcceleratorAssociationId>",
+            "</elasticInferenceAcceleratorAssociationId>",
             &self.elastic_inference_accelerator_association_id,
         );
         w.member(
-            "elasticInferenceAcceleratorAssociationState",
+            "<elasticInferenceAcceleratorAssociationState>",
+            "</elasticInferenceAcceleratorAssociationState>",
             &self.elastic_inference_accelerator_association_state,
         );
         w.member(
-            "elasticInferenceAcceleratorAssociationTime",
+            "<elasticInferenceAcceleratorAssociationTime>",
+            "</elasticInferenceAcceleratorAssociationTime>",
             &self.elastic_inference_accelerator_association_time,
         );
     }
@@ -3652,7 +3989,7 @@ pub struct EnclaveOptions {
 
 impl Encode for EnclaveOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enabled", &self.enabled);
+        w.member("<enabled>", "</enabled>", &self.enabled);
     }
 }
 
@@ -3968,10 +4305,10 @@ pub struct FpgaDeviceInfo {
 
 impl Encode for FpgaDeviceInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("manufacturer", &self.manufacturer);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("name", &self.name);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<manufacturer>", "</manufacturer>", &self.manufacturer);
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -3983,7 +4320,7 @@ pub struct FpgaDeviceMemoryInfo {
 
 impl Encode for FpgaDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -3996,8 +4333,12 @@ pub struct FpgaInfo {
 
 impl Encode for FpgaInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("fpgas", "item", &self.fpgas);
-        w.member("totalFpgaMemoryInMiB", &self.total_fpga_memory_in_mi_b);
+        w.member_list(("<fpgas>", "</fpgas>"), ("<item>", "</item>"), &self.fpgas);
+        w.member(
+            "<totalFpgaMemoryInMiB>",
+            "</totalFpgaMemoryInMiB>",
+            &self.total_fpga_memory_in_mi_b,
+        );
     }
 }
 
@@ -4029,9 +4370,9 @@ pub struct GetConsoleOutputResult {
 
 impl Encode for GetConsoleOutputResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceId", &self.instance_id);
-        w.member("output", &self.output);
-        w.member("timestamp", &self.timestamp);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<output>", "</output>", &self.output);
+        w.member("<timestamp>", "</timestamp>", &self.timestamp);
     }
 }
 
@@ -4062,8 +4403,8 @@ pub struct GetConsoleScreenshotResult {
 
 impl Encode for GetConsoleScreenshotResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("imageData", &self.image_data);
-        w.member("instanceId", &self.instance_id);
+        w.member("<imageData>", "</imageData>", &self.image_data);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
     }
 }
 
@@ -4092,7 +4433,8 @@ pub struct GetDefaultCreditSpecificationResult {
 impl Encode for GetDefaultCreditSpecificationResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "instanceFamilyCreditSpecification",
+            "<instanceFamilyCreditSpecification>",
+            "</instanceFamilyCreditSpecification>",
             &self.instance_family_credit_specification,
         );
     }
@@ -4124,9 +4466,9 @@ pub struct GetPasswordDataResult {
 
 impl Encode for GetPasswordDataResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceId", &self.instance_id);
-        w.member("passwordData", &self.password_data);
-        w.member("timestamp", &self.timestamp);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<passwordData>", "</passwordData>", &self.password_data);
+        w.member("<timestamp>", "</timestamp>", &self.timestamp);
     }
 }
 
@@ -4144,13 +4486,25 @@ pub struct GpuDeviceInfo {
 
 impl Encode for GpuDeviceInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("gpuPartitionSize", &self.gpu_partition_size);
-        w.member("logicalGpuCount", &self.logical_gpu_count);
-        w.member("manufacturer", &self.manufacturer);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("name", &self.name);
-        w.member_list("workloadSet", "item", &self.workloads);
+        w.member("<count>", "</count>", &self.count);
+        w.member(
+            "<gpuPartitionSize>",
+            "</gpuPartitionSize>",
+            &self.gpu_partition_size,
+        );
+        w.member(
+            "<logicalGpuCount>",
+            "</logicalGpuCount>",
+            &self.logical_gpu_count,
+        );
+        w.member("<manufacturer>", "</manufacturer>", &self.manufacturer);
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<name>", "</name>", &self.name);
+        w.member_list(
+            ("<workloadSet>", "</workloadSet>"),
+            ("<item>", "</item>"),
+            &self.workloads,
+        );
     }
 }
 
@@ -4162,7 +4516,7 @@ pub struct GpuDeviceMemoryInfo {
 
 impl Encode for GpuDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -4175,8 +4529,12 @@ pub struct GpuInfo {
 
 impl Encode for GpuInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("gpus", "item", &self.gpus);
-        w.member("totalGpuMemoryInMiB", &self.total_gpu_memory_in_mi_b);
+        w.member_list(("<gpus>", "</gpus>"), ("<item>", "</item>"), &self.gpus);
+        w.member(
+            "<totalGpuMemoryInMiB>",
+            "</totalGpuMemoryInMiB>",
+            &self.total_gpu_memory_in_mi_b,
+        );
     }
 }
 
@@ -4189,8 +4547,8 @@ pub struct GroupIdentifier {
 
 impl Encode for GroupIdentifier {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("groupId", &self.group_id);
-        w.member("groupName", &self.group_name);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<groupName>", "</groupName>", &self.group_name);
     }
 }
 
@@ -4202,7 +4560,7 @@ pub struct HibernationOptions {
 
 impl Encode for HibernationOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("configured", &self.configured);
+        w.member("<configured>", "</configured>", &self.configured);
     }
 }
 
@@ -4376,8 +4734,8 @@ pub struct IamInstanceProfile {
 
 impl Encode for IamInstanceProfile {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("arn", &self.arn);
-        w.member("id", &self.id);
+        w.member("<arn>", "</arn>", &self.arn);
+        w.member("<id>", "</id>", &self.id);
     }
 }
 
@@ -4406,8 +4764,8 @@ pub struct IcmpTypeCode {
 
 impl Encode for IcmpTypeCode {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("code", &self.code);
-        w.member("type", &self.r#type);
+        w.member("<code>", "</code>", &self.code);
+        w.member("<type>", "</type>", &self.r#type);
     }
 }
 
@@ -4420,8 +4778,8 @@ pub struct IgwFirewall {
 
 impl Encode for IgwFirewall {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("firewallArn", &self.firewall_arn);
-        w.member("status", &self.status);
+        w.member("<firewallArn>", "</firewallArn>", &self.firewall_arn);
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -4473,50 +4831,119 @@ pub struct Image {
 
 impl Encode for Image {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("architecture", &self.architecture);
-        w.member_list("blockDeviceMapping", "item", &self.block_device_mappings);
-        w.member("bootMode", &self.boot_mode);
-        w.member("creationDate", &self.creation_date);
-        w.member("deprecationTime", &self.deprecation_time);
-        w.member("deregistrationProtection", &self.deregistration_protection);
-        w.member("description", &self.description);
-        w.member("enaSupport", &self.ena_support);
-        w.member("freeTierEligible", &self.free_tier_eligible);
-        w.member("hypervisor", &self.hypervisor);
-        w.member("imageAllowed", &self.image_allowed);
-        w.member("imageId", &self.image_id);
-        w.member("imageLocation", &self.image_location);
-        w.member("imageOwnerAlias", &self.image_owner_alias);
-        w.member("imageType", &self.image_type);
-        w.member_list("imageWatermarkSet", "item", &self.image_watermarks);
-        w.member("imdsSupport", &self.imds_support);
+        w.member("<architecture>", "</architecture>", &self.architecture);
+        w.member_list(
+            ("<blockDeviceMapping>", "</blockDeviceMapping>"),
+            ("<item>", "</item>"),
+            &self.block_device_mappings,
+        );
+        w.member("<bootMode>", "</bootMode>", &self.boot_mode);
+        w.member("<creationDate>", "</creationDate>", &self.creation_date);
         w.member(
-            "instanceTypeSpecification",
+            "<deprecationTime>",
+            "</deprecationTime>",
+            &self.deprecation_time,
+        );
+        w.member(
+            "<deregistrationProtection>",
+            "</deregistrationProtection>",
+            &self.deregistration_protection,
+        );
+        w.member("<description>", "</description>", &self.description);
+        w.member("<enaSupport>", "</enaSupport>", &self.ena_support);
+        w.member(
+            "<freeTierEligible>",
+            "</freeTierEligible>",
+            &self.free_tier_eligible,
+        );
+        w.member("<hypervisor>", "</hypervisor>", &self.hypervisor);
+        w.member("<imageAllowed>", "</imageAllowed>", &self.image_allowed);
+        w.member("<imageId>", "</imageId>", &self.image_id);
+        w.member("<imageLocation>", "</imageLocation>", &self.image_location);
+        w.member(
+            "<imageOwnerAlias>",
+            "</imageOwnerAlias>",
+            &self.image_owner_alias,
+        );
+        w.member("<imageType>", "</imageType>", &self.image_type);
+        w.member_list(
+            ("<imageWatermarkSet>", "</imageWatermarkSet>"),
+            ("<item>", "</item>"),
+            &self.image_watermarks,
+        );
+        w.member("<imdsSupport>", "</imdsSupport>", &self.imds_support);
+        w.member(
+            "<instanceTypeSpecification>",
+            "</instanceTypeSpecification>",
             &self.instance_type_specification,
         );
-        w.member("kernelId", &self.kernel_id);
-        w.member("lastLaunchedTime", &self.last_launched_time);
-        w.member("name", &self.name);
-        w.member("imageOwnerId", &self.owner_id);
-        w.member("platform", &self.platform);
-        w.member("platformDetails", &self.platform_details);
-        w.member_list("productCodes", "item", &self.product_codes);
-        w.member("isPublic", &self.public);
-        w.member("publicSsmParameterName", &self.public_ssm_parameter_name);
-        w.member("ramdiskId", &self.ramdisk_id);
-        w.member("rootDeviceName", &self.root_device_name);
-        w.member("rootDeviceType", &self.root_device_type);
-        w.member("scanResults", &self.scan_results);
-        w.member("sourceImageId", &self.source_image_id);
-        w.member("sourceImageRegion", &self.source_image_region);
-        w.member("sourceInstanceId", &self.source_instance_id);
-        w.member("sriovNetSupport", &self.sriov_net_support);
-        w.member("imageState", &self.state);
-        w.member("stateReason", &self.state_reason);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("tpmSupport", &self.tpm_support);
-        w.member("usageOperation", &self.usage_operation);
-        w.member("virtualizationType", &self.virtualization_type);
+        w.member("<kernelId>", "</kernelId>", &self.kernel_id);
+        w.member(
+            "<lastLaunchedTime>",
+            "</lastLaunchedTime>",
+            &self.last_launched_time,
+        );
+        w.member("<name>", "</name>", &self.name);
+        w.member("<imageOwnerId>", "</imageOwnerId>", &self.owner_id);
+        w.member("<platform>", "</platform>", &self.platform);
+        w.member(
+            "<platformDetails>",
+            "</platformDetails>",
+            &self.platform_details,
+        );
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<isPublic>", "</isPublic>", &self.public);
+        w.member(
+            "<publicSsmParameterName>",
+            "</publicSsmParameterName>",
+            &self.public_ssm_parameter_name,
+        );
+        w.member("<ramdiskId>", "</ramdiskId>", &self.ramdisk_id);
+        w.member(
+            "<rootDeviceName>",
+            "</rootDeviceName>",
+            &self.root_device_name,
+        );
+        w.member(
+            "<rootDeviceType>",
+            "</rootDeviceType>",
+            &self.root_device_type,
+        );
+        w.member("<scanResults>", "</scanResults>", &self.scan_results);
+        w.member("<sourceImageId>", "</sourceImageId>", &self.source_image_id);
+        w.member(
+            "<sourceImageRegion>",
+            "</sourceImageRegion>",
+            &self.source_image_region,
+        );
+        w.member(
+            "<sourceInstanceId>",
+            "</sourceInstanceId>",
+            &self.source_instance_id,
+        );
+        w.member(
+            "<sriovNetSupport>",
+            "</sriovNetSupport>",
+            &self.sriov_net_support,
+        );
+        w.member("<imageState>", "</imageState>", &self.state);
+        w.member("<stateReason>", "</stateReason>", &self.state_reason);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<tpmSupport>", "</tpmSupport>", &self.tpm_support);
+        w.member(
+            "<usageOperation>",
+            "</usageOperation>",
+            &self.usage_operation,
+        );
+        w.member(
+            "<virtualizationType>",
+            "</virtualizationType>",
+            &self.virtualization_type,
+        );
     }
 }
 
@@ -4667,11 +5094,23 @@ pub struct ImageWatermark {
 
 impl Encode for ImageWatermark {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sourceImageCreationTime", &self.source_image_creation_time);
-        w.member("sourceImageId", &self.source_image_id);
-        w.member("sourceImageRegion", &self.source_image_region);
-        w.member("watermarkCreationTime", &self.watermark_creation_time);
-        w.member("watermarkKey", &self.watermark_key);
+        w.member(
+            "<sourceImageCreationTime>",
+            "</sourceImageCreationTime>",
+            &self.source_image_creation_time,
+        );
+        w.member("<sourceImageId>", "</sourceImageId>", &self.source_image_id);
+        w.member(
+            "<sourceImageRegion>",
+            "</sourceImageRegion>",
+            &self.source_image_region,
+        );
+        w.member(
+            "<watermarkCreationTime>",
+            "</watermarkCreationTime>",
+            &self.watermark_creation_time,
+        );
+        w.member("<watermarkKey>", "</watermarkKey>", &self.watermark_key);
     }
 }
 
@@ -4751,10 +5190,14 @@ pub struct ImportKeyPairResult {
 
 impl Encode for ImportKeyPairResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("keyFingerprint", &self.key_fingerprint);
-        w.member("keyName", &self.key_name);
-        w.member("keyPairId", &self.key_pair_id);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member(
+            "<keyFingerprint>",
+            "</keyFingerprint>",
+            &self.key_fingerprint,
+        );
+        w.member("<keyName>", "</keyName>", &self.key_name);
+        w.member("<keyPairId>", "</keyPairId>", &self.key_pair_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -4767,9 +5210,14 @@ pub struct InferenceAcceleratorInfo {
 
 impl Encode for InferenceAcceleratorInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("accelerators", "item", &self.accelerators);
+        w.member_list(
+            ("<accelerators>", "</accelerators>"),
+            ("<item>", "</item>"),
+            &self.accelerators,
+        );
         w.member(
-            "totalInferenceMemoryInMiB",
+            "<totalInferenceMemoryInMiB>",
+            "</totalInferenceMemoryInMiB>",
             &self.total_inference_memory_in_mi_b,
         );
     }
@@ -4786,10 +5234,10 @@ pub struct InferenceDeviceInfo {
 
 impl Encode for InferenceDeviceInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("manufacturer", &self.manufacturer);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("name", &self.name);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<manufacturer>", "</manufacturer>", &self.manufacturer);
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -4801,7 +5249,7 @@ pub struct InferenceDeviceMemoryInfo {
 
 impl Encode for InferenceDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -4874,84 +5322,198 @@ pub struct Instance {
 
 impl Encode for Instance {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("amiLaunchIndex", &self.ami_launch_index);
-        w.member("architecture", &self.architecture);
-        w.member_list("blockDeviceMapping", "item", &self.block_device_mappings);
-        w.member("bootMode", &self.boot_mode);
-        w.member("capacityBlockId", &self.capacity_block_id);
-        w.member("capacityReservationId", &self.capacity_reservation_id);
         w.member(
-            "capacityReservationSpecification",
+            "<amiLaunchIndex>",
+            "</amiLaunchIndex>",
+            &self.ami_launch_index,
+        );
+        w.member("<architecture>", "</architecture>", &self.architecture);
+        w.member_list(
+            ("<blockDeviceMapping>", "</blockDeviceMapping>"),
+            ("<item>", "</item>"),
+            &self.block_device_mappings,
+        );
+        w.member("<bootMode>", "</bootMode>", &self.boot_mode);
+        w.member(
+            "<capacityBlockId>",
+            "</capacityBlockId>",
+            &self.capacity_block_id,
+        );
+        w.member(
+            "<capacityReservationId>",
+            "</capacityReservationId>",
+            &self.capacity_reservation_id,
+        );
+        w.member(
+            "<capacityReservationSpecification>",
+            "</capacityReservationSpecification>",
             &self.capacity_reservation_specification,
         );
-        w.member("clientToken", &self.client_token);
-        w.member("cpuOptions", &self.cpu_options);
-        w.member("currentInstanceBootMode", &self.current_instance_boot_mode);
-        w.member("ebsOptimized", &self.ebs_optimized);
+        w.member("<clientToken>", "</clientToken>", &self.client_token);
+        w.member("<cpuOptions>", "</cpuOptions>", &self.cpu_options);
+        w.member(
+            "<currentInstanceBootMode>",
+            "</currentInstanceBootMode>",
+            &self.current_instance_boot_mode,
+        );
+        w.member("<ebsOptimized>", "</ebsOptimized>", &self.ebs_optimized);
         w.member_list(
-            "elasticGpuAssociationSet",
-            "item",
+            ("<elasticGpuAssociationSet>", "</elasticGpuAssociationSet>"),
+            ("<item>", "</item>"),
             &self.elastic_gpu_associations,
         );
         w.member_list(
-            "elasticInferenceAcceleratorAssociationSet",
-            "item",
+            (
+                "<elasticInferenceAcceleratorAssociationSet>",
+                "</elasticInferenceAcceleratorAssociationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.elastic_inference_accelerator_associations,
         );
-        w.member("enaSupport", &self.ena_support);
-        w.member("enclaveOptions", &self.enclave_options);
-        w.member("hibernationOptions", &self.hibernation_options);
-        w.member("hypervisor", &self.hypervisor);
-        w.member("iamInstanceProfile", &self.iam_instance_profile);
-        w.member("imageId", &self.image_id);
-        w.member("instanceId", &self.instance_id);
-        w.member("instanceLifecycle", &self.instance_lifecycle);
-        w.member("instanceType", &self.instance_type);
-        w.member("ipv6Address", &self.ipv6_address);
-        w.member("kernelId", &self.kernel_id);
-        w.member("keyName", &self.key_name);
-        w.member("launchTime", &self.launch_time);
-        w.member_list("licenseSet", "item", &self.licenses);
-        w.member("maintenanceOptions", &self.maintenance_options);
-        w.member("metadataOptions", &self.metadata_options);
-        w.member("monitoring", &self.monitoring);
-        w.member_list("networkInterfaceSet", "item", &self.network_interfaces);
+        w.member("<enaSupport>", "</enaSupport>", &self.ena_support);
         w.member(
-            "networkPerformanceOptions",
+            "<enclaveOptions>",
+            "</enclaveOptions>",
+            &self.enclave_options,
+        );
+        w.member(
+            "<hibernationOptions>",
+            "</hibernationOptions>",
+            &self.hibernation_options,
+        );
+        w.member("<hypervisor>", "</hypervisor>", &self.hypervisor);
+        w.member(
+            "<iamInstanceProfile>",
+            "</iamInstanceProfile>",
+            &self.iam_instance_profile,
+        );
+        w.member("<imageId>", "</imageId>", &self.image_id);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<instanceLifecycle>",
+            "</instanceLifecycle>",
+            &self.instance_lifecycle,
+        );
+        w.member("<instanceType>", "</instanceType>", &self.instance_type);
+        w.member("<ipv6Address>", "</ipv6Address>", &self.ipv6_address);
+        w.member("<kernelId>", "</kernelId>", &self.kernel_id);
+        w.member("<keyName>", "</keyName>", &self.key_name);
+        w.member("<launchTime>", "</launchTime>", &self.launch_time);
+        w.member_list(
+            ("<licenseSet>", "</licenseSet>"),
+            ("<item>", "</item>"),
+            &self.licenses,
+        );
+        w.member(
+            "<maintenanceOptions>",
+            "</maintenanceOptions>",
+            &self.maintenance_options,
+        );
+        w.member(
+            "<metadataOptions>",
+            "</metadataOptions>",
+            &self.metadata_options,
+        );
+        w.member("<monitoring>", "</monitoring>", &self.monitoring);
+        w.member_list(
+            ("<networkInterfaceSet>", "</networkInterfaceSet>"),
+            ("<item>", "</item>"),
+            &self.network_interfaces,
+        );
+        w.member(
+            "<networkPerformanceOptions>",
+            "</networkPerformanceOptions>",
             &self.network_performance_options,
         );
-        w.member("operator", &self.operator);
-        w.member("outpostArn", &self.outpost_arn);
-        w.member("placement", &self.placement);
-        w.member("platform", &self.platform);
-        w.member("platformDetails", &self.platform_details);
-        w.member("privateDnsName", &self.private_dns_name);
-        w.member("privateDnsNameOptions", &self.private_dns_name_options);
-        w.member("privateIpAddress", &self.private_ip_address);
-        w.member_list("productCodes", "item", &self.product_codes);
-        w.member("dnsName", &self.public_dns_name);
-        w.member("ipAddress", &self.public_ip_address);
-        w.member("ramdiskId", &self.ramdisk_id);
-        w.member("rootDeviceName", &self.root_device_name);
-        w.member("rootDeviceType", &self.root_device_type);
-        w.member_list("secondaryInterfaceSet", "item", &self.secondary_interfaces);
-        w.member_list("groupSet", "item", &self.security_groups);
-        w.member("sourceDestCheck", &self.source_dest_check);
-        w.member("spotInstanceRequestId", &self.spot_instance_request_id);
-        w.member("sriovNetSupport", &self.sriov_net_support);
-        w.member("instanceState", &self.state);
-        w.member("stateReason", &self.state_reason);
-        w.member("reason", &self.state_transition_reason);
-        w.member("subnetId", &self.subnet_id);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("tpmSupport", &self.tpm_support);
-        w.member("usageOperation", &self.usage_operation);
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<placement>", "</placement>", &self.placement);
+        w.member("<platform>", "</platform>", &self.platform);
         w.member(
-            "usageOperationUpdateTime",
+            "<platformDetails>",
+            "</platformDetails>",
+            &self.platform_details,
+        );
+        w.member(
+            "<privateDnsName>",
+            "</privateDnsName>",
+            &self.private_dns_name,
+        );
+        w.member(
+            "<privateDnsNameOptions>",
+            "</privateDnsNameOptions>",
+            &self.private_dns_name_options,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<dnsName>", "</dnsName>", &self.public_dns_name);
+        w.member("<ipAddress>", "</ipAddress>", &self.public_ip_address);
+        w.member("<ramdiskId>", "</ramdiskId>", &self.ramdisk_id);
+        w.member(
+            "<rootDeviceName>",
+            "</rootDeviceName>",
+            &self.root_device_name,
+        );
+        w.member(
+            "<rootDeviceType>",
+            "</rootDeviceType>",
+            &self.root_device_type,
+        );
+        w.member_list(
+            ("<secondaryInterfaceSet>", "</secondaryInterfaceSet>"),
+            ("<item>", "</item>"),
+            &self.secondary_interfaces,
+        );
+        w.member_list(
+            ("<groupSet>", "</groupSet>"),
+            ("<item>", "</item>"),
+            &self.security_groups,
+        );
+        w.member(
+            "<sourceDestCheck>",
+            "</sourceDestCheck>",
+            &self.source_dest_check,
+        );
+        w.member(
+            "<spotInstanceRequestId>",
+            "</spotInstanceRequestId>",
+            &self.spot_instance_request_id,
+        );
+        w.member(
+            "<sriovNetSupport>",
+            "</sriovNetSupport>",
+            &self.sriov_net_support,
+        );
+        w.member("<instanceState>", "</instanceState>", &self.state);
+        w.member("<stateReason>", "</stateReason>", &self.state_reason);
+        w.member("<reason>", "</reason>", &self.state_transition_reason);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<tpmSupport>", "</tpmSupport>", &self.tpm_support);
+        w.member(
+            "<usageOperation>",
+            "</usageOperation>",
+            &self.usage_operation,
+        );
+        w.member(
+            "<usageOperationUpdateTime>",
+            "</usageOperationUpdateTime>",
             &self.usage_operation_update_time,
         );
-        w.member("virtualizationType", &self.virtualization_type);
-        w.member("vpcId", &self.vpc_id);
+        w.member(
+            "<virtualizationType>",
+            "</virtualizationType>",
+            &self.virtualization_type,
+        );
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -4964,8 +5526,12 @@ pub struct InstanceAttachmentEnaSrdSpecification {
 
 impl Encode for InstanceAttachmentEnaSrdSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enaSrdEnabled", &self.ena_srd_enabled);
-        w.member("enaSrdUdpSpecification", &self.ena_srd_udp_specification);
+        w.member("<enaSrdEnabled>", "</enaSrdEnabled>", &self.ena_srd_enabled);
+        w.member(
+            "<enaSrdUdpSpecification>",
+            "</enaSrdUdpSpecification>",
+            &self.ena_srd_udp_specification,
+        );
     }
 }
 
@@ -4977,7 +5543,11 @@ pub struct InstanceAttachmentEnaSrdUdpSpecification {
 
 impl Encode for InstanceAttachmentEnaSrdUdpSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("enaSrdUdpEnabled", &self.ena_srd_udp_enabled);
+        w.member(
+            "<enaSrdUdpEnabled>",
+            "</enaSrdUdpEnabled>",
+            &self.ena_srd_udp_enabled,
+        );
     }
 }
 
@@ -5005,26 +5575,63 @@ pub struct InstanceAttribute {
 
 impl Encode for InstanceAttribute {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("blockDeviceMapping", "item", &self.block_device_mappings);
-        w.member("disableApiStop", &self.disable_api_stop);
-        w.member("disableApiTermination", &self.disable_api_termination);
-        w.member("ebsOptimized", &self.ebs_optimized);
-        w.member("enaSupport", &self.ena_support);
-        w.member("enclaveOptions", &self.enclave_options);
-        w.member_list("groupSet", "item", &self.groups);
-        w.member("instanceId", &self.instance_id);
+        w.member_list(
+            ("<blockDeviceMapping>", "</blockDeviceMapping>"),
+            ("<item>", "</item>"),
+            &self.block_device_mappings,
+        );
         w.member(
-            "instanceInitiatedShutdownBehavior",
+            "<disableApiStop>",
+            "</disableApiStop>",
+            &self.disable_api_stop,
+        );
+        w.member(
+            "<disableApiTermination>",
+            "</disableApiTermination>",
+            &self.disable_api_termination,
+        );
+        w.member("<ebsOptimized>", "</ebsOptimized>", &self.ebs_optimized);
+        w.member("<enaSupport>", "</enaSupport>", &self.ena_support);
+        w.member(
+            "<enclaveOptions>",
+            "</enclaveOptions>",
+            &self.enclave_options,
+        );
+        w.member_list(
+            ("<groupSet>", "</groupSet>"),
+            ("<item>", "</item>"),
+            &self.groups,
+        );
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<instanceInitiatedShutdownBehavior>",
+            "</instanceInitiatedShutdownBehavior>",
             &self.instance_initiated_shutdown_behavior,
         );
-        w.member("instanceType", &self.instance_type);
-        w.member("kernel", &self.kernel_id);
-        w.member_list("productCodes", "item", &self.product_codes);
-        w.member("ramdisk", &self.ramdisk_id);
-        w.member("rootDeviceName", &self.root_device_name);
-        w.member("sourceDestCheck", &self.source_dest_check);
-        w.member("sriovNetSupport", &self.sriov_net_support);
-        w.member("userData", &self.user_data);
+        w.member("<instanceType>", "</instanceType>", &self.instance_type);
+        w.member("<kernel>", "</kernel>", &self.kernel_id);
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<ramdisk>", "</ramdisk>", &self.ramdisk_id);
+        w.member(
+            "<rootDeviceName>",
+            "</rootDeviceName>",
+            &self.root_device_name,
+        );
+        w.member(
+            "<sourceDestCheck>",
+            "</sourceDestCheck>",
+            &self.source_dest_check,
+        );
+        w.member(
+            "<sriovNetSupport>",
+            "</sriovNetSupport>",
+            &self.sriov_net_support,
+        );
+        w.member("<userData>", "</userData>", &self.user_data);
     }
 }
 
@@ -5265,8 +5872,8 @@ pub struct InstanceBlockDeviceMapping {
 
 impl Encode for InstanceBlockDeviceMapping {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("deviceName", &self.device_name);
-        w.member("ebs", &self.ebs);
+        w.member("<deviceName>", "</deviceName>", &self.device_name);
+        w.member("<ebs>", "</ebs>", &self.ebs);
     }
 }
 
@@ -5348,8 +5955,8 @@ pub struct InstanceCreditSpecification {
 
 impl Encode for InstanceCreditSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cpuCredits", &self.cpu_credits);
-        w.member("instanceId", &self.instance_id);
+        w.member("<cpuCredits>", "</cpuCredits>", &self.cpu_credits);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
     }
 }
 
@@ -5378,8 +5985,12 @@ pub struct InstanceFamilyCreditSpecification {
 
 impl Encode for InstanceFamilyCreditSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cpuCredits", &self.cpu_credits);
-        w.member("instanceFamily", &self.instance_family);
+        w.member("<cpuCredits>", "</cpuCredits>", &self.cpu_credits);
+        w.member(
+            "<instanceFamily>",
+            "</instanceFamily>",
+            &self.instance_family,
+        );
     }
 }
 
@@ -5444,7 +6055,7 @@ pub struct InstanceIpv4Prefix {
 
 impl Encode for InstanceIpv4Prefix {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv4Prefix", &self.ipv4_prefix);
+        w.member("<ipv4Prefix>", "</ipv4Prefix>", &self.ipv4_prefix);
     }
 }
 
@@ -5466,8 +6077,8 @@ impl Decode for InstanceIpv6Address {
 
 impl Encode for InstanceIpv6Address {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv6Address", &self.ipv6_address);
-        w.member("isPrimaryIpv6", &self.is_primary_ipv6);
+        w.member("<ipv6Address>", "</ipv6Address>", &self.ipv6_address);
+        w.member("<isPrimaryIpv6>", "</isPrimaryIpv6>", &self.is_primary_ipv6);
     }
 }
 
@@ -5479,7 +6090,7 @@ pub struct InstanceIpv6Prefix {
 
 impl Encode for InstanceIpv6Prefix {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv6Prefix", &self.ipv6_prefix);
+        w.member("<ipv6Prefix>", "</ipv6Prefix>", &self.ipv6_prefix);
     }
 }
 
@@ -5558,8 +6169,12 @@ pub struct InstanceMaintenanceOptions {
 
 impl Encode for InstanceMaintenanceOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("autoRecovery", &self.auto_recovery);
-        w.member("rebootMigration", &self.reboot_migration);
+        w.member("<autoRecovery>", "</autoRecovery>", &self.auto_recovery);
+        w.member(
+            "<rebootMigration>",
+            "</rebootMigration>",
+            &self.reboot_migration,
+        );
     }
 }
 
@@ -5677,12 +6292,24 @@ pub struct InstanceMetadataOptionsResponse {
 
 impl Encode for InstanceMetadataOptionsResponse {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("httpEndpoint", &self.http_endpoint);
-        w.member("httpProtocolIpv6", &self.http_protocol_ipv6);
-        w.member("httpPutResponseHopLimit", &self.http_put_response_hop_limit);
-        w.member("httpTokens", &self.http_tokens);
-        w.member("instanceMetadataTags", &self.instance_metadata_tags);
-        w.member("state", &self.state);
+        w.member("<httpEndpoint>", "</httpEndpoint>", &self.http_endpoint);
+        w.member(
+            "<httpProtocolIpv6>",
+            "</httpProtocolIpv6>",
+            &self.http_protocol_ipv6,
+        );
+        w.member(
+            "<httpPutResponseHopLimit>",
+            "</httpPutResponseHopLimit>",
+            &self.http_put_response_hop_limit,
+        );
+        w.member("<httpTokens>", "</httpTokens>", &self.http_tokens);
+        w.member(
+            "<instanceMetadataTags>",
+            "</instanceMetadataTags>",
+            &self.instance_metadata_tags,
+        );
+        w.member("<state>", "</state>", &self.state);
     }
 }
 
@@ -5860,29 +6487,66 @@ pub struct InstanceNetworkInterface {
 
 impl Encode for InstanceNetworkInterface {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("association", &self.association);
-        w.member("attachment", &self.attachment);
+        w.member("<association>", "</association>", &self.association);
+        w.member("<attachment>", "</attachment>", &self.attachment);
         w.member(
-            "connectionTrackingConfiguration",
+            "<connectionTrackingConfiguration>",
+            "</connectionTrackingConfiguration>",
             &self.connection_tracking_configuration,
         );
-        w.member("description", &self.description);
-        w.member_list("groupSet", "item", &self.groups);
-        w.member("interfaceType", &self.interface_type);
-        w.member_list("ipv4PrefixSet", "item", &self.ipv4_prefixes);
-        w.member_list("ipv6AddressesSet", "item", &self.ipv6_addresses);
-        w.member_list("ipv6PrefixSet", "item", &self.ipv6_prefixes);
-        w.member("macAddress", &self.mac_address);
-        w.member("networkInterfaceId", &self.network_interface_id);
-        w.member("operator", &self.operator);
-        w.member("ownerId", &self.owner_id);
-        w.member("privateDnsName", &self.private_dns_name);
-        w.member("privateIpAddress", &self.private_ip_address);
-        w.member_list("privateIpAddressesSet", "item", &self.private_ip_addresses);
-        w.member("sourceDestCheck", &self.source_dest_check);
-        w.member("status", &self.status);
-        w.member("subnetId", &self.subnet_id);
-        w.member("vpcId", &self.vpc_id);
+        w.member("<description>", "</description>", &self.description);
+        w.member_list(
+            ("<groupSet>", "</groupSet>"),
+            ("<item>", "</item>"),
+            &self.groups,
+        );
+        w.member("<interfaceType>", "</interfaceType>", &self.interface_type);
+        w.member_list(
+            ("<ipv4PrefixSet>", "</ipv4PrefixSet>"),
+            ("<item>", "</item>"),
+            &self.ipv4_prefixes,
+        );
+        w.member_list(
+            ("<ipv6AddressesSet>", "</ipv6AddressesSet>"),
+            ("<item>", "</item>"),
+            &self.ipv6_addresses,
+        );
+        w.member_list(
+            ("<ipv6PrefixSet>", "</ipv6PrefixSet>"),
+            ("<item>", "</item>"),
+            &self.ipv6_prefixes,
+        );
+        w.member("<macAddress>", "</macAddress>", &self.mac_address);
+        w.member(
+            "<networkInterfaceId>",
+            "</networkInterfaceId>",
+            &self.network_interface_id,
+        );
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member(
+            "<privateDnsName>",
+            "</privateDnsName>",
+            &self.private_dns_name,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
+        w.member_list(
+            ("<privateIpAddressesSet>", "</privateIpAddressesSet>"),
+            ("<item>", "</item>"),
+            &self.private_ip_addresses,
+        );
+        w.member(
+            "<sourceDestCheck>",
+            "</sourceDestCheck>",
+            &self.source_dest_check,
+        );
+        w.member("<status>", "</status>", &self.status);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -5898,11 +6562,15 @@ pub struct InstanceNetworkInterfaceAssociation {
 
 impl Encode for InstanceNetworkInterfaceAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("carrierIp", &self.carrier_ip);
-        w.member("customerOwnedIp", &self.customer_owned_ip);
-        w.member("ipOwnerId", &self.ip_owner_id);
-        w.member("publicDnsName", &self.public_dns_name);
-        w.member("publicIp", &self.public_ip);
+        w.member("<carrierIp>", "</carrierIp>", &self.carrier_ip);
+        w.member(
+            "<customerOwnedIp>",
+            "</customerOwnedIp>",
+            &self.customer_owned_ip,
+        );
+        w.member("<ipOwnerId>", "</ipOwnerId>", &self.ip_owner_id);
+        w.member("<publicDnsName>", "</publicDnsName>", &self.public_dns_name);
+        w.member("<publicIp>", "</publicIp>", &self.public_ip);
     }
 }
 
@@ -5921,14 +6589,26 @@ pub struct InstanceNetworkInterfaceAttachment {
 
 impl Encode for InstanceNetworkInterfaceAttachment {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachTime", &self.attach_time);
-        w.member("attachmentId", &self.attachment_id);
-        w.member("deleteOnTermination", &self.delete_on_termination);
-        w.member("deviceIndex", &self.device_index);
-        w.member("enaQueueCount", &self.ena_queue_count);
-        w.member("enaSrdSpecification", &self.ena_srd_specification);
-        w.member("networkCardIndex", &self.network_card_index);
-        w.member("status", &self.status);
+        w.member("<attachTime>", "</attachTime>", &self.attach_time);
+        w.member("<attachmentId>", "</attachmentId>", &self.attachment_id);
+        w.member(
+            "<deleteOnTermination>",
+            "</deleteOnTermination>",
+            &self.delete_on_termination,
+        );
+        w.member("<deviceIndex>", "</deviceIndex>", &self.device_index);
+        w.member("<enaQueueCount>", "</enaQueueCount>", &self.ena_queue_count);
+        w.member(
+            "<enaSrdSpecification>",
+            "</enaSrdSpecification>",
+            &self.ena_srd_specification,
+        );
+        w.member(
+            "<networkCardIndex>",
+            "</networkCardIndex>",
+            &self.network_card_index,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -5998,7 +6678,11 @@ pub struct InstanceNetworkPerformanceOptions {
 
 impl Encode for InstanceNetworkPerformanceOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("bandwidthWeighting", &self.bandwidth_weighting);
+        w.member(
+            "<bandwidthWeighting>",
+            "</bandwidthWeighting>",
+            &self.bandwidth_weighting,
+        );
     }
 }
 
@@ -6027,10 +6711,18 @@ pub struct InstancePrivateIpAddress {
 
 impl Encode for InstancePrivateIpAddress {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("association", &self.association);
-        w.member("primary", &self.primary);
-        w.member("privateDnsName", &self.private_dns_name);
-        w.member("privateIpAddress", &self.private_ip_address);
+        w.member("<association>", "</association>", &self.association);
+        w.member("<primary>", "</primary>", &self.primary);
+        w.member(
+            "<privateDnsName>",
+            "</privateDnsName>",
+            &self.private_dns_name,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
     }
 }
 
@@ -6100,16 +6792,36 @@ pub struct InstanceSecondaryInterface {
 
 impl Encode for InstanceSecondaryInterface {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachment", &self.attachment);
-        w.member("interfaceType", &self.interface_type);
-        w.member("macAddress", &self.mac_address);
-        w.member("ownerId", &self.owner_id);
-        w.member_list("privateIpAddressSet", "item", &self.private_ip_addresses);
-        w.member("secondaryInterfaceId", &self.secondary_interface_id);
-        w.member("secondaryNetworkId", &self.secondary_network_id);
-        w.member("secondarySubnetId", &self.secondary_subnet_id);
-        w.member("sourceDestCheck", &self.source_dest_check);
-        w.member("status", &self.status);
+        w.member("<attachment>", "</attachment>", &self.attachment);
+        w.member("<interfaceType>", "</interfaceType>", &self.interface_type);
+        w.member("<macAddress>", "</macAddress>", &self.mac_address);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member_list(
+            ("<privateIpAddressSet>", "</privateIpAddressSet>"),
+            ("<item>", "</item>"),
+            &self.private_ip_addresses,
+        );
+        w.member(
+            "<secondaryInterfaceId>",
+            "</secondaryInterfaceId>",
+            &self.secondary_interface_id,
+        );
+        w.member(
+            "<secondaryNetworkId>",
+            "</secondaryNetworkId>",
+            &self.secondary_network_id,
+        );
+        w.member(
+            "<secondarySubnetId>",
+            "</secondarySubnetId>",
+            &self.secondary_subnet_id,
+        );
+        w.member(
+            "<sourceDestCheck>",
+            "</sourceDestCheck>",
+            &self.source_dest_check,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -6126,12 +6838,20 @@ pub struct InstanceSecondaryInterfaceAttachment {
 
 impl Encode for InstanceSecondaryInterfaceAttachment {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachTime", &self.attach_time);
-        w.member("attachmentId", &self.attachment_id);
-        w.member("deleteOnTermination", &self.delete_on_termination);
-        w.member("deviceIndex", &self.device_index);
-        w.member("networkCardIndex", &self.network_card_index);
-        w.member("status", &self.status);
+        w.member("<attachTime>", "</attachTime>", &self.attach_time);
+        w.member("<attachmentId>", "</attachmentId>", &self.attachment_id);
+        w.member(
+            "<deleteOnTermination>",
+            "</deleteOnTermination>",
+            &self.delete_on_termination,
+        );
+        w.member("<deviceIndex>", "</deviceIndex>", &self.device_index);
+        w.member(
+            "<networkCardIndex>",
+            "</networkCardIndex>",
+            &self.network_card_index,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -6143,7 +6863,11 @@ pub struct InstanceSecondaryInterfacePrivateIpAddress {
 
 impl Encode for InstanceSecondaryInterfacePrivateIpAddress {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("privateIpAddress", &self.private_ip_address);
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
     }
 }
 
@@ -6196,8 +6920,8 @@ pub struct InstanceState {
 
 impl Encode for InstanceState {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("code", &self.code);
-        w.member("name", &self.name);
+        w.member("<code>", "</code>", &self.code);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -6211,9 +6935,9 @@ pub struct InstanceStateChange {
 
 impl Encode for InstanceStateChange {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("currentState", &self.current_state);
-        w.member("instanceId", &self.instance_id);
-        w.member("previousState", &self.previous_state);
+        w.member("<currentState>", "</currentState>", &self.current_state);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<previousState>", "</previousState>", &self.previous_state);
     }
 }
 
@@ -6308,18 +7032,46 @@ pub struct InstanceStatus {
 
 impl Encode for InstanceStatus {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("applicationStatus", &self.application_status);
-        w.member("attachedEbsStatus", &self.attached_ebs_status);
-        w.member("availabilityZone", &self.availability_zone);
-        w.member("availabilityZoneId", &self.availability_zone_id);
-        w.member_list("eventsSet", "item", &self.events);
-        w.member("instanceId", &self.instance_id);
-        w.member("instanceState", &self.instance_state);
-        w.member("instanceStatus", &self.instance_status);
-        w.member("operator", &self.operator);
-        w.member("outpostArn", &self.outpost_arn);
-        w.member("performanceStatus", &self.performance_status);
-        w.member("systemStatus", &self.system_status);
+        w.member(
+            "<applicationStatus>",
+            "</applicationStatus>",
+            &self.application_status,
+        );
+        w.member(
+            "<attachedEbsStatus>",
+            "</attachedEbsStatus>",
+            &self.attached_ebs_status,
+        );
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<availabilityZoneId>",
+            "</availabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member_list(
+            ("<eventsSet>", "</eventsSet>"),
+            ("<item>", "</item>"),
+            &self.events,
+        );
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<instanceState>", "</instanceState>", &self.instance_state);
+        w.member(
+            "<instanceStatus>",
+            "</instanceStatus>",
+            &self.instance_status,
+        );
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member(
+            "<performanceStatus>",
+            "</performanceStatus>",
+            &self.performance_status,
+        );
+        w.member("<systemStatus>", "</systemStatus>", &self.system_status);
     }
 }
 
@@ -6333,9 +7085,9 @@ pub struct InstanceStatusDetails {
 
 impl Encode for InstanceStatusDetails {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("impairedSince", &self.impaired_since);
-        w.member("name", &self.name);
-        w.member("status", &self.status);
+        w.member("<impairedSince>", "</impairedSince>", &self.impaired_since);
+        w.member("<name>", "</name>", &self.name);
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -6352,12 +7104,20 @@ pub struct InstanceStatusEvent {
 
 impl Encode for InstanceStatusEvent {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("code", &self.code);
-        w.member("description", &self.description);
-        w.member("instanceEventId", &self.instance_event_id);
-        w.member("notAfter", &self.not_after);
-        w.member("notBefore", &self.not_before);
-        w.member("notBeforeDeadline", &self.not_before_deadline);
+        w.member("<code>", "</code>", &self.code);
+        w.member("<description>", "</description>", &self.description);
+        w.member(
+            "<instanceEventId>",
+            "</instanceEventId>",
+            &self.instance_event_id,
+        );
+        w.member("<notAfter>", "</notAfter>", &self.not_after);
+        w.member("<notBefore>", "</notBefore>", &self.not_before);
+        w.member(
+            "<notBeforeDeadline>",
+            "</notBeforeDeadline>",
+            &self.not_before_deadline,
+        );
     }
 }
 
@@ -6370,8 +7130,12 @@ pub struct InstanceStatusSummary {
 
 impl Encode for InstanceStatusSummary {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("details", "item", &self.details);
-        w.member("status", &self.status);
+        w.member_list(
+            ("<details>", "</details>"),
+            ("<item>", "</item>"),
+            &self.details,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -6435,10 +7199,18 @@ pub struct InstanceStorageInfo {
 
 impl Encode for InstanceStorageInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("disks", "item", &self.disks);
-        w.member("encryptionSupport", &self.encryption_support);
-        w.member("nvmeSupport", &self.nvme_support);
-        w.member("totalSizeInGB", &self.total_size_in_gb);
+        w.member_list(("<disks>", "</disks>"), ("<item>", "</item>"), &self.disks);
+        w.member(
+            "<encryptionSupport>",
+            "</encryptionSupport>",
+            &self.encryption_support,
+        );
+        w.member("<nvmeSupport>", "</nvmeSupport>", &self.nvme_support);
+        w.member(
+            "<totalSizeInGB>",
+            "</totalSizeInGB>",
+            &self.total_size_in_gb,
+        );
     }
 }
 
@@ -6530,53 +7302,117 @@ pub struct InstanceTypeInfo {
 
 impl Encode for InstanceTypeInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("autoRecoverySupported", &self.auto_recovery_supported);
-        w.member("bareMetal", &self.bare_metal);
         w.member(
-            "burstablePerformanceSupported",
+            "<autoRecoverySupported>",
+            "</autoRecoverySupported>",
+            &self.auto_recovery_supported,
+        );
+        w.member("<bareMetal>", "</bareMetal>", &self.bare_metal);
+        w.member(
+            "<burstablePerformanceSupported>",
+            "</burstablePerformanceSupported>",
             &self.burstable_performance_supported,
         );
-        w.member("currentGeneration", &self.current_generation);
-        w.member("dedicatedHostsSupported", &self.dedicated_hosts_supported);
-        w.member("ebsInfo", &self.ebs_info);
-        w.member("fpgaInfo", &self.fpga_info);
-        w.member("freeTierEligible", &self.free_tier_eligible);
-        w.member("gpuInfo", &self.gpu_info);
-        w.member("hibernationSupported", &self.hibernation_supported);
-        w.member("hypervisor", &self.hypervisor);
-        w.member("inferenceAcceleratorInfo", &self.inference_accelerator_info);
-        w.member("instanceStorageInfo", &self.instance_storage_info);
-        w.member("instanceStorageSupported", &self.instance_storage_supported);
-        w.member("instanceType", &self.instance_type);
-        w.member("mediaAcceleratorInfo", &self.media_accelerator_info);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("networkInfo", &self.network_info);
-        w.member("neuronInfo", &self.neuron_info);
-        w.member("nitroEnclavesSupport", &self.nitro_enclaves_support);
-        w.member("nitroTpmInfo", &self.nitro_tpm_info);
-        w.member("nitroTpmSupport", &self.nitro_tpm_support);
-        w.member("phcSupport", &self.phc_support);
-        w.member("placementGroupInfo", &self.placement_group_info);
-        w.member("processorInfo", &self.processor_info);
-        w.member("rebootMigrationSupport", &self.reboot_migration_support);
-        w.member_list("supportedBootModes", "item", &self.supported_boot_modes);
-        w.member("supportedInRegion", &self.supported_in_region);
+        w.member(
+            "<currentGeneration>",
+            "</currentGeneration>",
+            &self.current_generation,
+        );
+        w.member(
+            "<dedicatedHostsSupported>",
+            "</dedicatedHostsSupported>",
+            &self.dedicated_hosts_supported,
+        );
+        w.member("<ebsInfo>", "</ebsInfo>", &self.ebs_info);
+        w.member("<fpgaInfo>", "</fpgaInfo>", &self.fpga_info);
+        w.member(
+            "<freeTierEligible>",
+            "</freeTierEligible>",
+            &self.free_tier_eligible,
+        );
+        w.member("<gpuInfo>", "</gpuInfo>", &self.gpu_info);
+        w.member(
+            "<hibernationSupported>",
+            "</hibernationSupported>",
+            &self.hibernation_supported,
+        );
+        w.member("<hypervisor>", "</hypervisor>", &self.hypervisor);
+        w.member(
+            "<inferenceAcceleratorInfo>",
+            "</inferenceAcceleratorInfo>",
+            &self.inference_accelerator_info,
+        );
+        w.member(
+            "<instanceStorageInfo>",
+            "</instanceStorageInfo>",
+            &self.instance_storage_info,
+        );
+        w.member(
+            "<instanceStorageSupported>",
+            "</instanceStorageSupported>",
+            &self.instance_storage_supported,
+        );
+        w.member("<instanceType>", "</instanceType>", &self.instance_type);
+        w.member(
+            "<mediaAcceleratorInfo>",
+            "</mediaAcceleratorInfo>",
+            &self.media_accelerator_info,
+        );
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<networkInfo>", "</networkInfo>", &self.network_info);
+        w.member("<neuronInfo>", "</neuronInfo>", &self.neuron_info);
+        w.member(
+            "<nitroEnclavesSupport>",
+            "</nitroEnclavesSupport>",
+            &self.nitro_enclaves_support,
+        );
+        w.member("<nitroTpmInfo>", "</nitroTpmInfo>", &self.nitro_tpm_info);
+        w.member(
+            "<nitroTpmSupport>",
+            "</nitroTpmSupport>",
+            &self.nitro_tpm_support,
+        );
+        w.member("<phcSupport>", "</phcSupport>", &self.phc_support);
+        w.member(
+            "<placementGroupInfo>",
+            "</placementGroupInfo>",
+            &self.placement_group_info,
+        );
+        w.member("<processorInfo>", "</processorInfo>", &self.processor_info);
+        w.member(
+            "<rebootMigrationSupport>",
+            "</rebootMigrationSupport>",
+            &self.reboot_migration_support,
+        );
         w.member_list(
-            "supportedRootDeviceTypes",
-            "item",
+            ("<supportedBootModes>", "</supportedBootModes>"),
+            ("<item>", "</item>"),
+            &self.supported_boot_modes,
+        );
+        w.member(
+            "<supportedInRegion>",
+            "</supportedInRegion>",
+            &self.supported_in_region,
+        );
+        w.member_list(
+            ("<supportedRootDeviceTypes>", "</supportedRootDeviceTypes>"),
+            ("<item>", "</item>"),
             &self.supported_root_device_types,
         );
         w.member_list(
-            "supportedUsageClasses",
-            "item",
+            ("<supportedUsageClasses>", "</supportedUsageClasses>"),
+            ("<item>", "</item>"),
             &self.supported_usage_classes,
         );
         w.member_list(
-            "supportedVirtualizationTypes",
-            "item",
+            (
+                "<supportedVirtualizationTypes>",
+                "</supportedVirtualizationTypes>",
+            ),
+            ("<item>", "</item>"),
             &self.supported_virtualization_types,
         );
-        w.member("vCpuInfo", &self.v_cpu_info);
+        w.member("<vCpuInfo>", "</vCpuInfo>", &self.v_cpu_info);
     }
 }
 
@@ -6588,7 +7424,7 @@ pub struct InstanceTypeItem {
 
 impl Encode for InstanceTypeItem {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceType", &self.instance_type);
+        w.member("<instanceType>", "</instanceType>", &self.instance_type);
     }
 }
 
@@ -6602,9 +7438,9 @@ pub struct InstanceTypeOffering {
 
 impl Encode for InstanceTypeOffering {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceType", &self.instance_type);
-        w.member("location", &self.location);
-        w.member("locationType", &self.location_type);
+        w.member("<instanceType>", "</instanceType>", &self.instance_type);
+        w.member("<location>", "</location>", &self.location);
+        w.member("<locationType>", "</locationType>", &self.location_type);
     }
 }
 
@@ -6618,13 +7454,16 @@ pub struct InstanceTypeSpecification {
 impl Encode for InstanceTypeSpecification {
     fn encode(&self, w: &mut XmlWriter) {
         w.member_list(
-            "supportedInstanceTypeSet",
-            "item",
+            ("<supportedInstanceTypeSet>", "</supportedInstanceTypeSet>"),
+            ("<item>", "</item>"),
             &self.supported_instance_types,
         );
         w.member_list(
-            "unsupportedInstanceTypeSet",
-            "item",
+            (
+                "<unsupportedInstanceTypeSet>",
+                "</unsupportedInstanceTypeSet>",
+            ),
+            ("<item>", "</item>"),
             &self.unsupported_instance_types,
         );
     }
@@ -6641,10 +7480,18 @@ pub struct InternetGateway {
 
 impl Encode for InternetGateway {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("attachmentSet", "item", &self.attachments);
-        w.member("internetGatewayId", &self.internet_gateway_id);
-        w.member("ownerId", &self.owner_id);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member_list(
+            ("<attachmentSet>", "</attachmentSet>"),
+            ("<item>", "</item>"),
+            &self.attachments,
+        );
+        w.member(
+            "<internetGatewayId>",
+            "</internetGatewayId>",
+            &self.internet_gateway_id,
+        );
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -6657,8 +7504,8 @@ pub struct InternetGatewayAttachment {
 
 impl Encode for InternetGatewayAttachment {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("state", &self.state);
-        w.member("vpcId", &self.vpc_id);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -6690,13 +7537,29 @@ impl Decode for IpPermission {
 
 impl Encode for IpPermission {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("fromPort", &self.from_port);
-        w.member("ipProtocol", &self.ip_protocol);
-        w.member_list("ipRanges", "item", &self.ip_ranges);
-        w.member_list("ipv6Ranges", "item", &self.ipv6_ranges);
-        w.member_list("prefixListIds", "item", &self.prefix_list_ids);
-        w.member("toPort", &self.to_port);
-        w.member_list("groups", "item", &self.user_id_group_pairs);
+        w.member("<fromPort>", "</fromPort>", &self.from_port);
+        w.member("<ipProtocol>", "</ipProtocol>", &self.ip_protocol);
+        w.member_list(
+            ("<ipRanges>", "</ipRanges>"),
+            ("<item>", "</item>"),
+            &self.ip_ranges,
+        );
+        w.member_list(
+            ("<ipv6Ranges>", "</ipv6Ranges>"),
+            ("<item>", "</item>"),
+            &self.ipv6_ranges,
+        );
+        w.member_list(
+            ("<prefixListIds>", "</prefixListIds>"),
+            ("<item>", "</item>"),
+            &self.prefix_list_ids,
+        );
+        w.member("<toPort>", "</toPort>", &self.to_port);
+        w.member_list(
+            ("<groups>", "</groups>"),
+            ("<item>", "</item>"),
+            &self.user_id_group_pairs,
+        );
     }
 }
 
@@ -6718,8 +7581,8 @@ impl Decode for IpRange {
 
 impl Encode for IpRange {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cidrIp", &self.cidr_ip);
-        w.member("description", &self.description);
+        w.member("<cidrIp>", "</cidrIp>", &self.cidr_ip);
+        w.member("<description>", "</description>", &self.description);
     }
 }
 
@@ -6784,7 +7647,7 @@ pub struct Ipv4PrefixSpecification {
 
 impl Encode for Ipv4PrefixSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv4Prefix", &self.ipv4_prefix);
+        w.member("<ipv4Prefix>", "</ipv4Prefix>", &self.ipv4_prefix);
     }
 }
 
@@ -6859,7 +7722,7 @@ pub struct Ipv6PrefixSpecification {
 
 impl Encode for Ipv6PrefixSpecification {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv6Prefix", &self.ipv6_prefix);
+        w.member("<ipv6Prefix>", "</ipv6Prefix>", &self.ipv6_prefix);
     }
 }
 
@@ -6895,8 +7758,8 @@ impl Decode for Ipv6Range {
 
 impl Encode for Ipv6Range {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cidrIpv6", &self.cidr_ipv6);
-        w.member("description", &self.description);
+        w.member("<cidrIpv6>", "</cidrIpv6>", &self.cidr_ipv6);
+        w.member("<description>", "</description>", &self.description);
     }
 }
 
@@ -6961,11 +7824,15 @@ pub struct KeyPair {
 
 impl Encode for KeyPair {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("keyFingerprint", &self.key_fingerprint);
-        w.member("keyMaterial", &self.key_material);
-        w.member("keyName", &self.key_name);
-        w.member("keyPairId", &self.key_pair_id);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member(
+            "<keyFingerprint>",
+            "</keyFingerprint>",
+            &self.key_fingerprint,
+        );
+        w.member("<keyMaterial>", "</keyMaterial>", &self.key_material);
+        w.member("<keyName>", "</keyName>", &self.key_name);
+        w.member("<keyPairId>", "</keyPairId>", &self.key_pair_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -6983,13 +7850,17 @@ pub struct KeyPairInfo {
 
 impl Encode for KeyPairInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("createTime", &self.create_time);
-        w.member("keyFingerprint", &self.key_fingerprint);
-        w.member("keyName", &self.key_name);
-        w.member("keyPairId", &self.key_pair_id);
-        w.member("keyType", &self.key_type);
-        w.member("publicKey", &self.public_key);
-        w.member_list("tagSet", "item", &self.tags);
+        w.member("<createTime>", "</createTime>", &self.create_time);
+        w.member(
+            "<keyFingerprint>",
+            "</keyFingerprint>",
+            &self.key_fingerprint,
+        );
+        w.member("<keyName>", "</keyName>", &self.key_name);
+        w.member("<keyPairId>", "</keyPairId>", &self.key_pair_id);
+        w.member("<keyType>", "</keyType>", &self.key_type);
+        w.member("<publicKey>", "</publicKey>", &self.public_key);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
 
@@ -7068,7 +7939,11 @@ pub struct LicenseConfiguration {
 
 impl Encode for LicenseConfiguration {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("licenseConfigurationArn", &self.license_configuration_arn);
+        w.member(
+            "<licenseConfigurationArn>",
+            "</licenseConfigurationArn>",
+            &self.license_configuration_arn,
+        );
     }
 }
 
@@ -7219,8 +8094,16 @@ pub struct MediaAcceleratorInfo {
 
 impl Encode for MediaAcceleratorInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("accelerators", "item", &self.accelerators);
-        w.member("totalMediaMemoryInMiB", &self.total_media_memory_in_mi_b);
+        w.member_list(
+            ("<accelerators>", "</accelerators>"),
+            ("<item>", "</item>"),
+            &self.accelerators,
+        );
+        w.member(
+            "<totalMediaMemoryInMiB>",
+            "</totalMediaMemoryInMiB>",
+            &self.total_media_memory_in_mi_b,
+        );
     }
 }
 
@@ -7235,10 +8118,10 @@ pub struct MediaDeviceInfo {
 
 impl Encode for MediaDeviceInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("manufacturer", &self.manufacturer);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("name", &self.name);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<manufacturer>", "</manufacturer>", &self.manufacturer);
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -7250,7 +8133,7 @@ pub struct MediaDeviceMemoryInfo {
 
 impl Encode for MediaDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -7262,7 +8145,7 @@ pub struct MemoryInfo {
 
 impl Encode for MemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -7293,7 +8176,8 @@ pub struct ModifyDefaultCreditSpecificationResult {
 impl Encode for ModifyDefaultCreditSpecificationResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "instanceFamilyCreditSpecification",
+            "<instanceFamilyCreditSpecification>",
+            "</instanceFamilyCreditSpecification>",
             &self.instance_family_credit_specification,
         );
     }
@@ -7377,13 +8261,19 @@ pub struct ModifyInstanceCreditSpecificationResult {
 impl Encode for ModifyInstanceCreditSpecificationResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member_list(
-            "successfulInstanceCreditSpecificationSet",
-            "item",
+            (
+                "<successfulInstanceCreditSpecificationSet>",
+                "</successfulInstanceCreditSpecificationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.successful_instance_credit_specifications,
         );
         w.member_list(
-            "unsuccessfulInstanceCreditSpecificationSet",
-            "item",
+            (
+                "<unsuccessfulInstanceCreditSpecificationSet>",
+                "</unsuccessfulInstanceCreditSpecificationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.unsuccessful_instance_credit_specifications,
         );
     }
@@ -7424,8 +8314,12 @@ pub struct ModifyInstanceMetadataOptionsResult {
 
 impl Encode for ModifyInstanceMetadataOptionsResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceId", &self.instance_id);
-        w.member("instanceMetadataOptions", &self.instance_metadata_options);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<instanceMetadataOptions>",
+            "</instanceMetadataOptions>",
+            &self.instance_metadata_options,
+        );
     }
 }
 
@@ -7455,7 +8349,7 @@ pub struct ModifySecurityGroupRulesResult {
 
 impl Encode for ModifySecurityGroupRulesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -7524,8 +8418,12 @@ pub struct Monitoring {
 
 impl Encode for Monitoring {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("metricCategoryIdSet", "item", &self.metric_category_ids);
-        w.member("state", &self.state);
+        w.member_list(
+            ("<metricCategoryIdSet>", "</metricCategoryIdSet>"),
+            ("<item>", "</item>"),
+            &self.metric_category_ids,
+        );
+        w.member("<state>", "</state>", &self.state);
     }
 }
 
@@ -7649,13 +8547,21 @@ pub struct NetworkAcl {
 
 impl Encode for NetworkAcl {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("associationSet", "item", &self.associations);
-        w.member_list("entrySet", "item", &self.entries);
-        w.member("default", &self.is_default);
-        w.member("networkAclId", &self.network_acl_id);
-        w.member("ownerId", &self.owner_id);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("vpcId", &self.vpc_id);
+        w.member_list(
+            ("<associationSet>", "</associationSet>"),
+            ("<item>", "</item>"),
+            &self.associations,
+        );
+        w.member_list(
+            ("<entrySet>", "</entrySet>"),
+            ("<item>", "</item>"),
+            &self.entries,
+        );
+        w.member("<default>", "</default>", &self.is_default);
+        w.member("<networkAclId>", "</networkAclId>", &self.network_acl_id);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -7669,9 +8575,13 @@ pub struct NetworkAclAssociation {
 
 impl Encode for NetworkAclAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("networkAclAssociationId", &self.network_acl_association_id);
-        w.member("networkAclId", &self.network_acl_id);
-        w.member("subnetId", &self.subnet_id);
+        w.member(
+            "<networkAclAssociationId>",
+            "</networkAclAssociationId>",
+            &self.network_acl_association_id,
+        );
+        w.member("<networkAclId>", "</networkAclId>", &self.network_acl_id);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
     }
 }
 
@@ -7690,14 +8600,14 @@ pub struct NetworkAclEntry {
 
 impl Encode for NetworkAclEntry {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cidrBlock", &self.cidr_block);
-        w.member("egress", &self.egress);
-        w.member("icmpTypeCode", &self.icmp_type_code);
-        w.member("ipv6CidrBlock", &self.ipv6_cidr_block);
-        w.member("portRange", &self.port_range);
-        w.member("protocol", &self.protocol);
-        w.member("ruleAction", &self.rule_action);
-        w.member("ruleNumber", &self.rule_number);
+        w.member("<cidrBlock>", "</cidrBlock>", &self.cidr_block);
+        w.member("<egress>", "</egress>", &self.egress);
+        w.member("<icmpTypeCode>", "</icmpTypeCode>", &self.icmp_type_code);
+        w.member("<ipv6CidrBlock>", "</ipv6CidrBlock>", &self.ipv6_cidr_block);
+        w.member("<portRange>", "</portRange>", &self.port_range);
+        w.member("<protocol>", "</protocol>", &self.protocol);
+        w.member("<ruleAction>", "</ruleAction>", &self.rule_action);
+        w.member("<ruleNumber>", "</ruleNumber>", &self.rule_number);
     }
 }
 
@@ -7719,24 +8629,55 @@ pub struct NetworkCardInfo {
 impl Encode for NetworkCardInfo {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "additionalFlexibleNetworkInterfaces",
+            "<additionalFlexibleNetworkInterfaces>",
+            "</additionalFlexibleNetworkInterfaces>",
             &self.additional_flexible_network_interfaces,
         );
-        w.member("baselineBandwidthInGbps", &self.baseline_bandwidth_in_gbps);
         w.member(
-            "defaultEnaQueueCountPerInterface",
+            "<baselineBandwidthInGbps>",
+            "</baselineBandwidthInGbps>",
+            &self.baseline_bandwidth_in_gbps,
+        );
+        w.member(
+            "<defaultEnaQueueCountPerInterface>",
+            "</defaultEnaQueueCountPerInterface>",
             &self.default_ena_queue_count_per_interface,
         );
-        w.member_list("interfaceTypeSet", "item", &self.interface_types);
-        w.member("maximumEnaQueueCount", &self.maximum_ena_queue_count);
+        w.member_list(
+            ("<interfaceTypeSet>", "</interfaceTypeSet>"),
+            ("<item>", "</item>"),
+            &self.interface_types,
+        );
         w.member(
-            "maximumEnaQueueCountPerInterface",
+            "<maximumEnaQueueCount>",
+            "</maximumEnaQueueCount>",
+            &self.maximum_ena_queue_count,
+        );
+        w.member(
+            "<maximumEnaQueueCountPerInterface>",
+            "</maximumEnaQueueCountPerInterface>",
             &self.maximum_ena_queue_count_per_interface,
         );
-        w.member("maximumNetworkInterfaces", &self.maximum_network_interfaces);
-        w.member("networkCardIndex", &self.network_card_index);
-        w.member("networkPerformance", &self.network_performance);
-        w.member("peakBandwidthInGbps", &self.peak_bandwidth_in_gbps);
+        w.member(
+            "<maximumNetworkInterfaces>",
+            "</maximumNetworkInterfaces>",
+            &self.maximum_network_interfaces,
+        );
+        w.member(
+            "<networkCardIndex>",
+            "</networkCardIndex>",
+            &self.network_card_index,
+        );
+        w.member(
+            "<networkPerformance>",
+            "</networkPerformance>",
+            &self.network_performance,
+        );
+        w.member(
+            "<peakBandwidthInGbps>",
+            "</peakBandwidthInGbps>",
+            &self.peak_bandwidth_in_gbps,
+        );
     }
 }
 
@@ -7807,9 +8748,13 @@ pub struct NetworkFirewallAssociation {
 
 impl Encode for NetworkFirewallAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("firewallArn", &self.firewall_arn);
-        w.member("firewallMode", &self.firewall_mode);
-        w.member("firewallOnboardingStatus", &self.firewall_onboarding_status);
+        w.member("<firewallArn>", "</firewallArn>", &self.firewall_arn);
+        w.member("<firewallMode>", "</firewallMode>", &self.firewall_mode);
+        w.member(
+            "<firewallOnboardingStatus>",
+            "</firewallOnboardingStatus>",
+            &self.firewall_onboarding_status,
+        );
     }
 }
 
@@ -7906,47 +8851,83 @@ pub struct NetworkInfo {
 
 impl Encode for NetworkInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("bandwidthWeightings", "item", &self.bandwidth_weightings);
+        w.member_list(
+            ("<bandwidthWeightings>", "</bandwidthWeightings>"),
+            ("<item>", "</item>"),
+            &self.bandwidth_weightings,
+        );
         w.member(
-            "connectionTrackingConfiguration",
+            "<connectionTrackingConfiguration>",
+            "</connectionTrackingConfiguration>",
             &self.connection_tracking_configuration,
         );
-        w.member("defaultNetworkCardIndex", &self.default_network_card_index);
-        w.member("efaInfo", &self.efa_info);
-        w.member("efaSupported", &self.efa_supported);
-        w.member("enaSrdSupported", &self.ena_srd_supported);
-        w.member("enaSupport", &self.ena_support);
         w.member(
-            "encryptionInTransitSupported",
+            "<defaultNetworkCardIndex>",
+            "</defaultNetworkCardIndex>",
+            &self.default_network_card_index,
+        );
+        w.member("<efaInfo>", "</efaInfo>", &self.efa_info);
+        w.member("<efaSupported>", "</efaSupported>", &self.efa_supported);
+        w.member(
+            "<enaSrdSupported>",
+            "</enaSrdSupported>",
+            &self.ena_srd_supported,
+        );
+        w.member("<enaSupport>", "</enaSupport>", &self.ena_support);
+        w.member(
+            "<encryptionInTransitSupported>",
+            "</encryptionInTransitSupported>",
             &self.encryption_in_transit_supported,
         );
         w.member(
-            "flexibleEnaQueuesSupport",
+            "<flexibleEnaQueuesSupport>",
+            "</flexibleEnaQueuesSupport>",
             &self.flexible_ena_queues_support,
         );
         w.member(
-            "ipv4AddressesPerInterface",
+            "<ipv4AddressesPerInterface>",
+            "</ipv4AddressesPerInterface>",
             &self.ipv4_addresses_per_interface,
         );
         w.member(
-            "ipv4AddressesPerSecondaryInterface",
+            "<ipv4AddressesPerSecondaryInterface>",
+            "</ipv4AddressesPerSecondaryInterface>",
             &self.ipv4_addresses_per_secondary_interface,
         );
         w.member(
-            "ipv6AddressesPerInterface",
+            "<ipv6AddressesPerInterface>",
+            "</ipv6AddressesPerInterface>",
             &self.ipv6_addresses_per_interface,
         );
-        w.member("ipv6Supported", &self.ipv6_supported);
-        w.member("maximumNetworkCards", &self.maximum_network_cards);
-        w.member("maximumNetworkInterfaces", &self.maximum_network_interfaces);
+        w.member("<ipv6Supported>", "</ipv6Supported>", &self.ipv6_supported);
         w.member(
-            "maximumSecondaryNetworkInterfaces",
+            "<maximumNetworkCards>",
+            "</maximumNetworkCards>",
+            &self.maximum_network_cards,
+        );
+        w.member(
+            "<maximumNetworkInterfaces>",
+            "</maximumNetworkInterfaces>",
+            &self.maximum_network_interfaces,
+        );
+        w.member(
+            "<maximumSecondaryNetworkInterfaces>",
+            "</maximumSecondaryNetworkInterfaces>",
             &self.maximum_secondary_network_interfaces,
         );
-        w.member_list("networkCards", "item", &self.network_cards);
-        w.member("networkPerformance", &self.network_performance);
+        w.member_list(
+            ("<networkCards>", "</networkCards>"),
+            ("<item>", "</item>"),
+            &self.network_cards,
+        );
         w.member(
-            "secondaryNetworkSupported",
+            "<networkPerformance>",
+            "</networkPerformance>",
+            &self.network_performance,
+        );
+        w.member(
+            "<secondaryNetworkSupported>",
+            "</secondaryNetworkSupported>",
             &self.secondary_network_supported,
         );
     }
@@ -7991,41 +8972,106 @@ pub struct NetworkInterface {
 
 impl Encode for NetworkInterface {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("associatedSubnetSet", "item", &self.associated_subnets);
-        w.member("association", &self.association);
-        w.member("attachment", &self.attachment);
-        w.member("availabilityZone", &self.availability_zone);
-        w.member("availabilityZoneId", &self.availability_zone_id);
+        w.member_list(
+            ("<associatedSubnetSet>", "</associatedSubnetSet>"),
+            ("<item>", "</item>"),
+            &self.associated_subnets,
+        );
+        w.member("<association>", "</association>", &self.association);
+        w.member("<attachment>", "</attachment>", &self.attachment);
         w.member(
-            "connectionTrackingConfiguration",
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<availabilityZoneId>",
+            "</availabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member(
+            "<connectionTrackingConfiguration>",
+            "</connectionTrackingConfiguration>",
             &self.connection_tracking_configuration,
         );
-        w.member("denyAllIgwTraffic", &self.deny_all_igw_traffic);
-        w.member("description", &self.description);
-        w.member_list("groupSet", "item", &self.groups);
-        w.member("interfaceType", &self.interface_type);
-        w.member_list("ipv4PrefixSet", "item", &self.ipv4_prefixes);
-        w.member("ipv6Address", &self.ipv6_address);
-        w.member_list("ipv6AddressesSet", "item", &self.ipv6_addresses);
-        w.member("ipv6Native", &self.ipv6_native);
-        w.member_list("ipv6PrefixSet", "item", &self.ipv6_prefixes);
-        w.member("macAddress", &self.mac_address);
-        w.member("networkInterfaceId", &self.network_interface_id);
-        w.member("operator", &self.operator);
-        w.member("outpostArn", &self.outpost_arn);
-        w.member("ownerId", &self.owner_id);
-        w.member("privateDnsName", &self.private_dns_name);
-        w.member("privateIpAddress", &self.private_ip_address);
-        w.member_list("privateIpAddressesSet", "item", &self.private_ip_addresses);
-        w.member("publicDnsName", &self.public_dns_name);
-        w.member("publicIpDnsNameOptions", &self.public_ip_dns_name_options);
-        w.member("requesterId", &self.requester_id);
-        w.member("requesterManaged", &self.requester_managed);
-        w.member("sourceDestCheck", &self.source_dest_check);
-        w.member("status", &self.status);
-        w.member("subnetId", &self.subnet_id);
-        w.member_list("tagSet", "item", &self.tag_set);
-        w.member("vpcId", &self.vpc_id);
+        w.member(
+            "<denyAllIgwTraffic>",
+            "</denyAllIgwTraffic>",
+            &self.deny_all_igw_traffic,
+        );
+        w.member("<description>", "</description>", &self.description);
+        w.member_list(
+            ("<groupSet>", "</groupSet>"),
+            ("<item>", "</item>"),
+            &self.groups,
+        );
+        w.member("<interfaceType>", "</interfaceType>", &self.interface_type);
+        w.member_list(
+            ("<ipv4PrefixSet>", "</ipv4PrefixSet>"),
+            ("<item>", "</item>"),
+            &self.ipv4_prefixes,
+        );
+        w.member("<ipv6Address>", "</ipv6Address>", &self.ipv6_address);
+        w.member_list(
+            ("<ipv6AddressesSet>", "</ipv6AddressesSet>"),
+            ("<item>", "</item>"),
+            &self.ipv6_addresses,
+        );
+        w.member("<ipv6Native>", "</ipv6Native>", &self.ipv6_native);
+        w.member_list(
+            ("<ipv6PrefixSet>", "</ipv6PrefixSet>"),
+            ("<item>", "</item>"),
+            &self.ipv6_prefixes,
+        );
+        w.member("<macAddress>", "</macAddress>", &self.mac_address);
+        w.member(
+            "<networkInterfaceId>",
+            "</networkInterfaceId>",
+            &self.network_interface_id,
+        );
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member(
+            "<privateDnsName>",
+            "</privateDnsName>",
+            &self.private_dns_name,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
+        w.member_list(
+            ("<privateIpAddressesSet>", "</privateIpAddressesSet>"),
+            ("<item>", "</item>"),
+            &self.private_ip_addresses,
+        );
+        w.member("<publicDnsName>", "</publicDnsName>", &self.public_dns_name);
+        w.member(
+            "<publicIpDnsNameOptions>",
+            "</publicIpDnsNameOptions>",
+            &self.public_ip_dns_name_options,
+        );
+        w.member("<requesterId>", "</requesterId>", &self.requester_id);
+        w.member(
+            "<requesterManaged>",
+            "</requesterManaged>",
+            &self.requester_managed,
+        );
+        w.member(
+            "<sourceDestCheck>",
+            "</sourceDestCheck>",
+            &self.source_dest_check,
+        );
+        w.member("<status>", "</status>", &self.status);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
+        w.member_list(
+            ("<tagSet>", "</tagSet>"),
+            ("<item>", "</item>"),
+            &self.tag_set,
+        );
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -8043,13 +9089,17 @@ pub struct NetworkInterfaceAssociation {
 
 impl Encode for NetworkInterfaceAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("allocationId", &self.allocation_id);
-        w.member("associationId", &self.association_id);
-        w.member("carrierIp", &self.carrier_ip);
-        w.member("customerOwnedIp", &self.customer_owned_ip);
-        w.member("ipOwnerId", &self.ip_owner_id);
-        w.member("publicDnsName", &self.public_dns_name);
-        w.member("publicIp", &self.public_ip);
+        w.member("<allocationId>", "</allocationId>", &self.allocation_id);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member("<carrierIp>", "</carrierIp>", &self.carrier_ip);
+        w.member(
+            "<customerOwnedIp>",
+            "</customerOwnedIp>",
+            &self.customer_owned_ip,
+        );
+        w.member("<ipOwnerId>", "</ipOwnerId>", &self.ip_owner_id);
+        w.member("<publicDnsName>", "</publicDnsName>", &self.public_dns_name);
+        w.member("<publicIp>", "</publicIp>", &self.public_ip);
     }
 }
 
@@ -8070,16 +9120,32 @@ pub struct NetworkInterfaceAttachment {
 
 impl Encode for NetworkInterfaceAttachment {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("attachTime", &self.attach_time);
-        w.member("attachmentId", &self.attachment_id);
-        w.member("deleteOnTermination", &self.delete_on_termination);
-        w.member("deviceIndex", &self.device_index);
-        w.member("enaQueueCount", &self.ena_queue_count);
-        w.member("enaSrdSpecification", &self.ena_srd_specification);
-        w.member("instanceId", &self.instance_id);
-        w.member("instanceOwnerId", &self.instance_owner_id);
-        w.member("networkCardIndex", &self.network_card_index);
-        w.member("status", &self.status);
+        w.member("<attachTime>", "</attachTime>", &self.attach_time);
+        w.member("<attachmentId>", "</attachmentId>", &self.attachment_id);
+        w.member(
+            "<deleteOnTermination>",
+            "</deleteOnTermination>",
+            &self.delete_on_termination,
+        );
+        w.member("<deviceIndex>", "</deviceIndex>", &self.device_index);
+        w.member("<enaQueueCount>", "</enaQueueCount>", &self.ena_queue_count);
+        w.member(
+            "<enaSrdSpecification>",
+            "</enaSrdSpecification>",
+            &self.ena_srd_specification,
+        );
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<instanceOwnerId>",
+            "</instanceOwnerId>",
+            &self.instance_owner_id,
+        );
+        w.member(
+            "<networkCardIndex>",
+            "</networkCardIndex>",
+            &self.network_card_index,
+        );
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -8150,9 +9216,13 @@ pub struct NetworkInterfaceIpv6Address {
 
 impl Encode for NetworkInterfaceIpv6Address {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("ipv6Address", &self.ipv6_address);
-        w.member("isPrimaryIpv6", &self.is_primary_ipv6);
-        w.member("publicIpv6DnsName", &self.public_ipv6_dns_name);
+        w.member("<ipv6Address>", "</ipv6Address>", &self.ipv6_address);
+        w.member("<isPrimaryIpv6>", "</isPrimaryIpv6>", &self.is_primary_ipv6);
+        w.member(
+            "<publicIpv6DnsName>",
+            "</publicIpv6DnsName>",
+            &self.public_ipv6_dns_name,
+        );
     }
 }
 
@@ -8167,10 +9237,18 @@ pub struct NetworkInterfacePrivateIpAddress {
 
 impl Encode for NetworkInterfacePrivateIpAddress {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("association", &self.association);
-        w.member("primary", &self.primary);
-        w.member("privateDnsName", &self.private_dns_name);
-        w.member("privateIpAddress", &self.private_ip_address);
+        w.member("<association>", "</association>", &self.association);
+        w.member("<primary>", "</primary>", &self.primary);
+        w.member(
+            "<privateDnsName>",
+            "</privateDnsName>",
+            &self.private_dns_name,
+        );
+        w.member(
+            "<privateIpAddress>",
+            "</privateIpAddress>",
+            &self.private_ip_address,
+        );
     }
 }
 
@@ -8386,8 +9464,8 @@ pub struct NeuronDeviceCoreInfo {
 
 impl Encode for NeuronDeviceCoreInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("count", &self.count);
-        w.member("version", &self.version);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<version>", "</version>", &self.version);
     }
 }
 
@@ -8402,10 +9480,10 @@ pub struct NeuronDeviceInfo {
 
 impl Encode for NeuronDeviceInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("coreInfo", &self.core_info);
-        w.member("count", &self.count);
-        w.member("memoryInfo", &self.memory_info);
-        w.member("name", &self.name);
+        w.member("<coreInfo>", "</coreInfo>", &self.core_info);
+        w.member("<count>", "</count>", &self.count);
+        w.member("<memoryInfo>", "</memoryInfo>", &self.memory_info);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -8417,7 +9495,7 @@ pub struct NeuronDeviceMemoryInfo {
 
 impl Encode for NeuronDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("sizeInMiB", &self.size_in_mi_b);
+        w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
     }
 }
 
@@ -8430,9 +9508,14 @@ pub struct NeuronInfo {
 
 impl Encode for NeuronInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("neuronDevices", "item", &self.neuron_devices);
+        w.member_list(
+            ("<neuronDevices>", "</neuronDevices>"),
+            ("<item>", "</item>"),
+            &self.neuron_devices,
+        );
         w.member(
-            "totalNeuronDeviceMemoryInMiB",
+            "<totalNeuronDeviceMemoryInMiB>",
+            "</totalNeuronDeviceMemoryInMiB>",
             &self.total_neuron_device_memory_in_mi_b,
         );
     }
@@ -8495,7 +9578,11 @@ pub struct NitroTpmInfo {
 
 impl Encode for NitroTpmInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("supportedVersions", "item", &self.supported_versions);
+        w.member_list(
+            ("<supportedVersions>", "</supportedVersions>"),
+            ("<item>", "</item>"),
+            &self.supported_versions,
+        );
     }
 }
 
@@ -8572,9 +9659,13 @@ pub struct OperatorResponse {
 
 impl Encode for OperatorResponse {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("hiddenByDefault", &self.hidden_by_default);
-        w.member("managed", &self.managed);
-        w.member("principal", &self.principal);
+        w.member(
+            "<hiddenByDefault>",
+            "</hiddenByDefault>",
+            &self.hidden_by_default,
+        );
+        w.member("<managed>", "</managed>", &self.managed);
+        w.member("<principal>", "</principal>", &self.principal);
     }
 }
 
@@ -8588,9 +9679,9 @@ pub struct PerformanceStatusSummary {
 
 impl Encode for PerformanceStatusSummary {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("impairedSince", &self.impaired_since);
-        w.member("remediation", &self.remediation);
-        w.member("status", &self.status);
+        w.member("<impairedSince>", "</impairedSince>", &self.impaired_since);
+        w.member("<remediation>", "</remediation>", &self.remediation);
+        w.member("<status>", "</status>", &self.status);
     }
 }
 
@@ -8677,16 +9768,32 @@ impl Decode for Placement {
 
 impl Encode for Placement {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("affinity", &self.affinity);
-        w.member("availabilityZone", &self.availability_zone);
-        w.member("availabilityZoneId", &self.availability_zone_id);
-        w.member("groupId", &self.group_id);
-        w.member("groupName", &self.group_name);
-        w.member("hostId", &self.host_id);
-        w.member("hostResourceGroupArn", &self.host_resource_group_arn);
-        w.member("partitionNumber", &self.partition_number);
-        w.member("spreadDomain", &self.spread_domain);
-        w.member("tenancy", &self.tenancy);
+        w.member("<affinity>", "</affinity>", &self.affinity);
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<availabilityZoneId>",
+            "</availabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<groupName>", "</groupName>", &self.group_name);
+        w.member("<hostId>", "</hostId>", &self.host_id);
+        w.member(
+            "<hostResourceGroupArn>",
+            "</hostResourceGroupArn>",
+            &self.host_resource_group_arn,
+        );
+        w.member(
+            "<partitionNumber>",
+            "</partitionNumber>",
+            &self.partition_number,
+        );
+        w.member("<spreadDomain>", "</spreadDomain>", &self.spread_domain);
+        w.member("<tenancy>", "</tenancy>", &self.tenancy);
     }
 }
 
@@ -8698,7 +9805,11 @@ pub struct PlacementGroupInfo {
 
 impl Encode for PlacementGroupInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("supportedStrategies", "item", &self.supported_strategies);
+        w.member_list(
+            ("<supportedStrategies>", "</supportedStrategies>"),
+            ("<item>", "</item>"),
+            &self.supported_strategies,
+        );
     }
 }
 
@@ -8809,8 +9920,8 @@ pub struct PortRange {
 
 impl Encode for PortRange {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("from", &self.from);
-        w.member("to", &self.to);
+        w.member("<from>", "</from>", &self.from);
+        w.member("<to>", "</to>", &self.to);
     }
 }
 
@@ -8832,8 +9943,8 @@ impl Decode for PrefixListId {
 
 impl Encode for PrefixListId {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("description", &self.description);
-        w.member("prefixListId", &self.prefix_list_id);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<prefixListId>", "</prefixListId>", &self.prefix_list_id);
     }
 }
 
@@ -8848,14 +9959,16 @@ pub struct PrivateDnsNameOptionsOnLaunch {
 impl Encode for PrivateDnsNameOptionsOnLaunch {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "enableResourceNameDnsAAAARecord",
+            "<enableResourceNameDnsAAAARecord>",
+            "</enableResourceNameDnsAAAARecord>",
             &self.enable_resource_name_dns_aaaa_record,
         );
         w.member(
-            "enableResourceNameDnsARecord",
+            "<enableResourceNameDnsARecord>",
+            "</enableResourceNameDnsARecord>",
             &self.enable_resource_name_dns_a_record,
         );
-        w.member("hostnameType", &self.hostname_type);
+        w.member("<hostnameType>", "</hostnameType>", &self.hostname_type);
     }
 }
 
@@ -8888,14 +10001,16 @@ pub struct PrivateDnsNameOptionsResponse {
 impl Encode for PrivateDnsNameOptionsResponse {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "enableResourceNameDnsAAAARecord",
+            "<enableResourceNameDnsAAAARecord>",
+            "</enableResourceNameDnsAAAARecord>",
             &self.enable_resource_name_dns_aaaa_record,
         );
         w.member(
-            "enableResourceNameDnsARecord",
+            "<enableResourceNameDnsARecord>",
+            "</enableResourceNameDnsARecord>",
             &self.enable_resource_name_dns_a_record,
         );
-        w.member("hostnameType", &self.hostname_type);
+        w.member("<hostnameType>", "</hostnameType>", &self.hostname_type);
     }
 }
 
@@ -8926,15 +10041,20 @@ pub struct ProcessorInfo {
 
 impl Encode for ProcessorInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("manufacturer", &self.manufacturer);
+        w.member("<manufacturer>", "</manufacturer>", &self.manufacturer);
         w.member_list(
-            "supportedArchitectures",
-            "item",
+            ("<supportedArchitectures>", "</supportedArchitectures>"),
+            ("<item>", "</item>"),
             &self.supported_architectures,
         );
-        w.member_list("supportedFeatures", "item", &self.supported_features);
+        w.member_list(
+            ("<supportedFeatures>", "</supportedFeatures>"),
+            ("<item>", "</item>"),
+            &self.supported_features,
+        );
         w.member(
-            "sustainedClockSpeedInGhz",
+            "<sustainedClockSpeedInGhz>",
+            "</sustainedClockSpeedInGhz>",
             &self.sustained_clock_speed_in_ghz,
         );
     }
@@ -8949,8 +10069,8 @@ pub struct ProductCode {
 
 impl Encode for ProductCode {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("productCode", &self.product_code_id);
-        w.member("type", &self.product_code_type);
+        w.member("<productCode>", "</productCode>", &self.product_code_id);
+        w.member("<type>", "</type>", &self.product_code_type);
     }
 }
 
@@ -9011,7 +10131,7 @@ pub struct PropagatingVgw {
 
 impl Encode for PropagatingVgw {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("gatewayId", &self.gateway_id);
+        w.member("<gatewayId>", "</gatewayId>", &self.gateway_id);
     }
 }
 
@@ -9026,10 +10146,26 @@ pub struct PublicIpDnsNameOptions {
 
 impl Encode for PublicIpDnsNameOptions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("dnsHostnameType", &self.dns_hostname_type);
-        w.member("publicDualStackDnsName", &self.public_dual_stack_dns_name);
-        w.member("publicIpv4DnsName", &self.public_ipv4_dns_name);
-        w.member("publicIpv6DnsName", &self.public_ipv6_dns_name);
+        w.member(
+            "<dnsHostnameType>",
+            "</dnsHostnameType>",
+            &self.dns_hostname_type,
+        );
+        w.member(
+            "<publicDualStackDnsName>",
+            "</publicDualStackDnsName>",
+            &self.public_dual_stack_dns_name,
+        );
+        w.member(
+            "<publicIpv4DnsName>",
+            "</publicIpv4DnsName>",
+            &self.public_ipv4_dns_name,
+        );
+        w.member(
+            "<publicIpv6DnsName>",
+            "</publicIpv6DnsName>",
+            &self.public_ipv6_dns_name,
+        );
     }
 }
 
@@ -9110,11 +10246,15 @@ pub struct ReferencedSecurityGroup {
 
 impl Encode for ReferencedSecurityGroup {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("groupId", &self.group_id);
-        w.member("peeringStatus", &self.peering_status);
-        w.member("userId", &self.user_id);
-        w.member("vpcId", &self.vpc_id);
-        w.member("vpcPeeringConnectionId", &self.vpc_peering_connection_id);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<peeringStatus>", "</peeringStatus>", &self.peering_status);
+        w.member("<userId>", "</userId>", &self.user_id);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
+        w.member(
+            "<vpcPeeringConnectionId>",
+            "</vpcPeeringConnectionId>",
+            &self.vpc_peering_connection_id,
+        );
     }
 }
 
@@ -9129,10 +10269,14 @@ pub struct Region {
 
 impl Encode for Region {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("regionEndpoint", &self.endpoint);
-        w.member_list("geographySet", "item", &self.geography);
-        w.member("optInStatus", &self.opt_in_status);
-        w.member("regionName", &self.region_name);
+        w.member("<regionEndpoint>", "</regionEndpoint>", &self.endpoint);
+        w.member_list(
+            ("<geographySet>", "</geographySet>"),
+            ("<item>", "</item>"),
+            &self.geography,
+        );
+        w.member("<optInStatus>", "</optInStatus>", &self.opt_in_status);
+        w.member("<regionName>", "</regionName>", &self.region_name);
     }
 }
 
@@ -9144,7 +10288,7 @@ pub struct RegionGeography {
 
 impl Encode for RegionGeography {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("name", &self.name);
+        w.member("<name>", "</name>", &self.name);
     }
 }
 
@@ -9243,8 +10387,16 @@ pub struct ReplaceRouteTableAssociationResult {
 
 impl Encode for ReplaceRouteTableAssociationResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationState", &self.association_state);
-        w.member("newAssociationId", &self.new_association_id);
+        w.member(
+            "<associationState>",
+            "</associationState>",
+            &self.association_state,
+        );
+        w.member(
+            "<newAssociationId>",
+            "</newAssociationId>",
+            &self.new_association_id,
+        );
     }
 }
 
@@ -9260,11 +10412,19 @@ pub struct Reservation {
 
 impl Encode for Reservation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("groupSet", "item", &self.groups);
-        w.member_list("instancesSet", "item", &self.instances);
-        w.member("ownerId", &self.owner_id);
-        w.member("requesterId", &self.requester_id);
-        w.member("reservationId", &self.reservation_id);
+        w.member_list(
+            ("<groupSet>", "</groupSet>"),
+            ("<item>", "</item>"),
+            &self.groups,
+        );
+        w.member_list(
+            ("<instancesSet>", "</instancesSet>"),
+            ("<item>", "</item>"),
+            &self.instances,
+        );
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member("<requesterId>", "</requesterId>", &self.requester_id);
+        w.member("<reservationId>", "</reservationId>", &self.reservation_id);
     }
 }
 
@@ -9972,15 +11132,18 @@ pub struct RevokeSecurityGroupEgressResult {
 
 impl Encode for RevokeSecurityGroupEgressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
+        w.member("<return>", "</return>", &self.r#return);
         w.member_list(
-            "revokedSecurityGroupRuleSet",
-            "item",
+            (
+                "<revokedSecurityGroupRuleSet>",
+                "</revokedSecurityGroupRuleSet>",
+            ),
+            ("<item>", "</item>"),
             &self.revoked_security_group_rules,
         );
         w.member_list(
-            "unknownIpPermissionSet",
-            "item",
+            ("<unknownIpPermissionSet>", "</unknownIpPermissionSet>"),
+            ("<item>", "</item>"),
             &self.unknown_ip_permissions,
         );
     }
@@ -10030,15 +11193,18 @@ pub struct RevokeSecurityGroupIngressResult {
 
 impl Encode for RevokeSecurityGroupIngressResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("return", &self.r#return);
+        w.member("<return>", "</return>", &self.r#return);
         w.member_list(
-            "revokedSecurityGroupRuleSet",
-            "item",
+            (
+                "<revokedSecurityGroupRuleSet>",
+                "</revokedSecurityGroupRuleSet>",
+            ),
+            ("<item>", "</item>"),
             &self.revoked_security_group_rules,
         );
         w.member_list(
-            "unknownIpPermissionSet",
-            "item",
+            ("<unknownIpPermissionSet>", "</unknownIpPermissionSet>"),
+            ("<item>", "</item>"),
             &self.unknown_ip_permissions,
         );
     }
@@ -10062,17 +11228,25 @@ pub struct RevokedSecurityGroupRule {
 
 impl Encode for RevokedSecurityGroupRule {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cidrIpv4", &self.cidr_ipv4);
-        w.member("cidrIpv6", &self.cidr_ipv6);
-        w.member("description", &self.description);
-        w.member("fromPort", &self.from_port);
-        w.member("groupId", &self.group_id);
-        w.member("ipProtocol", &self.ip_protocol);
-        w.member("isEgress", &self.is_egress);
-        w.member("prefixListId", &self.prefix_list_id);
-        w.member("referencedGroupId", &self.referenced_group_id);
-        w.member("securityGroupRuleId", &self.security_group_rule_id);
-        w.member("toPort", &self.to_port);
+        w.member("<cidrIpv4>", "</cidrIpv4>", &self.cidr_ipv4);
+        w.member("<cidrIpv6>", "</cidrIpv6>", &self.cidr_ipv6);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<fromPort>", "</fromPort>", &self.from_port);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<ipProtocol>", "</ipProtocol>", &self.ip_protocol);
+        w.member("<isEgress>", "</isEgress>", &self.is_egress);
+        w.member("<prefixListId>", "</prefixListId>", &self.prefix_list_id);
+        w.member(
+            "<referencedGroupId>",
+            "</referencedGroupId>",
+            &self.referenced_group_id,
+        );
+        w.member(
+            "<securityGroupRuleId>",
+            "</securityGroupRuleId>",
+            &self.security_group_rule_id,
+        );
+        w.member("<toPort>", "</toPort>", &self.to_port);
     }
 }
 
@@ -10151,31 +11325,69 @@ pub struct Route {
 
 impl Encode for Route {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("carrierGatewayId", &self.carrier_gateway_id);
-        w.member("coreNetworkArn", &self.core_network_arn);
-        w.member("destinationCidrBlock", &self.destination_cidr_block);
         w.member(
-            "destinationIpv6CidrBlock",
+            "<carrierGatewayId>",
+            "</carrierGatewayId>",
+            &self.carrier_gateway_id,
+        );
+        w.member(
+            "<coreNetworkArn>",
+            "</coreNetworkArn>",
+            &self.core_network_arn,
+        );
+        w.member(
+            "<destinationCidrBlock>",
+            "</destinationCidrBlock>",
+            &self.destination_cidr_block,
+        );
+        w.member(
+            "<destinationIpv6CidrBlock>",
+            "</destinationIpv6CidrBlock>",
             &self.destination_ipv6_cidr_block,
         );
-        w.member("destinationPrefixListId", &self.destination_prefix_list_id);
         w.member(
-            "egressOnlyInternetGatewayId",
+            "<destinationPrefixListId>",
+            "</destinationPrefixListId>",
+            &self.destination_prefix_list_id,
+        );
+        w.member(
+            "<egressOnlyInternetGatewayId>",
+            "</egressOnlyInternetGatewayId>",
             &self.egress_only_internet_gateway_id,
         );
-        w.member("gatewayId", &self.gateway_id);
-        w.member("igwFirewall", &self.igw_firewall);
-        w.member("instanceId", &self.instance_id);
-        w.member("instanceOwnerId", &self.instance_owner_id);
-        w.member("ipAddress", &self.ip_address);
-        w.member("localGatewayId", &self.local_gateway_id);
-        w.member("natGatewayId", &self.nat_gateway_id);
-        w.member("networkInterfaceId", &self.network_interface_id);
-        w.member("odbNetworkArn", &self.odb_network_arn);
-        w.member("origin", &self.origin);
-        w.member("state", &self.state);
-        w.member("transitGatewayId", &self.transit_gateway_id);
-        w.member("vpcPeeringConnectionId", &self.vpc_peering_connection_id);
+        w.member("<gatewayId>", "</gatewayId>", &self.gateway_id);
+        w.member("<igwFirewall>", "</igwFirewall>", &self.igw_firewall);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member(
+            "<instanceOwnerId>",
+            "</instanceOwnerId>",
+            &self.instance_owner_id,
+        );
+        w.member("<ipAddress>", "</ipAddress>", &self.ip_address);
+        w.member(
+            "<localGatewayId>",
+            "</localGatewayId>",
+            &self.local_gateway_id,
+        );
+        w.member("<natGatewayId>", "</natGatewayId>", &self.nat_gateway_id);
+        w.member(
+            "<networkInterfaceId>",
+            "</networkInterfaceId>",
+            &self.network_interface_id,
+        );
+        w.member("<odbNetworkArn>", "</odbNetworkArn>", &self.odb_network_arn);
+        w.member("<origin>", "</origin>", &self.origin);
+        w.member("<state>", "</state>", &self.state);
+        w.member(
+            "<transitGatewayId>",
+            "</transitGatewayId>",
+            &self.transit_gateway_id,
+        );
+        w.member(
+            "<vpcPeeringConnectionId>",
+            "</vpcPeeringConnectionId>",
+            &self.vpc_peering_connection_id,
+        );
     }
 }
 
@@ -10308,13 +11520,25 @@ pub struct RouteTable {
 
 impl Encode for RouteTable {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("associationSet", "item", &self.associations);
-        w.member("ownerId", &self.owner_id);
-        w.member_list("propagatingVgwSet", "item", &self.propagating_vgws);
-        w.member("routeTableId", &self.route_table_id);
-        w.member_list("routeSet", "item", &self.routes);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("vpcId", &self.vpc_id);
+        w.member_list(
+            ("<associationSet>", "</associationSet>"),
+            ("<item>", "</item>"),
+            &self.associations,
+        );
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member_list(
+            ("<propagatingVgwSet>", "</propagatingVgwSet>"),
+            ("<item>", "</item>"),
+            &self.propagating_vgws,
+        );
+        w.member("<routeTableId>", "</routeTableId>", &self.route_table_id);
+        w.member_list(
+            ("<routeSet>", "</routeSet>"),
+            ("<item>", "</item>"),
+            &self.routes,
+        );
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -10332,13 +11556,25 @@ pub struct RouteTableAssociation {
 
 impl Encode for RouteTableAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationState", &self.association_state);
-        w.member("gatewayId", &self.gateway_id);
-        w.member("main", &self.main);
-        w.member("publicIpv4Pool", &self.public_ipv4_pool);
-        w.member("routeTableAssociationId", &self.route_table_association_id);
-        w.member("routeTableId", &self.route_table_id);
-        w.member("subnetId", &self.subnet_id);
+        w.member(
+            "<associationState>",
+            "</associationState>",
+            &self.association_state,
+        );
+        w.member("<gatewayId>", "</gatewayId>", &self.gateway_id);
+        w.member("<main>", "</main>", &self.main);
+        w.member(
+            "<publicIpv4Pool>",
+            "</publicIpv4Pool>",
+            &self.public_ipv4_pool,
+        );
+        w.member(
+            "<routeTableAssociationId>",
+            "</routeTableAssociationId>",
+            &self.route_table_association_id,
+        );
+        w.member("<routeTableId>", "</routeTableId>", &self.route_table_id);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
     }
 }
 
@@ -10351,8 +11587,8 @@ pub struct RouteTableAssociationState {
 
 impl Encode for RouteTableAssociationState {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("state", &self.state);
-        w.member("statusMessage", &self.status_message);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
     }
 }
 
@@ -10603,21 +11839,40 @@ pub struct ScanResults {
 impl Encode for ScanResults {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "criticalFixAvailableSince",
+            "<criticalFixAvailableSince>",
+            "</criticalFixAvailableSince>",
             &self.critical_fix_available_since,
         );
-        w.member("findingScanDate", &self.finding_scan_date);
-        w.member("highFixAvailableSince", &self.high_fix_available_since);
         w.member(
-            "highestFindingSeverityLabel",
+            "<findingScanDate>",
+            "</findingScanDate>",
+            &self.finding_scan_date,
+        );
+        w.member(
+            "<highFixAvailableSince>",
+            "</highFixAvailableSince>",
+            &self.high_fix_available_since,
+        );
+        w.member(
+            "<highestFindingSeverityLabel>",
+            "</highestFindingSeverityLabel>",
             &self.highest_finding_severity_label,
         );
         w.member(
-            "informationalFixAvailableSince",
+            "<informationalFixAvailableSince>",
+            "</informationalFixAvailableSince>",
             &self.informational_fix_available_since,
         );
-        w.member("lowFixAvailableSince", &self.low_fix_available_since);
-        w.member("mediumFixAvailableSince", &self.medium_fix_available_since);
+        w.member(
+            "<lowFixAvailableSince>",
+            "</lowFixAvailableSince>",
+            &self.low_fix_available_since,
+        );
+        w.member(
+            "<mediumFixAvailableSince>",
+            "</mediumFixAvailableSince>",
+            &self.medium_fix_available_since,
+        );
     }
 }
 
@@ -10745,15 +12000,31 @@ pub struct SecurityGroup {
 
 impl Encode for SecurityGroup {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("groupDescription", &self.description);
-        w.member("groupId", &self.group_id);
-        w.member("groupName", &self.group_name);
-        w.member_list("ipPermissions", "item", &self.ip_permissions);
-        w.member_list("ipPermissionsEgress", "item", &self.ip_permissions_egress);
-        w.member("ownerId", &self.owner_id);
-        w.member("securityGroupArn", &self.security_group_arn);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("vpcId", &self.vpc_id);
+        w.member(
+            "<groupDescription>",
+            "</groupDescription>",
+            &self.description,
+        );
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<groupName>", "</groupName>", &self.group_name);
+        w.member_list(
+            ("<ipPermissions>", "</ipPermissions>"),
+            ("<item>", "</item>"),
+            &self.ip_permissions,
+        );
+        w.member_list(
+            ("<ipPermissionsEgress>", "</ipPermissionsEgress>"),
+            ("<item>", "</item>"),
+            &self.ip_permissions_egress,
+        );
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member(
+            "<securityGroupArn>",
+            "</securityGroupArn>",
+            &self.security_group_arn,
+        );
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -10778,20 +12049,32 @@ pub struct SecurityGroupRule {
 
 impl Encode for SecurityGroupRule {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("cidrIpv4", &self.cidr_ipv4);
-        w.member("cidrIpv6", &self.cidr_ipv6);
-        w.member("description", &self.description);
-        w.member("fromPort", &self.from_port);
-        w.member("groupId", &self.group_id);
-        w.member("groupOwnerId", &self.group_owner_id);
-        w.member("ipProtocol", &self.ip_protocol);
-        w.member("isEgress", &self.is_egress);
-        w.member("prefixListId", &self.prefix_list_id);
-        w.member("referencedGroupInfo", &self.referenced_group_info);
-        w.member("securityGroupRuleArn", &self.security_group_rule_arn);
-        w.member("securityGroupRuleId", &self.security_group_rule_id);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("toPort", &self.to_port);
+        w.member("<cidrIpv4>", "</cidrIpv4>", &self.cidr_ipv4);
+        w.member("<cidrIpv6>", "</cidrIpv6>", &self.cidr_ipv6);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<fromPort>", "</fromPort>", &self.from_port);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<groupOwnerId>", "</groupOwnerId>", &self.group_owner_id);
+        w.member("<ipProtocol>", "</ipProtocol>", &self.ip_protocol);
+        w.member("<isEgress>", "</isEgress>", &self.is_egress);
+        w.member("<prefixListId>", "</prefixListId>", &self.prefix_list_id);
+        w.member(
+            "<referencedGroupInfo>",
+            "</referencedGroupInfo>",
+            &self.referenced_group_info,
+        );
+        w.member(
+            "<securityGroupRuleArn>",
+            "</securityGroupRuleArn>",
+            &self.security_group_rule_arn,
+        );
+        w.member(
+            "<securityGroupRuleId>",
+            "</securityGroupRuleId>",
+            &self.security_group_rule_id,
+        );
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<toPort>", "</toPort>", &self.to_port);
     }
 }
 
@@ -11119,7 +12402,11 @@ pub struct StartInstancesResult {
 
 impl Encode for StartInstancesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("instancesSet", "item", &self.starting_instances);
+        w.member_list(
+            ("<instancesSet>", "</instancesSet>"),
+            ("<item>", "</item>"),
+            &self.starting_instances,
+        );
     }
 }
 
@@ -11132,8 +12419,8 @@ pub struct StateReason {
 
 impl Encode for StateReason {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("code", &self.code);
-        w.member("message", &self.message);
+        w.member("<code>", "</code>", &self.code);
+        w.member("<message>", "</message>", &self.message);
     }
 }
 
@@ -11270,7 +12557,11 @@ pub struct StopInstancesResult {
 
 impl Encode for StopInstancesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("instancesSet", "item", &self.stopping_instances);
+        w.member_list(
+            ("<instancesSet>", "</instancesSet>"),
+            ("<item>", "</item>"),
+            &self.stopping_instances,
+        );
     }
 }
 
@@ -11306,45 +12597,80 @@ pub struct Subnet {
 impl Encode for Subnet {
     fn encode(&self, w: &mut XmlWriter) {
         w.member(
-            "assignIpv6AddressOnCreation",
+            "<assignIpv6AddressOnCreation>",
+            "</assignIpv6AddressOnCreation>",
             &self.assign_ipv6_address_on_creation,
         );
-        w.member("availabilityZone", &self.availability_zone);
-        w.member("availabilityZoneId", &self.availability_zone_id);
-        w.member("availableIpAddressCount", &self.available_ip_address_count);
-        w.member("blockPublicAccessStates", &self.block_public_access_states);
-        w.member("cidrBlock", &self.cidr_block);
-        w.member("customerOwnedIpv4Pool", &self.customer_owned_ipv4_pool);
-        w.member("defaultForAz", &self.default_for_az);
-        w.member("enableDns64", &self.enable_dns64);
-        w.member("enableLniAtDeviceIndex", &self.enable_lni_at_device_index);
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<availabilityZoneId>",
+            "</availabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member(
+            "<availableIpAddressCount>",
+            "</availableIpAddressCount>",
+            &self.available_ip_address_count,
+        );
+        w.member(
+            "<blockPublicAccessStates>",
+            "</blockPublicAccessStates>",
+            &self.block_public_access_states,
+        );
+        w.member("<cidrBlock>", "</cidrBlock>", &self.cidr_block);
+        w.member(
+            "<customerOwnedIpv4Pool>",
+            "</customerOwnedIpv4Pool>",
+            &self.customer_owned_ipv4_pool,
+        );
+        w.member("<defaultForAz>", "</defaultForAz>", &self.default_for_az);
+        w.member("<enableDns64>", "</enableDns64>", &self.enable_dns64);
+        w.member(
+            "<enableLniAtDeviceIndex>",
+            "</enableLniAtDeviceIndex>",
+            &self.enable_lni_at_device_index,
+        );
         w.member_list(
-            "ipv6CidrBlockAssociationSet",
-            "item",
+            (
+                "<ipv6CidrBlockAssociationSet>",
+                "</ipv6CidrBlockAssociationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.ipv6_cidr_block_association_set,
         );
-        w.member("ipv6Native", &self.ipv6_native);
+        w.member("<ipv6Native>", "</ipv6Native>", &self.ipv6_native);
         w.member(
-            "mapCustomerOwnedIpOnLaunch",
+            "<mapCustomerOwnedIpOnLaunch>",
+            "</mapCustomerOwnedIpOnLaunch>",
             &self.map_customer_owned_ip_on_launch,
         );
-        w.member("mapPublicIpOnLaunch", &self.map_public_ip_on_launch);
         w.member(
-            "networkFirewallConnectivityType",
+            "<mapPublicIpOnLaunch>",
+            "</mapPublicIpOnLaunch>",
+            &self.map_public_ip_on_launch,
+        );
+        w.member(
+            "<networkFirewallConnectivityType>",
+            "</networkFirewallConnectivityType>",
             &self.network_firewall_connectivity_type,
         );
-        w.member("outpostArn", &self.outpost_arn);
-        w.member("ownerId", &self.owner_id);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
         w.member(
-            "privateDnsNameOptionsOnLaunch",
+            "<privateDnsNameOptionsOnLaunch>",
+            "</privateDnsNameOptionsOnLaunch>",
             &self.private_dns_name_options_on_launch,
         );
-        w.member("state", &self.state);
-        w.member("subnetArn", &self.subnet_arn);
-        w.member("subnetId", &self.subnet_id);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("type", &self.r#type);
-        w.member("vpcId", &self.vpc_id);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<subnetArn>", "</subnetArn>", &self.subnet_arn);
+        w.member("<subnetId>", "</subnetId>", &self.subnet_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<type>", "</type>", &self.r#type);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -11357,8 +12683,8 @@ pub struct SubnetCidrBlockState {
 
 impl Encode for SubnetCidrBlockState {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("state", &self.state);
-        w.member("statusMessage", &self.status_message);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
     }
 }
 
@@ -11446,11 +12772,19 @@ pub struct SubnetIpv6CidrBlockAssociation {
 
 impl Encode for SubnetIpv6CidrBlockAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationId", &self.association_id);
-        w.member("ipSource", &self.ip_source);
-        w.member("ipv6AddressAttribute", &self.ipv6_address_attribute);
-        w.member("ipv6CidrBlock", &self.ipv6_cidr_block);
-        w.member("ipv6CidrBlockState", &self.ipv6_cidr_block_state);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member("<ipSource>", "</ipSource>", &self.ip_source);
+        w.member(
+            "<ipv6AddressAttribute>",
+            "</ipv6AddressAttribute>",
+            &self.ipv6_address_attribute,
+        );
+        w.member("<ipv6CidrBlock>", "</ipv6CidrBlock>", &self.ipv6_cidr_block);
+        w.member(
+            "<ipv6CidrBlockState>",
+            "</ipv6CidrBlockState>",
+            &self.ipv6_cidr_block_state,
+        );
     }
 }
 
@@ -11529,7 +12863,7 @@ pub struct SuccessfulInstanceCreditSpecificationItem {
 
 impl Encode for SuccessfulInstanceCreditSpecificationItem {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("instanceId", &self.instance_id);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
     }
 }
 
@@ -11667,8 +13001,8 @@ impl Decode for Tag {
 
 impl Encode for Tag {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("key", &self.key);
-        w.member("value", &self.value);
+        w.member("<key>", "</key>", &self.key);
+        w.member("<value>", "</value>", &self.value);
     }
 }
 
@@ -11683,10 +13017,10 @@ pub struct TagDescription {
 
 impl Encode for TagDescription {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("key", &self.key);
-        w.member("resourceId", &self.resource_id);
-        w.member("resourceType", &self.resource_type);
-        w.member("value", &self.value);
+        w.member("<key>", "</key>", &self.key);
+        w.member("<resourceId>", "</resourceId>", &self.resource_id);
+        w.member("<resourceType>", "</resourceType>", &self.resource_type);
+        w.member("<value>", "</value>", &self.value);
     }
 }
 
@@ -11787,7 +13121,11 @@ pub struct TerminateInstancesResult {
 
 impl Encode for TerminateInstancesResult {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member_list("instancesSet", "item", &self.terminating_instances);
+        w.member_list(
+            ("<instancesSet>", "</instancesSet>"),
+            ("<item>", "</item>"),
+            &self.terminating_instances,
+        );
     }
 }
 
@@ -11972,8 +13310,8 @@ pub struct UnsuccessfulInstanceCreditSpecificationItem {
 
 impl Encode for UnsuccessfulInstanceCreditSpecificationItem {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("error", &self.error);
-        w.member("instanceId", &self.instance_id);
+        w.member("<error>", "</error>", &self.error);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
     }
 }
 
@@ -11986,8 +13324,8 @@ pub struct UnsuccessfulInstanceCreditSpecificationItemError {
 
 impl Encode for UnsuccessfulInstanceCreditSpecificationItemError {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("code", &self.code);
-        w.member("message", &self.message);
+        w.member("<code>", "</code>", &self.code);
+        w.member("<message>", "</message>", &self.message);
     }
 }
 
@@ -12072,13 +13410,17 @@ impl Decode for UserIdGroupPair {
 
 impl Encode for UserIdGroupPair {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("description", &self.description);
-        w.member("groupId", &self.group_id);
-        w.member("groupName", &self.group_name);
-        w.member("peeringStatus", &self.peering_status);
-        w.member("userId", &self.user_id);
-        w.member("vpcId", &self.vpc_id);
-        w.member("vpcPeeringConnectionId", &self.vpc_peering_connection_id);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<groupId>", "</groupId>", &self.group_id);
+        w.member("<groupName>", "</groupName>", &self.group_name);
+        w.member("<peeringStatus>", "</peeringStatus>", &self.peering_status);
+        w.member("<userId>", "</userId>", &self.user_id);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
+        w.member(
+            "<vpcPeeringConnectionId>",
+            "</vpcPeeringConnectionId>",
+            &self.vpc_peering_connection_id,
+        );
     }
 }
 
@@ -12094,11 +13436,23 @@ pub struct VCpuInfo {
 
 impl Encode for VCpuInfo {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("defaultCores", &self.default_cores);
-        w.member("defaultThreadsPerCore", &self.default_threads_per_core);
-        w.member("defaultVCpus", &self.default_v_cpus);
-        w.member_list("validCores", "item", &self.valid_cores);
-        w.member_list("validThreadsPerCore", "item", &self.valid_threads_per_core);
+        w.member("<defaultCores>", "</defaultCores>", &self.default_cores);
+        w.member(
+            "<defaultThreadsPerCore>",
+            "</defaultThreadsPerCore>",
+            &self.default_threads_per_core,
+        );
+        w.member("<defaultVCpus>", "</defaultVCpus>", &self.default_v_cpus);
+        w.member_list(
+            ("<validCores>", "</validCores>"),
+            ("<item>", "</item>"),
+            &self.valid_cores,
+        );
+        w.member_list(
+            ("<validThreadsPerCore>", "</validThreadsPerCore>"),
+            ("<item>", "</item>"),
+            &self.valid_threads_per_core,
+        );
     }
 }
 
@@ -12241,31 +13595,49 @@ pub struct Vpc {
 
 impl Encode for Vpc {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("blockPublicAccessStates", &self.block_public_access_states);
-        w.member("cidrBlock", &self.cidr_block);
+        w.member(
+            "<blockPublicAccessStates>",
+            "</blockPublicAccessStates>",
+            &self.block_public_access_states,
+        );
+        w.member("<cidrBlock>", "</cidrBlock>", &self.cidr_block);
         w.member_list(
-            "cidrBlockAssociationSet",
-            "item",
+            ("<cidrBlockAssociationSet>", "</cidrBlockAssociationSet>"),
+            ("<item>", "</item>"),
             &self.cidr_block_association_set,
         );
-        w.member("dhcpOptionsId", &self.dhcp_options_id);
-        w.member("encryptionControl", &self.encryption_control);
-        w.member("instanceTenancy", &self.instance_tenancy);
+        w.member("<dhcpOptionsId>", "</dhcpOptionsId>", &self.dhcp_options_id);
+        w.member(
+            "<encryptionControl>",
+            "</encryptionControl>",
+            &self.encryption_control,
+        );
+        w.member(
+            "<instanceTenancy>",
+            "</instanceTenancy>",
+            &self.instance_tenancy,
+        );
         w.member_list(
-            "ipv6CidrBlockAssociationSet",
-            "item",
+            (
+                "<ipv6CidrBlockAssociationSet>",
+                "</ipv6CidrBlockAssociationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.ipv6_cidr_block_association_set,
         );
-        w.member("isDefault", &self.is_default);
+        w.member("<isDefault>", "</isDefault>", &self.is_default);
         w.member_list(
-            "networkFirewallAssociationSet",
-            "item",
+            (
+                "<networkFirewallAssociationSet>",
+                "</networkFirewallAssociationSet>",
+            ),
+            ("<item>", "</item>"),
             &self.network_firewall_associations,
         );
-        w.member("ownerId", &self.owner_id);
-        w.member("state", &self.state);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("vpcId", &self.vpc_id);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member("<state>", "</state>", &self.state);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -12340,9 +13712,13 @@ pub struct VpcCidrBlockAssociation {
 
 impl Encode for VpcCidrBlockAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationId", &self.association_id);
-        w.member("cidrBlock", &self.cidr_block);
-        w.member("cidrBlockState", &self.cidr_block_state);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member("<cidrBlock>", "</cidrBlock>", &self.cidr_block);
+        w.member(
+            "<cidrBlockState>",
+            "</cidrBlockState>",
+            &self.cidr_block_state,
+        );
     }
 }
 
@@ -12355,8 +13731,8 @@ pub struct VpcCidrBlockState {
 
 impl Encode for VpcCidrBlockState {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("state", &self.state);
-        w.member("statusMessage", &self.status_message);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
     }
 }
 
@@ -12446,13 +13822,21 @@ pub struct VpcEncryptionControl {
 
 impl Encode for VpcEncryptionControl {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("mode", &self.mode);
-        w.member("resourceExclusions", &self.resource_exclusions);
-        w.member("state", &self.state);
-        w.member("stateMessage", &self.state_message);
-        w.member_list("tagSet", "item", &self.tags);
-        w.member("vpcEncryptionControlId", &self.vpc_encryption_control_id);
-        w.member("vpcId", &self.vpc_id);
+        w.member("<mode>", "</mode>", &self.mode);
+        w.member(
+            "<resourceExclusions>",
+            "</resourceExclusions>",
+            &self.resource_exclusions,
+        );
+        w.member("<state>", "</state>", &self.state);
+        w.member("<stateMessage>", "</stateMessage>", &self.state_message);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member(
+            "<vpcEncryptionControlId>",
+            "</vpcEncryptionControlId>",
+            &self.vpc_encryption_control_id,
+        );
+        w.member("<vpcId>", "</vpcId>", &self.vpc_id);
     }
 }
 
@@ -12499,8 +13883,8 @@ pub struct VpcEncryptionControlExclusion {
 
 impl Encode for VpcEncryptionControlExclusion {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("state", &self.state);
-        w.member("stateMessage", &self.state_message);
+        w.member("<state>", "</state>", &self.state);
+        w.member("<stateMessage>", "</stateMessage>", &self.state_message);
     }
 }
 
@@ -12627,19 +14011,36 @@ pub struct VpcEncryptionControlExclusions {
 
 impl Encode for VpcEncryptionControlExclusions {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("apiGatewayV2", &self.api_gateway_v2);
+        w.member("<apiGatewayV2>", "</apiGatewayV2>", &self.api_gateway_v2);
         w.member(
-            "egressOnlyInternetGateway",
+            "<egressOnlyInternetGateway>",
+            "</egressOnlyInternetGateway>",
             &self.egress_only_internet_gateway,
         );
-        w.member("elasticFileSystem", &self.elastic_file_system);
-        w.member("globalAccelerator", &self.global_accelerator);
-        w.member("internetGateway", &self.internet_gateway);
-        w.member("lambda", &self.lambda);
-        w.member("natGateway", &self.nat_gateway);
-        w.member("virtualPrivateGateway", &self.virtual_private_gateway);
-        w.member("vpcLattice", &self.vpc_lattice);
-        w.member("vpcPeering", &self.vpc_peering);
+        w.member(
+            "<elasticFileSystem>",
+            "</elasticFileSystem>",
+            &self.elastic_file_system,
+        );
+        w.member(
+            "<globalAccelerator>",
+            "</globalAccelerator>",
+            &self.global_accelerator,
+        );
+        w.member(
+            "<internetGateway>",
+            "</internetGateway>",
+            &self.internet_gateway,
+        );
+        w.member("<lambda>", "</lambda>", &self.lambda);
+        w.member("<natGateway>", "</natGateway>", &self.nat_gateway);
+        w.member(
+            "<virtualPrivateGateway>",
+            "</virtualPrivateGateway>",
+            &self.virtual_private_gateway,
+        );
+        w.member("<vpcLattice>", "</vpcLattice>", &self.vpc_lattice);
+        w.member("<vpcPeering>", "</vpcPeering>", &self.vpc_peering);
     }
 }
 
@@ -12793,13 +14194,25 @@ pub struct VpcIpv6CidrBlockAssociation {
 
 impl Encode for VpcIpv6CidrBlockAssociation {
     fn encode(&self, w: &mut XmlWriter) {
-        w.member("associationId", &self.association_id);
-        w.member("ipSource", &self.ip_source);
-        w.member("ipv6AddressAttribute", &self.ipv6_address_attribute);
-        w.member("ipv6CidrBlock", &self.ipv6_cidr_block);
-        w.member("ipv6CidrBlockState", &self.ipv6_cidr_block_state);
-        w.member("ipv6Pool", &self.ipv6_pool);
-        w.member("networkBorderGroup", &self.network_border_group);
+        w.member("<associationId>", "</associationId>", &self.association_id);
+        w.member("<ipSource>", "</ipSource>", &self.ip_source);
+        w.member(
+            "<ipv6AddressAttribute>",
+            "</ipv6AddressAttribute>",
+            &self.ipv6_address_attribute,
+        );
+        w.member("<ipv6CidrBlock>", "</ipv6CidrBlock>", &self.ipv6_cidr_block);
+        w.member(
+            "<ipv6CidrBlockState>",
+            "</ipv6CidrBlockState>",
+            &self.ipv6_cidr_block_state,
+        );
+        w.member("<ipv6Pool>", "</ipv6Pool>", &self.ipv6_pool);
+        w.member(
+            "<networkBorderGroup>",
+            "</networkBorderGroup>",
+            &self.network_border_group,
+        );
     }
 }
 

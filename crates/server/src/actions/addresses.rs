@@ -1,9 +1,11 @@
 //! Elastic IP actions: typed requests to the control plane, its records to the
 //! model's output types.
 
-use super::{non_empty, tag_set, tag_specs, Ctx};
-use strato_common::{Error, Result};
-use strato_control::net::addresses::{address_ref, AddressRef, ADDRESS_FILTERS};
+use super::{id, ids, non_empty, tag_set, tag_specs, Ctx};
+use strato_common::{Error, ResourceId, Result};
+use strato_control::net::addresses::{
+    parse_public_ip, AddressRef, AssociationRef, ADDRESS_FILTERS,
+};
 use strato_control::ControlPlane;
 use strato_domain::ElasticIp;
 use strato_ec2_wire::filter_set;
@@ -30,6 +32,37 @@ fn address_item(region: &str, a: &ElasticIp, tags: &[(String, String)]) -> wire:
         network_border_group: Some(region.to_string()),
         ..Default::default()
     }
+}
+
+/// Names an address (or association) by exactly one of an id (`param`, which EC2's
+/// messages call `noun`) and a public IP; `by_id` and `by_ip` build the reference. The
+/// form is checked before the id or the address is parsed, as EC2 answers it first.
+fn id_or_public_ip<T: ResourceId, R>(
+    given_id: Option<String>,
+    public_ip: Option<String>,
+    (param, noun): (&str, &str),
+    by_id: fn(T) -> R,
+    by_ip: fn(String) -> R,
+) -> Result<R> {
+    match (non_empty(given_id), non_empty(public_ip)) {
+        (Some(given), None) => Ok(by_id(id(&given)?)),
+        (None, Some(ip)) => Ok(by_ip(parse_public_ip(&ip)?)),
+        (Some(_), Some(_)) => Err(Error::InvalidParameterCombination(format!(
+            "You may specify public IP or {noun}, but not both in the same call"
+        ))),
+        (None, None) => Err(Error::MissingParameter(format!("{param} or PublicIp"))),
+    }
+}
+
+/// The address an `AllocationId` or a `PublicIp` names.
+fn address_ref(allocation_id: Option<String>, public_ip: Option<String>) -> Result<AddressRef> {
+    id_or_public_ip(
+        allocation_id,
+        public_ip,
+        ("AllocationId", "allocation id"),
+        AddressRef::Allocation,
+        AddressRef::Public,
+    )
 }
 
 /// AllocateAddress. A network border group other than the caller's region is
@@ -73,7 +106,12 @@ pub fn describe(
         return Err(Error::DryRunOperation);
     }
     let filters = filter_set(&req.filters, ADDRESS_FILTERS, true)?;
-    let list = cp.describe_addresses(cx.caller, &req.public_ips, &req.allocation_ids, &filters)?;
+    let list = cp.describe_addresses(
+        cx.caller,
+        &req.public_ips,
+        &ids(&req.allocation_ids)?,
+        &filters,
+    )?;
     let region = &cx.caller.region;
     Ok(wire::DescribeAddressesResult {
         addresses: Some(
@@ -91,16 +129,13 @@ pub fn associate(
     cx: &Ctx,
     req: wire::AssociateAddressRequest,
 ) -> Result<wire::AssociateAddressResult> {
-    let address = address_ref(
-        non_empty(req.allocation_id).as_deref(),
-        non_empty(req.public_ip).as_deref(),
-    )?;
+    let address = address_ref(req.allocation_id, req.public_ip)?;
     let instance =
         non_empty(req.instance_id).ok_or_else(|| Error::MissingParameter("InstanceId".into()))?;
     let assoc = cp.associate_address(
         cx.caller,
         &address,
-        &instance,
+        &id(&instance)?,
         non_empty(req.private_ip_address).as_deref(),
         req.allow_reassociation.unwrap_or(false),
         cx.dry_run,
@@ -116,19 +151,66 @@ pub fn disassociate(
     cx: &Ctx,
     req: wire::DisassociateAddressRequest,
 ) -> Result<()> {
-    cp.disassociate_address(
-        cx.caller,
-        non_empty(req.association_id).as_deref(),
-        non_empty(req.public_ip).as_deref(),
-        cx.dry_run,
-    )
+    let association = id_or_public_ip(
+        req.association_id,
+        req.public_ip,
+        ("AssociationId", "association id"),
+        AssociationRef::Association,
+        AssociationRef::Public,
+    )?;
+    cp.disassociate_address(cx.caller, &association, cx.dry_run)
 }
 
 /// ReleaseAddress.
 pub fn release(cp: &ControlPlane, cx: &Ctx, req: wire::ReleaseAddressRequest) -> Result<()> {
-    let address: AddressRef = address_ref(
-        non_empty(req.allocation_id).as_deref(),
-        non_empty(req.public_ip).as_deref(),
-    )?;
+    let address = address_ref(req.allocation_id, req.public_ip)?;
     cp.release_address(cx.caller, &address, cx.dry_run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strato_common::ResourceKind;
+
+    #[test]
+    fn addresses_are_named_one_way() {
+        let some = |s: &str| Some(s.to_string());
+        assert!(matches!(
+            address_ref(some("eipalloc-12345678"), None),
+            Ok(AddressRef::Allocation(_))
+        ));
+        assert!(matches!(
+            address_ref(some("eipalloc-zz"), None),
+            Err(Error::Malformed {
+                kind: ResourceKind::Address,
+                ..
+            })
+        ));
+        assert!(matches!(
+            address_ref(None, some("nope")),
+            Err(Error::InvalidParameterValue(_))
+        ));
+        // The form is answered before the id is parsed.
+        assert!(matches!(
+            address_ref(some("eipalloc-zz"), some("198.51.100.1")),
+            Err(Error::InvalidParameterCombination(_))
+        ));
+        assert!(matches!(
+            address_ref(some(""), None),
+            Err(Error::MissingParameter(_))
+        ));
+        assert!(matches!(
+            id_or_public_ip(
+                some("eipassoc-zz"),
+                None,
+                ("AssociationId", "association id"),
+                AssociationRef::Association,
+                AssociationRef::Public,
+            ),
+            Err(Error::Malformed {
+                kind: ResourceKind::AddressAssociation,
+                ..
+            })
+        ));
+    }
 }

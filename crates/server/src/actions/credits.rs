@@ -1,9 +1,9 @@
 //! CPU credit actions of burstable instances, and GetPasswordData /
 //! ResetInstanceAttribute (the instance actions Terraform reads and resets).
 
-use super::{page, Ctx};
+use super::{id, ids, page, Ctx};
 use strato_common::{Error, Result};
-use strato_control::credits::{CreditChange, CREDIT_FILTERS};
+use strato_control::credits::{check_ids_or_page, CreditChange, CreditRequest, CREDIT_FILTERS};
 use strato_control::ControlPlane;
 use strato_ec2_wire::codec::DateTime;
 use strato_ec2_wire::filter_set;
@@ -27,8 +27,13 @@ pub fn describe(
     }
     let filters = filter_set(&req.filters, CREDIT_FILTERS, false)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) =
-        cp.describe_instance_credit_specifications(cx.caller, &req.instance_ids, &filters, &pg)?;
+    check_ids_or_page(!req.instance_ids.is_empty(), &pg)?;
+    let (list, next) = cp.describe_instance_credit_specifications(
+        cx.caller,
+        &ids(&req.instance_ids)?,
+        &filters,
+        &pg,
+    )?;
     Ok(wire::DescribeInstanceCreditSpecificationsResult {
         instance_credit_specifications: Some(
             list.into_iter()
@@ -71,10 +76,14 @@ pub fn modify(
                 return Err(missing("InstanceId"));
             }
             let credits = super::non_empty(s.cpu_credits).ok_or_else(|| missing("CpuCredits"))?;
-            Ok((s.instance_id, credits))
+            Ok(CreditRequest {
+                instance: id(&s.instance_id),
+                given: s.instance_id,
+                cpu_credits: credits,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    let outcomes = cp.modify_instance_credit_specification(cx.caller, &changes, cx.dry_run)?;
+    let outcomes = cp.modify_instance_credit_specification(cx.caller, changes, cx.dry_run)?;
     let mut ok = vec![];
     let mut failed = vec![];
     for o in outcomes {
@@ -149,7 +158,7 @@ pub fn password_data(
     cx: &Ctx,
     req: wire::GetPasswordDataRequest,
 ) -> Result<wire::GetPasswordDataResult> {
-    let i = cp.instance(cx.caller, &req.instance_id)?;
+    let i = cp.instance(cx.caller, &id(&req.instance_id)?)?;
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
@@ -168,7 +177,7 @@ pub fn reset_attribute(
     cx: &Ctx,
     req: wire::ResetInstanceAttributeRequest,
 ) -> Result<()> {
-    let i = cp.instance(cx.caller, &req.instance_id)?;
+    let i = cp.instance(cx.caller, &id(&req.instance_id)?)?;
     match req.attribute {
         InstanceAttributeName::SourceDestCheck => {}
         a @ (InstanceAttributeName::Kernel | InstanceAttributeName::Ramdisk) => {

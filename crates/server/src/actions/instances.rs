@@ -1,7 +1,7 @@
 //! Instance actions: typed requests to the control plane, its instance records to the
 //! model's output types.
 
-use super::{non_empty, page, tag_set, tag_specs, Ctx};
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::base64::{decode_base64, encode_base64};
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
@@ -265,8 +265,14 @@ pub fn modify_metadata_options(
         req.http_protocol_ipv6,
         req.instance_metadata_tags,
     );
-    let i =
-        cp.modify_instance_metadata_options(cx.caller, &req.instance_id, &change, cx.dry_run)?;
+    // EC2 answers a request that changes nothing before it looks at the id.
+    change.require_some()?;
+    let i = cp.modify_instance_metadata_options(
+        cx.caller,
+        &id(&req.instance_id)?,
+        &change,
+        cx.dry_run,
+    )?;
     Ok(wire::ModifyInstanceMetadataOptionsResult {
         instance_id: Some(i.id.to_string()),
         instance_metadata_options: Some(metadata_options_item(&i.metadata_options)),
@@ -302,12 +308,12 @@ fn run_input(req: wire::RunInstancesRequest) -> Result<RunInstancesInput> {
             .map(|b| b.as_str().to_string()),
         availability_zone: non_empty(req.placement.and_then(|p| p.availability_zone)),
         client_token: non_empty(req.client_token),
-        subnet_id: net.subnet_id,
-        security_group_ids: net.security_group_ids,
+        subnet_id: net.subnet_id.as_deref().map(id).transpose()?,
+        security_group_ids: ids(&net.security_group_ids)?,
         security_group_names: req.security_groups,
         metadata_options,
         private_ip_address: net.private_ip_address,
-        network_interface_id: net.network_interface_id,
+        network_interface_id: net.network_interface_id.as_deref().map(id).transpose()?,
         delete_on_termination: net.delete_on_termination,
         interface_description: net.description,
         associate_public_ip: net.associate_public_ip,
@@ -470,7 +476,7 @@ pub fn describe(
     let filters = filter_set(&req.filters, INSTANCE_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, nics, next) =
-        cp.describe_instances_with_interfaces(cx.caller, &req.instance_ids, &filters, &pg)?;
+        cp.describe_instances_with_interfaces(cx.caller, &ids(&req.instance_ids)?, &filters, &pg)?;
     let owner = cx.caller.account.to_string();
     let region = &cx.caller.region;
     let mut reservations: Vec<wire::Reservation> = vec![];
@@ -525,7 +531,7 @@ pub fn describe_status(
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let all = req.include_all_instances.unwrap_or(false);
     let (list, next) =
-        cp.describe_instance_status(cx.caller, &req.instance_ids, &filters, all, &pg)?;
+        cp.describe_instance_status(cx.caller, &ids(&req.instance_ids)?, &filters, all, &pg)?;
     Ok(wire::DescribeInstanceStatusResult {
         instance_statuses: Some(
             list.iter()
@@ -563,7 +569,7 @@ pub fn start(
     cx: &Ctx,
     req: wire::StartInstancesRequest,
 ) -> Result<wire::StartInstancesResult> {
-    let ch = cp.start_instances(cx.caller, &req.instance_ids, cx.dry_run)?;
+    let ch = cp.start_instances(cx.caller, &ids(&req.instance_ids)?, cx.dry_run)?;
     Ok(wire::StartInstancesResult {
         starting_instances: state_changes(&ch),
     })
@@ -581,7 +587,7 @@ pub fn stop(
         ));
     }
     let force = req.force.unwrap_or(false);
-    let ch = cp.stop_instances(cx.caller, &req.instance_ids, force, cx.dry_run)?;
+    let ch = cp.stop_instances(cx.caller, &ids(&req.instance_ids)?, force, cx.dry_run)?;
     Ok(wire::StopInstancesResult {
         stopping_instances: state_changes(&ch),
     })
@@ -593,7 +599,7 @@ pub fn terminate(
     cx: &Ctx,
     req: wire::TerminateInstancesRequest,
 ) -> Result<wire::TerminateInstancesResult> {
-    let ch = cp.terminate_instances(cx.caller, &req.instance_ids, cx.dry_run)?;
+    let ch = cp.terminate_instances(cx.caller, &ids(&req.instance_ids)?, cx.dry_run)?;
     Ok(wire::TerminateInstancesResult {
         terminating_instances: state_changes(&ch),
     })
@@ -601,7 +607,7 @@ pub fn terminate(
 
 /// RebootInstances.
 pub fn reboot(cp: &ControlPlane, cx: &Ctx, req: wire::RebootInstancesRequest) -> Result<()> {
-    cp.reboot_instances(cx.caller, &req.instance_ids, cx.dry_run)
+    cp.reboot_instances(cx.caller, &ids(&req.instance_ids)?, cx.dry_run)
 }
 
 /// DescribeInstanceAttribute: the one attribute asked for. Every attribute the model
@@ -611,7 +617,7 @@ pub fn describe_attribute(
     cx: &Ctx,
     req: wire::DescribeInstanceAttributeRequest,
 ) -> Result<wire::InstanceAttribute> {
-    let i = cp.instance(cx.caller, &req.instance_id)?;
+    let i = cp.instance(cx.caller, &id(&req.instance_id)?)?;
     let text = |v: Option<&str>| {
         Some(AttributeValue {
             value: v.map(str::to_string),
@@ -767,7 +773,7 @@ pub fn modify_attribute(
 ) -> Result<()> {
     if req.groups.is_empty() {
         let change = attribute_change(&req)?;
-        cp.modify_instance_attribute(cx.caller, &req.instance_id, change, cx.dry_run)
+        cp.modify_instance_attribute(cx.caller, &id(&req.instance_id)?, change, cx.dry_run)
     } else {
         // The security groups are the one attribute that is a list; it still comes
         // alone, like every other attribute.
@@ -776,7 +782,12 @@ pub fn modify_attribute(
                 "Only one attribute may be modified per request.".into(),
             ));
         }
-        cp.modify_instance_groups(cx.caller, &req.instance_id, &req.groups, cx.dry_run)
+        cp.modify_instance_groups(
+            cx.caller,
+            &id(&req.instance_id)?,
+            &ids(&req.groups)?,
+            cx.dry_run,
+        )
     }
 }
 
@@ -786,7 +797,7 @@ pub fn console_output(
     cx: &Ctx,
     req: wire::GetConsoleOutputRequest,
 ) -> Result<wire::GetConsoleOutputResult> {
-    let (i, log) = cp.console_output(cx.caller, &req.instance_id)?;
+    let (i, log) = cp.console_output(cx.caller, &id(&req.instance_id)?)?;
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
@@ -804,7 +815,7 @@ pub fn console_screenshot(
     req: wire::GetConsoleScreenshotRequest,
 ) -> Result<wire::GetConsoleScreenshotResult> {
     let wake = req.wake_up.unwrap_or(false);
-    let (i, png) = cp.console_screenshot(cx.caller, &req.instance_id, wake, cx.dry_run)?;
+    let (i, png) = cp.console_screenshot(cx.caller, &id(&req.instance_id)?, wake, cx.dry_run)?;
     Ok(wire::GetConsoleScreenshotResult {
         instance_id: Some(i.id.to_string()),
         image_data: Some(encode_base64(&png)),

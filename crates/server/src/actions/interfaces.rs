@@ -1,7 +1,7 @@
 //! Network interface actions: typed requests to the control plane, its records to the
 //! model's output types.
 
-use super::{non_empty, page, tag_set, tag_specs, Ctx};
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::net::interfaces::{status_of, CreateInterface, INTERFACE_FILTERS};
@@ -76,19 +76,16 @@ pub fn create(
     cx: &Ctx,
     req: wire::CreateNetworkInterfaceRequest,
 ) -> Result<wire::CreateNetworkInterfaceResult> {
+    // The tag specifications are checked before the ids, as EC2 answers them.
+    let specs = tag_specs(&req.tag_specifications)?;
     let input = CreateInterface {
-        subnet_id: req.subnet_id,
+        subnet_id: id(&req.subnet_id)?,
         private_ip: non_empty(req.private_ip_address),
-        group_ids: req.groups,
+        group_ids: ids(&req.groups)?,
         description: req.description,
         client_token: req.client_token,
     };
-    let (n, tags) = cp.create_network_interface(
-        cx.caller,
-        &input,
-        &tag_specs(&req.tag_specifications)?,
-        cx.dry_run,
-    )?;
+    let (n, tags) = cp.create_network_interface(cx.caller, &input, &specs, cx.dry_run)?;
     Ok(wire::CreateNetworkInterfaceResult {
         network_interface: Some(interface_item(&cx.caller.region, &n, &tags)),
         client_token: None,
@@ -106,8 +103,12 @@ pub fn describe(
     }
     let filters = filter_set(&req.filters, INTERFACE_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) =
-        cp.describe_network_interfaces(cx.caller, &req.network_interface_ids, &filters, &pg)?;
+    let (list, next) = cp.describe_network_interfaces(
+        cx.caller,
+        &ids(&req.network_interface_ids)?,
+        &filters,
+        &pg,
+    )?;
     let region = &cx.caller.region;
     Ok(wire::DescribeNetworkInterfacesResult {
         network_interfaces: Some(
@@ -121,7 +122,7 @@ pub fn describe(
 
 /// DeleteNetworkInterface.
 pub fn delete(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteNetworkInterfaceRequest) -> Result<()> {
-    cp.delete_network_interface(cx.caller, &req.network_interface_id, cx.dry_run)
+    cp.delete_network_interface(cx.caller, &id(&req.network_interface_id)?, cx.dry_run)
 }
 
 /// AttachNetworkInterface (always on network card 0, the only one an instance has).
@@ -132,8 +133,8 @@ pub fn attach(
 ) -> Result<wire::AttachNetworkInterfaceResult> {
     let att = cp.attach_network_interface(
         cx.caller,
-        &req.network_interface_id,
-        &req.instance_id,
+        &id(&req.network_interface_id)?,
+        &id(&req.instance_id)?,
         i64::from(req.device_index),
         cx.dry_run,
     )?;
@@ -146,5 +147,5 @@ pub fn attach(
 /// DetachNetworkInterface. `Force` is accepted and changes nothing: a detach here is
 /// immediate, so there is never a stuck attachment to force off.
 pub fn detach(cp: &ControlPlane, cx: &Ctx, req: wire::DetachNetworkInterfaceRequest) -> Result<()> {
-    cp.detach_network_interface(cx.caller, &req.attachment_id, cx.dry_run)
+    cp.detach_network_interface(cx.caller, &id(&req.attachment_id)?, cx.dry_run)
 }

@@ -1,7 +1,7 @@
 //! CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair: typed requests to
 //! the control plane, its records to the model's output types.
 
-use super::{non_empty, tag_set, tag_specs, Ctx};
+use super::{id, ids, non_empty, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::keypairs::KEY_PAIR_FILTERS;
 use strato_control::ControlPlane;
@@ -85,7 +85,12 @@ pub fn describe(
     }
     let filters = filter_set(&req.filters, KEY_PAIR_FILTERS, true)?;
     let include_public = req.include_public_key.unwrap_or(false);
-    let list = cp.describe_key_pairs(cx.caller, &req.key_names, &req.key_pair_ids, &filters)?;
+    let list = cp.describe_key_pairs(
+        cx.caller,
+        &req.key_names,
+        &ids(&req.key_pair_ids)?,
+        &filters,
+    )?;
     Ok(wire::DescribeKeyPairsResult {
         key_pairs: Some(
             list.iter()
@@ -102,10 +107,11 @@ pub fn delete(
     cx: &Ctx,
     req: wire::DeleteKeyPairRequest,
 ) -> Result<wire::DeleteKeyPairResult> {
+    let key_pair_id = non_empty(req.key_pair_id).as_deref().map(id).transpose()?;
     let deleted = cp.delete_key_pair(
         cx.caller,
         non_empty(req.key_name).as_deref(),
-        non_empty(req.key_pair_id).as_deref(),
+        key_pair_id.as_ref(),
         cx.dry_run,
     )?;
     Ok(wire::DeleteKeyPairResult {

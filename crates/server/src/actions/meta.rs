@@ -3,49 +3,26 @@
 
 use super::{page, tag_set, Ctx};
 use strato_common::time_fmt::ec2_timestamp;
-use strato_common::{Error, Result};
-use strato_control::catalog::{self, zone_id, InstanceType, INSTANCE_TYPES};
-use strato_control::images::{owner_id, DescribeImagesInput, TaggedImage, IMAGE_FILTERS};
-use strato_control::page::paginate;
+use strato_common::{Error, ImageId, ResourceId, Result};
+use strato_control::catalog::{
+    self, DescribeRegionsInput, DescribeZonesInput, InstanceType, LocationKind, RegionRecord,
+    ZoneRecord, INSTANCE_TYPE_FILTERS, OFFERING_FILTERS, REGION_FILTERS, ZONE_FILTERS,
+};
+use strato_control::images::{
+    owner_id, DescribeImagesInput, ImageOwner, TaggedImage, IMAGE_FILTERS,
+};
 use strato_control::ControlPlane;
 use strato_ec2_wire::filter_set;
 use strato_ec2_wire::types::{self as wire, LocationType};
 
-/// Filter names DescribeInstanceTypes accepts.
-const TYPE_FILTERS: &[&str] = &[
-    "instance-type",
-    "current-generation",
-    "free-tier-eligible",
-    "hypervisor",
-    "bare-metal",
-    "burstable-performance-supported",
-    "memory-info.size-in-mib",
-    "vcpu-info.default-vcpus",
-    "vcpu-info.default-cores",
-    "vcpu-info.default-threads-per-core",
-    "processor-info.supported-architecture",
-    "processor-info.sustained-clock-speed-in-ghz",
-    "supported-usage-class",
-    "supported-root-device-type",
-    "supported-virtualization-type",
-    "network-info.network-performance",
-    "instance-storage-supported",
-    "hibernation-supported",
-];
-
-/// The type's default core count.
-fn cores(t: &InstanceType) -> u32 {
-    t.default_cores()
-}
-
-/// The type's default threads per core.
-fn threads(t: &InstanceType) -> u32 {
-    t.default_threads_per_core()
-}
-
 /// A small catalog number as the model's `i32` (every catalog value fits).
 fn int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Small catalog numbers as the model's `i32`s.
+fn ints(v: Vec<u32>) -> Vec<i32> {
+    v.into_iter().map(int).collect()
 }
 
 /// The type's clock speed as the model's double, written as the catalog's `f32`
@@ -57,36 +34,14 @@ fn clock_ghz(t: &InstanceType) -> f64 {
         .unwrap_or(f64::from(t.clock_ghz))
 }
 
-/// The values of filter `name` for instance type `t`.
-fn type_field(t: &InstanceType, name: &str) -> Vec<String> {
-    let b = |v: bool| vec![if v { "true" } else { "false" }.to_string()];
-    match name {
-        "instance-type" => vec![t.name.to_string()],
-        "current-generation" => b(true),
-        "free-tier-eligible" => b(t.free_tier),
-        "hypervisor" => vec![t.hypervisor.to_string()],
-        "bare-metal" => b(false),
-        "burstable-performance-supported" => b(t.burstable),
-        "memory-info.size-in-mib" => vec![t.memory_mib.to_string()],
-        "vcpu-info.default-vcpus" => vec![t.vcpus.to_string()],
-        "vcpu-info.default-cores" => vec![cores(t).to_string()],
-        "vcpu-info.default-threads-per-core" => vec![threads(t).to_string()],
-        "processor-info.supported-architecture" => vec!["x86_64".into()],
-        "processor-info.sustained-clock-speed-in-ghz" => vec![format!("{}", t.clock_ghz)],
-        "supported-usage-class" => vec!["on-demand".into()],
-        "supported-root-device-type" => vec!["ebs".into()],
-        "supported-virtualization-type" => vec!["hvm".into()],
-        "network-info.network-performance" => vec![t.network.to_string()],
-        "instance-storage-supported" => b(false),
-        "hibernation-supported" => b(false),
-        _ => vec![],
-    }
-}
-
 /// An instance type as EC2 describes it. Every type is an x86_64, EBS-only, HVM,
 /// on-demand, current-generation type with the same EBS, network-interface and
-/// placement limits, so only the catalog's own numbers vary.
+/// placement limits, so only the catalog's own numbers vary. The control plane's
+/// `instance_type_values` filters on exactly these values (tests below hold the two
+/// together).
 fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
+    let valid_cores = t.valid_cores();
+    let valid_threads = t.valid_threads_per_core();
     wire::InstanceTypeInfo {
         instance_type: Some(t.name.to_string()),
         current_generation: Some(true),
@@ -103,9 +58,11 @@ fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
         }),
         v_cpu_info: Some(wire::VCpuInfo {
             default_v_cpus: Some(int(t.vcpus)),
-            default_cores: Some(int(cores(t))),
-            default_threads_per_core: Some(int(threads(t))),
-            ..Default::default()
+            default_cores: Some(int(t.default_cores())),
+            default_threads_per_core: Some(int(t.default_threads_per_core())),
+            // Left out, as EC2 does, for types that take no CPU options (t2).
+            valid_cores: (!valid_cores.is_empty()).then(|| ints(valid_cores)),
+            valid_threads_per_core: (!valid_threads.is_empty()).then(|| ints(valid_threads)),
         }),
         memory_info: Some(wire::MemoryInfo {
             size_in_mi_b: Some(i64::from(t.memory_mib)),
@@ -119,10 +76,15 @@ fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
         }),
         network_info: Some(wire::NetworkInfo {
             network_performance: Some(t.network.to_string()),
-            maximum_network_interfaces: Some(3),
-            ipv4_addresses_per_interface: Some(6),
-            ipv6_supported: Some(true),
+            maximum_network_interfaces: Some(int(catalog::MAX_NETWORK_INTERFACES)),
+            maximum_network_cards: Some(int(catalog::NETWORK_CARDS)),
+            ipv4_addresses_per_interface: Some(int(catalog::IPV4_ADDRESSES_PER_INTERFACE)),
+            // VPCs carry no IPv6 (the dataplane drops it), so no type supports it here.
+            ipv6_supported: Some(false),
             ena_support: Some(wire::EnaSupport::Required),
+            efa_supported: Some(false),
+            encryption_in_transit_supported: Some(false),
+            flexible_ena_queues_support: Some(wire::FlexibleEnaQueuesSupport::Unsupported),
             ..Default::default()
         }),
         placement_group_info: Some(wire::PlacementGroupInfo {
@@ -136,41 +98,26 @@ fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
         dedicated_hosts_supported: Some(false),
         auto_recovery_supported: Some(true),
         supported_boot_modes: Some(vec![wire::BootModeType::LegacyBios]),
+        nitro_enclaves_support: Some(wire::NitroEnclavesSupport::Unsupported),
+        nitro_tpm_support: Some(wire::NitroTpmSupport::Unsupported),
+        reboot_migration_support: Some(wire::RebootMigrationSupport::Unsupported),
         ..Default::default()
     }
 }
 
 /// DescribeInstanceTypes: the catalog's types, the same in every region.
 pub fn describe_instance_types(
-    _cp: &ControlPlane,
+    cp: &ControlPlane,
     cx: &Ctx,
     req: wire::DescribeInstanceTypesRequest,
 ) -> Result<wire::DescribeInstanceTypesResult> {
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = filter_set(&req.filters, TYPE_FILTERS, false)?;
-    let names = &req.instance_types;
-    let unknown: Vec<&str> = names
-        .iter()
-        .filter(|n| !INSTANCE_TYPES.iter().any(|t| t.name == n.as_str()))
-        .map(|s| s.as_str())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Error::InvalidInstanceType(format!(
-            "The following supplied instance types do not exist: [{}]",
-            unknown.join(", ")
-        )));
-    }
+    let filters = filter_set(&req.filters, INSTANCE_TYPE_FILTERS, false)?;
+    let wanted = catalog::instance_types_named(&req.instance_types)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 100)?;
-    let mut list: Vec<&InstanceType> = INSTANCE_TYPES
-        .iter()
-        .filter(|t| names.is_empty() || names.iter().any(|n| n == t.name))
-        .filter(|t| filters.matches(&[], |n| type_field(t, n)))
-        .collect();
-    // Pages resume after the last key, so the list must be in key order.
-    list.sort_by_key(|t| t.name);
-    let (list, next) = paginate(list, &pg, |t| t.name.to_string());
+    let (list, next) = cp.describe_instance_types(&wanted, &filters, &pg);
     Ok(wire::DescribeInstanceTypesResult {
         instance_types: Some(list.into_iter().map(instance_type_item).collect()),
         next_token: next,
@@ -187,46 +134,27 @@ pub fn describe_instance_type_offerings(
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let region = &cx.caller.region;
     let location_type = req.location_type.unwrap_or(LocationType::Region);
-    let locations: Vec<String> = match location_type {
-        LocationType::Region => vec![region.clone()],
-        LocationType::AvailabilityZone => cp.cfg.zones(region),
-        LocationType::AvailabilityZoneId => cp
-            .cfg
-            .zones(region)
-            .iter()
-            .map(|z| zone_id(region, z))
-            .collect(),
+    let kind = match location_type {
+        LocationType::Region => LocationKind::Region,
+        LocationType::AvailabilityZone => LocationKind::AvailabilityZone,
+        LocationType::AvailabilityZoneId => LocationKind::AvailabilityZoneId,
         other => {
             return Err(Error::invalid_value(format!(
                 "Value ({other}) for parameter locationType is invalid. Valid values: region, availability-zone, availability-zone-id."
             )))
         }
     };
-    let filters = filter_set(&req.filters, &["instance-type", "location"], false)?;
+    let filters = filter_set(&req.filters, OFFERING_FILTERS, false)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let mut list = vec![];
-    for loc in &locations {
-        for t in INSTANCE_TYPES {
-            if filters.matches(&[], |n| match n {
-                "instance-type" => vec![t.name.to_string()],
-                "location" => vec![loc.clone()],
-                _ => vec![],
-            }) {
-                list.push((t.name, loc.clone()));
-            }
-        }
-    }
-    list.sort_by_key(|(t, l)| format!("{l}\u{1}{t}"));
-    let (list, next) = paginate(list, &pg, |(t, l)| format!("{l}\u{1}{t}"));
+    let (list, next) = cp.describe_instance_type_offerings(cx.caller, kind, &filters, &pg);
     Ok(wire::DescribeInstanceTypeOfferingsResult {
         instance_type_offerings: Some(
             list.into_iter()
-                .map(|(t, l)| wire::InstanceTypeOffering {
-                    instance_type: Some(t.to_string()),
+                .map(|o| wire::InstanceTypeOffering {
+                    instance_type: Some(o.instance_type.to_string()),
                     location_type: Some(location_type),
-                    location: Some(l),
+                    location: Some(o.location),
                 })
                 .collect(),
         ),
@@ -285,27 +213,47 @@ pub fn describe_images(
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let input = DescribeImagesInput {
-        image_ids: req.image_ids,
-        owners: req.owners,
-        executable_by: req.executable_users,
-        filters: filter_set(&req.filters, IMAGE_FILTERS, true)?,
-        page: if req.max_results.is_some() || req.next_token.is_some() {
-            Some(page(req.max_results, req.next_token.as_deref(), 5, 1000)?)
-        } else {
-            None
-        },
+    let filters = filter_set(&req.filters, IMAGE_FILTERS, true)?;
+    let pg = if req.max_results.is_some() || req.next_token.is_some() {
+        Some(page(req.max_results, req.next_token.as_deref(), 5, 1000)?)
+    } else {
+        None
     };
-    if !input.image_ids.is_empty() && input.page.is_some() {
+    if !req.image_ids.is_empty() && pg.is_some() {
         return Err(Error::InvalidParameterCombination(
             "The parameter imagesSet cannot be used with the parameter maxResults".into(),
         ));
     }
+    let input = DescribeImagesInput {
+        image_ids: req
+            .image_ids
+            .iter()
+            .map(|id| <ImageId as ResourceId>::parse(id))
+            .collect::<Result<_>>()?,
+        owners: req
+            .owners
+            .iter()
+            .map(|o| ImageOwner::parse(o))
+            .collect::<Result<_>>()?,
+        executable_by: req.executable_users,
+        filters,
+        page: pg,
+    };
     let (list, next) = cp.describe_images(cx.caller, &input)?;
     Ok(wire::DescribeImagesResult {
         images: Some(list.iter().map(image_item).collect()),
         next_token: next,
     })
+}
+
+/// A region as EC2 describes it.
+fn region_item(r: RegionRecord) -> wire::Region {
+    wire::Region {
+        region_name: Some(r.name),
+        endpoint: Some(r.endpoint),
+        opt_in_status: Some(r.opt_in_status.to_string()),
+        geography: None,
+    }
 }
 
 /// DescribeRegions: the regions this installation serves (every one of them on this
@@ -318,72 +266,31 @@ pub fn describe_regions(
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = filter_set(
-        &req.filters,
-        &["endpoint", "region-name", "opt-in-status"],
-        false,
-    )?;
-    let names = &req.region_names;
-    for n in names {
-        if catalog::region_info(n).is_none() && !cp.cfg.serves(n) {
-            return Err(Error::invalid_value(format!("Invalid region: {n}")));
-        }
-    }
-    let all = req.all_regions.unwrap_or(false);
-    let host = cp
-        .cfg
-        .endpoint
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .to_string();
-    let mut regions: Vec<(String, &'static str)> = catalog::REGIONS
-        .iter()
-        .map(|r| (r.name.to_string(), r.opt_in_status(cp.cfg.serves(r.name))))
-        .collect();
-    // A region served by name that AWS does not have (a private one) opts in nothing.
-    for r in &cp.cfg.regions {
-        if catalog::region_info(r).is_none() {
-            regions.push((r.clone(), "opt-in-not-required"));
-        }
-    }
-    regions.sort();
-    let regions: Vec<wire::Region> = regions
-        .into_iter()
-        .filter(|(r, _)| all || !names.is_empty() || cp.cfg.serves(r))
-        .filter(|(r, _)| names.is_empty() || names.contains(r))
-        .filter(|(r, status)| {
-            filters.matches(&[], |n| match n {
-                "endpoint" => vec![host.clone()],
-                "region-name" => vec![r.clone()],
-                "opt-in-status" => vec![status.to_string()],
-                _ => vec![],
-            })
-        })
-        .map(|(r, status)| wire::Region {
-            region_name: Some(r),
-            endpoint: Some(host.clone()),
-            opt_in_status: Some(status.to_string()),
-            geography: None,
-        })
-        .collect();
+    let input = DescribeRegionsInput {
+        filters: filter_set(&req.filters, REGION_FILTERS, false)?,
+        region_names: req.region_names,
+        all_regions: req.all_regions.unwrap_or(false),
+    };
+    let regions = cp.describe_regions(&input)?;
     Ok(wire::DescribeRegionsResult {
-        regions: Some(regions),
+        regions: Some(regions.into_iter().map(region_item).collect()),
     })
 }
 
-/// An availability zone of `region` as EC2 describes it: a plain zone (no Local or
-/// Wavelength Zones), always available, its region its only group.
-fn zone_item(region: &str, zone: String, id: String) -> wire::AvailabilityZone {
+/// An availability zone as EC2 describes it: a plain zone (no Local or Wavelength
+/// Zones), always available, its region its only group. The control plane's
+/// `zone_values` filters on exactly these values (tests below hold the two together).
+fn zone_item(z: ZoneRecord) -> wire::AvailabilityZone {
     wire::AvailabilityZone {
-        zone_name: Some(zone),
-        state: Some(wire::AvailabilityZoneState::Available),
-        region_name: Some(region.to_string()),
-        zone_id: Some(id),
-        group_name: Some(region.to_string()),
-        network_border_group: Some(region.to_string()),
-        opt_in_status: Some(wire::AvailabilityZoneOptInStatus::OptInNotRequired),
-        zone_type: Some("availability-zone".to_string()),
+        state: wire::AvailabilityZoneState::from_wire(ZoneRecord::STATE),
+        opt_in_status: wire::AvailabilityZoneOptInStatus::from_wire(ZoneRecord::OPT_IN_STATUS),
+        zone_type: Some(ZoneRecord::ZONE_TYPE.to_string()),
+        group_name: Some(z.group_name().to_string()),
+        network_border_group: Some(z.group_name().to_string()),
         messages: Some(vec![]),
+        zone_name: Some(z.name),
+        zone_id: Some(z.id),
+        region_name: Some(z.region),
         ..Default::default()
     }
 }
@@ -399,57 +306,14 @@ pub fn describe_availability_zones(
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
-    let filters = filter_set(
-        &req.filters,
-        &[
-            "zone-name",
-            "zone-id",
-            "state",
-            "region-name",
-            "zone-type",
-            "group-name",
-            "opt-in-status",
-            "message",
-            "network-border-group",
-        ],
-        false,
-    )?;
-    let names = &req.zone_names;
-    let ids = &req.zone_ids;
-    let region = &cx.caller.region;
-    let zones_of_region = cp.cfg.zones(region);
-    for n in names {
-        cp.check_zone(region, n)?;
-    }
-    for id in ids {
-        if !zones_of_region.iter().any(|z| zone_id(region, z) == *id) {
-            return Err(Error::invalid_value(format!(
-                "Invalid availability zone id: [{id}]"
-            )));
-        }
-    }
-    let zones: Vec<wire::AvailabilityZone> = zones_of_region
-        .iter()
-        .map(|z| (z.clone(), zone_id(region, z)))
-        .filter(|(z, id)| {
-            (names.is_empty() || names.contains(z)) && (ids.is_empty() || ids.contains(id))
-        })
-        .filter(|(z, id)| {
-            filters.matches(&[], |n| match n {
-                "zone-name" => vec![z.clone()],
-                "zone-id" => vec![id.clone()],
-                "state" => vec!["available".into()],
-                "region-name" => vec![region.clone()],
-                "zone-type" => vec!["availability-zone".into()],
-                "group-name" | "network-border-group" => vec![region.clone()],
-                "opt-in-status" => vec!["opt-in-not-required".into()],
-                _ => vec![],
-            })
-        })
-        .map(|(z, id)| zone_item(region, z, id))
-        .collect();
+    let input = DescribeZonesInput {
+        filters: filter_set(&req.filters, ZONE_FILTERS, false)?,
+        zone_names: req.zone_names,
+        zone_ids: req.zone_ids,
+    };
+    let zones = cp.describe_availability_zones(cx.caller, &input)?;
     Ok(wire::DescribeAvailabilityZonesResult {
-        availability_zones: Some(zones),
+        availability_zones: Some(zones.into_iter().map(zone_item).collect()),
     })
 }
 
@@ -501,4 +365,181 @@ pub fn describe_account_attributes(
     Ok(wire::DescribeAccountAttributesResult {
         account_attributes: Some(list),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The control plane filters catalog records on its own copy of what the answers
+    //! show; these tests read each filter's documented member back from the answer
+    //! built here, so the two cannot drift apart.
+
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    use super::*;
+    use strato_control::catalog::{
+        instance_type_values, region_values, zone_values, INSTANCE_TYPES,
+    };
+
+    fn one<T: ToString>(v: &Option<T>) -> Vec<String> {
+        v.iter().map(T::to_string).collect()
+    }
+
+    fn all<T: ToString>(v: &Option<Vec<T>>) -> Vec<String> {
+        v.iter().flatten().map(T::to_string).collect()
+    }
+
+    /// The values the answer shows in the member filter `name` documents.
+    fn type_shown(i: &wire::InstanceTypeInfo, name: &str) -> Vec<String> {
+        let ebs = i.ebs_info.clone().unwrap_or_default();
+        let opt = ebs.ebs_optimized_info.clone().unwrap_or_default();
+        let storage = i.instance_storage_info.clone().unwrap_or_default();
+        let disks = storage.disks.clone().unwrap_or_default();
+        let net = i.network_info.clone().unwrap_or_default();
+        let efa = net.efa_info.clone().unwrap_or_default();
+        let tpm = i.nitro_tpm_info.clone().unwrap_or_default();
+        let cpu = i.processor_info.clone().unwrap_or_default();
+        let vcpu = i.v_cpu_info.clone().unwrap_or_default();
+        match name {
+            "auto-recovery-supported" => one(&i.auto_recovery_supported),
+            "bare-metal" => one(&i.bare_metal),
+            "burstable-performance-supported" => one(&i.burstable_performance_supported),
+            "current-generation" => one(&i.current_generation),
+            "dedicated-hosts-supported" => one(&i.dedicated_hosts_supported),
+            "ebs-info.attachment-limit-type" => one(&ebs.attachment_limit_type),
+            "ebs-info.ebs-optimized-info.baseline-bandwidth-in-mbps" => {
+                one(&opt.baseline_bandwidth_in_mbps)
+            }
+            "ebs-info.ebs-optimized-info.baseline-iops" => one(&opt.baseline_iops),
+            "ebs-info.ebs-optimized-info.baseline-throughput-in-mbps" => {
+                one(&opt.baseline_throughput_in_m_bps)
+            }
+            "ebs-info.ebs-optimized-info.maximum-bandwidth-in-mbps" => {
+                one(&opt.maximum_bandwidth_in_mbps)
+            }
+            "ebs-info.ebs-optimized-info.maximum-iops" => one(&opt.maximum_iops),
+            "ebs-info.ebs-optimized-info.maximum-throughput-in-mbps" => {
+                one(&opt.maximum_throughput_in_m_bps)
+            }
+            "ebs-info.ebs-optimized-support" => one(&ebs.ebs_optimized_support),
+            "ebs-info.encryption-support" => one(&ebs.encryption_support),
+            "ebs-info.maximum-ebs-attachments" => one(&ebs.maximum_ebs_attachments),
+            "ebs-info.nvme-support" => one(&ebs.nvme_support),
+            "free-tier-eligible" => one(&i.free_tier_eligible),
+            "hibernation-supported" => one(&i.hibernation_supported),
+            "hypervisor" => one(&i.hypervisor),
+            "instance-storage-info.disk.count" => {
+                disks.iter().flat_map(|d| one(&d.count)).collect()
+            }
+            "instance-storage-info.disk.size-in-gb" => {
+                disks.iter().flat_map(|d| one(&d.size_in_gb)).collect()
+            }
+            "instance-storage-info.disk.type" => {
+                disks.iter().flat_map(|d| one(&d.r#type)).collect()
+            }
+            "instance-storage-info.encryption-support" => one(&storage.encryption_support),
+            "instance-storage-info.nvme-support" => one(&storage.nvme_support),
+            "instance-storage-info.total-size-in-gb" => one(&storage.total_size_in_gb),
+            "instance-storage-supported" => one(&i.instance_storage_supported),
+            "instance-type" => one(&i.instance_type),
+            "memory-info.size-in-mib" => one(&i.memory_info.as_ref().and_then(|m| m.size_in_mi_b)),
+            "network-info.bandwidth-weightings" => all(&net.bandwidth_weightings),
+            "network-info.efa-info.maximum-efa-interfaces" => one(&efa.maximum_efa_interfaces),
+            "network-info.efa-supported" => one(&net.efa_supported),
+            "network-info.ena-support" => one(&net.ena_support),
+            "network-info.encryption-in-transit-supported" => {
+                one(&net.encryption_in_transit_supported)
+            }
+            "network-info.flexible-ena-queues-support" => one(&net.flexible_ena_queues_support),
+            "network-info.ipv4-addresses-per-interface" => one(&net.ipv4_addresses_per_interface),
+            "network-info.ipv6-addresses-per-interface" => one(&net.ipv6_addresses_per_interface),
+            "network-info.ipv6-supported" => one(&net.ipv6_supported),
+            "network-info.maximum-network-cards" => one(&net.maximum_network_cards),
+            "network-info.maximum-network-interfaces" => one(&net.maximum_network_interfaces),
+            "network-info.network-performance" => one(&net.network_performance),
+            "nitro-enclaves-support" => one(&i.nitro_enclaves_support),
+            "nitro-tpm-info.supported-versions" => all(&tpm.supported_versions),
+            "nitro-tpm-support" => one(&i.nitro_tpm_support),
+            "processor-info.supported-architecture" => all(&cpu.supported_architectures),
+            "processor-info.supported-features" => all(&cpu.supported_features),
+            "processor-info.sustained-clock-speed-in-ghz" => one(&cpu.sustained_clock_speed_in_ghz),
+            "reboot-migration-support" => one(&i.reboot_migration_support),
+            "supported-boot-mode" => all(&i.supported_boot_modes),
+            "supported-root-device-type" => all(&i.supported_root_device_types),
+            "supported-usage-class" => all(&i.supported_usage_classes),
+            "supported-virtualization-type" => all(&i.supported_virtualization_types),
+            "vcpu-info.default-cores" => one(&vcpu.default_cores),
+            "vcpu-info.default-threads-per-core" => one(&vcpu.default_threads_per_core),
+            "vcpu-info.default-vcpus" => one(&vcpu.default_v_cpus),
+            "vcpu-info.valid-cores" => all(&vcpu.valid_cores),
+            "vcpu-info.valid-threads-per-core" => all(&vcpu.valid_threads_per_core),
+            other => panic!("no member read back for filter {other}"),
+        }
+    }
+
+    #[test]
+    fn instance_type_filters_are_the_answers_values() {
+        for t in INSTANCE_TYPES {
+            let item = instance_type_item(t);
+            for name in INSTANCE_TYPE_FILTERS {
+                assert_eq!(
+                    type_shown(&item, name),
+                    instance_type_values(t, name),
+                    "{} {name}",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zone_filters_are_the_answers_values() {
+        let z = ZoneRecord {
+            region: "eu-west-2".into(),
+            name: "eu-west-2b".into(),
+            id: "euw2-az2".into(),
+        };
+        let item = zone_item(z.clone());
+        for name in ZONE_FILTERS {
+            let shown = match *name {
+                "group-long-name" => one(&item.group_long_name),
+                "group-name" => one(&item.group_name),
+                "message" => item
+                    .messages
+                    .iter()
+                    .flatten()
+                    .flat_map(|m| one(&m.message))
+                    .collect(),
+                "network-border-group" => one(&item.network_border_group),
+                "opt-in-status" => one(&item.opt_in_status),
+                "parent-zone-id" => one(&item.parent_zone_id),
+                "parent-zone-name" => one(&item.parent_zone_name),
+                "region-name" => one(&item.region_name),
+                "state" => one(&item.state),
+                "zone-id" => one(&item.zone_id),
+                "zone-name" => one(&item.zone_name),
+                "zone-type" => one(&item.zone_type),
+                other => panic!("no member read back for filter {other}"),
+            };
+            assert_eq!(shown, zone_values(&z, name), "{name}");
+        }
+    }
+
+    #[test]
+    fn region_filters_are_the_answers_values() {
+        let r = RegionRecord {
+            name: "af-south-1".into(),
+            endpoint: "127.0.0.1:4566".into(),
+            opt_in_status: "opted-in",
+        };
+        let item = region_item(r.clone());
+        for name in REGION_FILTERS {
+            let shown = match *name {
+                "endpoint" => one(&item.endpoint),
+                "opt-in-status" => one(&item.opt_in_status),
+                "region-name" => one(&item.region_name),
+                other => panic!("no member read back for filter {other}"),
+            };
+            assert_eq!(shown, region_values(&r, name), "{name}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ pub mod sts;
 pub mod tags;
 pub mod vpcs;
 
-use strato_common::{Error, Result};
+use strato_common::{Error, ResourceId, Result};
 use strato_control::page::PageRequest;
 use strato_control::tags::TagSpec;
 use strato_control::{Caller, ControlPlane};
@@ -607,6 +607,19 @@ pub fn tag_set(tags: &[(String, String)]) -> Option<Vec<types::Tag>> {
             })
             .collect(),
     )
+}
+
+/// One id of a request as its typed id, or the kind's `*.Malformed`. The front door
+/// parses every id it is given, so the control plane only ever sees typed ones; call it
+/// where the handler's other checks put the id's turn, since EC2 answers in that order.
+pub fn id<T: ResourceId>(s: &str) -> Result<T> {
+    T::parse(s)
+}
+
+/// A request's list of ids of one kind, all or nothing: the first malformed one answers
+/// the kind's `*.Malformed`, as EC2 does.
+pub fn ids<T: ResourceId>(list: &[String]) -> Result<Vec<T>> {
+    list.iter().map(|s| id(s)).collect()
 }
 
 /// An optional string parameter, with the empty string taken as absent (as EC2 does).

@@ -1,11 +1,13 @@
 //! Internet gateway, route table and network ACL actions: typed requests to the
 //! control plane, its records to the model's output types.
 
-use super::{non_empty, page, tag_set, tag_specs, Ctx};
-use strato_common::{Error, Result};
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
+use strato_common::{Error, InternetGatewayId, Result, RouteTableId};
 use strato_control::net::acls::{NetworkAcl, ACL_FILTERS};
 use strato_control::net::gateways::{ATTACHED_STATE, GATEWAY_FILTERS};
-use strato_control::net::route_tables::{gateway_id_of, RouteTableInfo, ROUTE_TABLE_FILTERS};
+use strato_control::net::route_tables::{
+    gateway_id_of, parse_destination, RouteTableInfo, ROUTE_TABLE_FILTERS,
+};
 use strato_control::ControlPlane;
 use strato_domain::InternetGateway;
 use strato_ec2_wire::filter_set;
@@ -15,6 +17,22 @@ use strato_ec2_wire::types as wire;
 /// operation): absent or empty is `MissingParameter` naming it, as for required ones.
 fn required(value: Option<String>, name: &str) -> Result<String> {
     non_empty(value).ok_or_else(|| Error::MissingParameter(name.to_string()))
+}
+
+/// The table, destination and internet gateway of a CreateRoute or ReplaceRoute, checked
+/// in EC2's order: both present, then the table id, the destination block and the
+/// gateway id. The gateway is always an internet gateway here, so `local` and ids of
+/// other gateways answer `InvalidInternetGatewayID.Malformed`, as they always have.
+fn route_target(
+    table: &str,
+    destination: Option<String>,
+    gateway: Option<String>,
+) -> Result<(RouteTableId, String, InternetGatewayId)> {
+    let destination = required(destination, "DestinationCidrBlock")?;
+    let gateway = required(gateway, "GatewayId")?;
+    let table = id(table)?;
+    parse_destination(&destination)?;
+    Ok((table, destination, id(&gateway)?))
 }
 
 /// EC2's `associationState` of a route table association, which Strato only reports
@@ -66,7 +84,12 @@ pub fn attach_gateway(
     cx: &Ctx,
     req: wire::AttachInternetGatewayRequest,
 ) -> Result<()> {
-    cp.attach_internet_gateway(cx.caller, &req.internet_gateway_id, &req.vpc_id, cx.dry_run)
+    cp.attach_internet_gateway(
+        cx.caller,
+        &id(&req.internet_gateway_id)?,
+        &id(&req.vpc_id)?,
+        cx.dry_run,
+    )
 }
 
 /// DetachInternetGateway.
@@ -75,7 +98,12 @@ pub fn detach_gateway(
     cx: &Ctx,
     req: wire::DetachInternetGatewayRequest,
 ) -> Result<()> {
-    cp.detach_internet_gateway(cx.caller, &req.internet_gateway_id, &req.vpc_id, cx.dry_run)
+    cp.detach_internet_gateway(
+        cx.caller,
+        &id(&req.internet_gateway_id)?,
+        &id(&req.vpc_id)?,
+        cx.dry_run,
+    )
 }
 
 /// DeleteInternetGateway.
@@ -84,7 +112,7 @@ pub fn delete_gateway(
     cx: &Ctx,
     req: wire::DeleteInternetGatewayRequest,
 ) -> Result<()> {
-    cp.delete_internet_gateway(cx.caller, &req.internet_gateway_id, cx.dry_run)
+    cp.delete_internet_gateway(cx.caller, &id(&req.internet_gateway_id)?, cx.dry_run)
 }
 
 /// DescribeInternetGateways.
@@ -99,7 +127,7 @@ pub fn describe_gateways(
     let filters = filter_set(&req.filters, GATEWAY_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
     let (list, next) =
-        cp.describe_internet_gateways(cx.caller, &req.internet_gateway_ids, &filters, &pg)?;
+        cp.describe_internet_gateways(cx.caller, &ids(&req.internet_gateway_ids)?, &filters, &pg)?;
     Ok(wire::DescribeInternetGatewaysResult {
         internet_gateways: Some(list.iter().map(|(g, t)| gateway_item(g, t)).collect()),
         next_token: next,
@@ -152,11 +180,13 @@ pub fn create_route_table(
     req: wire::CreateRouteTableRequest,
 ) -> Result<wire::CreateRouteTableResult> {
     let token = non_empty(req.client_token);
+    // The tag specifications are checked before the VPC id, as EC2 answers them.
+    let specs = tag_specs(&req.tag_specifications)?;
     let info = cp.create_route_table(
         cx.caller,
-        &req.vpc_id,
+        &id(&req.vpc_id)?,
         token.as_deref(),
-        &tag_specs(&req.tag_specifications)?,
+        &specs,
         cx.dry_run,
     )?;
     Ok(wire::CreateRouteTableResult {
@@ -171,7 +201,7 @@ pub fn delete_route_table(
     cx: &Ctx,
     req: wire::DeleteRouteTableRequest,
 ) -> Result<()> {
-    cp.delete_route_table(cx.caller, &req.route_table_id, cx.dry_run)
+    cp.delete_route_table(cx.caller, &id(&req.route_table_id)?, cx.dry_run)
 }
 
 /// DescribeRouteTables.
@@ -185,7 +215,8 @@ pub fn describe_route_tables(
     }
     let filters = filter_set(&req.filters, ROUTE_TABLE_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 100)?;
-    let (list, next) = cp.describe_route_tables(cx.caller, &req.route_table_ids, &filters, &pg)?;
+    let (list, next) =
+        cp.describe_route_tables(cx.caller, &ids(&req.route_table_ids)?, &filters, &pg)?;
     Ok(wire::DescribeRouteTablesResult {
         route_tables: Some(list.iter().map(route_table_item).collect()),
         next_token: next,
@@ -198,9 +229,12 @@ pub fn create_route(
     cx: &Ctx,
     req: wire::CreateRouteRequest,
 ) -> Result<wire::CreateRouteResult> {
-    let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
-    let gateway = required(req.gateway_id, "GatewayId")?;
-    cp.create_route(cx.caller, &req.route_table_id, &dest, &gateway, cx.dry_run)?;
+    let (table, dest, gateway) = route_target(
+        &req.route_table_id,
+        req.destination_cidr_block,
+        req.gateway_id,
+    )?;
+    cp.create_route(cx.caller, &table, &dest, &gateway, cx.dry_run)?;
     Ok(wire::CreateRouteResult {
         r#return: Some(true),
     })
@@ -208,9 +242,12 @@ pub fn create_route(
 
 /// ReplaceRoute (IPv4 destinations to internet gateways only).
 pub fn replace_route(cp: &ControlPlane, cx: &Ctx, req: wire::ReplaceRouteRequest) -> Result<()> {
-    let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
-    let gateway = required(req.gateway_id, "GatewayId")?;
-    cp.replace_route(cx.caller, &req.route_table_id, &dest, &gateway, cx.dry_run)
+    let (table, dest, gateway) = route_target(
+        &req.route_table_id,
+        req.destination_cidr_block,
+        req.gateway_id,
+    )?;
+    cp.replace_route(cx.caller, &table, &dest, &gateway, cx.dry_run)
 }
 
 /// ReplaceRouteTableAssociation.
@@ -219,14 +256,14 @@ pub fn replace_route_table_association(
     cx: &Ctx,
     req: wire::ReplaceRouteTableAssociationRequest,
 ) -> Result<wire::ReplaceRouteTableAssociationResult> {
-    let id = cp.replace_route_table_association(
+    let new_id = cp.replace_route_table_association(
         cx.caller,
-        &req.association_id,
-        &req.route_table_id,
+        &id(&req.association_id)?,
+        &id(&req.route_table_id)?,
         cx.dry_run,
     )?;
     Ok(wire::ReplaceRouteTableAssociationResult {
-        new_association_id: Some(id.to_string()),
+        new_association_id: Some(new_id.to_string()),
         association_state: associated(),
     })
 }
@@ -234,7 +271,7 @@ pub fn replace_route_table_association(
 /// DeleteRoute (by IPv4 destination).
 pub fn delete_route(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteRouteRequest) -> Result<()> {
     let dest = required(req.destination_cidr_block, "DestinationCidrBlock")?;
-    cp.delete_route(cx.caller, &req.route_table_id, &dest, cx.dry_run)
+    cp.delete_route(cx.caller, &id(&req.route_table_id)?, &dest, cx.dry_run)
 }
 
 /// AssociateRouteTable (with a subnet; gateway associations are not served).
@@ -244,9 +281,14 @@ pub fn associate_route_table(
     req: wire::AssociateRouteTableRequest,
 ) -> Result<wire::AssociateRouteTableResult> {
     let subnet = required(req.subnet_id, "SubnetId")?;
-    let id = cp.associate_route_table(cx.caller, &req.route_table_id, &subnet, cx.dry_run)?;
+    let association = cp.associate_route_table(
+        cx.caller,
+        &id(&req.route_table_id)?,
+        &id(&subnet)?,
+        cx.dry_run,
+    )?;
     Ok(wire::AssociateRouteTableResult {
-        association_id: Some(id.to_string()),
+        association_id: Some(association.to_string()),
         association_state: associated(),
     })
 }
@@ -257,7 +299,7 @@ pub fn disassociate_route_table(
     cx: &Ctx,
     req: wire::DisassociateRouteTableRequest,
 ) -> Result<()> {
-    cp.disassociate_route_table(cx.caller, &req.association_id, cx.dry_run)
+    cp.disassociate_route_table(cx.caller, &id(&req.association_id)?, cx.dry_run)
 }
 
 /// A network ACL as EC2 describes it; its associations and entries are always
@@ -308,7 +350,8 @@ pub fn describe_network_acls(
 ) -> Result<wire::DescribeNetworkAclsResult> {
     let filters = filter_set(&req.filters, ACL_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) = cp.describe_network_acls(cx.caller, &req.network_acl_ids, &filters, &pg)?;
+    let (list, next) =
+        cp.describe_network_acls(cx.caller, &ids(&req.network_acl_ids)?, &filters, &pg)?;
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }

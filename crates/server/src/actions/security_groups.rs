@@ -1,22 +1,24 @@
 //! Security group actions: typed requests to the control plane, its records to the
 //! model's output types.
 
-use super::{non_empty, page, tag_set, tag_specs, Ctx};
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::net::rules::{GroupPairInput, IpPermissionInput, IpPermissionView, RangeInput};
 use strato_control::net::security_groups::{
-    CreateSecurityGroupInput, GroupInfo, GroupSelector, RuleUpdate, GROUP_FILTERS, RULE_FILTERS,
+    check_new_group, check_revoke_form, CreateSecurityGroupInput, GroupInfo, GroupSelector,
+    RuleUpdate, GROUP_FILTERS, RULE_FILTERS,
 };
 use strato_control::ControlPlane;
+use strato_control::Tags;
 use strato_domain::{RulePeer, SecurityGroupRule};
 use strato_ec2_wire::filter_set;
 use strato_ec2_wire::types as wire;
 
 /// One `IpPermissions.N` structure as the control plane takes it. Empty group ids and
-/// names are taken as absent (a pair names its group by one of them); the other
-/// strings are passed as given, for the control plane to refuse.
-fn ip_permission(p: &wire::IpPermission) -> IpPermissionInput {
-    IpPermissionInput {
+/// names are taken as absent (a pair names its group by one of them) and the group ids
+/// parsed; the other strings are passed as given, for the control plane to refuse.
+fn ip_permission(p: &wire::IpPermission) -> Result<IpPermissionInput> {
+    Ok(IpPermissionInput {
         protocol: p.ip_protocol.clone(),
         from_port: p.from_port.map(i64::from),
         to_port: p.to_port.map(i64::from),
@@ -42,13 +44,18 @@ fn ip_permission(p: &wire::IpPermission) -> IpPermissionInput {
             .user_id_group_pairs
             .iter()
             .flatten()
-            .map(|g| GroupPairInput {
-                group_id: non_empty(g.group_id.clone()),
-                group_name: non_empty(g.group_name.clone()),
-                user_id: g.user_id.clone(),
-                description: g.description.clone(),
+            .map(|g| {
+                Ok(GroupPairInput {
+                    group_id: non_empty(g.group_id.clone())
+                        .as_deref()
+                        .map(id)
+                        .transpose()?,
+                    group_name: non_empty(g.group_name.clone()),
+                    user_id: g.user_id.clone(),
+                    description: g.description.clone(),
+                })
             })
-            .collect(),
+            .collect::<Result<_>>()?,
         // An item without `PrefixListId` names nothing, so it is skipped.
         prefix_list_ids: p
             .prefix_list_ids
@@ -56,7 +63,7 @@ fn ip_permission(p: &wire::IpPermission) -> IpPermissionInput {
             .flatten()
             .filter_map(|s| s.prefix_list_id.clone())
             .collect(),
-    }
+    })
 }
 
 /// The legacy flat parameters of Authorize/Revoke, which describe one permission
@@ -85,23 +92,44 @@ impl Flat {
 /// The permissions of an Authorize/Revoke request: `IpPermissions.N`, or the legacy
 /// flat parameters (`IpProtocol`, `FromPort`, `ToPort`, `CidrIp`,
 /// `SourceSecurityGroupName`, `SourceSecurityGroupOwnerId`) as one permission, never
-/// both.
-fn permissions(structured: &[wire::IpPermission], flat: Flat) -> Result<Vec<IpPermissionInput>> {
-    let structured: Vec<IpPermissionInput> = structured.iter().map(ip_permission).collect();
-    if !flat.given() {
-        return Ok(structured);
+/// both. Made in two steps because EC2 answers in that order: [`Permissions::new`]
+/// checks the form, [`Permissions::parse`] (later) the group ids of the pairs.
+struct Permissions<'a> {
+    structured: &'a [wire::IpPermission],
+    flat: Flat,
+}
+
+impl<'a> Permissions<'a> {
+    fn new(structured: &'a [wire::IpPermission], flat: Flat) -> Result<Self> {
+        if flat.given() && !structured.is_empty() {
+            return Err(Error::InvalidParameterCombination(
+                "The parameter IpPermissions cannot be used with IpProtocol, FromPort, ToPort, CidrIp or SourceSecurityGroupName.".into(),
+            ));
+        }
+        Ok(Permissions { structured, flat })
     }
-    if !structured.is_empty() {
-        return Err(Error::InvalidParameterCombination(
-            "The parameter IpPermissions cannot be used with IpProtocol, FromPort, ToPort, CidrIp or SourceSecurityGroupName.".into(),
-        ));
+
+    /// Whether the request gives no permission at all.
+    fn is_empty(&self) -> bool {
+        self.structured.is_empty() && !self.flat.given()
     }
+
+    fn parse(self) -> Result<Vec<IpPermissionInput>> {
+        if !self.flat.given() {
+            return self.structured.iter().map(ip_permission).collect();
+        }
+        Ok(vec![flat_permission(self.flat)])
+    }
+}
+
+/// The one permission the legacy flat parameters describe.
+fn flat_permission(flat: Flat) -> IpPermissionInput {
     let source = non_empty(flat.source_security_group_name);
     // A source group without a protocol means all traffic from it, as EC2 reads it.
     let protocol = flat
         .ip_protocol
         .or_else(|| source.as_ref().map(|_| "-1".to_string()));
-    Ok(vec![IpPermissionInput {
+    IpPermissionInput {
         protocol,
         from_port: flat.from_port.map(i64::from),
         to_port: flat.to_port.map(i64::from),
@@ -126,19 +154,70 @@ fn permissions(structured: &[wire::IpPermission], flat: Flat) -> Result<Vec<IpPe
             })
             .unwrap_or_default(),
         prefix_list_ids: vec![],
-    }])
+    }
+}
+
+/// The target group of an Authorize/Revoke request as given: its presence is checked
+/// first, its id parsed by [`Target::parse`] only after the permissions' form (and an
+/// Authorize's tag specifications), in EC2's order.
+enum Target {
+    Id(String),
+    Name(String),
+}
+
+impl Target {
+    fn parse(self) -> Result<GroupSelector> {
+        Ok(match self {
+            Target::Id(group) => GroupSelector::Id(id(&group)?),
+            Target::Name(name) => GroupSelector::Name(name),
+        })
+    }
 }
 
 /// The target group of an ingress request: `GroupId`, or `GroupName` in the default
 /// VPC (egress requests have only the id, which the decoder requires).
-fn selector(group_id: Option<String>, group_name: Option<String>) -> Result<GroupSelector> {
-    if let Some(id) = non_empty(group_id) {
-        return Ok(GroupSelector::Id(id));
+fn selector(group_id: Option<String>, group_name: Option<String>) -> Result<Target> {
+    if let Some(group) = non_empty(group_id) {
+        return Ok(Target::Id(group));
     }
     if let Some(name) = non_empty(group_name) {
-        return Ok(GroupSelector::Name(name));
+        return Ok(Target::Name(name));
     }
     Err(Error::MissingParameter("GroupId".into()))
+}
+
+/// Authorizes an ingress or egress request's permissions, parsing what is left in
+/// EC2's order: tag specifications, the target's id, the pairs' group ids.
+fn authorize(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    target: Target,
+    perms: Permissions,
+    specs: &[wire::TagSpecification],
+    egress: bool,
+) -> Result<Vec<(SecurityGroupRule, Tags)>> {
+    let specs = tag_specs(specs)?;
+    let sel = target.parse()?;
+    let perms = perms.parse()?;
+    cp.authorize_security_group(cx.caller, &sel, egress, &perms, &specs, cx.dry_run)
+}
+
+/// Revokes an ingress or egress request's rules, given by permissions or by rule ids,
+/// parsing what is left in EC2's order: the target's id, the form (one way, not both),
+/// the rule ids, the pairs' group ids.
+fn revoke(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    target: Target,
+    perms: Permissions,
+    rule_ids: &[String],
+    egress: bool,
+) -> Result<Vec<SecurityGroupRule>> {
+    let sel = target.parse()?;
+    check_revoke_form(!perms.is_empty(), !rule_ids.is_empty())?;
+    let rule_ids = ids(rule_ids)?;
+    let perms = perms.parse()?;
+    cp.revoke_security_group(cx.caller, &sel, egress, &perms, &rule_ids, cx.dry_run)
 }
 
 /// A security group's ARN.
@@ -267,11 +346,14 @@ pub fn create(
     cx: &Ctx,
     req: wire::CreateSecurityGroupRequest,
 ) -> Result<wire::CreateSecurityGroupResult> {
+    let specs = tag_specs(&req.tag_specifications)?;
+    // EC2 answers a bad name or description before a bad VPC id.
+    check_new_group(Some(&req.group_name), Some(&req.description))?;
     let input = CreateSecurityGroupInput {
+        vpc_id: non_empty(req.vpc_id).as_deref().map(id).transpose()?,
         name: Some(req.group_name),
         description: Some(req.description),
-        vpc_id: req.vpc_id,
-        tag_specs: tag_specs(&req.tag_specifications)?,
+        tag_specs: specs,
     };
     let (g, tags) = cp.create_security_group(cx.caller, &input, cx.dry_run)?;
     Ok(wire::CreateSecurityGroupResult {
@@ -288,14 +370,14 @@ pub fn delete(
     req: wire::DeleteSecurityGroupRequest,
 ) -> Result<wire::DeleteSecurityGroupResult> {
     let sel = match (non_empty(req.group_id), non_empty(req.group_name)) {
-        (Some(id), _) => GroupSelector::Id(id),
+        (Some(group), _) => GroupSelector::Id(id(&group)?),
         (None, Some(name)) => GroupSelector::Name(name),
         (None, None) => return Err(Error::MissingParameter("GroupId or GroupName".into())),
     };
-    let id = cp.delete_security_group(cx.caller, &sel, cx.dry_run)?;
+    let deleted = cp.delete_security_group(cx.caller, &sel, cx.dry_run)?;
     Ok(wire::DeleteSecurityGroupResult {
         r#return: Some(true),
-        group_id: Some(id.to_string()),
+        group_id: Some(deleted.to_string()),
     })
 }
 
@@ -310,8 +392,13 @@ pub fn describe(
     }
     let filters = filter_set(&req.filters, GROUP_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) =
-        cp.describe_security_groups(cx.caller, &req.group_ids, &req.group_names, &filters, &pg)?;
+    let (list, next) = cp.describe_security_groups(
+        cx.caller,
+        &ids(&req.group_ids)?,
+        &req.group_names,
+        &filters,
+        &pg,
+    )?;
     Ok(wire::DescribeSecurityGroupsResult {
         security_groups: Some(list.iter().map(group_item).collect()),
         next_token: next,
@@ -329,8 +416,12 @@ pub fn describe_rules(
     }
     let filters = filter_set(&req.filters, RULE_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) =
-        cp.describe_security_group_rules(cx.caller, &req.security_group_rule_ids, &filters, &pg)?;
+    let (list, next) = cp.describe_security_group_rules(
+        cx.caller,
+        &ids(&req.security_group_rule_ids)?,
+        &filters,
+        &pg,
+    )?;
     Ok(wire::DescribeSecurityGroupRulesResult {
         security_group_rules: Some(list.iter().map(|(r, t)| rule_item(r, t)).collect()),
         next_token: next,
@@ -343,8 +434,8 @@ pub fn authorize_ingress(
     cx: &Ctx,
     req: wire::AuthorizeSecurityGroupIngressRequest,
 ) -> Result<wire::AuthorizeSecurityGroupIngressResult> {
-    let sel = selector(req.group_id, req.group_name)?;
-    let perms = permissions(
+    let target = selector(req.group_id, req.group_name)?;
+    let perms = Permissions::new(
         &req.ip_permissions,
         Flat {
             ip_protocol: req.ip_protocol,
@@ -355,8 +446,7 @@ pub fn authorize_ingress(
             source_security_group_owner_id: req.source_security_group_owner_id,
         },
     )?;
-    let specs = tag_specs(&req.tag_specifications)?;
-    let added = cp.authorize_security_group(cx.caller, &sel, false, &perms, &specs, cx.dry_run)?;
+    let added = authorize(cp, cx, target, perms, &req.tag_specifications, false)?;
     Ok(wire::AuthorizeSecurityGroupIngressResult {
         r#return: Some(true),
         security_group_rules: Some(added.iter().map(|(r, t)| rule_item(r, t)).collect()),
@@ -369,8 +459,8 @@ pub fn authorize_egress(
     cx: &Ctx,
     req: wire::AuthorizeSecurityGroupEgressRequest,
 ) -> Result<wire::AuthorizeSecurityGroupEgressResult> {
-    let sel = selector(Some(req.group_id), None)?;
-    let perms = permissions(
+    let target = selector(Some(req.group_id), None)?;
+    let perms = Permissions::new(
         &req.ip_permissions,
         Flat {
             ip_protocol: req.ip_protocol,
@@ -381,8 +471,7 @@ pub fn authorize_egress(
             source_security_group_owner_id: req.source_security_group_owner_id,
         },
     )?;
-    let specs = tag_specs(&req.tag_specifications)?;
-    let added = cp.authorize_security_group(cx.caller, &sel, true, &perms, &specs, cx.dry_run)?;
+    let added = authorize(cp, cx, target, perms, &req.tag_specifications, true)?;
     Ok(wire::AuthorizeSecurityGroupEgressResult {
         r#return: Some(true),
         security_group_rules: Some(added.iter().map(|(r, t)| rule_item(r, t)).collect()),
@@ -395,8 +484,8 @@ pub fn revoke_ingress(
     cx: &Ctx,
     req: wire::RevokeSecurityGroupIngressRequest,
 ) -> Result<wire::RevokeSecurityGroupIngressResult> {
-    let sel = selector(req.group_id, req.group_name)?;
-    let perms = permissions(
+    let target = selector(req.group_id, req.group_name)?;
+    let perms = Permissions::new(
         &req.ip_permissions,
         Flat {
             ip_protocol: req.ip_protocol,
@@ -407,14 +496,7 @@ pub fn revoke_ingress(
             source_security_group_owner_id: req.source_security_group_owner_id,
         },
     )?;
-    let gone = cp.revoke_security_group(
-        cx.caller,
-        &sel,
-        false,
-        &perms,
-        &req.security_group_rule_ids,
-        cx.dry_run,
-    )?;
+    let gone = revoke(cp, cx, target, perms, &req.security_group_rule_ids, false)?;
     Ok(wire::RevokeSecurityGroupIngressResult {
         r#return: Some(true),
         revoked_security_group_rules: Some(gone.iter().map(revoked_item).collect()),
@@ -428,8 +510,8 @@ pub fn revoke_egress(
     cx: &Ctx,
     req: wire::RevokeSecurityGroupEgressRequest,
 ) -> Result<wire::RevokeSecurityGroupEgressResult> {
-    let sel = selector(Some(req.group_id), None)?;
-    let perms = permissions(
+    let target = selector(Some(req.group_id), None)?;
+    let perms = Permissions::new(
         &req.ip_permissions,
         Flat {
             ip_protocol: req.ip_protocol,
@@ -440,14 +522,7 @@ pub fn revoke_egress(
             source_security_group_owner_id: req.source_security_group_owner_id,
         },
     )?;
-    let gone = cp.revoke_security_group(
-        cx.caller,
-        &sel,
-        true,
-        &perms,
-        &req.security_group_rule_ids,
-        cx.dry_run,
-    )?;
+    let gone = revoke(cp, cx, target, perms, &req.security_group_rule_ids, true)?;
     Ok(wire::RevokeSecurityGroupEgressResult {
         r#return: Some(true),
         revoked_security_group_rules: Some(gone.iter().map(revoked_item).collect()),
@@ -457,34 +532,44 @@ pub fn revoke_egress(
 
 /// ModifySecurityGroupRules: each `SecurityGroupRule.N` replaces one rule's definition.
 /// Empty peers are taken as absent (a rule has exactly one); the protocol and the
-/// description are passed as given, for the control plane to check.
+/// description are passed as given, for the control plane to check. The ids are parsed
+/// in EC2's order: the group, every rule, then the referenced groups.
 pub fn modify_rules(
     cp: &ControlPlane,
     cx: &Ctx,
     req: wire::ModifySecurityGroupRulesRequest,
 ) -> Result<wire::ModifySecurityGroupRulesResult> {
+    let group = id(&req.group_id)?;
+    let rule_ids = req
+        .security_group_rules
+        .iter()
+        .map(|item| id(&item.security_group_rule_id))
+        .collect::<Result<Vec<_>>>()?;
     let updates: Vec<RuleUpdate> = req
         .security_group_rules
         .into_iter()
-        .map(|item| match item.security_group_rule {
-            Some(def) => RuleUpdate {
-                rule_id: item.security_group_rule_id,
+        .zip(rule_ids)
+        .map(|(item, rule_id)| {
+            let Some(def) = item.security_group_rule else {
+                return Ok(RuleUpdate::of(rule_id));
+            };
+            Ok(RuleUpdate {
+                rule_id,
                 protocol: def.ip_protocol,
                 from_port: def.from_port.map(i64::from),
                 to_port: def.to_port.map(i64::from),
                 cidr_ipv4: non_empty(def.cidr_ipv4),
                 cidr_ipv6: non_empty(def.cidr_ipv6),
                 prefix_list_id: non_empty(def.prefix_list_id),
-                referenced_group_id: non_empty(def.referenced_group_id),
+                referenced_group_id: non_empty(def.referenced_group_id)
+                    .as_deref()
+                    .map(id)
+                    .transpose()?,
                 description: def.description,
-            },
-            None => RuleUpdate {
-                rule_id: item.security_group_rule_id,
-                ..Default::default()
-            },
+            })
         })
-        .collect();
-    cp.modify_security_group_rules(cx.caller, &req.group_id, &updates, cx.dry_run)?;
+        .collect::<Result<_>>()?;
+    cp.modify_security_group_rules(cx.caller, &group, &updates, cx.dry_run)?;
     Ok(wire::ModifySecurityGroupRulesResult {
         r#return: Some(true),
     })

@@ -1,7 +1,7 @@
 //! VPC, subnet and DHCP options actions: typed requests to the control plane, its
 //! records to the model's output types.
 
-use super::{non_empty, page, tag_set, tag_specs, Ctx};
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::net::subnets::{CreateSubnetInput, SubnetInfo, SUBNET_FILTERS};
 use strato_control::net::vpcs::{CreateVpcInput, VpcAttribute, DHCP_FILTERS, VPC_FILTERS};
@@ -72,7 +72,7 @@ pub fn create_default_vpc(
 
 /// DeleteVpc.
 pub fn delete_vpc(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteVpcRequest) -> Result<()> {
-    cp.delete_vpc(cx.caller, &req.vpc_id, cx.dry_run)
+    cp.delete_vpc(cx.caller, &id(&req.vpc_id)?, cx.dry_run)
 }
 
 /// DescribeVpcs.
@@ -86,7 +86,7 @@ pub fn describe_vpcs(
     }
     let filters = filter_set(&req.filters, VPC_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) = cp.describe_vpcs(cx.caller, &req.vpc_ids, &filters, &pg)?;
+    let (list, next) = cp.describe_vpcs(cx.caller, &ids(&req.vpc_ids)?, &filters, &pg)?;
     Ok(wire::DescribeVpcsResult {
         vpcs: Some(list.iter().map(|(v, t)| vpc_item(v, t)).collect()),
         next_token: next,
@@ -130,7 +130,7 @@ pub fn modify_vpc_attribute(
             ))
         }
     };
-    cp.modify_vpc_attribute(cx.caller, &req.vpc_id, attr, value, cx.dry_run)
+    cp.modify_vpc_attribute(cx.caller, &id(&req.vpc_id)?, attr, value, cx.dry_run)
 }
 
 /// DescribeVpcAttribute.
@@ -146,7 +146,7 @@ pub fn describe_vpc_attribute(
             VpcAttribute::EnableNetworkAddressUsageMetrics
         }
     };
-    let vpc = cp.vpc(cx.caller, &req.vpc_id)?;
+    let vpc = cp.vpc(cx.caller, &id(&req.vpc_id)?)?;
     if cx.dry_run {
         return Err(Error::DryRunOperation);
     }
@@ -203,7 +203,8 @@ pub fn describe_dhcp_options(
     }
     let filters = filter_set(&req.filters, DHCP_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) = cp.describe_dhcp_options(cx.caller, &req.dhcp_options_ids, &filters, &pg)?;
+    let (list, next) =
+        cp.describe_dhcp_options(cx.caller, &ids(&req.dhcp_options_ids)?, &filters, &pg)?;
     Ok(wire::DescribeDhcpOptionsResult {
         dhcp_options: Some(list.iter().map(|(d, t)| dhcp_item(d, t)).collect()),
         next_token: next,
@@ -256,12 +257,14 @@ pub fn create_subnet(
     cx: &Ctx,
     req: wire::CreateSubnetRequest,
 ) -> Result<wire::CreateSubnetResult> {
+    // The tag specifications are checked before the VPC id, as EC2 answers them.
+    let tag_specs = tag_specs(&req.tag_specifications)?;
     let input = CreateSubnetInput {
-        vpc_id: Some(req.vpc_id),
+        vpc_id: Some(id(&req.vpc_id)?),
         cidr_block: req.cidr_block,
         availability_zone: non_empty(req.availability_zone),
         availability_zone_id: non_empty(req.availability_zone_id),
-        tag_specs: tag_specs(&req.tag_specifications)?,
+        tag_specs,
     };
     let s = cp.create_subnet(cx.caller, &input, cx.dry_run)?;
     Ok(wire::CreateSubnetResult {
@@ -271,7 +274,7 @@ pub fn create_subnet(
 
 /// DeleteSubnet.
 pub fn delete_subnet(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteSubnetRequest) -> Result<()> {
-    cp.delete_subnet(cx.caller, &req.subnet_id, cx.dry_run)
+    cp.delete_subnet(cx.caller, &id(&req.subnet_id)?, cx.dry_run)
 }
 
 /// DescribeSubnets.
@@ -285,7 +288,7 @@ pub fn describe_subnets(
     }
     let filters = filter_set(&req.filters, SUBNET_FILTERS, true)?;
     let pg = page(req.max_results, req.next_token.as_deref(), 5, 1000)?;
-    let (list, next) = cp.describe_subnets(cx.caller, &req.subnet_ids, &filters, &pg)?;
+    let (list, next) = cp.describe_subnets(cx.caller, &ids(&req.subnet_ids)?, &filters, &pg)?;
     Ok(wire::DescribeSubnetsResult {
         subnets: Some(list.iter().map(subnet_item).collect()),
         next_token: next,
@@ -302,5 +305,5 @@ pub fn modify_subnet_attribute(
         .map_public_ip_on_launch
         .and_then(|v| v.value)
         .ok_or_else(|| Error::MissingParameter("MapPublicIpOnLaunch".into()))?;
-    cp.modify_subnet_map_public_ip(cx.caller, &req.subnet_id, value, cx.dry_run)
+    cp.modify_subnet_map_public_ip(cx.caller, &id(&req.subnet_id)?, value, cx.dry_run)
 }
