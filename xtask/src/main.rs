@@ -64,6 +64,11 @@ const OPEN_ENUMS: &[&str] = &["AccountAttributeName", "InstanceType"];
 /// (`tests/e2e/test_model_roundtrip.py` allows the same pairs.)
 const EXTRA_ENUM_VALUES: &[(&str, &str)] = &[("AttachmentStatus", "available")];
 
+/// Output structures that get a `prerendered` field: their content already encoded by
+/// their own encoder, which a handler may keep and hand back instead of building the
+/// structure again (DescribeInstances pages re-encode the same unchanged instances).
+const PRERENDERED: &[&str] = &["Instance"];
+
 fn codegen(check: bool) -> Res<()> {
     let root = root();
     let model: Value =

@@ -12,7 +12,7 @@
 //! protocol cannot send an empty list); a structure responses carry (or both) has
 //! every member optional, so a handler states exactly which elements the answer holds.
 
-use crate::{snake, Generator, Res, EXTRA_ENUM_VALUES, OPEN_ENUMS};
+use crate::{snake, Generator, Res, EXTRA_ENUM_VALUES, OPEN_ENUMS, PRERENDERED};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -274,6 +274,12 @@ impl Generator<'_> {
         for f in &fields {
             writeln!(o, "    pub {}: {},", f.field, f.ty).map_err(se)?;
         }
+        let prerendered = encoded && PRERENDERED.contains(&name);
+        if prerendered {
+            o.push_str(
+                "    /// The content as this type's encoder writes it, when a handler kept it\n                 \x20   /// ([`crate::codec::render`]): written as it is, the fields above unread.\n                 \x20   pub prerendered: Option<std::sync::Arc<str>>,\n",
+            );
+        }
         o.push_str("}\n\n");
         if decoded {
             let var = if fields.is_empty() { "_n" } else { "n" };
@@ -286,6 +292,9 @@ impl Generator<'_> {
                 writeln!(o, "            {}: n.{}({:?})?,", f.field, f.how, f.wire_in)
                     .map_err(se)?;
             }
+            if prerendered {
+                o.push_str("            prerendered: None,\n");
+            }
             o.push_str("        })\n    }\n}\n\n");
         }
         if encoded {
@@ -295,6 +304,9 @@ impl Generator<'_> {
                 "impl Encode for {name} {{\n    fn encode(&self, {var}: &mut XmlWriter) {{"
             )
             .map_err(se)?;
+            if prerendered {
+                o.push_str("        if let Some(p) = &self.prerendered {\n            w.raw(p);\n            return;\n        }\n");
+            }
             for f in &fields {
                 let (open, close) = (format!("<{}>", f.wire_out), format!("</{}>", f.wire_out));
                 if f.list {

@@ -2,9 +2,11 @@
 //! error type, and small helpers (timestamps) that the wire and the store agree on.
 
 pub mod base64;
+pub mod bounded;
 pub mod cidr;
 pub mod error;
 pub mod filter;
+pub mod hashing;
 pub mod host;
 pub mod ids;
 pub mod time_fmt;

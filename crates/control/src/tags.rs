@@ -97,7 +97,7 @@ pub(crate) fn tags_of_ids<'a>(
     tx: &Tx,
     account: &Scope,
     ids: impl IntoIterator<Item = &'a str>,
-) -> Result<std::collections::HashMap<String, crate::Tags>> {
+) -> Result<strato_common::hashing::FastMap<String, crate::Tags>> {
     let ids: Vec<&str> = ids.into_iter().collect();
     let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else {
         return Ok(Default::default());

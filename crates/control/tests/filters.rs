@@ -508,7 +508,7 @@ impl World {
                 &PageRequest::all(),
             )
             .unwrap();
-        let find = |id: &InstanceId| list.iter().find(|(i, _)| i.id == *id).unwrap().0.clone();
+        let find = |id: &InstanceId| (*list.iter().find(|(i, _)| i.id == *id).unwrap().0).clone();
         let (a, b) = (find(&a), find(&b));
         assert_eq!(a.state, InstanceState::Running);
         assert_eq!(b.state, InstanceState::Running);
@@ -517,8 +517,8 @@ impl World {
             "a has an auto-assigned public address"
         );
         assert_eq!(b.public_ip.as_deref(), Some(eip.public_ip.as_str()));
-        let nic_a = nics.of(a.id.as_str())[0].clone();
-        let nic_b = nics.of(b.id.as_str())[0].clone();
+        let nic_a = (*nics.of(a.id.as_str())[0]).clone();
+        let nic_b = (*nics.of(b.id.as_str())[0]).clone();
         Fleet {
             a,
             b,

@@ -147,7 +147,7 @@ impl World {
                 &PageRequest::all(),
             )
             .unwrap();
-        nics.of(id.as_str()).to_vec()
+        nics.of(id.as_str()).iter().map(|n| (**n).clone()).collect()
     }
 
     fn all_interfaces(&self) -> Vec<NetworkInterface> {
@@ -585,7 +585,7 @@ fn failed_launches_make_no_interfaces() {
         w.cp.describe_instances_with_interfaces(&w.a, &[], &filters, &PageRequest::all())
             .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(nics.of(id.as_str()), &[eni][..]);
+    assert_eq!(nics.of(id.as_str()), &[std::sync::Arc::new(eni)][..]);
 }
 
 #[test]

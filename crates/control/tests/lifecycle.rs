@@ -104,7 +104,7 @@ impl World {
             .unwrap()
             .instances
             .into_iter()
-            .map(|(i, _)| i.id)
+            .map(|(i, _)| i.id.clone())
             .collect()
     }
 
@@ -350,7 +350,7 @@ fn filters_and_pages() {
         let (got, next) =
             w.cp.describe_instances(&a, &[], &FilterSet::default(), &page)
                 .unwrap();
-        seen.extend(got.into_iter().map(|(i, _)| i.id));
+        seen.extend(got.into_iter().map(|(i, _)| i.id.clone()));
         match next {
             Some(t) => page = PageRequest::new(Some(5), Some(&t), 5, 1000).unwrap(),
             None => break,

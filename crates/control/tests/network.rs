@@ -152,7 +152,7 @@ impl World {
             .run_instances(c, &input, false)?
             .instances
             .into_iter()
-            .map(|(i, _)| i.id)
+            .map(|(i, _)| i.id.clone())
             .collect())
     }
 }

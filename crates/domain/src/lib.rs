@@ -96,7 +96,7 @@ impl InstanceState {
 }
 
 /// What the control plane wants the hypervisor to do with an instance.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Desired {
     Running,
@@ -105,7 +105,7 @@ pub enum Desired {
 }
 
 /// What an instance does when its guest powers off.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShutdownBehavior {
     #[default]
@@ -122,15 +122,36 @@ impl ShutdownBehavior {
     }
 }
 
+/// Which stored text a record was read from: the store numbers each distinct document
+/// text it decodes (process-wide, never reused), so two records with the same
+/// revision are the same text — what lets the front door keep an answer it encoded
+/// from one and hand it back for the other. `DocRev(0)` is a record not read from the
+/// store (just made). It is bookkeeping, not data: never stored, and it takes no part
+/// in comparing or hashing records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DocRev(pub u64);
+
+impl PartialEq for DocRev {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DocRev {}
+
+impl std::hash::Hash for DocRev {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 /// EC2's `StateReason`: a code such as `Client.UserInitiatedShutdown` and its message.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct StateReason {
     pub code: String,
     pub message: String,
 }
 
 /// One instance.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct Instance {
     pub id: InstanceId,
     pub account_id: AccountId,
@@ -219,6 +240,9 @@ pub struct Instance {
     /// become its tags when volumes exist).
     #[serde(default)]
     pub volume_tags: Vec<(String, String)>,
+    /// The stored text this record was read from ([`DocRev`]).
+    #[serde(skip)]
+    pub rev: DocRev,
 }
 
 fn default_auto_recovery() -> String {
@@ -226,7 +250,7 @@ fn default_auto_recovery() -> String {
 }
 
 /// A guest's CPU topology: `core_count × threads_per_core` vCPUs on one socket.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct CpuOptions {
     pub core_count: u32,
     pub threads_per_core: u32,
@@ -247,7 +271,7 @@ pub struct CreditDefault {
 }
 
 /// A security group as an instance refers to it (`groupSet` items).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct GroupRef {
     /// The group.
     pub id: SecurityGroupId,
@@ -583,7 +607,7 @@ pub struct DhcpOptions {
 
 /// An instance's metadata-service settings (RunInstances `MetadataOptions`,
 /// ModifyInstanceMetadataOptions). Values are EC2's own strings.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct MetadataOptions {
     /// `optional` (IMDSv1 and v2) or `required` (v2 tokens only).
     pub http_tokens: String,
@@ -643,7 +667,7 @@ pub struct AddressAssociation {
 /// MAC address. Every instance launched in a VPC has one at device index 0 (its
 /// primary interface, made with it or named at launch); CreateNetworkInterface makes
 /// others, attachable to an instance of their zone at device index 1 and up.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct NetworkInterface {
     /// The interface id.
     pub id: NetworkInterfaceId,
@@ -674,10 +698,13 @@ pub struct NetworkInterface {
     /// returns this interface instead of making another.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// The stored text this record was read from ([`DocRev`]).
+    #[serde(skip)]
+    pub rev: DocRev,
 }
 
 /// A network interface's attachment to an instance.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub struct NetworkInterfaceAttachment {
     /// The attachment id.
     pub id: NetworkInterfaceAttachmentId,

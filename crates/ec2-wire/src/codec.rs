@@ -295,6 +295,14 @@ pub fn respond<T: Encode>(op: Operation, request_id: &str, out: &T) -> String {
     doc
 }
 
+/// `value`'s content as its encoder writes it, to keep and hand back as a structure's
+/// `prerendered` member (see `xtask`'s `PRERENDERED`).
+pub fn render<T: Encode>(value: &T) -> std::sync::Arc<str> {
+    let mut w = XmlWriter::with_capacity(4096);
+    value.encode(&mut w);
+    std::sync::Arc::from(w.into_string())
+}
+
 /// The answer of an operation the model gives no output: EC2's `<return>true</return>`.
 pub fn respond_return(op: Operation, request_id: &str) -> String {
     crate::xml::success(op.name(), request_id, |w| {

@@ -13,6 +13,7 @@
 /// The records, which live in `strato-domain` so that layers above the store need not
 /// depend on it.
 pub use strato_domain as model;
+mod decoded;
 mod sqlite;
 
 pub use model::*;

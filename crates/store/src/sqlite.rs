@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use strato_common::hashing::FastMap;
 use strato_common::{AccountId, Error, Result};
 use strato_domain::Scope;
 
@@ -503,6 +504,28 @@ fn json_col<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| bad(Box::new(e)))
 }
 
+/// [`json_col`] for the record types listings read in bulk: decoded through the
+/// process-wide cache of recently decoded documents ([`crate::decoded`]).
+fn doc_col<T: crate::decoded::Cached>(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
+    };
+    let text = r.get_ref(idx)?.as_bytes().map_err(|e| bad(Box::new(e)))?;
+    T::cache().decode(text).map_err(|e| bad(Box::new(e)))
+}
+
+/// [`doc_col`] shared with the cache, for listings.
+fn shared_col<T: crate::decoded::Cached>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<std::sync::Arc<T>> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
+    };
+    let text = r.get_ref(idx)?.as_bytes().map_err(|e| bad(Box::new(e)))?;
+    T::cache().decode_shared(text).map_err(|e| bad(Box::new(e)))
+}
+
 fn open_conn(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.execute_batch(
@@ -934,11 +957,9 @@ impl Tx<'_> {
         self.conn
             .prepare_cached("SELECT data FROM instances WHERE account_id = ?1 AND id = ?2")
             .map_err(db_err)?
-            .query_row(params![scope.key(), id], |r| r.get::<_, String>(0))
+            .query_row(params![scope.key(), id], |r| doc_col(r, 0))
             .optional()
-            .map_err(db_err)?
-            .map(|s| from_json(&s))
-            .transpose()
+            .map_err(db_err)
     }
 
     /// An instance by id regardless of account: only for the host agent's reports.
@@ -961,7 +982,7 @@ impl Tx<'_> {
         after: Option<&str>,
         limit: usize,
         visible_since_ms: i64,
-    ) -> Result<Vec<Instance>> {
+    ) -> Result<Vec<std::sync::Arc<Instance>>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -978,10 +999,14 @@ impl Tx<'_> {
                     visible_since_ms,
                     limit as i64
                 ],
-                |r| json_col(r, 0),
+                |r| shared_col(r, 0),
             )
             .map_err(db_err)?;
-        rows.map(|r| r.map_err(db_err)).collect()
+        let mut out = Vec::with_capacity(limit.min(1000));
+        for r in rows {
+            out.push(r.map_err(db_err)?);
+        }
+        Ok(out)
     }
 
     pub fn instances_in_reservation(
@@ -1209,7 +1234,7 @@ impl Tx<'_> {
         scope: &Scope,
         first: &str,
         last: &str,
-    ) -> Result<HashMap<String, Vec<(String, String)>>> {
+    ) -> Result<FastMap<String, Vec<(String, String)>>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -1227,7 +1252,7 @@ impl Tx<'_> {
                 ))
             })
             .map_err(db_err)?;
-        let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut out: FastMap<String, Vec<(String, String)>> = FastMap::default();
         for r in rows {
             let (id, k, v) = r.map_err(db_err)?;
             out.entry(id).or_default().push((k, v));
@@ -1550,7 +1575,7 @@ impl Tx<'_> {
         &self,
         scope: &Scope,
         instances: &[&str],
-    ) -> Result<Vec<NetworkInterface>> {
+    ) -> Result<Vec<std::sync::Arc<NetworkInterface>>> {
         let key = scope.key();
         let mut out = vec![];
         for chunk in instances.chunks(IN_LIST_CHUNK) {
@@ -1561,7 +1586,7 @@ impl Tx<'_> {
             let mut st = self.conn.prepare(&sql).map_err(db_err)?;
             let params = std::iter::once(key.as_str()).chain(chunk.iter().copied());
             let rows = st
-                .query_map(rusqlite::params_from_iter(params), |r| json_col(r, 0))
+                .query_map(rusqlite::params_from_iter(params), |r| shared_col(r, 0))
                 .map_err(db_err)?;
             for r in rows {
                 out.push(r.map_err(db_err)?);
@@ -1579,7 +1604,7 @@ impl Tx<'_> {
         scope: &Scope,
         first: &str,
         last: &str,
-    ) -> Result<Vec<NetworkInterface>> {
+    ) -> Result<Vec<std::sync::Arc<NetworkInterface>>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -1588,9 +1613,14 @@ impl Tx<'_> {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![scope.key(), first, last], |r| json_col(r, 0))
+            .query_map(params![scope.key(), first, last], |r| shared_col(r, 0))
             .map_err(db_err)?;
-        rows.map(|r| r.map_err(db_err)).collect()
+        // About one interface per instance of the range.
+        let mut out = Vec::with_capacity(1024);
+        for r in rows {
+            out.push(r.map_err(db_err)?);
+        }
+        Ok(out)
     }
 
     /// The interfaces attached to the given instances of an account, each with its

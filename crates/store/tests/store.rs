@@ -47,6 +47,7 @@ fn instance(account: &AccountId) -> Instance {
         cpu_options: None,
         auto_recovery: "default".into(),
         volume_tags: vec![],
+        rev: Default::default(),
     }
 }
 
@@ -389,6 +390,7 @@ fn interface(account: &AccountId, vpc: &str, subnet: &str, ip: &str) -> NetworkI
         attachment: None,
         created_ms: 0,
         client_token: None,
+        rev: Default::default(),
     }
 }
 
@@ -516,7 +518,7 @@ fn interfaces_of_instances_by_range_and_host() {
     let one = db
         .read(|tx| tx.interfaces_of_instances(&us(&a), &[i2.id.as_str()]))
         .unwrap();
-    assert_eq!(one, vec![n2.clone()]);
+    assert_eq!(one, vec![std::sync::Arc::new(n2.clone())]);
     // Long lists go in chunks.
     let many: Vec<String> = (0..1200)
         .map(|_| InstanceId::generate().to_string())
@@ -526,7 +528,7 @@ fn interfaces_of_instances_by_range_and_host() {
     assert_eq!(
         db.read(|tx| tx.interfaces_of_instances(&us(&a), &ids))
             .unwrap(),
-        vec![n1.clone()]
+        vec![std::sync::Arc::new(n1.clone())]
     );
     assert_eq!(
         db.read(|tx| tx.nics_of_instances(&us(&a), &ids)).unwrap(),

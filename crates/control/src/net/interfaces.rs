@@ -299,6 +299,7 @@ pub(crate) fn insert_interface(
         attachment,
         created_ms: now,
         client_token: None,
+        rev: Default::default(),
     };
     tx.insert_doc(&n)?;
     Ok(n)

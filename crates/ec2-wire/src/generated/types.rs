@@ -5318,10 +5318,17 @@ pub struct Instance {
     pub usage_operation_update_time: Option<DateTime>,
     pub virtualization_type: Option<VirtualizationType>,
     pub vpc_id: Option<String>,
+    /// The content as this type's encoder writes it, when a handler kept it
+    /// ([`crate::codec::render`]): written as it is, the fields above unread.
+    pub prerendered: Option<std::sync::Arc<str>>,
 }
 
 impl Encode for Instance {
     fn encode(&self, w: &mut XmlWriter) {
+        if let Some(p) = &self.prerendered {
+            w.raw(p);
+            return;
+        }
         w.member(
             "<amiLaunchIndex>",
             "</amiLaunchIndex>",

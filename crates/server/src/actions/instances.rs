@@ -2,7 +2,10 @@
 //! model's output types.
 
 use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
+use std::sync::{Arc, Mutex, OnceLock};
 use strato_common::base64::{decode_base64, encode_base64};
+use strato_common::bounded::BoundedMap;
+use strato_common::hashing::DigestHasher;
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
 use strato_control::instances::{
@@ -102,11 +105,89 @@ fn metadata_options_item(
     }
 }
 
+/// Instances already encoded, by what they were built from ([`render_key`]). A page of
+/// DescribeInstances is mostly instances that have not changed since the last page
+/// that showed them: their `<item>` is the same text, so it is kept and handed back as
+/// the typed item's `prerendered` content instead of building and encoding it again.
+/// Bounded to the items of a few pages of 10,000.
+static RENDERED: OnceLock<Mutex<Rendered>> = OnceLock::new();
+
+/// Encoded items by [`render_key`], a keyed digest already (so not hashed again).
+type Rendered = BoundedMap<u128, Arc<str>, std::hash::BuildHasherDefault<DigestHasher>>;
+
+fn rendered() -> std::sync::MutexGuard<'static, Rendered> {
+    RENDERED
+        .get_or_init(|| Mutex::new(BoundedMap::new(20_000)))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Forgets every kept item (for benchmarks that measure building and encoding).
+pub fn forget_rendered() {
+    rendered().clear();
+}
+
+/// The key of an instance's item: everything it is built from. The instance record and
+/// its interfaces enter by their revisions (which stored text they were read from:
+/// equal revisions, equal records), the rest by value — the region (its DNS names),
+/// the tags, and whether the public address is an Elastic IP. The whole is digested
+/// to 128 bits by two SipHash digests under independent random keys, so two different
+/// keys meet with a chance of about 2^-128 — never, in practice — while any change to
+/// an input makes a new key: nothing has to invalidate a kept item. `None` for records
+/// not read from the store (revision 0), which are built anew.
+fn render_key(
+    region: &str,
+    i: &Instance,
+    tags: &[(String, String)],
+    nics: &[Arc<NetworkInterface>],
+    elastic: bool,
+) -> Option<u128> {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEYS: OnceLock<[std::collections::hash_map::RandomState; 2]> = OnceLock::new();
+    if i.rev.0 == 0 || nics.iter().any(|n| n.rev.0 == 0) {
+        return None;
+    }
+    let keys = KEYS.get_or_init(Default::default);
+    let digest = |k: &std::collections::hash_map::RandomState| {
+        let mut h = k.build_hasher();
+        (region, i.rev.0, tags, elastic).hash(&mut h);
+        for n in nics {
+            n.rev.0.hash(&mut h);
+        }
+        h.finish()
+    };
+    Some((u128::from(digest(&keys[0])) << 64) | u128::from(digest(&keys[1])))
+}
+
 /// One instance as EC2 describes it (an `instancesSet` item). `region` names the
 /// private DNS domain; `nics` are the instance's attached interfaces, primary first.
-/// DescribeInstances builds a thousand of these per page, so each DNS name is built
-/// once and shared by the elements that show it.
+/// An item built from the same inputs before comes back already encoded.
 pub fn instance_item(
+    region: &str,
+    i: &Instance,
+    tags: &[(String, String)],
+    nics: &InstanceInterfaces,
+) -> wire::Instance {
+    let elastic = i.public_ip.as_deref().is_some_and(|ip| nics.is_elastic(ip));
+    let Some(key) = render_key(region, i, tags, nics.of(i.id.as_str()), elastic) else {
+        return build_instance_item(region, i, tags, nics);
+    };
+    let kept = rendered().get(&key).cloned();
+    let prerendered = kept.unwrap_or_else(|| {
+        let text = strato_ec2_wire::codec::render(&build_instance_item(region, i, tags, nics));
+        rendered().get_or_insert_with(key, || text.clone());
+        text
+    });
+    wire::Instance {
+        prerendered: Some(prerendered),
+        ..Default::default()
+    }
+}
+
+/// [`instance_item`] built field by field. DescribeInstances builds a thousand of these
+/// per page when nothing is kept, so each DNS name is built once and shared by the
+/// elements that show it.
+fn build_instance_item(
     region: &str,
     i: &Instance,
     tags: &[(String, String)],
@@ -479,8 +560,9 @@ pub fn describe(
         cp.describe_instances_with_interfaces(cx.caller, &ids(&req.instance_ids)?, &filters, &pg)?;
     let owner = cx.caller.account.to_string();
     let region = &cx.caller.region;
-    let mut reservations: Vec<wire::Reservation> = vec![];
-    let mut index: std::collections::HashMap<&str, usize> = Default::default();
+    let mut reservations: Vec<wire::Reservation> = Vec::with_capacity(list.len());
+    let mut index: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(list.len());
     for (i, t) in &list {
         let item = instance_item(region, i, t, &nics);
         let key = i.reservation_id.as_str();
