@@ -241,6 +241,54 @@ def test_primary_interface_in_describe_instances(strato, ec2, net, account_id):
     ec2.terminate_instances(InstanceIds=[iid])
 
 
+def test_describe_network_interfaces_shows_public_addresses(ec2, account_id):
+    """A primary interface's public address shows in DescribeNetworkInterfaces as in
+    DescribeInstances: auto-assigned (Amazon's), or an Elastic IP (the account's, with
+    its allocation and association); the association filters select by those values."""
+    auto, elastic = launch(ec2, count=2, wait="running")  # default subnets map addresses
+    alloc = ec2.allocate_address(Domain="vpc")
+    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=elastic)["AssociationId"]
+    try:
+        for iid in (auto, elastic):
+            n = primary_of(ec2, iid)
+            (d,) = enis(ec2, NetworkInterfaceIds=[n["NetworkInterfaceId"]])
+            shown = n["Association"]
+            got = d["Association"]
+            assert (got["PublicIp"], got["PublicDnsName"], got["IpOwnerId"]) == \
+                (shown["PublicIp"], shown["PublicDnsName"], shown["IpOwnerId"])
+            assert got["PublicIp"] == instance(ec2, iid)["PublicIpAddress"]
+            assert d["PrivateIpAddresses"][0]["Association"] == got
+            (f,) = enis(ec2, Filters=[{"Name": "association.public-ip", "Values": [got["PublicIp"]]}])
+            assert f["NetworkInterfaceId"] == n["NetworkInterfaceId"] and f["Association"] == got
+        got = enis(ec2, NetworkInterfaceIds=[primary_of(ec2, auto)["NetworkInterfaceId"]])[0]["Association"]
+        assert got["IpOwnerId"] == "amazon" and "AllocationId" not in got and "AssociationId" not in got
+        got = enis(ec2, NetworkInterfaceIds=[primary_of(ec2, elastic)["NetworkInterfaceId"]])[0]["Association"]
+        pub = alloc["PublicIp"]
+        (a,) = ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"]
+        assert got == {"PublicIp": pub, "IpOwnerId": account_id,
+                       "PublicDnsName": f"ec2-{pub.replace('.', '-')}.compute-1.amazonaws.com",
+                       "AllocationId": a["AllocationId"], "AssociationId": a["AssociationId"]}
+        assert a["AssociationId"] == assoc and a["InstanceId"] == elastic
+        # An interface attached to nothing has no public address.
+        sub = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": ["us-east-1a"]},
+                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+        spare = ec2.create_network_interface(SubnetId=sub["SubnetId"])["NetworkInterface"]
+        assert "Association" not in spare
+        assert "Association" not in enis(ec2, NetworkInterfaceIds=[spare["NetworkInterfaceId"]])[0]
+        ec2.delete_network_interface(NetworkInterfaceId=spare["NetworkInterfaceId"])
+        # Disassociated, the interface shows the instance's new auto-assigned address.
+        ec2.disassociate_address(AssociationId=assoc)
+        got = enis(ec2, NetworkInterfaceIds=[primary_of(ec2, elastic)["NetworkInterfaceId"]])[0]["Association"]
+        assert got["PublicIp"] != pub and got["IpOwnerId"] == "amazon" and "AllocationId" not in got
+        assert got["PublicIp"] == instance(ec2, elastic)["PublicIpAddress"]
+        assert enis(ec2, Filters=[{"Name": "association.public-ip", "Values": [pub]}]) == []
+    finally:
+        if "AssociationId" in ec2.describe_addresses(AllocationIds=[alloc["AllocationId"]])["Addresses"][0]:
+            ec2.disassociate_address(AssociationId=assoc)
+        ec2.release_address(AllocationId=alloc["AllocationId"])
+        ec2.terminate_instances(InstanceIds=[auto, elastic])
+
+
 def default_group(ec2, vpc):
     return ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
                                                  {"Name": "group-name", "Values": ["default"]}]

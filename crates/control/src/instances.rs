@@ -3,11 +3,9 @@
 
 use crate::catalog::{self, DEFAULT_INSTANCE_TYPE};
 use crate::lifecycle::{self, reason};
-use crate::net::addresses::public_dns_name;
+use crate::net::addresses::{associated_by_public_ip, public_dns_name, PublicAssociation};
 use crate::net::flag;
-use crate::net::interfaces::{
-    association_field, insert_interface, primary_attachment, INTERFACE_RESOURCE_TYPE,
-};
+use crate::net::interfaces::{insert_interface, primary_attachment, INTERFACE_RESOURCE_TYPE};
 use crate::net::security_groups::{default_vpc_tx, resolve_instance_groups};
 use crate::net::subnets::SubnetAddresses;
 use crate::page::{encode_token, PageRequest};
@@ -74,11 +72,7 @@ impl InstanceInterfaces {
         }
         InstanceInterfaces {
             by_instance,
-            elastic_ips: elastic_ips
-                .iter()
-                .filter(|a| a.association.is_some())
-                .map(|a| (a.public_ip.clone(), a.clone()))
-                .collect(),
+            elastic_ips: associated_by_public_ip(elastic_ips.iter().cloned()),
         }
     }
 
@@ -94,6 +88,18 @@ impl InstanceInterfaces {
     /// account rather than `amazon`).
     pub fn is_elastic(&self, public_ip: &str) -> bool {
         self.elastic_ips.contains_key(public_ip)
+    }
+
+    /// The public address of instance `i` as its primary interface shows it (the
+    /// same values DescribeNetworkInterfaces shows for that interface), if it has one.
+    pub fn public_association(&self, region: &str, i: &Instance) -> Option<PublicAssociation> {
+        let ip = i.public_ip.as_deref()?;
+        Some(PublicAssociation::new(
+            region,
+            &i.account_id,
+            ip,
+            self.elastic_ips.get(ip),
+        ))
     }
 
     /// Keeps only the interfaces of `instances`.
@@ -549,7 +555,8 @@ fn interface_field(
         .or_else(|| name.strip_prefix("addresses.association."))
     {
         return match public_ip_of(i, n) {
-            Some(ip) => association_field(region, &n.account_id, ip, r.elastic_ips.get(ip), field),
+            Some(ip) => PublicAssociation::new(region, &n.account_id, ip, r.elastic_ips.get(ip))
+                .field(field),
             None => vec![],
         };
     }

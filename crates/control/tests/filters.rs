@@ -18,15 +18,17 @@ use strato_agent::Agent;
 use strato_agent_api::{AgentClient, VmReport};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::ec2_timestamp;
-use strato_common::InstanceId;
+use strato_common::{InstanceId, NetworkInterfaceId};
 use strato_control::catalog::zone_id;
 use strato_control::images::{owner_id, DescribeImagesInput, DEFAULT_IMAGE_ID, IMAGE_FILTERS};
 use strato_control::instances::{
-    private_dns_name, MetadataOptionsChange, RunInstancesInput, INSTANCE_FILTERS,
-    INSTANCE_STATUS_FILTERS,
+    private_dns_name, InstanceInterfaces, MetadataOptionsChange, RunInstancesInput, TaggedInstance,
+    INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
-use strato_control::net::addresses::{public_dns_name, AddressRef};
-use strato_control::net::interfaces::{CreateInterface, INTERFACE_FILTERS};
+use strato_control::net::addresses::{
+    public_dns_name, AddressRef, AssociationRef, PublicAssociation,
+};
+use strato_control::net::interfaces::{CreateInterface, InterfaceInfo, INTERFACE_FILTERS};
 use strato_control::net::route_tables::ROUTE_TABLE_FILTERS;
 use strato_control::net::subnets::SUBNET_FILTERS;
 use strato_control::page::PageRequest;
@@ -495,19 +497,12 @@ impl World {
                 .unwrap();
             list[0].subnet.id.clone()
         };
-        let (spare, _) = self
+        let spare = self
             .cp
             .create_network_interface(&self.a, &CreateInterface::in_subnet(subnet), &[], false)
-            .unwrap();
-        let (list, nics, _) = self
-            .cp
-            .describe_instances_with_interfaces(
-                &self.a,
-                &[a.clone(), b.clone()],
-                &FilterSet::default(),
-                &PageRequest::all(),
-            )
-            .unwrap();
+            .unwrap()
+            .interface;
+        let (list, nics) = self.with_interfaces(&[a.clone(), b.clone()]);
         let find = |id: &InstanceId| (*list.iter().find(|(i, _)| i.id == *id).unwrap().0).clone();
         let (a, b) = (find(&a), find(&b));
         assert_eq!(a.state, InstanceState::Running);
@@ -583,7 +578,7 @@ impl World {
             .cp
             .describe_network_interfaces(&self.a, &[], &filter(name, value), &PageRequest::all())
             .unwrap();
-        list.iter().map(|(n, _)| n.id.to_string()).collect()
+        list.iter().map(|n| n.interface.id.to_string()).collect()
     }
 
     fn route_tables(&self, name: &str, value: &str) -> Vec<String> {
@@ -1122,6 +1117,195 @@ fn interface_filters_select_by_the_answers_values() {
     ] {
         matches_nothing(&q, name);
     }
+}
+
+impl World {
+    /// What DescribeNetworkInterfaces answers for `ids` (all when empty) and `filters`.
+    fn interface_infos(
+        &self,
+        ids: &[NetworkInterfaceId],
+        filters: &FilterSet,
+    ) -> Vec<InterfaceInfo> {
+        self.cp
+            .describe_network_interfaces(&self.a, ids, filters, &PageRequest::all())
+            .unwrap()
+            .0
+    }
+
+    /// The public address DescribeNetworkInterfaces shows for interface `id`, listed
+    /// with all others (read for the page) and named by id, which agree.
+    fn association_of(&self, id: &NetworkInterfaceId) -> Option<PublicAssociation> {
+        let all = self.interface_infos(&[], &FilterSet::default());
+        let listed = all.iter().find(|n| n.interface.id == *id).unwrap();
+        let named = self.interface_infos(std::slice::from_ref(id), &FilterSet::default());
+        assert_eq!(
+            named[0].association, listed.association,
+            "{id}: listed and named"
+        );
+        listed.association.clone()
+    }
+
+    /// DescribeInstances of `ids`, with their interfaces.
+    fn with_interfaces(&self, ids: &[InstanceId]) -> (Vec<TaggedInstance>, InstanceInterfaces) {
+        let (list, nics, _) = self
+            .cp
+            .describe_instances_with_interfaces(
+                &self.a,
+                ids,
+                &FilterSet::default(),
+                &PageRequest::all(),
+            )
+            .unwrap();
+        (list, nics)
+    }
+
+    /// The public address DescribeInstances shows on the instance's primary interface
+    /// (its `networkInterfaceSet` association, and the instance's own address).
+    fn instance_association(&self, id: &InstanceId) -> Option<PublicAssociation> {
+        let (list, nics) = self.with_interfaces(std::slice::from_ref(id));
+        let i = &list[0].0;
+        let shown = nics.public_association(REGION, i);
+        assert_eq!(
+            shown.as_ref().map(|p| p.public_ip.as_str()),
+            i.public_ip.as_deref()
+        );
+        shown
+    }
+}
+
+/// How an interface shows an auto-assigned public address: Amazon's, with no
+/// allocation or association.
+fn auto_assigned(ip: &str) -> PublicAssociation {
+    PublicAssociation {
+        public_ip: ip.to_string(),
+        public_dns_name: public_dns_name(REGION, ip),
+        ip_owner_id: "amazon".into(),
+        allocation_id: None,
+        association_id: None,
+    }
+}
+
+#[test]
+fn interfaces_show_the_public_addresses_the_filters_select() {
+    let mut w = world();
+    let fleet = w.fleet();
+    let account = w.a.account.to_string();
+
+    // a: an auto-assigned address, Amazon's, as DescribeInstances shows it.
+    let a = w.association_of(&fleet.nic_a.id).unwrap();
+    let ip_a = fleet.a.public_ip.clone().unwrap();
+    assert_eq!(a, auto_assigned(&ip_a));
+    assert_eq!(Some(&a), w.instance_association(&fleet.a.id).as_ref());
+
+    // b: its Elastic IP, the account's, with the allocation and association
+    // DescribeAddresses shows.
+    let b = w.association_of(&fleet.nic_b.id).unwrap();
+    let ip_b = fleet.b.public_ip.clone().unwrap();
+    let addresses =
+        w.cp.describe_addresses(
+            &w.a,
+            std::slice::from_ref(&ip_b),
+            &[],
+            &FilterSet::default(),
+        )
+        .unwrap();
+    let eip = &addresses[0].0;
+    let eip_association = eip.association.as_ref().unwrap();
+    assert_eq!(eip_association.instance_id, fleet.b.id);
+    assert_eq!(eip.id.to_string(), fleet.allocation_id);
+    assert_eq!(eip_association.id.to_string(), fleet.association_id);
+    assert_eq!(
+        b,
+        PublicAssociation {
+            public_ip: ip_b.clone(),
+            public_dns_name: public_dns_name(REGION, &ip_b),
+            ip_owner_id: account.clone(),
+            allocation_id: Some(eip.id.clone()),
+            association_id: Some(eip_association.id.clone()),
+        }
+    );
+    // DescribeInstances shows the same address, owner and name (its association has
+    // no allocation or association id).
+    let shown = w.instance_association(&fleet.b.id).unwrap();
+    assert_eq!(
+        (&shown.public_ip, &shown.public_dns_name, &shown.ip_owner_id),
+        (&b.public_ip, &b.public_dns_name, &b.ip_owner_id)
+    );
+
+    // An interface attached to nothing holds no public address.
+    assert_eq!(w.association_of(&fleet.spare.id), None);
+
+    // A filter on the public address answers exactly that interface, with its
+    // association (read for the filter, before the page is cut).
+    for (ip, nic, want) in [(&ip_a, &fleet.nic_a, &a), (&ip_b, &fleet.nic_b, &b)] {
+        let got = w.interface_infos(&[], &filter("association.public-ip", ip));
+        assert_eq!(got.len(), 1, "association.public-ip={ip}");
+        assert_eq!(got[0].interface.id, nic.id);
+        assert_eq!(got[0].association.as_ref(), Some(want));
+    }
+
+    // Disassociated, the Elastic IP leaves b's interface; b takes a new auto-assigned
+    // address, which the interface shows as Amazon's.
+    w.cp.disassociate_address(&w.a, &AssociationRef::Public(ip_b.clone()), false)
+        .unwrap();
+    let after = w.association_of(&fleet.nic_b.id).unwrap();
+    let ip_new = w.cp.instance(&w.a, &fleet.b.id).unwrap().public_ip.unwrap();
+    assert_ne!(ip_new, ip_b);
+    assert_eq!(after, auto_assigned(&ip_new));
+    assert_eq!(Some(&after), w.instance_association(&fleet.b.id).as_ref());
+    assert!(w.interfaces("association.public-ip", &ip_b).is_empty());
+    assert!(w
+        .interfaces("association.allocation-id", &fleet.allocation_id)
+        .is_empty());
+    assert_eq!(
+        w.interfaces("association.public-ip", &ip_new),
+        vec![fleet.nic_b.id.to_string()]
+    );
+}
+
+#[test]
+fn a_retried_create_shows_the_public_address_its_interface_holds_since() {
+    let mut w = world();
+    let (subnets, _) =
+        w.cp.describe_subnets(
+            &w.a,
+            &[],
+            &filter("availability-zone", &format!("{REGION}a")),
+            &PageRequest::all(),
+        )
+        .unwrap();
+    let req = CreateInterface {
+        client_token: Some("retry-1".into()),
+        ..CreateInterface::in_subnet(subnets[0].subnet.id.clone())
+    };
+    let made =
+        w.cp.create_network_interface(&w.a, &req, &[], false)
+            .unwrap();
+    assert_eq!(made.association, None);
+    // Launched with as its primary interface, it takes the instance's Elastic IP.
+    let id = w.launch(RunInstancesInput {
+        network_interface_id: Some(made.interface.id.clone()),
+        ..Default::default()
+    });
+    w.settle();
+    let (eip, _) = w.cp.allocate_address(&w.a, None, &[], false).unwrap();
+    w.cp.associate_address(
+        &w.a,
+        &AddressRef::Allocation(eip.id.clone()),
+        &id,
+        None,
+        false,
+        false,
+    )
+    .unwrap();
+    let again =
+        w.cp.create_network_interface(&w.a, &req, &[], false)
+            .unwrap();
+    assert_eq!(again.interface.id, made.interface.id);
+    let shown = again.association.unwrap();
+    assert_eq!(shown.public_ip, eip.public_ip);
+    assert_eq!(shown.allocation_id, Some(eip.id));
+    assert_eq!(Some(shown), w.association_of(&made.interface.id));
 }
 
 #[test]

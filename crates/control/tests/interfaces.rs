@@ -156,7 +156,7 @@ impl World {
             .unwrap()
             .0
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|i| i.interface)
             .collect()
     }
 
@@ -228,14 +228,15 @@ fn specs_carry_the_instances_interfaces() {
 
     // A secondary interface: a new generation naming both, primary first.
     let gen = w.cp.instance(&w.a, &id).unwrap().generation;
-    let (eni, _) =
+    let eni =
         w.cp.create_network_interface(
             &w.a,
             &CreateInterface::in_subnet(subnet.clone()),
             &[],
             false,
         )
-        .unwrap();
+        .unwrap()
+        .interface;
     let att =
         w.cp.attach_network_interface(&w.a, &eni.id, &id, 1, false)
             .unwrap();
@@ -412,7 +413,7 @@ fn metadata_finds_the_instance_behind_an_address() {
         .is_none());
 
     // A secondary interface's address finds the instance too, and is listed second.
-    let (eni, _) =
+    let eni =
         w.cp.create_network_interface(
             &w.a,
             &CreateInterface {
@@ -422,7 +423,8 @@ fn metadata_finds_the_instance_behind_an_address() {
             &[],
             false,
         )
-        .unwrap();
+        .unwrap()
+        .interface;
     w.cp.attach_network_interface(&w.a, &eni.id, &id, 1, false)
         .unwrap();
     let m2 = source

@@ -962,6 +962,28 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
+    /// The public addresses of the given instances of an account, as (instance id,
+    /// address) for those that hold one: one query per [`IN_LIST_CHUNK`] ids, never one
+    /// per instance (what DescribeNetworkInterfaces shows on primary interfaces).
+    pub fn public_ips_of_instances(
+        &self,
+        scope: &Scope,
+        instances: &[&str],
+    ) -> Result<Vec<(String, String)>> {
+        // Instances without an address are dropped here rather than by the query, so
+        // the planner has only the primary key to choose.
+        let rows = self.rows_of_ids(
+            scope,
+            instances,
+            "SELECT id, public_ip FROM instances WHERE account_id = ?1 AND id IN (?IDS)",
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, ip)| Some((id, ip?)))
+            .collect())
+    }
+
     /// An instance by id regardless of account: only for the host agent's reports.
     pub fn instance_any_account(&self, id: &str) -> Result<Option<Instance>> {
         self.conn
@@ -1576,17 +1598,32 @@ impl Tx<'_> {
         scope: &Scope,
         instances: &[&str],
     ) -> Result<Vec<std::sync::Arc<NetworkInterface>>> {
+        self.rows_of_ids(
+            scope,
+            instances,
+            "SELECT data FROM network_interfaces WHERE account_id = ?1 AND instance_id IN (?IDS)",
+            |r| shared_col(r, 0),
+        )
+    }
+
+    /// Runs `sql` once per [`IN_LIST_CHUNK`] of `ids` (the account's scope is `?1`,
+    /// the chunk's ids go where `sql` says `(?IDS)`), collecting what `row` reads of
+    /// every row: a query per chunk, never one per id.
+    fn rows_of_ids<T>(
+        &self,
+        scope: &Scope,
+        ids: &[&str],
+        sql: &str,
+        row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let key = scope.key();
         let mut out = vec![];
-        for chunk in instances.chunks(IN_LIST_CHUNK) {
-            let sql = format!(
-                "SELECT data FROM network_interfaces WHERE account_id = ?1 AND instance_id IN ({})",
-                in_list(chunk.len())
-            );
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            let sql = sql.replace("(?IDS)", &format!("({})", in_list(chunk.len())));
             let mut st = self.conn.prepare(&sql).map_err(db_err)?;
             let params = std::iter::once(key.as_str()).chain(chunk.iter().copied());
             let rows = st
-                .query_map(rusqlite::params_from_iter(params), |r| shared_col(r, 0))
+                .query_map(rusqlite::params_from_iter(params), &row)
                 .map_err(db_err)?;
             for r in rows {
                 out.push(r.map_err(db_err)?);

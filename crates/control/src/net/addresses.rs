@@ -11,13 +11,14 @@
 use super::load;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlConfig, ControlPlane, Tags};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use strato_common::cidr::Ipv4Cidr;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{
-    AddressAssociationId, AllocationId, Error, InstanceId, ResourceId, ResourceKind, Result,
+    AccountId, AddressAssociationId, AllocationId, Error, InstanceId, ResourceId, ResourceKind,
+    Result,
 };
 use strato_domain::Scope;
 use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, Tx};
@@ -144,6 +145,68 @@ pub fn public_dns_name(region: &str, ip: &str) -> String {
     } else {
         format!("{host}.{region}.compute.amazonaws.com")
     }
+}
+
+/// The public IPv4 address an interface holds, as EC2 shows it in the interface's
+/// `association` (DescribeNetworkInterfaces, and DescribeInstances' interfaces) and as
+/// the `association.*` filters read it: one computation for both, so a value the
+/// answer shows selects its interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicAssociation {
+    /// The public address.
+    pub public_ip: String,
+    /// Its public DNS name ([`public_dns_name`]).
+    pub public_dns_name: String,
+    /// `amazon` for an auto-assigned address, the account for its Elastic IP.
+    pub ip_owner_id: String,
+    /// The Elastic IP's allocation; `None` for an auto-assigned address.
+    pub allocation_id: Option<AllocationId>,
+    /// The Elastic IP's association; `None` for an auto-assigned address.
+    pub association_id: Option<AddressAssociationId>,
+}
+
+impl PublicAssociation {
+    /// The association of `ip`, held by an interface of `account` in `region`; `eip`
+    /// is the account's Elastic IP record when the address is one.
+    pub fn new(region: &str, account: &AccountId, ip: &str, eip: Option<&ElasticIp>) -> Self {
+        PublicAssociation {
+            public_ip: ip.to_string(),
+            public_dns_name: public_dns_name(region, ip),
+            ip_owner_id: match eip {
+                Some(_) => account.to_string(),
+                None => "amazon".to_string(),
+            },
+            allocation_id: eip.map(|a| a.id.clone()),
+            association_id: eip
+                .and_then(|a| a.association.as_ref())
+                .map(|x| x.id.clone()),
+        }
+    }
+
+    /// Its values for an `association.*` filter (`name` is the part after
+    /// `association.`). Carrier and customer-owned addresses (Wavelength, Outposts)
+    /// never exist here, so they have no value.
+    pub fn field(&self, name: &str) -> Vec<String> {
+        match name {
+            "public-ip" => vec![self.public_ip.clone()],
+            "public-dns-name" => vec![self.public_dns_name.clone()],
+            "ip-owner-id" | "owner-id" => vec![self.ip_owner_id.clone()],
+            "allocation-id" => self.allocation_id.iter().map(|a| a.to_string()).collect(),
+            "association-id" => self.association_id.iter().map(|a| a.to_string()).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The associated ones of an account's Elastic IPs, by public address: which public
+/// addresses instances hold are the account's own rather than auto-assigned.
+pub(crate) fn associated_by_public_ip(
+    all: impl IntoIterator<Item = ElasticIp>,
+) -> HashMap<String, ElasticIp> {
+    all.into_iter()
+        .filter(|a| a.association.is_some())
+        .map(|a| (a.public_ip.clone(), a))
+        .collect()
 }
 
 /// A filter's values for one address.

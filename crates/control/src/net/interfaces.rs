@@ -14,23 +14,23 @@
 //! Attaching or detaching an interface changes the instance's VM spec (its `nics`)
 //! and bumps its generation; a running VM picks the change up at its next start.
 
-use super::addresses::public_dns_name;
+use super::addresses::{associated_by_public_ip, PublicAssociation};
 use super::security_groups::resolve_instance_groups;
 use super::subnets::SubnetAddresses;
-use super::{describe, flag, load, Tagged};
+use super::{filter_page, flag, load, select, Tagged};
 use crate::catalog;
 use crate::instances::private_dns_name;
 use crate::page::PageRequest;
 use crate::tags::{put_tags, tags_for, TagSpec};
-use crate::{Caller, ControlPlane};
+use crate::{Caller, ControlPlane, Tags};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{
-    AccountId, Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId,
-    ResourceKind, Result, SecurityGroupId, SubnetId,
+    Error, InstanceId, NetworkInterfaceAttachmentId, NetworkInterfaceId, ResourceId, ResourceKind,
+    Result, SecurityGroupId, SubnetId,
 };
 use strato_domain::Scope;
 use strato_store::{
@@ -127,69 +127,82 @@ pub fn random_mac() -> String {
     )
 }
 
-/// The public addresses interfaces hold, as `association.*` filters read them: an
-/// instance's public address is its primary interface's.
+/// A network interface as CreateNetworkInterface and DescribeNetworkInterfaces answer
+/// it: with its tags and the public address it holds.
+#[derive(Clone, Debug)]
+pub struct InterfaceInfo {
+    /// The interface.
+    pub interface: NetworkInterface,
+    /// Its tags.
+    pub tags: Tags,
+    /// Its public address (its `association`), when it has one: only an instance's
+    /// primary interface does, holding the instance's.
+    pub association: Option<PublicAssociation>,
+}
+
+/// The public addresses a set of interfaces hold: an instance's public address is its
+/// primary interface's (device index 0). Both the answer's `association` and the
+/// `association.*` filters read it, so they agree.
 #[derive(Default)]
 struct PublicAddresses {
-    /// Public address by interface id.
-    by_interface: HashMap<String, String>,
-    /// The account's associated Elastic IPs, by public address.
-    elastic_ips: HashMap<String, ElasticIp>,
+    /// By interface id.
+    by_interface: HashMap<String, PublicAssociation>,
 }
 
-/// The public addresses of the account's primary interfaces (one lookup per attached
-/// primary interface: read only when an `association.*` filter asks).
-fn public_addresses(tx: &Tx, account: &Scope) -> Result<PublicAddresses> {
-    let mut by_interface = HashMap::new();
-    for n in tx.list_docs::<NetworkInterface>(account)? {
-        let Some(a) = n.attachment.as_ref().filter(|a| a.device_index == 0) else {
-            continue;
-        };
-        if let Some(ip) = tx
-            .instance(account, a.instance_id.as_str())?
-            .and_then(|i| i.public_ip)
-        {
-            by_interface.insert(n.id.to_string(), ip);
-        }
-    }
-    let elastic_ips = tx
-        .list_docs::<ElasticIp>(account)?
-        .into_iter()
-        .filter(|a| a.association.is_some())
-        .map(|a| (a.public_ip.clone(), a))
-        .collect();
-    Ok(PublicAddresses {
-        by_interface,
-        elastic_ips,
-    })
-}
-
-/// An interface's values for an `association.*` filter (`name` is the part after
-/// `association.`), given the public address it holds and that address's Elastic IP
-/// record if it is one. Carrier and customer-owned addresses (Wavelength, Outposts)
-/// have no value.
-pub(crate) fn association_field(
-    region: &str,
-    account: &AccountId,
-    ip: &str,
-    eip: Option<&ElasticIp>,
-    name: &str,
-) -> Vec<String> {
-    match name {
-        "public-ip" => vec![ip.to_string()],
-        "public-dns-name" => vec![public_dns_name(region, ip)],
-        // An Elastic IP is the account's; an auto-assigned address is Amazon's.
-        "ip-owner-id" | "owner-id" => vec![match eip {
-            Some(_) => account.to_string(),
-            None => "amazon".to_string(),
-        }],
-        "allocation-id" => eip.map(|a| a.id.to_string()).into_iter().collect(),
-        "association-id" => eip
-            .and_then(|a| a.association.as_ref())
-            .map(|x| x.id.to_string())
+impl PublicAddresses {
+    /// The public addresses of `interfaces`, read once for all of them: their instances'
+    /// addresses (by id, one query per 500 instances, never one per interface) and the
+    /// account's Elastic IPs (a handful), which tell Elastic IPs from auto-assigned
+    /// addresses.
+    fn load<'a>(
+        tx: &Tx,
+        account: &Scope,
+        interfaces: impl IntoIterator<Item = &'a NetworkInterface>,
+    ) -> Result<Self> {
+        // The primary interface of each instance, by instance id.
+        let primary: HashMap<&str, &NetworkInterface> = interfaces
             .into_iter()
-            .collect(),
-        _ => vec![],
+            .filter_map(|n| {
+                let a = n.attachment.as_ref().filter(|a| a.device_index == 0)?;
+                Some((a.instance_id.as_str(), n))
+            })
+            .collect();
+        if primary.is_empty() {
+            return Ok(Self::default());
+        }
+        let instances: Vec<&str> = primary.keys().copied().collect();
+        let held = tx.public_ips_of_instances(account, &instances)?;
+        let elastic_ips = associated_by_public_ip(tx.list_docs::<ElasticIp>(account)?);
+        let by_interface = held
+            .into_iter()
+            .filter_map(|(instance, ip)| {
+                let n = primary.get(instance.as_str())?;
+                let public = PublicAssociation::new(
+                    &account.region,
+                    &n.account_id,
+                    &ip,
+                    elastic_ips.get(&ip),
+                );
+                Some((n.id.to_string(), public))
+            })
+            .collect();
+        Ok(PublicAddresses { by_interface })
+    }
+
+    /// The public address interface `n` holds, if any.
+    fn of(&self, n: &NetworkInterface) -> Option<&PublicAssociation> {
+        self.by_interface.get(n.id.as_str())
+    }
+
+    /// Pairs tagged interfaces with their public addresses.
+    fn answer(mut self, list: Vec<Tagged<NetworkInterface>>) -> Vec<InterfaceInfo> {
+        list.into_iter()
+            .map(|(n, tags)| InterfaceInfo {
+                association: self.by_interface.remove(n.id.as_str()),
+                interface: n,
+                tags,
+            })
+            .collect()
     }
 }
 
@@ -201,10 +214,7 @@ fn field(region: &str, public: &PublicAddresses, n: &NetworkInterface, name: &st
         .strip_prefix("association.")
         .or_else(|| name.strip_prefix("addresses.association."))
     {
-        return match public.by_interface.get(n.id.as_str()) {
-            Some(ip) => association_field(region, &n.account_id, ip, public.elastic_ips.get(ip), f),
-            None => vec![],
-        };
+        return public.of(n).map(|p| p.field(f)).unwrap_or_default();
     }
     let att = n.attachment.as_ref();
     match name {
@@ -343,7 +353,7 @@ impl ControlPlane {
         req: &CreateInterface,
         tag_specs: &[TagSpec],
         dry_run: bool,
-    ) -> Result<Tagged<NetworkInterface>> {
+    ) -> Result<InterfaceInfo> {
         let caller = self.net_caller(caller)?;
         let scope = caller.scope();
         let account = &scope;
@@ -386,7 +396,14 @@ impl ControlPlane {
                     }
                     Self::dry(dry_run)?;
                     let tags = tx.tags_of(account, n.id.as_str())?;
-                    return Ok((n, tags));
+                    // Named at a launch since, it may be an instance's primary
+                    // interface by now, holding the instance's public address.
+                    let association = PublicAddresses::load(tx, account, [&n])?.of(&n).cloned();
+                    return Ok(InterfaceInfo {
+                        interface: n,
+                        tags,
+                        association,
+                    });
                 }
             }
             let groups = resolve_instance_groups(
@@ -435,18 +452,25 @@ impl ControlPlane {
                 None => n,
             };
             put_tags(tx, account, n.id.as_str(), INTERFACE_RESOURCE_TYPE, &tags)?;
-            Ok((n, tags.clone()))
+            // A new interface is attached to nothing, so it holds no public address.
+            Ok(InterfaceInfo {
+                interface: n,
+                tags: tags.clone(),
+                association: None,
+            })
         })
     }
 
-    /// DescribeNetworkInterfaces.
+    /// DescribeNetworkInterfaces, each interface with the public address it holds. The
+    /// public addresses are read once per call: for every selected interface when an
+    /// `association.*` filter needs them, else for the page's interfaces only.
     pub fn describe_network_interfaces(
         &self,
         caller: &Caller,
         ids: &[NetworkInterfaceId],
         filters: &FilterSet,
         page: &PageRequest,
-    ) -> Result<(Vec<Tagged<NetworkInterface>>, Option<String>)> {
+    ) -> Result<(Vec<InterfaceInfo>, Option<String>)> {
         let caller = self.net_caller(caller)?;
         let region = caller.region.as_str();
         let associations = filters.filters.iter().any(|f| {
@@ -454,20 +478,25 @@ impl ControlPlane {
         });
         self.db.read(|tx| {
             let scope = caller.scope();
+            let selected = select(
+                tx.list_docs::<NetworkInterface>(&scope)?,
+                ResourceKind::NetworkInterface,
+                ids,
+            )?;
             let public = if associations {
-                public_addresses(tx, &scope)?
+                PublicAddresses::load(tx, &scope, &selected)?
             } else {
                 PublicAddresses::default()
             };
-            describe(
-                tx,
-                &scope,
-                ResourceKind::NetworkInterface,
-                ids,
-                filters,
-                page,
-                |n, name| field(region, &public, n, name),
-            )
+            let (list, next) = filter_page(tx, &scope, selected, filters, page, |n, name| {
+                field(region, &public, n, name)
+            })?;
+            let public = if associations {
+                public
+            } else {
+                PublicAddresses::load(tx, &scope, list.iter().map(|(n, _)| n))?
+            };
+            Ok((public.answer(list), next))
         })
     }
 

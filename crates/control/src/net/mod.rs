@@ -58,29 +58,51 @@ pub(crate) fn describe<T: Document, I: ResourceId>(
     page: &PageRequest,
     field: impl Fn(&T, &str) -> Vec<String>,
 ) -> Result<(Vec<Tagged<T>>, Option<String>)> {
-    let all: Vec<T> = tx.list_docs(account)?;
-    let selected: Vec<T> = if ids.is_empty() {
-        all
-    } else {
-        let mut by_id: HashMap<String, T> = all
-            .into_iter()
-            .map(|d| (d.doc_id().to_string(), d))
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // A repeated id is answered once, as EC2 does.
-            if out.iter().any(|d: &T| d.doc_id() == id.as_str()) {
-                continue;
-            }
-            out.push(
-                by_id
-                    .remove(id.as_str())
-                    .ok_or_else(|| Error::not_found(kind, id))?,
-            );
+    let selected = select(tx.list_docs(account)?, kind, ids)?;
+    filter_page(tx, account, selected, filters, page, field)
+}
+
+/// The records of `all` named by `ids`, in id order (each must exist, else
+/// `<Kind>.NotFound` for the first missing one), or all of them: the first half of
+/// [`describe`], for callers whose filters need more than the records to answer.
+pub(crate) fn select<T: Document, I: ResourceId>(
+    all: Vec<T>,
+    kind: ResourceKind,
+    ids: &[I],
+) -> Result<Vec<T>> {
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    let mut by_id: HashMap<String, T> = all
+        .into_iter()
+        .map(|d| (d.doc_id().to_string(), d))
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A repeated id is answered once, as EC2 does.
+        if out.iter().any(|d: &T| d.doc_id() == id.as_str()) {
+            continue;
         }
-        out.sort_by(|a, b| a.doc_id().cmp(b.doc_id()));
-        out
-    };
+        out.push(
+            by_id
+                .remove(id.as_str())
+                .ok_or_else(|| Error::not_found(kind, id))?,
+        );
+    }
+    out.sort_by(|a, b| a.doc_id().cmp(b.doc_id()));
+    Ok(out)
+}
+
+/// Attaches tags to the `selected` records, keeps those the filters accept and cuts
+/// the page: the second half of [`describe`].
+pub(crate) fn filter_page<T: Document>(
+    tx: &Tx,
+    account: &Scope,
+    selected: Vec<T>,
+    filters: &FilterSet,
+    page: &PageRequest,
+    field: impl Fn(&T, &str) -> Vec<String>,
+) -> Result<(Vec<Tagged<T>>, Option<String>)> {
     let mut tags = crate::tags::tags_of_ids(tx, account, selected.iter().map(|d| d.doc_id()))?;
     let list: Vec<Tagged<T>> = selected
         .into_iter()

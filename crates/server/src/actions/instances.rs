@@ -198,24 +198,18 @@ fn build_instance_item(
         .as_deref()
         .map(|ip| private_dns_name(region, ip))
         .unwrap_or_default();
-    let public_dns = i
-        .public_ip
-        .as_deref()
-        .map(|ip| strato_control::net::addresses::public_dns_name(region, ip))
+    // The same values DescribeNetworkInterfaces shows for the primary interface.
+    let public_association = nics.public_association(region, i);
+    let public_dns = public_association
+        .as_ref()
+        .map(|p| p.public_dns_name.clone())
         .unwrap_or_default();
-    let public = i
-        .public_ip
-        .as_deref()
-        .map(|ip| wire::InstanceNetworkInterfaceAssociation {
-            public_ip: Some(ip.to_string()),
-            public_dns_name: Some(public_dns.clone()),
-            ip_owner_id: Some(if nics.is_elastic(ip) {
-                i.account_id.as_str().to_string()
-            } else {
-                "amazon".to_string()
-            }),
-            ..Default::default()
-        });
+    let public = public_association.map(|p| wire::InstanceNetworkInterfaceAssociation {
+        public_ip: Some(p.public_ip),
+        public_dns_name: Some(p.public_dns_name),
+        ip_owner_id: Some(p.ip_owner_id),
+        ..Default::default()
+    });
     let network_interfaces = nics
         .of(i.id.as_str())
         .iter()

@@ -4,23 +4,38 @@
 use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
 use strato_common::{Error, Result};
 use strato_control::instances::private_dns_name;
-use strato_control::net::interfaces::{status_of, CreateInterface, INTERFACE_FILTERS};
+use strato_control::net::addresses::PublicAssociation;
+use strato_control::net::interfaces::{
+    status_of, CreateInterface, InterfaceInfo, INTERFACE_FILTERS,
+};
 use strato_control::ControlPlane;
-use strato_domain::NetworkInterface;
 use strato_ec2_wire::codec::DateTime;
 use strato_ec2_wire::filter_set;
 use strato_ec2_wire::types::{self as wire, AttachmentStatus, NetworkInterfaceStatus};
 
+/// The public address an interface holds, as EC2 shows it in `association` (on the
+/// interface and on the private address that carries it). Carrier and customer-owned
+/// addresses never exist here.
+fn association_item(p: &PublicAssociation) -> wire::NetworkInterfaceAssociation {
+    wire::NetworkInterfaceAssociation {
+        public_ip: Some(p.public_ip.clone()),
+        public_dns_name: Some(p.public_dns_name.clone()),
+        ip_owner_id: Some(p.ip_owner_id.clone()),
+        allocation_id: p.allocation_id.as_ref().map(|a| a.to_string()),
+        association_id: p.association_id.as_ref().map(|a| a.to_string()),
+        carrier_ip: None,
+        customer_owned_ip: None,
+    }
+}
+
 /// A network interface as EC2 describes it (the items of `networkInterfaceSet`, and
 /// `networkInterface` in Create answers). Strato gives an interface exactly one
 /// private address (its primary), no IPv6 and one network card, so those members are
-/// constants.
-fn interface_item(
-    region: &str,
-    n: &NetworkInterface,
-    tags: &[(String, String)],
-) -> wire::NetworkInterface {
+/// constants; its public address, if any, is that primary address's.
+fn interface_item(region: &str, info: &InterfaceInfo) -> wire::NetworkInterface {
+    let (n, tags) = (&info.interface, &info.tags);
     let dns = private_dns_name(region, &n.private_ip);
+    let association = info.association.as_ref().map(association_item);
     wire::NetworkInterface {
         network_interface_id: Some(n.id.to_string()),
         subnet_id: Some(n.subnet_id.to_string()),
@@ -62,8 +77,9 @@ fn interface_item(
             private_ip_address: Some(n.private_ip.clone()),
             private_dns_name: Some(dns),
             primary: Some(true),
-            association: None,
+            association: association.clone(),
         }]),
+        association,
         ipv6_addresses: Some(vec![]),
         interface_type: Some(wire::NetworkInterfaceType::Interface),
         ..Default::default()
@@ -85,9 +101,9 @@ pub fn create(
         description: req.description,
         client_token: req.client_token,
     };
-    let (n, tags) = cp.create_network_interface(cx.caller, &input, &specs, cx.dry_run)?;
+    let info = cp.create_network_interface(cx.caller, &input, &specs, cx.dry_run)?;
     Ok(wire::CreateNetworkInterfaceResult {
-        network_interface: Some(interface_item(&cx.caller.region, &n, &tags)),
+        network_interface: Some(interface_item(&cx.caller.region, &info)),
         client_token: None,
     })
 }
@@ -113,7 +129,7 @@ pub fn describe(
     Ok(wire::DescribeNetworkInterfacesResult {
         network_interfaces: Some(
             list.iter()
-                .map(|(n, t)| interface_item(region, n, t))
+                .map(|info| interface_item(region, info))
                 .collect(),
         ),
         next_token: next,
