@@ -729,18 +729,18 @@ async fn run_plan(client: &Ec2Client, plan: &Plan) -> Result<Vec<Row>> {
         "  [{} @ {}] listing all instances in pages of {} x {} ...",
         plan.system, plan.scale, PAGE_SIZE, plan.list_reps
     );
-    let (listed, _, first_pages, first_srv, _) = list_all_srv(client).await?;
+    let (listed, _, first_pages, _, _) = list_all_srv(client).await?;
     if listed != plan.scale {
         bail!(
             "a full listing returned {listed} instances, expected {}",
             plan.scale
         );
     }
-    let first = first_srv.first().or(first_pages.first()).copied();
-    if let Some(first) = first {
+    // Seen by the client, as the measured pages are, so that systems compare.
+    if let Some(first) = first_pages.first().copied() {
         rec.add(
             "page_first",
-            format!("  first page of {PAGE_SIZE} after the launches (server time)"),
+            format!("  first page of {PAGE_SIZE} after the launches"),
             first.as_secs_f64() * 1e3,
             "ms",
             Better::Lower,
@@ -1490,6 +1490,7 @@ fn ratio_label(key: &str) -> &'static str {
         "run1_rps" => "RunInstances MaxCount=1 throughput",
         "run1_p50" => "RunInstances MaxCount=1 latency p50",
         "run1_p99" => "RunInstances MaxCount=1 latency p99",
+        "page_first" => "first page of 1000 after the launches",
         "page_p50" => "DescribeInstances page of 1000 p50",
         "page_p99" => "DescribeInstances page of 1000 p99",
         "full_p50" => "list all instances p50",

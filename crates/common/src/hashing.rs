@@ -16,6 +16,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A map hashed with FxHash: for keys a client cannot choose freely.
 pub type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
+/// A set hashed with FxHash (see [`FastMap`]).
+pub type FastSet<K> = rustc_hash::FxHashSet<K>;
+
 /// A map whose integer keys are already digests, used as their own hash.
 pub type DigestMap<K, V> = HashMap<K, V, BuildHasherDefault<DigestHasher>>;
 

@@ -13,7 +13,7 @@ use crate::tags::{validate_tags, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use strato_agent_api::{BootSpec, CpuTopology, DesiredVmState, NicSpec, VmReport, VmSpec};
 use strato_common::base64::decode_base64;
@@ -51,7 +51,7 @@ pub struct Reservation {
 pub struct InstanceInterfaces {
     by_instance: FastMap<String, Vec<Arc<NetworkInterface>>>,
     /// The account's associated Elastic IPs, by public address.
-    elastic_ips: HashMap<String, ElasticIp>,
+    elastic_ips: FastMap<String, ElasticIp>,
 }
 
 impl InstanceInterfaces {
@@ -104,7 +104,7 @@ impl InstanceInterfaces {
 
     /// Keeps only the interfaces of `instances`.
     fn retain_instances<'a>(&mut self, instances: impl Iterator<Item = &'a str>) {
-        let keep: HashSet<&str> = instances.collect();
+        let keep: strato_common::hashing::FastSet<&str> = instances.collect();
         self.by_instance.retain(|k, _| keep.contains(k.as_str()));
     }
 }
@@ -430,7 +430,7 @@ struct Related<'a> {
     /// Its network interfaces, primary first.
     nics: &'a [Arc<NetworkInterface>],
     /// The account's associated Elastic IPs, by public address.
-    elastic_ips: &'a HashMap<String, ElasticIp>,
+    elastic_ips: &'a FastMap<String, ElasticIp>,
     /// The interfaces' tags by interface id: read only when a `network-interface.tag-*`
     /// filter asks for them, else empty.
     nic_tags: &'a FastMap<String, Tags>,
@@ -1485,7 +1485,7 @@ impl ControlPlane {
         page: &PageRequest,
     ) -> Result<(Vec<Instance>, Option<String>)> {
         // No status filter reads interfaces.
-        let (no_eips, no_tags) = (HashMap::new(), FastMap::default());
+        let (no_eips, no_tags) = (FastMap::default(), FastMap::default());
         let none = Related {
             nics: &[],
             elastic_ips: &no_eips,
@@ -2148,7 +2148,7 @@ fn instance_interfaces(
     // named by the caller may lie far apart, so they are looked up one by one.
     let interfaces = match (ids.iter().min(), ids.iter().max()) {
         (Some(first), Some(last)) if ids.len() > RANGE_SCAN_FROM => {
-            let wanted: HashSet<&str> = ids.iter().copied().collect();
+            let wanted: strato_common::hashing::FastSet<&str> = ids.iter().copied().collect();
             let mut found = tx.interfaces_in_instance_range(account, first, last)?;
             found.retain(|n| {
                 n.attachment

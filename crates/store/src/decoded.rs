@@ -101,8 +101,8 @@ fn next_rev() -> DocRev {
     DocRev(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Entries per type: two full pages of 10,000 instances fit.
-const CAPACITY: usize = 20_000;
+/// Entries per type: a fleet of 20,000 listed in full stays decoded.
+const CAPACITY: usize = 40_000;
 
 macro_rules! cached {
     ($($t:ty),*) => {$(

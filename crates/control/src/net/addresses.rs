@@ -11,7 +11,7 @@
 use super::load;
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlConfig, ControlPlane, Tags};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use strato_common::cidr::Ipv4Cidr;
 use strato_common::filter::FilterSet;
@@ -202,7 +202,7 @@ impl PublicAssociation {
 /// addresses instances hold are the account's own rather than auto-assigned.
 pub(crate) fn associated_by_public_ip(
     all: impl IntoIterator<Item = ElasticIp>,
-) -> HashMap<String, ElasticIp> {
+) -> strato_common::hashing::FastMap<String, ElasticIp> {
     all.into_iter()
         .filter(|a| a.association.is_some())
         .map(|a| (a.public_ip.clone(), a))

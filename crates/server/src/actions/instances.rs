@@ -109,7 +109,7 @@ fn metadata_options_item(
 /// DescribeInstances is mostly instances that have not changed since the last page
 /// that showed them: their `<item>` is the same text, so it is kept and handed back as
 /// the typed item's `prerendered` content instead of building and encoding it again.
-/// Bounded to the items of a few pages of 10,000.
+/// Bounded: the items of a fleet of 20,000 listed in full stay kept.
 static RENDERED: OnceLock<Mutex<Rendered>> = OnceLock::new();
 
 /// Encoded items by [`render_key`], a keyed digest already (so not hashed again).
@@ -117,7 +117,7 @@ type Rendered = BoundedMap<u128, Arc<str>, std::hash::BuildHasherDefault<DigestH
 
 fn rendered() -> std::sync::MutexGuard<'static, Rendered> {
     RENDERED
-        .get_or_init(|| Mutex::new(BoundedMap::new(20_000)))
+        .get_or_init(|| Mutex::new(BoundedMap::new(40_000)))
         .lock()
         .unwrap_or_else(|p| p.into_inner())
 }
@@ -555,8 +555,8 @@ pub fn describe(
     let owner = cx.caller.account.to_string();
     let region = &cx.caller.region;
     let mut reservations: Vec<wire::Reservation> = Vec::with_capacity(list.len());
-    let mut index: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(list.len());
+    let mut index: strato_common::hashing::FastMap<&str, usize> =
+        strato_common::hashing::FastMap::with_capacity_and_hasher(list.len(), Default::default());
     for (i, t) in &list {
         let item = instance_item(region, i, t, &nics);
         let key = i.reservation_id.as_str();
