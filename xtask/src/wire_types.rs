@@ -277,7 +277,7 @@ impl Generator<'_> {
         let prerendered = encoded && PRERENDERED.contains(&name);
         if prerendered {
             o.push_str(
-                "    /// The content as this type's encoder writes it, when a handler kept it\n                 \x20   /// ([`crate::codec::render`]): written as it is, the fields above unread.\n                 \x20   pub prerendered: Option<std::sync::Arc<str>>,\n",
+                "    /// The content as this type's encoder writes it, when a handler kept it\n                 \x20   /// ([`crate::codec::render`]): written as it is, the fields above unread.\n                 \x20   pub prerendered: Option<bytes::Bytes>,\n",
             );
         }
         o.push_str("}\n\n");
@@ -305,7 +305,7 @@ impl Generator<'_> {
             )
             .map_err(se)?;
             if prerendered {
-                o.push_str("        if let Some(p) = &self.prerendered {\n            w.raw(p);\n            return;\n        }\n");
+                o.push_str("        if let Some(p) = &self.prerendered {\n            w.shared(p);\n            return;\n        }\n");
             }
             for f in &fields {
                 let (open, close) = (format!("<{}>", f.wire_out), format!("</{}>", f.wire_out));
@@ -397,6 +397,7 @@ impl Generator<'_> {
              //! result, and the dispatch that decodes, calls and encodes.\n\n\
              use crate::codec::{respond, respond_return, Decode, Node};\n\
              use crate::types::*;\n\
+             use crate::xml::Rope;\n\
              use strato_common::Result;\n\
              use strato_ec2_model::Operation;\n\n\
              /// The operations Strato serves, typed: `served.toml` names them, the build\n\
@@ -436,7 +437,7 @@ impl Generator<'_> {
         o.push_str(
             "/// Decodes `params` into `op`'s request, runs its method and encodes the answer;\n\
              /// `None` when Strato does not serve `op`.\n\
-             pub fn dispatch<S: Ec2Service + ?Sized>(\n    s: &S,\n    op: Operation,\n    cx: &S::Context,\n    params: &Node<'_>,\n    request_id: &str,\n) -> Option<Result<String>> {\n    Some(match op {\n",
+             pub fn dispatch<S: Ec2Service + ?Sized>(\n    s: &S,\n    op: Operation,\n    cx: &S::Context,\n    params: &Node<'_>,\n    request_id: &str,\n) -> Option<Result<Rope>> {\n    Some(match op {\n",
         );
         o.push_str(&arms);
         o.push_str("        _ => return None,\n    })\n}\n");

@@ -16,6 +16,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A map hashed with FxHash: for keys a client cannot choose freely.
 pub type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
+/// The hasher of [`FastMap`], for other maps keyed like it.
+pub type FastHasher = rustc_hash::FxBuildHasher;
+
 /// A set hashed with FxHash (see [`FastMap`]).
 pub type FastSet<K> = rustc_hash::FxHashSet<K>;
 

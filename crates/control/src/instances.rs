@@ -62,8 +62,8 @@ impl InstanceInterfaces {
         for n in interfaces {
             if let Some(a) = &n.attachment {
                 by_instance
-                    .entry(a.instance_id.to_string())
-                    .or_default()
+                    .entry(a.instance_id.as_str().to_owned())
+                    .or_insert_with(|| Vec::with_capacity(1))
                     .push(n);
             }
         }

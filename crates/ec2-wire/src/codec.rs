@@ -12,7 +12,7 @@
 //! `<locationName>…</locationName>`, a list as `<name><item>…</item></name>`, an absent
 //! (`None`) member not at all.
 
-use crate::xml::{escape_into, XmlWriter};
+use crate::xml::{escape_into, Rope, XmlWriter};
 use crate::EC2_XMLNS;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -285,29 +285,31 @@ static LAST_SIZE: [AtomicUsize; Operation::ALL.len()] =
     [const { AtomicUsize::new(0) }; Operation::ALL.len()];
 
 /// A success document for `op` whose members are `out`'s.
-pub fn respond<T: Encode>(op: Operation, request_id: &str, out: &T) -> String {
+pub fn respond<T: Encode>(op: Operation, request_id: &str, out: &T) -> Rope {
     let slot = &LAST_SIZE[op as usize];
     let capacity = (slot.load(Ordering::Relaxed) + 256).max(1024);
-    let doc = crate::xml::success_sized(op.name(), EC2_XMLNS, request_id, capacity, |w| {
+    let w = crate::xml::success_writer(op.name(), EC2_XMLNS, request_id, capacity, |w| {
         out.encode(w)
     });
-    slot.store(doc.len(), Ordering::Relaxed);
-    doc
+    // The writer's own text is what the next answer's buffer holds (kept pieces are
+    // shared, not copied in).
+    slot.store(w.own_len(), Ordering::Relaxed);
+    w.into_rope()
 }
 
 /// `value`'s content as its encoder writes it, to keep and hand back as a structure's
 /// `prerendered` member (see `xtask`'s `PRERENDERED`).
-pub fn render<T: Encode>(value: &T) -> std::sync::Arc<str> {
+pub fn render<T: Encode>(value: &T) -> bytes::Bytes {
     let mut w = XmlWriter::with_capacity(4096);
     value.encode(&mut w);
-    std::sync::Arc::from(w.into_string())
+    bytes::Bytes::from(w.into_string())
 }
 
 /// The answer of an operation the model gives no output: EC2's `<return>true</return>`.
-pub fn respond_return(op: Operation, request_id: &str) -> String {
-    crate::xml::success(op.name(), request_id, |w| {
+pub fn respond_return(op: Operation, request_id: &str) -> Rope {
+    Rope::from(crate::xml::success(op.name(), request_id, |w| {
         w.bool("return", true);
-    })
+    }))
 }
 
 /// The error for an enum value outside the model's list (the schema walk catches these

@@ -22,6 +22,7 @@ use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use strato_ec2_wire::xml::Rope;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -202,6 +203,21 @@ impl tokio::io::AsyncWrite for IdleStream {
         std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
+    // Vectored writes pass through: without them hyper copies every body into its
+    // own buffer before writing (megabytes per large listing) instead of handing the
+    // body's pieces to one `writev`.
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -214,5 +230,46 @@ impl tokio::io::AsyncWrite for IdleStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// An answer's body: the pieces of an encoded document ([`Rope`]), sent one frame each
+/// with the whole length announced up front (`content-length`), so kept pieces reach
+/// the socket without being copied into one buffer first.
+pub struct RopeBody {
+    pieces: std::collections::VecDeque<bytes::Bytes>,
+    left: u64,
+}
+
+impl From<Rope> for RopeBody {
+    fn from(r: Rope) -> Self {
+        RopeBody {
+            left: r.len() as u64,
+            pieces: r.into_pieces().into(),
+        }
+    }
+}
+
+impl http_body::Body for RopeBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let next = self.pieces.pop_front();
+        if let Some(p) = &next {
+            self.left -= p.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|p| Ok(http_body::Frame::data(p))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
     }
 }

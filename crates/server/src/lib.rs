@@ -18,11 +18,13 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use http::RopeBody;
 use std::sync::Arc;
 use std::time::Instant;
 use strato_common::{Error, Result};
 use strato_control::ControlPlane;
-use strato_ec2_wire::{xml, Params};
+use strato_ec2_wire::xml::{self, Rope};
+use strato_ec2_wire::Params;
 
 /// Largest request body accepted (EC2's largest legitimate requests, RunInstances with
 /// 16 KiB of base64 user data and many tags, are far below this).
@@ -193,7 +195,7 @@ async fn api_handler(
                 Protocol::Ec2 => xml::error(&w.code, &w.message, &request_id),
                 Protocol::Sts => actions::sts::error(&w, &request_id),
             };
-            (w.status, w.code, body)
+            (w.status, w.code, Rope::from(body))
         }
     };
     tracing::info!(
@@ -253,8 +255,8 @@ fn guard_request(
 }
 
 /// An XML answer with EC2's content type and the request id header.
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
-    let mut resp = (status, body).into_response();
+fn xml_response(status: StatusCode, body: impl Into<Rope>, request_id: &str) -> Response {
+    let mut resp = (status, axum::body::Body::new(RopeBody::from(body.into()))).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -275,7 +277,7 @@ fn serve(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> (String, Protocol, Result<String>) {
+) -> (String, Protocol, Result<Rope>) {
     let query = uri.query().unwrap_or("");
     if *method != Method::POST && *method != Method::GET {
         return (
@@ -324,6 +326,7 @@ fn serve(
         match protocol {
             Protocol::Sts => {
                 actions::sts::dispatch(&st.control, &caller, &action, &params, request_id)
+                    .map(Rope::from)
             }
             Protocol::Ec2 => {
                 if let Some(op) = strato_ec2_model::Operation::from_name(&action) {

@@ -9,6 +9,16 @@
 //! changes its text and misses — so nothing has to invalidate it, and one cache serves
 //! every database of the process. It is bounded, keeping what is read
 //! ([`BoundedMap`]).
+//!
+//! Tables whose rows carry a stored revision (a number the database gives each write
+//! of a row and never gives again: instances and network interfaces) are cheaper
+//! still: a listing reads the revisions from an index, takes the records it has by
+//! database and revision ([`DocCache::by_revs`]) and reads the text of only the
+//! others ([`DocCache::decode_rev`]).
+//!
+//! Either way a decoded record is marked with a [`DocRev`] counted here, unique in the
+//! process, which later stages key their own kept work by (stored revisions are only
+//! unique within one database, and a process may open several).
 
 use serde::de::DeserializeOwned;
 use std::hash::BuildHasherDefault;
@@ -24,10 +34,13 @@ type Bucket<T> = Vec<(Arc<[u8]>, Arc<T>)>;
 /// Buckets by [`sample_hash`], which is a keyed digest already.
 type Buckets<T> = BoundedMap<u64, Bucket<T>, BuildHasherDefault<DigestHasher>>;
 
-/// Decoded documents of one type, by text.
+/// Decoded documents of one type, by text and by stored revision.
 pub struct DocCache<T> {
     /// Entries by [`sample_hash`] of their text; the full text decides a hit.
     map: Mutex<Buckets<T>>,
+    /// Entries by database ([`crate::Db`]'s number) and the revision it stored with
+    /// their row.
+    revs: Mutex<BoundedMap<(u64, u64), Arc<T>, strato_common::hashing::FastHasher>>,
 }
 
 /// A hash of a document's length and its first and last 48 bytes: enough to spread
@@ -50,7 +63,26 @@ impl<T: Cached> DocCache<T> {
     pub fn new(capacity: usize) -> Self {
         DocCache {
             map: Mutex::new(BoundedMap::new(capacity)),
+            revs: Mutex::new(BoundedMap::new(capacity)),
         }
+    }
+
+    /// The records stored with revisions `revs`, in their order, each if it was
+    /// decoded and is still held.
+    pub fn by_revs(&self, db: u64, revs: impl Iterator<Item = u64>) -> Vec<Option<Arc<T>>> {
+        let mut held = self.revs.lock().unwrap_or_else(|p| p.into_inner());
+        revs.map(|rev| held.get(&(db, rev)).cloned()).collect()
+    }
+
+    /// Decodes `text`, the document database `db` stored with revision `rev`, and
+    /// keeps it by both.
+    pub fn decode_rev(&self, db: u64, rev: u64, text: &[u8]) -> serde_json::Result<Arc<T>> {
+        let mut value: T = serde_json::from_slice(text)?;
+        value.set_rev(next_rev());
+        let value = Arc::new(value);
+        let mut revs = self.revs.lock().unwrap_or_else(|p| p.into_inner());
+        revs.get_or_insert_with((db, rev), || value.clone());
+        Ok(value)
     }
 
     /// The value `text` decodes to, shared with the cache (listings read many records
@@ -95,7 +127,7 @@ pub trait Cached: DeserializeOwned + Clone + Send + 'static {
     fn set_rev(&mut self, rev: DocRev);
 }
 
-/// The next document revision: process-wide, so revisions are never reused.
+/// The next revision of a decoded record: process-wide, so revisions are never reused.
 fn next_rev() -> DocRev {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     DocRev(NEXT.fetch_add(1, Ordering::Relaxed))

@@ -17,6 +17,9 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The migration that files rows under their scope (see [`scope_legacy_rows`]).
 const SCOPE_MIGRATION: usize = 9;
 
+/// The migration that numbers record revisions (see [`add_revisions`]).
+const REVISIONS_MIGRATION: usize = 10;
+
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -245,6 +248,8 @@ CREATE TABLE credit_defaults (
     // document names its region; rows from before go to the region the data
     // directory last served (`meta.region`, else us-east-1). See `backfill`.
     "-- scope keys: data only",
+    // Record revisions: see `add_revisions`.
+    "-- record revisions",
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -476,6 +481,14 @@ pub enum NetworkColumn {
 pub struct Db {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// This handle's number, unique in the process (see [`Tx`]).
+    id: u64,
+}
+
+/// A number for a newly opened database, never given before in this process.
+fn next_db_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn db_err(e: impl std::fmt::Display) -> Error {
@@ -514,18 +527,6 @@ fn doc_col<T: crate::decoded::Cached>(r: &rusqlite::Row<'_>, idx: usize) -> rusq
     T::cache().decode(text).map_err(|e| bad(Box::new(e)))
 }
 
-/// [`doc_col`] shared with the cache, for listings.
-fn shared_col<T: crate::decoded::Cached>(
-    r: &rusqlite::Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<std::sync::Arc<T>> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e)
-    };
-    let text = r.get_ref(idx)?.as_bytes().map_err(|e| bad(Box::new(e)))?;
-    T::cache().decode_shared(text).map_err(|e| bad(Box::new(e)))
-}
-
 fn open_conn(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(db_err)?;
     conn.execute_batch(
@@ -548,6 +549,7 @@ impl Db {
         Ok(Db {
             writer: Mutex::new(writer),
             readers,
+            id: next_db_id(),
         })
     }
 
@@ -557,7 +559,10 @@ impl Db {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let out = f(&Tx { conn: &tx })?;
+        let out = f(&Tx {
+            conn: &tx,
+            db: self.id,
+        })?;
         tx.commit().map_err(db_err)?;
         Ok(out)
     }
@@ -567,18 +572,18 @@ impl Db {
         // Pick a free reader if there is one; otherwise wait on one chosen by thread.
         for r in &self.readers {
             if let Ok(mut conn) = r.try_lock() {
-                return read_in(&mut conn, f);
+                return read_in(&mut conn, self.id, f);
             }
         }
         let idx = fastrand_index(self.readers.len());
         let mut conn = self.readers[idx].lock().unwrap_or_else(|p| p.into_inner());
-        read_in(&mut conn, f)
+        read_in(&mut conn, self.id, f)
     }
 }
 
-fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+fn read_in<T>(conn: &mut Connection, db: u64, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
     let tx = conn.transaction().map_err(db_err)?;
-    let out = f(&Tx { conn: &tx });
+    let out = f(&Tx { conn: &tx, db });
     drop(tx);
     out
 }
@@ -615,7 +620,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction().map_err(db_err)?;
     for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(m).map_err(db_err)?;
-        backfill(&Tx { conn: &tx }, i + 1)?;
+        backfill(
+            &Tx {
+                conn: &tx,
+                db: next_db_id(),
+            },
+            i + 1,
+        )?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -634,6 +645,9 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
     }
     if version == SCOPE_MIGRATION {
         scope_legacy_rows(tx)?;
+    }
+    if version == REVISIONS_MIGRATION {
+        add_revisions(tx)?;
     }
     if version == 7 {
         // Until now only Elastic IPs gave instances a public address.
@@ -661,6 +675,59 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Record revisions: every write of an instance's or an interface's document gives the
+/// row a number never given before in this database (one counter for both tables), so
+/// a listing can tell from an index alone which records it has decoded already and
+/// read the documents of only the others (see [`Tx::instances_page`] and
+/// [`crate::decoded`]). Triggers number the rows, so no write path can forget to;
+/// rows already stored are numbered by rewriting their documents in place. Safe to
+/// run again.
+fn add_revisions(tx: &Tx) -> Result<()> {
+    for table in ["instances", "network_interfaces"] {
+        let has_rev = tx
+            .conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'rev'"
+            ))
+            .and_then(|mut st| st.exists([]))
+            .map_err(db_err)?;
+        if !has_rev {
+            tx.conn
+                .execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+                ))
+                .map_err(db_err)?;
+        }
+    }
+    tx.conn
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS doc_revisions (n INTEGER NOT NULL);
+             INSERT INTO doc_revisions(n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM doc_revisions);",
+        )
+        .map_err(db_err)?;
+    for table in ["instances", "network_interfaces"] {
+        for (event, when) in [("insert", "INSERT"), ("update", "UPDATE OF data")] {
+            tx.conn
+                .execute_batch(&format!(
+                    "CREATE TRIGGER IF NOT EXISTS {table}_rev_{event} AFTER {when} ON {table} BEGIN
+                         UPDATE doc_revisions SET n = n + 1;
+                         UPDATE {table} SET rev = (SELECT n FROM doc_revisions) WHERE rowid = NEW.rowid;
+                     END;"
+                ))
+                .map_err(db_err)?;
+        }
+    }
+    tx.conn
+        .execute_batch(
+            "UPDATE instances SET data = data;
+             UPDATE network_interfaces SET data = data;
+             CREATE INDEX IF NOT EXISTS instances_listing ON instances(account_id, id, terminated_ms, rev);
+             DROP INDEX IF EXISTS network_interfaces_instance;
+             CREATE INDEX network_interfaces_instance ON network_interfaces(account_id, instance_id, rev);",
+        )
+        .map_err(db_err)
 }
 
 /// Files every row of a regional table under `account/region`, and writes the region
@@ -741,6 +808,9 @@ fn scope_legacy_rows(tx: &Tx) -> Result<()> {
 /// Queries and changes, available inside [`Db::write`] (all) and [`Db::read`] (reads).
 pub struct Tx<'a> {
     conn: &'a Connection,
+    /// Which open database this is ([`Db::id`]): stored revisions are numbered per
+    /// database, so the process-wide cache of decoded records keys them by both.
+    db: u64,
 }
 
 impl Tx<'_> {
@@ -1005,10 +1075,12 @@ impl Tx<'_> {
         limit: usize,
         visible_since_ms: i64,
     ) -> Result<Vec<std::sync::Arc<Instance>>> {
+        // Answered by the `instances_listing` index alone; documents are read only for
+        // the revisions not decoded yet.
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT data FROM instances
+                "SELECT rowid, rev FROM instances
                  WHERE account_id = ?1 AND id > ?2 AND (terminated_ms IS NULL OR terminated_ms >= ?3)
                  ORDER BY id LIMIT ?4",
             )
@@ -1021,14 +1093,49 @@ impl Tx<'_> {
                     visible_since_ms,
                     limit as i64
                 ],
-                |r| shared_col(r, 0),
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )
             .map_err(db_err)?;
-        let mut out = Vec::with_capacity(limit.min(1000));
+        let mut revs = Vec::with_capacity(limit.min(1000));
         for r in rows {
-            out.push(r.map_err(db_err)?);
+            revs.push(r.map_err(db_err)?);
         }
-        Ok(out)
+        self.revised("instances", &revs)
+    }
+
+    /// The records of a revised table ([`crate::decoded`]) whose `(rowid, rev)` pairs
+    /// a listing found, in that order: those decoded before from the cache, the others
+    /// read by rowid and decoded (in this transaction's snapshot, so a row read is
+    /// the revision the index showed).
+    fn revised<T: crate::decoded::Cached>(
+        &self,
+        table: &str,
+        rows: &[(i64, i64)],
+    ) -> Result<Vec<std::sync::Arc<T>>> {
+        let cache = T::cache();
+        let mut out = cache.by_revs(self.db, rows.iter().map(|&(_, rev)| rev as u64));
+        let mut missing = out.iter().zip(rows).filter(|(v, _)| v.is_none()).peekable();
+        if missing.peek().is_none() {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        let sql = format!("SELECT rev, data FROM {table} WHERE rowid = ?1");
+        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let mut read = Vec::new();
+        for (_, &(rowid, _)) in missing {
+            let v = st
+                .query_row([rowid], |r| {
+                    let rev = r.get::<_, i64>(0)? as u64;
+                    let text = r.get_ref(1)?.as_bytes()?;
+                    Ok(cache.decode_rev(self.db, rev, text).map_err(db_err))
+                })
+                .map_err(db_err)??;
+            read.push(v);
+        }
+        let mut read = read.into_iter();
+        for v in out.iter_mut().filter(|v| v.is_none()) {
+            *v = read.next();
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     pub fn instances_in_reservation(
@@ -1598,12 +1705,13 @@ impl Tx<'_> {
         scope: &Scope,
         instances: &[&str],
     ) -> Result<Vec<std::sync::Arc<NetworkInterface>>> {
-        self.rows_of_ids(
+        let revs = self.rows_of_ids(
             scope,
             instances,
-            "SELECT data FROM network_interfaces WHERE account_id = ?1 AND instance_id IN (?IDS)",
-            |r| shared_col(r, 0),
-        )
+            "SELECT rowid, rev FROM network_interfaces WHERE account_id = ?1 AND instance_id IN (?IDS)",
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        self.revised("network_interfaces", &revs)
     }
 
     /// Runs `sql` once per [`IN_LIST_CHUNK`] of `ids` (the account's scope is `?1`,
@@ -1645,19 +1753,21 @@ impl Tx<'_> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT data FROM network_interfaces
+                "SELECT rowid, rev FROM network_interfaces
                  WHERE account_id = ?1 AND instance_id >= ?2 AND instance_id <= ?3",
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![scope.key(), first, last], |r| shared_col(r, 0))
+            .query_map(params![scope.key(), first, last], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(db_err)?;
         // About one interface per instance of the range.
-        let mut out = Vec::with_capacity(1024);
+        let mut revs = Vec::with_capacity(1024);
         for r in rows {
-            out.push(r.map_err(db_err)?);
+            revs.push(r.map_err(db_err)?);
         }
-        Ok(out)
+        self.revised("network_interfaces", &revs)
     }
 
     /// The interfaces attached to the given instances of an account, each with its

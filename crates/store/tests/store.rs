@@ -367,6 +367,13 @@ fn upgrade_from_schema_2_keeps_instances() {
     assert_eq!(back, old);
     assert_eq!(back.vpc_id, None);
     assert!(back.security_groups.is_empty());
+    // Rows from before revisions were numbered by the upgrade, and list.
+    let listed = db
+        .read(|tx| tx.instances_page(&us(&a), None, 10, 0))
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(*listed[0], old);
+    assert!(listed[0].rev.0 > 0);
     assert_eq!(
         db.read(|tx| tx.count_live_instances_in(&us(&a), NetworkColumn::Vpc, "vpc-12345678"))
             .unwrap(),
@@ -549,6 +556,96 @@ fn interfaces_of_instances_by_range_and_host() {
         .is_empty());
 }
 
+/// Listings read records through their stored revisions: every write, by any path,
+/// gives the row a new revision and the next listing its new content; rows not written
+/// come back as the very records decoded before.
+#[test]
+fn listings_see_every_write_and_reuse_what_did_not_change() {
+    use strato_common::NetworkInterfaceAttachmentId;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = Db::open(&path).unwrap();
+    let a = account(&db, "a");
+    let (mut i1, i2) = (instance(&a), instance(&a));
+    let mut n1 = interface(&a, "vpc-12345678", "subnet-12345678", "10.0.0.4");
+    n1.attachment = Some(NetworkInterfaceAttachment {
+        id: NetworkInterfaceAttachmentId::generate(),
+        instance_id: i1.id.clone(),
+        device_index: 0,
+        attach_time_ms: 0,
+        delete_on_termination: true,
+    });
+    db.write(|tx| {
+        tx.insert_instance(&i1)?;
+        tx.insert_instance(&i2)?;
+        tx.insert_doc(&n1)
+    })
+    .unwrap();
+    let page = || {
+        let mut l = db
+            .read(|tx| tx.instances_page(&us(&a), None, 10, 0))
+            .unwrap();
+        l.sort_by(|x, y| x.launch_index.cmp(&y.launch_index).then(x.id.cmp(&y.id)));
+        l
+    };
+    let of = |l: &[std::sync::Arc<Instance>], id: &InstanceId| {
+        l.iter().find(|i| i.id == *id).unwrap().clone()
+    };
+    let first = page();
+    assert_eq!(first.len(), 2);
+    let (r1, r2) = (of(&first, &i1.id).rev.0, of(&first, &i2.id).rev.0);
+    assert!(
+        r1 > 0 && r2 > 0 && r1 != r2,
+        "each record has its own revision"
+    );
+    let again = page();
+    assert!(std::sync::Arc::ptr_eq(
+        &of(&first, &i1.id),
+        &of(&again, &i1.id)
+    ));
+
+    // A write through the store: a new revision, the new content.
+    i1.state = InstanceState::Running;
+    db.write(|tx| tx.update_instance(&i1)).unwrap();
+    let after = page();
+    assert_eq!(of(&after, &i1.id).state, InstanceState::Running);
+    assert_ne!(of(&after, &i1.id).rev.0, r1);
+    assert!(std::sync::Arc::ptr_eq(
+        &of(&first, &i2.id),
+        &of(&after, &i2.id)
+    ));
+
+    // A write by any other path (here another connection's plain SQL) is seen too.
+    let mut changed = i1.clone();
+    changed.state = InstanceState::Stopping;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE instances SET data = ?1 WHERE id = ?2",
+            rusqlite::params![serde_json::to_string(&changed).unwrap(), i1.id.as_str()],
+        )
+        .unwrap();
+    }
+    assert_eq!(of(&page(), &i1.id).state, InstanceState::Stopping);
+
+    // Interfaces likewise.
+    let range = |db: &Db| {
+        db.read(|tx| tx.interfaces_in_instance_range(&us(&a), i1.id.as_str(), i1.id.as_str()))
+            .unwrap()
+    };
+    let before = range(&db);
+    assert_eq!(before.len(), 1);
+    n1.description = "changed".into();
+    db.write(|tx| tx.update_doc(&n1)).unwrap();
+    let nics = range(&db);
+    assert_eq!(nics[0].description, "changed");
+    assert_ne!(nics[0].rev.0, before[0].rev.0);
+    let by_list = db
+        .read(|tx| tx.interfaces_of_instances(&us(&a), &[i1.id.as_str()]))
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&by_list[0], &nics[0]));
+}
+
 /// Before regions, rows were filed under the bare account id and documents named no
 /// region: the upgrade files them under the region the server was started for.
 #[test]
@@ -610,4 +707,31 @@ fn upgrade_to_regions_files_legacy_rows_under_the_served_region() {
             .unwrap(),
         1
     );
+}
+
+/// Stored revisions are numbered per database: two databases open in one process
+/// number their first rows alike, and each still lists its own.
+#[test]
+fn databases_in_one_process_never_share_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d1, d2) = (
+        Db::open(&dir.path().join("one")).unwrap(),
+        Db::open(&dir.path().join("two")).unwrap(),
+    );
+    let a = AccountId::generate();
+    let (i1, i2) = (instance(&a), instance(&a));
+    d1.write(|tx| tx.insert_instance(&i1)).unwrap();
+    d2.write(|tx| tx.insert_instance(&i2)).unwrap();
+    for _ in 0..2 {
+        let l1 = d1
+            .read(|tx| tx.instances_page(&us(&a), None, 10, 0))
+            .unwrap();
+        let l2 = d2
+            .read(|tx| tx.instances_page(&us(&a), None, 10, 0))
+            .unwrap();
+        assert_eq!(l1.len(), 1);
+        assert_eq!(l2.len(), 1);
+        assert_eq!(l1[0].id, i1.id);
+        assert_eq!(l2[0].id, i2.id);
+    }
 }

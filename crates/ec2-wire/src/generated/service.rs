@@ -6,6 +6,7 @@
 
 use crate::codec::{respond, respond_return, Decode, Node};
 use crate::types::*;
+use crate::xml::Rope;
 use strato_common::Result;
 use strato_ec2_model::Operation;
 
@@ -358,7 +359,7 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
     cx: &S::Context,
     params: &Node<'_>,
     request_id: &str,
-) -> Option<Result<String>> {
+) -> Option<Result<Rope>> {
     Some(match op {
         Operation::AllocateAddress => AllocateAddressRequest::decode(params)
             .and_then(|req| s.allocate_address(cx, req))

@@ -5320,13 +5320,13 @@ pub struct Instance {
     pub vpc_id: Option<String>,
     /// The content as this type's encoder writes it, when a handler kept it
     /// ([`crate::codec::render`]): written as it is, the fields above unread.
-    pub prerendered: Option<std::sync::Arc<str>>,
+    pub prerendered: Option<bytes::Bytes>,
 }
 
 impl Encode for Instance {
     fn encode(&self, w: &mut XmlWriter) {
         if let Some(p) = &self.prerendered {
-            w.raw(p);
+            w.shared(p);
             return;
         }
         w.member(

@@ -113,7 +113,7 @@ fn metadata_options_item(
 static RENDERED: OnceLock<Mutex<Rendered>> = OnceLock::new();
 
 /// Encoded items by [`render_key`], a keyed digest already (so not hashed again).
-type Rendered = BoundedMap<u128, Arc<str>, std::hash::BuildHasherDefault<DigestHasher>>;
+type Rendered = BoundedMap<u128, bytes::Bytes, std::hash::BuildHasherDefault<DigestHasher>>;
 
 fn rendered() -> std::sync::MutexGuard<'static, Rendered> {
     RENDERED

@@ -523,7 +523,7 @@ pub fn dispatch(
     action: &str,
     p: &Params,
     rid: &str,
-) -> Result<String> {
+) -> Result<strato_ec2_wire::xml::Rope> {
     let op = operation(action)?;
     let served = op.served().ok_or_else(|| {
         Error::Unsupported(format!(
