@@ -290,6 +290,8 @@ pub trait Document: serde::Serialize + serde::de::DeserializeOwned {
     fn doc_id(&self) -> &str;
     /// The values of [`Document::COLUMNS`] (`None` is SQL NULL).
     fn column_values(&self) -> Vec<Option<String>>;
+    /// Whether the table's rows carry a stored revision (see [`add_revisions`]).
+    const REVISED: bool = false;
 }
 
 fn flag(b: bool) -> Option<String> {
@@ -430,6 +432,7 @@ impl Document for ElasticIp {
 
 impl Document for NetworkInterface {
     const TABLE: &'static str = "network_interfaces";
+    const REVISED: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "subnet_id",
         "instance_id",
@@ -452,6 +455,17 @@ impl Document for NetworkInterface {
             Some(self.private_ip.clone()),
         ]
     }
+}
+
+/// The columns a document write sets after `data`: [`Document::COLUMNS`], and `rev`
+/// for revised tables (its value given last, as an integer's text, which the column's
+/// integer affinity stores as an integer).
+fn revised_columns<T: Document>() -> Vec<&'static str> {
+    let mut cols = T::COLUMNS.to_vec();
+    if T::REVISED {
+        cols.push("rev");
+    }
+    cols
 }
 
 const READERS: usize = 4;
@@ -559,10 +573,7 @@ impl Db {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let out = f(&Tx {
-            conn: &tx,
-            db: self.id,
-        })?;
+        let out = f(&Tx::new(&tx, self.id))?;
         tx.commit().map_err(db_err)?;
         Ok(out)
     }
@@ -583,7 +594,7 @@ impl Db {
 
 fn read_in<T>(conn: &mut Connection, db: u64, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
     let tx = conn.transaction().map_err(db_err)?;
-    let out = f(&Tx { conn: &tx, db });
+    let out = f(&Tx::new(&tx, db));
     drop(tx);
     out
 }
@@ -620,13 +631,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction().map_err(db_err)?;
     for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(m).map_err(db_err)?;
-        backfill(
-            &Tx {
-                conn: &tx,
-                db: next_db_id(),
-            },
-            i + 1,
-        )?;
+        backfill(&Tx::new(&tx, next_db_id()), i + 1)?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -681,9 +686,10 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
 /// row a number never given before in this database (one counter for both tables), so
 /// a listing can tell from an index alone which records it has decoded already and
 /// read the documents of only the others (see [`Tx::instances_page`] and
-/// [`crate::decoded`]). Triggers number the rows, so no write path can forget to;
-/// rows already stored are numbered by rewriting their documents in place. Safe to
-/// run again.
+/// [`crate::decoded`]). The store's writes number their rows ([`Tx::next_revision`]);
+/// triggers number the rows of any write that did not (another tool's, or a path
+/// that forgot), so none is missed; rows already stored are numbered by rewriting
+/// their documents in place. Safe to run again.
 fn add_revisions(tx: &Tx) -> Result<()> {
     for table in ["instances", "network_interfaces"] {
         let has_rev = tx
@@ -708,10 +714,15 @@ fn add_revisions(tx: &Tx) -> Result<()> {
         )
         .map_err(db_err)?;
     for table in ["instances", "network_interfaces"] {
-        for (event, when) in [("insert", "INSERT"), ("update", "UPDATE OF data")] {
+        for (event, when) in [
+            ("insert", "INSERT ON {table} WHEN NEW.rev = 0"),
+            ("update", "UPDATE OF data ON {table} WHEN NEW.rev = OLD.rev"),
+        ] {
+            let when = when.replace("{table}", table);
             tx.conn
                 .execute_batch(&format!(
-                    "CREATE TRIGGER IF NOT EXISTS {table}_rev_{event} AFTER {when} ON {table} BEGIN
+                    "DROP TRIGGER IF EXISTS {table}_rev_{event};
+                     CREATE TRIGGER {table}_rev_{event} AFTER {when} BEGIN
                          UPDATE doc_revisions SET n = n + 1;
                          UPDATE {table} SET rev = (SELECT n FROM doc_revisions) WHERE rowid = NEW.rowid;
                      END;"
@@ -811,9 +822,47 @@ pub struct Tx<'a> {
     /// Which open database this is ([`Db::id`]): stored revisions are numbered per
     /// database, so the process-wide cache of decoded records keys them by both.
     db: u64,
+    /// Revisions taken from the counter for this transaction's writes and not yet
+    /// given: the next one and the last one ([`Tx::next_revision`]).
+    revs: std::cell::Cell<(i64, i64)>,
 }
 
+impl<'a> Tx<'a> {
+    fn new(conn: &'a Connection, db: u64) -> Self {
+        Tx {
+            conn,
+            db,
+            revs: std::cell::Cell::new((1, 0)),
+        }
+    }
+}
+
+/// How many revisions a transaction takes from the counter at a time: one counter
+/// update per this many rows written (numbers left unused are never given).
+const REVISION_BLOCK: i64 = 256;
+
 impl Tx<'_> {
+    /// A revision never given before in this database, for a row about to be written
+    /// (see [`add_revisions`]). Taken from the counter [`REVISION_BLOCK`] at a time;
+    /// the counter's update rolls back with the transaction, which is safe: no reader
+    /// saw a row with those numbers.
+    fn next_revision(&self) -> Result<i64> {
+        let (next, last) = self.revs.get();
+        if next <= last {
+            self.revs.set((next + 1, last));
+            return Ok(next);
+        }
+        let last: i64 = self
+            .conn
+            .prepare_cached("UPDATE doc_revisions SET n = n + ?1 RETURNING n")
+            .map_err(db_err)?
+            .query_row([REVISION_BLOCK], |r| r.get(0))
+            .map_err(db_err)?;
+        let first = last - REVISION_BLOCK + 1;
+        self.revs.set((first + 1, last));
+        Ok(first)
+    }
+
     // ---- meta -------------------------------------------------------------------------
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
@@ -977,8 +1026,8 @@ impl Tx<'_> {
     pub fn insert_instance(&self, i: &Instance) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id, public_ip)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id, public_ip, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .map_err(db_err)?
             .execute(params![
@@ -992,6 +1041,7 @@ impl Tx<'_> {
                 i.vpc_id.as_ref().map(|v| v.as_str()),
                 i.subnet_id.as_ref().map(|v| v.as_str()),
                 i.public_ip,
+                self.next_revision()?,
             ])
             .map(|_| ())
             .map_err(db_err)
@@ -1002,7 +1052,7 @@ impl Tx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6, public_ip = ?7
+                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6, public_ip = ?7, rev = ?8
                  WHERE account_id = ?1 AND id = ?2",
             )
             .map_err(db_err)?
@@ -1014,6 +1064,7 @@ impl Tx<'_> {
                 i.terminated_ms,
                 to_json(i)?,
                 i.public_ip,
+                self.next_revision()?,
             ])
             .map_err(db_err)?;
         if n == 1 {
@@ -1550,7 +1601,7 @@ impl Tx<'_> {
     /// random), a broken unique column (a security group name) is reported by the
     /// caller's own check before it gets here.
     pub fn insert_doc<T: Document>(&self, d: &T) -> Result<()> {
-        let cols = T::COLUMNS;
+        let cols = revised_columns::<T>();
         let names: String = cols.iter().map(|c| format!(", {c}")).collect();
         let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 4)).collect();
         let sql = format!(
@@ -1563,6 +1614,9 @@ impl Tx<'_> {
             Some(to_json(d)?),
         ];
         values.extend(d.column_values());
+        if T::REVISED {
+            values.push(Some(self.next_revision()?.to_string()));
+        }
         self.conn
             .prepare_cached(&sql)
             .map_err(db_err)?
@@ -1573,7 +1627,7 @@ impl Tx<'_> {
 
     /// Replaces a record and its indexed columns.
     pub fn update_doc<T: Document>(&self, d: &T) -> Result<()> {
-        let sets: String = T::COLUMNS
+        let sets: String = revised_columns::<T>()
             .iter()
             .enumerate()
             .map(|(i, c)| format!(", {c} = ?{}", i + 4))
@@ -1588,6 +1642,9 @@ impl Tx<'_> {
             Some(to_json(d)?),
         ];
         values.extend(d.column_values());
+        if T::REVISED {
+            values.push(Some(self.next_revision()?.to_string()));
+        }
         let n = self
             .conn
             .prepare_cached(&sql)
