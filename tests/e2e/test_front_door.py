@@ -57,9 +57,9 @@ def test_defaults_sent_explicitly_are_accepted(strato, ec2):
 
 
 def test_operations_of_the_model_not_served_answer_unsupported_operation(strato):
-    r = signed(strato, {"Action": "DescribeVolumes", "Version": EC2_VERSION})
+    r = signed(strato, {"Action": "DescribeVpnGateways", "Version": EC2_VERSION})
     r.assert_ec2_error("UnsupportedOperation", 400)
-    assert "DescribeVolumes" in r.text
+    assert "DescribeVpnGateways" in r.text
     # A name that is not in the model at all.
     signed(strato, {"Action": "DescribeVolumez", "Version": EC2_VERSION}).assert_ec2_error("InvalidAction", 400)
 

@@ -205,6 +205,23 @@ def scenario(ec2, ca):
     wait_until(lambda: ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])
                ["NetworkInterfaces"][0]["Status"] == "available", what="interface detached")
     ec2.delete_network_interface(NetworkInterfaceId=eni)
+    # A volume, attached and detached.
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vol = ec2.create_volume(AvailabilityZone=zone, Size=1, VolumeType="gp3", Encrypted=True, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "rt"}]}])["VolumeId"]
+    wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"] == "available",
+               what="volume available")
+    ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+    wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"][0]["State"] == "attached",
+               what="volume attached")
+    ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+    ec2.detach_volume(VolumeId=vol, InstanceId=iid)
+    wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"] == "available",
+               what="volume detached")
+    ec2.delete_volume(VolumeId=vol)
+    ec2.enable_ebs_encryption_by_default()
+    ec2.get_ebs_encryption_by_default()
+    ec2.disable_ebs_encryption_by_default()
     # An Elastic IP.
     alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.describe_addresses(AllocationIds=[alloc])

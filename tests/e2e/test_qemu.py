@@ -368,3 +368,129 @@ def test_console_screenshot_is_the_guests_display(vm_strato):
     wait_for_state(ec2, [iid], "stopped", timeout=60)
     expect_code("IncorrectInstanceState", ec2.get_console_screenshot, InstanceId=iid)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+def wait_volume(ec2, vid, pred, what, timeout=60):
+    deadline = time.time() + timeout
+    v = None
+    while time.time() < deadline:
+        v = ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
+        if pred(v):
+            return v
+        time.sleep(0.2)
+    raise AssertionError(f"{vid}: {what} not reached: {v}")
+
+
+def attached(v):
+    return bool(v["Attachments"]) and v["Attachments"][0]["State"] == "attached"
+
+
+def guest_disk(con, vid, timeout=30):
+    """The guest's block device whose serial is the volume id without its dash, as
+    EC2's Nitro instances show it; None when there is none."""
+    serial = vid.replace("-", "", 1)
+    deadline = time.time() + timeout
+    while True:
+        out = con.run(f'for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = {serial} ] '
+                      f'&& echo "FOUND=${{d##*/}}"; done')
+        m = re.search(r"FOUND=(vd[a-z]+)", out.split("DONE-$((40+2))", 1)[-1])
+        if m or time.time() > deadline:
+            return m.group(1) if m else None
+        time.sleep(0.5)
+
+
+def after_marker(out):
+    return out.split("DONE-$((40+2))", 1)[-1]
+
+
+def test_volume_moves_between_guests_with_its_data(vm_strato):
+    """AttachVolume hot-plugs a real disk whose serial is the volume id; a file system
+    made and filled on one instance is read on another after DetachVolume/AttachVolume."""
+    ec2 = vm_strato.client()
+    a, b = launch(ec2, n=2)
+    wait_for_state(ec2, [a, b], "running", timeout=60)
+    for iid in (a, b):
+        wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[a])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1, VolumeType="gp3")["VolumeId"]
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+    assert os.path.exists(os.path.join(vm_strato.data_dir, "volumes", vid, "disk.qcow2"))
+
+    ec2.attach_volume(VolumeId=vid, InstanceId=a, Device="/dev/sdf")
+    wait_volume(ec2, vid, attached, "attached")
+    con = Console(vm_strato, a)
+    dev = guest_disk(con, vid)
+    assert dev, "the guest does not see the attached volume"
+    out = after_marker(con.run(f"cat /sys/block/{dev}/size"))
+    assert "2097152" in out, out  # 1 GiB in 512-byte sectors
+    out = con.run(f"mke2fs -q /dev/{dev} && mkdir -p /mnt/v && mount /dev/{dev} /mnt/v && "
+                  f"echo moved-with-its-volume > /mnt/v/proof && sync && umount /mnt/v && echo MKFS-OK", timeout=60)
+    assert "MKFS-OK" in after_marker(out), out
+    ec2.detach_volume(VolumeId=vid)
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "detached")
+    assert guest_disk(con, vid, timeout=0) is None, "the detached disk is still in the guest"
+    con.close()
+
+    ec2.attach_volume(VolumeId=vid, InstanceId=b, Device="/dev/sdg")
+    wait_volume(ec2, vid, attached, "attached to b")
+    con = Console(vm_strato, b)
+    dev = guest_disk(con, vid)
+    assert dev
+    out = con.run(f"mkdir -p /mnt/v && mount /dev/{dev} /mnt/v && cat /mnt/v/proof && umount /mnt/v", timeout=60)
+    assert "moved-with-its-volume" in after_marker(out), out
+    con.close()
+    # Terminating the instance keeps the volume (not DeleteOnTermination).
+    ec2.terminate_instances(InstanceIds=[a, b])
+    wait_for_state(ec2, [a, b], "terminated", timeout=120)
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "released")
+    ec2.delete_volume(VolumeId=vid)
+    wait_volume_gone(ec2, vid)
+    assert not os.path.exists(os.path.join(vm_strato.data_dir, "volumes", vid))
+
+
+def wait_volume_gone(ec2, vid, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ec2.describe_volumes(VolumeIds=[vid])
+        except Exception as e:  # InvalidVolume.NotFound
+            assert "InvalidVolume.NotFound" in str(e), e
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{vid} not deleted")
+
+
+def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    plain = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    secret = ec2.create_volume(AvailabilityZone=zone, Size=1, Encrypted=True)["VolumeId"]
+    pattern = "STRATO-SECRET-PATTERN-0123456789"
+    con = Console(vm_strato, iid)
+    for vid, dev_name in ((plain, "/dev/sdf"), (secret, "/dev/sdg")):
+        wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device=dev_name)
+        wait_volume(ec2, vid, attached, "attached")
+        dev = guest_disk(con, vid)
+        assert dev
+        out = con.run(f"i=0; while [ $i -lt 2048 ]; do echo {pattern}; i=$((i+1)); done > /dev/{dev} && sync "
+                      f"&& echo WROTE", timeout=60)
+        assert "WROTE" in after_marker(out), out
+        ec2.detach_volume(VolumeId=vid)
+        wait_volume(ec2, vid, lambda v: v["State"] == "available", "detached")
+    con.close()
+
+    def holds(vid):
+        with open(os.path.join(vm_strato.data_dir, "volumes", vid, "disk.qcow2"), "rb") as f:
+            return pattern.encode() in f.read()
+    assert holds(plain), "the unencrypted volume should hold what the guest wrote"
+    assert not holds(secret), "the encrypted volume's file holds the guest's plaintext"
+    for vid in (plain, secret):
+        ec2.delete_volume(VolumeId=vid)
+    ec2.terminate_instances(InstanceIds=[iid])

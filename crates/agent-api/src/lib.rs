@@ -10,9 +10,14 @@
 
 pub mod metadata;
 pub mod net;
+pub mod volume;
 
 pub use metadata::{InstanceMetadata, MetadataSource};
 pub use net::{HostNetSpec, NicSpec, PortSpec, RuleSpec, VpcNetSpec};
+pub use volume::{
+    disk_serial, DesiredVolumeState, DiskLimits, DiskSpec, ObservedVolumeState, VolumeReport,
+    VolumeSpec,
+};
 
 use serde::{Deserialize, Serialize};
 use strato_common::InstanceId;
@@ -55,6 +60,15 @@ pub struct VmSpec {
     /// boots with no network device (the simulator, and older specs).
     #[serde(default)]
     pub nics: Vec<NicSpec>,
+    /// The volumes attached besides the root disk, in attachment order. A running VM
+    /// gets a disk hot-plugged when one is added here and unplugged when one is
+    /// removed; each must be present in the host's volume store.
+    #[serde(default)]
+    pub disks: Vec<DiskSpec>,
+    /// Volumes being detached with DetachVolume `Force`: unplugged without waiting
+    /// for the guest to let go of them.
+    #[serde(default)]
+    pub force_detach: Vec<strato_common::VolumeId>,
 }
 
 /// A guest's CPU topology: one socket of `cores × threads_per_core` vCPUs.
@@ -117,6 +131,11 @@ pub struct VmReport {
     pub observed: ObservedVmState,
     /// A short human explanation (shown in logs, and in StateReason for crashes).
     pub detail: Option<String>,
+    /// The volumes plugged into the VM as the hypervisor sees them (empty when it is
+    /// off): what moves attachments from `attaching` to `attached` and ends
+    /// `detaching` ones.
+    #[serde(default)]
+    pub disks: Vec<strato_common::VolumeId>,
 }
 
 /// How the control plane reaches a host agent. In one-process mode this is a direct
@@ -142,4 +161,9 @@ pub trait AgentClient: Send + Sync {
     }
     /// Replaces the host's whole desired dataplane (every VPC with ports on this host).
     fn apply_network(&self, _spec: HostNetSpec) {}
+    /// Applies one volume spec (newer generations replace older ones).
+    fn apply_volume(&self, spec: VolumeSpec);
+    /// Replaces the agent's whole desired set of volumes: disks not named are deleted
+    /// once nothing uses them. Sent at startup, before [`AgentClient::sync`].
+    fn sync_volumes(&self, specs: Vec<VolumeSpec>);
 }

@@ -22,14 +22,16 @@
 //! | deleted  | absent                  | report deleted, forget the spec            |
 
 pub mod net;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strato_agent_api::{
     AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, StopCause, VmReport, VmSpec,
+    VolumeReport, VolumeSpec,
 };
-use strato_common::InstanceId;
+use strato_common::{InstanceId, VolumeId};
 use strato_drivers::{Hypervisor, VmStatus};
 use tokio::sync::{mpsc, Notify};
 
@@ -45,12 +47,15 @@ struct Tracked {
     /// it should run was either never started for this spec, or went off by itself.
     started_gen: Option<u64>,
     applied_reboot_seq: u64,
-    last_report: Option<(u64, ObservedVmState)>,
+    last_report: Option<(u64, ObservedVmState, Vec<VolumeId>)>,
     /// The VM was in its desired steady state at the last look: it is re-examined
     /// only on full sweeps, which keeps a host with thousands of idle VMs cheap.
     settled: bool,
     /// The last hypervisor error for this VM, sent with the next report.
     last_error: Option<String>,
+    /// The disks as last plugged: a plugged disk whose spec changed since (its
+    /// limits, or its volume grown) is handed to the driver again, which re-applies it.
+    applied_disks: Vec<strato_agent_api::DiskSpec>,
 }
 
 /// A host agent driving one hypervisor.
@@ -62,6 +67,8 @@ pub struct Agent {
     reports: mpsc::UnboundedSender<VmReport>,
     /// The host's dataplane, when VMs get real networks (not with the simulator).
     net: std::sync::OnceLock<Arc<net::NetAgent>>,
+    /// The host's volume store, once given one.
+    volumes: std::sync::OnceLock<volumes::VolumeAgent>,
 }
 
 impl Agent {
@@ -78,8 +85,19 @@ impl Agent {
             wake: Notify::new(),
             reports: tx,
             net: std::sync::OnceLock::new(),
+            volumes: std::sync::OnceLock::new(),
         });
         (agent, rx)
+    }
+
+    /// Gives the agent a volume store; volume reports are delivered on the returned
+    /// receiver. `None` when the agent already has one.
+    pub fn set_volumes(
+        &self,
+        store: Arc<dyn strato_drivers::volumes::VolumeStore>,
+    ) -> Option<mpsc::UnboundedReceiver<VolumeReport>> {
+        let (va, rx) = volumes::VolumeAgent::new(store);
+        self.volumes.set(va).ok().map(|_| rx)
     }
 
     /// Gives the agent a dataplane: from now on it asks for and applies network specs.
@@ -108,8 +126,12 @@ impl Agent {
         self.reconcile_pass(true);
     }
 
-    /// One pass over the VMs in transition, or over every VM when `full`.
+    /// One pass over the volumes and VMs in transition, or over all when `full`.
+    /// Volumes go first: a VM that starts finds its disks made.
     pub fn reconcile_pass(&self, full: bool) {
+        if let Some(v) = self.volumes.get() {
+            v.reconcile_pass(full);
+        }
         let ids: Vec<InstanceId> = {
             let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
             vms.iter()
@@ -181,7 +203,59 @@ impl Agent {
                 t.last_error = Some(format!("{step:?} failed: {e}"));
             }
         }
-        let observed = match self.driver.status(id) {
+        let status = self.driver.status(id);
+        // A running VM's plugged disks follow its spec: hot-plug what is missing,
+        // unplug what is no longer named (the guest acknowledges in its own time).
+        let mut disks_pending = false;
+        let disks = match status {
+            Some(VmStatus::Booting | VmStatus::Running) => {
+                let mut plugged = self.driver.disks(id);
+                if t.spec.desired == DesiredVmState::Running {
+                    for d in &t.spec.disks {
+                        let changed =
+                            plugged.contains(&d.volume_id) && !t.applied_disks.contains(d);
+                        if changed {
+                            if let Err(e) = self.driver.attach_disk(id, d) {
+                                tracing::error!(instance = %id, volume = %d.volume_id, error = %e, "re-applying a volume failed");
+                                t.last_error =
+                                    Some(format!("re-applying {} failed: {e}", d.volume_id));
+                            }
+                        }
+                        if !plugged.contains(&d.volume_id) {
+                            disks_pending = true;
+                            if let Err(e) = self.driver.attach_disk(id, d) {
+                                tracing::error!(instance = %id, volume = %d.volume_id, error = %e, "attaching a volume failed");
+                                t.last_error =
+                                    Some(format!("attaching {} failed: {e}", d.volume_id));
+                            }
+                        }
+                    }
+                    for v in &plugged {
+                        if !t.spec.disks.iter().any(|d| &d.volume_id == v) {
+                            disks_pending = true;
+                            let force = t.spec.force_detach.contains(v);
+                            if let Err(e) = self.driver.detach_disk(id, v, force) {
+                                tracing::error!(instance = %id, volume = %v, error = %e, "detaching a volume failed");
+                                t.last_error = Some(format!("detaching {v} failed: {e}"));
+                            }
+                        }
+                    }
+                    if disks_pending {
+                        plugged = self.driver.disks(id);
+                    }
+                    t.applied_disks = t
+                        .spec
+                        .disks
+                        .iter()
+                        .filter(|d| plugged.contains(&d.volume_id))
+                        .cloned()
+                        .collect();
+                }
+                plugged
+            }
+            _ => vec![],
+        };
+        let observed = match status {
             Some(VmStatus::Booting) => ObservedVmState::Starting,
             Some(VmStatus::Running) => ObservedVmState::Running,
             Some(VmStatus::ShuttingDown) => ObservedVmState::Stopping,
@@ -193,6 +267,7 @@ impl Agent {
             },
         };
         t.settled = step.is_none()
+            && !disks_pending
             && match (t.spec.desired, &observed) {
                 (DesiredVmState::Running, ObservedVmState::Running) => {
                     t.spec.reboot_seq <= t.applied_reboot_seq
@@ -200,7 +275,7 @@ impl Agent {
                 (DesiredVmState::Stopped, ObservedVmState::Stopped { .. }) => true,
                 _ => false,
             };
-        let key = (gen, observed.clone());
+        let key = (gen, observed.clone(), disks.clone());
         if t.last_report.as_ref() != Some(&key) {
             t.last_report = Some(key);
             let _ = self.reports.send(VmReport {
@@ -208,6 +283,7 @@ impl Agent {
                 generation: gen,
                 observed: observed.clone(),
                 detail: t.last_error.take(),
+                disks,
             });
         }
         if observed == ObservedVmState::Deleted {
@@ -253,6 +329,7 @@ impl AgentClient for Agent {
                             last_report: None,
                             settled: false,
                             last_error: None,
+                            applied_disks: vec![],
                         },
                     );
                 }
@@ -293,6 +370,10 @@ impl AgentClient for Agent {
                             .as_ref()
                             .map(|p| p.applied_reboot_seq)
                             .unwrap_or(spec.reboot_seq),
+                        applied_disks: prev
+                            .as_ref()
+                            .map(|p| p.applied_disks.clone())
+                            .unwrap_or_default(),
                         spec,
                         last_report: None,
                         settled: false,
@@ -337,6 +418,21 @@ impl AgentClient for Agent {
             net.apply(spec);
         }
     }
+
+    fn apply_volume(&self, spec: VolumeSpec) {
+        match self.volumes.get() {
+            Some(v) => v.apply(spec),
+            None => tracing::error!(volume = %spec.volume_id, "this host has no volume store"),
+        }
+        self.wake.notify_one();
+    }
+
+    fn sync_volumes(&self, specs: Vec<VolumeSpec>) {
+        if let Some(v) = self.volumes.get() {
+            v.sync(specs);
+        }
+        self.wake.notify_one();
+    }
 }
 
 #[cfg(test)]
@@ -359,6 +455,8 @@ mod tests {
             boot: Default::default(),
             user_data: vec![],
             nics: vec![],
+            disks: vec![],
+            force_detach: vec![],
         }
     }
 

@@ -43,6 +43,11 @@ pub enum ResourceKind {
     NetworkInterfaceAttachment,
     /// A network ACL (`acl-…`).
     NetworkAcl,
+    /// EBS volumes (`vol-…`): `InvalidVolumeID.Malformed`, but `InvalidVolume.NotFound`.
+    Volume,
+    /// EBS snapshots (`snap-…`): `InvalidSnapshotID.Malformed`, but
+    /// `InvalidSnapshot.NotFound`.
+    Snapshot,
 }
 
 impl ResourceKind {
@@ -72,6 +77,8 @@ impl ResourceKind {
             ResourceKind::NetworkInterface => "InvalidNetworkInterfaceID",
             ResourceKind::NetworkInterfaceAttachment => "InvalidAttachmentID",
             ResourceKind::NetworkAcl => "InvalidNetworkAclID",
+            ResourceKind::Volume => "InvalidVolumeID",
+            ResourceKind::Snapshot => "InvalidSnapshotID",
         }
     }
 
@@ -79,6 +86,8 @@ impl ResourceKind {
     pub fn not_found_code(self) -> String {
         match self {
             ResourceKind::SecurityGroup => "InvalidGroup.NotFound".to_string(),
+            ResourceKind::Volume => "InvalidVolume.NotFound".to_string(),
+            ResourceKind::Snapshot => "InvalidSnapshot.NotFound".to_string(),
             other => format!("{}.NotFound", other.code_stem()),
         }
     }
@@ -109,6 +118,8 @@ impl ResourceKind {
             ResourceKind::NetworkInterface => "network-interface",
             ResourceKind::NetworkInterfaceAttachment => "network-interface-attachment",
             ResourceKind::NetworkAcl => "network-acl",
+            ResourceKind::Volume => "volume",
+            ResourceKind::Snapshot => "snapshot",
         }
     }
 
@@ -133,6 +144,8 @@ impl ResourceKind {
             ResourceKind::NetworkInterface => "networkInterface ID",
             ResourceKind::NetworkInterfaceAttachment => "attachment ID",
             ResourceKind::NetworkAcl => "networkAcl ID",
+            ResourceKind::Volume => "volume",
+            ResourceKind::Snapshot => "snapshot",
         }
     }
 }
@@ -268,6 +281,25 @@ pub enum Error {
     /// A requested private address is already used in its subnet (`InvalidIPAddress.InUse`).
     #[error("{0}")]
     InvalidIpAddressInUse(String),
+    /// A volume attached to an instance where it must not be (`VolumeInUse`).
+    #[error("{0}")]
+    VolumeInUse(String),
+    /// A resource in a state that does not allow the request (`IncorrectState`).
+    #[error("{0}")]
+    IncorrectState(String),
+    /// A parameter given without one it depends on (`InvalidParameterDependency`).
+    #[error("{0}")]
+    InvalidParameterDependency(String),
+    /// A volume and an instance in different zones (`InvalidVolume.ZoneMismatch`).
+    #[error("{0}")]
+    VolumeZoneMismatch(String),
+    /// The account's storage quota for a volume type (`VolumeLimitExceeded`).
+    #[error("{0}")]
+    VolumeLimitExceeded(String),
+    /// A device name already used on the instance, or more volumes than it takes
+    /// (`InvalidParameterValue` with EC2's message is used for malformed names).
+    #[error("{0}")]
+    AttachmentLimitExceeded(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

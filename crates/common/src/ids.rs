@@ -115,6 +115,19 @@ define_id!(
 );
 
 define_id!(
+    /// An EBS volume (`vol-…`).
+    VolumeId,
+    "vol",
+    ResourceKind::Volume
+);
+define_id!(
+    /// An EBS snapshot (`snap-…`).
+    SnapshotId,
+    "snap",
+    ResourceKind::Snapshot
+);
+
+define_id!(
     /// A virtual private cloud (`vpc-…`).
     VpcId,
     "vpc",
@@ -256,6 +269,8 @@ pub fn kind_of_id(s: &str) -> Option<ResourceKind> {
         "eipassoc" => ResourceKind::AddressAssociation,
         "eni" => ResourceKind::NetworkInterface,
         "acl" => ResourceKind::NetworkAcl,
+        "vol" => ResourceKind::Volume,
+        "snap" => ResourceKind::Snapshot,
         _ => return None,
     };
     is_well_formed(prefix, s).then_some(kind)
@@ -295,7 +310,11 @@ mod tests {
             kind_of_id("ami-0123456789abcdef0"),
             Some(ResourceKind::Image)
         );
-        assert_eq!(kind_of_id("vol-0123456789abcdef0"), None);
+        assert_eq!(
+            kind_of_id("vol-0123456789abcdef0"),
+            Some(ResourceKind::Volume)
+        );
+        assert_eq!(kind_of_id("lt-0123456789abcdef0"), None);
         assert_eq!(kind_of_id("vpc-0123456789abcdef0"), Some(ResourceKind::Vpc));
         assert_eq!(kind_of_id("sg-01234567"), Some(ResourceKind::SecurityGroup));
         assert_eq!(

@@ -4,6 +4,7 @@
 pub mod base64;
 pub mod bounded;
 pub mod cidr;
+pub mod crash;
 pub mod error;
 pub mod filter;
 pub mod hashing;

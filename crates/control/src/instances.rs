@@ -672,7 +672,10 @@ impl ControlPlane {
     pub(crate) fn spec_in(&self, tx: &Tx, i: &Instance) -> Result<VmSpec> {
         let image = tx.image(i.image_id.as_str())?;
         let nics = tx.interfaces_of_instance(&Scope::of_instance(i), i.id.as_str())?;
-        Ok(spec_with(i, image.as_ref(), nic_specs(nics)))
+        let mut spec = spec_with(i, image.as_ref(), nic_specs(nics));
+        let volumes = tx.volumes_of_instance(&Scope::of_instance(i), i.id.as_str())?;
+        crate::volumes::attach::fill_disks(std::slice::from_mut(&mut spec), &volumes);
+        Ok(spec)
     }
 
     /// The specs of instances of one account as `tx` sees them: each image read
@@ -686,35 +689,7 @@ impl ControlPlane {
         }
         let ids: Vec<&str> = list.iter().map(|i| i.id.as_str()).collect();
         let mut nics_of = group_nics(tx.nics_of_instances(account, &ids)?);
-        Ok(list
-            .iter()
-            .map(|i| {
-                spec_with(
-                    i,
-                    images.get(i.image_id.as_str()).and_then(Option::as_ref),
-                    nic_specs(nics_of.remove(i.id.as_str()).unwrap_or_default()),
-                )
-            })
-            .collect())
-    }
-
-    /// Re-sends every instance of this host to its agent (startup reconciliation).
-    /// Each image is read once, however many instances use it, and the interfaces of
-    /// all of them come from one query.
-    pub fn sync_agent(&self) -> Result<usize> {
-        let host = self.agent.host().to_string();
-        let (instances, images, nics) = self.db.read(|tx| {
-            let instances = tx.instances_on_host(&host)?;
-            let mut images: HashMap<String, Option<Image>> = HashMap::new();
-            for i in &instances {
-                if !images.contains_key(i.image_id.as_str()) {
-                    images.insert(i.image_id.to_string(), tx.image(i.image_id.as_str())?);
-                }
-            }
-            Ok((instances, images, tx.interfaces_on_host(&host)?))
-        })?;
-        let mut nics_of = group_nics(nics);
-        let specs: Vec<VmSpec> = instances
+        let mut specs: Vec<VmSpec> = list
             .iter()
             .map(|i| {
                 spec_with(
@@ -724,6 +699,43 @@ impl ControlPlane {
                 )
             })
             .collect();
+        let volumes = tx.volumes_of_instances(account, &ids)?;
+        crate::volumes::attach::fill_disks(&mut specs, &volumes);
+        Ok(specs)
+    }
+
+    /// Re-sends every instance of this host to its agent (startup reconciliation).
+    /// Each image is read once, however many instances use it, and the interfaces of
+    /// all of them come from one query.
+    pub fn sync_agent(&self) -> Result<usize> {
+        let host = self.agent.host().to_string();
+        let (instances, images, nics, volumes) = self.db.read(|tx| {
+            let instances = tx.instances_on_host(&host)?;
+            let mut images: HashMap<String, Option<Image>> = HashMap::new();
+            for i in &instances {
+                if !images.contains_key(i.image_id.as_str()) {
+                    images.insert(i.image_id.to_string(), tx.image(i.image_id.as_str())?);
+                }
+            }
+            Ok((
+                instances,
+                images,
+                tx.interfaces_on_host(&host)?,
+                tx.attached_volumes()?,
+            ))
+        })?;
+        let mut nics_of = group_nics(nics);
+        let mut specs: Vec<VmSpec> = instances
+            .iter()
+            .map(|i| {
+                spec_with(
+                    i,
+                    images.get(i.image_id.as_str()).and_then(Option::as_ref),
+                    nic_specs(nics_of.remove(i.id.as_str()).unwrap_or_default()),
+                )
+            })
+            .collect();
+        crate::volumes::attach::fill_disks(&mut specs, &volumes);
         let n = specs.len();
         // The dataplane first: a VM that starts finds its VPC's rules in place.
         self.network_changed();
@@ -740,18 +752,29 @@ impl ControlPlane {
         // Most reports (booting, still running) change nothing: decide on a reader
         // first so they never queue behind writers.
         let relevant = self.db.read(|tx| {
-            Ok(tx
-                .instance_any_account(report.instance_id.as_str())?
-                .and_then(|inst| lifecycle::apply_report(&inst, report, now_ms()))
-                .is_some())
+            let Some(inst) = tx.instance_any_account(report.instance_id.as_str())? else {
+                return Ok(false);
+            };
+            if lifecycle::apply_report(&inst, report, now_ms()).is_some() {
+                return Ok(true);
+            }
+            // Attachments move on what the VM has plugged, whatever its state.
+            let volumes = tx.volumes_of_instance(&Scope::of_instance(&inst), inst.id.as_str())?;
+            Ok(report.generation == inst.generation
+                && !crate::volumes::attach::settle_from_report(volumes, &inst.id, report)
+                    .is_empty())
         })?;
         if !relevant {
             return Ok(());
         }
+        let mut deleting_volumes = vec![];
         let changed = self.db.write(|tx| {
             let Some(inst) = tx.instance_any_account(report.instance_id.as_str())? else {
                 return Ok(None);
             };
+            if report.generation == inst.generation {
+                self.settle_attachments(tx, &inst, report)?;
+            }
             match lifecycle::apply_report(&inst, report, now_ms()) {
                 Some(mut next) => {
                     // A terminated instance gives its private address back, and its
@@ -781,12 +804,16 @@ impl ControlPlane {
                             &Scope::of_instance(&next),
                             next.id.as_str(),
                         )?;
+                        deleting_volumes = self.release_volumes(tx, &next)?;
                     }
                     Ok(Some((inst, next)))
                 }
                 None => Ok(None),
             }
         })?;
+        for spec in deleting_volumes {
+            self.agent.apply_volume(spec);
+        }
         if let Some((before, after)) = changed {
             tracing::info!(
                 instance = %after.id,
@@ -2041,6 +2068,9 @@ fn spec_with(i: &Instance, image: Option<&Image>, nics: Vec<NicSpec>) -> VmSpec 
             .and_then(decode_base64)
             .unwrap_or_default(),
         nics,
+        // Filled by the callers that know the instance's volumes (see `volumes`).
+        disks: vec![],
+        force_detach: vec![],
     }
 }
 

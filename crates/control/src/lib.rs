@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod net;
 pub mod page;
 pub mod tags;
+pub mod volumes;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

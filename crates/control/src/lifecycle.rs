@@ -139,6 +139,7 @@ mod tests {
             generation: gen,
             observed,
             detail: None,
+            disks: vec![],
         }
     }
 

@@ -135,12 +135,17 @@ impl ControlPlane {
                 .get_doc::<strato_store::ElasticIp>(&caller.scope(), id)?
                 .is_some(),
             ResourceKind::NetworkAcl => crate::net::acls::acl_exists(tx, &caller.scope(), id)?,
+            ResourceKind::Volume => tx
+                .get_doc::<strato_store::Volume>(&caller.scope(), id)?
+                .is_some_and(|v| v.state != strato_store::VolumeState::Deleted),
             // Neither reservations nor associations carry tags in EC2.
             ResourceKind::Reservation
             | ResourceKind::RouteTableAssociation
             | ResourceKind::AddressAssociation
             | ResourceKind::NetworkInterfaceAttachment
-            | ResourceKind::PublicIp => return Err(Error::InvalidId(id.to_string())),
+            | ResourceKind::PublicIp
+            // Snapshots come with CreateSnapshot; none exists yet.
+            | ResourceKind::Snapshot => return Err(Error::InvalidId(id.to_string())),
         };
         if !exists {
             return Err(Error::not_found(kind, id));

@@ -54,6 +54,12 @@ impl AgentClient for Recording {
         self.inner.hypervisor_description()
     }
     fn apply_network(&self, _spec: HostNetSpec) {}
+    fn apply_volume(&self, spec: strato_agent_api::VolumeSpec) {
+        self.inner.apply_volume(spec);
+    }
+    fn sync_volumes(&self, specs: Vec<strato_agent_api::VolumeSpec>) {
+        self.inner.sync_volumes(specs);
+    }
 }
 
 struct World {

@@ -3,6 +3,12 @@
 //! depending on the layer that keeps them. Each is scoped to an account; the account is
 //! part of every lookup key, which is how tenancy is enforced at the lowest layer.
 
+pub mod volume;
+
+pub use volume::{
+    AttachmentState, RegionSettings, Volume, VolumeAttachment, VolumeState, VolumeType,
+};
+
 use serde::{Deserialize, Serialize};
 use strato_common::{
     AccountId, AddressAssociationId, AllocationId, DhcpOptionsId, ImageId, InstanceId,

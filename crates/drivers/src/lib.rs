@@ -11,9 +11,10 @@ pub mod net;
 mod proc;
 pub mod qemu;
 pub mod sim;
+pub mod volumes;
 
-use strato_agent_api::{StopCause, VmSpec};
-use strato_common::{InstanceId, Result};
+use strato_agent_api::{DiskSpec, StopCause, VmSpec};
+use strato_common::{InstanceId, Result, VolumeId};
 
 /// What a VM is doing, as its hypervisor sees it.
 ///
@@ -59,4 +60,23 @@ pub trait Hypervisor: Send + Sync {
     /// `wake` first sends a keystroke (a lone Shift), as EC2's `WakeUp` does, so a
     /// blanked screen redraws before it is captured.
     fn screenshot(&self, id: &InstanceId, wake: bool) -> Result<Option<Vec<u8>>>;
+    /// Volumes attached to the VM right now (hot-plugged and present in the guest's
+    /// bus), in attach order; empty when the VM is off or absent. A disk being detached
+    /// is listed until its device is gone, except after a forced detach (its volume is
+    /// then out of the VM's reach, even if the guest has not let go of the device).
+    fn disks(&self, id: &InstanceId) -> Vec<VolumeId>;
+    /// Hot-plugs a volume into a running VM (idempotent). For a VM that is off (or
+    /// absent) this is a no-op: `start` attaches `spec.disks` at boot.
+    ///
+    /// On a disk that is attached already it converges instead: new limits take effect,
+    /// a serving process that died is restarted, and the guest is shown the volume's
+    /// current size, so calling it again after the volume store grew an attached volume
+    /// grows the disk in the running guest (as EBS `ModifyVolume` does).
+    fn attach_disk(&self, id: &InstanceId, disk: &DiskSpec) -> Result<()>;
+    /// Unplugs a volume from a running VM (idempotent; the guest is asked via ACPI and
+    /// the device disappears when it acknowledges; `force` removes the block backend
+    /// even if the guest does not cooperate within a short time). Returns without
+    /// waiting for the guest: call again (or look at [`Hypervisor::disks`]) until the
+    /// disk is gone. Never deletes the volume.
+    fn detach_disk(&self, id: &InstanceId, volume: &VolumeId, force: bool) -> Result<()>;
 }

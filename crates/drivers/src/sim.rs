@@ -10,6 +10,11 @@
 //! The simulated guest "runs" its user data: in a shell script, `sleep N` lines advance
 //! its clock and a `poweroff` (or `shutdown -h now`, `halt -p`) line powers the guest
 //! off, so guest-initiated shutdown can be tested through the public API.
+//!
+//! Attached volumes are remembered with the VM (and persisted with it). The simulated
+//! guest always lets go of a disk at once, so a detach completes immediately. A VM that
+//! is off reports no disks (nothing is plugged into a machine that is not running); the
+//! next `start` attaches its spec's disks, as a real boot does.
 
 use crate::{Hypervisor, VmStatus};
 use serde::{Deserialize, Serialize};
@@ -17,8 +22,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
-use strato_agent_api::{StopCause, VmSpec};
-use strato_common::{time_fmt::now_ms, Error, InstanceId, Result};
+use strato_agent_api::{DiskSpec, StopCause, VmSpec};
+use strato_common::{time_fmt::now_ms, Error, InstanceId, Result, VolumeId};
 
 /// Most console bytes kept per VM, like a real serial log ring.
 const CONSOLE_LIMIT: usize = 256 * 1024;
@@ -58,6 +63,9 @@ struct SimVm {
     /// When, after reaching running, the guest powers itself off (from user data).
     poweroff_after_ms: Option<i64>,
     console: String,
+    /// The volumes plugged in, in attach order (meaningful while the VM runs).
+    #[serde(default)]
+    disks: Vec<DiskSpec>,
 }
 
 /// The simulated driver.
@@ -160,6 +168,11 @@ impl SimDriver {
         changed
     }
 
+    fn exists(&self, id: &InstanceId) -> bool {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        vms.contains_key(id)
+    }
+
     fn with_vm<T>(&self, id: &InstanceId, f: impl FnOnce(&mut SimVm) -> Result<T>) -> Result<T> {
         let mut vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
         let vm = vms
@@ -258,6 +271,7 @@ impl Hypervisor for SimDriver {
                 boots: 0,
                 poweroff_after_ms: None,
                 console: String::new(),
+                disks: vec![],
             });
         self.advance(vm, now);
         if let Phase::Off { .. } = vm.phase {
@@ -267,6 +281,10 @@ impl Hypervisor for SimDriver {
             vm.poweroff_after_ms = poweroff_after(&spec.user_data);
             vm.phase = Phase::Booting { since_ms: now };
             boot_banner(vm);
+            vm.disks = spec.disks.clone();
+            for disk in spec.disks.iter() {
+                disk_line(vm, disk, "present at boot");
+            }
             let vm = vm.clone();
             drop(vms);
             self.save(&vm)?;
@@ -355,6 +373,63 @@ impl Hypervisor for SimDriver {
         }
         blank_png(720, 400).map(Some)
     }
+
+    fn disks(&self, id: &InstanceId) -> Vec<VolumeId> {
+        // No clock advance here: transitions are taken (and persisted) by `status`.
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(vm) = vms.get(id) else {
+            return vec![];
+        };
+        if matches!(vm.phase, Phase::Off { .. }) {
+            return vec![];
+        }
+        vm.disks.iter().map(|d| d.volume_id.clone()).collect()
+    }
+
+    fn attach_disk(&self, id: &InstanceId, disk: &DiskSpec) -> Result<()> {
+        if !self.exists(id) {
+            return Ok(());
+        }
+        self.with_vm(id, |vm| {
+            if matches!(vm.phase, Phase::Off { .. }) {
+                return Ok(());
+            }
+            match vm.disks.iter_mut().find(|d| d.volume_id == disk.volume_id) {
+                Some(d) => *d = disk.clone(),
+                None => {
+                    vm.disks.push(disk.clone());
+                    disk_line(vm, disk, "hot-plugged");
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn detach_disk(&self, id: &InstanceId, volume: &VolumeId, _force: bool) -> Result<()> {
+        if !self.exists(id) {
+            return Ok(());
+        }
+        self.with_vm(id, |vm| {
+            if let Some(n) = vm.disks.iter().position(|d| &d.volume_id == volume) {
+                let disk = vm.disks.remove(n);
+                if !matches!(vm.phase, Phase::Off { .. }) {
+                    disk_line(vm, &disk, "removed");
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A console line about a disk, as the simulated guest kernel logs it.
+fn disk_line(vm: &mut SimVm, disk: &DiskSpec, what: &str) {
+    console_line(
+        vm,
+        &format!(
+            "strato-sim: virtio_blk disk {} ({}) {what}",
+            disk.serial, disk.device
+        ),
+    );
 }
 
 /// A black RGB PNG of `width` × `height`.
@@ -399,6 +474,8 @@ mod tests {
             boot: Default::default(),
             user_data: user_data.to_vec(),
             nics: vec![],
+            disks: vec![],
+            force_detach: vec![],
         }
     }
 
@@ -463,5 +540,50 @@ mod tests {
         assert_eq!(poweroff_after(b"poweroff"), None);
         assert_eq!(poweroff_after(b"#!/bin/sh\necho hi"), None);
         assert_eq!(poweroff_after(&[0xff, 0xfe]), None);
+    }
+
+    fn disk(n: u8) -> DiskSpec {
+        let volume_id = VolumeId::generate();
+        DiskSpec {
+            serial: strato_agent_api::disk_serial(&volume_id),
+            volume_id,
+            device: format!("/dev/sd{}", (b'f' + n) as char),
+            limits: Default::default(),
+        }
+    }
+
+    #[test]
+    fn disks_attach_detach_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = InstanceId::generate();
+        let (a, b, c) = (disk(0), disk(1), disk(2));
+        {
+            let d = SimDriver::open(dir.path(), fast()).unwrap();
+            // Nothing to plug into: a VM that does not exist, then one that is off.
+            d.attach_disk(&id, &a).unwrap();
+            let mut s = spec(&id, b"");
+            s.disks = vec![a.clone()];
+            d.start(&s).unwrap();
+            assert_eq!(d.disks(&id), vec![a.volume_id.clone()]);
+            d.attach_disk(&id, &b).unwrap();
+            d.attach_disk(&id, &b).unwrap();
+            d.attach_disk(&id, &c).unwrap();
+            d.detach_disk(&id, &a.volume_id, false).unwrap();
+            d.detach_disk(&id, &a.volume_id, true).unwrap();
+        }
+        let d = SimDriver::open(dir.path(), fast()).unwrap();
+        assert_eq!(d.disks(&id), vec![b.volume_id.clone(), c.volume_id.clone()]);
+        let console = String::from_utf8(d.console(&id).unwrap()).unwrap();
+        assert!(console.contains(&b.serial), "{console}");
+        d.stop(&id, true).unwrap();
+        assert!(d.disks(&id).is_empty(), "an off VM has nothing plugged in");
+        d.attach_disk(&id, &a).unwrap();
+        assert!(d.disks(&id).is_empty());
+        // The next boot plugs in what its spec names.
+        let mut s = spec(&id, b"");
+        s.disks = vec![c.clone()];
+        d.start(&s).unwrap();
+        assert_eq!(d.disks(&id), vec![c.volume_id.clone()]);
+        assert!(d.disks(&InstanceId::generate()).is_empty());
     }
 }

@@ -6,10 +6,14 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strato_agent_api::{BootSpec, DesiredVmState, StopCause, VmSpec};
-use strato_common::{InstanceId, ResourceId};
+use strato_agent_api::{
+    disk_serial, BootSpec, DesiredVmState, DiskLimits, DiskSpec, StopCause, VmSpec,
+};
+use strato_common::{InstanceId, ResourceId, VolumeId};
 use strato_drivers::qemu::{cgroup::Layout, Accel, QemuConfig, QemuDriver};
+use strato_drivers::volumes::{Qcow2VolumeStore, VolumeStore};
 use strato_drivers::{Hypervisor, VmStatus};
 
 fn images() -> Option<PathBuf> {
@@ -87,6 +91,8 @@ fn spec(id: &InstanceId) -> VmSpec {
         },
         user_data: vec![],
         nics: vec![],
+        disks: vec![],
+        force_detach: vec![],
     }
 }
 
@@ -262,4 +268,229 @@ fn unresponsive_guests_are_powered_off_and_reset() {
         asked.elapsed() >= Duration::from_secs(2),
         "power cut only after the timeout"
     );
+}
+
+fn disk(volume_id: &VolumeId, device: &str) -> DiskSpec {
+    DiskSpec {
+        volume_id: volume_id.clone(),
+        device: device.into(),
+        serial: disk_serial(volume_id),
+        limits: DiskLimits {
+            iops: 3000,
+            bytes_per_sec: 125 << 20,
+        },
+    }
+}
+
+/// Types a command on the VM's serial console (a root shell in strato-minimal).
+fn type_on_console(vms: &std::path::Path, id: &InstanceId, line: &str) {
+    use std::io::Write;
+    let path = strato_drivers::qemu::console_socket(vms, id.as_str());
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    // Held open a moment so QEMU reads it before the connection goes.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Volumes on a real guest: one present at boot, one hot-plugged (the guest's kernel
+/// finds it, with its serial), grown online (the guest sees the new capacity), and
+/// unplugged (the guest lets go, the daemon stops); volumes outlive the VM.
+#[test]
+fn volumes_are_plugged_grown_and_unplugged_in_a_running_guest() {
+    let Some(images) = images() else { return };
+    let tmp = traversable_tempdir();
+    let store = Arc::new(Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap());
+    let d = driver(tmp.path(), images)
+        .with_volumes(store.clone())
+        .unwrap();
+    let (boot_vol, hot_vol) = (VolumeId::generate(), VolumeId::generate());
+    store.create(&boot_vol, 1 << 30, false).unwrap();
+    store.create(&hot_vol, 64 << 20, true).unwrap();
+    let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
+    assert!(d.disks(&id).is_empty());
+    let mut s = spec(&id);
+    s.disks = vec![disk(&boot_vol, "/dev/sdf")];
+    d.attach_disk(&id, &s.disks[0]).unwrap(); // no VM yet: nothing to do
+    d.start(&s).unwrap();
+    wait_console(
+        &d,
+        &id,
+        "strato-minimal: multi-user ready",
+        1,
+        Duration::from_secs(90),
+    );
+    wait_console(
+        &d,
+        &id,
+        "[vdb] 2097152 512-byte logical blocks",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(d.disks(&id), vec![boot_vol.clone()]);
+
+    let hot = disk(&hot_vol, "/dev/sdg");
+    let t = Instant::now();
+    d.attach_disk(&id, &hot).unwrap();
+    let plugged = t.elapsed();
+    wait_console(
+        &d,
+        &id,
+        "[vdc] 131072 512-byte logical blocks",
+        1,
+        Duration::from_secs(30),
+    );
+    eprintln!(
+        "hot-plug: attach_disk returned after {plugged:?}, guest kernel saw vdc after {:?}",
+        t.elapsed()
+    );
+    d.attach_disk(&id, &hot).unwrap();
+    assert_eq!(d.disks(&id), vec![boot_vol.clone(), hot_vol.clone()]);
+    let serials = d.disk_serials(&id).unwrap();
+    assert!(
+        serials.contains(&(hot_vol.clone(), hot.serial.clone())),
+        "{serials:?}"
+    );
+    // The guest reads the serial EC2's Nitro instances show: the volume id.
+    type_on_console(
+        &tmp.path().join("vms"),
+        &id,
+        "echo serial=$(cat /sys/block/vdc/serial)",
+    );
+    wait_console(
+        &d,
+        &id,
+        &format!("serial={}", hot.serial),
+        1,
+        Duration::from_secs(20),
+    );
+
+    // Grown while attached: the guest sees the new capacity without a reboot.
+    store.grow(&hot_vol, 128 << 20).unwrap();
+    let t = Instant::now();
+    d.attach_disk(&id, &hot).unwrap();
+    wait_console(
+        &d,
+        &id,
+        "vdc: detected capacity change from 131072 to 262144",
+        1,
+        Duration::from_secs(20),
+    );
+    eprintln!("online grow seen by the guest after {:?}", t.elapsed());
+
+    let t = Instant::now();
+    d.detach_disk(&id, &hot_vol, false).unwrap();
+    while d.disks(&id).contains(&hot_vol) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the guest never let go"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        d.detach_disk(&id, &hot_vol, false).unwrap();
+    }
+    eprintln!("unplugged after {:?}", t.elapsed());
+    assert_eq!(d.disks(&id), vec![boot_vol.clone()]);
+    assert!(store.daemon_pid(&hot_vol).is_none(), "its daemon stopped");
+    assert!(d
+        .disk_serials(&id)
+        .unwrap()
+        .iter()
+        .all(|(v, _)| v != &hot_vol));
+    d.detach_disk(&id, &hot_vol, true).unwrap();
+
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    assert!(d.disks(&id).is_empty());
+    assert!(
+        store.daemon_pid(&boot_vol).is_none(),
+        "an off VM's disks are not served"
+    );
+    d.destroy(&id).unwrap();
+    assert!(
+        store.info(&boot_vol).is_some() && store.info(&hot_vol).is_some(),
+        "volumes outlive VMs"
+    );
+    assert_eq!(store.info(&hot_vol).unwrap().size_bytes, 128 << 20);
+}
+
+/// Stops and removes a test's VMs through a driver of its own, opened when the test
+/// ends (the test's drivers may be gone by then).
+struct CleanupDir(PathBuf, PathBuf, Vec<InstanceId>);
+
+impl Drop for CleanupDir {
+    fn drop(&mut self) {
+        let d = driver(&self.0, self.1.clone());
+        for id in &self.2 {
+            let _ = d.stop(id, true);
+            let _ = d.destroy(id);
+        }
+    }
+}
+
+/// A guest that never answers the eject request (the boot-sector guest ignores ACPI)
+/// keeps its device, so a plain detach waits; a forced one cuts the disk off after a
+/// short grace (its daemon stops) and the volume cannot be attached to that VM again
+/// until the device is gone. A new driver (a restart of Strato) adopts the disks.
+#[test]
+fn a_guest_that_keeps_a_disk_is_cut_off_by_force() {
+    let Some(_) = images() else { return };
+    let tmp = traversable_tempdir();
+    let images = bootsector_image(tmp.path());
+    let id = InstanceId::generate();
+    let _cleanup = CleanupDir(tmp.path().to_path_buf(), images.clone(), vec![id.clone()]);
+    let store = Arc::new(Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap());
+    let vol = VolumeId::generate();
+    store.create(&vol, 64 << 20, false).unwrap();
+    let spec = bootsector_spec(&id);
+    {
+        let d = driver(tmp.path(), images.clone())
+            .with_volumes(store.clone())
+            .unwrap();
+        d.start(&spec).unwrap();
+        wait_console(&d, &id, "strato-bootsector-ok", 1, Duration::from_secs(60));
+        d.attach_disk(&id, &disk(&vol, "/dev/sdf")).unwrap();
+        assert_eq!(d.disks(&id), vec![vol.clone()]);
+    }
+    // Restarted: the new driver finds the VM and its disk as QEMU has them.
+    let d = driver(tmp.path(), images)
+        .with_volumes(store.clone())
+        .unwrap();
+    assert_eq!(d.disks(&id), vec![vol.clone()]);
+    let daemon = store.daemon_pid(&vol).unwrap();
+
+    d.detach_disk(&id, &vol, false).unwrap();
+    assert_eq!(d.disks(&id), vec![vol.clone()], "the guest still holds it");
+    assert_eq!(store.daemon_pid(&vol), Some(daemon));
+    let t = Instant::now();
+    d.detach_disk(&id, &vol, true).unwrap();
+    eprintln!("forced detach returned after {:?}", t.elapsed());
+    assert!(d.disks(&id).is_empty(), "cut off");
+    assert!(store.daemon_pid(&vol).is_none(), "its daemon stopped");
+    assert_eq!(
+        d.disk_serials(&id).unwrap().len(),
+        1,
+        "the orphaned device lingers"
+    );
+    assert!(d.attach_disk(&id, &disk(&vol, "/dev/sdf")).is_err());
+    d.detach_disk(&id, &vol, true).unwrap();
+
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    // Powered off, the VM holds nothing; it boots again without the disk.
+    let mut again = spec.clone();
+    again.generation = 2;
+    d.start(&again).unwrap();
+    wait_console(&d, &id, "strato-bootsector-ok", 2, Duration::from_secs(60));
+    assert!(d.disks(&id).is_empty());
+    assert!(store.daemon_pid(&vol).is_none());
 }

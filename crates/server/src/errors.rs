@@ -77,6 +77,14 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::RulesPerSecurityGroupLimitExceeded(_) => {
             (S::BAD_REQUEST, "RulesPerSecurityGroupLimitExceeded".into())
         }
+        Error::VolumeInUse(_) => (S::BAD_REQUEST, "VolumeInUse".into()),
+        Error::IncorrectState(_) => (S::BAD_REQUEST, "IncorrectState".into()),
+        Error::InvalidParameterDependency(_) => {
+            (S::BAD_REQUEST, "InvalidParameterDependency".into())
+        }
+        Error::VolumeZoneMismatch(_) => (S::BAD_REQUEST, "InvalidVolume.ZoneMismatch".into()),
+        Error::VolumeLimitExceeded(_) => (S::BAD_REQUEST, "VolumeLimitExceeded".into()),
+        Error::AttachmentLimitExceeded(_) => (S::BAD_REQUEST, "AttachmentLimitExceeded".into()),
         Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
         Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),

@@ -250,6 +250,34 @@ CREATE TABLE credit_defaults (
     "-- scope keys: data only",
     // Record revisions: see `add_revisions`.
     "-- record revisions",
+    // EBS volumes: a document table; `volume_attachments` finds the volumes of an
+    // instance (several instances share a multi-attach volume), kept by
+    // `Tx::put_volume` with the document in one transaction.
+    r#"
+CREATE TABLE IF NOT EXISTS volumes (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    client_token TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS volumes_id ON volumes(id);
+CREATE INDEX IF NOT EXISTS volumes_client_token ON volumes(account_id, client_token);
+CREATE TABLE IF NOT EXISTS volume_attachments (
+    account_id TEXT NOT NULL,
+    volume_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, volume_id, instance_id)
+);
+CREATE INDEX IF NOT EXISTS volume_attachments_instance ON volume_attachments(account_id, instance_id);
+CREATE TABLE IF NOT EXISTS region_settings (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -271,6 +299,9 @@ const ACCOUNT_TABLES: &[&str] = &[
     "elastic_ips",
     "network_interfaces",
     "credit_defaults",
+    "volumes",
+    "volume_attachments",
+    "region_settings",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -426,6 +457,37 @@ impl Document for ElasticIp {
         vec![
             Some(self.public_ip.clone()),
             self.association.as_ref().map(|a| a.instance_id.to_string()),
+        ]
+    }
+}
+
+impl Document for RegionSettings {
+    const TABLE: &'static str = "region_settings";
+    const COLUMNS: &'static [&'static str] = &[];
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
+    }
+    fn doc_id(&self) -> &str {
+        RegionSettings::ID
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![]
+    }
+}
+
+impl Document for Volume {
+    const TABLE: &'static str = "volumes";
+    const COLUMNS: &'static [&'static str] = &["state", "client_token"];
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.state.as_str().to_string()),
+            self.client_token.clone(),
         ]
     }
 }
@@ -1691,6 +1753,24 @@ impl Tx<'_> {
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
+    /// Up to `limit` records of the account with ids after `after`, in id order: one
+    /// page of a listing without filters, read without touching the others.
+    pub fn list_docs_after<T: Document>(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let sql = format!(
+            "SELECT data FROM {} WHERE account_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            T::TABLE
+        );
+        self.docs_of(
+            &sql,
+            params![scope.key(), after.unwrap_or(""), limit as i64],
+        )
+    }
+
     /// The records of the account whose indexed `column` equals `value`, in id order.
     /// `column` must be one of [`Document::COLUMNS`].
     pub fn list_docs_by<T: Document>(
@@ -1751,6 +1831,104 @@ impl Tx<'_> {
             .query_map(params, |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+
+    // ---- volumes -----------------------------------------------------------------------------
+
+    /// Writes a volume (new or changed) and the index of its attachments.
+    pub fn put_volume(&self, v: &Volume) -> Result<()> {
+        let scope = v.scope();
+        if self.get_doc::<Volume>(&scope, v.id.as_str())?.is_some() {
+            self.update_doc(v)?;
+        } else {
+            self.insert_doc(v)?;
+        }
+        self.conn
+            .prepare_cached(
+                "DELETE FROM volume_attachments WHERE account_id = ?1 AND volume_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), v.id.as_str()])
+            .map_err(db_err)?;
+        for a in &v.attachments {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO volume_attachments(account_id, volume_id, instance_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![scope.key(), v.id.as_str(), a.instance_id.as_str()])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a volume, its attachments' index rows and its tags.
+    pub fn delete_volume(&self, scope: &Scope, id: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM volume_attachments WHERE account_id = ?1 AND volume_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), id])
+            .map_err(db_err)?;
+        self.delete_doc::<Volume>(scope, id)
+    }
+
+    /// The volumes attached (in any attachment state) to an instance, in id order.
+    pub fn volumes_of_instance(&self, scope: &Scope, instance: &str) -> Result<Vec<Volume>> {
+        self.docs_of(
+            "SELECT v.data FROM volume_attachments a JOIN volumes v
+               ON v.account_id = a.account_id AND v.id = a.volume_id
+             WHERE a.account_id = ?1 AND a.instance_id = ?2 ORDER BY v.id",
+            params![scope.key(), instance],
+        )
+    }
+
+    /// The volumes attached (in any attachment state) to any of the given instances:
+    /// one indexed query per [`IN_LIST_CHUNK`] ids, each volume once.
+    pub fn volumes_of_instances(&self, scope: &Scope, instances: &[&str]) -> Result<Vec<Volume>> {
+        let texts = self.rows_of_ids(
+            scope,
+            instances,
+            "SELECT DISTINCT v.id, v.data FROM volume_attachments a JOIN volumes v
+               ON v.account_id = a.account_id AND v.id = a.volume_id
+             WHERE a.account_id = ?1 AND a.instance_id IN (?IDS)",
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut seen = std::collections::HashSet::new();
+        texts
+            .into_iter()
+            .filter(|(id, _)| seen.insert(id.clone()))
+            .map(|(_, data)| from_json(&data))
+            .collect()
+    }
+
+    /// Every volume attached (in any attachment state) to some instance, of every
+    /// account: the disks of the host's VMs at startup.
+    pub fn attached_volumes(&self) -> Result<Vec<Volume>> {
+        self.docs_of(
+            "SELECT v.data FROM volumes v WHERE EXISTS (SELECT 1 FROM volume_attachments a
+               WHERE a.account_id = v.account_id AND a.volume_id = v.id) ORDER BY v.id",
+            [],
+        )
+    }
+
+    /// Every volume of every account that the host must keep (all but deleted ones),
+    /// for the agent's startup sync.
+    pub fn live_volumes(&self) -> Result<Vec<Volume>> {
+        self.docs_of(
+            "SELECT data FROM volumes WHERE state <> 'deleted' ORDER BY id",
+            [],
+        )
+    }
+
+    /// A volume by id alone (host reports name no account).
+    pub fn volume_by_id(&self, id: &str) -> Result<Option<Volume>> {
+        Ok(self
+            .docs_of::<Volume>("SELECT data FROM volumes WHERE id = ?1", params![id])?
+            .into_iter()
+            .next())
     }
 
     // ---- network interfaces ----------------------------------------------------------------

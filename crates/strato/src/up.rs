@@ -13,6 +13,7 @@ use strato_drivers::qemu::{
     self as qemu_driver, accel, cgroup::Layout, Accel, QemuConfig, QemuDriver,
 };
 use strato_drivers::sim::{SimConfig, SimDriver};
+use strato_drivers::volumes::{qcow2::Qcow2VolumeStore, sim::SimVolumeStore, VolumeStore};
 use strato_drivers::Hypervisor;
 use strato_server::{metrics::Metrics, router, AppState};
 use strato_store::Db;
@@ -83,8 +84,13 @@ fn probe_accel(dir: &Path, qemu: &Path, kernel: &Path, initrd: &Path) -> (Accel,
     (accel, reason)
 }
 
-fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
-    let sim = || -> Result<Arc<dyn Hypervisor>> {
+/// The hypervisor driver and the volume store that goes with it: the simulated
+/// driver keeps volumes as records (`<data>/sim-volumes`), QEMU gets qcow2 disks in
+/// `<data>/volumes` served by qemu-storage-daemon.
+type HostDrivers = (Arc<dyn Hypervisor>, Arc<dyn VolumeStore>);
+
+fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
+    let sim = || -> Result<HostDrivers> {
         let driver = SimDriver::open(
             &dir.join("sim"),
             SimConfig {
@@ -93,7 +99,9 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Arc::new(driver))
+        let volumes =
+            SimVolumeStore::open(&dir.join("sim-volumes")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((Arc::new(driver), Arc::new(volumes)))
     };
     if args.hypervisor == HypervisorChoice::Sim {
         return sim();
@@ -146,7 +154,12 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<Arc<dyn Hypervisor>> {
         },
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Arc::new(driver))
+    let volumes =
+        Arc::new(Qcow2VolumeStore::open(&dir.join("volumes")).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let driver = driver
+        .with_volumes(volumes.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((Arc::new(driver), volumes))
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -165,10 +178,13 @@ pub fn run(args: UpArgs) -> Result<()> {
         .zip(args.root_secret_access_key.clone());
     let (root, key) = accounts::ensure_root(&db, given).map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let driver = choose_hypervisor(&args, &dir)?;
+    let (driver, volume_store) = choose_hypervisor(&args, &dir)?;
     tracing::info!(hypervisor = %driver.describe(), "hypervisor chosen");
     let real_vms = driver.kind() != "sim";
     let (agent, mut reports) = Agent::new(LOCAL_HOST, driver);
+    let mut volume_reports = agent
+        .set_volumes(volume_store)
+        .expect("a new agent has no volume store yet");
 
     // Every connection is a descriptor: let the connection cap, not the kernel's soft
     // limit (often 1,024), decide how many clients are served at once.
@@ -231,6 +247,21 @@ pub fn run(args: UpArgs) -> Result<()> {
                 }
             }
         });
+        // Reports about volumes drive volume state.
+        let c2 = control.clone();
+        tokio::spawn(async move {
+            while let Some(report) = volume_reports.recv().await {
+                let c3 = c2.clone();
+                let res =
+                    tokio::task::spawn_blocking(move || c3.handle_volume_report(&report)).await;
+                if let Ok(Err(e)) = res {
+                    tracing::error!(error = %e, "could not apply a volume report");
+                }
+            }
+        });
+        // Volumes first: a VM that starts finds its disks made.
+        let nv = control.sync_volumes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(volumes = nv, "host volumes synchronised");
         // Instances from before primary interfaces were stored get theirs (once).
         control.adopt_primary_interfaces().map_err(|e| anyhow::anyhow!("{e}"))?;
         let n = control.sync_agent().map_err(|e| anyhow::anyhow!("{e}"))?;

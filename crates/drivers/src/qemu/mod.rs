@@ -10,6 +10,11 @@
 //! | `console.sock`, `console.log` | the serial console (interactive socket, and a log QEMU appends to) |
 //! | `qemu.pid` | the daemonized QEMU's pid |
 //!
+//! Volumes are not files of the VM: a volume store ([`QemuDriver::with_volumes`])
+//! serves each attached one over NBD, and QEMU is its client (see [`disks`]). `vm.json`
+//! remembers which are attached, so they are served again and plugged in at the next
+//! boot, and unserved when the VM goes off or is destroyed (volumes outlive VMs).
+//!
 //! QEMU runs daemonized (so it outlives a restart of Strato, which re-adopts it through
 //! the pid file and QMP), with `-no-shutdown` (a guest power-off leaves the process in
 //! the `shutdown` run state, so the driver learns it was the guest even if it was not
@@ -24,11 +29,14 @@
 
 pub mod accel;
 pub mod cgroup;
+pub mod disks;
 pub mod qmp;
 
 use crate::proc::{io_err, kill, wait_gone};
+use crate::volumes::{NbdExport, Qcow2VolumeStore};
 use crate::{net, Hypervisor, VmStatus};
 use cgroup::{Layout, Limits};
+use disks::DiskRecord;
 use qmp::Qmp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,8 +46,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strato_agent_api::{BootSpec, NicSpec, StopCause, VmSpec};
-use strato_common::{time_fmt::now_ms, Error, InstanceId, Result};
+use strato_agent_api::{BootSpec, DiskSpec, NicSpec, StopCause, VmSpec};
+use strato_common::{time_fmt::now_ms, Error, InstanceId, Result, VolumeId};
 
 pub use accel::Accel;
 
@@ -103,6 +111,9 @@ struct VmRecord {
     /// disk made from that version, even after the image is rebuilt.
     #[serde(default)]
     image_path: Option<PathBuf>,
+    /// The volumes attached, in attach order, and where each is in its life.
+    #[serde(default)]
+    disks: Vec<DiskRecord>,
 }
 
 /// This boot of the host (`/proc/sys/kernel/random/boot_id`).
@@ -126,6 +137,8 @@ pub struct QemuDriver {
     /// The map is locked only to find a VM; each VM has its own lock, so a slow QMP
     /// exchange with one VM never stalls the others.
     vms: Mutex<HashMap<InstanceId, Arc<Mutex<Vm>>>>,
+    /// Serves the volumes attached to VMs; `None`: VMs cannot have volumes.
+    volumes: Option<Arc<Qcow2VolumeStore>>,
 }
 
 impl QemuDriver {
@@ -163,7 +176,19 @@ impl QemuDriver {
         Ok(QemuDriver {
             cfg,
             vms: Mutex::new(vms),
+            volumes: None,
         })
+    }
+
+    /// Gives the driver the volume store that serves the disks of its VMs (without
+    /// one, a VM with volumes cannot start and attaching fails). A setter rather than a
+    /// [`QemuConfig`] field, since the store is shared with whoever creates and grows
+    /// volumes (the host agent). With `drop_privileges`, the store's directory must be
+    /// traversable by VMs' uids.
+    pub fn with_volumes(mut self, store: Arc<Qcow2VolumeStore>) -> Result<QemuDriver> {
+        disks::check_store(&store, self.cfg.drop_privileges)?;
+        self.volumes = Some(store);
+        Ok(self)
     }
 
     fn vm_dir(&self, id: &InstanceId) -> PathBuf {
@@ -184,23 +209,7 @@ impl QemuDriver {
     /// The live QEMU pid of a VM, checked against /proc so a recycled pid is not mistaken
     /// for our process.
     fn live_pid(&self, id: &InstanceId) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(self.vm_dir(id).join("qemu.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let needle = format!("guest={id}");
-        let ours = cmdline
-            .split(|b| *b == 0)
-            .any(|arg| std::str::from_utf8(arg).is_ok_and(|a| a.contains(&needle)));
-        // A zombie (exited but not reaped) is not running.
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'));
-        (ours && !zombie).then_some(pid)
+        crate::proc::live_pid(&self.vm_dir(id).join("qemu.pid"), &format!("guest={id}"))
     }
 
     fn qmp<'a>(&self, vm: &'a mut Vm) -> Result<&'a mut Qmp> {
@@ -259,8 +268,13 @@ impl QemuDriver {
         std::fs::rename(&tmp, &disk).map_err(|e| io_err("placing root disk", e))
     }
 
-    /// The QEMU command line for a VM.
-    fn command_line(&self, rec: &VmRecord, dir: &Path) -> Vec<String> {
+    /// The QEMU command line for a VM, with the volumes it boots with.
+    fn command_line(
+        &self,
+        rec: &VmRecord,
+        dir: &Path,
+        disks: &[(DiskSpec, NbdExport)],
+    ) -> Vec<String> {
         let image = rec
             .image_path
             .clone()
@@ -320,6 +334,7 @@ impl QemuDriver {
             args.push("-device".into());
             args.push(format!("virtio-net-pci,netdev=net{n},mac={}", nic.mac));
         }
+        args.extend(disks::command_line(disks));
         if let Some(kernel) = &rec.boot.kernel {
             args.push("-kernel".into());
             args.push(image.join(kernel).display().to_string());
@@ -339,7 +354,12 @@ impl QemuDriver {
     }
 
     /// Starts QEMU for a VM whose process is not running.
-    fn launch(&self, rec: &VmRecord, started: &mut Option<std::process::Child>) -> Result<()> {
+    fn launch(
+        &self,
+        rec: &VmRecord,
+        disks: &[(DiskSpec, NbdExport)],
+        started: &mut Option<std::process::Child>,
+    ) -> Result<()> {
         let dir = self.vm_dir(&rec.id);
         for stale in ["qmp.sock", "console.sock", "qemu.pid"] {
             let _ = std::fs::remove_file(dir.join(stale));
@@ -370,7 +390,7 @@ impl QemuDriver {
             })?),
             None => None,
         };
-        let args = self.command_line(rec, &dir);
+        let args = self.command_line(rec, &dir, disks);
         let log = std::fs::File::create(dir.join("qemu.log"))
             .map_err(|e| io_err("creating qemu.log", e))?;
         // QEMU's seccomp sandbox forbids the fork that -daemonize needs, so it runs as
@@ -473,6 +493,7 @@ impl QemuDriver {
         }
         let Some(pid) = self.live_pid(&id) else {
             vm.qmp = None;
+            self.release_disks(vm);
             let cause = match (vm.rec.last_cause, vm.rec.stop_requested_ms) {
                 (Some(c), _) => c,
                 (None, Some(_)) => StopCause::Requested,
@@ -752,6 +773,7 @@ impl Hypervisor for QemuDriver {
                 last_cause: Some(StopCause::Requested),
                 host_boot_id: None,
                 nics: vec![],
+                disks: vec![],
                 image_path: self
                     .cfg
                     .images
@@ -795,9 +817,11 @@ impl Hypervisor for QemuDriver {
         }
         vm.rec.nics = spec.nics.clone();
         vm.qmp = None;
-        self.save(&vm.rec)?;
+        // Volumes attached or detached while the VM was off take effect now.
         let vm = &mut *vm;
-        self.launch(&vm.rec, &mut vm.child)
+        let disks = self.serve_boot_disks(vm, &spec.disks)?;
+        self.save(&vm.rec)?;
+        self.launch(&vm.rec, &disks, &mut vm.child)
     }
 
     fn stop(&self, id: &InstanceId, force: bool) -> Result<()> {
@@ -870,6 +894,8 @@ impl Hypervisor for QemuDriver {
         }
         if let Some(handle) = &removed {
             let rec = &lock(handle).rec;
+            // Its volumes stay, unserved, for other VMs.
+            self.unserve_all(&rec.disks);
             if let Some(ns) = vm_namespace(&rec.nics) {
                 for nic in &rec.nics {
                     if let Err(e) = net::remove_port(&ns, &nic.tap_name()) {
@@ -935,6 +961,25 @@ impl Hypervisor for QemuDriver {
         });
         let _ = std::fs::remove_file(&file);
         png.map(Some)
+    }
+
+    /// The disk devices QEMU has (`qom-list /machine/peripheral`), in attach order.
+    fn disks(&self, id: &InstanceId) -> Vec<VolumeId> {
+        self.vm_disks(id)
+    }
+
+    /// `blockdev-add` (NBD client of the volume's daemon, then a raw node) and
+    /// `device_add virtio-blk-pci` with the disk's serial; see [`disks`].
+    fn attach_disk(&self, id: &InstanceId, disk: &DiskSpec) -> Result<()> {
+        self.vm_attach_disk(id, disk)
+    }
+
+    /// `device_del`, then (once QEMU has removed the device) `blockdev-del` and
+    /// unserving. The call that asks the guest waits up to 1.5 s for its answer (later
+    /// calls only look); with `force`, up to 3 s from the request before the volume's
+    /// daemon is stopped.
+    fn detach_disk(&self, id: &InstanceId, volume: &VolumeId, force: bool) -> Result<()> {
+        self.vm_detach_disk(id, volume, force)
     }
 }
 

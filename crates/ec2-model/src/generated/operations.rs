@@ -4020,6 +4020,7 @@ impl Operation {
             Operation::AssociateRouteTable => Some(&SERVED_ASSOCIATE_ROUTE_TABLE),
             Operation::AttachInternetGateway => Some(&SERVED_ATTACH_INTERNET_GATEWAY),
             Operation::AttachNetworkInterface => Some(&SERVED_ATTACH_NETWORK_INTERFACE),
+            Operation::AttachVolume => Some(&SERVED_ATTACH_VOLUME),
             Operation::AuthorizeSecurityGroupEgress => {
                 Some(&SERVED_AUTHORIZE_SECURITY_GROUP_EGRESS)
             }
@@ -4035,6 +4036,7 @@ impl Operation {
             Operation::CreateSecurityGroup => Some(&SERVED_CREATE_SECURITY_GROUP),
             Operation::CreateSubnet => Some(&SERVED_CREATE_SUBNET),
             Operation::CreateTags => Some(&SERVED_CREATE_TAGS),
+            Operation::CreateVolume => Some(&SERVED_CREATE_VOLUME),
             Operation::CreateVpc => Some(&SERVED_CREATE_VPC),
             Operation::DeleteInternetGateway => Some(&SERVED_DELETE_INTERNET_GATEWAY),
             Operation::DeleteKeyPair => Some(&SERVED_DELETE_KEY_PAIR),
@@ -4044,6 +4046,7 @@ impl Operation {
             Operation::DeleteSecurityGroup => Some(&SERVED_DELETE_SECURITY_GROUP),
             Operation::DeleteSubnet => Some(&SERVED_DELETE_SUBNET),
             Operation::DeleteTags => Some(&SERVED_DELETE_TAGS),
+            Operation::DeleteVolume => Some(&SERVED_DELETE_VOLUME),
             Operation::DeleteVpc => Some(&SERVED_DELETE_VPC),
             Operation::DescribeAccountAttributes => Some(&SERVED_DESCRIBE_ACCOUNT_ATTRIBUTES),
             Operation::DescribeAddresses => Some(&SERVED_DESCRIBE_ADDRESSES),
@@ -4070,17 +4073,26 @@ impl Operation {
             Operation::DescribeSecurityGroups => Some(&SERVED_DESCRIBE_SECURITY_GROUPS),
             Operation::DescribeSubnets => Some(&SERVED_DESCRIBE_SUBNETS),
             Operation::DescribeTags => Some(&SERVED_DESCRIBE_TAGS),
+            Operation::DescribeVolumes => Some(&SERVED_DESCRIBE_VOLUMES),
             Operation::DescribeVpcAttribute => Some(&SERVED_DESCRIBE_VPC_ATTRIBUTE),
             Operation::DescribeVpcs => Some(&SERVED_DESCRIBE_VPCS),
             Operation::DetachInternetGateway => Some(&SERVED_DETACH_INTERNET_GATEWAY),
             Operation::DetachNetworkInterface => Some(&SERVED_DETACH_NETWORK_INTERFACE),
+            Operation::DetachVolume => Some(&SERVED_DETACH_VOLUME),
+            Operation::DisableEbsEncryptionByDefault => {
+                Some(&SERVED_DISABLE_EBS_ENCRYPTION_BY_DEFAULT)
+            }
             Operation::DisassociateAddress => Some(&SERVED_DISASSOCIATE_ADDRESS),
             Operation::DisassociateRouteTable => Some(&SERVED_DISASSOCIATE_ROUTE_TABLE),
+            Operation::EnableEbsEncryptionByDefault => {
+                Some(&SERVED_ENABLE_EBS_ENCRYPTION_BY_DEFAULT)
+            }
             Operation::GetConsoleOutput => Some(&SERVED_GET_CONSOLE_OUTPUT),
             Operation::GetConsoleScreenshot => Some(&SERVED_GET_CONSOLE_SCREENSHOT),
             Operation::GetDefaultCreditSpecification => {
                 Some(&SERVED_GET_DEFAULT_CREDIT_SPECIFICATION)
             }
+            Operation::GetEbsEncryptionByDefault => Some(&SERVED_GET_EBS_ENCRYPTION_BY_DEFAULT),
             Operation::GetPasswordData => Some(&SERVED_GET_PASSWORD_DATA),
             Operation::ImportKeyPair => Some(&SERVED_IMPORT_KEY_PAIR),
             Operation::ModifyDefaultCreditSpecification => {
@@ -4145,6 +4157,11 @@ static SERVED_ATTACH_NETWORK_INTERFACE: Served = Served {
     input: Some(&crate::generated::schema::s_AttachNetworkInterfaceRequest),
     effect: Effect::Network,
     honours: &["DeviceIndex", "DryRun", "InstanceId", "NetworkInterfaceId"],
+};
+static SERVED_ATTACH_VOLUME: Served = Served {
+    input: Some(&crate::generated::schema::s_AttachVolumeRequest),
+    effect: Effect::Write,
+    honours: &["Device", "DryRun", "InstanceId", "VolumeId"],
 };
 static SERVED_AUTHORIZE_SECURITY_GROUP_EGRESS: Served = Served {
     input: Some(&crate::generated::schema::s_AuthorizeSecurityGroupEgressRequest),
@@ -4275,6 +4292,25 @@ static SERVED_CREATE_TAGS: Served = Served {
     effect: Effect::Write,
     honours: &["DryRun", "ResourceId", "Tag"],
 };
+static SERVED_CREATE_VOLUME: Served = Served {
+    input: Some(&crate::generated::schema::s_CreateVolumeRequest),
+    effect: Effect::Write,
+    honours: &[
+        "AvailabilityZone",
+        "AvailabilityZoneId",
+        "ClientToken",
+        "DryRun",
+        "Encrypted",
+        "Iops",
+        "KmsKeyId",
+        "MultiAttachEnabled",
+        "Size",
+        "SnapshotId",
+        "TagSpecification",
+        "Throughput",
+        "VolumeType",
+    ],
+};
 static SERVED_CREATE_VPC: Served = Served {
     input: Some(&crate::generated::schema::s_CreateVpcRequest),
     effect: Effect::Network,
@@ -4325,6 +4361,11 @@ static SERVED_DELETE_TAGS: Served = Served {
     input: Some(&crate::generated::schema::s_DeleteTagsRequest),
     effect: Effect::Write,
     honours: &["DryRun", "ResourceId", "Tag"],
+};
+static SERVED_DELETE_VOLUME: Served = Served {
+    input: Some(&crate::generated::schema::s_DeleteVolumeRequest),
+    effect: Effect::Write,
+    honours: &["DryRun", "VolumeId"],
 };
 static SERVED_DELETE_VPC: Served = Served {
     input: Some(&crate::generated::schema::s_DeleteVpcRequest),
@@ -4530,6 +4571,11 @@ static SERVED_DESCRIBE_TAGS: Served = Served {
     effect: Effect::Read,
     honours: &["DryRun", "Filter", "MaxResults", "NextToken"],
 };
+static SERVED_DESCRIBE_VOLUMES: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeVolumesRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "Filter", "MaxResults", "NextToken", "VolumeId"],
+};
 static SERVED_DESCRIBE_VPC_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeVpcAttributeRequest),
     effect: Effect::Read,
@@ -4550,6 +4596,16 @@ static SERVED_DETACH_NETWORK_INTERFACE: Served = Served {
     effect: Effect::Network,
     honours: &["AttachmentId", "DryRun", "Force"],
 };
+static SERVED_DETACH_VOLUME: Served = Served {
+    input: Some(&crate::generated::schema::s_DetachVolumeRequest),
+    effect: Effect::Write,
+    honours: &["Device", "DryRun", "Force", "InstanceId", "VolumeId"],
+};
+static SERVED_DISABLE_EBS_ENCRYPTION_BY_DEFAULT: Served = Served {
+    input: Some(&crate::generated::schema::s_DisableEbsEncryptionByDefaultRequest),
+    effect: Effect::Write,
+    honours: &["DryRun"],
+};
 static SERVED_DISASSOCIATE_ADDRESS: Served = Served {
     input: Some(&crate::generated::schema::s_DisassociateAddressRequest),
     effect: Effect::Network,
@@ -4559,6 +4615,11 @@ static SERVED_DISASSOCIATE_ROUTE_TABLE: Served = Served {
     input: Some(&crate::generated::schema::s_DisassociateRouteTableRequest),
     effect: Effect::Network,
     honours: &["AssociationId", "DryRun"],
+};
+static SERVED_ENABLE_EBS_ENCRYPTION_BY_DEFAULT: Served = Served {
+    input: Some(&crate::generated::schema::s_EnableEbsEncryptionByDefaultRequest),
+    effect: Effect::Write,
+    honours: &["DryRun"],
 };
 static SERVED_GET_CONSOLE_OUTPUT: Served = Served {
     input: Some(&crate::generated::schema::s_GetConsoleOutputRequest),
@@ -4574,6 +4635,11 @@ static SERVED_GET_DEFAULT_CREDIT_SPECIFICATION: Served = Served {
     input: Some(&crate::generated::schema::s_GetDefaultCreditSpecificationRequest),
     effect: Effect::Read,
     honours: &["DryRun", "InstanceFamily"],
+};
+static SERVED_GET_EBS_ENCRYPTION_BY_DEFAULT: Served = Served {
+    input: Some(&crate::generated::schema::s_GetEbsEncryptionByDefaultRequest),
+    effect: Effect::Read,
+    honours: &["DryRun"],
 };
 static SERVED_GET_PASSWORD_DATA: Served = Served {
     input: Some(&crate::generated::schema::s_GetPasswordDataRequest),

@@ -255,6 +255,41 @@ pub static s_AttachNetworkInterfaceRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_AttachVolumeRequest: Shape = Shape {
+    name: "AttachVolumeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Device",
+            wire: "Device",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "EbsCardIndex",
+            wire: "EbsCardIndex",
+            shape: &s_BoxedInteger,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
+        },
+    ]),
+};
 pub static s_AttributeBooleanValue: Shape = Shape {
     name: "AttributeBooleanValue",
     kind: Kind::Structure(&[Member {
@@ -417,6 +452,14 @@ pub static s_AvailabilityZoneId: Shape = Shape {
         max: None,
     },
 };
+pub static s_AvailabilityZoneName: Shape = Shape {
+    name: "AvailabilityZoneName",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
 pub static s_Blob: Shape = Shape {
     name: "Blob",
     kind: Kind::Blob,
@@ -461,6 +504,13 @@ pub static s_BlockDeviceMappingRequestList: Shape = Shape {
 pub static s_Boolean: Shape = Shape {
     name: "Boolean",
     kind: Kind::Boolean,
+};
+pub static s_BoxedInteger: Shape = Shape {
+    name: "BoxedInteger",
+    kind: Kind::Integer {
+        min: None,
+        max: None,
+    },
 };
 pub static s_CapacityReservationId: Shape = Shape {
     name: "CapacityReservationId",
@@ -1045,6 +1095,107 @@ pub static s_CreateTagsRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_CreateVolumeRequest: Shape = Shape {
+    name: "CreateVolumeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "AvailabilityZone",
+            wire: "AvailabilityZone",
+            shape: &s_AvailabilityZoneName,
+            required: false,
+        },
+        Member {
+            name: "AvailabilityZoneId",
+            wire: "AvailabilityZoneId",
+            shape: &s_AvailabilityZoneId,
+            required: false,
+        },
+        Member {
+            name: "ClientToken",
+            wire: "ClientToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Encrypted",
+            wire: "Encrypted",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Iops",
+            wire: "Iops",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "KmsKeyId",
+            wire: "KmsKeyId",
+            shape: &s_KmsKeyId,
+            required: false,
+        },
+        Member {
+            name: "MultiAttachEnabled",
+            wire: "MultiAttachEnabled",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Operator",
+            wire: "Operator",
+            shape: &s_OperatorRequest,
+            required: false,
+        },
+        Member {
+            name: "OutpostArn",
+            wire: "OutpostArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Size",
+            wire: "Size",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+        Member {
+            name: "Throughput",
+            wire: "Throughput",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "VolumeInitializationRate",
+            wire: "VolumeInitializationRate",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "VolumeType",
+            wire: "VolumeType",
+            shape: &s_VolumeType,
+            required: false,
+        },
+    ]),
+};
 pub static s_CreateVpcRequest: Shape = Shape {
     name: "CreateVpcRequest",
     kind: Kind::Structure(&[
@@ -1324,6 +1475,23 @@ pub static s_DeleteTagsRequest: Shape = Shape {
             wire: "Tag",
             shape: &s_TagList,
             required: false,
+        },
+    ]),
+};
+pub static s_DeleteVolumeRequest: Shape = Shape {
+    name: "DeleteVolumeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
         },
     ]),
 };
@@ -2154,6 +2322,47 @@ pub static s_DescribeTagsRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DescribeVolumesRequest: Shape = Shape {
+    name: "DescribeVolumesRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "IncludeManagedResources",
+            wire: "IncludeManagedResources",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "VolumeIds",
+            wire: "VolumeId",
+            shape: &s_VolumeIdStringList,
+            required: false,
+        },
+    ]),
+};
 pub static s_DescribeVpcAttributeRequest: Shape = Shape {
     name: "DescribeVpcAttributeRequest",
     kind: Kind::Structure(&[
@@ -2265,6 +2474,41 @@ pub static s_DetachNetworkInterfaceRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DetachVolumeRequest: Shape = Shape {
+    name: "DetachVolumeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Device",
+            wire: "Device",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Force",
+            wire: "Force",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceIdForResolver,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeIdWithResolver,
+            required: true,
+        },
+    ]),
+};
 pub static s_DhcpOptionsId: Shape = Shape {
     name: "DhcpOptionsId",
     kind: Kind::String {
@@ -2280,6 +2524,15 @@ pub static s_DhcpOptionsIdStringList: Shape = Shape {
         min: None,
         max: None,
     },
+};
+pub static s_DisableEbsEncryptionByDefaultRequest: Shape = Shape {
+    name: "DisableEbsEncryptionByDefaultRequest",
+    kind: Kind::Structure(&[Member {
+        name: "DryRun",
+        wire: "DryRun",
+        shape: &s_Boolean,
+        required: false,
+    }]),
 };
 pub static s_DisassociateAddressRequest: Shape = Shape {
     name: "DisassociateAddressRequest",
@@ -2554,6 +2807,15 @@ pub static s_EnaSrdUdpSpecificationRequest: Shape = Shape {
         required: false,
     }]),
 };
+pub static s_EnableEbsEncryptionByDefaultRequest: Shape = Shape {
+    name: "EnableEbsEncryptionByDefaultRequest",
+    kind: Kind::Structure(&[Member {
+        name: "DryRun",
+        wire: "DryRun",
+        shape: &s_Boolean,
+        required: false,
+    }]),
+};
 pub static s_EnclaveOptionsRequest: Shape = Shape {
     name: "EnclaveOptionsRequest",
     kind: Kind::Structure(&[Member {
@@ -2658,6 +2920,15 @@ pub static s_GetDefaultCreditSpecificationRequest: Shape = Shape {
             required: true,
         },
     ]),
+};
+pub static s_GetEbsEncryptionByDefaultRequest: Shape = Shape {
+    name: "GetEbsEncryptionByDefaultRequest",
+    kind: Kind::Structure(&[Member {
+        name: "DryRun",
+        wire: "DryRun",
+        shape: &s_Boolean,
+        required: false,
+    }]),
 };
 pub static s_GetPasswordDataRequest: Shape = Shape {
     name: "GetPasswordDataRequest",
@@ -2888,6 +3159,14 @@ pub static s_InstanceCreditSpecificationRequest: Shape = Shape {
 };
 pub static s_InstanceId: Shape = Shape {
     name: "InstanceId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_InstanceIdForResolver: Shape = Shape {
+    name: "InstanceIdForResolver",
     kind: Kind::String {
         values: &[],
         min: None,
@@ -4948,6 +5227,14 @@ pub static s_KeyType: Shape = Shape {
         max: None,
     },
 };
+pub static s_KmsKeyId: Shape = Shape {
+    name: "KmsKeyId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
 pub static s_LaunchTemplateId: Shape = Shape {
     name: "LaunchTemplateId",
     kind: Kind::String {
@@ -6959,6 +7246,22 @@ pub static s_ValueStringList: Shape = Shape {
 };
 pub static s_VolumeId: Shape = Shape {
     name: "VolumeId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_VolumeIdStringList: Shape = Shape {
+    name: "VolumeIdStringList",
+    kind: Kind::List {
+        member: &s_VolumeId,
+        min: None,
+        max: None,
+    },
+};
+pub static s_VolumeIdWithResolver: Shape = Shape {
+    name: "VolumeIdWithResolver",
     kind: Kind::String {
         values: &[],
         min: None,

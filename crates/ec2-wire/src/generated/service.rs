@@ -42,6 +42,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: AttachNetworkInterfaceRequest,
     ) -> Result<AttachNetworkInterfaceResult>;
+    fn attach_volume(
+        &self,
+        cx: &Self::Context,
+        req: AttachVolumeRequest,
+    ) -> Result<VolumeAttachment>;
     fn authorize_security_group_egress(
         &self,
         cx: &Self::Context,
@@ -89,6 +94,7 @@ pub trait Ec2Service {
         req: CreateSubnetRequest,
     ) -> Result<CreateSubnetResult>;
     fn create_tags(&self, cx: &Self::Context, req: CreateTagsRequest) -> Result<()>;
+    fn create_volume(&self, cx: &Self::Context, req: CreateVolumeRequest) -> Result<Volume>;
     fn create_vpc(&self, cx: &Self::Context, req: CreateVpcRequest) -> Result<CreateVpcResult>;
     fn delete_internet_gateway(
         &self,
@@ -114,6 +120,7 @@ pub trait Ec2Service {
     ) -> Result<DeleteSecurityGroupResult>;
     fn delete_subnet(&self, cx: &Self::Context, req: DeleteSubnetRequest) -> Result<()>;
     fn delete_tags(&self, cx: &Self::Context, req: DeleteTagsRequest) -> Result<()>;
+    fn delete_volume(&self, cx: &Self::Context, req: DeleteVolumeRequest) -> Result<()>;
     fn delete_vpc(&self, cx: &Self::Context, req: DeleteVpcRequest) -> Result<()>;
     fn describe_account_attributes(
         &self,
@@ -220,6 +227,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DescribeTagsRequest,
     ) -> Result<DescribeTagsResult>;
+    fn describe_volumes(
+        &self,
+        cx: &Self::Context,
+        req: DescribeVolumesRequest,
+    ) -> Result<DescribeVolumesResult>;
     fn describe_vpc_attribute(
         &self,
         cx: &Self::Context,
@@ -240,6 +252,16 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DetachNetworkInterfaceRequest,
     ) -> Result<()>;
+    fn detach_volume(
+        &self,
+        cx: &Self::Context,
+        req: DetachVolumeRequest,
+    ) -> Result<VolumeAttachment>;
+    fn disable_ebs_encryption_by_default(
+        &self,
+        cx: &Self::Context,
+        req: DisableEbsEncryptionByDefaultRequest,
+    ) -> Result<DisableEbsEncryptionByDefaultResult>;
     fn disassociate_address(
         &self,
         cx: &Self::Context,
@@ -250,6 +272,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DisassociateRouteTableRequest,
     ) -> Result<()>;
+    fn enable_ebs_encryption_by_default(
+        &self,
+        cx: &Self::Context,
+        req: EnableEbsEncryptionByDefaultRequest,
+    ) -> Result<EnableEbsEncryptionByDefaultResult>;
     fn get_console_output(
         &self,
         cx: &Self::Context,
@@ -265,6 +292,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: GetDefaultCreditSpecificationRequest,
     ) -> Result<GetDefaultCreditSpecificationResult>;
+    fn get_ebs_encryption_by_default(
+        &self,
+        cx: &Self::Context,
+        req: GetEbsEncryptionByDefaultRequest,
+    ) -> Result<GetEbsEncryptionByDefaultResult>;
     fn get_password_data(
         &self,
         cx: &Self::Context,
@@ -379,6 +411,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::AttachNetworkInterface => AttachNetworkInterfaceRequest::decode(params)
             .and_then(|req| s.attach_network_interface(cx, req))
             .map(|out| respond(Operation::AttachNetworkInterface, request_id, &out)),
+        Operation::AttachVolume => AttachVolumeRequest::decode(params)
+            .and_then(|req| s.attach_volume(cx, req))
+            .map(|out| respond(Operation::AttachVolume, request_id, &out)),
         Operation::AuthorizeSecurityGroupEgress => {
             AuthorizeSecurityGroupEgressRequest::decode(params)
                 .and_then(|req| s.authorize_security_group_egress(cx, req))
@@ -419,6 +454,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 let () = out;
                 respond_return(Operation::CreateTags, request_id)
             }),
+        Operation::CreateVolume => CreateVolumeRequest::decode(params)
+            .and_then(|req| s.create_volume(cx, req))
+            .map(|out| respond(Operation::CreateVolume, request_id, &out)),
         Operation::CreateVpc => CreateVpcRequest::decode(params)
             .and_then(|req| s.create_vpc(cx, req))
             .map(|out| respond(Operation::CreateVpc, request_id, &out)),
@@ -463,6 +501,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
             .map(|out| {
                 let () = out;
                 respond_return(Operation::DeleteTags, request_id)
+            }),
+        Operation::DeleteVolume => DeleteVolumeRequest::decode(params)
+            .and_then(|req| s.delete_volume(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::DeleteVolume, request_id)
             }),
         Operation::DeleteVpc => DeleteVpcRequest::decode(params)
             .and_then(|req| s.delete_vpc(cx, req))
@@ -543,6 +587,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::DescribeTags => DescribeTagsRequest::decode(params)
             .and_then(|req| s.describe_tags(cx, req))
             .map(|out| respond(Operation::DescribeTags, request_id, &out)),
+        Operation::DescribeVolumes => DescribeVolumesRequest::decode(params)
+            .and_then(|req| s.describe_volumes(cx, req))
+            .map(|out| respond(Operation::DescribeVolumes, request_id, &out)),
         Operation::DescribeVpcAttribute => DescribeVpcAttributeRequest::decode(params)
             .and_then(|req| s.describe_vpc_attribute(cx, req))
             .map(|out| respond(Operation::DescribeVpcAttribute, request_id, &out)),
@@ -561,6 +608,14 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 let () = out;
                 respond_return(Operation::DetachNetworkInterface, request_id)
             }),
+        Operation::DetachVolume => DetachVolumeRequest::decode(params)
+            .and_then(|req| s.detach_volume(cx, req))
+            .map(|out| respond(Operation::DetachVolume, request_id, &out)),
+        Operation::DisableEbsEncryptionByDefault => {
+            DisableEbsEncryptionByDefaultRequest::decode(params)
+                .and_then(|req| s.disable_ebs_encryption_by_default(cx, req))
+                .map(|out| respond(Operation::DisableEbsEncryptionByDefault, request_id, &out))
+        }
         Operation::DisassociateAddress => DisassociateAddressRequest::decode(params)
             .and_then(|req| s.disassociate_address(cx, req))
             .map(|out| {
@@ -573,6 +628,11 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 let () = out;
                 respond_return(Operation::DisassociateRouteTable, request_id)
             }),
+        Operation::EnableEbsEncryptionByDefault => {
+            EnableEbsEncryptionByDefaultRequest::decode(params)
+                .and_then(|req| s.enable_ebs_encryption_by_default(cx, req))
+                .map(|out| respond(Operation::EnableEbsEncryptionByDefault, request_id, &out))
+        }
         Operation::GetConsoleOutput => GetConsoleOutputRequest::decode(params)
             .and_then(|req| s.get_console_output(cx, req))
             .map(|out| respond(Operation::GetConsoleOutput, request_id, &out)),
@@ -584,6 +644,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.get_default_credit_specification(cx, req))
                 .map(|out| respond(Operation::GetDefaultCreditSpecification, request_id, &out))
         }
+        Operation::GetEbsEncryptionByDefault => GetEbsEncryptionByDefaultRequest::decode(params)
+            .and_then(|req| s.get_ebs_encryption_by_default(cx, req))
+            .map(|out| respond(Operation::GetEbsEncryptionByDefault, request_id, &out)),
         Operation::GetPasswordData => GetPasswordDataRequest::decode(params)
             .and_then(|req| s.get_password_data(cx, req))
             .map(|out| respond(Operation::GetPasswordData, request_id, &out)),

@@ -15,6 +15,7 @@ pub mod routing;
 pub mod security_groups;
 pub mod sts;
 pub mod tags;
+pub mod volumes;
 pub mod vpcs;
 
 use strato_common::{Error, ResourceId, Result};
@@ -407,6 +408,50 @@ impl<'a> Ec2Service for Handlers<'a> {
     }
     fn release_address(&self, cx: &Ctx<'a>, req: ReleaseAddressRequest) -> Result<()> {
         addresses::release(self.0, cx, req)
+    }
+    fn create_volume(&self, cx: &Ctx<'a>, req: CreateVolumeRequest) -> Result<Volume> {
+        volumes::create(self.0, cx, req)
+    }
+    fn describe_volumes(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeVolumesRequest,
+    ) -> Result<DescribeVolumesResult> {
+        volumes::describe(self.0, cx, req)
+    }
+    fn delete_volume(&self, cx: &Ctx<'a>, req: DeleteVolumeRequest) -> Result<()> {
+        volumes::delete(self.0, cx, req)
+    }
+    fn enable_ebs_encryption_by_default(
+        &self,
+        cx: &Ctx<'a>,
+        _req: EnableEbsEncryptionByDefaultRequest,
+    ) -> Result<EnableEbsEncryptionByDefaultResult> {
+        Ok(EnableEbsEncryptionByDefaultResult {
+            ebs_encryption_by_default: Some(volumes::set_encryption_by_default(self.0, cx, true)?),
+        })
+    }
+    fn disable_ebs_encryption_by_default(
+        &self,
+        cx: &Ctx<'a>,
+        _req: DisableEbsEncryptionByDefaultRequest,
+    ) -> Result<DisableEbsEncryptionByDefaultResult> {
+        Ok(DisableEbsEncryptionByDefaultResult {
+            ebs_encryption_by_default: Some(volumes::set_encryption_by_default(self.0, cx, false)?),
+        })
+    }
+    fn get_ebs_encryption_by_default(
+        &self,
+        cx: &Ctx<'a>,
+        _req: GetEbsEncryptionByDefaultRequest,
+    ) -> Result<GetEbsEncryptionByDefaultResult> {
+        volumes::get_encryption_by_default(self.0, cx)
+    }
+    fn attach_volume(&self, cx: &Ctx<'a>, req: AttachVolumeRequest) -> Result<VolumeAttachment> {
+        volumes::attach(self.0, cx, req)
+    }
+    fn detach_volume(&self, cx: &Ctx<'a>, req: DetachVolumeRequest) -> Result<VolumeAttachment> {
+        volumes::detach(self.0, cx, req)
     }
     fn create_network_interface(
         &self,

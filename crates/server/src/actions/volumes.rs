@@ -1,0 +1,175 @@
+//! EBS volume actions: typed requests to the control plane, its records to the model's
+//! output types.
+
+use super::{id, ids, non_empty, page, tag_set, tag_specs, Ctx};
+use strato_common::{Error, Result};
+use strato_control::volumes::{CreateVolumeInput, MAX_PAGE, VOLUME_FILTERS};
+use strato_control::ControlPlane;
+use strato_domain::{Volume, VolumeType};
+use strato_ec2_wire::codec::DateTime;
+use strato_ec2_wire::filter_set;
+use strato_ec2_wire::types::{self as wire};
+
+/// A volume as EC2 describes it (the items of `volumeSet`, and CreateVolume's answer).
+pub fn volume_item(v: &Volume, tags: &[(String, String)]) -> wire::Volume {
+    wire::Volume {
+        volume_id: Some(v.id.to_string()),
+        size: Some(i32::try_from(v.size_gib).unwrap_or(i32::MAX)),
+        snapshot_id: Some(
+            v.snapshot_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        ),
+        availability_zone: Some(v.availability_zone.clone()),
+        availability_zone_id: Some(strato_control::catalog::zone_id(
+            &v.region,
+            &v.availability_zone,
+        )),
+        state: wire::VolumeState::from_wire(v.state.as_str()),
+        create_time: Some(DateTime(v.created_ms)),
+        attachments: Some(
+            v.attachments
+                .iter()
+                .map(|a| wire::VolumeAttachment {
+                    volume_id: Some(v.id.to_string()),
+                    instance_id: Some(a.instance_id.to_string()),
+                    device: Some(a.device.clone()),
+                    state: wire::VolumeAttachmentState::from_wire(a.state.as_str()),
+                    attach_time: Some(DateTime(a.attach_time_ms)),
+                    delete_on_termination: Some(a.delete_on_termination),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        volume_type: wire::VolumeType::from_wire(v.volume_type.as_str()),
+        iops: v.iops.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        throughput: v.throughput.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        encrypted: Some(v.encrypted),
+        kms_key_id: v.kms_key_id.clone(),
+        multi_attach_enabled: Some(v.multi_attach),
+        fast_restored: None,
+        tags: tag_set(tags),
+        ..Default::default()
+    }
+}
+
+/// CreateVolume.
+pub fn create(cp: &ControlPlane, cx: &Ctx, req: wire::CreateVolumeRequest) -> Result<wire::Volume> {
+    let specs = tag_specs(&req.tag_specifications)?;
+    let input = CreateVolumeInput {
+        availability_zone: non_empty(req.availability_zone),
+        availability_zone_id: non_empty(req.availability_zone_id),
+        size: req.size.map(i64::from),
+        snapshot_id: non_empty(req.snapshot_id).map(|s| id(&s)).transpose()?,
+        volume_type: req
+            .volume_type
+            .map(|t| {
+                VolumeType::parse(t.as_str()).ok_or_else(|| {
+                    Error::invalid_value(format!(
+                        "Value ({}) for parameter volumeType is invalid.",
+                        t.as_str()
+                    ))
+                })
+            })
+            .transpose()?,
+        iops: req.iops.map(i64::from),
+        throughput: req.throughput.map(i64::from),
+        encrypted: req.encrypted,
+        kms_key_id: non_empty(req.kms_key_id),
+        multi_attach: req.multi_attach_enabled,
+        tag_specs: specs,
+        client_token: req.client_token,
+    };
+    let (v, tags) = cp.create_volume(cx.caller, &input, cx.dry_run)?;
+    Ok(volume_item(&v, &tags))
+}
+
+/// DescribeVolumes. `MaxResults` above 500 answers pages of 500, as EC2 documents.
+pub fn describe(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DescribeVolumesRequest,
+) -> Result<wire::DescribeVolumesResult> {
+    if cx.dry_run {
+        return Err(Error::DryRunOperation);
+    }
+    let filters = filter_set(&req.filters, VOLUME_FILTERS, true)?;
+    let max = req.max_results.map(|n| n.min(MAX_PAGE as i32));
+    let pg = page(max, req.next_token.as_deref(), 5, MAX_PAGE)?;
+    let (list, next) = cp.describe_volumes(cx.caller, &ids(&req.volume_ids)?, &filters, &pg)?;
+    Ok(wire::DescribeVolumesResult {
+        volumes: Some(list.iter().map(|(v, t)| volume_item(v, t)).collect()),
+        next_token: next,
+    })
+}
+
+/// DeleteVolume.
+pub fn delete(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteVolumeRequest) -> Result<()> {
+    cp.delete_volume(cx.caller, &id(&req.volume_id)?, cx.dry_run)
+}
+
+/// An attachment as AttachVolume and DetachVolume answer it.
+fn attachment_item(v: &Volume, a: &strato_domain::VolumeAttachment) -> wire::VolumeAttachment {
+    wire::VolumeAttachment {
+        volume_id: Some(v.id.to_string()),
+        instance_id: Some(a.instance_id.to_string()),
+        device: Some(a.device.clone()),
+        state: wire::VolumeAttachmentState::from_wire(a.state.as_str()),
+        attach_time: Some(DateTime(a.attach_time_ms)),
+        delete_on_termination: Some(a.delete_on_termination),
+        ..Default::default()
+    }
+}
+
+/// AttachVolume. `EbsCardIndex` is refused by the schema: instances here have one
+/// EBS card.
+pub fn attach(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::AttachVolumeRequest,
+) -> Result<wire::VolumeAttachment> {
+    let volume = id(&req.volume_id)?;
+    let instance = id(&req.instance_id)?;
+    let (v, a) = cp.attach_volume(cx.caller, &volume, &instance, &req.device, cx.dry_run)?;
+    Ok(attachment_item(&v, &a))
+}
+
+/// DetachVolume.
+pub fn detach(
+    cp: &ControlPlane,
+    cx: &Ctx,
+    req: wire::DetachVolumeRequest,
+) -> Result<wire::VolumeAttachment> {
+    let volume = id(&req.volume_id)?;
+    let instance = non_empty(req.instance_id).map(|s| id(&s)).transpose()?;
+    let device = non_empty(req.device);
+    let (v, a) = cp.detach_volume(
+        cx.caller,
+        &volume,
+        instance.as_ref(),
+        device.as_deref(),
+        req.force.unwrap_or(false),
+        cx.dry_run,
+    )?;
+    Ok(attachment_item(&v, &a))
+}
+
+/// Enable- and DisableEbsEncryptionByDefault: the caller's setting in its region.
+pub fn set_encryption_by_default(cp: &ControlPlane, cx: &Ctx, on: bool) -> Result<bool> {
+    cp.set_ebs_encryption_by_default(cx.caller, on, cx.dry_run)
+}
+
+/// GetEbsEncryptionByDefault.
+pub fn get_encryption_by_default(
+    cp: &ControlPlane,
+    cx: &Ctx,
+) -> Result<wire::GetEbsEncryptionByDefaultResult> {
+    if cx.dry_run {
+        return Err(Error::DryRunOperation);
+    }
+    Ok(wire::GetEbsEncryptionByDefaultResult {
+        ebs_encryption_by_default: Some(cp.ebs_encryption_by_default(cx.caller)?),
+        sse_type: None,
+    })
+}

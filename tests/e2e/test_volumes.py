@@ -1,0 +1,543 @@
+"""EBS volumes as resources (simulated host): CreateVolume with EC2's types, sizes,
+IOPS and throughput rules, DescribeVolumes with its filters and pages, DeleteVolume,
+ClientToken, DryRun, tags, tenancy and regions, the aws CLI and its waiters, and
+crashes at each step of creating and deleting a volume."""
+
+import re
+import signal
+
+import pytest
+
+from conftest import REGION, Strato
+from helpers import client_error, expect_code, wait_until
+
+ZONE = "us-east-1a"
+MISSING = "vol-0123456789abcdef0"
+
+
+def volumes(ec2, **kw):
+    return ec2.describe_volumes(**kw)["Volumes"]
+
+
+def volume(ec2, vid):
+    (v,) = volumes(ec2, VolumeIds=[vid])
+    return v
+
+
+def wait_volume(ec2, vid, state, timeout=20):
+    wait_until(lambda: volume(ec2, vid)["State"] == state, timeout=timeout, what=f"{vid} {state}")
+    return volume(ec2, vid)
+
+
+def gone(ec2, vid):
+    code, _, _ = client_error(ec2.describe_volumes, VolumeIds=[vid])
+    return code == "InvalidVolume.NotFound"
+
+
+def ids_of(vs):
+    return sorted(v["VolumeId"] for v in vs)
+
+
+@pytest.fixture(scope="module")
+def raw(strato):
+    """A client without botocore's own parameter checks, for out-of-range values."""
+    return strato.client(validate=False)
+
+
+def test_create_describe_delete(ec2):
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=8, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "data"}]}])
+    vid = v["VolumeId"]
+    assert re.fullmatch(r"vol-[0-9a-f]{17}", vid)
+    assert v["State"] in ("creating", "available")
+    assert v["Size"] == 8 and v["VolumeType"] == "gp2" and v["Iops"] == 100
+    assert v["AvailabilityZone"] == ZONE and v["Encrypted"] is False
+    assert v["MultiAttachEnabled"] is False and v["SnapshotId"] == ""
+    assert v["Attachments"] == [] and {t["Key"]: t["Value"] for t in v["Tags"]} == {"Name": "data"}
+    assert "Throughput" not in v and "KmsKeyId" not in v
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    d = volume(ec2, vid)
+    assert d["State"] == "available" and d["CreateTime"] == v["CreateTime"]
+    assert d["AvailabilityZoneId"] == "use1-az1"
+    for name, value in [("volume-id", vid), ("status", "available"), ("size", "8"), ("volume-type", "gp2"),
+                        ("availability-zone", ZONE), ("availability-zone-id", "use1-az1"), ("encrypted", "false"),
+                        ("multi-attach-enabled", "false"), ("tag:Name", "data"), ("tag-key", "Name"),
+                        ("create-time", d["CreateTime"].strftime("%Y-%m-%dT%H:%M:%S") + "*")]:
+        got = volumes(ec2, Filters=[{"Name": name, "Values": [value]}])
+        assert vid in ids_of(got), name
+    for name, value in [("status", "in-use"), ("size", "9"), ("volume-type", "gp3"), ("attachment.instance-id", "i-*")]:
+        assert vid not in ids_of(volumes(ec2, Filters=[{"Name": name, "Values": [value]}])), name
+    expect_code("InvalidParameterValue", ec2.describe_volumes, Filters=[{"Name": "no-such-filter", "Values": ["x"]}])
+    ec2.delete_volume(VolumeId=vid)
+    ec2.get_waiter("volume_deleted").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    assert gone(ec2, vid)
+    expect_code("InvalidVolume.NotFound", ec2.delete_volume, VolumeId=vid)
+
+
+def test_types_and_their_figures(ec2):
+    cases = [
+        (dict(VolumeType="gp3", Size=10), dict(Iops=3000, Throughput=125)),
+        (dict(VolumeType="gp3", Size=100, Iops=6000, Throughput=500), dict(Iops=6000, Throughput=500)),
+        (dict(VolumeType="gp2", Size=2000), dict(Iops=6000)),
+        (dict(VolumeType="io1", Size=10, Iops=500), dict(Iops=500)),
+        (dict(VolumeType="io2", Size=10, Iops=10000, MultiAttachEnabled=True), dict(Iops=10000, MultiAttachEnabled=True)),
+        (dict(VolumeType="st1", Size=125), dict()),
+        (dict(VolumeType="sc1", Size=500), dict()),
+        (dict(VolumeType="standard", Size=1), dict()),
+    ]
+    made = []
+    for args, want in cases:
+        v = ec2.create_volume(AvailabilityZone=ZONE, **args)
+        made.append(v["VolumeId"])
+        for k, val in want.items():
+            assert v[k] == val, (args, k, v)
+        if args["VolumeType"] in ("st1", "sc1", "standard"):
+            assert "Iops" not in v, args
+        if args["VolumeType"] != "gp3":
+            assert "Throughput" not in v, args
+    for vid in made:
+        wait_volume(ec2, vid, "available")
+    got = volumes(ec2, Filters=[{"Name": "volume-type", "Values": ["io1", "io2"]}])
+    assert set(made[3:5]) <= set(ids_of(got))
+    assert made[4] in ids_of(volumes(ec2, Filters=[{"Name": "multi-attach-enabled", "Values": ["true"]}]))
+    for vid in made:
+        ec2.delete_volume(VolumeId=vid)
+
+
+BAD = [
+    ("MissingParameter", dict(AvailabilityZone=ZONE)),
+    ("MissingParameter", dict(Size=1)),
+    ("InvalidParameterValue", dict(AvailabilityZone="us-east-1z", Size=1)),
+    ("InvalidParameterValue", dict(AvailabilityZone="eu-west-1a", Size=1)),
+    ("InvalidParameterValue", dict(AvailabilityZoneId="use1-az99", Size=1)),
+    ("InvalidParameterCombination", dict(AvailabilityZone=ZONE, AvailabilityZoneId="use1-az1", Size=1)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=0)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=16385)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=3, VolumeType="io1", Iops=100)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=124, VolumeType="st1")),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=1025, VolumeType="standard")),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=1, VolumeType="gp4")),
+    ("InvalidParameterCombination", dict(AvailabilityZone=ZONE, Size=10, VolumeType="gp2", Iops=300)),
+    ("InvalidParameterCombination", dict(AvailabilityZone=ZONE, Size=200, VolumeType="st1", Iops=300)),
+    ("MissingParameter", dict(AvailabilityZone=ZONE, Size=10, VolumeType="io1")),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=10, VolumeType="io1", Iops=501)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=10, VolumeType="io1", Iops=99)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=100, VolumeType="io2", Iops=256001)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=10, VolumeType="gp3", Iops=2999)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=100, VolumeType="gp3", Throughput=1001)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=100, VolumeType="gp3", Throughput=124)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=100, VolumeType="gp3", Throughput=751)),
+    ("InvalidParameterCombination", dict(AvailabilityZone=ZONE, Size=100, VolumeType="io1", Iops=100, Throughput=200)),
+    ("InvalidParameterCombination", dict(AvailabilityZone=ZONE, Size=10, VolumeType="gp3", MultiAttachEnabled=True)),
+    ("InvalidParameterDependency", dict(AvailabilityZone=ZONE, Size=1, KmsKeyId="alias/aws/ebs")),
+    ("UnsupportedOperation", dict(AvailabilityZone=ZONE, Size=1, Encrypted=True, KmsKeyId="alias/mine")),
+    ("InvalidSnapshot.NotFound", dict(AvailabilityZone=ZONE, SnapshotId="snap-0123456789abcdef0")),
+    ("InvalidSnapshotID.Malformed", dict(AvailabilityZone=ZONE, SnapshotId="snap-zz")),
+    ("UnsupportedOperation", dict(AvailabilityZone=ZONE, Size=1, OutpostArn="arn:aws:outposts:us-east-1:1:outpost/op-1")),
+    ("UnsupportedOperation", dict(AvailabilityZone=ZONE, Size=1, VolumeInitializationRate=100)),
+    ("InvalidParameterValue", dict(AvailabilityZone=ZONE, Size=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}])),
+]
+
+
+@pytest.mark.parametrize("code,args", BAD, ids=[f"{c}-{i}" for i, (c, _) in enumerate(BAD)])
+def test_bad_create_is_refused_and_changes_nothing(raw, code, args):
+    before = ids_of(volumes(raw))
+    got, status, msg = client_error(raw.create_volume, **args)
+    assert got == code, f"{args}: {got}: {msg}"
+    assert status == 400 and msg
+    assert ids_of(volumes(raw)) == before
+
+
+def test_malformed_and_missing_ids(ec2):
+    expect_code("InvalidVolumeID.Malformed", ec2.describe_volumes, VolumeIds=["vol-xyz"])
+    expect_code("InvalidVolumeID.Malformed", ec2.delete_volume, VolumeId="volume-1")
+    _, msg = expect_code("InvalidVolume.NotFound", ec2.describe_volumes, VolumeIds=[MISSING])
+    assert MISSING in msg
+    other = "vol-0123456789abcdef1"
+    _, msg = expect_code("InvalidVolume.NotFound", ec2.describe_volumes, VolumeIds=[MISSING, other])
+    assert MISSING in msg and other in msg
+    expect_code("InvalidVolume.NotFound", ec2.delete_volume, VolumeId=MISSING)
+
+
+def test_dry_run(ec2):
+    before = ids_of(volumes(ec2))
+    expect_code("DryRunOperation", ec2.create_volume, AvailabilityZone=ZONE, Size=1, DryRun=True)
+    assert ids_of(volumes(ec2)) == before
+    # DryRun checks the parameters first.
+    expect_code("InvalidParameterValue", ec2.create_volume, AvailabilityZone=ZONE, Size=0, DryRun=True)
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, "available")
+    expect_code("DryRunOperation", ec2.delete_volume, VolumeId=vid, DryRun=True)
+    expect_code("DryRunOperation", ec2.describe_volumes, DryRun=True)
+    assert volume(ec2, vid)["State"] == "available"
+    ec2.delete_volume(VolumeId=vid)
+
+
+def test_client_token(ec2):
+    a = ec2.create_volume(AvailabilityZone=ZONE, Size=2, ClientToken="vol-token-1")
+    b = ec2.create_volume(AvailabilityZone=ZONE, Size=2, ClientToken="vol-token-1")
+    assert a["VolumeId"] == b["VolumeId"]
+    expect_code("IdempotentParameterMismatch", ec2.create_volume, AvailabilityZone=ZONE, Size=3,
+                ClientToken="vol-token-1")
+    assert len([v for v in volumes(ec2) if v["VolumeId"] == a["VolumeId"]]) == 1
+    wait_volume(ec2, a["VolumeId"], "available")
+    ec2.delete_volume(VolumeId=a["VolumeId"])
+
+
+def test_pages(ec2, raw):
+    made = [ec2.create_volume(AvailabilityZone=ZONE, Size=1, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "page", "Value": "yes"}]}])["VolumeId"] for _ in range(12)]
+    seen, token = [], None
+    flt = [{"Name": "tag:page", "Values": ["yes"]}]
+    while True:
+        kw = {"MaxResults": 5, "Filters": flt}
+        if token:
+            kw["NextToken"] = token
+        r = ec2.describe_volumes(**kw)
+        assert len(r["Volumes"]) <= 5
+        seen += [v["VolumeId"] for v in r["Volumes"]]
+        token = r.get("NextToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == 12
+    paginated = [v["VolumeId"] for p in ec2.get_paginator("describe_volumes").paginate(
+        Filters=flt, PaginationConfig={"PageSize": 5}) for v in p["Volumes"]]
+    assert sorted(paginated) == sorted(made)
+    # Without filters a page is read on its own: the same volumes, each once.
+    unfiltered = [v["VolumeId"] for p in ec2.get_paginator("describe_volumes").paginate(
+        PaginationConfig={"PageSize": 5}) for v in p["Volumes"]]
+    assert len(unfiltered) == len(set(unfiltered)) and set(made) <= set(unfiltered)
+    assert sorted(unfiltered) == ids_of(volumes(ec2))
+    # Above 500 EC2 answers pages of 500; below 5 is refused.
+    assert len(raw.describe_volumes(MaxResults=1000, Filters=flt)["Volumes"]) == 12
+    expect_code("InvalidParameterValue", raw.describe_volumes, MaxResults=4)
+    expect_code("InvalidParameterCombination", ec2.describe_volumes, VolumeIds=made[:1], MaxResults=5)
+    expect_code("InvalidPaginationToken", ec2.describe_volumes, MaxResults=5, NextToken="garbage!")
+    for vid in made:
+        wait_volume(ec2, vid, "available")
+        ec2.delete_volume(VolumeId=vid)
+
+
+def test_encrypted_volumes_name_the_default_key(ec2):
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=1, Encrypted=True)
+    assert v["Encrypted"] is True
+    assert re.fullmatch(r"arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}", v["KmsKeyId"])
+    w = ec2.create_volume(AvailabilityZone=ZONE, Size=1, Encrypted=True, KmsKeyId="alias/aws/ebs")
+    assert w["KmsKeyId"] == v["KmsKeyId"]
+    enc = ids_of(volumes(ec2, Filters=[{"Name": "encrypted", "Values": ["true"]}]))
+    assert {v["VolumeId"], w["VolumeId"]} <= set(enc)
+    for x in (v, w):
+        wait_volume(ec2, x["VolumeId"], "available")
+        ec2.delete_volume(VolumeId=x["VolumeId"])
+
+
+def test_tags_on_volumes(ec2):
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    ec2.create_tags(Resources=[vid], Tags=[{"Key": "team", "Value": "db"}])
+    assert {t["Key"]: t["Value"] for t in volume(ec2, vid)["Tags"]} == {"team": "db"}
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["volume"]},
+                                      {"Name": "resource-id", "Values": [vid]}])["Tags"]
+    assert [(t["Key"], t["ResourceType"]) for t in tags] == [("team", "volume")]
+    ec2.delete_tags(Resources=[vid], Tags=[{"Key": "team"}])
+    assert "Tags" not in volume(ec2, vid)
+    expect_code("InvalidVolume.NotFound", ec2.create_tags, Resources=[MISSING], Tags=[{"Key": "a", "Value": "b"}])
+    wait_volume(ec2, vid, "available")
+    ec2.delete_volume(VolumeId=vid)
+
+
+def test_tenancy_and_regions(strato, ec2):
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    other = strato.client(creds=strato.create_account("volumes-b"))
+    assert vid not in ids_of(volumes(other))
+    expect_code("InvalidVolume.NotFound", other.describe_volumes, VolumeIds=[vid])
+    expect_code("InvalidVolume.NotFound", other.delete_volume, VolumeId=vid)
+    expect_code("InvalidVolume.NotFound", other.create_tags, Resources=[vid], Tags=[{"Key": "a", "Value": "b"}])
+    west = strato.client(region="eu-west-1")
+    assert vid not in ids_of(volumes(west))
+    expect_code("InvalidVolume.NotFound", west.delete_volume, VolumeId=vid)
+    w = west.create_volume(AvailabilityZone="eu-west-1b", Size=1)
+    assert w["AvailabilityZone"] == "eu-west-1b"
+    assert w["VolumeId"] not in ids_of(volumes(ec2))
+    wait_volume(ec2, vid, "available")
+    wait_volume(west, w["VolumeId"], "available")
+    assert volume(ec2, vid)["State"] == "available"
+    ec2.delete_volume(VolumeId=vid)
+    west.delete_volume(VolumeId=w["VolumeId"])
+
+
+def test_aws_cli(strato):
+    v = strato.aws("ec2", "create-volume", "--availability-zone", ZONE, "--size", "4", "--volume-type", "gp3",
+                   "--tag-specifications", "ResourceType=volume,Tags=[{Key=Name,Value=cli}]")
+    vid = v["VolumeId"]
+    assert v["VolumeType"] == "gp3" and v["Iops"] == 3000 and v["Throughput"] == 125
+    strato.aws("ec2", "wait", "volume-available", "--volume-ids", vid)
+    d = strato.aws("ec2", "describe-volumes", "--filters", "Name=tag:Name,Values=cli")["Volumes"]
+    assert [x["VolumeId"] for x in d] == [vid]
+    strato.aws("ec2", "delete-volume", "--volume-id", vid)
+    strato.aws("ec2", "wait", "volume-deleted", "--volume-ids", vid)
+
+
+@pytest.mark.parametrize("point", ["volume-create-committed", "volume-disk-made"])
+def test_crash_while_creating_converges(point):
+    """Killed after the volume's record committed or after its disk was made: after a
+    restart the volume the API may have reported becomes available, and nothing else
+    is left behind."""
+    s = Strato(extra_args=()).start()
+    try:
+        s.stop()
+        crashing = Strato(data_dir=s.data_dir)
+        import os
+        os.environ["STRATO_CRASH_AT"] = point
+        try:
+            crashing.start()
+        finally:
+            del os.environ["STRATO_CRASH_AT"]
+        ec2 = crashing.client()
+        client_error_or_none = None
+        try:
+            ec2.create_volume(AvailabilityZone=ZONE, Size=1, ClientToken=f"crash-{point}")
+        except Exception as e:  # the connection dies with the process
+            client_error_or_none = e
+        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
+        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
+        crashing.stop()
+        again = Strato(data_dir=s.data_dir).start()
+        try:
+            ec2 = again.client()
+            # The retry with the same token answers the one volume, which converges.
+            vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1, ClientToken=f"crash-{point}")["VolumeId"]
+            assert ids_of(volumes(ec2)) == [vid], client_error_or_none
+            wait_volume(ec2, vid, "available")
+        finally:
+            again.stop()
+    finally:
+        s.cleanup()
+
+
+@pytest.mark.parametrize("point", ["volume-delete-committed", "volume-disk-deleted"])
+def test_crash_while_deleting_converges(point):
+    s = Strato().start()
+    try:
+        ec2 = s.client()
+        vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+        wait_volume(ec2, vid, "available")
+        s.stop()
+        import os
+        os.environ["STRATO_CRASH_AT"] = point
+        try:
+            crashing = Strato(data_dir=s.data_dir).start()
+        finally:
+            del os.environ["STRATO_CRASH_AT"]
+        try:
+            crashing.client().delete_volume(VolumeId=vid)
+        except Exception:
+            pass
+        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
+        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
+        crashing.stop()
+        again = Strato(data_dir=s.data_dir).start()
+        try:
+            ec2 = again.client()
+            wait_until(lambda: gone(ec2, vid), timeout=20, what=f"{vid} deleted")
+            # The disk is gone too: nothing of it is left in the volume store.
+            wait_until(lambda: not any(vid in p for p in _store_entries(s.data_dir)), timeout=10,
+                       what="the disk removed")
+        finally:
+            again.stop()
+    finally:
+        s.cleanup()
+
+
+def _store_entries(data_dir):
+    import os
+    out = []
+    for root, dirs, files in os.walk(data_dir):
+        out += [os.path.join(root, n) for n in dirs + files]
+    return out
+
+
+# --------------------------------------------------------------------------- attachments
+
+from helpers import launch, wait_state  # noqa: E402
+
+
+def zone_of(ec2, iid):
+    r = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    return r["Placement"]["AvailabilityZone"]
+
+
+def attachment(ec2, vid):
+    v = volume(ec2, vid)
+    return v["Attachments"][0] if v["Attachments"] else None
+
+
+def test_attach_and_detach_on_a_running_instance(ec2):
+    (iid,) = launch(ec2, wait="running")
+    zone = zone_of(ec2, iid)
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=2)["VolumeId"]
+    wait_volume(ec2, vid, "available")
+    a = ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert a["State"] == "attaching" and a["Device"] == "/dev/sdf" and a["InstanceId"] == iid
+    assert a["VolumeId"] == vid and a["DeleteOnTermination"] is False
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    wait_until(lambda: (attachment(ec2, vid) or {}).get("State") == "attached", what="attached")
+    v = volume(ec2, vid)
+    assert v["State"] == "in-use" and v["Attachments"][0]["AttachTime"] == a["AttachTime"]
+    for name, value in [("attachment.instance-id", iid), ("attachment.status", "attached"),
+                        ("attachment.device", "/dev/sdf"), ("attachment.delete-on-termination", "false"),
+                        ("status", "in-use")]:
+        assert vid in ids_of(volumes(ec2, Filters=[{"Name": name, "Values": [value]}])), name
+    expect_code("VolumeInUse", ec2.delete_volume, VolumeId=vid)
+    expect_code("VolumeInUse", ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
+    expect_code("DryRunOperation", ec2.detach_volume, VolumeId=vid, DryRun=True)
+    assert attachment(ec2, vid)["State"] == "attached"
+    d = ec2.detach_volume(VolumeId=vid)
+    assert d["State"] == "detaching" and d["InstanceId"] == iid
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vid], WaiterConfig={"Delay": 1, "MaxAttempts": 20})
+    assert volume(ec2, vid)["Attachments"] == []
+    expect_code("IncorrectState", ec2.detach_volume, VolumeId=vid)
+    ec2.delete_volume(VolumeId=vid)
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_attach_errors_change_nothing(strato, ec2):
+    (iid,) = launch(ec2, wait="running")
+    zone = zone_of(ec2, iid)
+    other_zone = "us-east-1b" if zone != "us-east-1b" else "us-east-1c"
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    far = ec2.create_volume(AvailabilityZone=other_zone, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, "available")
+    wait_volume(ec2, far, "available")
+    cases = [
+        ("InvalidVolume.ZoneMismatch", dict(VolumeId=far, InstanceId=iid, Device="/dev/sdf")),
+        ("InvalidParameterValue", dict(VolumeId=vid, InstanceId=iid, Device="/dev/foo")),
+        ("InvalidParameterValue", dict(VolumeId=vid, InstanceId=iid, Device="/dev/xvda")),
+        ("InvalidInstanceID.NotFound", dict(VolumeId=vid, InstanceId="i-0123456789abcdef0", Device="/dev/sdf")),
+        ("InvalidInstanceID.Malformed", dict(VolumeId=vid, InstanceId="i-zz", Device="/dev/sdf")),
+        ("InvalidVolume.NotFound", dict(VolumeId=MISSING, InstanceId=iid, Device="/dev/sdf")),
+        ("InvalidVolumeID.Malformed", dict(VolumeId="vol-q", InstanceId=iid, Device="/dev/sdf")),
+        ("UnsupportedOperation", dict(VolumeId=vid, InstanceId=iid, Device="/dev/sdf", EbsCardIndex=1)),
+        ("DryRunOperation", dict(VolumeId=vid, InstanceId=iid, Device="/dev/sdf", DryRun=True)),
+    ]
+    for code, args in cases:
+        got, _, msg = client_error(ec2.attach_volume, **args)
+        assert got == code, f"{args}: {got} {msg}"
+        assert volume(ec2, vid)["State"] == "available" and volume(ec2, far)["State"] == "available"
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    # The device name is taken on that instance now.
+    third = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_volume(ec2, third, "available")
+    expect_code("InvalidParameterValue", ec2.attach_volume, VolumeId=third, InstanceId=iid, Device="/dev/sdf")
+    # Another account sees none of it.
+    other = strato.client(creds=strato.create_account("attach-b"))
+    expect_code("InvalidVolume.NotFound", other.detach_volume, VolumeId=vid)
+    expect_code("InvalidVolume.NotFound", other.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdg")
+    expect_code("IncorrectState", ec2.detach_volume, VolumeId=vid, InstanceId="i-0123456789abcdef0")
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    # Not marked DeleteOnTermination: kept, detached.
+    wait_volume(ec2, vid, "available")
+    for x in (vid, far, third):
+        ec2.delete_volume(VolumeId=x)
+
+
+def test_attach_to_a_stopped_instance_plugs_at_start(ec2):
+    (iid,) = launch(ec2, wait="running")
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    vid = ec2.create_volume(AvailabilityZone=zone_of(ec2, iid), Size=1)["VolumeId"]
+    wait_volume(ec2, vid, "available")
+    a = ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/xvdg")
+    assert a["State"] == "attached"
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "running")
+    assert attachment(ec2, vid)["State"] == "attached"
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    d = ec2.detach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/xvdg")
+    assert d["State"] == "detached"
+    assert volume(ec2, vid)["State"] == "available"
+    ec2.delete_volume(VolumeId=vid)
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_multi_attach(ec2):
+    a, b = launch(ec2, count=2, wait="running", Placement={"AvailabilityZone": ZONE})
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=4, VolumeType="io2", Iops=100,
+                            MultiAttachEnabled=True)["VolumeId"]
+    wait_volume(ec2, vid, "available")
+    ec2.attach_volume(VolumeId=vid, InstanceId=a, Device="/dev/sdf")
+    ec2.attach_volume(VolumeId=vid, InstanceId=b, Device="/dev/sdf")
+    wait_until(lambda: [x["State"] for x in volume(ec2, vid)["Attachments"]] == ["attached", "attached"],
+               what="both attached")
+    expect_code("MissingParameter", ec2.detach_volume, VolumeId=vid)
+    ec2.detach_volume(VolumeId=vid, InstanceId=a)
+    wait_until(lambda: [x["InstanceId"] for x in volume(ec2, vid)["Attachments"]] == [b], what="one left")
+    assert volume(ec2, vid)["State"] == "in-use"
+    ec2.terminate_instances(InstanceIds=[a, b])
+    wait_volume(ec2, vid, "available")
+    ec2.delete_volume(VolumeId=vid)
+
+
+@pytest.mark.parametrize("point", ["volume-attach-committed", "volume-detach-committed"])
+def test_crash_while_attaching_or_detaching_converges(point):
+    import os
+    s = Strato().start()
+    try:
+        ec2 = s.client()
+        (iid,) = launch(ec2, wait="running")
+        vid = ec2.create_volume(AvailabilityZone=zone_of(ec2, iid), Size=1)["VolumeId"]
+        wait_volume(ec2, vid, "available")
+        if point == "volume-detach-committed":
+            ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+            wait_until(lambda: (attachment(ec2, vid) or {}).get("State") == "attached", what="attached")
+        s.stop()
+        os.environ["STRATO_CRASH_AT"] = point
+        try:
+            crashing = Strato(data_dir=s.data_dir).start()
+        finally:
+            del os.environ["STRATO_CRASH_AT"]
+        try:
+            c = crashing.client()
+            if point == "volume-attach-committed":
+                c.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+            else:
+                c.detach_volume(VolumeId=vid)
+        except Exception:
+            pass
+        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
+        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
+        crashing.stop()
+        again = Strato(data_dir=s.data_dir).start()
+        try:
+            ec2 = again.client()
+            if point == "volume-attach-committed":
+                wait_until(lambda: (attachment(ec2, vid) or {}).get("State") == "attached", what="attached")
+            else:
+                wait_volume(ec2, vid, "available")
+        finally:
+            again.stop()
+    finally:
+        s.cleanup()
+
+
+def test_encryption_by_default(strato):
+    creds = strato.create_account("ebs-default")
+    ec2 = strato.client(creds=creds)
+    west = strato.client(creds=creds, region="eu-west-1")
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
+    expect_code("DryRunOperation", ec2.enable_ebs_encryption_by_default, DryRun=True)
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
+    assert ec2.enable_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
+    # Per region: another region of the same account is unchanged.
+    assert west.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=1, Encrypted=False)
+    assert v["Encrypted"] is True and v["KmsKeyId"].startswith("arn:aws:kms:us-east-1:")
+    assert ec2.disable_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
+    w = ec2.create_volume(AvailabilityZone=ZONE, Size=1)
+    assert w["Encrypted"] is False
+    for x in (v, w):
+        wait_volume(ec2, x["VolumeId"], "available")
+        ec2.delete_volume(VolumeId=x["VolumeId"])
