@@ -678,6 +678,17 @@ impl ControlPlane {
         Ok(spec)
     }
 
+    /// A new spec generation of an instance whose devices (interfaces, disks) changed,
+    /// written in `tx`; none for an instance that is gone.
+    pub(crate) fn bump_spec(&self, tx: &Tx, mut inst: Instance) -> Result<Option<VmSpec>> {
+        if inst.state == InstanceState::Terminated {
+            return Ok(None);
+        }
+        inst.generation += 1;
+        tx.update_instance(&inst)?;
+        self.spec_in(tx, &inst).map(Some)
+    }
+
     /// The specs of instances of one account as `tx` sees them: each image read
     /// once, the interfaces of all of them in one query.
     fn specs_in(&self, tx: &Tx, account: &Scope, list: &[&Instance]) -> Result<Vec<VmSpec>> {

@@ -597,7 +597,7 @@ impl ControlPlane {
                 delete_on_termination: false,
             });
             tx.update_doc(&n)?;
-            let spec = self.bump_for_nics(tx, inst)?;
+            let spec = self.bump_spec(tx, inst)?;
             Ok((att, spec))
         })
         .map(|(att, spec)| {
@@ -608,19 +608,6 @@ impl ControlPlane {
 
     /// The instance's interfaces changed: its VM spec did too. Bumps the generation
     /// (unless the instance is terminated) and returns the spec to send after commit.
-    fn bump_for_nics(
-        &self,
-        tx: &Tx,
-        mut inst: Instance,
-    ) -> Result<Option<strato_agent_api::VmSpec>> {
-        if inst.state == InstanceState::Terminated {
-            return Ok(None);
-        }
-        inst.generation += 1;
-        tx.update_instance(&inst)?;
-        self.spec_in(tx, &inst).map(Some)
-    }
-
     fn send_spec(&self, spec: Option<strato_agent_api::VmSpec>) {
         if let Some(spec) = spec {
             self.agent.apply(spec);
@@ -658,7 +645,7 @@ impl ControlPlane {
                 Self::dry(dry_run)?;
                 tx.update_doc(&n)?;
                 match tx.instance(account, a.instance_id.as_str())? {
-                    Some(inst) => self.bump_for_nics(tx, inst),
+                    Some(inst) => self.bump_spec(tx, inst),
                     None => Ok(None),
                 }
             })

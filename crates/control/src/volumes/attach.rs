@@ -170,7 +170,7 @@ impl ControlPlane {
         let scope = caller.scope();
         let (v, att, spec) = self.db.write(|tx| {
             let mut v = load_volume(tx, &scope, volume_id)?;
-            let mut inst = tx
+            let inst = tx
                 .instance(&scope, instance_id.as_str())?
                 .filter(|i| i.state != InstanceState::Terminated)
                 .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
@@ -248,7 +248,7 @@ impl ControlPlane {
             v.attachments.push(att.clone());
             v.state = VolumeState::InUse;
             tx.put_volume(&v)?;
-            let spec = self.bump_for_disks(tx, &mut inst)?;
+            let spec = self.bump_spec(tx, inst)?;
             Ok((v, att, spec))
         })?;
         strato_common::crash::point("volume-attach-committed");
@@ -310,7 +310,7 @@ impl ControlPlane {
                 }
                 return Ok((v, current, None));
             }
-            let mut inst = tx
+            let inst = tx
                 .instance(&scope, current.instance_id.as_str())?
                 .ok_or_else(|| Error::not_found(ResourceKind::Instance, &current.instance_id))?;
             if dry_run {
@@ -331,7 +331,7 @@ impl ControlPlane {
             }
             v.state = v.settled_state();
             tx.put_volume(&v)?;
-            let spec = self.bump_for_disks(tx, &mut inst)?;
+            let spec = self.bump_spec(tx, inst)?;
             Ok((v, att, spec))
         })?;
         strato_common::crash::point("volume-detach-committed");
@@ -339,17 +339,6 @@ impl ControlPlane {
             self.agent.apply(spec);
         }
         Ok((v, att))
-    }
-
-    /// A new spec generation of an instance whose disks changed (none for an instance
-    /// that is gone).
-    fn bump_for_disks(&self, tx: &Tx, inst: &mut Instance) -> Result<Option<VmSpec>> {
-        if inst.state == InstanceState::Terminated {
-            return Ok(None);
-        }
-        inst.generation += 1;
-        tx.update_instance(inst)?;
-        self.spec_in(tx, inst).map(Some)
     }
 
     /// Moves the attachments of a reported VM's instance (inside the report's

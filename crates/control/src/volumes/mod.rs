@@ -145,6 +145,17 @@ fn digest_of(input: &CreateVolumeInput) -> Result<String> {
     Ok(hex::encode(Sha256::digest(json)))
 }
 
+/// Each volume with its tags, taken from `tags` (read for those volumes at once).
+fn with_tags<'a>(
+    list: Vec<Volume>,
+    tags: &'a mut strato_common::hashing::FastMap<String, Tags>,
+) -> impl Iterator<Item = (Volume, Tags)> + 'a {
+    list.into_iter().map(|v| {
+        let t = tags.remove(v.id.as_str()).unwrap_or_default();
+        (v, t)
+    })
+}
+
 /// The volume named by `id` in the caller's scope, or `InvalidVolume.NotFound`.
 pub(crate) fn load_volume(tx: &Tx, scope: &Scope, id: &VolumeId) -> Result<Volume> {
     tx.get_doc::<Volume>(scope, id.as_str())?
@@ -330,13 +341,8 @@ impl ControlPlane {
                     list.truncate(n);
                     crate::page::encode_token(list[n - 1].id.as_str())
                 });
-                let out = list
-                    .into_iter()
-                    .filter(|v| v.state != VolumeState::Deleted)
-                    .map(|v| {
-                        let t = tags.remove(v.id.as_str()).unwrap_or_default();
-                        (v, t)
-                    })
+                let out = with_tags(list, &mut tags)
+                    .filter(|(v, _)| v.state != VolumeState::Deleted)
                     .collect();
                 return Ok((out, next));
             }
@@ -357,13 +363,8 @@ impl ControlPlane {
         if !missing.is_empty() {
             return Err(not_found(&missing));
         }
-        let selected: Vec<(Volume, Tags)> = all
-            .into_iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
-            .map(|v| {
-                let t = tags.remove(v.id.as_str()).unwrap_or_default();
-                (v, t)
-            })
+        let selected: Vec<(Volume, Tags)> = with_tags(all, &mut tags)
+            .filter(|(v, _)| ids.is_empty() || ids.contains(&v.id))
             .filter(|(v, t)| filters.matches(t, |n| volume_field(v, n)))
             .collect();
         Ok(paginate(selected, page, |(v, _)| v.id.to_string()))

@@ -31,15 +31,7 @@ pub fn volume_item(v: &Volume, tags: &[(String, String)]) -> wire::Volume {
         attachments: Some(
             v.attachments
                 .iter()
-                .map(|a| wire::VolumeAttachment {
-                    volume_id: Some(v.id.to_string()),
-                    instance_id: Some(a.instance_id.to_string()),
-                    device: Some(a.device.clone()),
-                    state: wire::VolumeAttachmentState::from_wire(a.state.as_str()),
-                    attach_time: Some(DateTime(a.attach_time_ms)),
-                    delete_on_termination: Some(a.delete_on_termination),
-                    ..Default::default()
-                })
+                .map(|a| attachment_item(v, a))
                 .collect(),
         ),
         volume_type: wire::VolumeType::from_wire(v.volume_type.as_str()),
@@ -109,7 +101,8 @@ pub fn delete(cp: &ControlPlane, cx: &Ctx, req: wire::DeleteVolumeRequest) -> Re
     cp.delete_volume(cx.caller, &id(&req.volume_id)?, cx.dry_run)
 }
 
-/// An attachment as AttachVolume and DetachVolume answer it.
+/// An attachment as EC2 shows it (in `attachmentSet`, and as AttachVolume and
+/// DetachVolume answer).
 fn attachment_item(v: &Volume, a: &strato_domain::VolumeAttachment) -> wire::VolumeAttachment {
     wire::VolumeAttachment {
         volume_id: Some(v.id.to_string()),
