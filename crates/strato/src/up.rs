@@ -164,6 +164,15 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
 
 pub fn run(args: UpArgs) -> Result<()> {
     init_logging(args.log_format);
+    // Refused before anything is opened or bound: a start that fails must not be seen
+    // listening, even for a moment.
+    if !args.regions.is_empty() && !args.regions.contains(&args.region) {
+        bail!(
+            "the default region {} is not among --regions ({})",
+            args.region,
+            args.regions.join(",")
+        );
+    }
     let dir = args.dir.data_dir.clone();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // One `strato up` per data directory: a second would fight over the VMs.
@@ -210,13 +219,6 @@ pub fn run(args: UpArgs) -> Result<()> {
         let mut cfg = ControlConfig::new(&args.region, &endpoint);
         if !args.regions.is_empty() {
             cfg.regions = args.regions.clone();
-        }
-        if !cfg.serves(&args.region) {
-            anyhow::bail!(
-                "the default region {} is not among --regions ({})",
-                args.region,
-                cfg.regions.join(",")
-            );
         }
         cfg.max_instances_per_account = args.max_instances_per_account;
         cfg.public_ip_pool = args.public_ip_pool;
