@@ -14,7 +14,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use strato_common::VolumeId;
+use strato_common::{SnapshotId, VolumeId};
 
 /// What should become of a volume.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub struct VolumeSpec {
     pub encrypted: bool,
     /// What the disk may do per second once it is attached.
     pub limits: DiskLimits,
+    /// The snapshot the disk starts as a copy of (copy-on-write), if any.
+    #[serde(default)]
+    pub source_snapshot: Option<SnapshotId>,
 }
 
 /// A volume type's performance, enforced on the attached disk.

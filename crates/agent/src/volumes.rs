@@ -127,9 +127,12 @@ impl VolumeAgent {
             DesiredVolumeState::Present if t.failed_gen == Some(gen) => ObservedVolumeState::Failed,
             DesiredVolumeState::Present => {
                 let step = match self.store.info(id) {
-                    None => self.store.create(id, want, t.spec.encrypted).inspect(|_| {
-                        strato_common::crash::point("volume-disk-made");
-                    }),
+                    None => self
+                        .store
+                        .create(id, want, t.spec.encrypted, t.spec.source_snapshot.as_ref())
+                        .inspect(|_| {
+                            strato_common::crash::point("volume-disk-made");
+                        }),
                     Some(info) if info.size_bytes < want => self.store.grow(id, want),
                     Some(_) => Ok(()),
                 };
@@ -205,6 +208,7 @@ mod tests {
             size_gib,
             encrypted: false,
             limits: DiskLimits::default(),
+            source_snapshot: None,
         }
     }
 
@@ -249,8 +253,8 @@ mod tests {
         // A disk no spec names is removed at sync; a named one is kept.
         let keep = VolumeId::generate();
         let orphan = VolumeId::generate();
-        store.create(&keep, GIB, false).unwrap();
-        store.create(&orphan, GIB, false).unwrap();
+        store.create(&keep, GIB, false, None).unwrap();
+        store.create(&orphan, GIB, false, None).unwrap();
         agent.sync(vec![spec(&keep, 1, DesiredVolumeState::Present, 1)]);
         agent.reconcile_pass(true);
         assert_eq!(store.list(), vec![keep]);

@@ -304,8 +304,8 @@ fn volumes_are_plugged_grown_and_unplugged_in_a_running_guest() {
         .with_volumes(store.clone())
         .unwrap();
     let (boot_vol, hot_vol) = (VolumeId::generate(), VolumeId::generate());
-    store.create(&boot_vol, 1 << 30, false).unwrap();
-    store.create(&hot_vol, 64 << 20, true).unwrap();
+    store.create(&boot_vol, 1 << 30, false, None).unwrap();
+    store.create(&hot_vol, 64 << 20, true, None).unwrap();
     let id = InstanceId::generate();
     let _cleanup = Cleanup(&d, vec![id.clone()]);
     assert!(d.disks(&id).is_empty());
@@ -445,7 +445,7 @@ fn a_guest_that_keeps_a_disk_is_cut_off_by_force() {
     let _cleanup = CleanupDir(tmp.path().to_path_buf(), images.clone(), vec![id.clone()]);
     let store = Arc::new(Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap());
     let vol = VolumeId::generate();
-    store.create(&vol, 64 << 20, false).unwrap();
+    store.create(&vol, 64 << 20, false, None).unwrap();
     let spec = bootsector_spec(&id);
     {
         let d = driver(tmp.path(), images.clone())

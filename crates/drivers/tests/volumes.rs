@@ -92,10 +92,10 @@ fn sparse_volumes_are_made_grown_and_removed() {
     let (small, huge) = (VolumeId::generate(), VolumeId::generate());
 
     let t = Instant::now();
-    store.create(&small, GIB, false).unwrap();
+    store.create(&small, GIB, false, None).unwrap();
     let small_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
-    store.create(&huge, 1 << 40, false).unwrap();
+    store.create(&huge, 1 << 40, false, None).unwrap();
     let huge_ms = t.elapsed().as_secs_f64() * 1000.0;
     eprintln!("created 1 GiB in {small_ms:.1} ms, 1 TiB in {huge_ms:.1} ms");
 
@@ -107,7 +107,7 @@ fn sparse_volumes_are_made_grown_and_removed() {
     assert_eq!(mode(store.disk_path(&small).parent().unwrap()), 0o711);
 
     // Idempotent: a second create changes nothing, whatever it asks for.
-    store.create(&small, 5 * GIB, true).unwrap();
+    store.create(&small, 5 * GIB, true, None).unwrap();
     assert_eq!(store.info(&small).unwrap().size_bytes, GIB);
     assert!(!store.is_encrypted(&small));
 
@@ -122,7 +122,9 @@ fn sparse_volumes_are_made_grown_and_removed() {
         store.grow(&VolumeId::generate(), GIB),
         Err(Error::NotFound { .. })
     ));
-    assert!(store.create(&VolumeId::generate(), 1000, false).is_err());
+    assert!(store
+        .create(&VolumeId::generate(), 1000, false, None)
+        .is_err());
 
     // A crash half-way through a create leaves a temporary directory: it is not a
     // volume, and the next create of that volume starts over.
@@ -134,7 +136,7 @@ fn sparse_volumes_are_made_grown_and_removed() {
     want.sort();
     assert_eq!(store.list(), want);
     assert!(store.info(&crashed).is_none());
-    store.create(&crashed, GIB, false).unwrap();
+    store.create(&crashed, GIB, false, None).unwrap();
     assert!(!leftover.exists());
     assert_eq!(store.info(&crashed).unwrap().size_bytes, GIB);
 
@@ -157,9 +159,9 @@ fn encrypted_volumes_hold_no_plaintext() {
     let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
     let (plain, secret) = (VolumeId::generate(), VolumeId::generate());
     let _cleanup = Unserve(&store, vec![plain.clone(), secret.clone()]);
-    store.create(&plain, 64 * MIB, false).unwrap();
+    store.create(&plain, 64 * MIB, false, None).unwrap();
     let t = Instant::now();
-    store.create(&secret, 64 * MIB, true).unwrap();
+    store.create(&secret, 64 * MIB, true, None).unwrap();
     eprintln!("created an encrypted volume in {:?}", t.elapsed());
     assert!(store.is_encrypted(&secret));
     let key_path = store.disk_path(&secret).with_file_name("key");
@@ -215,7 +217,7 @@ fn serving_is_idempotent_and_adopted_after_a_restart() {
     let janitor = Qcow2VolumeStore::open(&dir).unwrap();
     let _cleanup = Unserve(&janitor, vec![id.clone()]);
     let store = Qcow2VolumeStore::open(&dir).unwrap();
-    store.create(&id, GIB, false).unwrap();
+    store.create(&id, GIB, false, None).unwrap();
     let limits = DiskLimits {
         iops: 3000,
         bytes_per_sec: 125 * MIB,
@@ -299,7 +301,7 @@ fn only_the_client_uid_may_connect() {
     let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
     let id = VolumeId::generate();
     let _cleanup = Unserve(&store, vec![id.clone()]);
-    store.create(&id, 64 * MIB, true).unwrap();
+    store.create(&id, 64 * MIB, true, None).unwrap();
     let (vm_a, vm_b) = (900_901, 900_902);
     let export = store.serve(&id, DiskLimits::default(), Some(vm_a)).unwrap();
     let meta = std::fs::metadata(&export.socket).unwrap();
@@ -334,7 +336,7 @@ fn throttling_holds_iops_to_the_limit() {
     let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
     let id = VolumeId::generate();
     let _cleanup = Unserve(&store, vec![id.clone()]);
-    store.create(&id, GIB, false).unwrap();
+    store.create(&id, GIB, false, None).unwrap();
     let ops = 250;
     let writes: Vec<String> = (0..ops)
         .map(|i| format!("write -q {} 4k", i * 4096))
@@ -370,7 +372,7 @@ fn snapshots_attach_at_the_disk_node() {
     let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
     let id = VolumeId::generate();
     let _cleanup = Unserve(&store, vec![id.clone()]);
-    store.create(&id, 64 * MIB, false).unwrap();
+    store.create(&id, 64 * MIB, false, None).unwrap();
     let export = store.serve(&id, DiskLimits::default(), None).unwrap();
     assert!(qemu_io(&export, &["write -P 0xaa 0 1M".to_string()], None).0);
     let overlay = store.disk_path(&id).with_file_name("snap-test.qcow2");

@@ -110,6 +110,7 @@ pub fn volume_spec(v: &Volume) -> VolumeSpec {
         size_gib: v.size_gib,
         encrypted: v.encrypted,
         limits: rules::limits(v.volume_type, v.size_gib, perf),
+        source_snapshot: v.snapshot_id.clone(),
     }
 }
 

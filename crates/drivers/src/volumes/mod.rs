@@ -25,7 +25,7 @@ pub mod sim;
 pub use qcow2::{NbdExport, Qcow2VolumeStore};
 pub use sim::SimVolumeStore;
 
-use strato_common::{Error, Result, VolumeId};
+use strato_common::{Error, Result, SnapshotId, VolumeId};
 
 /// What a store knows of one volume's disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,18 @@ pub struct VolumeInfo {
     pub allocated_bytes: u64,
 }
 
+/// What a store knows of one snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The size of the volume it was taken of, when it was taken.
+    pub size_bytes: u64,
+    /// Bytes the host holds for this snapshot alone: the blocks that changed since the
+    /// snapshot it builds on (all written blocks for the first one of a volume).
+    pub stored_bytes: u64,
+    /// Whether its data is encrypted at rest.
+    pub encrypted: bool,
+}
+
 /// A host's volume store: one disk per EBS volume. Every method is idempotent and
 /// crash-safe (a half-made disk is never visible as made: it is written under a
 /// temporary name, then renamed).
@@ -46,7 +58,20 @@ pub trait VolumeStore: Send + Sync {
     /// Makes the volume's disk, `size_bytes` large (a multiple of 512) and encrypted at
     /// rest with a key of its own when `encrypted`. Does nothing when the volume exists
     /// already, whatever its size: [`VolumeStore::grow`] changes sizes.
-    fn create(&self, id: &VolumeId, size_bytes: u64, encrypted: bool) -> Result<()>;
+    ///
+    /// With `source`, the volume starts as a copy of that snapshot: usable at once
+    /// (copy-on-write, no data is copied) and independent of it afterwards.
+    /// `size_bytes` may exceed the snapshot's size (the rest reads as zeros) but not be
+    /// below it; `encrypted` may be asked for a snapshot that is not (what is written
+    /// from then on is encrypted), and a snapshot that is encrypted gives an encrypted
+    /// volume whatever `encrypted` says. An unknown snapshot is [`Error::NotFound`].
+    fn create(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        source: Option<&SnapshotId>,
+    ) -> Result<()>;
     /// The volume's sizes, or `None` when the store has no such volume.
     fn info(&self, id: &VolumeId) -> Option<VolumeInfo>;
     /// Grows the volume to `size_bytes` (nothing to do when it has that size already).
@@ -58,6 +83,39 @@ pub trait VolumeStore: Send + Sync {
     fn delete(&self, id: &VolumeId) -> Result<()>;
     /// Every volume the store holds, sorted.
     fn list(&self) -> Vec<VolumeId>;
+
+    /// Takes snapshot `snap` of volume `id`: a point-in-time image of the volume as it
+    /// is when this returns, also while it is served and a guest keeps writing (the
+    /// guest's writes after that are not in it, and every write acknowledged before it
+    /// is). Successive snapshots of one volume hold only the blocks that changed in
+    /// between. Idempotent: a snapshot that exists already is left as it is and its
+    /// info returned. An unknown volume is [`Error::NotFound`].
+    fn snapshot(&self, id: &VolumeId, snap: &SnapshotId) -> Result<SnapshotInfo>;
+    /// Makes snapshot `to` a copy of snapshot `from`, holding the same data. With
+    /// `encrypted` the copy is encrypted at rest even if `from` is not (its data is then
+    /// rewritten, so this takes time in proportion to it). Idempotent as
+    /// [`VolumeStore::snapshot`]; an unknown `from` is [`Error::NotFound`].
+    fn copy_snapshot(
+        &self,
+        from: &SnapshotId,
+        to: &SnapshotId,
+        encrypted: bool,
+    ) -> Result<SnapshotInfo>;
+    /// Removes a snapshot. Data it shares with volumes or other snapshots stays for as
+    /// long as they need it. An unknown snapshot is not an error.
+    fn delete_snapshot(&self, snap: &SnapshotId) -> Result<()>;
+    /// A snapshot's info, or `None` when the store has no such snapshot.
+    fn snapshot_info(&self, snap: &SnapshotId) -> Option<SnapshotInfo>;
+    /// Every snapshot the store holds, sorted.
+    fn list_snapshots(&self) -> Vec<SnapshotId>;
+}
+
+/// The error for a snapshot the store does not hold.
+pub(crate) fn snapshot_not_found(id: &SnapshotId) -> Error {
+    Error::NotFound {
+        kind: strato_common::ResourceKind::Snapshot,
+        id: id.to_string(),
+    }
 }
 
 /// The error for a volume the store does not hold.

@@ -27,7 +27,7 @@
 //! reconnect to the volume once it is attached elsewhere.
 
 use super::daemon::{self, Files, Launch};
-use super::{check_size, img, not_found, shrink_refused, VolumeInfo, VolumeStore};
+use super::{check_size, img, not_found, shrink_refused, SnapshotInfo, VolumeInfo, VolumeStore};
 use crate::proc::{hex, io_err, random_bytes};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strato_agent_api::DiskLimits;
-use strato_common::{Error, Result, VolumeId};
+use strato_common::{Error, Result, SnapshotId, VolumeId};
 
 /// Bytes of key per encrypted volume.
 const KEY_BYTES: usize = 32;
@@ -337,8 +337,19 @@ impl VolumeStore for Qcow2VolumeStore {
         "qcow2"
     }
 
-    fn create(&self, id: &VolumeId, size_bytes: u64, encrypted: bool) -> Result<()> {
+    fn create(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        source: Option<&SnapshotId>,
+    ) -> Result<()> {
         check_size(size_bytes)?;
+        if let Some(snap) = source {
+            return Err(Error::Unsupported(format!(
+                "volumes from snapshots ({snap})"
+            )));
+        }
         let lock = self.lock(id);
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.exists(id) {
@@ -449,6 +460,26 @@ impl VolumeStore for Qcow2VolumeStore {
             .collect();
         ids.sort();
         ids
+    }
+
+    fn snapshot(&self, _id: &VolumeId, snap: &SnapshotId) -> Result<SnapshotInfo> {
+        Err(Error::Unsupported(format!("snapshots ({snap})")))
+    }
+
+    fn copy_snapshot(&self, from: &SnapshotId, _to: &SnapshotId, _e: bool) -> Result<SnapshotInfo> {
+        Err(Error::Unsupported(format!("snapshots ({from})")))
+    }
+
+    fn delete_snapshot(&self, _snap: &SnapshotId) -> Result<()> {
+        Ok(())
+    }
+
+    fn snapshot_info(&self, _snap: &SnapshotId) -> Option<SnapshotInfo> {
+        None
+    }
+
+    fn list_snapshots(&self) -> Vec<SnapshotId> {
+        vec![]
     }
 }
 

@@ -4,13 +4,17 @@
 //! it is encrypted; nothing is ever allocated for it (`allocated_bytes` is 0). One
 //! database rather than a file per volume: creating tens of thousands of small files
 //! made a large simulated fleet spend its time in the file system's inode allocation.
-//! Every write is one statement, so a crash never leaves half a record.
+//! Every write is one statement, so a crash never leaves half a record. Snapshots are
+//! rows of their own (size and encryption at the time they were taken).
 
-use super::{check_size, not_found, shrink_refused, VolumeInfo, VolumeStore};
+use super::{
+    check_size, not_found, shrink_refused, snapshot_not_found, SnapshotInfo, VolumeInfo,
+    VolumeStore,
+};
 use rusqlite::OptionalExtension;
 use std::path::Path;
 use std::sync::Mutex;
-use strato_common::{Error, Result, VolumeId};
+use strato_common::{Error, Result, SnapshotId, VolumeId};
 
 fn db_err(e: rusqlite::Error) -> Error {
     Error::Internal(format!("simulated volume store: {e}"))
@@ -29,6 +33,8 @@ impl SimVolumeStore {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
              CREATE TABLE IF NOT EXISTS volumes (
+                 id TEXT PRIMARY KEY, size_bytes INTEGER NOT NULL, encrypted INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS snapshots (
                  id TEXT PRIMARY KEY, size_bytes INTEGER NOT NULL, encrypted INTEGER NOT NULL);",
         )
         .map_err(db_err)?;
@@ -39,6 +45,39 @@ impl SimVolumeStore {
 
     fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A row of `table` (volumes or snapshots): its size and whether it is encrypted.
+    fn row(conn: &rusqlite::Connection, table: &str, id: &str) -> Result<Option<(u64, bool)>> {
+        conn.prepare_cached(&format!(
+            "SELECT size_bytes, encrypted FROM {table} WHERE id = ?1"
+        ))
+        .and_then(|mut st| {
+            st.query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db_err)
+    }
+
+    fn put_snapshot(
+        conn: &rusqlite::Connection,
+        id: &SnapshotId,
+        size_bytes: u64,
+        encrypted: bool,
+    ) -> Result<SnapshotInfo> {
+        conn.prepare_cached(
+            "INSERT INTO snapshots(id, size_bytes, encrypted) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(rusqlite::params![id.as_str(), size_bytes as i64, encrypted]))
+        .map_err(db_err)?;
+        let (size_bytes, encrypted) =
+            Self::row(conn, "snapshots", id.as_str())?.ok_or_else(|| snapshot_not_found(id))?;
+        Ok(SnapshotInfo {
+            size_bytes,
+            stored_bytes: 0,
+            encrypted,
+        })
     }
 
     fn size_of(conn: &rusqlite::Connection, id: &VolumeId) -> Result<Option<u64>> {
@@ -57,18 +96,33 @@ impl VolumeStore for SimVolumeStore {
         "sim"
     }
 
-    fn create(&self, id: &VolumeId, size_bytes: u64, encrypted: bool) -> Result<()> {
+    fn create(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        source: Option<&SnapshotId>,
+    ) -> Result<()> {
         check_size(size_bytes)?;
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO volumes(id, size_bytes, encrypted) VALUES (?1, ?2, ?3)
+        let conn = self.conn();
+        let mut encrypted = encrypted;
+        if let Some(snap) = source {
+            let (snap_size, snap_encrypted) = Self::row(&conn, "snapshots", snap.as_str())?
+                .ok_or_else(|| snapshot_not_found(snap))?;
+            if size_bytes < snap_size {
+                return Err(Error::InvalidParameterValue(format!(
+                    "a volume of {size_bytes} bytes cannot hold snapshot {snap} of {snap_size} bytes"
+                )));
+            }
+            encrypted |= snap_encrypted;
+        }
+        conn.prepare_cached(
+            "INSERT INTO volumes(id, size_bytes, encrypted) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO NOTHING",
-            )
-            .and_then(|mut st| {
-                st.execute(rusqlite::params![id.as_str(), size_bytes as i64, encrypted])
-            })
-            .map(|_| ())
-            .map_err(db_err)
+        )
+        .and_then(|mut st| st.execute(rusqlite::params![id.as_str(), size_bytes as i64, encrypted]))
+        .map(|_| ())
+        .map_err(db_err)
     }
 
     fn info(&self, id: &VolumeId) -> Option<VolumeInfo> {
@@ -117,6 +171,73 @@ impl VolumeStore for SimVolumeStore {
             .unwrap_or_default();
         ids.iter().filter_map(|s| VolumeId::parse_str(s)).collect()
     }
+
+    fn snapshot(&self, id: &VolumeId, snap: &SnapshotId) -> Result<SnapshotInfo> {
+        let conn = self.conn();
+        if let Some((size_bytes, encrypted)) = Self::row(&conn, "snapshots", snap.as_str())? {
+            return Ok(SnapshotInfo {
+                size_bytes,
+                stored_bytes: 0,
+                encrypted,
+            });
+        }
+        let (size, encrypted) =
+            Self::row(&conn, "volumes", id.as_str())?.ok_or_else(|| not_found(id))?;
+        Self::put_snapshot(&conn, snap, size, encrypted)
+    }
+
+    fn copy_snapshot(
+        &self,
+        from: &SnapshotId,
+        to: &SnapshotId,
+        encrypted: bool,
+    ) -> Result<SnapshotInfo> {
+        let conn = self.conn();
+        if let Some(info) = Self::row(&conn, "snapshots", to.as_str())? {
+            return Ok(SnapshotInfo {
+                size_bytes: info.0,
+                stored_bytes: 0,
+                encrypted: info.1,
+            });
+        }
+        let (size, was) = Self::row(&conn, "snapshots", from.as_str())?
+            .ok_or_else(|| snapshot_not_found(from))?;
+        Self::put_snapshot(&conn, to, size, was || encrypted)
+    }
+
+    fn delete_snapshot(&self, snap: &SnapshotId) -> Result<()> {
+        self.conn()
+            .prepare_cached("DELETE FROM snapshots WHERE id = ?1")
+            .and_then(|mut st| st.execute([snap.as_str()]))
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    fn snapshot_info(&self, snap: &SnapshotId) -> Option<SnapshotInfo> {
+        let conn = self.conn();
+        Self::row(&conn, "snapshots", snap.as_str())
+            .ok()
+            .flatten()
+            .map(|(size_bytes, encrypted)| SnapshotInfo {
+                size_bytes,
+                stored_bytes: 0,
+                encrypted,
+            })
+    }
+
+    fn list_snapshots(&self) -> Vec<SnapshotId> {
+        let conn = self.conn();
+        let ids = conn
+            .prepare("SELECT id FROM snapshots ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .unwrap_or_default();
+        ids.iter()
+            .filter_map(|s| SnapshotId::parse_str(s))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -133,9 +254,9 @@ mod tests {
         {
             let s = SimVolumeStore::open(dir.path()).unwrap();
             assert_eq!(s.kind(), "sim");
-            s.create(&a, GIB, false).unwrap();
-            s.create(&a, 2 * GIB, true).unwrap(); // exists: unchanged
-            s.create(&b, 1 << 40, true).unwrap();
+            s.create(&a, GIB, false, None).unwrap();
+            s.create(&a, 2 * GIB, true, None).unwrap(); // exists: unchanged
+            s.create(&b, 1 << 40, true, None).unwrap();
             assert_eq!(
                 s.info(&a),
                 Some(VolumeInfo {
@@ -153,7 +274,7 @@ mod tests {
                 s.grow(&VolumeId::generate(), GIB),
                 Err(Error::NotFound { .. })
             ));
-            assert!(s.create(&VolumeId::generate(), 100, false).is_err());
+            assert!(s.create(&VolumeId::generate(), 100, false, None).is_err());
         }
         let s = SimVolumeStore::open(dir.path()).unwrap();
         let mut want = vec![a.clone(), b.clone()];
@@ -164,5 +285,38 @@ mod tests {
         s.delete(&a).unwrap();
         assert_eq!(s.info(&a), None);
         assert_eq!(s.list(), vec![b]);
+    }
+
+    #[test]
+    fn snapshots_keep_sizes_and_give_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SimVolumeStore::open(dir.path()).unwrap();
+        let (v, w, snap, copy) = (
+            VolumeId::generate(),
+            VolumeId::generate(),
+            SnapshotId::generate(),
+            SnapshotId::generate(),
+        );
+        assert!(matches!(s.snapshot(&v, &snap), Err(Error::NotFound { .. })));
+        s.create(&v, 2 * GIB, false, None).unwrap();
+        let info = s.snapshot(&v, &snap).unwrap();
+        assert_eq!((info.size_bytes, info.encrypted), (2 * GIB, false));
+        s.grow(&v, 4 * GIB).unwrap();
+        // Idempotent: the snapshot keeps the size it was taken at.
+        assert_eq!(s.snapshot(&v, &snap).unwrap().size_bytes, 2 * GIB);
+        assert!(s.copy_snapshot(&snap, &copy, true).unwrap().encrypted);
+        assert!(matches!(
+            s.create(&w, GIB, false, Some(&snap)),
+            Err(Error::InvalidParameterValue(_))
+        ));
+        s.create(&w, 3 * GIB, false, Some(&copy)).unwrap();
+        assert_eq!(s.info(&w).unwrap().size_bytes, 3 * GIB);
+        s.delete_snapshot(&snap).unwrap();
+        s.delete_snapshot(&snap).unwrap();
+        assert_eq!(s.list_snapshots(), vec![copy.clone()]);
+        assert!(matches!(
+            s.create(&VolumeId::generate(), 3 * GIB, false, Some(&snap)),
+            Err(Error::NotFound { .. })
+        ));
     }
 }
