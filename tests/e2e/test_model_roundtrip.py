@@ -215,6 +215,27 @@ def scenario(ec2, ca):
     wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"][0]["State"] == "attached",
                what="volume attached")
     ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+    # Snapshots of it: together with the instance's others, alone, copied, shared.
+    together = ec2.create_snapshots(InstanceSpecification={"InstanceId": iid}, CopyTagsFromSource="volume")
+    snap = ec2.create_snapshot(VolumeId=vol, Description="rt", TagSpecifications=[
+        {"ResourceType": "snapshot", "Tags": [{"Key": "Name", "Value": "rt"}]}])["SnapshotId"]
+    wait_until(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed",
+               what="snapshot completed")
+    ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [vol]}])
+    ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+    ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="remove",
+                                  UserIds=["123456789012"])
+    ec2.reset_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+    copied = ca.copy_snapshot(SourceRegion="us-east-1", SourceSnapshotId=snap)["SnapshotId"]
+    wait_until(lambda: ca.describe_snapshots(SnapshotIds=[copied])["Snapshots"][0]["State"] == "completed",
+               what="copy completed")
+    ca.delete_snapshot(SnapshotId=copied)
+    restored = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snap)["VolumeId"]
+    wait_until(lambda: ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]["State"] == "available",
+               what="restored volume available")
+    ec2.delete_volume(VolumeId=restored)
+    for s in [snap] + [x["SnapshotId"] for x in together["Snapshots"]]:
+        ec2.delete_snapshot(SnapshotId=s)
     ec2.detach_volume(VolumeId=vol, InstanceId=iid)
     wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["State"] == "available",
                what="volume detached")

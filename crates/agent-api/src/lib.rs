@@ -10,6 +10,7 @@
 
 pub mod metadata;
 pub mod net;
+pub mod snapshot;
 pub mod volume;
 
 pub use metadata::{InstanceMetadata, MetadataSource};
@@ -19,8 +20,21 @@ pub use volume::{
     VolumeSpec,
 };
 
+pub use snapshot::{
+    DesiredSnapshotState, ObservedSnapshotState, SnapshotReport, SnapshotSource, SnapshotSpec,
+};
+
 use serde::{Deserialize, Serialize};
 use strato_common::InstanceId;
+
+/// A report of the host's block storage: about a volume or about a snapshot (one
+/// channel, so the order in which the host saw things is the order they arrive).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "about")]
+pub enum StorageReport {
+    Volume(VolumeReport),
+    Snapshot(SnapshotReport),
+}
 
 /// What the hypervisor should be doing with one VM.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -166,4 +180,12 @@ pub trait AgentClient: Send + Sync {
     /// Replaces the agent's whole desired set of volumes: disks not named are deleted
     /// once nothing uses them. Sent at startup, before [`AgentClient::sync`].
     fn sync_volumes(&self, specs: Vec<VolumeSpec>);
+    /// Applies snapshot specs (see [`snapshot`]). The snapshots of volumes among them
+    /// are taken before this returns, together: with `quiesce`, that instance's VM is
+    /// paused while they are taken, so they are crash-consistent with one another
+    /// (CreateSnapshots). Copies and deletions finish in the background.
+    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<&InstanceId>);
+    /// Replaces the agent's whole set of snapshots: those not named are released, those
+    /// named but missing are made. Sent at startup, after [`AgentClient::sync_volumes`].
+    fn sync_snapshots(&self, specs: Vec<SnapshotSpec>);
 }

@@ -22,14 +22,15 @@
 //! | deleted  | absent                  | report deleted, forget the spec            |
 
 pub mod net;
+pub mod snapshots;
 pub mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strato_agent_api::{
-    AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, StopCause, VmReport, VmSpec,
-    VolumeReport, VolumeSpec,
+    AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, SnapshotSpec, StopCause,
+    StorageReport, VmReport, VmSpec, VolumeSpec,
 };
 use strato_common::{InstanceId, VolumeId};
 use strato_drivers::{Hypervisor, VmStatus};
@@ -67,8 +68,8 @@ pub struct Agent {
     reports: mpsc::UnboundedSender<VmReport>,
     /// The host's dataplane, when VMs get real networks (not with the simulator).
     net: std::sync::OnceLock<Arc<net::NetAgent>>,
-    /// The host's volume store, once given one.
-    volumes: std::sync::OnceLock<volumes::VolumeAgent>,
+    /// The host's volume store, once given one, and its snapshots.
+    volumes: std::sync::OnceLock<(volumes::VolumeAgent, snapshots::SnapshotAgent)>,
 }
 
 impl Agent {
@@ -90,14 +91,16 @@ impl Agent {
         (agent, rx)
     }
 
-    /// Gives the agent a volume store; volume reports are delivered on the returned
-    /// receiver. `None` when the agent already has one.
+    /// Gives the agent a volume store; volume and snapshot reports are delivered on the
+    /// returned receiver. `None` when the agent already has one.
     pub fn set_volumes(
         &self,
         store: Arc<dyn strato_drivers::volumes::VolumeStore>,
-    ) -> Option<mpsc::UnboundedReceiver<VolumeReport>> {
-        let (va, rx) = volumes::VolumeAgent::new(store);
-        self.volumes.set(va).ok().map(|_| rx)
+    ) -> Option<mpsc::UnboundedReceiver<StorageReport>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let va = volumes::VolumeAgent::new(store.clone(), tx.clone());
+        let sa = snapshots::SnapshotAgent::new(store, tx);
+        self.volumes.set((va, sa)).ok().map(|_| rx)
     }
 
     /// Gives the agent a dataplane: from now on it asks for and applies network specs.
@@ -129,7 +132,7 @@ impl Agent {
     /// One pass over the volumes and VMs in transition, or over all when `full`.
     /// Volumes go first: a VM that starts finds its disks made.
     pub fn reconcile_pass(&self, full: bool) {
-        if let Some(v) = self.volumes.get() {
+        if let Some((v, _)) = self.volumes.get() {
             v.reconcile_pass(full);
         }
         let ids: Vec<InstanceId> = {
@@ -421,17 +424,48 @@ impl AgentClient for Agent {
 
     fn apply_volume(&self, spec: VolumeSpec) {
         match self.volumes.get() {
-            Some(v) => v.apply(spec),
+            Some((v, _)) => v.apply(spec),
             None => tracing::error!(volume = %spec.volume_id, "this host has no volume store"),
         }
         self.wake.notify_one();
     }
 
     fn sync_volumes(&self, specs: Vec<VolumeSpec>) {
-        if let Some(v) = self.volumes.get() {
+        if let Some((v, _)) = self.volumes.get() {
             v.sync(specs);
         }
         self.wake.notify_one();
+    }
+
+    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<&InstanceId>) {
+        let Some((_, snaps)) = self.volumes.get() else {
+            tracing::error!("this host has no volume store: snapshots cannot be taken");
+            return;
+        };
+        // A paused VM issues no I/O (pausing drains what is in flight), so the volumes
+        // snapshotted meanwhile all show the guest at one instant.
+        let paused = match quiesce {
+            Some(id) => match self.driver.pause(id) {
+                Ok(p) => p.then_some(id),
+                Err(e) => {
+                    tracing::warn!(instance = %id, error = %e, "could not pause the VM for its snapshots");
+                    None
+                }
+            },
+            None => None,
+        };
+        snaps.apply(specs);
+        if let Some(id) = paused {
+            if let Err(e) = self.driver.resume(id) {
+                tracing::error!(instance = %id, error = %e, "could not resume the VM after its snapshots");
+            }
+        }
+    }
+
+    fn sync_snapshots(&self, specs: Vec<SnapshotSpec>) {
+        if let Some((_, snaps)) = self.volumes.get() {
+            snaps.sync(specs);
+        }
     }
 }
 

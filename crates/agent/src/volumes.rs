@@ -16,7 +16,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use strato_agent_api::{DesiredVolumeState, ObservedVolumeState, VolumeReport, VolumeSpec};
+use strato_agent_api::{
+    DesiredVolumeState, ObservedVolumeState, StorageReport, VolumeReport, VolumeSpec,
+};
 use strato_common::VolumeId;
 use strato_drivers::volumes::VolumeStore;
 use tokio::sync::mpsc;
@@ -37,23 +39,20 @@ struct Tracked {
 pub struct VolumeAgent {
     store: Arc<dyn VolumeStore>,
     vols: Mutex<HashMap<VolumeId, Tracked>>,
-    reports: mpsc::UnboundedSender<VolumeReport>,
+    reports: mpsc::UnboundedSender<StorageReport>,
 }
 
 impl VolumeAgent {
     /// A volume agent over a store; reports go to the returned receiver.
     pub fn new(
         store: Arc<dyn VolumeStore>,
-    ) -> (VolumeAgent, mpsc::UnboundedReceiver<VolumeReport>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            VolumeAgent {
-                store,
-                vols: Mutex::new(HashMap::new()),
-                reports: tx,
-            },
-            rx,
-        )
+        reports: mpsc::UnboundedSender<StorageReport>,
+    ) -> VolumeAgent {
+        VolumeAgent {
+            store,
+            vols: Mutex::new(HashMap::new()),
+            reports,
+        }
     }
 
     /// The store (the VM half needs it to serve attached disks).
@@ -170,12 +169,12 @@ impl VolumeAgent {
         let key = (gen, observed.clone());
         if t.last_report.as_ref() != Some(&key) {
             t.last_report = Some(key);
-            let _ = self.reports.send(VolumeReport {
+            let _ = self.reports.send(StorageReport::Volume(VolumeReport {
                 volume_id: id.clone(),
                 generation: gen,
                 observed: observed.clone(),
                 detail: t.last_error.take(),
-            });
+            }));
         }
         if observed == ObservedVolumeState::Deleted {
             vols.remove(id);
@@ -212,10 +211,12 @@ mod tests {
         }
     }
 
-    fn drain(rx: &mut mpsc::UnboundedReceiver<VolumeReport>) -> Vec<ObservedVolumeState> {
+    fn drain(rx: &mut mpsc::UnboundedReceiver<StorageReport>) -> Vec<ObservedVolumeState> {
         let mut out = vec![];
         while let Ok(r) = rx.try_recv() {
-            out.push(r.observed);
+            if let StorageReport::Volume(r) = r {
+                out.push(r.observed);
+            }
         }
         out
     }
@@ -224,7 +225,8 @@ mod tests {
     fn makes_grows_and_deletes_disks_and_removes_orphans() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SimVolumeStore::open(dir.path()).unwrap());
-        let (agent, mut rx) = VolumeAgent::new(store.clone());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let agent = VolumeAgent::new(store.clone(), tx);
         let id = VolumeId::generate();
         agent.apply(spec(&id, 1, DesiredVolumeState::Present, 1));
         agent.reconcile_pass(false);

@@ -138,14 +138,15 @@ impl ControlPlane {
             ResourceKind::Volume => tx
                 .get_doc::<strato_store::Volume>(&caller.scope(), id)?
                 .is_some_and(|v| v.state != strato_store::VolumeState::Deleted),
+            ResourceKind::Snapshot => tx
+                .get_doc::<strato_store::Snapshot>(&caller.scope(), id)?
+                .is_some_and(|s| s.state != strato_store::SnapshotState::Deleting),
             // Neither reservations nor associations carry tags in EC2.
             ResourceKind::Reservation
             | ResourceKind::RouteTableAssociation
             | ResourceKind::AddressAssociation
             | ResourceKind::NetworkInterfaceAttachment
-            | ResourceKind::PublicIp
-            // Snapshots come with CreateSnapshot; none exists yet.
-            | ResourceKind::Snapshot => return Err(Error::InvalidId(id.to_string())),
+            | ResourceKind::PublicIp => return Err(Error::InvalidId(id.to_string())),
         };
         if !exists {
             return Err(Error::not_found(kind, id));

@@ -60,6 +60,16 @@ impl AgentClient for Recording {
     fn sync_volumes(&self, specs: Vec<strato_agent_api::VolumeSpec>) {
         self.inner.sync_volumes(specs);
     }
+    fn apply_snapshots(
+        &self,
+        specs: Vec<strato_agent_api::SnapshotSpec>,
+        quiesce: Option<&InstanceId>,
+    ) {
+        self.inner.apply_snapshots(specs, quiesce);
+    }
+    fn sync_snapshots(&self, specs: Vec<strato_agent_api::SnapshotSpec>) {
+        self.inner.sync_snapshots(specs);
+    }
 }
 
 struct World {

@@ -3,8 +3,10 @@
 //! depending on the layer that keeps them. Each is scoped to an account; the account is
 //! part of every lookup key, which is how tenancy is enforced at the lowest layer.
 
+pub mod snapshot;
 pub mod volume;
 
+pub use snapshot::{Snapshot, SnapshotOrigin, SnapshotState};
 pub use volume::{
     AttachmentState, RegionSettings, Volume, VolumeAttachment, VolumeState, VolumeType,
 };

@@ -79,4 +79,14 @@ pub trait Hypervisor: Send + Sync {
     /// waiting for the guest: call again (or look at [`Hypervisor::disks`]) until the
     /// disk is gone. Never deletes the volume.
     fn detach_disk(&self, id: &InstanceId, volume: &VolumeId, force: bool) -> Result<()>;
+    /// Pauses a running VM's vCPUs once its in-flight I/O has completed, so its disks
+    /// hold still (for snapshots taken together). Returns whether it paused anything:
+    /// `false` for a VM that is not running, or a hypervisor with no I/O to drain.
+    fn pause(&self, _id: &InstanceId) -> Result<bool> {
+        Ok(false)
+    }
+    /// Resumes a VM that [`Hypervisor::pause`] paused.
+    fn resume(&self, _id: &InstanceId) -> Result<()> {
+        Ok(())
+    }
 }

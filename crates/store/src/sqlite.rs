@@ -278,6 +278,28 @@ CREATE TABLE IF NOT EXISTS region_settings (
     PRIMARY KEY (account_id, id)
 );
 "#,
+    // EBS snapshots: a document table; `snapshot_permissions` finds the snapshots other
+    // accounts shared with an account (grantee = its id, or `all` for public ones),
+    // kept by `Tx::put_snapshot` with the document in one transaction.
+    r#"
+CREATE TABLE IF NOT EXISTS snapshots (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    volume_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS snapshots_id ON snapshots(id);
+CREATE TABLE IF NOT EXISTS snapshot_permissions (
+    account_id TEXT NOT NULL,
+    snapshot_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    PRIMARY KEY (account_id, snapshot_id, grantee)
+);
+CREATE INDEX IF NOT EXISTS snapshot_permissions_grantee ON snapshot_permissions(region, grantee);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -302,6 +324,8 @@ const ACCOUNT_TABLES: &[&str] = &[
     "volumes",
     "volume_attachments",
     "region_settings",
+    "snapshots",
+    "snapshot_permissions",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -488,6 +512,23 @@ impl Document for Volume {
         vec![
             Some(self.state.as_str().to_string()),
             self.client_token.clone(),
+        ]
+    }
+}
+
+impl Document for Snapshot {
+    const TABLE: &'static str = "snapshots";
+    const COLUMNS: &'static [&'static str] = &["state", "volume_id"];
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
+    }
+    fn doc_id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.state.as_str().to_string()),
+            self.volume_id.as_ref().map(|v| v.to_string()),
         ]
     }
 }
@@ -1929,6 +1970,77 @@ impl Tx<'_> {
             .docs_of::<Volume>("SELECT data FROM volumes WHERE id = ?1", params![id])?
             .into_iter()
             .next())
+    }
+
+    // ---- snapshots ---------------------------------------------------------------------------
+
+    /// Writes a snapshot (new or changed) and the index of who it is shared with.
+    pub fn put_snapshot(&self, s: &Snapshot) -> Result<()> {
+        let scope = s.scope();
+        if self.get_doc::<Snapshot>(&scope, s.id.as_str())?.is_some() {
+            self.update_doc(s)?;
+        } else {
+            self.insert_doc(s)?;
+        }
+        self.conn
+            .prepare_cached(
+                "DELETE FROM snapshot_permissions WHERE account_id = ?1 AND snapshot_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), s.id.as_str()])
+            .map_err(db_err)?;
+        let grantees = s
+            .shared_with
+            .iter()
+            .map(|a| a.as_str())
+            .chain(s.public.then_some("all"));
+        for g in grantees {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO snapshot_permissions(account_id, snapshot_id, region, grantee)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![scope.key(), s.id.as_str(), s.region, g])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a snapshot, its permissions' index rows and its tags.
+    pub fn delete_snapshot(&self, scope: &Scope, id: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM snapshot_permissions WHERE account_id = ?1 AND snapshot_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), id])
+            .map_err(db_err)?;
+        self.delete_doc::<Snapshot>(scope, id)
+    }
+
+    /// A snapshot by id alone, of any account (host reports, shared snapshots).
+    pub fn snapshot_by_id(&self, id: &str) -> Result<Option<Snapshot>> {
+        Ok(self
+            .docs_of::<Snapshot>("SELECT data FROM snapshots WHERE id = ?1", params![id])?
+            .into_iter()
+            .next())
+    }
+
+    /// The snapshots of other accounts in `region` that `account` may create volumes
+    /// from: shared with it by id, or public.
+    pub fn snapshots_shared_with(&self, region: &str, account: &str) -> Result<Vec<Snapshot>> {
+        self.docs_of(
+            "SELECT DISTINCT s.data FROM snapshot_permissions p JOIN snapshots s
+               ON s.account_id = p.account_id AND s.id = p.snapshot_id
+             WHERE p.region = ?1 AND p.grantee IN (?2, 'all') ORDER BY s.id",
+            params![region, account],
+        )
+    }
+
+    /// Every snapshot of every account, for the agent's startup sync.
+    pub fn all_snapshots(&self) -> Result<Vec<Snapshot>> {
+        self.docs_of("SELECT data FROM snapshots ORDER BY id", [])
     }
 
     // ---- network interfaces ----------------------------------------------------------------

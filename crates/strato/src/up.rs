@@ -249,21 +249,24 @@ pub fn run(args: UpArgs) -> Result<()> {
                 }
             }
         });
-        // Reports about volumes drive volume state.
+        // Reports about volumes and snapshots drive their states.
         let c2 = control.clone();
         tokio::spawn(async move {
             while let Some(report) = volume_reports.recv().await {
                 let c3 = c2.clone();
                 let res =
-                    tokio::task::spawn_blocking(move || c3.handle_volume_report(&report)).await;
+                    tokio::task::spawn_blocking(move || c3.handle_storage_report(&report)).await;
                 if let Ok(Err(e)) = res {
-                    tracing::error!(error = %e, "could not apply a volume report");
+                    tracing::error!(error = %e, "could not apply a storage report");
                 }
             }
         });
         // Volumes first: a VM that starts finds its disks made.
         let nv = control.sync_volumes().map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(volumes = nv, "host volumes synchronised");
+        // Snapshots after volumes: one that must still be taken finds its volume.
+        let ns = control.sync_snapshots().map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(snapshots = ns, "host snapshots synchronised");
         // Instances from before primary interfaces were stored get theirs (once).
         control.adopt_primary_interfaces().map_err(|e| anyhow::anyhow!("{e}"))?;
         let n = control.sync_agent().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -11,13 +11,16 @@
 
 pub mod attach;
 pub mod rules;
+pub mod snapshots;
 
 use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use strato_agent_api::{DesiredVolumeState, ObservedVolumeState, VolumeReport, VolumeSpec};
+use strato_agent_api::{
+    DesiredVolumeState, ObservedVolumeState, StorageReport, VolumeReport, VolumeSpec,
+};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{Error, ResourceId, ResourceKind, Result, SnapshotId, VolumeId};
@@ -222,21 +225,35 @@ impl ControlPlane {
         }
         let zone = self.volume_zone(caller, input)?;
         let volume_type = input.volume_type.unwrap_or(VolumeType::Gp2);
-        if let Some(snap) = &input.snapshot_id {
-            // No snapshot exists yet in this installation's records.
-            return Err(Error::not_found(ResourceKind::Snapshot, snap));
-        }
-        let size = match input.size {
-            Some(n) => rules::check_size(volume_type, n)?,
-            None => return Err(Error::MissingParameter("size or snapshotId".into())),
+        let source = match &input.snapshot_id {
+            Some(snap) => Some(
+                self.db
+                    .read(|tx| self.snapshot_for_volume(tx, caller, snap))?,
+            ),
+            None => None,
         };
+        let size = match (input.size, &source) {
+            (Some(n), _) => rules::check_size(volume_type, n)?,
+            (None, Some(s)) => rules::check_size(volume_type, i64::from(s.volume_size_gib))?,
+            (None, None) => return Err(Error::MissingParameter("size or snapshotId".into())),
+        };
+        if let Some(s) = &source {
+            if size < s.volume_size_gib {
+                return Err(Error::invalid_value(format!(
+                    "The volume size ({size} GiB) is smaller than snapshot {} ({} GiB): a volume made from a snapshot must be at least as large.",
+                    s.id, s.volume_size_gib
+                )));
+            }
+        }
         let perf = rules::performance(volume_type, size, input.iops, input.throughput)?;
         let multi_attach = input.multi_attach.unwrap_or(false);
         rules::check_multi_attach(volume_type, multi_attach)?;
         // With encryption by default on, every new volume is encrypted, whatever
         // `Encrypted` says (as EC2).
-        let encrypted =
-            input.encrypted.unwrap_or(false) || self.ebs_encryption_by_default(caller)?;
+        // A volume made from an encrypted snapshot is encrypted too.
+        let encrypted = input.encrypted.unwrap_or(false)
+            || source.as_ref().is_some_and(|s| s.encrypted)
+            || self.ebs_encryption_by_default(caller)?;
         let kms_key_id = match (&input.kms_key_id, encrypted) {
             (Some(_), false) => {
                 return Err(Error::InvalidParameterDependency(
@@ -272,6 +289,10 @@ impl ControlPlane {
                     return Ok((v, tags, false));
                 }
             }
+            // The snapshot may have gone (or stopped being shared) since it was read.
+            if let Some(snap) = &input.snapshot_id {
+                self.snapshot_for_volume(tx, caller, snap)?;
+            }
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
@@ -287,7 +308,7 @@ impl ControlPlane {
                 encrypted,
                 kms_key_id: kms_key_id.clone(),
                 multi_attach,
-                snapshot_id: None,
+                snapshot_id: input.snapshot_id.clone(),
                 state: VolumeState::Creating,
                 attachments: vec![],
                 created_ms: now_ms(),
@@ -454,6 +475,14 @@ impl ControlPlane {
             tracing::info!(volume = %id, from = from.as_str(), to = to.as_str(), "volume state changed");
         }
         Ok(())
+    }
+
+    /// Applies a host's report about its block storage (a volume or a snapshot).
+    pub fn handle_storage_report(&self, report: &StorageReport) -> Result<()> {
+        match report {
+            StorageReport::Volume(r) => self.handle_volume_report(r),
+            StorageReport::Snapshot(r) => self.handle_snapshot_report(r),
+        }
     }
 
     /// GetEbsEncryptionByDefault.

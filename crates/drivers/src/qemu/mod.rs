@@ -981,6 +981,34 @@ impl Hypervisor for QemuDriver {
     fn detach_disk(&self, id: &InstanceId, volume: &VolumeId, force: bool) -> Result<()> {
         self.vm_detach_disk(id, volume, force)
     }
+
+    /// QMP `stop`: QEMU drains every block device (the NBD clients' writes are then
+    /// acknowledged by the volumes' daemons) before it returns. Only a running VM is
+    /// paused, so `resume` never starts one that was paused for another reason.
+    fn pause(&self, id: &InstanceId) -> Result<bool> {
+        if self.live_pid(id).is_none() {
+            return Ok(false);
+        }
+        let Some(handle) = self.get(id) else {
+            return Ok(false);
+        };
+        let mut guard = lock(&handle);
+        let vm = &mut *guard;
+        let status = self.command(vm, "query-status", None)?;
+        if status["status"] != "running" {
+            return Ok(false);
+        }
+        self.command(vm, "stop", None).map(|_| true)
+    }
+
+    /// QMP `cont`.
+    fn resume(&self, id: &InstanceId) -> Result<()> {
+        let Some(handle) = self.get(id) else {
+            return Ok(());
+        };
+        let mut guard = lock(&handle);
+        self.command(&mut guard, "cont", None).map(|_| ())
+    }
 }
 
 /// A random number for names that must not collide.

@@ -4027,6 +4027,7 @@ impl Operation {
             Operation::AuthorizeSecurityGroupIngress => {
                 Some(&SERVED_AUTHORIZE_SECURITY_GROUP_INGRESS)
             }
+            Operation::CopySnapshot => Some(&SERVED_COPY_SNAPSHOT),
             Operation::CreateDefaultVpc => Some(&SERVED_CREATE_DEFAULT_VPC),
             Operation::CreateInternetGateway => Some(&SERVED_CREATE_INTERNET_GATEWAY),
             Operation::CreateKeyPair => Some(&SERVED_CREATE_KEY_PAIR),
@@ -4034,6 +4035,8 @@ impl Operation {
             Operation::CreateRoute => Some(&SERVED_CREATE_ROUTE),
             Operation::CreateRouteTable => Some(&SERVED_CREATE_ROUTE_TABLE),
             Operation::CreateSecurityGroup => Some(&SERVED_CREATE_SECURITY_GROUP),
+            Operation::CreateSnapshot => Some(&SERVED_CREATE_SNAPSHOT),
+            Operation::CreateSnapshots => Some(&SERVED_CREATE_SNAPSHOTS),
             Operation::CreateSubnet => Some(&SERVED_CREATE_SUBNET),
             Operation::CreateTags => Some(&SERVED_CREATE_TAGS),
             Operation::CreateVolume => Some(&SERVED_CREATE_VOLUME),
@@ -4044,6 +4047,7 @@ impl Operation {
             Operation::DeleteRoute => Some(&SERVED_DELETE_ROUTE),
             Operation::DeleteRouteTable => Some(&SERVED_DELETE_ROUTE_TABLE),
             Operation::DeleteSecurityGroup => Some(&SERVED_DELETE_SECURITY_GROUP),
+            Operation::DeleteSnapshot => Some(&SERVED_DELETE_SNAPSHOT),
             Operation::DeleteSubnet => Some(&SERVED_DELETE_SUBNET),
             Operation::DeleteTags => Some(&SERVED_DELETE_TAGS),
             Operation::DeleteVolume => Some(&SERVED_DELETE_VOLUME),
@@ -4071,6 +4075,8 @@ impl Operation {
             Operation::DescribeRouteTables => Some(&SERVED_DESCRIBE_ROUTE_TABLES),
             Operation::DescribeSecurityGroupRules => Some(&SERVED_DESCRIBE_SECURITY_GROUP_RULES),
             Operation::DescribeSecurityGroups => Some(&SERVED_DESCRIBE_SECURITY_GROUPS),
+            Operation::DescribeSnapshotAttribute => Some(&SERVED_DESCRIBE_SNAPSHOT_ATTRIBUTE),
+            Operation::DescribeSnapshots => Some(&SERVED_DESCRIBE_SNAPSHOTS),
             Operation::DescribeSubnets => Some(&SERVED_DESCRIBE_SUBNETS),
             Operation::DescribeTags => Some(&SERVED_DESCRIBE_TAGS),
             Operation::DescribeVolumes => Some(&SERVED_DESCRIBE_VOLUMES),
@@ -4106,6 +4112,7 @@ impl Operation {
                 Some(&SERVED_MODIFY_INSTANCE_METADATA_OPTIONS)
             }
             Operation::ModifySecurityGroupRules => Some(&SERVED_MODIFY_SECURITY_GROUP_RULES),
+            Operation::ModifySnapshotAttribute => Some(&SERVED_MODIFY_SNAPSHOT_ATTRIBUTE),
             Operation::ModifySubnetAttribute => Some(&SERVED_MODIFY_SUBNET_ATTRIBUTE),
             Operation::ModifyVpcAttribute => Some(&SERVED_MODIFY_VPC_ATTRIBUTE),
             Operation::RebootInstances => Some(&SERVED_REBOOT_INSTANCES),
@@ -4115,6 +4122,7 @@ impl Operation {
                 Some(&SERVED_REPLACE_ROUTE_TABLE_ASSOCIATION)
             }
             Operation::ResetInstanceAttribute => Some(&SERVED_RESET_INSTANCE_ATTRIBUTE),
+            Operation::ResetSnapshotAttribute => Some(&SERVED_RESET_SNAPSHOT_ATTRIBUTE),
             Operation::RevokeSecurityGroupEgress => Some(&SERVED_REVOKE_SECURITY_GROUP_EGRESS),
             Operation::RevokeSecurityGroupIngress => Some(&SERVED_REVOKE_SECURITY_GROUP_INGRESS),
             Operation::RunInstances => Some(&SERVED_RUN_INSTANCES),
@@ -4214,6 +4222,21 @@ static SERVED_AUTHORIZE_SECURITY_GROUP_INGRESS: Served = Served {
         "ToPort",
     ],
 };
+static SERVED_COPY_SNAPSHOT: Served = Served {
+    input: Some(&crate::generated::schema::s_CopySnapshotRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Description",
+        "DestinationRegion",
+        "DryRun",
+        "Encrypted",
+        "KmsKeyId",
+        "PresignedUrl",
+        "SourceRegion",
+        "SourceSnapshotId",
+        "TagSpecification",
+    ],
+};
 static SERVED_CREATE_DEFAULT_VPC: Served = Served {
     input: Some(&crate::generated::schema::s_CreateDefaultVpcRequest),
     effect: Effect::Network,
@@ -4272,6 +4295,31 @@ static SERVED_CREATE_SECURITY_GROUP: Served = Served {
         "GroupName",
         "TagSpecification",
         "VpcId",
+    ],
+};
+static SERVED_CREATE_SNAPSHOT: Served = Served {
+    input: Some(&crate::generated::schema::s_CreateSnapshotRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Description",
+        "DryRun",
+        "Location=regional",
+        "TagSpecification",
+        "VolumeId",
+    ],
+};
+static SERVED_CREATE_SNAPSHOTS: Served = Served {
+    input: Some(&crate::generated::schema::s_CreateSnapshotsRequest),
+    effect: Effect::Write,
+    honours: &[
+        "CopyTagsFromSource",
+        "Description",
+        "DryRun",
+        "InstanceSpecification.ExcludeBootVolume",
+        "InstanceSpecification.ExcludeDataVolumeId",
+        "InstanceSpecification.InstanceId",
+        "Location=regional",
+        "TagSpecification",
     ],
 };
 static SERVED_CREATE_SUBNET: Served = Served {
@@ -4351,6 +4399,11 @@ static SERVED_DELETE_SECURITY_GROUP: Served = Served {
     input: Some(&crate::generated::schema::s_DeleteSecurityGroupRequest),
     effect: Effect::Network,
     honours: &["DryRun", "GroupId", "GroupName"],
+};
+static SERVED_DELETE_SNAPSHOT: Served = Served {
+    input: Some(&crate::generated::schema::s_DeleteSnapshotRequest),
+    effect: Effect::Write,
+    honours: &["DryRun", "SnapshotId"],
 };
 static SERVED_DELETE_SUBNET: Served = Served {
     input: Some(&crate::generated::schema::s_DeleteSubnetRequest),
@@ -4561,6 +4614,24 @@ static SERVED_DESCRIBE_SECURITY_GROUPS: Served = Served {
         "NextToken",
     ],
 };
+static SERVED_DESCRIBE_SNAPSHOT_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeSnapshotAttributeRequest),
+    effect: Effect::Read,
+    honours: &["Attribute", "DryRun", "SnapshotId"],
+};
+static SERVED_DESCRIBE_SNAPSHOTS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeSnapshotsRequest),
+    effect: Effect::Read,
+    honours: &[
+        "DryRun",
+        "Filter",
+        "MaxResults",
+        "NextToken",
+        "Owner",
+        "RestorableBy",
+        "SnapshotId",
+    ],
+};
 static SERVED_DESCRIBE_SUBNETS: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeSubnetsRequest),
     effect: Effect::Read,
@@ -4706,6 +4777,19 @@ static SERVED_MODIFY_SECURITY_GROUP_RULES: Served = Served {
         "SecurityGroupRule.SecurityGroupRuleId",
     ],
 };
+static SERVED_MODIFY_SNAPSHOT_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifySnapshotAttributeRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Attribute",
+        "CreateVolumePermission",
+        "DryRun",
+        "OperationType",
+        "SnapshotId",
+        "UserGroup",
+        "UserId",
+    ],
+};
 static SERVED_MODIFY_SUBNET_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ModifySubnetAttributeRequest),
     effect: Effect::Network,
@@ -4758,6 +4842,11 @@ static SERVED_RESET_INSTANCE_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ResetInstanceAttributeRequest),
     effect: Effect::Write,
     honours: &["Attribute", "DryRun", "InstanceId"],
+};
+static SERVED_RESET_SNAPSHOT_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ResetSnapshotAttributeRequest),
+    effect: Effect::Write,
+    honours: &["Attribute", "DryRun", "SnapshotId"],
 };
 static SERVED_REVOKE_SECURITY_GROUP_EGRESS: Served = Served {
     input: Some(&crate::generated::schema::s_RevokeSecurityGroupEgressRequest),

@@ -601,6 +601,99 @@ pub static s_ConnectionTrackingSpecificationRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_CopySnapshotRequest: Shape = Shape {
+    name: "CopySnapshotRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CompletionDurationMinutes",
+            wire: "CompletionDurationMinutes",
+            shape: &s_SnapshotCompletionDurationMinutesRequest,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationAvailabilityZone",
+            wire: "DestinationAvailabilityZone",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationOutpostArn",
+            wire: "DestinationOutpostArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationRegion",
+            wire: "DestinationRegion",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Encrypted",
+            wire: "Encrypted",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "KmsKeyId",
+            wire: "KmsKeyId",
+            shape: &s_KmsKeyId,
+            required: false,
+        },
+        Member {
+            name: "PresignedUrl",
+            wire: "PresignedUrl",
+            shape: &s_CopySnapshotRequestPSU,
+            required: false,
+        },
+        Member {
+            name: "SourceRegion",
+            wire: "SourceRegion",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "SourceSnapshotId",
+            wire: "SourceSnapshotId",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+    ]),
+};
+pub static s_CopySnapshotRequestPSU: Shape = Shape {
+    name: "CopySnapshotRequestPSU",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_CopyTagsFromSource: Shape = Shape {
+    name: "CopyTagsFromSource",
+    kind: Kind::String {
+        values: &["volume"],
+        min: None,
+        max: None,
+    },
+};
 pub static s_CoreNetworkArn: Shape = Shape {
     name: "CoreNetworkArn",
     kind: Kind::String {
@@ -989,6 +1082,94 @@ pub static s_CreateSecurityGroupRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_CreateSnapshotRequest: Shape = Shape {
+    name: "CreateSnapshotRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Location",
+            wire: "Location",
+            shape: &s_SnapshotLocationEnum,
+            required: false,
+        },
+        Member {
+            name: "OutpostArn",
+            wire: "OutpostArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
+        },
+    ]),
+};
+pub static s_CreateSnapshotsRequest: Shape = Shape {
+    name: "CreateSnapshotsRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CopyTagsFromSource",
+            wire: "CopyTagsFromSource",
+            shape: &s_CopyTagsFromSource,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceSpecification",
+            wire: "InstanceSpecification",
+            shape: &s_InstanceSpecification,
+            required: true,
+        },
+        Member {
+            name: "Location",
+            wire: "Location",
+            shape: &s_SnapshotLocationEnum,
+            required: false,
+        },
+        Member {
+            name: "OutpostArn",
+            wire: "OutpostArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+    ]),
+};
 pub static s_CreateSubnetRequest: Shape = Shape {
     name: "CreateSubnetRequest",
     kind: Kind::Structure(&[
@@ -1092,6 +1273,48 @@ pub static s_CreateTagsRequest: Shape = Shape {
             wire: "Tag",
             shape: &s_TagList,
             required: true,
+        },
+    ]),
+};
+pub static s_CreateVolumePermission: Shape = Shape {
+    name: "CreateVolumePermission",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Group",
+            wire: "Group",
+            shape: &s_PermissionGroup,
+            required: false,
+        },
+        Member {
+            name: "UserId",
+            wire: "UserId",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_CreateVolumePermissionList: Shape = Shape {
+    name: "CreateVolumePermissionList",
+    kind: Kind::List {
+        member: &s_CreateVolumePermission,
+        min: None,
+        max: None,
+    },
+};
+pub static s_CreateVolumePermissionModifications: Shape = Shape {
+    name: "CreateVolumePermissionModifications",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Add",
+            wire: "Add",
+            shape: &s_CreateVolumePermissionList,
+            required: false,
+        },
+        Member {
+            name: "Remove",
+            wire: "Remove",
+            shape: &s_CreateVolumePermissionList,
+            required: false,
         },
     ]),
 };
@@ -1435,6 +1658,23 @@ pub static s_DeleteSecurityGroupRequest: Shape = Shape {
             wire: "GroupName",
             shape: &s_SecurityGroupName,
             required: false,
+        },
+    ]),
+};
+pub static s_DeleteSnapshotRequest: Shape = Shape {
+    name: "DeleteSnapshotRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: true,
         },
     ]),
 };
@@ -2247,6 +2487,76 @@ pub static s_DescribeSecurityGroupsRequest: Shape = Shape {
             name: "NextToken",
             wire: "NextToken",
             shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_DescribeSnapshotAttributeRequest: Shape = Shape {
+    name: "DescribeSnapshotAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_SnapshotAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: true,
+        },
+    ]),
+};
+pub static s_DescribeSnapshotsRequest: Shape = Shape {
+    name: "DescribeSnapshotsRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "OwnerIds",
+            wire: "Owner",
+            shape: &s_OwnerStringList,
+            required: false,
+        },
+        Member {
+            name: "RestorableByUserIds",
+            wire: "RestorableBy",
+            shape: &s_RestorableByStringList,
+            required: false,
+        },
+        Member {
+            name: "SnapshotIds",
+            wire: "SnapshotId",
+            shape: &s_SnapshotIdStringList,
             required: false,
         },
     ]),
@@ -3181,6 +3491,14 @@ pub static s_InstanceIdStringList: Shape = Shape {
         max: None,
     },
 };
+pub static s_InstanceIdWithVolumeResolver: Shape = Shape {
+    name: "InstanceIdWithVolumeResolver",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
 pub static s_InstanceInterruptionBehavior: Shape = Shape {
     name: "InstanceInterruptionBehavior",
     kind: Kind::String {
@@ -3528,6 +3846,29 @@ pub static s_InstanceSecondaryInterfaceSpecificationRequest: Shape = Shape {
             wire: "SecondarySubnetId",
             shape: &s_SecondarySubnetId,
             required: false,
+        },
+    ]),
+};
+pub static s_InstanceSpecification: Shape = Shape {
+    name: "InstanceSpecification",
+    kind: Kind::Structure(&[
+        Member {
+            name: "ExcludeBootVolume",
+            wire: "ExcludeBootVolume",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ExcludeDataVolumeIds",
+            wire: "ExcludeDataVolumeId",
+            shape: &s_VolumeIdStringList,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceIdWithVolumeResolver,
+            required: true,
         },
     ]),
 };
@@ -5570,6 +5911,53 @@ pub static s_ModifySecurityGroupRulesRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_ModifySnapshotAttributeRequest: Shape = Shape {
+    name: "ModifySnapshotAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_SnapshotAttributeName,
+            required: false,
+        },
+        Member {
+            name: "CreateVolumePermission",
+            wire: "CreateVolumePermission",
+            shape: &s_CreateVolumePermissionModifications,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "GroupNames",
+            wire: "UserGroup",
+            shape: &s_GroupNameStringList,
+            required: false,
+        },
+        Member {
+            name: "OperationType",
+            wire: "OperationType",
+            shape: &s_OperationType,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: true,
+        },
+        Member {
+            name: "UserIds",
+            wire: "UserId",
+            shape: &s_UserIdStringList,
+            required: false,
+        },
+    ]),
+};
 pub static s_ModifySubnetAttributeRequest: Shape = Shape {
     name: "ModifySubnetAttributeRequest",
     kind: Kind::Structure(&[
@@ -5757,6 +6145,14 @@ pub static s_OdbNetworkArn: Shape = Shape {
         max: None,
     },
 };
+pub static s_OperationType: Shape = Shape {
+    name: "OperationType",
+    kind: Kind::String {
+        values: &["add", "remove"],
+        min: None,
+        max: None,
+    },
+};
 pub static s_OperatorRequest: Shape = Shape {
     name: "OperatorRequest",
     kind: Kind::Structure(&[Member {
@@ -5770,6 +6166,14 @@ pub static s_OwnerStringList: Shape = Shape {
     name: "OwnerStringList",
     kind: Kind::List {
         member: &s_String,
+        min: None,
+        max: None,
+    },
+};
+pub static s_PermissionGroup: Shape = Shape {
+    name: "PermissionGroup",
+    kind: Kind::String {
+        values: &["all"],
         min: None,
         max: None,
     },
@@ -6181,6 +6585,29 @@ pub static s_ResetInstanceAttributeRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_ResetSnapshotAttributeRequest: Shape = Shape {
+    name: "ResetSnapshotAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_SnapshotAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: true,
+        },
+    ]),
+};
 pub static s_ResourceIdList: Shape = Shape {
     name: "ResourceIdList",
     kind: Kind::List {
@@ -6308,6 +6735,14 @@ pub static s_ResourceType: Shape = Shape {
             "capacity-reservation-modification-quote",
             "metric-category",
         ],
+        min: None,
+        max: None,
+    },
+};
+pub static s_RestorableByStringList: Shape = Shape {
+    name: "RestorableByStringList",
+    kind: Kind::List {
+        member: &s_String,
         min: None,
         max: None,
     },
@@ -6937,10 +7372,41 @@ pub static s_ShutdownBehavior: Shape = Shape {
         max: None,
     },
 };
+pub static s_SnapshotAttributeName: Shape = Shape {
+    name: "SnapshotAttributeName",
+    kind: Kind::String {
+        values: &["productCodes", "createVolumePermission"],
+        min: None,
+        max: None,
+    },
+};
+pub static s_SnapshotCompletionDurationMinutesRequest: Shape = Shape {
+    name: "SnapshotCompletionDurationMinutesRequest",
+    kind: Kind::Integer {
+        min: Some(1),
+        max: Some(2880),
+    },
+};
 pub static s_SnapshotId: Shape = Shape {
     name: "SnapshotId",
     kind: Kind::String {
         values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_SnapshotIdStringList: Shape = Shape {
+    name: "SnapshotIdStringList",
+    kind: Kind::List {
+        member: &s_SnapshotId,
+        min: None,
+        max: None,
+    },
+};
+pub static s_SnapshotLocationEnum: Shape = Shape {
+    name: "SnapshotLocationEnum",
+    kind: Kind::String {
+        values: &["regional", "local"],
         min: None,
         max: None,
     },
@@ -7232,6 +7698,14 @@ pub static s_UserIdGroupPairList: Shape = Shape {
     name: "UserIdGroupPairList",
     kind: Kind::List {
         member: &s_UserIdGroupPair,
+        min: None,
+        max: None,
+    },
+};
+pub static s_UserIdStringList: Shape = Shape {
+    name: "UserIdStringList",
+    kind: Kind::List {
+        member: &s_String,
         min: None,
         max: None,
     },

@@ -57,6 +57,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: AuthorizeSecurityGroupIngressRequest,
     ) -> Result<AuthorizeSecurityGroupIngressResult>;
+    fn copy_snapshot(
+        &self,
+        cx: &Self::Context,
+        req: CopySnapshotRequest,
+    ) -> Result<CopySnapshotResult>;
     fn create_default_vpc(
         &self,
         cx: &Self::Context,
@@ -88,6 +93,12 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: CreateSecurityGroupRequest,
     ) -> Result<CreateSecurityGroupResult>;
+    fn create_snapshot(&self, cx: &Self::Context, req: CreateSnapshotRequest) -> Result<Snapshot>;
+    fn create_snapshots(
+        &self,
+        cx: &Self::Context,
+        req: CreateSnapshotsRequest,
+    ) -> Result<CreateSnapshotsResult>;
     fn create_subnet(
         &self,
         cx: &Self::Context,
@@ -118,6 +129,7 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DeleteSecurityGroupRequest,
     ) -> Result<DeleteSecurityGroupResult>;
+    fn delete_snapshot(&self, cx: &Self::Context, req: DeleteSnapshotRequest) -> Result<()>;
     fn delete_subnet(&self, cx: &Self::Context, req: DeleteSubnetRequest) -> Result<()>;
     fn delete_tags(&self, cx: &Self::Context, req: DeleteTagsRequest) -> Result<()>;
     fn delete_volume(&self, cx: &Self::Context, req: DeleteVolumeRequest) -> Result<()>;
@@ -217,6 +229,16 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DescribeSecurityGroupsRequest,
     ) -> Result<DescribeSecurityGroupsResult>;
+    fn describe_snapshot_attribute(
+        &self,
+        cx: &Self::Context,
+        req: DescribeSnapshotAttributeRequest,
+    ) -> Result<DescribeSnapshotAttributeResult>;
+    fn describe_snapshots(
+        &self,
+        cx: &Self::Context,
+        req: DescribeSnapshotsRequest,
+    ) -> Result<DescribeSnapshotsResult>;
     fn describe_subnets(
         &self,
         cx: &Self::Context,
@@ -332,6 +354,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: ModifySecurityGroupRulesRequest,
     ) -> Result<ModifySecurityGroupRulesResult>;
+    fn modify_snapshot_attribute(
+        &self,
+        cx: &Self::Context,
+        req: ModifySnapshotAttributeRequest,
+    ) -> Result<()>;
     fn modify_subnet_attribute(
         &self,
         cx: &Self::Context,
@@ -354,6 +381,11 @@ pub trait Ec2Service {
         &self,
         cx: &Self::Context,
         req: ResetInstanceAttributeRequest,
+    ) -> Result<()>;
+    fn reset_snapshot_attribute(
+        &self,
+        cx: &Self::Context,
+        req: ResetSnapshotAttributeRequest,
     ) -> Result<()>;
     fn revoke_security_group_egress(
         &self,
@@ -424,6 +456,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.authorize_security_group_ingress(cx, req))
                 .map(|out| respond(Operation::AuthorizeSecurityGroupIngress, request_id, &out))
         }
+        Operation::CopySnapshot => CopySnapshotRequest::decode(params)
+            .and_then(|req| s.copy_snapshot(cx, req))
+            .map(|out| respond(Operation::CopySnapshot, request_id, &out)),
         Operation::CreateDefaultVpc => CreateDefaultVpcRequest::decode(params)
             .and_then(|req| s.create_default_vpc(cx, req))
             .map(|out| respond(Operation::CreateDefaultVpc, request_id, &out)),
@@ -445,6 +480,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::CreateSecurityGroup => CreateSecurityGroupRequest::decode(params)
             .and_then(|req| s.create_security_group(cx, req))
             .map(|out| respond(Operation::CreateSecurityGroup, request_id, &out)),
+        Operation::CreateSnapshot => CreateSnapshotRequest::decode(params)
+            .and_then(|req| s.create_snapshot(cx, req))
+            .map(|out| respond(Operation::CreateSnapshot, request_id, &out)),
+        Operation::CreateSnapshots => CreateSnapshotsRequest::decode(params)
+            .and_then(|req| s.create_snapshots(cx, req))
+            .map(|out| respond(Operation::CreateSnapshots, request_id, &out)),
         Operation::CreateSubnet => CreateSubnetRequest::decode(params)
             .and_then(|req| s.create_subnet(cx, req))
             .map(|out| respond(Operation::CreateSubnet, request_id, &out)),
@@ -490,6 +531,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::DeleteSecurityGroup => DeleteSecurityGroupRequest::decode(params)
             .and_then(|req| s.delete_security_group(cx, req))
             .map(|out| respond(Operation::DeleteSecurityGroup, request_id, &out)),
+        Operation::DeleteSnapshot => DeleteSnapshotRequest::decode(params)
+            .and_then(|req| s.delete_snapshot(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::DeleteSnapshot, request_id)
+            }),
         Operation::DeleteSubnet => DeleteSubnetRequest::decode(params)
             .and_then(|req| s.delete_subnet(cx, req))
             .map(|out| {
@@ -581,6 +628,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::DescribeSecurityGroups => DescribeSecurityGroupsRequest::decode(params)
             .and_then(|req| s.describe_security_groups(cx, req))
             .map(|out| respond(Operation::DescribeSecurityGroups, request_id, &out)),
+        Operation::DescribeSnapshotAttribute => DescribeSnapshotAttributeRequest::decode(params)
+            .and_then(|req| s.describe_snapshot_attribute(cx, req))
+            .map(|out| respond(Operation::DescribeSnapshotAttribute, request_id, &out)),
+        Operation::DescribeSnapshots => DescribeSnapshotsRequest::decode(params)
+            .and_then(|req| s.describe_snapshots(cx, req))
+            .map(|out| respond(Operation::DescribeSnapshots, request_id, &out)),
         Operation::DescribeSubnets => DescribeSubnetsRequest::decode(params)
             .and_then(|req| s.describe_subnets(cx, req))
             .map(|out| respond(Operation::DescribeSubnets, request_id, &out)),
@@ -689,6 +742,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::ModifySecurityGroupRules => ModifySecurityGroupRulesRequest::decode(params)
             .and_then(|req| s.modify_security_group_rules(cx, req))
             .map(|out| respond(Operation::ModifySecurityGroupRules, request_id, &out)),
+        Operation::ModifySnapshotAttribute => ModifySnapshotAttributeRequest::decode(params)
+            .and_then(|req| s.modify_snapshot_attribute(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::ModifySnapshotAttribute, request_id)
+            }),
         Operation::ModifySubnetAttribute => ModifySubnetAttributeRequest::decode(params)
             .and_then(|req| s.modify_subnet_attribute(cx, req))
             .map(|out| {
@@ -729,6 +788,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
             .map(|out| {
                 let () = out;
                 respond_return(Operation::ResetInstanceAttribute, request_id)
+            }),
+        Operation::ResetSnapshotAttribute => ResetSnapshotAttributeRequest::decode(params)
+            .and_then(|req| s.reset_snapshot_attribute(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::ResetSnapshotAttribute, request_id)
             }),
         Operation::RevokeSecurityGroupEgress => RevokeSecurityGroupEgressRequest::decode(params)
             .and_then(|req| s.revoke_security_group_egress(cx, req))

@@ -453,6 +453,18 @@ impl Encode for AssociateRouteTableResult {
     }
 }
 
+/// The model's `AssociatedKmsKey`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssociatedKmsKey {
+    pub kms_key_id: Option<String>,
+}
+
+impl Encode for AssociatedKmsKey {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+    }
+}
+
 /// The model's `AttachInternetGatewayRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttachInternetGatewayRequest {
@@ -1493,6 +1505,101 @@ impl Encode for ConnectionTrackingSpecificationResponse {
     }
 }
 
+/// The model's `CopySnapshotRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopySnapshotRequest {
+    pub completion_duration_minutes: Option<i32>,
+    pub description: Option<String>,
+    pub destination_availability_zone: Option<String>,
+    pub destination_outpost_arn: Option<String>,
+    pub destination_region: Option<String>,
+    pub dry_run: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub presigned_url: Option<String>,
+    pub source_region: String,
+    pub source_snapshot_id: String,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+impl Decode for CopySnapshotRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CopySnapshotRequest {
+            completion_duration_minutes: n.opt("CompletionDurationMinutes")?,
+            description: n.opt("Description")?,
+            destination_availability_zone: n.opt("DestinationAvailabilityZone")?,
+            destination_outpost_arn: n.opt("DestinationOutpostArn")?,
+            destination_region: n.opt("DestinationRegion")?,
+            dry_run: n.opt("DryRun")?,
+            encrypted: n.opt("Encrypted")?,
+            kms_key_id: n.opt("KmsKeyId")?,
+            presigned_url: n.opt("PresignedUrl")?,
+            source_region: n.req("SourceRegion")?,
+            source_snapshot_id: n.req("SourceSnapshotId")?,
+            tag_specifications: n.list("TagSpecification")?,
+        })
+    }
+}
+
+/// The model's `CopySnapshotResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CopySnapshotResult {
+    pub snapshot_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl Encode for CopySnapshotResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+    }
+}
+
+/// The model's `CopyTagsFromSource` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CopyTagsFromSource {
+    /// `volume`
+    Volume,
+}
+
+impl CopyTagsFromSource {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["volume"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyTagsFromSource::Volume => "volume",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "volume" => CopyTagsFromSource::Volume,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for CopyTagsFromSource {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for CopyTagsFromSource {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for CopyTagsFromSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `CpuOptions`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CpuOptions {
@@ -1821,6 +1928,72 @@ impl Encode for CreateSecurityGroupResult {
     }
 }
 
+/// The model's `CreateSnapshotRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateSnapshotRequest {
+    pub description: Option<String>,
+    pub dry_run: Option<bool>,
+    pub location: Option<SnapshotLocationEnum>,
+    pub outpost_arn: Option<String>,
+    pub tag_specifications: Vec<TagSpecification>,
+    pub volume_id: String,
+}
+
+impl Decode for CreateSnapshotRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CreateSnapshotRequest {
+            description: n.opt("Description")?,
+            dry_run: n.opt("DryRun")?,
+            location: n.opt("Location")?,
+            outpost_arn: n.opt("OutpostArn")?,
+            tag_specifications: n.list("TagSpecification")?,
+            volume_id: n.req("VolumeId")?,
+        })
+    }
+}
+
+/// The model's `CreateSnapshotsRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateSnapshotsRequest {
+    pub copy_tags_from_source: Option<CopyTagsFromSource>,
+    pub description: Option<String>,
+    pub dry_run: Option<bool>,
+    pub instance_specification: InstanceSpecification,
+    pub location: Option<SnapshotLocationEnum>,
+    pub outpost_arn: Option<String>,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+impl Decode for CreateSnapshotsRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CreateSnapshotsRequest {
+            copy_tags_from_source: n.opt("CopyTagsFromSource")?,
+            description: n.opt("Description")?,
+            dry_run: n.opt("DryRun")?,
+            instance_specification: n.req("InstanceSpecification")?,
+            location: n.opt("Location")?,
+            outpost_arn: n.opt("OutpostArn")?,
+            tag_specifications: n.list("TagSpecification")?,
+        })
+    }
+}
+
+/// The model's `CreateSnapshotsResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateSnapshotsResult {
+    pub snapshots: Option<Vec<SnapshotInfo>>,
+}
+
+impl Encode for CreateSnapshotsResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<snapshotSet>", "</snapshotSet>"),
+            ("<item>", "</item>"),
+            &self.snapshots,
+        );
+    }
+}
+
 /// The model's `CreateSubnetRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateSubnetRequest {
@@ -1885,6 +2058,45 @@ impl Decode for CreateTagsRequest {
             dry_run: n.opt("DryRun")?,
             resources: n.list("ResourceId")?,
             tags: n.list("Tag")?,
+        })
+    }
+}
+
+/// The model's `CreateVolumePermission`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateVolumePermission {
+    pub group: Option<PermissionGroup>,
+    pub user_id: Option<String>,
+}
+
+impl Decode for CreateVolumePermission {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CreateVolumePermission {
+            group: n.opt("Group")?,
+            user_id: n.opt("UserId")?,
+        })
+    }
+}
+
+impl Encode for CreateVolumePermission {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<group>", "</group>", &self.group);
+        w.member("<userId>", "</userId>", &self.user_id);
+    }
+}
+
+/// The model's `CreateVolumePermissionModifications`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateVolumePermissionModifications {
+    pub add: Vec<CreateVolumePermission>,
+    pub remove: Vec<CreateVolumePermission>,
+}
+
+impl Decode for CreateVolumePermissionModifications {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CreateVolumePermissionModifications {
+            add: n.list("Add")?,
+            remove: n.list("Remove")?,
         })
     }
 }
@@ -2156,6 +2368,22 @@ impl Encode for DeleteSecurityGroupResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member("<groupId>", "</groupId>", &self.group_id);
         w.member("<return>", "</return>", &self.r#return);
+    }
+}
+
+/// The model's `DeleteSnapshotRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeleteSnapshotRequest {
+    pub dry_run: Option<bool>,
+    pub snapshot_id: String,
+}
+
+impl Decode for DeleteSnapshotRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DeleteSnapshotRequest {
+            dry_run: n.opt("DryRun")?,
+            snapshot_id: n.req("SnapshotId")?,
+        })
     }
 }
 
@@ -2962,6 +3190,92 @@ impl Encode for DescribeSecurityGroupsResult {
             ("<securityGroupInfo>", "</securityGroupInfo>"),
             ("<item>", "</item>"),
             &self.security_groups,
+        );
+    }
+}
+
+/// The model's `DescribeSnapshotAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeSnapshotAttributeRequest {
+    pub attribute: SnapshotAttributeName,
+    pub dry_run: Option<bool>,
+    pub snapshot_id: String,
+}
+
+impl Decode for DescribeSnapshotAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeSnapshotAttributeRequest {
+            attribute: n.req("Attribute")?,
+            dry_run: n.opt("DryRun")?,
+            snapshot_id: n.req("SnapshotId")?,
+        })
+    }
+}
+
+/// The model's `DescribeSnapshotAttributeResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeSnapshotAttributeResult {
+    pub create_volume_permissions: Option<Vec<CreateVolumePermission>>,
+    pub product_codes: Option<Vec<ProductCode>>,
+    pub snapshot_id: Option<String>,
+}
+
+impl Encode for DescribeSnapshotAttributeResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<createVolumePermission>", "</createVolumePermission>"),
+            ("<item>", "</item>"),
+            &self.create_volume_permissions,
+        );
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+    }
+}
+
+/// The model's `DescribeSnapshotsRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeSnapshotsRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Vec<Filter>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub owner_ids: Vec<String>,
+    pub restorable_by_user_ids: Vec<String>,
+    pub snapshot_ids: Vec<String>,
+}
+
+impl Decode for DescribeSnapshotsRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeSnapshotsRequest {
+            dry_run: n.opt("DryRun")?,
+            filters: n.list("Filter")?,
+            max_results: n.opt("MaxResults")?,
+            next_token: n.opt("NextToken")?,
+            owner_ids: n.list("Owner")?,
+            restorable_by_user_ids: n.list("RestorableBy")?,
+            snapshot_ids: n.list("SnapshotId")?,
+        })
+    }
+}
+
+/// The model's `DescribeSnapshotsResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeSnapshotsResult {
+    pub next_token: Option<String>,
+    pub snapshots: Option<Vec<Snapshot>>,
+}
+
+impl Encode for DescribeSnapshotsResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<snapshotSet>", "</snapshotSet>"),
+            ("<item>", "</item>"),
+            &self.snapshots,
         );
     }
 }
@@ -7156,6 +7470,24 @@ impl Decode for InstanceSecondaryInterfaceSpecificationRequest {
     }
 }
 
+/// The model's `InstanceSpecification`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSpecification {
+    pub exclude_boot_volume: Option<bool>,
+    pub exclude_data_volume_ids: Vec<String>,
+    pub instance_id: String,
+}
+
+impl Decode for InstanceSpecification {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(InstanceSpecification {
+            exclude_boot_volume: n.opt("ExcludeBootVolume")?,
+            exclude_data_volume_ids: n.list("ExcludeDataVolumeId")?,
+            instance_id: n.req("InstanceId")?,
+        })
+    }
+}
+
 /// The model's `InstanceState`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceState {
@@ -8598,6 +8930,32 @@ impl Encode for ModifySecurityGroupRulesResult {
     }
 }
 
+/// The model's `ModifySnapshotAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModifySnapshotAttributeRequest {
+    pub attribute: Option<SnapshotAttributeName>,
+    pub create_volume_permission: Option<CreateVolumePermissionModifications>,
+    pub dry_run: Option<bool>,
+    pub group_names: Vec<String>,
+    pub operation_type: Option<OperationType>,
+    pub snapshot_id: String,
+    pub user_ids: Vec<String>,
+}
+
+impl Decode for ModifySnapshotAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ModifySnapshotAttributeRequest {
+            attribute: n.opt("Attribute")?,
+            create_volume_permission: n.opt("CreateVolumePermission")?,
+            dry_run: n.opt("DryRun")?,
+            group_names: n.list("UserGroup")?,
+            operation_type: n.opt("OperationType")?,
+            snapshot_id: n.req("SnapshotId")?,
+            user_ids: n.list("UserId")?,
+        })
+    }
+}
+
 /// The model's `ModifySubnetAttributeRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModifySubnetAttributeRequest {
@@ -9880,6 +10238,55 @@ impl std::fmt::Display for NitroTpmSupport {
     }
 }
 
+/// The model's `OperationType` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperationType {
+    /// `add`
+    Add,
+    /// `remove`
+    Remove,
+}
+
+impl OperationType {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["add", "remove"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationType::Add => "add",
+            OperationType::Remove => "remove",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "add" => OperationType::Add,
+            "remove" => OperationType::Remove,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for OperationType {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for OperationType {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for OperationType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `OperatorRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OperatorRequest {
@@ -9927,6 +10334,51 @@ impl Encode for PerformanceStatusSummary {
         w.member("<impairedSince>", "</impairedSince>", &self.impaired_since);
         w.member("<remediation>", "</remediation>", &self.remediation);
         w.member("<status>", "</status>", &self.status);
+    }
+}
+
+/// The model's `PermissionGroup` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PermissionGroup {
+    /// `all`
+    All,
+}
+
+impl PermissionGroup {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["all"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionGroup::All => "all",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "all" => PermissionGroup::All,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for PermissionGroup {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for PermissionGroup {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for PermissionGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -10687,6 +11139,24 @@ impl Decode for ResetInstanceAttributeRequest {
             attribute: n.req("Attribute")?,
             dry_run: n.opt("DryRun")?,
             instance_id: n.req("InstanceId")?,
+        })
+    }
+}
+
+/// The model's `ResetSnapshotAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResetSnapshotAttributeRequest {
+    pub attribute: SnapshotAttributeName,
+    pub dry_run: Option<bool>,
+    pub snapshot_id: String,
+}
+
+impl Decode for ResetSnapshotAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ResetSnapshotAttributeRequest {
+            attribute: n.req("Attribute")?,
+            dry_run: n.opt("DryRun")?,
+            snapshot_id: n.req("SnapshotId")?,
         })
     }
 }
@@ -12603,6 +13073,292 @@ impl std::fmt::Display for ShutdownBehavior {
     }
 }
 
+/// The model's `Snapshot`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub associated_kms_keys: Option<Vec<AssociatedKmsKey>>,
+    pub availability_zone: Option<String>,
+    pub completion_duration_minutes: Option<i32>,
+    pub completion_time: Option<DateTime>,
+    pub data_encryption_key_id: Option<String>,
+    pub description: Option<String>,
+    pub encrypted: Option<bool>,
+    pub full_snapshot_size_in_bytes: Option<i64>,
+    pub kms_key_id: Option<String>,
+    pub outpost_arn: Option<String>,
+    pub owner_alias: Option<String>,
+    pub owner_id: Option<String>,
+    pub progress: Option<String>,
+    pub restore_expiry_time: Option<DateTime>,
+    pub snapshot_id: Option<String>,
+    pub sse_type: Option<SSEType>,
+    pub start_time: Option<DateTime>,
+    pub state: Option<SnapshotState>,
+    pub state_message: Option<String>,
+    pub storage_tier: Option<StorageTier>,
+    pub tags: Option<Vec<Tag>>,
+    pub transfer_type: Option<TransferType>,
+    pub volume_id: Option<String>,
+    pub volume_size: Option<i32>,
+}
+
+impl Encode for Snapshot {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<associatedKmsKeySet>", "</associatedKmsKeySet>"),
+            ("<item>", "</item>"),
+            &self.associated_kms_keys,
+        );
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<completionDurationMinutes>",
+            "</completionDurationMinutes>",
+            &self.completion_duration_minutes,
+        );
+        w.member(
+            "<completionTime>",
+            "</completionTime>",
+            &self.completion_time,
+        );
+        w.member(
+            "<dataEncryptionKeyId>",
+            "</dataEncryptionKeyId>",
+            &self.data_encryption_key_id,
+        );
+        w.member("<description>", "</description>", &self.description);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member(
+            "<fullSnapshotSizeInBytes>",
+            "</fullSnapshotSizeInBytes>",
+            &self.full_snapshot_size_in_bytes,
+        );
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<ownerAlias>", "</ownerAlias>", &self.owner_alias);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member(
+            "<restoreExpiryTime>",
+            "</restoreExpiryTime>",
+            &self.restore_expiry_time,
+        );
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member("<sseType>", "</sseType>", &self.sse_type);
+        w.member("<startTime>", "</startTime>", &self.start_time);
+        w.member("<status>", "</status>", &self.state);
+        w.member("<statusMessage>", "</statusMessage>", &self.state_message);
+        w.member("<storageTier>", "</storageTier>", &self.storage_tier);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<transferType>", "</transferType>", &self.transfer_type);
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+        w.member("<volumeSize>", "</volumeSize>", &self.volume_size);
+    }
+}
+
+/// The model's `SnapshotAttributeName` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotAttributeName {
+    /// `productCodes`
+    ProductCodes,
+    /// `createVolumePermission`
+    CreateVolumePermission,
+}
+
+impl SnapshotAttributeName {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["productCodes", "createVolumePermission"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotAttributeName::ProductCodes => "productCodes",
+            SnapshotAttributeName::CreateVolumePermission => "createVolumePermission",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "productCodes" => SnapshotAttributeName::ProductCodes,
+            "createVolumePermission" => SnapshotAttributeName::CreateVolumePermission,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for SnapshotAttributeName {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for SnapshotAttributeName {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for SnapshotAttributeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `SnapshotInfo`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SnapshotInfo {
+    pub availability_zone: Option<String>,
+    pub description: Option<String>,
+    pub encrypted: Option<bool>,
+    pub outpost_arn: Option<String>,
+    pub owner_id: Option<String>,
+    pub progress: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub sse_type: Option<SSEType>,
+    pub start_time: Option<DateTime>,
+    pub state: Option<SnapshotState>,
+    pub tags: Option<Vec<Tag>>,
+    pub volume_id: Option<String>,
+    pub volume_size: Option<i32>,
+}
+
+impl Encode for SnapshotInfo {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member("<description>", "</description>", &self.description);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<ownerId>", "</ownerId>", &self.owner_id);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member("<sseType>", "</sseType>", &self.sse_type);
+        w.member("<startTime>", "</startTime>", &self.start_time);
+        w.member("<state>", "</state>", &self.state);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+        w.member("<volumeSize>", "</volumeSize>", &self.volume_size);
+    }
+}
+
+/// The model's `SnapshotLocationEnum` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotLocationEnum {
+    /// `regional`
+    Regional,
+    /// `local`
+    Local,
+}
+
+impl SnapshotLocationEnum {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["regional", "local"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotLocationEnum::Regional => "regional",
+            SnapshotLocationEnum::Local => "local",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "regional" => SnapshotLocationEnum::Regional,
+            "local" => SnapshotLocationEnum::Local,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for SnapshotLocationEnum {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for SnapshotLocationEnum {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for SnapshotLocationEnum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `SnapshotState` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotState {
+    /// `pending`
+    Pending,
+    /// `completed`
+    Completed,
+    /// `error`
+    Error,
+    /// `recoverable`
+    Recoverable,
+    /// `recovering`
+    Recovering,
+}
+
+impl SnapshotState {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] =
+        &["pending", "completed", "error", "recoverable", "recovering"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotState::Pending => "pending",
+            SnapshotState::Completed => "completed",
+            SnapshotState::Error => "error",
+            SnapshotState::Recoverable => "recoverable",
+            SnapshotState::Recovering => "recovering",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => SnapshotState::Pending,
+            "completed" => SnapshotState::Completed,
+            "error" => SnapshotState::Error,
+            "recoverable" => SnapshotState::Recoverable,
+            "recovering" => SnapshotState::Recovering,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for SnapshotState {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for SnapshotState {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for SnapshotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `SpotInstanceType` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SpotInstanceType {
@@ -12860,6 +13616,55 @@ impl Encode for StopInstancesResult {
             ("<item>", "</item>"),
             &self.stopping_instances,
         );
+    }
+}
+
+/// The model's `StorageTier` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StorageTier {
+    /// `archive`
+    Archive,
+    /// `standard`
+    Standard,
+}
+
+impl StorageTier {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["archive", "standard"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageTier::Archive => "archive",
+            StorageTier::Standard => "standard",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "archive" => StorageTier::Archive,
+            "standard" => StorageTier::Standard,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for StorageTier {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for StorageTier {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for StorageTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -13467,6 +14272,55 @@ impl Encode for TpmSupportValues {
 }
 
 impl std::fmt::Display for TpmSupportValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `TransferType` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferType {
+    /// `time-based`
+    TimeBased,
+    /// `standard`
+    Standard,
+}
+
+impl TransferType {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["time-based", "standard"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferType::TimeBased => "time-based",
+            TransferType::Standard => "standard",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "time-based" => TransferType::TimeBased,
+            "standard" => TransferType::Standard,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for TransferType {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for TransferType {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for TransferType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

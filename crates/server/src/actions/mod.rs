@@ -13,6 +13,7 @@ pub mod keypairs;
 pub mod meta;
 pub mod routing;
 pub mod security_groups;
+pub mod snapshots;
 pub mod sts;
 pub mod tags;
 pub mod volumes;
@@ -452,6 +453,50 @@ impl<'a> Ec2Service for Handlers<'a> {
     }
     fn detach_volume(&self, cx: &Ctx<'a>, req: DetachVolumeRequest) -> Result<VolumeAttachment> {
         volumes::detach(self.0, cx, req)
+    }
+    fn create_snapshot(&self, cx: &Ctx<'a>, req: CreateSnapshotRequest) -> Result<Snapshot> {
+        snapshots::create(self.0, cx, req)
+    }
+    fn create_snapshots(
+        &self,
+        cx: &Ctx<'a>,
+        req: CreateSnapshotsRequest,
+    ) -> Result<CreateSnapshotsResult> {
+        snapshots::create_many(self.0, cx, req)
+    }
+    fn copy_snapshot(&self, cx: &Ctx<'a>, req: CopySnapshotRequest) -> Result<CopySnapshotResult> {
+        snapshots::copy(self.0, cx, req)
+    }
+    fn delete_snapshot(&self, cx: &Ctx<'a>, req: DeleteSnapshotRequest) -> Result<()> {
+        snapshots::delete(self.0, cx, req)
+    }
+    fn describe_snapshots(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeSnapshotsRequest,
+    ) -> Result<DescribeSnapshotsResult> {
+        snapshots::describe(self.0, cx, req)
+    }
+    fn describe_snapshot_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeSnapshotAttributeRequest,
+    ) -> Result<DescribeSnapshotAttributeResult> {
+        snapshots::describe_attribute(self.0, cx, req)
+    }
+    fn modify_snapshot_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifySnapshotAttributeRequest,
+    ) -> Result<()> {
+        snapshots::modify_attribute(self.0, cx, req)
+    }
+    fn reset_snapshot_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ResetSnapshotAttributeRequest,
+    ) -> Result<()> {
+        snapshots::reset_attribute(self.0, cx, req)
     }
     fn create_network_interface(
         &self,
