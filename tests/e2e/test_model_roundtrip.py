@@ -215,6 +215,12 @@ def scenario(ec2, ca):
     wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"][0]["State"] == "attached",
                what="volume attached")
     ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+    ec2.modify_volume(VolumeId=vol, Size=8, Iops=3500)
+    wait_until(lambda: ec2.describe_volumes_modifications(VolumeIds=[vol])["VolumesModifications"][0]
+               ["ModificationState"] == "completed", what="volume modified")
+    ec2.describe_volume_status(VolumeIds=[vol])
+    ec2.modify_volume_attribute(VolumeId=vol, AutoEnableIO={"Value": True})
+    ec2.describe_volume_attribute(VolumeId=vol, Attribute="autoEnableIO")
     # Snapshots of it: together with the instance's others, alone, copied, shared.
     together = ec2.create_snapshots(InstanceSpecification={"InstanceId": iid}, CopyTagsFromSource="volume")
     snap = ec2.create_snapshot(VolumeId=vol, Description="rt", TagSpecifications=[

@@ -94,6 +94,10 @@ pub struct DiskSpec {
     /// most a virtio-blk serial holds).
     pub serial: String,
     pub limits: DiskLimits,
+    /// The volume's size in GiB: a new size hands the disk to the hypervisor again,
+    /// which shows the guest the size the volume store has grown it to.
+    #[serde(default)]
+    pub size_gib: u32,
 }
 
 /// The serial number a guest sees for a volume.

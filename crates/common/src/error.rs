@@ -300,6 +300,12 @@ pub enum Error {
     /// (`InvalidParameterValue` with EC2's message is used for malformed names).
     #[error("{0}")]
     AttachmentLimitExceeded(String),
+    /// A volume modification still in progress (`IncorrectModificationState`).
+    #[error("{0}")]
+    IncorrectModificationState(String),
+    /// A volume never modified (`InvalidVolumeModification.NotFound`).
+    #[error("{0}")]
+    VolumeModificationNotFound(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

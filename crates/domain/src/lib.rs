@@ -8,7 +8,8 @@ pub mod volume;
 
 pub use snapshot::{Snapshot, SnapshotOrigin, SnapshotState};
 pub use volume::{
-    AttachmentState, RegionSettings, Volume, VolumeAttachment, VolumeState, VolumeType,
+    AttachmentState, ModificationState, RegionSettings, Volume, VolumeAttachment, VolumeConfig,
+    VolumeModification, VolumeState, VolumeType,
 };
 
 use serde::{Deserialize, Serialize};

@@ -145,9 +145,79 @@ pub struct Volume {
     /// other parameters is refused (`IdempotentParameterMismatch`).
     #[serde(default)]
     pub client_token_digest: Option<String>,
+    /// The most recent ModifyVolume of it (DescribeVolumesModifications).
+    #[serde(default)]
+    pub modification: Option<VolumeModification>,
+    /// The `autoEnableIO` attribute (ModifyVolumeAttribute). Strato never suspends a
+    /// volume's I/O, so it only records the wish.
+    #[serde(default)]
+    pub auto_enable_io: bool,
     /// The stored text this record was read from ([`DocRev`]).
     #[serde(skip)]
     pub rev: DocRev,
+}
+
+/// What ModifyVolume can change.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct VolumeConfig {
+    pub size_gib: u32,
+    pub volume_type: VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub multi_attach: bool,
+}
+
+/// A modification's state, as EC2 shows it:
+///
+/// ```text
+///  ModifyVolume      host grew the disk /          every attached VM runs with
+/// ─────────────▶ modifying ───applied its type───▶ optimizing ───the new size and limits──▶ completed
+///                    │ host failed                  (straight to completed when detached)
+///                    ▼
+///                  failed
+/// ```
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ModificationState {
+    Modifying,
+    Optimizing,
+    Completed,
+    Failed,
+}
+
+impl ModificationState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModificationState::Modifying => "modifying",
+            ModificationState::Optimizing => "optimizing",
+            ModificationState::Completed => "completed",
+            ModificationState::Failed => "failed",
+        }
+    }
+
+    /// Whether a new modification must wait for this one.
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            ModificationState::Modifying | ModificationState::Optimizing
+        )
+    }
+}
+
+/// One ModifyVolume: what the volume was, what it becomes, and how far it got.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct VolumeModification {
+    pub state: ModificationState,
+    pub original: VolumeConfig,
+    pub target: VolumeConfig,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub status_message: Option<String>,
+    /// While optimizing: the attached instances whose VMs must report this spec
+    /// generation (or a later one), i.e. run with the new size and limits.
+    #[serde(default)]
+    pub awaiting: Vec<(InstanceId, u64)>,
 }
 
 /// A volume's attachment to an instance.
@@ -165,6 +235,35 @@ pub struct VolumeAttachment {
 }
 
 impl Volume {
+    /// Its current configuration.
+    pub fn config(&self) -> VolumeConfig {
+        VolumeConfig {
+            size_gib: self.size_gib,
+            volume_type: self.volume_type,
+            iops: self.iops,
+            throughput: self.throughput,
+            multi_attach: self.multi_attach,
+        }
+    }
+
+    /// Takes on a configuration (a modification reached the disk).
+    pub fn set_config(&mut self, c: VolumeConfig) {
+        self.size_gib = c.size_gib;
+        self.volume_type = c.volume_type;
+        self.iops = c.iops;
+        self.throughput = c.throughput;
+        self.multi_attach = c.multi_attach;
+    }
+
+    /// The configuration the host should give the disk: a modification's target while
+    /// it is `modifying`, else the current one.
+    pub fn desired_config(&self) -> VolumeConfig {
+        match &self.modification {
+            Some(m) if m.state == ModificationState::Modifying => m.target,
+            _ => self.config(),
+        }
+    }
+
     /// The state EC2 shows for a volume that exists on its host: `in-use` while any
     /// attachment is not yet gone, else `available`.
     pub fn settled_state(&self) -> VolumeState {

@@ -549,6 +549,7 @@ mod tests {
             volume_id,
             device: format!("/dev/sd{}", (b'f' + n) as char),
             limits: Default::default(),
+            size_gib: 1,
         }
     }
 

@@ -279,6 +279,7 @@ fn disk(volume_id: &VolumeId, device: &str) -> DiskSpec {
             iops: 3000,
             bytes_per_sec: 125 << 20,
         },
+        size_gib: 1,
     }
 }
 

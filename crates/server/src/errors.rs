@@ -85,6 +85,12 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::VolumeZoneMismatch(_) => (S::BAD_REQUEST, "InvalidVolume.ZoneMismatch".into()),
         Error::VolumeLimitExceeded(_) => (S::BAD_REQUEST, "VolumeLimitExceeded".into()),
         Error::AttachmentLimitExceeded(_) => (S::BAD_REQUEST, "AttachmentLimitExceeded".into()),
+        Error::IncorrectModificationState(_) => {
+            (S::BAD_REQUEST, "IncorrectModificationState".into())
+        }
+        Error::VolumeModificationNotFound(_) => {
+            (S::BAD_REQUEST, "InvalidVolumeModification.NotFound".into())
+        }
         Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
         Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),

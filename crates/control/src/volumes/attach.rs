@@ -61,6 +61,7 @@ pub fn disks_for(inst: &InstanceId, volumes: &[Volume]) -> (Vec<DiskSpec>, Vec<V
                             device: a.device.clone(),
                             serial: disk_serial(&v.id),
                             limits: rules::limits(v.volume_type, v.size_gib, perf),
+                            size_gib: v.size_gib,
                         },
                     ));
                 }
@@ -120,6 +121,7 @@ pub(crate) fn settle_from_report(
         if v.state == VolumeState::InUse || v.state == VolumeState::Available {
             v.state = v.settled_state();
         }
+        super::modify::settle_modification(&mut v, inst, report.generation);
         if v != before {
             changed.push(v);
         }
@@ -139,6 +141,7 @@ pub(crate) fn release_on_termination(volumes: Vec<Volume>, inst: &InstanceId) ->
                 .iter()
                 .any(|a| &a.instance_id == inst && a.delete_on_termination);
             v.attachments.retain(|a| &a.instance_id != inst);
+            super::modify::forget_instance(&mut v, inst);
             if delete && v.attachments.is_empty() {
                 v.state = VolumeState::Deleting;
                 v.generation += 1;
@@ -409,6 +412,8 @@ mod tests {
             error_reason: None,
             client_token: None,
             client_token_digest: None,
+            modification: None,
+            auto_enable_io: false,
             rev: Default::default(),
         }
     }

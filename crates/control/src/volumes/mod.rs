@@ -10,6 +10,7 @@
 //! never committed is removed as an orphan, and a committed one is made (again).
 
 pub mod attach;
+pub mod modify;
 pub mod rules;
 pub mod snapshots;
 
@@ -25,7 +26,7 @@ use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{Error, ResourceId, ResourceKind, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
-use strato_store::{RegionSettings, Tx, Volume, VolumeState, VolumeType};
+use strato_store::{ModificationState, RegionSettings, Tx, Volume, VolumeState, VolumeType};
 
 /// Filter names DescribeVolumes accepts.
 pub const VOLUME_FILTERS: &[&str] = &[
@@ -99,9 +100,10 @@ pub fn default_kms_key_arn(scope: &Scope) -> String {
 
 /// The spec the host should converge a volume to.
 pub fn volume_spec(v: &Volume) -> VolumeSpec {
+    let c = v.desired_config();
     let perf = rules::Performance {
-        iops: v.iops,
-        throughput: v.throughput,
+        iops: c.iops,
+        throughput: c.throughput,
     };
     VolumeSpec {
         volume_id: v.id.clone(),
@@ -110,9 +112,9 @@ pub fn volume_spec(v: &Volume) -> VolumeSpec {
             VolumeState::Deleting | VolumeState::Deleted => DesiredVolumeState::Deleted,
             _ => DesiredVolumeState::Present,
         },
-        size_gib: v.size_gib,
+        size_gib: c.size_gib,
         encrypted: v.encrypted,
-        limits: rules::limits(v.volume_type, v.size_gib, perf),
+        limits: rules::limits(c.volume_type, c.size_gib, perf),
         source_snapshot: v.snapshot_id.clone(),
     }
 }
@@ -316,6 +318,8 @@ impl ControlPlane {
                 error_reason: None,
                 client_token: input.client_token.clone(),
                 client_token_digest: input.client_token.as_ref().map(|_| digest.clone()),
+                modification: None,
+                auto_enable_io: false,
                 rev: Default::default(),
             };
             tx.put_volume(&v)?;
@@ -451,6 +455,11 @@ impl ControlPlane {
                 return Ok(None);
             }
             let before = v.state;
+            let mut specs = vec![];
+            let modifying = v
+                .modification
+                .as_ref()
+                .is_some_and(|m| m.state == ModificationState::Modifying);
             match (&report.observed, v.state) {
                 (ObservedVolumeState::Available { .. }, VolumeState::Creating) => {
                     v.state = v.settled_state();
@@ -459,20 +468,38 @@ impl ControlPlane {
                     v.state = VolumeState::Error;
                     v.error_reason = report.detail.clone();
                 }
+                (
+                    ObservedVolumeState::Available { size_bytes, .. },
+                    VolumeState::Available | VolumeState::InUse,
+                ) if modifying => {
+                    specs = self.modification_reached_host(tx, &mut v, *size_bytes)?;
+                }
+                (ObservedVolumeState::Failed, VolumeState::Available | VolumeState::InUse)
+                    if modifying =>
+                {
+                    if let Some(m) = v.modification.as_mut() {
+                        m.state = ModificationState::Failed;
+                        m.status_message = report.detail.clone();
+                        m.end_ms = Some(now_ms());
+                    }
+                }
                 (ObservedVolumeState::Deleted, VolumeState::Deleting) => {
                     tx.delete_volume(
                         &Scope::new(v.account_id.clone(), v.region.clone()),
                         v.id.as_str(),
                     )?;
-                    return Ok(Some((before, VolumeState::Deleted, v.id)));
+                    return Ok(Some((before, VolumeState::Deleted, v.id, vec![])));
                 }
                 _ => return Ok(None),
             }
             tx.put_volume(&v)?;
-            Ok(Some((before, v.state, v.id)))
+            Ok(Some((before, v.state, v.id, specs)))
         })?;
-        if let Some((from, to, id)) = changed {
+        if let Some((from, to, id, specs)) = changed {
             tracing::info!(volume = %id, from = from.as_str(), to = to.as_str(), "volume state changed");
+            for spec in specs {
+                self.agent.apply(spec);
+            }
         }
         Ok(())
     }

@@ -493,6 +493,7 @@ impl QemuDriver {
                         device: String::new(),
                         serial: String::new(),
                         limits: Default::default(),
+                        size_gib: 1,
                     },
                     state: DiskState::Attached,
                 });
@@ -629,6 +630,7 @@ mod tests {
             volume_id: vol.clone(),
             device: "/dev/sdf".into(),
             limits: Default::default(),
+            size_gib: 1,
         };
         let export = NbdExport {
             socket: PathBuf::from("/v/x/nbd.sock"),
@@ -653,6 +655,7 @@ mod tests {
                 volume_id: vol,
                 device: "/dev/sdf".into(),
                 limits: Default::default(),
+                size_gib: 1,
             },
             state: DiskState::Detaching { since_ms: 5 },
         };

@@ -4079,7 +4079,10 @@ impl Operation {
             Operation::DescribeSnapshots => Some(&SERVED_DESCRIBE_SNAPSHOTS),
             Operation::DescribeSubnets => Some(&SERVED_DESCRIBE_SUBNETS),
             Operation::DescribeTags => Some(&SERVED_DESCRIBE_TAGS),
+            Operation::DescribeVolumeAttribute => Some(&SERVED_DESCRIBE_VOLUME_ATTRIBUTE),
+            Operation::DescribeVolumeStatus => Some(&SERVED_DESCRIBE_VOLUME_STATUS),
             Operation::DescribeVolumes => Some(&SERVED_DESCRIBE_VOLUMES),
+            Operation::DescribeVolumesModifications => Some(&SERVED_DESCRIBE_VOLUMES_MODIFICATIONS),
             Operation::DescribeVpcAttribute => Some(&SERVED_DESCRIBE_VPC_ATTRIBUTE),
             Operation::DescribeVpcs => Some(&SERVED_DESCRIBE_VPCS),
             Operation::DetachInternetGateway => Some(&SERVED_DETACH_INTERNET_GATEWAY),
@@ -4114,6 +4117,8 @@ impl Operation {
             Operation::ModifySecurityGroupRules => Some(&SERVED_MODIFY_SECURITY_GROUP_RULES),
             Operation::ModifySnapshotAttribute => Some(&SERVED_MODIFY_SNAPSHOT_ATTRIBUTE),
             Operation::ModifySubnetAttribute => Some(&SERVED_MODIFY_SUBNET_ATTRIBUTE),
+            Operation::ModifyVolume => Some(&SERVED_MODIFY_VOLUME),
+            Operation::ModifyVolumeAttribute => Some(&SERVED_MODIFY_VOLUME_ATTRIBUTE),
             Operation::ModifyVpcAttribute => Some(&SERVED_MODIFY_VPC_ATTRIBUTE),
             Operation::RebootInstances => Some(&SERVED_REBOOT_INSTANCES),
             Operation::ReleaseAddress => Some(&SERVED_RELEASE_ADDRESS),
@@ -4642,10 +4647,39 @@ static SERVED_DESCRIBE_TAGS: Served = Served {
     effect: Effect::Read,
     honours: &["DryRun", "Filter", "MaxResults", "NextToken"],
 };
+static SERVED_DESCRIBE_VOLUME_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeVolumeAttributeRequest),
+    effect: Effect::Read,
+    honours: &["Attribute", "DryRun", "VolumeId"],
+};
+static SERVED_DESCRIBE_VOLUME_STATUS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeVolumeStatusRequest),
+    effect: Effect::Read,
+    honours: &[
+        "DryRun",
+        "Filter",
+        "IncludeManagedResources",
+        "MaxResults",
+        "NextToken",
+        "VolumeId",
+    ],
+};
 static SERVED_DESCRIBE_VOLUMES: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeVolumesRequest),
     effect: Effect::Read,
     honours: &["DryRun", "Filter", "MaxResults", "NextToken", "VolumeId"],
+};
+static SERVED_DESCRIBE_VOLUMES_MODIFICATIONS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeVolumesModificationsRequest),
+    effect: Effect::Read,
+    honours: &[
+        "DryRun",
+        "Filter",
+        "IncludeManagedResources",
+        "MaxResults",
+        "NextToken",
+        "VolumeId",
+    ],
 };
 static SERVED_DESCRIBE_VPC_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeVpcAttributeRequest),
@@ -4802,6 +4836,24 @@ static SERVED_MODIFY_SUBNET_ATTRIBUTE: Served = Served {
         "MapPublicIpOnLaunch",
         "SubnetId",
     ],
+};
+static SERVED_MODIFY_VOLUME: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifyVolumeRequest),
+    effect: Effect::Write,
+    honours: &[
+        "DryRun",
+        "Iops",
+        "MultiAttachEnabled",
+        "Size",
+        "Throughput",
+        "VolumeId",
+        "VolumeType",
+    ],
+};
+static SERVED_MODIFY_VOLUME_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifyVolumeAttributeRequest),
+    effect: Effect::Write,
+    honours: &["AutoEnableIO", "DryRun", "VolumeId"],
 };
 static SERVED_MODIFY_VPC_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ModifyVpcAttributeRequest),

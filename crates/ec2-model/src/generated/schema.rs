@@ -2632,6 +2632,111 @@ pub static s_DescribeTagsRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DescribeVolumeAttributeRequest: Shape = Shape {
+    name: "DescribeVolumeAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_VolumeAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
+        },
+    ]),
+};
+pub static s_DescribeVolumeStatusRequest: Shape = Shape {
+    name: "DescribeVolumeStatusRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "IncludeManagedResources",
+            wire: "IncludeManagedResources",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "VolumeIds",
+            wire: "VolumeId",
+            shape: &s_VolumeIdStringList,
+            required: false,
+        },
+    ]),
+};
+pub static s_DescribeVolumesModificationsRequest: Shape = Shape {
+    name: "DescribeVolumesModificationsRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filter",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "IncludeManagedResources",
+            wire: "IncludeManagedResources",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "VolumeIds",
+            wire: "VolumeId",
+            shape: &s_VolumeIdStringList,
+            required: false,
+        },
+    ]),
+};
 pub static s_DescribeVolumesRequest: Shape = Shape {
     name: "DescribeVolumesRequest",
     kind: Kind::Structure(&[
@@ -6029,6 +6134,76 @@ pub static s_ModifySubnetAttributeRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_ModifyVolumeAttributeRequest: Shape = Shape {
+    name: "ModifyVolumeAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "AutoEnableIO",
+            wire: "AutoEnableIO",
+            shape: &s_AttributeBooleanValue,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
+        },
+    ]),
+};
+pub static s_ModifyVolumeRequest: Shape = Shape {
+    name: "ModifyVolumeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Iops",
+            wire: "Iops",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "MultiAttachEnabled",
+            wire: "MultiAttachEnabled",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Size",
+            wire: "Size",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "Throughput",
+            wire: "Throughput",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "VolumeId",
+            wire: "VolumeId",
+            shape: &s_VolumeId,
+            required: true,
+        },
+        Member {
+            name: "VolumeType",
+            wire: "VolumeType",
+            shape: &s_VolumeType,
+            required: false,
+        },
+    ]),
+};
 pub static s_ModifyVpcAttributeRequest: Shape = Shape {
     name: "ModifyVpcAttributeRequest",
     kind: Kind::Structure(&[
@@ -7714,6 +7889,14 @@ pub static s_ValueStringList: Shape = Shape {
     name: "ValueStringList",
     kind: Kind::List {
         member: &s_String,
+        min: None,
+        max: None,
+    },
+};
+pub static s_VolumeAttributeName: Shape = Shape {
+    name: "VolumeAttributeName",
+    kind: Kind::String {
+        values: &["autoEnableIO", "productCodes"],
         min: None,
         max: None,
     },

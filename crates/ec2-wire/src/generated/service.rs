@@ -249,11 +249,26 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DescribeTagsRequest,
     ) -> Result<DescribeTagsResult>;
+    fn describe_volume_attribute(
+        &self,
+        cx: &Self::Context,
+        req: DescribeVolumeAttributeRequest,
+    ) -> Result<DescribeVolumeAttributeResult>;
+    fn describe_volume_status(
+        &self,
+        cx: &Self::Context,
+        req: DescribeVolumeStatusRequest,
+    ) -> Result<DescribeVolumeStatusResult>;
     fn describe_volumes(
         &self,
         cx: &Self::Context,
         req: DescribeVolumesRequest,
     ) -> Result<DescribeVolumesResult>;
+    fn describe_volumes_modifications(
+        &self,
+        cx: &Self::Context,
+        req: DescribeVolumesModificationsRequest,
+    ) -> Result<DescribeVolumesModificationsResult>;
     fn describe_vpc_attribute(
         &self,
         cx: &Self::Context,
@@ -363,6 +378,16 @@ pub trait Ec2Service {
         &self,
         cx: &Self::Context,
         req: ModifySubnetAttributeRequest,
+    ) -> Result<()>;
+    fn modify_volume(
+        &self,
+        cx: &Self::Context,
+        req: ModifyVolumeRequest,
+    ) -> Result<ModifyVolumeResult>;
+    fn modify_volume_attribute(
+        &self,
+        cx: &Self::Context,
+        req: ModifyVolumeAttributeRequest,
     ) -> Result<()>;
     fn modify_vpc_attribute(
         &self,
@@ -640,9 +665,20 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::DescribeTags => DescribeTagsRequest::decode(params)
             .and_then(|req| s.describe_tags(cx, req))
             .map(|out| respond(Operation::DescribeTags, request_id, &out)),
+        Operation::DescribeVolumeAttribute => DescribeVolumeAttributeRequest::decode(params)
+            .and_then(|req| s.describe_volume_attribute(cx, req))
+            .map(|out| respond(Operation::DescribeVolumeAttribute, request_id, &out)),
+        Operation::DescribeVolumeStatus => DescribeVolumeStatusRequest::decode(params)
+            .and_then(|req| s.describe_volume_status(cx, req))
+            .map(|out| respond(Operation::DescribeVolumeStatus, request_id, &out)),
         Operation::DescribeVolumes => DescribeVolumesRequest::decode(params)
             .and_then(|req| s.describe_volumes(cx, req))
             .map(|out| respond(Operation::DescribeVolumes, request_id, &out)),
+        Operation::DescribeVolumesModifications => {
+            DescribeVolumesModificationsRequest::decode(params)
+                .and_then(|req| s.describe_volumes_modifications(cx, req))
+                .map(|out| respond(Operation::DescribeVolumesModifications, request_id, &out))
+        }
         Operation::DescribeVpcAttribute => DescribeVpcAttributeRequest::decode(params)
             .and_then(|req| s.describe_vpc_attribute(cx, req))
             .map(|out| respond(Operation::DescribeVpcAttribute, request_id, &out)),
@@ -753,6 +789,15 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
             .map(|out| {
                 let () = out;
                 respond_return(Operation::ModifySubnetAttribute, request_id)
+            }),
+        Operation::ModifyVolume => ModifyVolumeRequest::decode(params)
+            .and_then(|req| s.modify_volume(cx, req))
+            .map(|out| respond(Operation::ModifyVolume, request_id, &out)),
+        Operation::ModifyVolumeAttribute => ModifyVolumeAttributeRequest::decode(params)
+            .and_then(|req| s.modify_volume_attribute(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::ModifyVolumeAttribute, request_id)
             }),
         Operation::ModifyVpcAttribute => ModifyVpcAttributeRequest::decode(params)
             .and_then(|req| s.modify_vpc_attribute(cx, req))

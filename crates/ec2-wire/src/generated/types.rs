@@ -3354,6 +3354,128 @@ impl Encode for DescribeTagsResult {
     }
 }
 
+/// The model's `DescribeVolumeAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeVolumeAttributeRequest {
+    pub attribute: VolumeAttributeName,
+    pub dry_run: Option<bool>,
+    pub volume_id: String,
+}
+
+impl Decode for DescribeVolumeAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeVolumeAttributeRequest {
+            attribute: n.req("Attribute")?,
+            dry_run: n.opt("DryRun")?,
+            volume_id: n.req("VolumeId")?,
+        })
+    }
+}
+
+/// The model's `DescribeVolumeAttributeResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeVolumeAttributeResult {
+    pub auto_enable_io: Option<AttributeBooleanValue>,
+    pub product_codes: Option<Vec<ProductCode>>,
+    pub volume_id: Option<String>,
+}
+
+impl Encode for DescribeVolumeAttributeResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<autoEnableIO>", "</autoEnableIO>", &self.auto_enable_io);
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+    }
+}
+
+/// The model's `DescribeVolumeStatusRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeVolumeStatusRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Vec<Filter>,
+    pub include_managed_resources: Option<bool>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub volume_ids: Vec<String>,
+}
+
+impl Decode for DescribeVolumeStatusRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeVolumeStatusRequest {
+            dry_run: n.opt("DryRun")?,
+            filters: n.list("Filter")?,
+            include_managed_resources: n.opt("IncludeManagedResources")?,
+            max_results: n.opt("MaxResults")?,
+            next_token: n.opt("NextToken")?,
+            volume_ids: n.list("VolumeId")?,
+        })
+    }
+}
+
+/// The model's `DescribeVolumeStatusResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeVolumeStatusResult {
+    pub next_token: Option<String>,
+    pub volume_statuses: Option<Vec<VolumeStatusItem>>,
+}
+
+impl Encode for DescribeVolumeStatusResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<volumeStatusSet>", "</volumeStatusSet>"),
+            ("<item>", "</item>"),
+            &self.volume_statuses,
+        );
+    }
+}
+
+/// The model's `DescribeVolumesModificationsRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeVolumesModificationsRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Vec<Filter>,
+    pub include_managed_resources: Option<bool>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+    pub volume_ids: Vec<String>,
+}
+
+impl Decode for DescribeVolumesModificationsRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeVolumesModificationsRequest {
+            dry_run: n.opt("DryRun")?,
+            filters: n.list("Filter")?,
+            include_managed_resources: n.opt("IncludeManagedResources")?,
+            max_results: n.opt("MaxResults")?,
+            next_token: n.opt("NextToken")?,
+            volume_ids: n.list("VolumeId")?,
+        })
+    }
+}
+
+/// The model's `DescribeVolumesModificationsResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeVolumesModificationsResult {
+    pub next_token: Option<String>,
+    pub volumes_modifications: Option<Vec<VolumeModification>>,
+}
+
+impl Encode for DescribeVolumesModificationsResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+        w.member_list(
+            ("<volumeModificationSet>", "</volumeModificationSet>"),
+            ("<item>", "</item>"),
+            &self.volumes_modifications,
+        );
+    }
+}
+
 /// The model's `DescribeVolumesRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DescribeVolumesRequest {
@@ -5802,6 +5924,83 @@ pub struct InferenceDeviceMemoryInfo {
 impl Encode for InferenceDeviceMemoryInfo {
     fn encode(&self, w: &mut XmlWriter) {
         w.member("<sizeInMiB>", "</sizeInMiB>", &self.size_in_mi_b);
+    }
+}
+
+/// The model's `InitializationStatusDetails`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InitializationStatusDetails {
+    pub estimated_time_to_complete_in_seconds: Option<i64>,
+    pub initialization_type: Option<InitializationType>,
+    pub progress: Option<i64>,
+}
+
+impl Encode for InitializationStatusDetails {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member(
+            "<estimatedTimeToCompleteInSeconds>",
+            "</estimatedTimeToCompleteInSeconds>",
+            &self.estimated_time_to_complete_in_seconds,
+        );
+        w.member(
+            "<initializationType>",
+            "</initializationType>",
+            &self.initialization_type,
+        );
+        w.member("<progress>", "</progress>", &self.progress);
+    }
+}
+
+/// The model's `InitializationType` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InitializationType {
+    /// `default`
+    Default,
+    /// `provisioned-rate`
+    ProvisionedRate,
+    /// `volume-copy`
+    VolumeCopy,
+}
+
+impl InitializationType {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["default", "provisioned-rate", "volume-copy"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitializationType::Default => "default",
+            InitializationType::ProvisionedRate => "provisioned-rate",
+            InitializationType::VolumeCopy => "volume-copy",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "default" => InitializationType::Default,
+            "provisioned-rate" => InitializationType::ProvisionedRate,
+            "volume-copy" => InitializationType::VolumeCopy,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for InitializationType {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for InitializationType {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for InitializationType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -8989,6 +9188,66 @@ impl Decode for ModifySubnetAttributeRequest {
             private_dns_hostname_type_on_launch: n.opt("PrivateDnsHostnameTypeOnLaunch")?,
             subnet_id: n.req("SubnetId")?,
         })
+    }
+}
+
+/// The model's `ModifyVolumeAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModifyVolumeAttributeRequest {
+    pub auto_enable_io: Option<AttributeBooleanValue>,
+    pub dry_run: Option<bool>,
+    pub volume_id: String,
+}
+
+impl Decode for ModifyVolumeAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ModifyVolumeAttributeRequest {
+            auto_enable_io: n.opt("AutoEnableIO")?,
+            dry_run: n.opt("DryRun")?,
+            volume_id: n.req("VolumeId")?,
+        })
+    }
+}
+
+/// The model's `ModifyVolumeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModifyVolumeRequest {
+    pub dry_run: Option<bool>,
+    pub iops: Option<i32>,
+    pub multi_attach_enabled: Option<bool>,
+    pub size: Option<i32>,
+    pub throughput: Option<i32>,
+    pub volume_id: String,
+    pub volume_type: Option<VolumeType>,
+}
+
+impl Decode for ModifyVolumeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ModifyVolumeRequest {
+            dry_run: n.opt("DryRun")?,
+            iops: n.opt("Iops")?,
+            multi_attach_enabled: n.opt("MultiAttachEnabled")?,
+            size: n.opt("Size")?,
+            throughput: n.opt("Throughput")?,
+            volume_id: n.req("VolumeId")?,
+            volume_type: n.opt("VolumeType")?,
+        })
+    }
+}
+
+/// The model's `ModifyVolumeResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModifyVolumeResult {
+    pub volume_modification: Option<VolumeModification>,
+}
+
+impl Encode for ModifyVolumeResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member(
+            "<volumeModification>",
+            "</volumeModification>",
+            &self.volume_modification,
+        );
     }
 }
 
@@ -14839,6 +15098,184 @@ impl std::fmt::Display for VolumeAttachmentState {
     }
 }
 
+/// The model's `VolumeAttributeName` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolumeAttributeName {
+    /// `autoEnableIO`
+    AutoEnableIO,
+    /// `productCodes`
+    ProductCodes,
+}
+
+impl VolumeAttributeName {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["autoEnableIO", "productCodes"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeAttributeName::AutoEnableIO => "autoEnableIO",
+            VolumeAttributeName::ProductCodes => "productCodes",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "autoEnableIO" => VolumeAttributeName::AutoEnableIO,
+            "productCodes" => VolumeAttributeName::ProductCodes,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for VolumeAttributeName {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for VolumeAttributeName {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for VolumeAttributeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `VolumeModification`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeModification {
+    pub end_time: Option<DateTime>,
+    pub modification_state: Option<VolumeModificationState>,
+    pub operator: Option<OperatorResponse>,
+    pub original_iops: Option<i32>,
+    pub original_multi_attach_enabled: Option<bool>,
+    pub original_size: Option<i32>,
+    pub original_throughput: Option<i32>,
+    pub original_volume_type: Option<VolumeType>,
+    pub progress: Option<i64>,
+    pub start_time: Option<DateTime>,
+    pub status_message: Option<String>,
+    pub target_iops: Option<i32>,
+    pub target_multi_attach_enabled: Option<bool>,
+    pub target_size: Option<i32>,
+    pub target_throughput: Option<i32>,
+    pub target_volume_type: Option<VolumeType>,
+    pub volume_id: Option<String>,
+}
+
+impl Encode for VolumeModification {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<endTime>", "</endTime>", &self.end_time);
+        w.member(
+            "<modificationState>",
+            "</modificationState>",
+            &self.modification_state,
+        );
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<originalIops>", "</originalIops>", &self.original_iops);
+        w.member(
+            "<originalMultiAttachEnabled>",
+            "</originalMultiAttachEnabled>",
+            &self.original_multi_attach_enabled,
+        );
+        w.member("<originalSize>", "</originalSize>", &self.original_size);
+        w.member(
+            "<originalThroughput>",
+            "</originalThroughput>",
+            &self.original_throughput,
+        );
+        w.member(
+            "<originalVolumeType>",
+            "</originalVolumeType>",
+            &self.original_volume_type,
+        );
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member("<startTime>", "</startTime>", &self.start_time);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
+        w.member("<targetIops>", "</targetIops>", &self.target_iops);
+        w.member(
+            "<targetMultiAttachEnabled>",
+            "</targetMultiAttachEnabled>",
+            &self.target_multi_attach_enabled,
+        );
+        w.member("<targetSize>", "</targetSize>", &self.target_size);
+        w.member(
+            "<targetThroughput>",
+            "</targetThroughput>",
+            &self.target_throughput,
+        );
+        w.member(
+            "<targetVolumeType>",
+            "</targetVolumeType>",
+            &self.target_volume_type,
+        );
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+    }
+}
+
+/// The model's `VolumeModificationState` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolumeModificationState {
+    /// `modifying`
+    Modifying,
+    /// `optimizing`
+    Optimizing,
+    /// `completed`
+    Completed,
+    /// `failed`
+    Failed,
+}
+
+impl VolumeModificationState {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["modifying", "optimizing", "completed", "failed"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeModificationState::Modifying => "modifying",
+            VolumeModificationState::Optimizing => "optimizing",
+            VolumeModificationState::Completed => "completed",
+            VolumeModificationState::Failed => "failed",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "modifying" => VolumeModificationState::Modifying,
+            "optimizing" => VolumeModificationState::Optimizing,
+            "completed" => VolumeModificationState::Completed,
+            "failed" => VolumeModificationState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for VolumeModificationState {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for VolumeModificationState {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for VolumeModificationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `VolumeState` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VolumeState {
@@ -14906,6 +15343,257 @@ impl Encode for VolumeState {
 }
 
 impl std::fmt::Display for VolumeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `VolumeStatusAction`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusAction {
+    pub code: Option<String>,
+    pub description: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+}
+
+impl Encode for VolumeStatusAction {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<code>", "</code>", &self.code);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<eventId>", "</eventId>", &self.event_id);
+        w.member("<eventType>", "</eventType>", &self.event_type);
+    }
+}
+
+/// The model's `VolumeStatusAttachmentStatus`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusAttachmentStatus {
+    pub instance_id: Option<String>,
+    pub io_performance: Option<String>,
+}
+
+impl Encode for VolumeStatusAttachmentStatus {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<ioPerformance>", "</ioPerformance>", &self.io_performance);
+    }
+}
+
+/// The model's `VolumeStatusDetails`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusDetails {
+    pub name: Option<VolumeStatusName>,
+    pub status: Option<String>,
+}
+
+impl Encode for VolumeStatusDetails {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<name>", "</name>", &self.name);
+        w.member("<status>", "</status>", &self.status);
+    }
+}
+
+/// The model's `VolumeStatusEvent`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusEvent {
+    pub description: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub instance_id: Option<String>,
+    pub not_after: Option<DateTime>,
+    pub not_before: Option<DateTime>,
+}
+
+impl Encode for VolumeStatusEvent {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<description>", "</description>", &self.description);
+        w.member("<eventId>", "</eventId>", &self.event_id);
+        w.member("<eventType>", "</eventType>", &self.event_type);
+        w.member("<instanceId>", "</instanceId>", &self.instance_id);
+        w.member("<notAfter>", "</notAfter>", &self.not_after);
+        w.member("<notBefore>", "</notBefore>", &self.not_before);
+    }
+}
+
+/// The model's `VolumeStatusInfo`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusInfo {
+    pub details: Option<Vec<VolumeStatusDetails>>,
+    pub status: Option<VolumeStatusInfoStatus>,
+}
+
+impl Encode for VolumeStatusInfo {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<details>", "</details>"),
+            ("<item>", "</item>"),
+            &self.details,
+        );
+        w.member("<status>", "</status>", &self.status);
+    }
+}
+
+/// The model's `VolumeStatusInfoStatus` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolumeStatusInfoStatus {
+    /// `ok`
+    Ok,
+    /// `impaired`
+    Impaired,
+    /// `insufficient-data`
+    InsufficientData,
+    /// `warning`
+    Warning,
+}
+
+impl VolumeStatusInfoStatus {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["ok", "impaired", "insufficient-data", "warning"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeStatusInfoStatus::Ok => "ok",
+            VolumeStatusInfoStatus::Impaired => "impaired",
+            VolumeStatusInfoStatus::InsufficientData => "insufficient-data",
+            VolumeStatusInfoStatus::Warning => "warning",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => VolumeStatusInfoStatus::Ok,
+            "impaired" => VolumeStatusInfoStatus::Impaired,
+            "insufficient-data" => VolumeStatusInfoStatus::InsufficientData,
+            "warning" => VolumeStatusInfoStatus::Warning,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for VolumeStatusInfoStatus {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for VolumeStatusInfoStatus {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for VolumeStatusInfoStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `VolumeStatusItem`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeStatusItem {
+    pub actions: Option<Vec<VolumeStatusAction>>,
+    pub attachment_statuses: Option<Vec<VolumeStatusAttachmentStatus>>,
+    pub availability_zone: Option<String>,
+    pub availability_zone_id: Option<String>,
+    pub events: Option<Vec<VolumeStatusEvent>>,
+    pub initialization_status_details: Option<InitializationStatusDetails>,
+    pub operator: Option<OperatorResponse>,
+    pub outpost_arn: Option<String>,
+    pub volume_id: Option<String>,
+    pub volume_status: Option<VolumeStatusInfo>,
+}
+
+impl Encode for VolumeStatusItem {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<actionsSet>", "</actionsSet>"),
+            ("<item>", "</item>"),
+            &self.actions,
+        );
+        w.member_list(
+            ("<attachmentStatuses>", "</attachmentStatuses>"),
+            ("<item>", "</item>"),
+            &self.attachment_statuses,
+        );
+        w.member(
+            "<availabilityZone>",
+            "</availabilityZone>",
+            &self.availability_zone,
+        );
+        w.member(
+            "<availabilityZoneId>",
+            "</availabilityZoneId>",
+            &self.availability_zone_id,
+        );
+        w.member_list(
+            ("<eventsSet>", "</eventsSet>"),
+            ("<item>", "</item>"),
+            &self.events,
+        );
+        w.member(
+            "<initializationStatusDetails>",
+            "</initializationStatusDetails>",
+            &self.initialization_status_details,
+        );
+        w.member("<operator>", "</operator>", &self.operator);
+        w.member("<outpostArn>", "</outpostArn>", &self.outpost_arn);
+        w.member("<volumeId>", "</volumeId>", &self.volume_id);
+        w.member("<volumeStatus>", "</volumeStatus>", &self.volume_status);
+    }
+}
+
+/// The model's `VolumeStatusName` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolumeStatusName {
+    /// `io-enabled`
+    IoEnabled,
+    /// `io-performance`
+    IoPerformance,
+    /// `initialization-state`
+    InitializationState,
+}
+
+impl VolumeStatusName {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] =
+        &["io-enabled", "io-performance", "initialization-state"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeStatusName::IoEnabled => "io-enabled",
+            VolumeStatusName::IoPerformance => "io-performance",
+            VolumeStatusName::InitializationState => "initialization-state",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "io-enabled" => VolumeStatusName::IoEnabled,
+            "io-performance" => VolumeStatusName::IoPerformance,
+            "initialization-state" => VolumeStatusName::InitializationState,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for VolumeStatusName {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for VolumeStatusName {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for VolumeStatusName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

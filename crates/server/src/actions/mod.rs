@@ -454,6 +454,37 @@ impl<'a> Ec2Service for Handlers<'a> {
     fn detach_volume(&self, cx: &Ctx<'a>, req: DetachVolumeRequest) -> Result<VolumeAttachment> {
         volumes::detach(self.0, cx, req)
     }
+    fn modify_volume(&self, cx: &Ctx<'a>, req: ModifyVolumeRequest) -> Result<ModifyVolumeResult> {
+        volumes::modify(self.0, cx, req)
+    }
+    fn describe_volumes_modifications(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeVolumesModificationsRequest,
+    ) -> Result<DescribeVolumesModificationsResult> {
+        volumes::describe_modifications(self.0, cx, req)
+    }
+    fn describe_volume_status(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeVolumeStatusRequest,
+    ) -> Result<DescribeVolumeStatusResult> {
+        volumes::describe_status(self.0, cx, req)
+    }
+    fn describe_volume_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeVolumeAttributeRequest,
+    ) -> Result<DescribeVolumeAttributeResult> {
+        volumes::describe_attribute(self.0, cx, req)
+    }
+    fn modify_volume_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: ModifyVolumeAttributeRequest,
+    ) -> Result<()> {
+        volumes::modify_attribute(self.0, cx, req)
+    }
     fn create_snapshot(&self, cx: &Ctx<'a>, req: CreateSnapshotRequest) -> Result<Snapshot> {
         snapshots::create(self.0, cx, req)
     }
