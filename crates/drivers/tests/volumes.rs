@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use strato_agent_api::DiskLimits;
-use strato_common::{Error, ResourceId, VolumeId};
+use strato_common::{Error, ResourceId, SnapshotId, VolumeId};
 use strato_drivers::volumes::{daemon, NbdExport, Qcow2VolumeStore, VolumeStore};
 
 const MIB: u64 = 1 << 20;
@@ -104,7 +104,8 @@ fn sparse_volumes_are_made_grown_and_removed() {
     assert!(info.allocated_bytes < 16 * MIB, "sparse: {info:?}");
     assert_eq!(store.info(&small).unwrap().size_bytes, GIB);
     assert_eq!(mode(&store.disk_path(&small)), 0o600);
-    assert_eq!(mode(store.disk_path(&small).parent().unwrap()), 0o711);
+    assert_eq!(mode(&store.dir().join(small.as_str())), 0o711);
+    assert_eq!(mode(store.layers_dir()), 0o700);
 
     // Idempotent: a second create changes nothing, whatever it asks for.
     store.create(&small, 5 * GIB, true, None).unwrap();
@@ -146,8 +147,26 @@ fn sparse_volumes_are_made_grown_and_removed() {
         assert!(store.info(id).is_none());
     }
     assert!(store.list().is_empty());
-    let left: Vec<_> = std::fs::read_dir(store.dir()).unwrap().collect();
-    assert!(left.is_empty(), "the store dir is empty again: {left:?}");
+    assert_empty_store(&store);
+}
+
+/// Nothing is left in the store but its empty directories (and its lock).
+fn assert_empty_store(store: &Qcow2VolumeStore) {
+    let names = |p: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(store.dir()),
+        [".lock", "layers", "snapshots"],
+        "the store dir holds nothing else"
+    );
+    assert!(names(store.layers_dir()).is_empty(), "no layer is left");
+    assert!(names(&store.dir().join("snapshots")).is_empty());
 }
 
 #[test]
@@ -164,7 +183,7 @@ fn encrypted_volumes_hold_no_plaintext() {
     store.create(&secret, 64 * MIB, true, None).unwrap();
     eprintln!("created an encrypted volume in {:?}", t.elapsed());
     assert!(store.is_encrypted(&secret));
-    let key_path = store.disk_path(&secret).with_file_name("key");
+    let key_path = store.disk_path(&secret).with_extension("key");
     let key = std::fs::read_to_string(&key_path).unwrap();
     assert_eq!(key.len(), 64, "32 bytes, hex");
     assert_eq!(mode(&key_path), 0o600);
@@ -316,7 +335,7 @@ fn only_the_client_uid_may_connect() {
     let (ok, _) = qemu_io(&export, &read, Some(vm_b));
     assert!(!ok, "another uid may not");
     // The key and disk are root's alone.
-    let key = store.disk_path(&id).with_file_name("key");
+    let key = store.disk_path(&id).with_extension("key");
     assert!(std::fs::metadata(&key).unwrap().uid() == 0 && mode(&key) == 0o600);
 
     let moved = store.serve(&id, DiskLimits::default(), Some(vm_b)).unwrap();
@@ -361,42 +380,768 @@ fn throttling_holds_iops_to_the_limit() {
     assert!(free > 150.0, "unlimited: {free:.0} IOPS");
 }
 
-/// The daemon's node names are stable: a snapshot taken at `vol-disk` while a client
-/// writes freezes the volume's contents as they were (the base of later EBS snapshots).
+// ---- snapshots ---------------------------------------------------------------------
+
+/// A `qemu-io` that stays connected to an export and runs commands one at a time (as a
+/// guest would keep its disk open).
+struct IoClient {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+    /// Everything it printed.
+    log: String,
+}
+
+const PROMPT: &str = "qemu-io> ";
+
+impl IoClient {
+    fn connect(export: &NbdExport) -> IoClient {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec qemu-io -f raw "$0" 2>&1"#)
+            .arg(export.uri())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut c = IoClient {
+            child,
+            stdin,
+            stdout,
+            log: String::new(),
+        };
+        c.until_prompt();
+        c
+    }
+
+    fn until_prompt(&mut self) -> String {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !out.ends_with(PROMPT.as_bytes()) {
+            let n = self.stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "qemu-io exited: {}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&out[..out.len() - PROMPT.len()]).into_owned();
+        self.log.push_str(&text);
+        text
+    }
+
+    /// Runs one command; panics unless it succeeded.
+    fn run(&mut self, cmd: &str) -> String {
+        use std::io::Write;
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let out = self.until_prompt();
+        assert!(
+            !out.contains("failed") && !out.contains("Failed") && !out.contains("error"),
+            "{cmd}: {out}"
+        );
+        out
+    }
+}
+
+impl Drop for IoClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `qemu-io` commands against a served volume and asserts they succeed.
+fn check(store: &Qcow2VolumeStore, id: &VolumeId, cmds: &[String]) {
+    let export = store.serve(id, DiskLimits::default(), None).unwrap();
+    let (ok, out) = qemu_io(&export, cmds, None);
+    assert!(ok, "{id}: {out}");
+}
+
+fn cmds(list: &[&str]) -> Vec<String> {
+    list.iter().map(|c| c.to_string()).collect()
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A snapshot freezes the volume as it was; a volume made from it reads that, and a
+/// later snapshot holds only the blocks written in between.
 #[test]
-fn snapshots_attach_at_the_disk_node() {
+fn snapshots_freeze_data_and_hold_only_changed_blocks() {
     if !tools() {
         return;
     }
     let tmp = tempdir();
     let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
-    let id = VolumeId::generate();
-    let _cleanup = Unserve(&store, vec![id.clone()]);
-    store.create(&id, 64 * MIB, false, None).unwrap();
-    let export = store.serve(&id, DiskLimits::default(), None).unwrap();
-    assert!(qemu_io(&export, &["write -P 0xaa 0 1M".to_string()], None).0);
-    let overlay = store.disk_path(&id).with_file_name("snap-test.qcow2");
-    let mut q =
-        strato_drivers::qemu::qmp::Qmp::connect(&store.qmp_socket(&id), Duration::from_secs(2))
+    let (v, w, x) = (
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+    );
+    let (s1, s2) = (SnapshotId::generate(), SnapshotId::generate());
+    let _cleanup = Unserve(&store, vec![v.clone(), w.clone(), x.clone()]);
+    store.create(&v, 256 * MIB, false, None).unwrap();
+    check(&store, &v, &cmds(&["write -P 0x11 0 64M"]));
+    store.unserve(&v).unwrap();
+
+    // Unserved.
+    let t = Instant::now();
+    let first = store.snapshot(&v, &s1).unwrap();
+    let first_ms = ms(t);
+    assert_eq!((first.size_bytes, first.encrypted), (256 * MIB, false));
+    assert!(
+        (64 * MIB..68 * MIB).contains(&first.stored_bytes),
+        "{first:?}"
+    );
+    assert!(
+        store.info(&v).unwrap().allocated_bytes < MIB,
+        "the new top holds nothing yet"
+    );
+    // Idempotent: the same snapshot again changes nothing.
+    assert_eq!(store.snapshot(&v, &s1).unwrap(), first);
+
+    // About 10% rewritten, then a snapshot while served.
+    let rewrite = 64 * MIB / 10 / 512 * 512;
+    check(&store, &v, &[format!("write -P 0x22 0 {rewrite}")]);
+    let t = Instant::now();
+    let second = store.snapshot(&v, &s2).unwrap();
+    let second_ms = ms(t);
+    eprintln!(
+        "snapshot of 64 MiB written: {first_ms:.0} ms, stores {} bytes; of {rewrite} bytes rewritten (served): {second_ms:.0} ms, stores {} bytes",
+        first.stored_bytes, second.stored_bytes
+    );
+    // The changed blocks and a little qcow2 metadata (its header, tables and refcounts:
+    // about 300 KiB here), well under 12% of the 64 MiB the volume holds.
+    assert!(second.stored_bytes >= rewrite, "{second:?}");
+    assert!(
+        second.stored_bytes <= rewrite + MIB,
+        "the second snapshot holds only the changed blocks: {second:?}"
+    );
+    assert!(second.stored_bytes <= 64 * MIB * 12 / 100, "{second:?}");
+    let mut want = vec![s1.clone(), s2.clone()];
+    want.sort();
+    assert_eq!(store.list_snapshots(), want);
+    // The chain: v's new top over s2's layer over s1's.
+    assert_eq!(store.chain_paths(&v).len(), 3);
+
+    // A volume from the first snapshot reads what was there then, not the later writes;
+    // a larger one reads zeros beyond.
+    let t = Instant::now();
+    store.create(&w, 512 * MIB, false, Some(&s1)).unwrap();
+    eprintln!("volume from a snapshot made in {:.0} ms", ms(t));
+    assert_eq!(store.info(&w).unwrap().size_bytes, 512 * MIB);
+    check(
+        &store,
+        &w,
+        &cmds(&[
+            "read -P 0x11 0 64M",
+            "read -P 0 100M 1M",
+            "read -P 0 300M 1M",
+            "write -P 0x44 0 1M",
+            "read -P 0x44 0 1M",
+        ]),
+    );
+    // The source reads the newer writes, untouched by w's.
+    check(
+        &store,
+        &v,
+        &[
+            format!("read -P 0x22 0 {rewrite}"),
+            format!("read -P 0x11 {rewrite} {}", 64 * MIB - rewrite),
+            "read -P 0 100M 1M".into(),
+        ],
+    );
+    // A volume from the second reads both.
+    store.create(&x, 256 * MIB, false, Some(&s2)).unwrap();
+    check(
+        &store,
+        &x,
+        &[
+            format!("read -P 0x22 0 {rewrite}"),
+            "read -P 0x11 60M 4M".into(),
+            "read -P 0 100M 1M".into(),
+        ],
+    );
+    store.unserve(&w).unwrap();
+    // Grown offline over its chain; the data stays.
+    store.grow(&w, GIB).unwrap();
+    assert_eq!(store.info(&w).unwrap().size_bytes, GIB);
+    check(
+        &store,
+        &w,
+        &cmds(&[
+            "read -P 0x44 0 1M",
+            "read -P 0x11 1M 63M",
+            "read -P 0 900M 1M",
+        ]),
+    );
+
+    // What a volume from a snapshot may not be: smaller, or from nothing.
+    assert!(matches!(
+        store.create(&VolumeId::generate(), 128 * MIB, false, Some(&s1)),
+        Err(Error::InvalidParameterValue(_))
+    ));
+    assert!(matches!(
+        store.create(
+            &VolumeId::generate(),
+            GIB,
+            false,
+            Some(&SnapshotId::generate())
+        ),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(store.snapshot_info(&SnapshotId::generate()).is_none());
+}
+
+/// A snapshot of a volume a client is writing to holds every write acknowledged before
+/// it was asked for and none asked for after it returned; the client never notices.
+#[test]
+fn snapshots_of_a_served_volume_are_point_in_time() {
+    if !tools() {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let tmp = tempdir();
+    let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
+    let (v, w) = (VolumeId::generate(), VolumeId::generate());
+    let snap = SnapshotId::generate();
+    let _cleanup = Unserve(&store, vec![v.clone(), w.clone()]);
+    store.create(&v, 256 * MIB, false, None).unwrap();
+    let export = store.serve(&v, DiskLimits::default(), None).unwrap();
+    let pid = store.daemon_pid(&v).unwrap();
+
+    const BLOCK: u64 = 64 * 1024;
+    const BLOCKS: u64 = 4000;
+    let pattern = |i: u64| i % 250 + 1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut client = IoClient::connect(&export);
+        std::thread::spawn(move || {
+            // (block, asked at, acknowledged at)
+            let mut done: Vec<(u64, Instant, Instant)> = vec![];
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) && i < BLOCKS {
+                let asked = Instant::now();
+                client.run(&format!("write -P {} {} {BLOCK}", pattern(i), i * BLOCK));
+                done.push((i, asked, Instant::now()));
+                i += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (client, done)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let asked = Instant::now();
+    let info = store.snapshot(&v, &snap).unwrap();
+    let returned = Instant::now();
+    std::thread::sleep(Duration::from_millis(400));
+    stop.store(true, Ordering::SeqCst);
+    let (mut client, done) = writer.join().unwrap();
+    eprintln!(
+        "snapshot of a served volume under writes: {:.1} ms",
+        (returned - asked).as_secs_f64() * 1000.0
+    );
+    let before: Vec<u64> = done
+        .iter()
+        .filter(|(_, _, acked)| *acked <= asked)
+        .map(|d| d.0)
+        .collect();
+    let after: Vec<u64> = done
+        .iter()
+        .filter(|(_, sent, _)| *sent >= returned)
+        .map(|d| d.0)
+        .collect();
+    eprintln!(
+        "{} writes acknowledged before, {} asked for after, {} during",
+        before.len(),
+        after.len(),
+        done.len() - before.len() - after.len()
+    );
+    assert!(
+        before.len() >= 10 && after.len() >= 10,
+        "the writer kept writing"
+    );
+    assert!(
+        (after[0] as usize) < (BLOCKS as usize),
+        "the writer did not run out"
+    );
+
+    // The same connection keeps working: it reads what it wrote, before and after.
+    for &i in [
+        before[0],
+        *before.last().unwrap(),
+        after[0],
+        *after.last().unwrap(),
+    ]
+    .iter()
+    {
+        client.run(&format!("read -P {} {} {BLOCK}", pattern(i), i * BLOCK));
+    }
+    client.run(&format!("write -P 0xee {} {BLOCK}", BLOCKS * BLOCK));
+    assert!(
+        !client.log.contains("reconnect") && !client.log.contains("Connection"),
+        "{}",
+        client.log
+    );
+    drop(client);
+    assert_eq!(store.daemon_pid(&v), Some(pid), "the same daemon serves on");
+    assert_eq!(store.served(&v), Some(export));
+    assert_eq!(info.size_bytes, 256 * MIB);
+    // Grown while served, through the daemon, whose top is now the new layer.
+    store.grow(&v, 512 * MIB).unwrap();
+    assert_eq!(store.info(&v).unwrap().size_bytes, 512 * MIB);
+    assert_eq!(store.snapshot_info(&snap).unwrap().size_bytes, 256 * MIB);
+
+    // The snapshot holds exactly what was acknowledged before.
+    store.create(&w, 256 * MIB, false, Some(&snap)).unwrap();
+    assert!(matches!(
+        store.grow(&w, 128 * MIB),
+        Err(Error::InvalidParameterValue(_))
+    ));
+    let mut reads: Vec<String> = before
+        .iter()
+        .map(|i| format!("read -P {} {} {BLOCK}", pattern(*i), i * BLOCK))
+        .collect();
+    reads.extend(
+        after
+            .iter()
+            .map(|i| format!("read -P 0 {} {BLOCK}", i * BLOCK)),
+    );
+    check(&store, &w, &reads);
+    // The volume holds everything.
+    let mut all: Vec<String> = done
+        .iter()
+        .map(|(i, _, _)| format!("read -P {} {} {BLOCK}", pattern(*i), i * BLOCK))
+        .collect();
+    all.push("read -P 0 300M 1M".into());
+    check(&store, &v, &all);
+}
+
+/// Every run of a byte in the files under `dir`.
+fn any_file_holds(dir: &Path, byte: u8, len: usize) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| contains_run(&std::fs::read(p).unwrap(), byte, len))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+/// Snapshots of encrypted volumes, and volumes made from them, are encrypted at rest;
+/// an encrypted copy of a plain snapshot is too, and reads back.
+#[test]
+fn encrypted_snapshots_and_copies_hold_no_plaintext() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
+    let (e, f, p, g) = (
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+    );
+    let (se, se2, sp, sc, sc2) = (
+        SnapshotId::generate(),
+        SnapshotId::generate(),
+        SnapshotId::generate(),
+        SnapshotId::generate(),
+        SnapshotId::generate(),
+    );
+    let _cleanup = Unserve(&store, vec![e.clone(), f.clone(), p.clone(), g.clone()]);
+
+    store.create(&e, 64 * MIB, true, None).unwrap();
+    check(&store, &e, &cmds(&["write -P 0x5a 0 4M"]));
+    let t = Instant::now();
+    let info = store.snapshot(&e, &se).unwrap(); // while served
+    eprintln!("snapshot of a served encrypted volume: {:.0} ms", ms(t));
+    assert!(info.encrypted);
+    assert!(store.is_encrypted(&e));
+    // Asked unencrypted, a volume from an encrypted snapshot is encrypted all the same.
+    store.create(&f, 64 * MIB, false, Some(&se)).unwrap();
+    assert!(store.is_encrypted(&f));
+    check(
+        &store,
+        &f,
+        &cmds(&[
+            "read -P 0x5a 0 4M",
+            "write -P 0x5a 4M 1M",
+            "read -P 0x5a 0 5M",
+        ]),
+    );
+    check(&store, &e, &cmds(&["write -P 0x5a 8M 1M"]));
+    // A copy of an encrypted snapshot shares its layers.
+    let layers_before = count_files(store.layers_dir());
+    let copied = store.copy_snapshot(&se, &se2, true).unwrap();
+    assert_eq!(copied, store.snapshot_info(&se).unwrap());
+    assert_eq!(count_files(store.layers_dir()), layers_before);
+    store.unserve(&e).unwrap();
+    store.unserve(&f).unwrap();
+    let leaks = any_file_holds(store.layers_dir(), 0x5a, 64);
+    assert!(leaks.is_empty(), "plaintext in {leaks:?}");
+
+    // A plain snapshot, and its encrypted copy.
+    store.create(&p, 64 * MIB, false, None).unwrap();
+    check(
+        &store,
+        &p,
+        &cmds(&["write -P 0x6b 0 4M", "write -P 0x6c 32M 1M"]),
+    );
+    store.unserve(&p).unwrap();
+    let plain = store.snapshot(&p, &sp).unwrap();
+    assert!(!plain.encrypted);
+    let t = Instant::now();
+    let copy = store.copy_snapshot(&sp, &sc, true).unwrap();
+    eprintln!(
+        "encrypted copy of a snapshot of 5 MiB written: {:.0} ms, stores {} bytes",
+        ms(t),
+        copy.stored_bytes
+    );
+    assert!(copy.encrypted);
+    assert_eq!(copy.size_bytes, 64 * MIB);
+    assert_eq!(store.copy_snapshot(&sp, &sc, true).unwrap(), copy);
+    // Unencrypted, a copy shares the layer.
+    assert_eq!(store.copy_snapshot(&sp, &sc2, false).unwrap(), plain);
+    // Once the plain volume and snapshots are gone, no layer holds the plaintext.
+    store.delete(&p).unwrap();
+    store.delete_snapshot(&sp).unwrap();
+    store.delete_snapshot(&sc2).unwrap();
+    let leaks = any_file_holds(store.layers_dir(), 0x6b, 64);
+    assert!(leaks.is_empty(), "plaintext in {leaks:?}");
+    store.create(&g, 64 * MIB, false, Some(&sc)).unwrap();
+    assert!(store.is_encrypted(&g));
+    check(
+        &store,
+        &g,
+        &cmds(&[
+            "read -P 0x6b 0 4M",
+            "read -P 0x6c 32M 1M",
+            "read -P 0 40M 1M",
+        ]),
+    );
+    store.unserve(&g).unwrap();
+    let leaks = any_file_holds(store.layers_dir(), 0x6b, 64);
+    assert!(leaks.is_empty(), "plaintext in {leaks:?}");
+}
+
+/// Deleting a volume or a snapshot keeps the layers others still read through, and
+/// deleting everything leaves nothing behind.
+#[test]
+fn deleting_keeps_what_others_need_and_removes_the_rest() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
+    let (v, w, x, y) = (
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+    );
+    let (s1, s2) = (SnapshotId::generate(), SnapshotId::generate());
+    let _cleanup = Unserve(&store, vec![v.clone(), w.clone(), x.clone(), y.clone()]);
+    store.create(&v, 64 * MIB, true, None).unwrap();
+    check(&store, &v, &cmds(&["write -P 0x11 0 2M"]));
+    store.snapshot(&v, &s1).unwrap();
+    check(&store, &v, &cmds(&["write -P 0x22 2M 2M"]));
+    store.snapshot(&v, &s2).unwrap();
+    store.create(&w, 64 * MIB, false, Some(&s1)).unwrap();
+    store.create(&x, 64 * MIB, false, Some(&s2)).unwrap();
+
+    let t = Instant::now();
+    store.delete(&v).unwrap();
+    store.delete_snapshot(&s1).unwrap();
+    store.delete_snapshot(&s1).unwrap();
+    eprintln!("volume and snapshot deleted in {:.0} ms", ms(t));
+    assert_eq!(store.list_snapshots(), vec![s2.clone()]);
+    assert!(store.snapshot_info(&s1).is_none());
+    check(
+        &store,
+        &w,
+        &cmds(&["read -P 0x11 0 2M", "read -P 0 2M 2M", "write -P 0x33 0 1M"]),
+    );
+    // A sibling served from the same snapshot while another is grown offline.
+    store.create(&y, 64 * MIB, false, Some(&s2)).unwrap();
+    check(&store, &y, &cmds(&["read -P 0x22 2M 2M"]));
+    store.grow(&x, 128 * MIB).unwrap();
+    check(
+        &store,
+        &x,
+        &cmds(&[
+            "read -P 0x11 0 2M",
+            "read -P 0x22 2M 2M",
+            "read -P 0 100M 1M",
+        ]),
+    );
+
+    for id in [&w, &x, &y] {
+        store.delete(id).unwrap();
+    }
+    assert!(
+        count_files(store.layers_dir()) > 0,
+        "s2 still holds its layers"
+    );
+    store.delete_snapshot(&s2).unwrap();
+    assert!(store.list().is_empty() && store.list_snapshots().is_empty());
+    assert_empty_store(&store);
+}
+
+/// The child half of [`interrupted_snapshots_roll_forward_with_the_daemon_live`]: takes
+/// a snapshot and dies at the crash point its parent names. Does nothing on its own.
+#[test]
+fn crash_helper_takes_a_snapshot() {
+    let Ok(dir) = std::env::var("STRATO_TEST_CRASH_STORE") else {
+        return;
+    };
+    let vol = VolumeId::parse_str(&std::env::var("STRATO_TEST_CRASH_VOLUME").unwrap()).unwrap();
+    let snap =
+        SnapshotId::parse_str(&std::env::var("STRATO_TEST_CRASH_SNAPSHOT").unwrap()).unwrap();
+    let store = Qcow2VolumeStore::open(Path::new(&dir)).unwrap();
+    store.snapshot(&vol, &snap).unwrap();
+    panic!("the crash point was not reached");
+}
+
+/// A snapshot interrupted at any step (the process killed there) is rolled forward by
+/// the next `open`, while the daemon keeps serving the same client.
+#[test]
+fn interrupted_snapshots_roll_forward_with_the_daemon_live() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path().join("volumes");
+    let store = Qcow2VolumeStore::open(&dir).unwrap();
+    let v = VolumeId::generate();
+    let _cleanup = Unserve(&store, vec![v.clone()]);
+    store.create(&v, 64 * MIB, true, None).unwrap();
+    let export = store.serve(&v, DiskLimits::default(), None).unwrap();
+    let pid = store.daemon_pid(&v).unwrap();
+    let mut client = IoClient::connect(&export);
+    let points = [
+        "snapshot-intent-written",
+        "snapshot-layer-made",
+        "snapshot-overlay-added",
+        "snapshot-switched",
+        "snapshot-recorded",
+        "snapshot-top-moved",
+    ];
+    let mut snaps = vec![];
+    for (n, point) in points.iter().enumerate() {
+        let byte = 0x10 + n;
+        client.run(&format!("write -P {byte} 0 1M"));
+        let snap = SnapshotId::generate();
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_helper_takes_a_snapshot", "--exact", "--nocapture"])
+            .env("STRATO_CRASH_AT", point)
+            .env("STRATO_TEST_CRASH_STORE", &dir)
+            .env("STRATO_TEST_CRASH_VOLUME", v.as_str())
+            .env("STRATO_TEST_CRASH_SNAPSHOT", snap.as_str())
+            .output()
             .unwrap();
-    q.execute(
-        "blockdev-snapshot-sync",
-        Some(serde_json::json!({
-            "node-name": daemon::NODE_DISK,
-            "snapshot-file": overlay.display().to_string(),
-            "snapshot-node-name": "vol-snap-test",
-            "format": "qcow2",
-        })),
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("STRATO_CRASH_AT={point}: aborting")),
+            "{point}: {stderr}"
+        );
+        assert!(store.dir().join(v.as_str()).join("snapshot.next").exists());
+
+        // "Restart".
+        let t = Instant::now();
+        let store = Qcow2VolumeStore::open(&dir).unwrap();
+        eprintln!("{point}: recovered at open in {:.0} ms", ms(t));
+        assert!(!store.dir().join(v.as_str()).join("snapshot.next").exists());
+        assert_eq!(
+            store.daemon_pid(&v),
+            Some(pid),
+            "{point}: the daemon lives on"
+        );
+        if *point == "snapshot-intent-written" {
+            // Never made: the snapshot does not exist, and asking again takes it.
+            assert!(store.snapshot_info(&snap).is_none());
+            store.snapshot(&v, &snap).unwrap();
+        }
+        let info = store.snapshot_info(&snap).unwrap();
+        assert!(info.encrypted && info.size_bytes == 64 * MIB, "{info:?}");
+        // The daemon writes the new top: what the client writes now is not in it.
+        client.run("write -P 0xff 0 1M");
+        client.run("read -P 0xff 0 1M");
+        snaps.push((snap, byte));
+    }
+    // Each snapshot holds what was written before it, through one chain per snapshot.
+    assert_eq!(store.chain_paths(&v).len(), points.len() + 1);
+    for (snap, byte) in &snaps {
+        let from = VolumeId::generate();
+        store.create(&from, 64 * MIB, false, Some(snap)).unwrap();
+        check(&store, &from, &[format!("read -P {byte} 0 1M")]);
+        store.delete(&from).unwrap();
+    }
+    assert!(!client.log.contains("Connection"), "{}", client.log);
+}
+
+/// A volume directory of the one-file layout (`disk.qcow2`, `key`) becomes a layer at
+/// `open`, also when a migration was interrupted half-way.
+#[test]
+fn old_layout_volumes_are_migrated_at_open() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path().join("volumes");
+    let (plain, secret, never) = (
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    // The old layout, as the store made it before layers.
+    for id in [&plain, &secret, &never] {
+        std::fs::create_dir_all(dir.join(id.as_str())).unwrap();
+    }
+    let plain_disk = dir.join(plain.as_str()).join("disk.qcow2");
+    let p = plain_disk.to_str().unwrap();
+    run(&["qemu-img", "create", "-q", "-f", "qcow2", p, "64M"]);
+    run(&["qemu-io", "-f", "qcow2", "-c", "write -P 0x42 0 1M", p]);
+    let secret_dir = dir.join(secret.as_str());
+    let key = secret_dir.join("key");
+    std::fs::write(&key, "ab".repeat(32)).unwrap();
+    let secret_obj = format!("secret,id=k,file={},format=raw", key.display());
+    let s = secret_dir.join("disk.qcow2");
+    let s = s.to_str().unwrap();
+    run(&[
+        "qemu-img",
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "--object",
+        &secret_obj,
+        "-o",
+        "encrypt.format=luks,encrypt.key-secret=k,encrypt.iter-time=10",
+        s,
+        "64M",
+    ]);
+    run(&[
+        "qemu-io",
+        "--object",
+        &secret_obj,
+        "--image-opts",
+        "-c",
+        "write -P 0x43 0 1M",
+        &format!("driver=qcow2,file.filename={s},encrypt.key-secret=k"),
+    ]);
+    // The encrypted one was half migrated: its record written and key moved, when the
+    // process died.
+    let layer = secret.as_str().trim_start_matches("vol-").to_string();
+    let layers = dir.join("layers");
+    std::fs::create_dir_all(&layers).unwrap();
+    std::fs::write(
+        layers.join(format!("{layer}.json")),
+        r#"{"parent":null,"encrypted":true}"#,
     )
     .unwrap();
-    assert!(qemu_io(&export, &["write -P 0xbb 0 1M".to_string()], None).0);
-    let frozen = Command::new("qemu-io")
-        .args(["-r", "-U", "-f", "qcow2", "-c", "read -P 0xaa 0 1M"])
-        .arg(store.disk_path(&id))
+    std::fs::rename(&key, layers.join(format!("{layer}.key"))).unwrap();
+
+    // The plain one is served by a daemon started before layers (its nodes named
+    // "vol-file", "vol-disk"), which the migration must not disturb.
+    let vd = dir.join(plain.as_str());
+    let path = |f: &str| vd.join(f).display().to_string();
+    let legacy = Command::new("qemu-storage-daemon")
+        .args(["--daemonize", "--pidfile", &path("qsd.pid"), "--chardev"])
+        .arg(format!(
+            "socket,id=qmp,path={},server=on,wait=off",
+            path("qsd.sock")
+        ))
+        .args(["--monitor", "chardev=qmp", "--blockdev"])
+        .arg(
+            serde_json::json!({"driver": "file", "node-name": "vol-file",
+                               "filename": path("disk.qcow2")})
+            .to_string(),
+        )
+        .arg("--blockdev")
+        .arg(r#"{"driver":"qcow2","node-name":"vol-disk","file":"vol-file"}"#)
+        .arg("--object")
+        .arg(r#"{"qom-type":"throttle-group","id":"vol-limits","limits":{}}"#)
+        .arg("--blockdev")
+        .arg(r#"{"driver":"throttle","node-name":"vol-throttle","throttle-group":"vol-limits","file":"vol-disk"}"#)
+        .arg("--nbd-server")
+        .arg(serde_json::json!({"addr": {"type": "unix", "path": path("nbd.sock")}}).to_string())
+        .arg("--export")
+        .arg(r#"{"type":"nbd","id":"vol-export","node-name":"vol-throttle","name":"legacy","writable":true}"#)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&frozen.stdout);
-    assert!(frozen.status.success() && !text.contains("fail"), "{text}");
-    assert!(qemu_io(&export, &["read -P 0xbb 0 1M".to_string()], None).0);
-    store.delete(&id).unwrap();
+    assert!(legacy.status.success(), "{legacy:?}");
+    let legacy = NbdExport {
+        socket: vd.join("nbd.sock"),
+        name: "legacy".into(),
+    };
+
+    let t = Instant::now();
+    let store = Qcow2VolumeStore::open(&dir).unwrap();
+    eprintln!("two volumes migrated at open in {:.0} ms", ms(t));
+    let _cleanup = Unserve(&store, vec![plain.clone(), secret.clone()]);
+    let mut want = vec![plain.clone(), secret.clone()];
+    want.sort();
+    assert_eq!(
+        store.list(),
+        want,
+        "a directory without a disk is no volume"
+    );
+    // The old daemon serves on, and a snapshot switches it too.
+    let pid = store.daemon_pid(&plain).unwrap();
+    let io = |cmds: &[&str]| {
+        let (ok, out) = qemu_io(&legacy, &self::cmds(cmds), None);
+        assert!(ok, "{out}");
+    };
+    io(&["read -P 0x42 0 1M", "write -P 0x44 1M 1M"]);
+    let old_snap = SnapshotId::generate();
+    store.snapshot(&plain, &old_snap).unwrap();
+    io(&["write -P 0x45 1M 1M", "read -P 0x42 0 1M"]);
+    assert_eq!(store.daemon_pid(&plain), Some(pid));
+    let from_old = VolumeId::generate();
+    let _cleanup0 = Unserve(&store, vec![from_old.clone()]);
+    store
+        .create(&from_old, 64 * MIB, false, Some(&old_snap))
+        .unwrap();
+    check(
+        &store,
+        &from_old,
+        &cmds(&["read -P 0x42 0 1M", "read -P 0x44 1M 1M"]),
+    );
+    store.unserve(&plain).unwrap();
+    assert!(store.daemon_pid(&plain).is_none());
+    check(&store, &plain, &cmds(&["read -P 0x45 1M 1M"]));
+
+    for id in [&plain, &secret] {
+        assert!(store.disk_path(id).starts_with(store.layers_dir()));
+        assert!(!dir.join(id.as_str()).join("disk.qcow2").exists());
+        assert_eq!(store.info(id).unwrap().size_bytes, 64 * MIB);
+    }
+    assert!(!store.is_encrypted(&plain) && store.is_encrypted(&secret));
+    check(&store, &plain, &cmds(&["read -P 0x42 0 1M"]));
+    check(&store, &secret, &cmds(&["read -P 0x43 0 1M"]));
+    // Opening again changes nothing; migrated volumes snapshot like any other.
+    let again = Qcow2VolumeStore::open(&dir).unwrap();
+    want.push(from_old.clone());
+    want.sort();
+    assert_eq!(again.list(), want);
+    let snap = SnapshotId::generate();
+    let copy = VolumeId::generate();
+    let _cleanup2 = Unserve(&again, vec![copy.clone()]);
+    assert!(again.snapshot(&secret, &snap).unwrap().encrypted);
+    again.create(&copy, 64 * MIB, false, Some(&snap)).unwrap();
+    check(&again, &copy, &cmds(&["read -P 0x43 0 1M"]));
+    check(&again, &secret, &cmds(&["read -P 0x43 0 1M"]));
 }

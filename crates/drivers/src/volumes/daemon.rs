@@ -7,27 +7,44 @@
 //! another host. The daemon runs daemonized with a pid file, so it outlives a restart
 //! of Strato and is found again through that file, as QEMU processes are.
 //!
-//! Its block graph has fixed node names, the same in every daemon, so later work
-//! (snapshots, migration, cross-host serving) can address them over the daemon's QMP
-//! socket without asking the daemon first:
+//! Its block graph has fixed names where the rest of Strato reaches it (the export and
+//! the throttle filter), and the layers of the volume's chain (see [`super::qcow2`])
+//! below it are named after their layer ids, so that a live snapshot can put a new
+//! layer on top without renaming anything:
 //!
 //! ```text
 //!   NBD export  id "vol-export", name = the serving's export name (see qcow2.rs)
 //!        │
-//!   "vol-throttle"  throttle filter, in throttle group object "vol-limits"
-//!        │
-//!   "vol-disk"      qcow2 format node (LUKS opened with secret object "vol-key")
-//!        │          ← the point-in-time layer: `blockdev-snapshot-sync` with
-//!        │            node-name "vol-disk" puts an overlay above it while the guest
-//!        │            writes (the throttle follows the overlay); the old file is then
-//!        │            a crash-consistent, read-only image of the volume
-//!   "vol-file"      file protocol node: <volume dir>/disk.qcow2
+//!   "vol-throttle"    throttle filter, in throttle group object "vol-limits": the
+//!        │            volume's top as a fixed name (resizes go through it)
+//!   "layer-<top>"     qcow2 format node of the writable top layer, opened with secret
+//!        │            object "key-<top>" when encrypted, over file node "file-<top>"
+//!        │  backing
+//!   "layer-<parent>"  read-only qcow2 node of the layer below ("file-<parent>",
+//!        │            "key-<parent>"), and so on down to a layer without a parent
+//!        ⋮  backing: null
 //! ```
+//!
+//! Every node of the chain is given on the command line from the layers' records,
+//! parents first, each with its `backing` named explicitly: the backing file names in
+//! the qcow2 headers are never followed.
+//!
+//! A snapshot while the daemon serves the volume (`switch_top`) adds the new, empty
+//! layer N as node `layer-<N>` (with `backing: null`, and its secret object first when
+//! encrypted), then `blockdev-snapshot` node `layer-<T>` → overlay `layer-<N>`: QEMU
+//! drains and flushes T, makes N's backing T, moves T's parent (the throttle filter)
+//! onto N and reopens T read-only, all in one step between two requests of the client,
+//! which stays connected. From then on the guest writes N, and T is the snapshot. The
+//! current top is therefore the read-write `layer-*` node, not a fixed name; a daemon
+//! started before layers existed names its top "vol-disk" (secret "vol-key", file
+//! "vol-file"), which `switch_top` accepts as the old top too.
 //!
 //! Files of the daemon in the volume's directory: `qsd.pid` (pid file), `qsd.sock`
 //! (QMP, root only), `nbd.sock` (the NBD server: only the client's uid may connect),
 //! `qsd.log` (its stderr).
 
+use super::img;
+use super::qcow2::layers::ChainLayer;
 use crate::proc::{io_err, kill, live_pid, signal, wait_gone};
 use crate::qemu::qmp::Qmp;
 use serde_json::{json, Value};
@@ -37,10 +54,8 @@ use std::time::{Duration, Instant};
 use strato_agent_api::DiskLimits;
 use strato_common::{Error, Result};
 
-/// The file protocol node (the qcow2 file on the host).
-pub const NODE_FILE: &str = "vol-file";
-/// The qcow2 format node: where snapshots attach.
-pub const NODE_DISK: &str = "vol-disk";
+/// The top node of a daemon started before volumes were made of layers.
+const LEGACY_NODE_DISK: &str = "vol-disk";
 /// The throttle filter node: what is exported.
 pub const NODE_THROTTLE: &str = "vol-throttle";
 /// The throttle group object holding the volume's limits (`qom-set` its `limits`).
@@ -78,11 +93,57 @@ impl Files {
 
 /// What a daemon is started with.
 pub(crate) struct Launch<'a> {
-    pub disk: &'a Path,
-    /// The key file of an encrypted volume.
-    pub key: Option<&'a Path>,
+    /// The volume's chain of layers, its top first.
+    pub chain: &'a [ChainLayer],
     pub limits: DiskLimits,
     pub export_name: &'a str,
+}
+
+/// The qcow2 format node of a layer.
+pub fn layer_node(layer: &str) -> String {
+    format!("layer-{layer}")
+}
+
+/// The file protocol node of a layer.
+pub fn file_node(layer: &str) -> String {
+    format!("file-{layer}")
+}
+
+/// The secret object of a layer's key, on the command line or over QMP.
+fn secret_json(l: &ChainLayer, key: &Path) -> Value {
+    json!({"qom-type": "secret", "id": img::secret_id(&l.id),
+           "file": key.display().to_string(), "format": "raw"})
+}
+
+/// The qcow2 node of a layer over its file node (given by name, or inline), with
+/// `backing` naming its parent's node (or `null`).
+fn layer_json(l: &ChainLayer, file: Value, backing: Value, writable: bool) -> Value {
+    let mut node = json!({
+        "driver": "qcow2",
+        "node-name": layer_node(&l.id),
+        "file": file,
+        "backing": backing,
+    });
+    if writable {
+        node["discard"] = json!("unmap");
+    } else {
+        node["read-only"] = json!(true);
+    }
+    if l.key.is_some() {
+        node["encrypt"] = json!({"format": "luks", "key-secret": img::secret_id(&l.id)});
+    }
+    node
+}
+
+fn file_json(l: &ChainLayer, writable: bool) -> Value {
+    let mut node = json!({"driver": "file", "node-name": file_node(&l.id),
+                          "filename": l.path.display().to_string()});
+    if writable {
+        node["discard"] = json!("unmap");
+    } else {
+        node["read-only"] = json!(true);
+    }
+    node
 }
 
 /// The throttle group's `limits` for a volume's [`DiskLimits`] (0 = unlimited). The
@@ -109,13 +170,11 @@ fn export_json(name: &str) -> Value {
 
 /// The daemon's command line. JSON option values spare escaping paths, except for the
 /// chardev, which only takes key=value (commas doubled).
-fn args(files: &Files, l: &Launch) -> Vec<String> {
-    let mut qcow2 = json!({
-        "driver": "qcow2",
-        "node-name": NODE_DISK,
-        "file": NODE_FILE,
-        "discard": "unmap",
-    });
+fn args(files: &Files, l: &Launch) -> Result<Vec<String>> {
+    let top = l
+        .chain
+        .first()
+        .ok_or_else(|| Error::Internal("a volume without layers".into()))?;
     let mut args: Vec<String> = vec![
         "--daemonize".into(),
         "--pidfile".into(),
@@ -128,39 +187,41 @@ fn args(files: &Files, l: &Launch) -> Vec<String> {
         "--monitor".into(),
         "chardev=qmp".into(),
     ];
-    if let Some(key) = l.key {
-        args.push("--object".into());
-        args.push(
-            json!({"qom-type": "secret", "id": super::img::SECRET_ID,
-                   "file": key.display().to_string(), "format": "raw"})
-            .to_string(),
-        );
-        qcow2["encrypt"] = json!({"format": "luks", "key-secret": super::img::SECRET_ID});
+    // Parents first: a node's backing must exist when it is added.
+    for (i, layer) in l.chain.iter().enumerate().rev() {
+        let writable = i == 0;
+        if let Some(key) = &layer.key {
+            args.push("--object".into());
+            args.push(secret_json(layer, key).to_string());
+        }
+        let backing = match l.chain.get(i + 1) {
+            Some(parent) => json!(layer_node(&parent.id)),
+            None => Value::Null,
+        };
+        args.push("--blockdev".into());
+        args.push(file_json(layer, writable).to_string());
+        args.push("--blockdev".into());
+        args.push(layer_json(layer, json!(file_node(&layer.id)), backing, writable).to_string());
     }
-    let blockdevs = [
-        json!({"driver": "file", "node-name": NODE_FILE,
-               "filename": l.disk.display().to_string(), "discard": "unmap"}),
-        qcow2,
-        json!({"driver": "throttle", "node-name": NODE_THROTTLE,
-               "throttle-group": THROTTLE_GROUP, "file": NODE_DISK}),
-    ];
     args.push("--object".into());
     args.push(
         json!({"qom-type": "throttle-group", "id": THROTTLE_GROUP,
                "limits": limits_json(l.limits)})
         .to_string(),
     );
-    for b in blockdevs {
-        args.push("--blockdev".into());
-        args.push(b.to_string());
-    }
+    args.push("--blockdev".into());
+    args.push(
+        json!({"driver": "throttle", "node-name": NODE_THROTTLE,
+               "throttle-group": THROTTLE_GROUP, "file": layer_node(&top.id)})
+        .to_string(),
+    );
     args.push("--nbd-server".into());
     args.push(
         json!({"addr": {"type": "unix", "path": files.nbd().display().to_string()}}).to_string(),
     );
     args.push("--export".into());
     args.push(export_json(l.export_name).to_string());
-    args
+    Ok(args)
 }
 
 /// The daemon's pid when one serves this directory.
@@ -174,7 +235,7 @@ pub(crate) fn start(files: &Files, l: &Launch) -> Result<u32> {
     remove_leftovers(files)?;
     let log = std::fs::File::create(files.log()).map_err(|e| io_err("creating qsd.log", e))?;
     let mut cmd = Command::new(BINARY);
-    cmd.args(args(files, l))
+    cmd.args(args(files, l)?)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| io_err("qsd.log", e))?)
         .stderr(log);
@@ -295,6 +356,74 @@ pub(crate) fn resize(files: &Files, export_name: &str, size_bytes: u64) -> Resul
     added.map(|_| ())
 }
 
+/// The daemon's named nodes: name → (read-only, depth of its backing chain).
+fn nodes(q: &mut Qmp) -> Result<std::collections::HashMap<String, (bool, u64)>> {
+    // Not `flat`: only the full form counts the backing chain a node really has (the
+    // `backing_file` field is the name in the qcow2 header, whether opened or not).
+    let list = q.execute("query-named-block-nodes", None)?;
+    Ok(list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| {
+                    Some((
+                        n["node-name"].as_str()?.to_string(),
+                        (
+                            n["ro"].as_bool().unwrap_or(false),
+                            n["backing_file_depth"].as_u64().unwrap_or(0),
+                        ),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Puts layer `new` (an empty layer whose parent is `old`, the daemon's current top) on
+/// top of the running daemon's chain: see the module docs. Idempotent, and resumable at
+/// any step: a daemon whose `layer-<new>` node has its backing already is switched (then
+/// nothing is done and `false` returned); one where the node was added but not yet put
+/// on top gets only the `blockdev-snapshot`.
+pub(crate) fn switch_top(files: &Files, old: &str, new: &ChainLayer) -> Result<bool> {
+    let mut q = connect(files)?;
+    let nodes = nodes(&mut q)?;
+    let new_node = layer_node(&new.id);
+    if nodes.get(&new_node).is_some_and(|(_, depth)| *depth > 0) {
+        return Ok(false);
+    }
+    let old_node = [layer_node(old), LEGACY_NODE_DISK.to_string()]
+        .into_iter()
+        .find(|n| nodes.get(n).is_some_and(|(ro, _)| !ro))
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "qemu-storage-daemon in {} does not write layer {old}",
+                files.dir.display()
+            ))
+        })?;
+    if !nodes.contains_key(&new_node) {
+        if let Some(key) = &new.key {
+            let objects = q.execute("qom-list", Some(json!({"path": "/objects"})))?;
+            let id = img::secret_id(&new.id);
+            let have = objects
+                .as_array()
+                .is_some_and(|a| a.iter().any(|o| o["name"] == id.as_str()));
+            if !have {
+                q.execute("object-add", Some(secret_json(new, key)))?;
+            }
+        }
+        q.execute(
+            "blockdev-add",
+            Some(layer_json(new, file_json(new, true), Value::Null, true)),
+        )?;
+        strato_common::crash::point("snapshot-overlay-added");
+    }
+    q.execute(
+        "blockdev-snapshot",
+        Some(json!({"node": old_node, "overlay": new_node})),
+    )?;
+    Ok(true)
+}
+
 /// Waits for an event (queued or new).
 fn wait_event(q: &mut Qmp, name: &str, timeout: Duration) -> Result<Value> {
     let deadline = Instant::now() + timeout;
@@ -333,30 +462,61 @@ mod tests {
     }
 
     #[test]
-    fn command_line_names_the_stable_nodes() {
+    fn command_line_names_the_stable_nodes_and_every_layer() {
         let files = Files {
             dir: PathBuf::from("/v/vol-1,2"),
         };
+        let chain = [
+            ChainLayer {
+                id: "bb".into(),
+                path: PathBuf::from("/v/layers/bb.qcow2"),
+                key: Some(PathBuf::from("/v/layers/bb.key")),
+            },
+            ChainLayer {
+                id: "aa".into(),
+                path: PathBuf::from("/v/layers/aa.qcow2"),
+                key: None,
+            },
+        ];
         let a = args(
             &files,
             &Launch {
-                disk: Path::new("/v/vol-1,2/disk.qcow2"),
-                key: Some(Path::new("/v/vol-1,2/key")),
+                chain: &chain,
                 limits: DiskLimits::default(),
                 export_name: "vol-x",
             },
         )
-        .join(" ");
-        assert!(a.contains("path=/v/vol-1,,2/qsd.sock"), "{a}");
+        .unwrap();
+        let joined = a.join(" ");
+        assert!(joined.contains("path=/v/vol-1,,2/qsd.sock"), "{joined}");
         for needle in [
-            r#""node-name":"vol-file""#,
-            r#""node-name":"vol-disk""#,
             r#""node-name":"vol-throttle""#,
-            r#""key-secret":"vol-key""#,
+            r#""file":"layer-bb""#,
+            r#""key-secret":"key-bb""#,
+            r#""id":"key-bb""#,
             r#""id":"vol-export""#,
             r#""name":"vol-x""#,
         ] {
-            assert!(a.contains(needle), "{needle} in {a}");
+            assert!(joined.contains(needle), "{needle} in {joined}");
         }
+        assert!(!joined.contains("key-aa"), "{joined}");
+        // Parents come first, each node names its backing, and only the top is written.
+        let blockdevs: Vec<Value> = a
+            .windows(2)
+            .filter(|w| w[0] == "--blockdev")
+            .map(|w| serde_json::from_str(&w[1]).unwrap())
+            .collect();
+        let names: Vec<&str> = blockdevs
+            .iter()
+            .map(|b| b["node-name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["file-aa", "layer-aa", "file-bb", "layer-bb", "vol-throttle"]
+        );
+        assert!(blockdevs[1]["backing"].is_null());
+        assert_eq!(blockdevs[1]["read-only"], true);
+        assert_eq!(blockdevs[3]["backing"], "layer-aa");
+        assert!(blockdevs[3].get("read-only").is_none());
     }
 }

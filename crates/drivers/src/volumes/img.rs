@@ -1,23 +1,34 @@
-//! `qemu-img`: making, measuring and growing qcow2 files that no process is serving.
+//! `qemu-img`: making, measuring, growing and flattening the qcow2 files of layers that
+//! no process is writing.
 //!
-//! Encrypted disks are LUKS inside qcow2. QEMU reads their key from a file through a
-//! `secret` object (`file=`, never a command-line value), so the key never appears in
-//! a process list.
+//! Encrypted layers are LUKS inside qcow2. QEMU reads a layer's key from its file
+//! through a `secret` object (`file=`, never a command-line value), so a key never
+//! appears in a process list. Each encrypted layer has a secret object of its own,
+//! `key-<layer id>` ([`secret_id`]), in every QEMU command line.
+//!
+//! A chain of layers is always opened from the layers' records, never from the backing
+//! file names in the qcow2 headers: qemu-img gets a `json:` filename naming every
+//! layer's file, key and parent ([`chain_json`]), as the daemon gets one `--blockdev`
+//! per layer.
 
+use super::qcow2::layers::ChainLayer;
 use super::VolumeInfo;
 use crate::proc::io_err;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use strato_common::{Error, Result};
 
-/// The id of the secret object holding a volume's key in every QEMU command line.
-pub(crate) const SECRET_ID: &str = "vol-key";
-
 /// PBKDF2 time per LUKS key slot, in ms. The passphrase is itself a random 256-bit
-/// key, so stretching it protects nothing; a short time keeps opening a disk (every
-/// serve) fast. (Making one still takes about a second and a half: qemu-img always
+/// key, so stretching it protects nothing; a short time keeps opening a layer (every
+/// serve) fast. (Making one still takes about two seconds: qemu-img always
 /// benchmarks the hash first.)
 const LUKS_ITER_TIME_MS: u32 = 10;
+
+/// The id of the secret object holding a layer's key.
+pub(crate) fn secret_id(layer: &str) -> String {
+    format!("key-{layer}")
+}
 
 /// Keyval escaping for a path inside a QEMU option string (commas are doubled).
 fn kv(path: &Path) -> String {
@@ -25,8 +36,13 @@ fn kv(path: &Path) -> String {
 }
 
 /// `--object secret,…` reading a key file.
-fn secret_object(key: &Path) -> String {
-    format!("secret,id={SECRET_ID},file={},format=raw", kv(key))
+fn secret_object(id: &str, key: &Path) -> String {
+    format!("secret,id={id},file={},format=raw", kv(key))
+}
+
+/// `-o` options encrypting a new image with the key in secret object `secret`.
+fn encrypt_opts(secret: &str) -> String {
+    format!("encrypt.format=luks,encrypt.key-secret={secret},encrypt.iter-time={LUKS_ITER_TIME_MS}")
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<Vec<u8>> {
@@ -42,20 +58,32 @@ fn run(what: &str, cmd: &mut Command) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// Makes a sparse qcow2 file of `size_bytes` (LUKS-encrypted with the key in `key`).
-pub(crate) fn create(path: &Path, size_bytes: u64, key: Option<&Path>) -> Result<()> {
+/// Makes a sparse qcow2 file of `size_bytes`, LUKS-encrypted with `key` (secret object
+/// id, key file), over `backing` (a parent layer's file, which is not opened: its name
+/// in the header is informative only, see the module docs).
+pub(crate) fn create(
+    path: &Path,
+    size_bytes: u64,
+    key: Option<(&str, &Path)>,
+    backing: Option<&Path>,
+) -> Result<()> {
     let mut cmd = Command::new("qemu-img");
     cmd.args(["create", "-q", "-f", "qcow2"]);
-    if let Some(key) = key {
-        cmd.arg("--object").arg(secret_object(key)).arg("-o").arg(format!(
-            "encrypt.format=luks,encrypt.key-secret={SECRET_ID},encrypt.iter-time={LUKS_ITER_TIME_MS}"
-        ));
+    if let Some(backing) = backing {
+        cmd.args(["-u", "-F", "qcow2", "-b"]).arg(backing);
+    }
+    if let Some((secret, key)) = key {
+        cmd.arg("--object")
+            .arg(secret_object(secret, key))
+            .arg("-o")
+            .arg(encrypt_opts(secret));
     }
     cmd.arg(path).arg(size_bytes.to_string());
     run("qemu-img create", &mut cmd).map(|_| ())
 }
 
-/// Sizes of a qcow2 file. `-U` (force-share) lets it read a disk a daemon has open.
+/// Sizes of one qcow2 file (its parents are not opened). `-U` (force-share) lets it
+/// read a layer a daemon has open.
 pub(crate) fn info(path: &Path) -> Option<VolumeInfo> {
     let out = Command::new("qemu-img")
         .args(["info", "--output=json", "-U"])
@@ -72,39 +100,105 @@ pub(crate) fn info(path: &Path) -> Option<VolumeInfo> {
     })
 }
 
-/// Grows a qcow2 file nobody has open. An encrypted one must be opened with its key,
-/// hence `--image-opts`.
-pub(crate) fn resize(path: &Path, size_bytes: u64, key: Option<&Path>) -> Result<()> {
-    let mut cmd = Command::new("qemu-img");
-    cmd.args(["resize", "-q"]);
-    match key {
-        Some(key) => {
-            cmd.arg("--object")
-                .arg(secret_object(key))
-                .arg("--image-opts")
-                .arg(format!(
-                    "driver=qcow2,file.filename={},encrypt.key-secret={SECRET_ID}",
-                    kv(path)
-                ));
+/// The blockdev options of a chain (top first) as one nested JSON object: each layer a
+/// qcow2 node over its file, with its key when encrypted and its parent as `backing`
+/// (`null` below the last). Layers below the top are opened read-only.
+pub(crate) fn chain_json(chain: &[ChainLayer]) -> Value {
+    let mut below = Value::Null;
+    for (i, l) in chain.iter().enumerate().rev() {
+        let mut node = json!({
+            "driver": "qcow2",
+            "file": {"driver": "file", "filename": l.path.display().to_string()},
+            "backing": below,
+        });
+        if l.key.is_some() {
+            node["encrypt"] = json!({"format": "luks", "key-secret": secret_id(&l.id)});
         }
-        None => {
-            cmd.args(["-f", "qcow2"]).arg(path);
+        if i > 0 {
+            node["read-only"] = json!(true);
+        }
+        below = node;
+    }
+    below
+}
+
+/// `--object` arguments with the keys of a chain's encrypted layers.
+fn chain_secrets(cmd: &mut Command, chain: &[ChainLayer]) {
+    for l in chain {
+        if let Some(key) = &l.key {
+            cmd.arg("--object")
+                .arg(secret_object(&secret_id(&l.id), key));
         }
     }
-    cmd.arg(size_bytes.to_string());
+}
+
+fn chain_filename(chain: &[ChainLayer]) -> String {
+    format!("json:{}", chain_json(chain))
+}
+
+/// Grows the top of a chain nobody has open (the chain is opened whole, each layer
+/// with its key: a qcow2 driver growing over a parent wants to see it).
+pub(crate) fn resize(chain: &[ChainLayer], size_bytes: u64) -> Result<()> {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["resize", "-q"]);
+    chain_secrets(&mut cmd, chain);
+    cmd.arg(chain_filename(chain)).arg(size_bytes.to_string());
     run("qemu-img resize", &mut cmd).map(|_| ())
+}
+
+/// Copies what a chain (top first) reads as into a new qcow2 file without a parent,
+/// LUKS-encrypted with `key` (secret object id, key file). Sparse: what reads as zeros
+/// is not written. The chain's layers are only read (`-U`: one of them may be open in a
+/// daemon as a read-only parent).
+pub(crate) fn convert(chain: &[ChainLayer], out: &Path, key: Option<(&str, &Path)>) -> Result<()> {
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-q", "-U", "-O", "qcow2"]);
+    chain_secrets(&mut cmd, chain);
+    if let Some((secret, key)) = key {
+        cmd.arg("--object")
+            .arg(secret_object(secret, key))
+            .arg("-o")
+            .arg(encrypt_opts(secret));
+    }
+    cmd.arg(chain_filename(chain)).arg(out);
+    run("qemu-img convert", &mut cmd).map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn commas_in_paths_are_escaped() {
         assert_eq!(kv(Path::new("/a,b/c")), "/a,,b/c");
         assert_eq!(
-            secret_object(Path::new("/v/key")),
-            "secret,id=vol-key,file=/v/key,format=raw"
+            secret_object("key-ab", Path::new("/v/ab.key")),
+            "secret,id=key-ab,file=/v/ab.key,format=raw"
         );
+    }
+
+    #[test]
+    fn chains_open_from_the_records() {
+        let chain = [
+            ChainLayer {
+                id: "bb".into(),
+                path: PathBuf::from("/v/layers/bb.qcow2"),
+                key: Some(PathBuf::from("/v/layers/bb.key")),
+            },
+            ChainLayer {
+                id: "aa".into(),
+                path: PathBuf::from("/v/layers/aa.qcow2"),
+                key: None,
+            },
+        ];
+        let j = chain_json(&chain);
+        assert_eq!(j["file"]["filename"], "/v/layers/bb.qcow2");
+        assert_eq!(j["encrypt"]["key-secret"], "key-bb");
+        assert!(j.get("read-only").is_none());
+        assert_eq!(j["backing"]["file"]["filename"], "/v/layers/aa.qcow2");
+        assert_eq!(j["backing"]["read-only"], true);
+        assert!(j["backing"].get("encrypt").is_none());
+        assert!(j["backing"]["backing"].is_null());
     }
 }

@@ -1,46 +1,137 @@
-//! The qcow2 volume store: one sparse qcow2 file per volume, served to VMs by
-//! `qemu-storage-daemon`.
+//! The qcow2 volume store: volumes and snapshots made of immutable qcow2 *layers*,
+//! served to VMs by `qemu-storage-daemon`.
 //!
-//! Each volume lives in `<dir>/<vol-id>/`:
+//! A volume is a chain of layers: a writable top layer over the read-only layers of
+//! the snapshots it descends from. A snapshot freezes a volume's top layer as it is and
+//! gives the volume a new, empty top over it, so taking one copies nothing and takes
+//! milliseconds (two seconds for an encrypted volume: see `img.rs`), and each
+//! snapshot holds exactly the blocks written since the one before. A volume made from
+//! a snapshot is a new empty top over the snapshot's layer: usable at once, copy-on-write,
+//! and independent of the snapshot from then on (layers are never written once frozen,
+//! so deleting the snapshot only drops a name).
+//!
+//! Layout of the store's directory `<dir>`:
 //!
 //! | file | what |
 //! |---|---|
-//! | `disk.qcow2` | the disk (root, 0600), sparse: making 1 GiB or 1 TiB takes milliseconds |
-//! | `key` | an encrypted volume's key (root, 0600): 32 random bytes, hex-encoded (QEMU wants a LUKS passphrase as UTF-8); it exists nowhere else |
-//! | `serving.json` | while served: the export name, the client uid and the limits |
-//! | `qsd.pid`, `qsd.sock`, `nbd.sock`, `qsd.log` | the serving daemon's (see [`super::daemon`]) |
+//! | `layers/<layer>.qcow2` | a layer (root, 0600), sparse: making 1 GiB or 1 TiB takes milliseconds |
+//! | `layers/<layer>.json` | its record: `{"parent": <layer> or null, "encrypted": bool}` |
+//! | `layers/<layer>.key` | an encrypted layer's key (root, 0600): 32 random bytes, hex-encoded (QEMU wants a LUKS passphrase as UTF-8); it exists nowhere else. A volume's next layer gets a copy of its top's key; a volume made from a snapshot a new one |
+//! | `snapshots/<snap-id>.json` | a snapshot: `{"layer", "size_bytes", "encrypted"}`, the layer it froze (copies of a snapshot name the same layer) |
+//! | `<vol-id>/top` | the id of the volume's writable top layer: the volume exists when this file does |
+//! | `<vol-id>/snapshot.next` | while a snapshot is taken: `{"snap", "old", "new"}` (see the crash story) |
+//! | `<vol-id>/serving.json` | while served: the export name, the client uid and the limits |
+//! | `<vol-id>/qsd.pid`, `qsd.sock`, `nbd.sock`, `qsd.log` | the serving daemon's (see [`super::daemon`]) |
+//! | `.lock` | the store lock (an `flock`, see below) |
 //!
-//! A volume is made in `<dir>/.tmp-<vol-id>/` and renamed into place when complete; it
-//! is removed by renaming it to `<dir>/.del-<vol-id>-<random>/` first. Dot-names are
-//! never volumes, and leftovers of a crash are removed by the next `create` of that
-//! volume (`.tmp-`) or the next `open` (`.del-`).
+//! A layer's id is 16 random hex digits (the hex digits of the volume id for a volume
+//! migrated from the old layout). Chains are opened from the layer records, never from
+//! the backing file names in the qcow2 headers (see `img.rs` and
+//! [`super::daemon`]). Each snapshot adds a layer to its volume's chain for good, and
+//! chains only grow: a read of a block the top does not hold looks it up layer by layer
+//! down the chain, and serving opens every layer, so a volume snapshotted thousands of
+//! times pays for it in read latency and open time. Merging layers that no snapshot
+//! needs any longer (or a volume's layers once its snapshots are gone) is future work.
 //!
-//! Directories are mode 0711: a VM's QEMU, which runs as a uid of its own, must walk to
-//! `nbd.sock`, but may not list or read anything. Only the uid a volume is served to
-//! (and root) may connect to its `nbd.sock` (a socket connect needs write permission).
+//! Sizes: a volume's [`VolumeInfo::size_bytes`] is its top layer's virtual size, and
+//! its `allocated_bytes` the top layer's allocation alone (what was written since its
+//! last snapshot; the layers below are counted by the snapshots that hold them). A
+//! snapshot's `stored_bytes` is its layer's allocation on the host, qcow2 metadata
+//! (and an encrypted layer's 2 MiB LUKS header) included: the blocks that changed
+//! since the volume's previous snapshot. Snapshots sharing a layer (copies) each count
+//! it.
+//!
+//! Locking: one lock per volume in this process serializes the operations on a volume
+//! (serve, grow, snapshot, delete). The store lock `.lock` is held shared by everything
+//! that makes layers or records (from the first temporary file until a record or a
+//! volume references what was made) and exclusively by the garbage collector, which
+//! never waits for it: when it is busy, collection is left to the next operation that
+//! lets go of it (or the next `open`).
+//!
+//! Garbage collection (after deleting a volume or a snapshot, and at `open`) is mark and
+//! sweep: a layer is live when it is a volume's top, a snapshot's layer, either layer
+//! of a pending snapshot (`snapshot.next`), or the parent of a live layer; every other
+//! layer's files go (its key overwritten first), and so do temporary files. A record it
+//! cannot read stops it without removing anything.
+//!
+//! ## Crash story
+//!
+//! Everything is made under a temporary name and renamed into place: a layer's key and
+//! record, then its `.qcow2` last (a layer exists when its `.qcow2` does); a record, a
+//! `top`, an intent as `.tmp-<name>` then renamed; a new volume's directory as
+//! `<dir>/.tmp-<vol-id>/` (holding `top`, whose layer is made first). A crash leaves
+//! either the whole thing or nothing visible, plus unreferenced layers and temporary
+//! files that the next collection removes. A volume is removed by renaming its
+//! directory to `<dir>/.del-<vol-id>-<random>/` first (finished by the next `open`).
+//!
+//! A snapshot S of volume V whose top is layer T goes in steps, each followed by a
+//! crash point (`strato_common::crash::point`, see `STRATO_CRASH_AT`):
+//!
+//! 1. write `V/snapshot.next` = {S, old T, new N} (N a fresh id) — `snapshot-intent-written`
+//! 2. make layer N: empty, parent T, V's size and key — `snapshot-layer-made`
+//! 3. if a daemon serves V, put N on top of its chain over QMP (`blockdev-add` of N,
+//!    `snapshot-overlay-added`, then `blockdev-snapshot`; see [`super::daemon`]); from
+//!    here the guest writes N and T is frozen — `snapshot-switched`
+//! 4. write `snapshots/S.json` naming T — `snapshot-recorded`
+//! 5. write `V/top` = N — `snapshot-top-moved`
+//! 6. remove `V/snapshot.next`.
+//!
+//! Recovery rolls forward, at `open` and before any other operation on V: when N's
+//! `.qcow2` was never made, the intent is dropped (S does not exist; the caller, who got
+//! no answer, asks again); otherwise steps 3 to 6 are done again, each skipped when
+//! already done (a daemon whose chain has N on top already is left alone; a daemon that
+//! died needs nothing: it will be started over N). Rolling forward is always right: N
+//! starts empty over T, so V reads the same whichever is its top, and everything the
+//! guest wrote before the switch is in T. S is point-in-time at step 3.
+//!
+//! A volume directory of the old layout (`disk.qcow2` and `key` in it, no `top`) is
+//! migrated at `open`: the disk becomes the layer named by the volume id's hex digits
+//! (record first, then the key, then the disk renamed into `layers/`, then `top`
+//! written), resumable at any step. A daemon started before the migration keeps
+//! serving the same file (renaming does not disturb an open file).
+//!
+//! Directories are mode 0711 (the store and volume directories: a VM's QEMU, which runs
+//! as a uid of its own, must walk to `nbd.sock`, but may not list or read anything) or
+//! 0700 (`layers/`, `snapshots/`: only the daemons, which run as root, open layers).
+//! Only the uid a volume is served to (and root) may connect to its `nbd.sock` (a
+//! socket connect needs write permission).
 //!
 //! Each serving has an export name of its own (`<vol-id>-<random>`), kept for as long
 //! as the volume is served to the same client, also across a restart of the daemon
-//! (so the client's NBD connection simply reconnects). A new serving (after
-//! [`Qcow2VolumeStore::unserve`], or for another client) gets a new name, so a client
-//! that was cut off (a VM whose guest never released a force-detached disk) can never
-//! reconnect to the volume once it is attached elsewhere.
+//! (so the client's NBD connection simply reconnects) and across snapshots (the client
+//! stays connected). A new serving (after [`Qcow2VolumeStore::unserve`], or for another
+//! client) gets a new name, so a client that was cut off (a VM whose guest never
+//! released a force-detached disk) can never reconnect to the volume once it is
+//! attached elsewhere.
+
+// The layers live in a file of their own beside this one (declared here so that the
+// volumes module's list stays as it is).
+#[path = "layers.rs"]
+pub(crate) mod layers;
 
 use super::daemon::{self, Files, Launch};
-use super::{check_size, img, not_found, shrink_refused, SnapshotInfo, VolumeInfo, VolumeStore};
+use super::{
+    check_size, img, not_found, shrink_refused, snapshot_not_found, SnapshotInfo, VolumeInfo,
+    VolumeStore,
+};
 use crate::proc::{hex, io_err, random_bytes};
+use layers::{ChainLayer, Content, Key, Layers, Meta, StoreLock};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use strato_agent_api::DiskLimits;
+use strato_common::crash;
 use strato_common::{Error, Result, SnapshotId, VolumeId};
 
-/// Bytes of key per encrypted volume.
-const KEY_BYTES: usize = 32;
 /// The longest path a Unix socket may have (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// A volume directory's file naming its top layer.
+const TOP: &str = "top";
+/// A volume directory's snapshot intent.
+const INTENT: &str = "snapshot.next";
 
 /// Where a served volume can be reached over NBD.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,11 +158,37 @@ struct Serving {
     limits: DiskLimits,
 }
 
+/// A snapshot being taken (`<vol-id>/snapshot.next`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Intent {
+    snap: SnapshotId,
+    /// The volume's top when the snapshot began: the layer the snapshot freezes.
+    old: String,
+    /// The volume's next top.
+    new: String,
+}
+
+/// A snapshot (`snapshots/<snap-id>.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct SnapRecord {
+    /// The layer it froze (the top of its chain).
+    layer: String,
+    /// The volume's size when it was taken.
+    size_bytes: u64,
+    /// Whether every layer of its chain is encrypted.
+    encrypted: bool,
+}
+
 /// The qcow2 store (see the module documentation).
 pub struct Qcow2VolumeStore {
     dir: PathBuf,
+    layers: Layers,
+    /// The store lock (shared: making layers or records; exclusive: collecting).
+    store_lock: StoreLock,
+    /// A collection found the store lock busy: the next one to let go of it collects.
+    gc_wanted: AtomicBool,
     /// One lock per volume: operations on one volume are serialized (a serve racing a
-    /// delete…), operations on different volumes are not.
+    /// delete or a snapshot…), operations on different volumes are not.
     locks: Mutex<HashMap<VolumeId, Arc<Mutex<()>>>>,
 }
 
@@ -83,9 +200,33 @@ impl std::fmt::Debug for Qcow2VolumeStore {
     }
 }
 
+/// The store lock held shared; letting go of it runs a collection that was put off.
+struct Making<'a> {
+    store: &'a Qcow2VolumeStore,
+    lock: Option<std::fs::File>,
+}
+
+impl Drop for Making<'_> {
+    fn drop(&mut self) {
+        drop(self.lock.take());
+        if self.store.gc_wanted.load(Ordering::SeqCst) {
+            if let Err(e) = self.store.gc() {
+                tracing::warn!(error = %e, "volume store: collecting layers failed");
+            }
+        }
+    }
+}
+
+/// The layer id of a volume migrated from the one-file layout: its id's hex digits.
+fn migrated_layer(id: &VolumeId) -> String {
+    id.as_str().trim_start_matches("vol-").to_string()
+}
+
 impl Qcow2VolumeStore {
-    /// Opens (creating it if needed) the store's directory. Daemons serving its volumes
-    /// are found through their pid files on use: opening adopts them.
+    /// Opens (creating it if needed) the store's directory: finishes interrupted
+    /// deletions, migrates volumes of the one-file layout, rolls interrupted snapshots
+    /// forward and collects unreferenced layers. Daemons serving its volumes are found
+    /// through their pid files on use: opening adopts them.
     pub fn open(dir: &Path) -> Result<Qcow2VolumeStore> {
         std::fs::create_dir_all(dir).map_err(|e| io_err("creating volume dir", e))?;
         set_mode(dir, 0o711)?;
@@ -99,6 +240,11 @@ impl Qcow2VolumeStore {
                 dir.display()
             )));
         }
+        for sub in ["layers", "snapshots"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| io_err(&format!("creating {sub}"), e))?;
+            set_mode(&p, 0o700)?;
+        }
         // Deletions that a crash interrupted: the volumes were already gone.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
@@ -107,15 +253,41 @@ impl Qcow2VolumeStore {
                 }
             }
         }
-        Ok(Qcow2VolumeStore {
+        let store = Qcow2VolumeStore {
+            layers: Layers::new(dir.join("layers")),
+            store_lock: StoreLock::new(dir.join(".lock")),
+            gc_wanted: AtomicBool::new(false),
             dir,
             locks: Mutex::new(HashMap::new()),
-        })
+        };
+        store.migrate_all()?;
+        for id in store.list() {
+            let lock = store.lock(&id);
+            let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            // A volume whose snapshot cannot be finished now (its daemon does not
+            // answer) is retried before its next operation; the others open.
+            if let Err(e) = store.recover(&id) {
+                tracing::error!(volume = %id, error = %e, "could not finish an interrupted snapshot");
+            }
+        }
+        if let Err(e) = store.gc() {
+            tracing::error!(error = %e, "volume store: collecting layers failed");
+        }
+        Ok(store)
     }
 
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The directory holding every layer (`<dir>/layers`).
+    pub fn layers_dir(&self) -> &Path {
+        self.layers.dir()
+    }
+
+    fn snapshots_dir(&self) -> PathBuf {
+        self.dir.join("snapshots")
     }
 
     fn vol_dir(&self, id: &VolumeId) -> PathBuf {
@@ -128,22 +300,46 @@ impl Qcow2VolumeStore {
         }
     }
 
-    /// The volume's disk file (whether or not the volume exists).
-    pub fn disk_path(&self, id: &VolumeId) -> PathBuf {
-        self.vol_dir(id).join("disk.qcow2")
+    /// The volume's top layer, if the volume exists.
+    fn top(&self, id: &VolumeId) -> Option<String> {
+        let s = std::fs::read_to_string(self.vol_dir(id).join(TOP)).ok()?;
+        let s = s.trim();
+        layers::valid_id(s).then(|| s.to_string())
     }
 
-    fn key_path(&self, id: &VolumeId) -> PathBuf {
-        self.vol_dir(id).join("key")
+    /// The file of the volume's writable top layer (a path that does not exist for a
+    /// volume that does not). An encrypted layer's key is beside it (`.key`).
+    pub fn disk_path(&self, id: &VolumeId) -> PathBuf {
+        match self.top(id) {
+            Some(top) => self.layers.path(&top),
+            None => self.vol_dir(id).join(TOP),
+        }
+    }
+
+    /// The files of the volume's whole chain of layers, its top first (empty for a
+    /// volume that does not exist).
+    pub fn chain_paths(&self, id: &VolumeId) -> Vec<PathBuf> {
+        self.top(id)
+            .and_then(|t| self.layers.chain(&t).ok())
+            .map(|c| c.into_iter().map(|l| l.path).collect())
+            .unwrap_or_default()
     }
 
     fn exists(&self, id: &VolumeId) -> bool {
-        self.disk_path(id).exists()
+        self.top(id).is_some()
     }
 
     fn lock(&self, id: &VolumeId) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(id.clone()).or_default().clone()
+    }
+
+    /// Takes the store lock shared, for making layers or records.
+    fn making(&self) -> Result<Making<'_>> {
+        Ok(Making {
+            store: self,
+            lock: Some(self.store_lock.shared()?),
+        })
     }
 
     fn serving(&self, id: &VolumeId) -> Option<Serving> {
@@ -160,9 +356,239 @@ impl Qcow2VolumeStore {
             .map_err(|e| io_err("writing serving.json", e))
     }
 
-    /// Whether the volume is encrypted (it has a key).
+    /// Whether the volume is encrypted (what is written to it is: its top layer has a
+    /// key).
     pub fn is_encrypted(&self, id: &VolumeId) -> bool {
-        self.key_path(id).exists()
+        self.top(id)
+            .and_then(|t| self.layers.meta(&t).ok())
+            .is_some_and(|m| m.encrypted)
+    }
+
+    fn intent(&self, id: &VolumeId) -> Result<Option<Intent>> {
+        match std::fs::read(self.vol_dir(id).join(INTENT)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("volume {id}'s {INTENT}: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&format!("reading {id}'s {INTENT}"), e)),
+        }
+    }
+
+    fn drop_intent(&self, id: &VolumeId) -> Result<()> {
+        match std::fs::remove_file(self.vol_dir(id).join(INTENT)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&format!("removing {id}'s {INTENT}"), e)),
+        }
+        layers::sync_dir(&self.vol_dir(id));
+        Ok(())
+    }
+
+    fn record_path(&self, snap: &SnapshotId) -> PathBuf {
+        self.snapshots_dir().join(format!("{snap}.json"))
+    }
+
+    fn record(&self, snap: &SnapshotId) -> Result<Option<SnapRecord>> {
+        match std::fs::read(self.record_path(snap)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("snapshot {snap}'s record: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&format!("reading snapshot {snap}"), e)),
+        }
+    }
+
+    fn write_record(&self, snap: &SnapshotId, rec: &SnapRecord) -> Result<()> {
+        layers::write_atomic(
+            &self.record_path(snap),
+            &serde_json::to_vec(rec).map_err(Error::internal)?,
+        )
+    }
+
+    fn info_of(&self, rec: &SnapRecord) -> SnapshotInfo {
+        let stored_bytes = std::fs::metadata(self.layers.path(&rec.layer))
+            .map(|m| m.blocks() * 512)
+            .unwrap_or(0);
+        SnapshotInfo {
+            size_bytes: rec.size_bytes,
+            stored_bytes,
+            encrypted: rec.encrypted,
+        }
+    }
+
+    /// A new record for a snapshot freezing `layer`.
+    fn new_record(&self, layer: &str) -> Result<SnapRecord> {
+        let size_bytes = img::info(&self.layers.path(layer))
+            .ok_or_else(|| Error::Internal(format!("layer {layer} cannot be read")))?
+            .size_bytes;
+        Ok(SnapRecord {
+            layer: layer.to_string(),
+            size_bytes,
+            encrypted: self.layers.encryption(layer)?.0,
+        })
+    }
+
+    fn chain_layer(&self, id: &str) -> Result<ChainLayer> {
+        let meta = self.layers.meta(id)?;
+        Ok(ChainLayer {
+            id: id.to_string(),
+            path: self.layers.path(id),
+            key: meta.encrypted.then(|| self.layers.key(id)),
+        })
+    }
+
+    /// Finishes a snapshot that a crash (or a failure) interrupted: see the module
+    /// docs. The caller holds the volume's lock.
+    fn recover(&self, id: &VolumeId) -> Result<()> {
+        let Some(intent) = self.intent(id)? else {
+            return Ok(());
+        };
+        let _m = self.making()?;
+        if !self.layers.exists(&intent.new) {
+            self.layers.discard_tmp(&intent.new);
+            self.drop_intent(id)?;
+            tracing::warn!(volume = %id, snapshot = %intent.snap, "an interrupted snapshot was never made: dropped");
+            return Ok(());
+        }
+        tracing::info!(volume = %id, snapshot = %intent.snap, "finishing an interrupted snapshot");
+        self.finish_snapshot(id, &intent)
+    }
+
+    /// Steps 3 to 6 of a snapshot (see the module docs), each skipped when done.
+    fn finish_snapshot(&self, id: &VolumeId, intent: &Intent) -> Result<()> {
+        let top = self.top(id);
+        if top.as_deref() != Some(intent.old.as_str()) && top.as_deref() != Some(&intent.new) {
+            return Err(Error::Internal(format!(
+                "volume {id}: {INTENT} names layers {} and {}, but its top is {top:?}",
+                intent.old, intent.new
+            )));
+        }
+        let files = self.files(id);
+        if daemon::pid(&files).is_some() {
+            let new = self.chain_layer(&intent.new)?;
+            if daemon::switch_top(&files, &intent.old, &new)? {
+                tracing::info!(volume = %id, layer = %intent.new, "serving daemon switched to a new top layer");
+            }
+            crash::point("snapshot-switched");
+        }
+        // The daemon flushed the old top before leaving it; make sure it is on disk.
+        if let Ok(f) = std::fs::File::open(self.layers.path(&intent.old)) {
+            let _ = f.sync_all();
+        }
+        if self.record(&intent.snap)?.is_none() {
+            let rec = self.new_record(&intent.old)?;
+            self.write_record(&intent.snap, &rec)?;
+            crash::point("snapshot-recorded");
+        }
+        layers::write_atomic(&self.vol_dir(id).join(TOP), intent.new.as_bytes())?;
+        crash::point("snapshot-top-moved");
+        self.drop_intent(id)
+    }
+
+    /// Moves every volume directory of the one-file layout to layers (see the module
+    /// docs). Idempotent and resumable.
+    fn migrate_all(&self) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        let ids: Vec<VolumeId> = entries
+            .filter_map(|e| VolumeId::parse_str(e.ok()?.file_name().to_str()?))
+            .collect();
+        for id in ids {
+            if self.exists(&id) {
+                continue;
+            }
+            let layer = migrated_layer(&id);
+            let dir = self.vol_dir(&id);
+            let (disk, key) = (dir.join("disk.qcow2"), dir.join("key"));
+            if !disk.exists() && !self.layers.exists(&layer) {
+                continue; // never a complete volume
+            }
+            let _m = self.making()?;
+            if disk.exists() {
+                let meta = Meta {
+                    parent: None,
+                    encrypted: key.exists() || self.layers.key(&layer).exists(),
+                };
+                self.layers.write_meta(&layer, &meta)?;
+                if key.exists() {
+                    std::fs::rename(&key, self.layers.key(&layer))
+                        .map_err(|e| io_err("migrating a volume's key", e))?;
+                }
+                std::fs::rename(&disk, self.layers.path(&layer))
+                    .map_err(|e| io_err("migrating a volume's disk", e))?;
+                layers::sync_dir(self.layers.dir());
+            }
+            layers::write_atomic(&dir.join(TOP), layer.as_bytes())?;
+            tracing::info!(volume = %id, layer, "volume migrated to layers");
+        }
+        Ok(())
+    }
+
+    /// Collects unreferenced layers (see the module docs); puts it off when the store
+    /// lock is busy.
+    fn gc(&self) -> Result<()> {
+        let Some(_ex) = self.store_lock.try_exclusive()? else {
+            self.gc_wanted.store(true, Ordering::SeqCst);
+            return Ok(());
+        };
+        self.gc_wanted.store(false, Ordering::SeqCst);
+        let mut roots: Vec<String> = vec![];
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| io_err("listing volumes", e))?;
+        for e in entries.flatten() {
+            let Some(id) = e.file_name().to_str().and_then(VolumeId::parse_str) else {
+                continue;
+            };
+            match self.top(&id) {
+                Some(top) => roots.push(top),
+                // Half migrated (only `open` finishes it).
+                None => roots.push(migrated_layer(&id)),
+            }
+            if let Some(i) = self.intent(&id)? {
+                roots.push(i.old);
+                roots.push(i.new);
+            }
+        }
+        let snaps =
+            std::fs::read_dir(self.snapshots_dir()).map_err(|e| io_err("listing snapshots", e))?;
+        for e in snaps.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                layers::remove_file(&e.path()); // a record never placed
+                continue;
+            }
+            let Some(snap) = name.strip_suffix(".json").and_then(SnapshotId::parse_str) else {
+                continue;
+            };
+            if let Some(rec) = self.record(&snap)? {
+                roots.push(rec.layer);
+            }
+        }
+        let mut live = HashSet::new();
+        while let Some(layer) = roots.pop() {
+            if !layers::valid_id(&layer) || !live.insert(layer.clone()) {
+                continue;
+            }
+            if !self.layers.exists(&layer) {
+                continue; // not made (yet), or not a layer at all
+            }
+            if let Some(parent) = self.layers.meta(&layer)?.parent {
+                roots.push(parent);
+            }
+        }
+        let gone = self.layers.sweep(&live)?;
+        if gone > 0 {
+            tracing::info!(layers = gone, "volume store: unreferenced layers removed");
+        }
+        Ok(())
+    }
+
+    /// Collects after a removal: a failure is logged (the removal is done; the next
+    /// collection retries).
+    fn gc_after_removal(&self) {
+        if let Err(e) = self.gc() {
+            tracing::error!(error = %e, "volume store: collecting layers failed");
+        }
     }
 
     /// Serves the volume over NBD to `client_uid` (`None`: to this process's own uid),
@@ -178,9 +604,8 @@ impl Qcow2VolumeStore {
     ) -> Result<NbdExport> {
         let lock = self.lock(id);
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if !self.exists(id) {
-            return Err(not_found(id));
-        }
+        self.recover(id)?;
+        let top = self.top(id).ok_or_else(|| not_found(id))?;
         let files = self.files(id);
         let live = daemon::pid(&files).is_some();
         let previous = self.serving(id);
@@ -219,13 +644,11 @@ impl Qcow2VolumeStore {
                 limits,
             },
         )?;
-        let key = self.key_path(id);
-        let disk = self.disk_path(id);
+        let chain = self.layers.chain(&top)?;
         let pid = daemon::start(
             &files,
             &Launch {
-                disk: &disk,
-                key: key.exists().then_some(key.as_path()),
+                chain: &chain,
                 limits,
                 export_name: &export,
             },
@@ -276,8 +699,8 @@ impl Qcow2VolumeStore {
         daemon::pid(&self.files(id))
     }
 
-    /// The daemon's QMP socket (root only), for snapshots and diagnostics; the node
-    /// names are in [`super::daemon`].
+    /// The daemon's QMP socket (root only), for diagnostics; the node names are in
+    /// [`super::daemon`].
     pub fn qmp_socket(&self, id: &VolumeId) -> PathBuf {
         self.files(id).qmp()
     }
@@ -307,28 +730,14 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| io_err(&format!("chmod {}", path.display()), e))
 }
 
-/// Removes a directory tree; a missing one is fine. A key inside is overwritten first:
-/// without its key an encrypted disk is noise, so the key's blocks should not linger.
+/// Removes a directory tree; a missing one is fine. A key inside (a volume directory of
+/// the one-file layout) is overwritten first.
 fn remove_tree(path: &Path) -> Result<()> {
-    let key = path.join("key");
-    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&key) {
-        use std::io::Write;
-        let mut f = f;
-        let _ = f
-            .write_all(&[0u8; KEY_BYTES * 2])
-            .and_then(|_| f.sync_all());
-    }
+    layers::remove_file(&path.join("key"));
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(&format!("removing {}", path.display()), e)),
-    }
-}
-
-/// Flushes a directory's entries (a rename into it) to disk.
-fn sync_dir(path: &Path) {
-    if let Ok(d) = std::fs::File::open(path) {
-        let _ = d.sync_all();
     }
 }
 
@@ -337,6 +746,10 @@ impl VolumeStore for Qcow2VolumeStore {
         "qcow2"
     }
 
+    /// A new volume is a new top layer: without a source, with no parent; from a
+    /// snapshot, over the snapshot's layer (with the size asked for, which may be
+    /// larger). It is encrypted with a new key when asked, or when any layer of the
+    /// snapshot's chain is.
     fn create(
         &self,
         id: &VolumeId,
@@ -345,11 +758,6 @@ impl VolumeStore for Qcow2VolumeStore {
         source: Option<&SnapshotId>,
     ) -> Result<()> {
         check_size(size_bytes)?;
-        if let Some(snap) = source {
-            return Err(Error::Unsupported(format!(
-                "volumes from snapshots ({snap})"
-            )));
-        }
         let lock = self.lock(id);
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.exists(id) {
@@ -357,51 +765,55 @@ impl VolumeStore for Qcow2VolumeStore {
         }
         let tmp = self.dir.join(format!(".tmp-{id}"));
         remove_tree(&tmp)?;
+        let _m = self.making()?;
+        let (parent, encrypted) = match source {
+            None => (None, encrypted),
+            Some(snap) => {
+                let rec = self.record(snap)?.ok_or_else(|| snapshot_not_found(snap))?;
+                if size_bytes < rec.size_bytes {
+                    return Err(Error::InvalidParameterValue(format!(
+                        "a volume of {size_bytes} bytes cannot hold snapshot {snap} of {} bytes",
+                        rec.size_bytes
+                    )));
+                }
+                let any = self.layers.encryption(&rec.layer)?.1;
+                (Some(rec.layer), encrypted || any)
+            }
+        };
+        let layer = layers::new_id()?;
+        self.layers.make(
+            &layer,
+            &Meta { parent, encrypted },
+            if encrypted { Key::New } else { Key::None },
+            Content::Empty { size_bytes },
+        )?;
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
             .map_err(|e| io_err("creating volume", e))?;
-        let key = tmp.join("key");
-        if encrypted {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&key)
-                .map_err(|e| io_err("creating key", e))?;
-            use std::io::Write;
-            f.write_all(hex(&random_bytes(KEY_BYTES)?).as_bytes())
-                .and_then(|_| f.sync_all())
-                .map_err(|e| io_err("writing key", e))?;
-        }
-        let disk = tmp.join("disk.qcow2");
-        img::create(&disk, size_bytes, encrypted.then_some(key.as_path()))?;
-        set_mode(&disk, 0o600)?;
-        if let Ok(f) = std::fs::File::open(&disk) {
-            let _ = f.sync_all();
-        }
+        layers::write_new(&tmp.join(TOP), layer.as_bytes())?;
         set_mode(&tmp, 0o711)?;
         std::fs::rename(&tmp, self.vol_dir(id)).map_err(|e| io_err("placing volume", e))?;
-        sync_dir(&self.dir);
-        tracing::info!(volume = %id, size_bytes, encrypted, "volume created");
+        layers::sync_dir(&self.dir);
+        tracing::info!(volume = %id, size_bytes, encrypted, source = ?source, layer, "volume created");
         Ok(())
     }
 
+    /// The top layer's virtual size, and its allocation alone (see the module docs).
     fn info(&self, id: &VolumeId) -> Option<VolumeInfo> {
-        let disk = self.disk_path(id);
-        if !disk.exists() {
-            return None;
-        }
-        img::info(&disk)
+        img::info(&self.layers.path(&self.top(id)?))
     }
 
-    /// Grows offline with `qemu-img resize`, or, while a daemon serves the volume,
-    /// through the daemon (which has the disk open). A VM's QEMU learns the new size
-    /// when the QEMU driver refreshes the disk (see `Hypervisor::attach_disk`).
+    /// Grows offline with `qemu-img resize` of the top layer (the chain opened from the
+    /// records), or, while a daemon serves the volume, through the daemon (which has
+    /// the chain open). A VM's QEMU learns the new size when the QEMU driver refreshes
+    /// the disk (see `Hypervisor::attach_disk`).
     fn grow(&self, id: &VolumeId, size_bytes: u64) -> Result<()> {
         check_size(size_bytes)?;
         let lock = self.lock(id);
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.recover(id)?;
+        let top = self.top(id).ok_or_else(|| not_found(id))?;
         let info = self.info(id).ok_or_else(|| not_found(id))?;
         if size_bytes < info.size_bytes {
             return Err(shrink_refused(id, info.size_bytes, size_bytes));
@@ -412,19 +824,14 @@ impl VolumeStore for Qcow2VolumeStore {
         let files = self.files(id);
         match (daemon::pid(&files), self.serving(id)) {
             (Some(_), Some(s)) => daemon::resize(&files, &s.export, size_bytes)?,
-            _ => {
-                let key = self.key_path(id);
-                img::resize(
-                    &self.disk_path(id),
-                    size_bytes,
-                    key.exists().then_some(key.as_path()),
-                )?
-            }
+            _ => img::resize(&self.layers.chain(&top)?, size_bytes)?,
         }
         tracing::info!(volume = %id, size_bytes, "volume grown");
         Ok(())
     }
 
+    /// Removes the volume's directory (its daemon stopped first), then collects the
+    /// layers nothing else needs.
     fn delete(&self, id: &VolumeId) -> Result<()> {
         let lock = self.lock(id);
         {
@@ -438,7 +845,7 @@ impl VolumeStore for Qcow2VolumeStore {
                     .join(format!(".del-{id}-{}", hex(&random_bytes(4)?)));
                 std::fs::rename(self.vol_dir(id), &doomed)
                     .map_err(|e| io_err("removing volume", e))?;
-                sync_dir(&self.dir);
+                layers::sync_dir(&self.dir);
                 remove_tree(&doomed)?;
                 tracing::info!(volume = %id, "volume deleted");
             }
@@ -447,6 +854,7 @@ impl VolumeStore for Qcow2VolumeStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.gc_after_removal();
         Ok(())
     }
 
@@ -462,24 +870,126 @@ impl VolumeStore for Qcow2VolumeStore {
         ids
     }
 
-    fn snapshot(&self, _id: &VolumeId, snap: &SnapshotId) -> Result<SnapshotInfo> {
-        Err(Error::Unsupported(format!("snapshots ({snap})")))
+    /// Freezes the volume's top layer and gives the volume a new one (see the module
+    /// docs for the steps and their crash story).
+    fn snapshot(&self, id: &VolumeId, snap: &SnapshotId) -> Result<SnapshotInfo> {
+        let lock = self.lock(id);
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.recover(id)?;
+        if let Some(rec) = self.record(snap)? {
+            return Ok(self.info_of(&rec));
+        }
+        let old = self.top(id).ok_or_else(|| not_found(id))?;
+        let _m = self.making()?;
+        let meta = self.layers.meta(&old)?;
+        let size_bytes = img::info(&self.layers.path(&old))
+            .ok_or_else(|| Error::Internal(format!("volume {id}'s layer cannot be read")))?
+            .size_bytes;
+        let intent = Intent {
+            snap: snap.clone(),
+            old: old.clone(),
+            new: layers::new_id()?,
+        };
+        layers::write_atomic(
+            &self.vol_dir(id).join(INTENT),
+            &serde_json::to_vec(&intent).map_err(Error::internal)?,
+        )?;
+        crash::point("snapshot-intent-written");
+        let key = self.layers.key(&old);
+        let made = self.layers.make(
+            &intent.new,
+            &Meta {
+                parent: Some(old),
+                encrypted: meta.encrypted,
+            },
+            if meta.encrypted {
+                Key::Copy(&key)
+            } else {
+                Key::None
+            },
+            Content::Empty { size_bytes },
+        );
+        if let Err(e) = made {
+            // Nothing was switched: the snapshot simply was not taken.
+            self.drop_intent(id)?;
+            return Err(e);
+        }
+        crash::point("snapshot-layer-made");
+        self.finish_snapshot(id, &intent)?;
+        let rec = self.record(snap)?.ok_or_else(|| snapshot_not_found(snap))?;
+        tracing::info!(volume = %id, snapshot = %snap, layer = %rec.layer, "snapshot taken");
+        Ok(self.info_of(&rec))
     }
 
-    fn copy_snapshot(&self, from: &SnapshotId, _to: &SnapshotId, _e: bool) -> Result<SnapshotInfo> {
-        Err(Error::Unsupported(format!("snapshots ({from})")))
+    /// A copy names the same layer; an encrypted copy of a snapshot whose chain is not
+    /// all encrypted is the chain flattened into one new encrypted layer (`qemu-img
+    /// convert`: time in proportion to the data).
+    fn copy_snapshot(
+        &self,
+        from: &SnapshotId,
+        to: &SnapshotId,
+        encrypted: bool,
+    ) -> Result<SnapshotInfo> {
+        let _m = self.making()?;
+        if let Some(rec) = self.record(to)? {
+            return Ok(self.info_of(&rec));
+        }
+        let rec = self.record(from)?.ok_or_else(|| snapshot_not_found(from))?;
+        let copy = if !encrypted || rec.encrypted {
+            rec
+        } else {
+            let layer = layers::new_id()?;
+            let chain = self.layers.chain(&rec.layer)?;
+            self.layers.make(
+                &layer,
+                &Meta {
+                    parent: None,
+                    encrypted: true,
+                },
+                Key::New,
+                Content::Flatten { chain: &chain },
+            )?;
+            SnapRecord {
+                layer,
+                size_bytes: rec.size_bytes,
+                encrypted: true,
+            }
+        };
+        self.write_record(to, &copy)?;
+        tracing::info!(from = %from, to = %to, encrypted, layer = %copy.layer, "snapshot copied");
+        Ok(self.info_of(&copy))
     }
 
-    fn delete_snapshot(&self, _snap: &SnapshotId) -> Result<()> {
+    /// Removes the record, then collects the layers nothing else needs.
+    fn delete_snapshot(&self, snap: &SnapshotId) -> Result<()> {
+        match std::fs::remove_file(self.record_path(snap)) {
+            Ok(()) => {
+                layers::sync_dir(&self.snapshots_dir());
+                tracing::info!(snapshot = %snap, "snapshot deleted");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&format!("removing snapshot {snap}"), e)),
+        }
+        self.gc_after_removal();
         Ok(())
     }
 
-    fn snapshot_info(&self, _snap: &SnapshotId) -> Option<SnapshotInfo> {
-        None
+    fn snapshot_info(&self, snap: &SnapshotId) -> Option<SnapshotInfo> {
+        self.record(snap).ok().flatten().map(|r| self.info_of(&r))
     }
 
     fn list_snapshots(&self) -> Vec<SnapshotId> {
-        vec![]
+        let Ok(entries) = std::fs::read_dir(self.snapshots_dir()) else {
+            return vec![];
+        };
+        let mut ids: Vec<SnapshotId> = entries
+            .filter_map(|e| {
+                let name = e.ok()?.file_name();
+                SnapshotId::parse_str(name.to_str()?.strip_suffix(".json")?)
+            })
+            .collect();
+        ids.sort();
+        ids
     }
 }
 
@@ -503,18 +1013,51 @@ mod tests {
         let id = VolumeId::generate();
         std::fs::create_dir_all(dir.path().join(format!(".tmp-{id}"))).unwrap();
         std::fs::create_dir_all(dir.path().join(format!(".del-{id}-00"))).unwrap();
-        // A directory without a disk (never a complete volume) is not one either.
+        // A directory without a top (never a complete volume) is not one either.
         std::fs::create_dir_all(dir.path().join(VolumeId::generate().as_str())).unwrap();
+        // Nor are layers nothing references, or half-made ones, or unplaced records.
+        let layers = dir.path().join("layers");
+        std::fs::create_dir_all(&layers).unwrap();
+        for f in ["0a0a.qcow2", "0a0a.json", "0a0a.key", ".tmp-0b0b.qcow2"] {
+            std::fs::write(layers.join(f), b"x").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("snapshots")).unwrap();
+        std::fs::write(dir.path().join("snapshots/.tmp-snap-1.json"), b"{").unwrap();
         let s = Qcow2VolumeStore::open(dir.path()).unwrap();
         assert!(s.list().is_empty());
+        assert!(s.list_snapshots().is_empty());
         assert!(s.info(&id).is_none());
         assert!(!dir.path().join(format!(".del-{id}-00")).exists());
+        assert_eq!(std::fs::read_dir(&layers).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("snapshots"))
+                .unwrap()
+                .count(),
+            0
+        );
         assert!(matches!(
             s.serve(&id, DiskLimits::default(), None),
             Err(Error::NotFound { .. })
         ));
+        assert!(matches!(
+            s.snapshot(&id, &SnapshotId::generate()),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.copy_snapshot(&SnapshotId::generate(), &SnapshotId::generate(), true),
+            Err(Error::NotFound { .. })
+        ));
+        s.delete_snapshot(&SnapshotId::generate()).unwrap();
         s.unserve(&id).unwrap();
         s.delete(&id).unwrap();
         assert!(!dir.path().join(format!(".tmp-{id}")).exists());
+    }
+
+    #[test]
+    fn migrated_layers_are_named_after_the_volume() {
+        let id = VolumeId::parse_str("vol-0123456789abcdef0").unwrap();
+        let layer = migrated_layer(&id);
+        assert_eq!(layer, "0123456789abcdef0");
+        assert!(layers::valid_id(&layer));
     }
 }
