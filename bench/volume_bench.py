@@ -43,6 +43,13 @@ DISK_LINE = re.compile(rb"\[(vd[a-z]+)\] \d+ 512-byte logical blocks")
 mono = time.monotonic
 
 
+def top_file(s, vid):
+    """The qcow2 file a volume writes: the layer its `top` names."""
+    vols = os.path.join(s.data_dir, "volumes")
+    with open(os.path.join(vols, vid, "top")) as f:
+        return os.path.join(vols, "layers", f.read().strip() + ".qcow2")
+
+
 def pct(values, p):
     v = sorted(values)
     if not v:
@@ -171,7 +178,7 @@ def bench_create(s, rounds):
                None if goal is None else p50 <= 50)
         record(f"CreateVolume {label} -> available, p90", f"{pct(times, 90) * 1000:.1f} ms")
         if label == "1 TiB gp3":
-            sizes = [os.path.getsize(os.path.join(s.data_dir, "volumes", v, "disk.qcow2")) for v in made]
+            sizes = [os.path.getsize(top_file(s, v)) for v in made]
             record("host bytes of a new 1 TiB volume's file, largest", f"{max(sizes) / 1024:.0f} KiB")
         for vid in made:
             ec2.delete_volume(VolumeId=vid)

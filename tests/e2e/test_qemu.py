@@ -21,6 +21,13 @@ from netns import Internet, keep_log_on_failure, remove_owned_namespaces
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
 
 
+def volume_top_file(strato, vid):
+    """The qcow2 file a volume writes: the layer its `top` names (see qcow2.rs)."""
+    vols = os.path.join(strato.data_dir, "volumes")
+    with open(os.path.join(vols, vid, "top")) as f:
+        return os.path.join(vols, "layers", f.read().strip() + ".qcow2")
+
+
 def qemu_pids():
     out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64 -name guest="], capture_output=True, text=True)
     return {int(p) for p in out.stdout.split()}
@@ -417,7 +424,7 @@ def test_volume_moves_between_guests_with_its_data(vm_strato):
     zone = ec2.describe_instances(InstanceIds=[a])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
     vid = ec2.create_volume(AvailabilityZone=zone, Size=1, VolumeType="gp3")["VolumeId"]
     wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
-    assert os.path.exists(os.path.join(vm_strato.data_dir, "volumes", vid, "disk.qcow2"))
+    assert os.path.exists(volume_top_file(vm_strato, vid))
 
     ec2.attach_volume(VolumeId=vid, InstanceId=a, Device="/dev/sdf")
     wait_volume(ec2, vid, attached, "attached")
@@ -487,7 +494,7 @@ def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
     con.close()
 
     def holds(vid):
-        with open(os.path.join(vm_strato.data_dir, "volumes", vid, "disk.qcow2"), "rb") as f:
+        with open(volume_top_file(vm_strato, vid), "rb") as f:
             return pattern.encode() in f.read()
     assert holds(plain), "the unencrypted volume should hold what the guest wrote"
     assert not holds(secret), "the encrypted volume's file holds the guest's plaintext"

@@ -44,7 +44,7 @@
 //! `qsd.log` (its stderr).
 
 use super::img;
-use super::qcow2::layers::ChainLayer;
+use super::layers::ChainLayer;
 use crate::proc::{io_err, kill, live_pid, signal, wait_gone};
 use crate::qemu::qmp::Qmp;
 use serde_json::{json, Value};

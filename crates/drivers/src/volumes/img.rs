@@ -11,7 +11,7 @@
 //! layer's file, key and parent ([`chain_json`]), as the daemon gets one `--blockdev`
 //! per layer.
 
-use super::qcow2::layers::ChainLayer;
+use super::layers::ChainLayer;
 use super::VolumeInfo;
 use crate::proc::io_err;
 use serde_json::{json, Value};

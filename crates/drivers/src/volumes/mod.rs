@@ -8,10 +8,13 @@
 //!
 //! * [`SimVolumeStore`] keeps a small record per volume and no data at all, for the
 //!   simulated hypervisor (API fidelity without disks).
-//! * [`Qcow2VolumeStore`] keeps a sparse qcow2 file per volume (LUKS-encrypted with a key
-//!   of its own when asked) and serves attached volumes to VMs through one
-//!   `qemu-storage-daemon` per volume (see [`qcow2`] for the layout and [`daemon`] for
-//!   the serving process).
+//! * [`Qcow2VolumeStore`] builds volumes and snapshots from immutable qcow2 *layers*
+//!   (sparse, LUKS-encrypted with a key of their own when asked): a volume is a chain
+//!   whose top layer it writes, a snapshot freezes a volume's top and gives it a new
+//!   one, so taking one copies nothing and holds only the blocks changed since the last.
+//!   Attached volumes are served to VMs through one `qemu-storage-daemon` per volume
+//!   (see [`qcow2`] for the layout and crash story, [`layers`] for the layer files and
+//!   [`daemon`] for the serving process).
 //!
 //! Every method is idempotent and crash-safe: a disk is made under a temporary name and
 //! renamed into place once complete, and removed by renaming it away first, so a crash
@@ -19,6 +22,7 @@
 
 pub mod daemon;
 mod img;
+pub(crate) mod layers;
 pub mod qcow2;
 pub mod sim;
 

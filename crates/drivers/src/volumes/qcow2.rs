@@ -104,18 +104,13 @@
 //! released a force-detached disk) can never reconnect to the volume once it is
 //! attached elsewhere.
 
-// The layers live in a file of their own beside this one (declared here so that the
-// volumes module's list stays as it is).
-#[path = "layers.rs"]
-pub(crate) mod layers;
-
 use super::daemon::{self, Files, Launch};
+use super::layers::{self, ChainLayer, Content, Key, Layers, Meta, StoreLock};
 use super::{
     check_size, img, not_found, shrink_refused, snapshot_not_found, SnapshotInfo, VolumeInfo,
     VolumeStore,
 };
 use crate::proc::{hex, io_err, random_bytes};
-use layers::{ChainLayer, Content, Key, Layers, Meta, StoreLock};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
