@@ -9,10 +9,15 @@ Against a `strato up --hypervisor tcg` on 127.0.0.1 (real qcow2 disks, real VMs)
   2. AttachVolume until the guest's kernel reports the new disk on its console
      (`[vdX] ... logical blocks`), goal <= 2 s under TCG; and until the API shows the
      attachment `attached`.
+  3. Snapshots of a 1 GiB volume with 1 GiB written (by qemu-io into its top layer):
+     CreateSnapshot until DescribeSnapshots shows `completed` (goal <= 2 s);
+     CreateVolume from it until `available` (goal <= 100 ms); after rewriting 10% of
+     the volume (1,638 random 64 KiB clusters), the host bytes of the next snapshot's
+     layer as a share of the volume (goal <= 12 %).
 
 Against a `strato up --hypervisor sim` (the listing costs the control plane only):
 
-  3. DescribeVolumes of 10,000 volumes of one account, a page at a time: EC2 answers
+  4. DescribeVolumes of 10,000 volumes of one account, a page at a time: EC2 answers
      at most 500 volumes a page (a larger MaxResults gets 500), so a page is 500 and a
      listing 20 pages; server time (Server-Timing) and client time, goal p99 <= 20 ms.
 
@@ -21,7 +26,9 @@ stopped and removed at the end. Exit code: 0 all goals met, 2 some missed, 1 fai
 """
 
 import argparse
+import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -235,6 +242,88 @@ def bench_attach(s, rounds):
     record("AttachVolume -> API shows attached, p50", f"{med(api) * 1000:.0f} ms")
 
 
+def host_bytes(path):
+    """Bytes the host really holds for a file (it is sparse)."""
+    return os.stat(path).st_blocks * 512
+
+
+def snapshot_layer(s, sid):
+    """The layer file a snapshot freezes (see qcow2.rs: snapshots/<id>.json)."""
+    vols = os.path.join(s.data_dir, "volumes")
+    with open(os.path.join(vols, "snapshots", sid + ".json")) as f:
+        layer = json.load(f)["layer"]
+    return os.path.join(vols, "layers", layer + ".qcow2")
+
+
+def qemu_io(path, commands):
+    """Writes into a volume's top layer while nothing serves it (qemu-io follows the
+    chain): the bench's stand-in for a guest writing, without a guest's slowness."""
+    subprocess.run(["qemu-io", "-f", "qcow2", path], input="\n".join(commands + ["quit"]) + "\n",
+                   text=True, check=True, capture_output=True)
+
+
+def wait_snapshot(ec2, sid, timeout=60, interval=0.002):
+    t0 = mono()
+    while mono() - t0 < timeout:
+        if ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"] == "completed":
+            return mono() - t0
+        time.sleep(interval)
+    raise RuntimeError(f"{sid} did not complete in {timeout}s")
+
+
+def bench_snapshots(s, rounds):
+    ec2 = s.ec2
+    print("== Snapshots (qcow2 layers): a 1 GiB volume with 1 GiB written")
+    gib = 1 << 30
+    to_completed, restore, second = [], [], []
+    made_vols, made_snaps = [], []
+    rng = random.Random(7)
+    for r in range(rounds):
+        vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, VolumeType="gp3")["VolumeId"]
+        wait_volume(ec2, vid, lambda v: v["State"] == "available")
+        made_vols.append(vid)
+        qemu_io(top_file(s, vid), [f"write -P 0x{0x40 + r:02x} 0 1G"])
+        t0 = mono()
+        sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+        wait_snapshot(ec2, sid)
+        to_completed.append(mono() - t0)
+        made_snaps.append(sid)
+        t0 = mono()
+        rv = ec2.create_volume(AvailabilityZone="us-east-1b", SnapshotId=sid)["VolumeId"]
+        wait_volume(ec2, rv, lambda v: v["State"] == "available")
+        restore.append(mono() - t0)
+        made_vols.append(rv)
+        first_bytes = host_bytes(snapshot_layer(s, sid))
+        # Rewrite 10% of the volume: 1,638 clusters of 64 KiB at random places.
+        clusters = rng.sample(range(gib // 65536), gib // 65536 // 10)
+        qemu_io(top_file(s, vid), [f"write -P 0x{0x80 + r:02x} {c * 65536} 64k" for c in clusters])
+        t0 = mono()
+        sid2 = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+        wait_snapshot(ec2, sid2)
+        made_snaps.append(sid2)
+        second.append((host_bytes(snapshot_layer(s, sid2)), first_bytes, mono() - t0))
+    p50 = med(to_completed) * 1000
+    record(f"CreateSnapshot -> completed, 1 GiB written, p50 ({rounds})", f"{p50:.1f} ms", "<= 2000 ms",
+           p50 <= 2000)
+    record("CreateSnapshot -> completed, 1 GiB written, max", f"{max(to_completed) * 1000:.1f} ms")
+    p50 = med(restore) * 1000
+    record(f"CreateVolume from that snapshot -> available, p50 ({rounds})", f"{p50:.1f} ms", "<= 100 ms",
+           p50 <= 100)
+    record("CreateVolume from that snapshot -> available, max", f"{max(restore) * 1000:.1f} ms")
+    share = max(b for b, _, _ in second) / gib * 100
+    record("first snapshot's host bytes (1 GiB written), median",
+           f"{med([f for _, f, _ in second]) / (1 << 20):.1f} MiB")
+    record("second snapshot after rewriting 10%: host bytes, largest",
+           f"{max(b for b, _, _ in second) / (1 << 20):.1f} MiB")
+    record("second snapshot after rewriting 10%: share of the volume", f"{share:.1f} %", "<= 12 %",
+           share <= 12)
+    record("second snapshot -> completed, p50", f"{med([t for _, _, t in second]) * 1000:.1f} ms")
+    for sid in made_snaps:
+        ec2.delete_snapshot(SnapshotId=sid)
+    for vid in made_vols:
+        ec2.delete_volume(VolumeId=vid)
+
+
 def bench_listing(s, count, listings):
     ec2 = s.ec2
     print(f"== DescribeVolumes of {count} volumes (simulated host: the control plane's cost)")
@@ -303,6 +392,7 @@ def main():
     ap.add_argument("--images-dir", required=True)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--attach-rounds", type=int, default=5)
+    ap.add_argument("--snapshot-rounds", type=int, default=5)
     ap.add_argument("--volumes", type=int, default=10000)
     ap.add_argument("--listings", type=int, default=10)
     a = ap.parse_args()
@@ -314,6 +404,7 @@ def main():
         started.append(s)
         bench_create(s, a.rounds)
         bench_attach(s, a.attach_rounds)
+        bench_snapshots(s, a.snapshot_rounds)
         s.stop()
         started.remove(s)
         s = Strato(a.strato_bin, "sim", None).start()

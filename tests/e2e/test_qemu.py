@@ -470,6 +470,140 @@ def wait_volume_gone(ec2, vid, timeout=30):
     raise AssertionError(f"{vid} not deleted")
 
 
+def _lines(text):
+    return [ln for ln in text.splitlines() if re.fullmatch(r"line-\d+", ln.strip())]
+
+
+def test_snapshot_while_writing_restores_a_clean_file_system_and_grows_online(vm_strato, tmp_path):
+    """A snapshot taken while the guest appends to a file on ext4 holds every line
+    synced before CreateSnapshot and none written after it returned; the volume made
+    from it passes fsck (after journal replay) and mounts in the guest. ModifyVolume
+    then grows the attached volume and the guest sees the new size."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+    # An ext4 file system (with a journal) made on the host and written into the volume
+    # while nothing serves it: the guest's busybox makes only ext2.
+    raw = tmp_path / "fs.raw"
+    subprocess.run(["truncate", "-s", "1G", str(raw)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(raw)], check=True)
+    subprocess.run(["qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", str(raw),
+                    volume_top_file(vm_strato, vid)], check=True)
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    wait_volume(ec2, vid, attached, "attached")
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev
+    out = con.run(f"mkdir -p /mnt/v && mount -t ext4 /dev/{dev} /mnt/v && touch /tmp/go && "
+                  "( i=0; while [ -e /tmp/go ]; do echo line-$i >> /mnt/v/log; i=$((i+1)); "
+                  "[ $((i % 20)) = 0 ] && sync; done ) >/dev/null 2>&1 & sleep 2; echo STARTED", timeout=60)
+    assert "STARTED" in after_marker(out), out
+    out = after_marker(con.run("sync; echo N=$(wc -l < /mnt/v/log)", timeout=60))
+    before = int(re.search(r"N=(\d+)", out).group(1))
+    snap = ec2.create_snapshot(VolumeId=vid, Description="while writing")["SnapshotId"]
+    out = after_marker(con.run("echo N=$(wc -l < /mnt/v/log)", timeout=60))
+    after = int(re.search(r"N=(\d+)", out).group(1))
+    con.run("rm /tmp/go; sleep 1; sync; umount /mnt/v && echo UMOUNTED", timeout=60)
+    assert before > 0 and after > before, (before, after)
+    deadline = time.time() + 60
+    while ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] != "completed":
+        assert time.time() < deadline, "snapshot not completed"
+        time.sleep(0.2)
+
+    restored = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snap)["VolumeId"]
+    wait_volume(ec2, restored, lambda v: v["State"] == "available", "restored available")
+    # On the host: the restored volume's chain as one raw image, checked by e2fsck.
+    img = tmp_path / "restored.raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", volume_top_file(vm_strato, restored), str(img)], check=True)
+    fix = subprocess.run(["e2fsck", "-fy", str(img)], capture_output=True, text=True)
+    assert fix.returncode in (0, 1), fix.stdout + fix.stderr  # 1: the journal was replayed
+    check = subprocess.run(["e2fsck", "-fn", str(img)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = subprocess.run(["debugfs", "-R", "cat /log", str(img)], capture_output=True, text=True).stdout
+    lines = _lines(text)
+    assert lines == [f"line-{i}" for i in range(len(lines))], "the snapshot's log is not a prefix"
+    assert before <= len(lines) <= after, (before, len(lines), after)
+
+    # The restored volume mounts in the guest and holds the same lines.
+    ec2.attach_volume(VolumeId=restored, InstanceId=iid, Device="/dev/sdg")
+    wait_volume(ec2, restored, attached, "restored attached")
+    rdev = guest_disk(con, restored)
+    out = after_marker(con.run(f"mkdir -p /mnt/r && mount -t ext4 /dev/{rdev} /mnt/r && "
+                               "echo R=$(wc -l < /mnt/r/log) && umount /mnt/r", timeout=60))
+    assert f"R={len(lines)}" in out or int(re.search(r"R=(\d+)", out).group(1)) >= before, out
+
+    # Grown online: the guest sees the new size once the modification completes.
+    ec2.modify_volume(VolumeId=vid, Size=2)
+    deadline = time.time() + 60
+    while ec2.describe_volumes_modifications(VolumeIds=[vid])["VolumesModifications"][0][
+            "ModificationState"] != "completed":
+        assert time.time() < deadline, "modification not completed"
+        time.sleep(0.2)
+    deadline = time.time() + 30
+    while True:
+        out = after_marker(con.run(f"cat /sys/block/{dev}/size"))
+        if "4194304" in out:
+            break
+        assert time.time() < deadline, f"the guest still sees {out}"
+        time.sleep(0.5)
+    con.close()
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)
+    for v in (vid, restored):
+        wait_volume(ec2, v, lambda x: x["State"] == "available", "released")
+        ec2.delete_volume(VolumeId=v)
+    ec2.delete_snapshot(SnapshotId=snap)
+
+
+def test_a_killed_volume_daemon_is_served_again_and_loses_no_flushed_write(vm_strato):
+    """SIGKILL the qemu-storage-daemon serving an attached volume: the agent serves the
+    volume again under the same export, the guest's NBD client reconnects, what the
+    guest had flushed is still there, and writing goes on."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    wait_volume(ec2, vid, attached, "attached")
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev
+    out = con.run(f"mke2fs -q /dev/{dev} && mkdir -p /mnt/k && mount /dev/{dev} /mnt/k && "
+                  "echo before-the-kill > /mnt/k/a && sync && echo FLUSHED", timeout=60)
+    assert "FLUSHED" in after_marker(out), out
+    pidfile = os.path.join(vm_strato.data_dir, "volumes", vid, "qsd.pid")
+    old = int(open(pidfile).read().strip())
+    os.kill(old, signal.SIGKILL)
+    deadline = time.time() + 30
+    new = None
+    while time.time() < deadline:
+        try:
+            new = int(open(pidfile).read().strip())
+            if new != old and os.path.exists(f"/proc/{new}"):
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    assert new and new != old, "the volume's daemon was not started again"
+    out = con.run("echo 3 > /proc/sys/vm/drop_caches; cat /mnt/k/a && echo after-the-kill > /mnt/k/b && sync "
+                  "&& cat /mnt/k/b && umount /mnt/k && echo STILL-OK", timeout=90)
+    out = after_marker(out)
+    assert "before-the-kill" in out and "after-the-kill" in out and "STILL-OK" in out, out
+    con.close()
+    ec2.detach_volume(VolumeId=vid)
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "detached")
+    ec2.delete_volume(VolumeId=vid)
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)
+
+
 def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
     ec2 = vm_strato.client()
     (iid,) = launch(ec2)

@@ -397,6 +397,12 @@ impl AgentClient for Agent {
             }
             *vms = next;
         }
+        // Volume daemons no VM uses any more (their VM went while Strato was away).
+        match self.driver.release_unused_disks() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(daemons = n, "stopped serving volumes no VM uses"),
+            Err(e) => tracing::error!(error = %e, "could not stop serving unused volumes"),
+        }
         self.wake.notify_one();
     }
 

@@ -89,4 +89,9 @@ pub trait Hypervisor: Send + Sync {
     fn resume(&self, _id: &InstanceId) -> Result<()> {
         Ok(())
     }
+    /// Stops serving every volume no VM of this host has plugged (or is plugging):
+    /// daemons left behind by a VM that went while Strato was away. Returns how many.
+    fn release_unused_disks(&self) -> Result<usize> {
+        Ok(0)
+    }
 }

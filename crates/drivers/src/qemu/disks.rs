@@ -396,6 +396,30 @@ impl QemuDriver {
             .filter(|v| !vm.rec.disks.iter().any(|d| &d.spec.volume_id == v))
             .collect();
         extra.sort();
+        // A daemon that died (killed, crashed) is started again under the same export
+        // name: the VM's NBD client reconnects within its `reconnect-delay` and the
+        // guest's I/O resumes where it stopped (what it had flushed is on disk).
+        if let Some(store) = self.volumes.as_deref() {
+            let uid = self.client_uid(vm.rec.uid);
+            for d in vm
+                .rec
+                .disks
+                .iter()
+                .filter(|d| d.state == DiskState::Attached && out.contains(&d.spec.volume_id))
+            {
+                let vol = &d.spec.volume_id;
+                if store.daemon_pid(vol).is_none() {
+                    match store.serve(vol, d.spec.limits, uid) {
+                        Ok(_) => {
+                            tracing::warn!(instance = %id, volume = %vol, "the volume's daemon had died: serving it again")
+                        }
+                        Err(e) => {
+                            tracing::error!(instance = %id, volume = %vol, error = %e, "could not serve the volume again")
+                        }
+                    }
+                }
+            }
+        }
         out.extend(extra);
         out
     }

@@ -1001,6 +1001,36 @@ impl Hypervisor for QemuDriver {
         self.command(vm, "stop", None).map(|_| true)
     }
 
+    /// Every volume a VM's record holds plugged (or being unplugged) is in use; the
+    /// daemons of all others are stopped.
+    fn release_unused_disks(&self) -> Result<usize> {
+        let Some(store) = self.volumes.as_deref() else {
+            return Ok(0);
+        };
+        let handles: Vec<Arc<Mutex<Vm>>> = {
+            let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            vms.values().cloned().collect()
+        };
+        let mut used = std::collections::HashSet::new();
+        for h in handles {
+            let vm = lock(&h);
+            for d in &vm.rec.disks {
+                if d.state != disks::DiskState::Cut {
+                    used.insert(d.spec.volume_id.clone());
+                }
+            }
+        }
+        let mut released = 0;
+        for vol in store.serving_volumes() {
+            if !used.contains(&vol) {
+                tracing::warn!(volume = %vol, "no VM uses this volume: stopping its daemon");
+                store.unserve(&vol)?;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     /// QMP `cont`.
     fn resume(&self, id: &InstanceId) -> Result<()> {
         let Some(handle) = self.get(id) else {
