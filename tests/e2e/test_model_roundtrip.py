@@ -215,6 +215,10 @@ def scenario(ec2, ca):
     wait_until(lambda: ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"][0]["State"] == "attached",
                what="volume attached")
     ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+    ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": False}}])
+    ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")
+    ec2.describe_instances(InstanceIds=[iid])
     ec2.modify_volume(VolumeId=vol, Size=8, Iops=3500)
     wait_until(lambda: ec2.describe_volumes_modifications(VolumeIds=[vol])["VolumesModifications"][0]
                ["ModificationState"] == "completed", what="volume modified")

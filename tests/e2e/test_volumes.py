@@ -683,3 +683,47 @@ def test_crash_while_modifying_converges():
             again.stop()
     finally:
         s.cleanup()
+
+
+def test_block_device_mapping_and_delete_on_termination(strato, ec2):
+    (iid,) = launch(ec2, wait="running", Placement={"AvailabilityZone": ZONE})
+
+    def mapping():
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")
+        assert attr["BlockDeviceMappings"] == inst["BlockDeviceMappings"]
+        return inst["BlockDeviceMappings"]
+
+    assert mapping() == []
+    keep = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    doomed = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
+    for v in (keep, doomed):
+        wait_volume(ec2, v, "available")
+    ec2.attach_volume(VolumeId=keep, InstanceId=iid, Device="/dev/sdg")
+    a = ec2.attach_volume(VolumeId=doomed, InstanceId=iid, Device="/dev/sdf")
+    wait_until(lambda: [m["Ebs"]["Status"] for m in mapping()] == ["attached", "attached"], what="attached")
+    m = mapping()
+    assert [x["DeviceName"] for x in m] == ["/dev/sdf", "/dev/sdg"]
+    assert m[0]["Ebs"]["VolumeId"] == doomed and m[0]["Ebs"]["DeleteOnTermination"] is False
+    assert m[0]["Ebs"]["AttachTime"] == a["AttachTime"]
+    change = [{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}]
+    expect_code("DryRunOperation", ec2.modify_instance_attribute, InstanceId=iid, BlockDeviceMappings=change,
+                DryRun=True)
+    assert mapping()[0]["Ebs"]["DeleteOnTermination"] is False
+    for bad in ([{"DeviceName": "/dev/sdz", "Ebs": {"DeleteOnTermination": True}}],
+                [{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True, "VolumeId": keep}}]):
+        expect_code("InvalidParameterValue", ec2.modify_instance_attribute, InstanceId=iid, BlockDeviceMappings=bad)
+    other = strato.client(creds=strato.create_account("bdm-b"))
+    expect_code("InvalidInstanceID.NotFound", other.modify_instance_attribute, InstanceId=iid,
+                BlockDeviceMappings=change)
+    assert mapping()[0]["Ebs"]["DeleteOnTermination"] is False
+    ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=change)
+    assert mapping()[0]["Ebs"]["DeleteOnTermination"] is True
+    assert volume(ec2, doomed)["Attachments"][0]["DeleteOnTermination"] is True
+    assert volume(ec2, keep)["Attachments"][0]["DeleteOnTermination"] is False
+    # Terminating deletes exactly the volume marked for it.
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_until(lambda: doomed not in ids_of(volumes(ec2)), what=f"{doomed} deleted with its instance")
+    assert gone(ec2, doomed)
+    wait_volume(ec2, keep, "available")
+    ec2.delete_volume(VolumeId=keep)

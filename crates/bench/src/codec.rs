@@ -167,6 +167,7 @@ fn build(
                         i,
                         tags,
                         nics,
+                        &[],
                     )]),
                     requester_id: None,
                 })

@@ -1926,6 +1926,18 @@ impl Tx<'_> {
         )
     }
 
+    /// Whether any volume of the scope is attached (in any state) to an instance: one
+    /// index probe, so listings of instances skip looking for volumes when none is.
+    pub fn any_volume_attached(&self, scope: &Scope) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM volume_attachments WHERE account_id = ?1 LIMIT 1")
+            .map_err(db_err)?
+            .query_row(params![scope.key()], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(db_err)
+    }
+
     /// The volumes attached (in any attachment state) to any of the given instances:
     /// one indexed query per [`IN_LIST_CHUNK`] ids, each volume once.
     pub fn volumes_of_instances(&self, scope: &Scope, instances: &[&str]) -> Result<Vec<Volume>> {

@@ -153,7 +153,108 @@ pub(crate) fn release_on_termination(volumes: Vec<Volume>, inst: &InstanceId) ->
         .collect()
 }
 
+/// A volume attached to an instance, as the instance's `blockDeviceMapping` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MappedVolume {
+    pub device: String,
+    pub volume_id: VolumeId,
+    pub state: AttachmentState,
+    pub attach_time_ms: i64,
+    pub delete_on_termination: bool,
+}
+
+/// The volumes attached to each instance, by instance id, in device order.
+pub type MappedVolumes = strato_common::hashing::FastMap<String, Vec<MappedVolume>>;
+
 impl ControlPlane {
+    /// The volumes attached to the caller's instances `ids` (for `blockDeviceMapping`).
+    /// Costs one index probe when the caller has no attached volume at all.
+    pub fn mapped_volumes(&self, caller: &Caller, ids: &[&str]) -> Result<MappedVolumes> {
+        let scope = caller.scope();
+        let vols = self.db.read(|tx| {
+            if ids.is_empty() || !tx.any_volume_attached(&scope)? {
+                return Ok(vec![]);
+            }
+            tx.volumes_of_instances(&scope, ids)
+        })?;
+        let mut out = MappedVolumes::default();
+        for v in vols {
+            for a in &v.attachments {
+                out.entry(a.instance_id.to_string())
+                    .or_default()
+                    .push(MappedVolume {
+                        device: a.device.clone(),
+                        volume_id: v.id.clone(),
+                        state: a.state,
+                        attach_time_ms: a.attach_time_ms,
+                        delete_on_termination: a.delete_on_termination,
+                    });
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_by(|a, b| a.device.cmp(&b.device));
+        }
+        Ok(out)
+    }
+
+    /// ModifyInstanceAttribute `BlockDeviceMapping`: sets `DeleteOnTermination` of the
+    /// volumes attached at the given devices of the caller's instance (a `VolumeId`,
+    /// when given, must be the one there).
+    pub fn set_delete_on_termination(
+        &self,
+        caller: &Caller,
+        instance_id: &InstanceId,
+        changes: &[(String, Option<VolumeId>, bool)],
+        dry_run: bool,
+    ) -> Result<()> {
+        let scope = caller.scope();
+        self.db.write(|tx| {
+            let inst = tx
+                .instance(&scope, instance_id.as_str())?
+                .filter(|i| i.state != InstanceState::Terminated)
+                .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
+            let attached = tx.volumes_of_instance(&scope, inst.id.as_str())?;
+            let mut changed: Vec<Volume> = vec![];
+            for (device, volume, dot) in changes {
+                let found = attached.iter().find(|v| {
+                    v.attachments
+                        .iter()
+                        .any(|a| a.instance_id == inst.id && &a.device == device)
+                });
+                let Some(v) = found else {
+                    return Err(Error::invalid_value(format!(
+                        "No volume is attached to {instance_id} at {device}."
+                    )));
+                };
+                if volume.as_ref().is_some_and(|want| *want != v.id) {
+                    return Err(Error::invalid_value(format!(
+                        "The volume at {device} of {instance_id} is {}, not {}.",
+                        v.id,
+                        volume.as_ref().map(|x| x.to_string()).unwrap_or_default()
+                    )));
+                }
+                let mut v = changed
+                    .iter()
+                    .position(|c| c.id == v.id)
+                    .map(|i| changed.remove(i))
+                    .unwrap_or_else(|| v.clone());
+                for a in v.attachments.iter_mut() {
+                    if a.instance_id == inst.id && &a.device == device {
+                        a.delete_on_termination = *dot;
+                    }
+                }
+                changed.push(v);
+            }
+            if dry_run {
+                return Err(Error::DryRunOperation);
+            }
+            for v in &changed {
+                tx.put_volume(v)?;
+            }
+            Ok(())
+        })
+    }
+
     /// AttachVolume: an `available` volume (or a Multi-Attach one in use) of the
     /// instance's zone, to a running or stopped instance, at a device name not in use
     /// there.

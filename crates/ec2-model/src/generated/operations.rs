@@ -4766,6 +4766,9 @@ static SERVED_MODIFY_INSTANCE_ATTRIBUTE: Served = Served {
     effect: Effect::Network,
     honours: &[
         "Attribute",
+        "BlockDeviceMapping.DeviceName",
+        "BlockDeviceMapping.Ebs.DeleteOnTermination",
+        "BlockDeviceMapping.Ebs.VolumeId",
         "DisableApiStop",
         "DisableApiTermination",
         "DryRun",

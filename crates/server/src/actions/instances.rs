@@ -12,6 +12,7 @@ use strato_control::instances::{
     reachability_of, status_of, AttributeChange, InstanceInterfaces, MetadataOptionsChange,
     RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
+use strato_control::volumes::attach::MappedVolume;
 use strato_control::ControlPlane;
 use strato_domain::{GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 use strato_ec2_wire::codec::DateTime;
@@ -130,7 +131,7 @@ pub fn forget_rendered() {
 /// The key of an instance's item: everything it is built from. The instance record and
 /// its interfaces enter by their revisions (which stored text they were read from:
 /// equal revisions, equal records), the rest by value — the region (its DNS names),
-/// the tags, and whether the public address is an Elastic IP. The whole is digested
+/// the tags, whether the public address is an Elastic IP, and its attached volumes. The whole is digested
 /// to 128 bits by two SipHash digests under independent random keys, so two different
 /// keys meet with a chance of about 2^-128 — never, in practice — while any change to
 /// an input makes a new key: nothing has to invalidate a kept item. `None` for records
@@ -141,6 +142,7 @@ fn render_key(
     tags: &[(String, String)],
     nics: &[Arc<NetworkInterface>],
     elastic: bool,
+    volumes: &[MappedVolume],
 ) -> Option<u128> {
     use std::hash::{BuildHasher, Hash, Hasher};
     static KEYS: OnceLock<[std::collections::hash_map::RandomState; 2]> = OnceLock::new();
@@ -150,13 +152,31 @@ fn render_key(
     let keys = KEYS.get_or_init(Default::default);
     let digest = |k: &std::collections::hash_map::RandomState| {
         let mut h = k.build_hasher();
-        (region, i.rev.0, tags, elastic).hash(&mut h);
+        (region, i.rev.0, tags, elastic, volumes).hash(&mut h);
         for n in nics {
             n.rev.0.hash(&mut h);
         }
         h.finish()
     };
     Some((u128::from(digest(&keys[0])) << 64) | u128::from(digest(&keys[1])))
+}
+
+/// The attached EBS volumes as an instance's `blockDeviceMapping` lists them. (The
+/// root disk is not an EBS volume in Strato yet, so it is not among them.)
+pub fn block_devices(volumes: &[MappedVolume]) -> Vec<wire::InstanceBlockDeviceMapping> {
+    volumes
+        .iter()
+        .map(|v| wire::InstanceBlockDeviceMapping {
+            device_name: Some(v.device.clone()),
+            ebs: Some(wire::EbsInstanceBlockDevice {
+                volume_id: Some(v.volume_id.to_string()),
+                status: wire::AttachmentStatus::from_wire(v.state.as_str()),
+                attach_time: Some(DateTime(v.attach_time_ms)),
+                delete_on_termination: Some(v.delete_on_termination),
+                ..Default::default()
+            }),
+        })
+        .collect()
 }
 
 /// One instance as EC2 describes it (an `instancesSet` item). `region` names the
@@ -167,14 +187,16 @@ pub fn instance_item(
     i: &Instance,
     tags: &[(String, String)],
     nics: &InstanceInterfaces,
+    volumes: &[MappedVolume],
 ) -> wire::Instance {
     let elastic = i.public_ip.as_deref().is_some_and(|ip| nics.is_elastic(ip));
-    let Some(key) = render_key(region, i, tags, nics.of(i.id.as_str()), elastic) else {
-        return build_instance_item(region, i, tags, nics);
+    let Some(key) = render_key(region, i, tags, nics.of(i.id.as_str()), elastic, volumes) else {
+        return build_instance_item(region, i, tags, nics, volumes);
     };
     let kept = rendered().get(&key).cloned();
     let prerendered = kept.unwrap_or_else(|| {
-        let text = strato_ec2_wire::codec::render(&build_instance_item(region, i, tags, nics));
+        let text =
+            strato_ec2_wire::codec::render(&build_instance_item(region, i, tags, nics, volumes));
         rendered().get_or_insert_with(key, || text.clone());
         text
     });
@@ -192,6 +214,7 @@ fn build_instance_item(
     i: &Instance,
     tags: &[(String, String)],
     nics: &InstanceInterfaces,
+    volumes: &[MappedVolume],
 ) -> wire::Instance {
     let private_dns = i
         .private_ip
@@ -267,7 +290,7 @@ fn build_instance_item(
         architecture: wire::ArchitectureValues::from_wire(&i.architecture),
         root_device_type: Some(wire::DeviceType::Ebs),
         root_device_name: Some(i.root_device_name.clone()),
-        block_device_mappings: Some(vec![]),
+        block_device_mappings: Some(block_devices(volumes)),
         virtualization_type: Some(wire::VirtualizationType::Hvm),
         client_token: i.client_token.clone(),
         tags: tag_set(tags),
@@ -531,7 +554,7 @@ pub fn run(
         instances: Some(
             res.instances
                 .iter()
-                .map(|(i, t)| instance_item(region, i, t, &res.interfaces))
+                .map(|(i, t)| instance_item(region, i, t, &res.interfaces, &[]))
                 .collect(),
         ),
         requester_id: None,
@@ -554,11 +577,14 @@ pub fn describe(
         cp.describe_instances_with_interfaces(cx.caller, &ids(&req.instance_ids)?, &filters, &pg)?;
     let owner = cx.caller.account.to_string();
     let region = &cx.caller.region;
+    let page_ids: Vec<&str> = list.iter().map(|(i, _)| i.id.as_str()).collect();
+    let volumes = cp.mapped_volumes(cx.caller, &page_ids)?;
     let mut reservations: Vec<wire::Reservation> = Vec::with_capacity(list.len());
     let mut index: strato_common::hashing::FastMap<&str, usize> =
         strato_common::hashing::FastMap::with_capacity_and_hasher(list.len(), Default::default());
     for (i, t) in &list {
-        let item = instance_item(region, i, t, &nics);
+        let mapped = volumes.get(i.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        let item = instance_item(region, i, t, &nics, mapped);
         let key = i.reservation_id.as_str();
         let n = *index.entry(key).or_insert_with(|| {
             reservations.push(wire::Reservation {
@@ -719,7 +745,11 @@ pub fn describe_attribute(
         InstanceAttributeName::RootDeviceName => {
             out.root_device_name = text(Some(&i.root_device_name))
         }
-        InstanceAttributeName::BlockDeviceMapping => out.block_device_mappings = Some(vec![]),
+        InstanceAttributeName::BlockDeviceMapping => {
+            let volumes = cp.mapped_volumes(cx.caller, &[i.id.as_str()])?;
+            let mapped = volumes.get(i.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            out.block_device_mappings = Some(block_devices(mapped))
+        }
         InstanceAttributeName::ProductCodes => out.product_codes = Some(vec![]),
         InstanceAttributeName::SourceDestCheck => out.source_dest_check = flag(true),
         InstanceAttributeName::GroupSet => out.groups = group_items(&i.security_groups),
@@ -847,6 +877,38 @@ pub fn modify_attribute(
     cx: &Ctx,
     req: wire::ModifyInstanceAttributeRequest,
 ) -> Result<()> {
+    if !req.block_device_mappings.is_empty() {
+        // `DeleteOnTermination` of attached volumes, alone like every other attribute.
+        if !req.groups.is_empty() || attribute_change(&req).is_ok() {
+            return Err(Error::InvalidParameterCombination(
+                "Only one attribute may be modified per request.".into(),
+            ));
+        }
+        let mut changes = vec![];
+        for (n, m) in req.block_device_mappings.iter().enumerate() {
+            let device = m.device_name.clone().ok_or_else(|| {
+                Error::MissingParameter(format!("BlockDeviceMapping.{}.DeviceName", n + 1))
+            })?;
+            let ebs = m.ebs.as_ref();
+            let dot = ebs.and_then(|e| e.delete_on_termination).ok_or_else(|| {
+                Error::MissingParameter(format!(
+                    "BlockDeviceMapping.{}.Ebs.DeleteOnTermination",
+                    n + 1
+                ))
+            })?;
+            let volume = ebs
+                .and_then(|e| non_empty(e.volume_id.clone()))
+                .map(|v| id(&v))
+                .transpose()?;
+            changes.push((device, volume, dot));
+        }
+        return cp.set_delete_on_termination(
+            cx.caller,
+            &id(&req.instance_id)?,
+            &changes,
+            cx.dry_run,
+        );
+    }
     if req.groups.is_empty() {
         let change = attribute_change(&req)?;
         cp.modify_instance_attribute(cx.caller, &id(&req.instance_id)?, change, cx.dry_run)
