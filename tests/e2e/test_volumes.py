@@ -692,6 +692,12 @@ def test_block_device_mapping_and_delete_on_termination(strato, ec2):
         inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
         attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")
         assert attr["BlockDeviceMappings"] == inst["BlockDeviceMappings"]
+        # The same on a page, and on a page filtered by interfaces (other read paths).
+        for kw in ({"MaxResults": 1000},
+                   {"Filters": [{"Name": "network-interface.status", "Values": ["in-use"]}]}):
+            listed = [i for r in ec2.describe_instances(**kw)["Reservations"] for i in r["Instances"]
+                      if i["InstanceId"] == iid]
+            assert listed[0]["BlockDeviceMappings"] == inst["BlockDeviceMappings"], kw
         return inst["BlockDeviceMappings"]
 
     assert mapping() == []

@@ -52,6 +52,9 @@ pub struct InstanceInterfaces {
     by_instance: FastMap<String, Vec<Arc<NetworkInterface>>>,
     /// The account's associated Elastic IPs, by public address.
     elastic_ips: FastMap<String, ElasticIp>,
+    /// The EBS volumes attached to the instances (their `blockDeviceMapping`), read in
+    /// the same transaction as the interfaces.
+    volumes: crate::volumes::attach::MappedVolumes,
 }
 
 impl InstanceInterfaces {
@@ -73,7 +76,13 @@ impl InstanceInterfaces {
         InstanceInterfaces {
             by_instance,
             elastic_ips: associated_by_public_ip(elastic_ips.iter().cloned()),
+            volumes: Default::default(),
         }
+    }
+
+    /// The EBS volumes attached to an instance, by device name.
+    pub fn volumes_of(&self, instance: &str) -> &[crate::volumes::attach::MappedVolume] {
+        self.volumes.get(instance).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The interfaces attached to an instance, primary first.
@@ -1504,10 +1513,15 @@ impl ControlPlane {
         };
         let interfaces = match nics {
             ScanInterfaces::No => InstanceInterfaces::default(),
-            ScanInterfaces::ForFilters { .. } => InstanceInterfaces::new(
-                kept,
-                &self.db.read(|tx| tx.list_docs::<ElasticIp>(account))?,
-            ),
+            ScanInterfaces::ForFilters { .. } => {
+                let ids: Vec<&str> = out.iter().map(|(i, _)| i.id.as_str()).collect();
+                self.db.read(|tx| {
+                    let mut found =
+                        InstanceInterfaces::new(kept, &tx.list_docs::<ElasticIp>(account)?);
+                    found.volumes = crate::volumes::attach::mapped_volumes_in(tx, account, &ids)?;
+                    Ok(found)
+                })?
+            }
             ScanInterfaces::ForPage => self.db.read(|tx| instance_interfaces(tx, account, &out))?,
         };
         Ok((out, interfaces, next))
@@ -2200,8 +2214,7 @@ fn instance_interfaces(
         }
         _ => tx.interfaces_of_instances(account, &ids)?,
     };
-    Ok(InstanceInterfaces::new(
-        interfaces,
-        &tx.list_docs::<ElasticIp>(account)?,
-    ))
+    let mut out = InstanceInterfaces::new(interfaces, &tx.list_docs::<ElasticIp>(account)?);
+    out.volumes = crate::volumes::attach::mapped_volumes_in(tx, account, &ids)?;
+    Ok(out)
 }

@@ -166,35 +166,39 @@ pub struct MappedVolume {
 /// The volumes attached to each instance, by instance id, in device order.
 pub type MappedVolumes = strato_common::hashing::FastMap<String, Vec<MappedVolume>>;
 
+/// The volumes attached to the instances `ids` of `scope`, as `tx` sees them (for
+/// `blockDeviceMapping`). Costs one index probe when the account has no attached
+/// volume at all.
+pub(crate) fn mapped_volumes_in(tx: &Tx, scope: &Scope, ids: &[&str]) -> Result<MappedVolumes> {
+    if ids.is_empty() || !tx.any_volume_attached(scope)? {
+        return Ok(MappedVolumes::default());
+    }
+    let vols = tx.volumes_of_instances(scope, ids)?;
+    let mut out = MappedVolumes::default();
+    for v in vols {
+        for a in &v.attachments {
+            out.entry(a.instance_id.to_string())
+                .or_default()
+                .push(MappedVolume {
+                    device: a.device.clone(),
+                    volume_id: v.id.clone(),
+                    state: a.state,
+                    attach_time_ms: a.attach_time_ms,
+                    delete_on_termination: a.delete_on_termination,
+                });
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by(|a, b| a.device.cmp(&b.device));
+    }
+    Ok(out)
+}
+
 impl ControlPlane {
     /// The volumes attached to the caller's instances `ids` (for `blockDeviceMapping`).
-    /// Costs one index probe when the caller has no attached volume at all.
     pub fn mapped_volumes(&self, caller: &Caller, ids: &[&str]) -> Result<MappedVolumes> {
         let scope = caller.scope();
-        let vols = self.db.read(|tx| {
-            if ids.is_empty() || !tx.any_volume_attached(&scope)? {
-                return Ok(vec![]);
-            }
-            tx.volumes_of_instances(&scope, ids)
-        })?;
-        let mut out = MappedVolumes::default();
-        for v in vols {
-            for a in &v.attachments {
-                out.entry(a.instance_id.to_string())
-                    .or_default()
-                    .push(MappedVolume {
-                        device: a.device.clone(),
-                        volume_id: v.id.clone(),
-                        state: a.state,
-                        attach_time_ms: a.attach_time_ms,
-                        delete_on_termination: a.delete_on_termination,
-                    });
-            }
-        }
-        for list in out.values_mut() {
-            list.sort_by(|a, b| a.device.cmp(&b.device));
-        }
-        Ok(out)
+        self.db.read(|tx| mapped_volumes_in(tx, &scope, ids))
     }
 
     /// ModifyInstanceAttribute `BlockDeviceMapping`: sets `DeleteOnTermination` of the

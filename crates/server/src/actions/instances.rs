@@ -554,7 +554,15 @@ pub fn run(
         instances: Some(
             res.instances
                 .iter()
-                .map(|(i, t)| instance_item(region, i, t, &res.interfaces, &[]))
+                .map(|(i, t)| {
+                    instance_item(
+                        region,
+                        i,
+                        t,
+                        &res.interfaces,
+                        res.interfaces.volumes_of(i.id.as_str()),
+                    )
+                })
                 .collect(),
         ),
         requester_id: None,
@@ -577,14 +585,11 @@ pub fn describe(
         cp.describe_instances_with_interfaces(cx.caller, &ids(&req.instance_ids)?, &filters, &pg)?;
     let owner = cx.caller.account.to_string();
     let region = &cx.caller.region;
-    let page_ids: Vec<&str> = list.iter().map(|(i, _)| i.id.as_str()).collect();
-    let volumes = cp.mapped_volumes(cx.caller, &page_ids)?;
     let mut reservations: Vec<wire::Reservation> = Vec::with_capacity(list.len());
     let mut index: strato_common::hashing::FastMap<&str, usize> =
         strato_common::hashing::FastMap::with_capacity_and_hasher(list.len(), Default::default());
     for (i, t) in &list {
-        let mapped = volumes.get(i.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let item = instance_item(region, i, t, &nics, mapped);
+        let item = instance_item(region, i, t, &nics, nics.volumes_of(i.id.as_str()));
         let key = i.reservation_id.as_str();
         let n = *index.entry(key).or_insert_with(|| {
             reservations.push(wire::Reservation {
