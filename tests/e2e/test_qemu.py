@@ -604,6 +604,46 @@ def test_a_killed_volume_daemon_is_served_again_and_loses_no_flushed_write(vm_st
     wait_for_state(ec2, [iid], "terminated", timeout=120)
 
 
+def test_a_killed_qemu_keeps_its_volume_and_every_flushed_write(vm_strato):
+    """SIGKILL the VM's QEMU while a volume is attached: the instance stops (as any
+    killed QEMU), the volume stays attached, and after StartInstances the guest finds
+    the volume plugged at boot with what it had flushed."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    wait_volume(ec2, vid, attached, "attached")
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev
+    out = con.run(f"mke2fs -q /dev/{dev} && mkdir -p /mnt/q && mount /dev/{dev} /mnt/q && "
+                  "echo survives-qemu > /mnt/q/a && sync && echo FLUSHED", timeout=60)
+    assert "FLUSHED" in after_marker(out), out
+    con.close()
+    os.kill(qemu_pid_of(iid), signal.SIGKILL)
+    wait_for_state(ec2, [iid], "stopped", timeout=60)
+    v = ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
+    assert v["State"] == "in-use" and v["Attachments"][0]["InstanceId"] == iid, v
+    ec2.start_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready", count=2)
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev, "the volume is not plugged after the restart"
+    out = after_marker(con.run(f"mkdir -p /mnt/q && mount /dev/{dev} /mnt/q && cat /mnt/q/a && "
+                               "echo again > /mnt/q/b && sync && umount /mnt/q && echo STILL-OK", timeout=90))
+    assert "survives-qemu" in out and "STILL-OK" in out, out
+    con.close()
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)
+    wait_volume(ec2, vid, lambda x: x["State"] == "available", "released")
+    ec2.delete_volume(VolumeId=vid)
+
+
 def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
     ec2 = vm_strato.client()
     (iid,) = launch(ec2)

@@ -1728,6 +1728,28 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
+    /// Writes a record, new or changed.
+    pub fn put_doc<T: Document>(&self, d: &T) -> Result<()> {
+        if self.get_doc::<T>(&d.scope(), d.doc_id())?.is_some() {
+            self.update_doc(d)
+        } else {
+            self.insert_doc(d)
+        }
+    }
+
+    /// Removes the rows of an index table (`table`, keyed by `account_id` and `column`)
+    /// that point at one record, before they are written again or the record goes.
+    fn delete_index_rows(&self, table: &str, column: &str, scope: &Scope, id: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE account_id = ?1 AND {column} = ?2"
+            ))
+            .map_err(db_err)?
+            .execute(params![scope.key(), id])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
     /// Replaces a record and its indexed columns.
     pub fn update_doc<T: Document>(&self, d: &T) -> Result<()> {
         let sets: String = revised_columns::<T>()
@@ -1879,18 +1901,8 @@ impl Tx<'_> {
     /// Writes a volume (new or changed) and the index of its attachments.
     pub fn put_volume(&self, v: &Volume) -> Result<()> {
         let scope = v.scope();
-        if self.get_doc::<Volume>(&scope, v.id.as_str())?.is_some() {
-            self.update_doc(v)?;
-        } else {
-            self.insert_doc(v)?;
-        }
-        self.conn
-            .prepare_cached(
-                "DELETE FROM volume_attachments WHERE account_id = ?1 AND volume_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), v.id.as_str()])
-            .map_err(db_err)?;
+        self.put_doc(v)?;
+        self.delete_index_rows("volume_attachments", "volume_id", &scope, v.id.as_str())?;
         for a in &v.attachments {
             self.conn
                 .prepare_cached(
@@ -1906,13 +1918,7 @@ impl Tx<'_> {
 
     /// Removes a volume, its attachments' index rows and its tags.
     pub fn delete_volume(&self, scope: &Scope, id: &str) -> Result<bool> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM volume_attachments WHERE account_id = ?1 AND volume_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), id])
-            .map_err(db_err)?;
+        self.delete_index_rows("volume_attachments", "volume_id", scope, id)?;
         self.delete_doc::<Volume>(scope, id)
     }
 
@@ -1989,18 +1995,8 @@ impl Tx<'_> {
     /// Writes a snapshot (new or changed) and the index of who it is shared with.
     pub fn put_snapshot(&self, s: &Snapshot) -> Result<()> {
         let scope = s.scope();
-        if self.get_doc::<Snapshot>(&scope, s.id.as_str())?.is_some() {
-            self.update_doc(s)?;
-        } else {
-            self.insert_doc(s)?;
-        }
-        self.conn
-            .prepare_cached(
-                "DELETE FROM snapshot_permissions WHERE account_id = ?1 AND snapshot_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), s.id.as_str()])
-            .map_err(db_err)?;
+        self.put_doc(s)?;
+        self.delete_index_rows("snapshot_permissions", "snapshot_id", &scope, s.id.as_str())?;
         let grantees = s
             .shared_with
             .iter()
@@ -2021,13 +2017,7 @@ impl Tx<'_> {
 
     /// Removes a snapshot, its permissions' index rows and its tags.
     pub fn delete_snapshot(&self, scope: &Scope, id: &str) -> Result<bool> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM snapshot_permissions WHERE account_id = ?1 AND snapshot_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), id])
-            .map_err(db_err)?;
+        self.delete_index_rows("snapshot_permissions", "snapshot_id", scope, id)?;
         self.delete_doc::<Snapshot>(scope, id)
     }
 

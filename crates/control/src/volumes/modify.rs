@@ -288,6 +288,17 @@ impl ControlPlane {
         Ok(specs)
     }
 
+    /// The caller's volumes: those named (each must exist), or all of them.
+    fn named_or_all(&self, caller: &Caller, ids: &[VolumeId]) -> Result<Vec<Volume>> {
+        let scope = caller.scope();
+        self.db.read(|tx| {
+            if ids.is_empty() {
+                return tx.list_docs::<Volume>(&scope);
+            }
+            ids.iter().map(|id| load_volume(tx, &scope, id)).collect()
+        })
+    }
+
     /// DescribeVolumesModifications: the most recent modification of each of the
     /// caller's volumes (of those named, which must all have one).
     pub fn describe_volume_modifications(
@@ -297,18 +308,7 @@ impl ControlPlane {
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Volume>, Option<String>)> {
-        let scope = caller.scope();
-        let all: Vec<Volume> = self.db.read(|tx| {
-            let mut out = vec![];
-            if ids.is_empty() {
-                out = tx.list_docs::<Volume>(&scope)?;
-            } else {
-                for id in ids {
-                    out.push(load_volume(tx, &scope, id)?);
-                }
-            }
-            Ok(out)
-        })?;
+        let all = self.named_or_all(caller, ids)?;
         if let Some(v) = all
             .iter()
             .find(|v| v.modification.is_none() && ids.contains(&v.id))
@@ -318,16 +318,14 @@ impl ControlPlane {
                 v.id
             )));
         }
-        let mut selected: Vec<Volume> = all
+        let selected = all
             .into_iter()
             .filter(|v| v.state != VolumeState::Deleted)
             .filter(|v| match &v.modification {
                 Some(m) => filters.matches(&[], |n| modification_field(v, m, n)),
                 None => false,
-            })
-            .collect();
-        selected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        Ok(paginate(selected, page, |v| v.id.to_string()))
+            });
+        Ok(page_by_id(selected, page))
     }
 
     /// DescribeVolumeStatus: the caller's volumes (those named, which must exist) with
@@ -339,20 +337,12 @@ impl ControlPlane {
         filters: &FilterSet,
         page: &PageRequest,
     ) -> Result<(Vec<Volume>, Option<String>)> {
-        let scope = caller.scope();
-        let all: Vec<Volume> = self.db.read(|tx| {
-            if ids.is_empty() {
-                return tx.list_docs::<Volume>(&scope);
-            }
-            ids.iter().map(|id| load_volume(tx, &scope, id)).collect()
-        })?;
-        let mut selected: Vec<Volume> = all
+        let selected = self
+            .named_or_all(caller, ids)?
             .into_iter()
             .filter(|v| !matches!(v.state, VolumeState::Deleted | VolumeState::Deleting))
-            .filter(|v| filters.matches(&[], |n| status_field(v, n)))
-            .collect();
-        selected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        Ok(paginate(selected, page, |v| v.id.to_string()))
+            .filter(|v| filters.matches(&[], |n| status_field(v, n)));
+        Ok(page_by_id(selected, page))
     }
 
     /// DescribeVolumeAttribute `autoEnableIO`.
@@ -388,6 +378,16 @@ impl ControlPlane {
             tx.put_volume(&v)
         })
     }
+}
+
+/// One page of volumes in id order.
+fn page_by_id(
+    volumes: impl Iterator<Item = Volume>,
+    page: &PageRequest,
+) -> (Vec<Volume>, Option<String>) {
+    let mut all: Vec<Volume> = volumes.collect();
+    all.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    paginate(all, page, |v| v.id.to_string())
 }
 
 /// Settles an `optimizing` modification by a VM's report of `inst` at `generation`:

@@ -166,19 +166,25 @@ pub(crate) fn load_restorable(
         .ok_or_else(|| Error::not_found(ResourceKind::Snapshot, id))
 }
 
-/// A new `pending` snapshot of a volume.
-fn of_volume(caller: &Caller, v: &Volume, description: &str) -> Snapshot {
+/// A new `pending` snapshot of the caller's, unshared.
+fn pending(
+    caller: &Caller,
+    origin: SnapshotOrigin,
+    volume: (Option<VolumeId>, u32),
+    description: &str,
+    key: (bool, Option<String>),
+) -> Snapshot {
     Snapshot {
         id: SnapshotId::generate(),
         account_id: caller.account.clone(),
         region: caller.region.clone(),
-        volume_id: Some(v.id.clone()),
-        volume_size_gib: v.size_gib,
-        origin: SnapshotOrigin::Volume,
+        volume_id: volume.0,
+        volume_size_gib: volume.1,
+        origin,
         state: SnapshotState::Pending,
         description: description.to_string(),
-        encrypted: v.encrypted,
-        kms_key_id: v.kms_key_id.clone(),
+        encrypted: key.0,
+        kms_key_id: key.1,
         start_ms: now_ms(),
         completion_ms: None,
         stored_bytes: None,
@@ -187,6 +193,17 @@ fn of_volume(caller: &Caller, v: &Volume, description: &str) -> Snapshot {
         state_message: None,
         rev: Default::default(),
     }
+}
+
+/// A new `pending` snapshot of a volume.
+fn of_volume(caller: &Caller, v: &Volume, description: &str) -> Snapshot {
+    pending(
+        caller,
+        SnapshotOrigin::Volume,
+        (Some(v.id.clone()), v.size_gib),
+        description,
+        (v.encrypted, v.kms_key_id.clone()),
+    )
 }
 
 /// Whether a volume's disk exists on its host, so a snapshot can be taken of it.
@@ -347,28 +364,16 @@ impl ControlPlane {
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
-            let s = Snapshot {
-                id: SnapshotId::generate(),
-                account_id: caller.account.clone(),
-                region: caller.region.clone(),
-                volume_id: src.volume_id.clone(),
-                volume_size_gib: src.volume_size_gib,
-                origin: SnapshotOrigin::Copy {
+            let s = pending(
+                caller,
+                SnapshotOrigin::Copy {
                     source: src.id.clone(),
                     source_region: src.region.clone(),
                 },
-                state: SnapshotState::Pending,
-                description: description.to_string(),
-                encrypted,
-                kms_key_id,
-                start_ms: now_ms(),
-                completion_ms: None,
-                stored_bytes: None,
-                shared_with: vec![],
-                public: false,
-                state_message: None,
-                rev: Default::default(),
-            };
+                (src.volume_id.clone(), src.volume_size_gib),
+                description,
+                (encrypted, kms_key_id),
+            );
             tx.put_snapshot(&s)?;
             put_tags(tx, &scope, s.id.as_str(), SNAPSHOT_RESOURCE_TYPE, &tags)?;
             Ok(s)
