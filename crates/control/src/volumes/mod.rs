@@ -182,7 +182,99 @@ fn not_found(missing: &[&VolumeId]) -> Error {
     }
 }
 
+/// What a new volume is to be, from CreateVolume's parameters (or a RunInstances
+/// block device mapping's), before it has an id and a zone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VolumeParams {
+    pub size: Option<i64>,
+    pub snapshot_id: Option<SnapshotId>,
+    pub volume_type: Option<VolumeType>,
+    pub iops: Option<i64>,
+    pub throughput: Option<i64>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub multi_attach: Option<bool>,
+}
+
+/// A new volume's checked configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct NewVolume {
+    pub config: strato_store::VolumeConfig,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+}
+
+/// The KMS key ARN shown for something `encrypted`: the scope's default EBS key, the
+/// only one Strato names. `KmsKeyId` without encryption, or naming another key, is
+/// refused as EC2 would (other keys: `UnsupportedOperation`).
+pub(crate) fn resolve_kms_key(
+    scope: &Scope,
+    encrypted: bool,
+    asked: Option<&str>,
+) -> Result<Option<String>> {
+    match (asked, encrypted) {
+        (Some(_), false) => Err(Error::InvalidParameterDependency(
+            "The parameter KmsKeyId requires the parameter Encrypted to be set.".into(),
+        )),
+        (Some(k), true) if k != DEFAULT_KMS_ALIAS && k != default_kms_key_arn(scope) => {
+            Err(Error::Unsupported(format!(
+                "The KmsKeyId {k} is not supported: Strato encrypts with keys of its own, named by the default key ({DEFAULT_KMS_ALIAS})."
+            )))
+        }
+        (_, true) => Ok(Some(default_kms_key_arn(scope))),
+        (None, false) => Ok(None),
+    }
+}
+
 impl ControlPlane {
+    /// Checks a new volume's parameters by its type's rules (sizes, IOPS, throughput,
+    /// Multi-Attach), its snapshot (one the caller may restore, completed, no larger
+    /// than the volume) and its encryption (asked, inherited from an encrypted snapshot,
+    /// or the account's default).
+    pub(crate) fn new_volume(&self, caller: &Caller, p: &VolumeParams) -> Result<NewVolume> {
+        let volume_type = p.volume_type.unwrap_or(VolumeType::Gp2);
+        let source = match &p.snapshot_id {
+            Some(snap) => Some(
+                self.db
+                    .read(|tx| self.snapshot_for_volume(tx, caller, snap))?,
+            ),
+            None => None,
+        };
+        let size = match (p.size, &source) {
+            (Some(n), _) => rules::check_size(volume_type, n)?,
+            (None, Some(s)) => rules::check_size(volume_type, i64::from(s.volume_size_gib))?,
+            (None, None) => return Err(Error::MissingParameter("size or snapshotId".into())),
+        };
+        if let Some(s) = &source {
+            if size < s.volume_size_gib {
+                return Err(Error::invalid_value(format!(
+                    "The volume size ({size} GiB) is smaller than snapshot {} ({} GiB): a volume made from a snapshot must be at least as large.",
+                    s.id, s.volume_size_gib
+                )));
+            }
+        }
+        let perf = rules::performance(volume_type, size, p.iops, p.throughput)?;
+        let multi_attach = p.multi_attach.unwrap_or(false);
+        rules::check_multi_attach(volume_type, multi_attach)?;
+        // With encryption by default on, every new volume is encrypted, whatever
+        // `Encrypted` says (as EC2); a volume made from an encrypted snapshot is too.
+        let encrypted = p.encrypted.unwrap_or(false)
+            || source.as_ref().is_some_and(|s| s.encrypted)
+            || self.ebs_encryption_by_default(caller)?;
+        let kms_key_id = resolve_kms_key(&caller.scope(), encrypted, p.kms_key_id.as_deref())?;
+        Ok(NewVolume {
+            config: strato_store::VolumeConfig {
+                size_gib: size,
+                volume_type,
+                iops: perf.iops,
+                throughput: perf.throughput,
+                multi_attach,
+            },
+            encrypted,
+            kms_key_id,
+        })
+    }
+
     /// Resolves the zone of a CreateVolume: `AvailabilityZone` or `AvailabilityZoneId`
     /// (exactly one), a zone of the caller's region.
     fn volume_zone(&self, caller: &Caller, input: &CreateVolumeInput) -> Result<String> {
@@ -226,50 +318,23 @@ impl ControlPlane {
             }
         }
         let zone = self.volume_zone(caller, input)?;
-        let volume_type = input.volume_type.unwrap_or(VolumeType::Gp2);
-        let source = match &input.snapshot_id {
-            Some(snap) => Some(
-                self.db
-                    .read(|tx| self.snapshot_for_volume(tx, caller, snap))?,
-            ),
-            None => None,
-        };
-        let size = match (input.size, &source) {
-            (Some(n), _) => rules::check_size(volume_type, n)?,
-            (None, Some(s)) => rules::check_size(volume_type, i64::from(s.volume_size_gib))?,
-            (None, None) => return Err(Error::MissingParameter("size or snapshotId".into())),
-        };
-        if let Some(s) = &source {
-            if size < s.volume_size_gib {
-                return Err(Error::invalid_value(format!(
-                    "The volume size ({size} GiB) is smaller than snapshot {} ({} GiB): a volume made from a snapshot must be at least as large.",
-                    s.id, s.volume_size_gib
-                )));
-            }
-        }
-        let perf = rules::performance(volume_type, size, input.iops, input.throughput)?;
-        let multi_attach = input.multi_attach.unwrap_or(false);
-        rules::check_multi_attach(volume_type, multi_attach)?;
-        // With encryption by default on, every new volume is encrypted, whatever
-        // `Encrypted` says (as EC2).
-        // A volume made from an encrypted snapshot is encrypted too.
-        let encrypted = input.encrypted.unwrap_or(false)
-            || source.as_ref().is_some_and(|s| s.encrypted)
-            || self.ebs_encryption_by_default(caller)?;
-        let kms_key_id = match (&input.kms_key_id, encrypted) {
-            (Some(_), false) => {
-                return Err(Error::InvalidParameterDependency(
-                    "The parameter KmsKeyId requires the parameter Encrypted to be set.".into(),
-                ))
-            }
-            (Some(k), true) if k != DEFAULT_KMS_ALIAS && *k != default_kms_key_arn(&scope) => {
-                return Err(Error::Unsupported(format!(
-                    "The KmsKeyId {k} is not supported: Strato encrypts volumes with keys of its own, named by the default key ({DEFAULT_KMS_ALIAS})."
-                )))
-            }
-            (_, true) => Some(default_kms_key_arn(&scope)),
-            (None, false) => None,
-        };
+        let NewVolume {
+            config,
+            encrypted,
+            kms_key_id,
+        } = self.new_volume(
+            caller,
+            &VolumeParams {
+                size: input.size,
+                snapshot_id: input.snapshot_id.clone(),
+                volume_type: input.volume_type,
+                iops: input.iops,
+                throughput: input.throughput,
+                encrypted: input.encrypted,
+                kms_key_id: input.kms_key_id.clone(),
+                multi_attach: input.multi_attach,
+            },
+        )?;
         let tags = tags_for(&input.tag_specs, VOLUME_RESOURCE_TYPE)?;
         let digest = digest_of(input)?;
         let made = self.db.write(|tx| {
@@ -303,13 +368,13 @@ impl ControlPlane {
                 account_id: caller.account.clone(),
                 region: caller.region.clone(),
                 availability_zone: zone.clone(),
-                size_gib: size,
-                volume_type,
-                iops: perf.iops,
-                throughput: perf.throughput,
+                size_gib: config.size_gib,
+                volume_type: config.volume_type,
+                iops: config.iops,
+                throughput: config.throughput,
                 encrypted,
                 kms_key_id: kms_key_id.clone(),
-                multi_attach,
+                multi_attach: config.multi_attach,
                 snapshot_id: input.snapshot_id.clone(),
                 state: VolumeState::Creating,
                 attachments: vec![],

@@ -13,7 +13,7 @@
 //! (shared with it by id, or public) in the region; it may create volumes from and copy
 //! those, and do nothing else with them.
 
-use super::{default_kms_key_arn, load_volume, DEFAULT_KMS_ALIAS};
+use super::{load_volume, resolve_kms_key, DEFAULT_KMS_ALIAS};
 use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
@@ -346,21 +346,7 @@ impl ControlPlane {
                 )));
             }
             let encrypted = src.encrypted || input.encrypted;
-            let kms_key_id = match (&input.kms_key_id, encrypted) {
-                (Some(_), false) => {
-                    return Err(Error::InvalidParameterDependency(
-                        "The parameter KmsKeyId requires the parameter Encrypted to be set."
-                            .into(),
-                    ))
-                }
-                (Some(k), true) if k != DEFAULT_KMS_ALIAS && *k != default_kms_key_arn(&scope) => {
-                    return Err(Error::Unsupported(format!(
-                        "The KmsKeyId {k} is not supported: Strato encrypts snapshots with keys of its own, named by the default key ({DEFAULT_KMS_ALIAS})."
-                    )))
-                }
-                (_, true) => Some(default_kms_key_arn(&scope)),
-                (None, false) => None,
-            };
+            let kms_key_id = resolve_kms_key(&scope, encrypted, input.kms_key_id.as_deref())?;
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
