@@ -26,8 +26,8 @@ def test_unknown_parameter_is_refused_by_name(strato):
 
 
 @pytest.mark.parametrize("extra, named", [
-    ({"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.Ebs.VolumeSize": "8"},
-     "BlockDeviceMapping.1.DeviceName"),
+    ({"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.VirtualName": "ephemeral0"},
+     "BlockDeviceMapping.1.VirtualName"),
     ({"HibernationOptions.Configured": "true"}, "HibernationOptions.Configured"),
     ({"Ipv6AddressCount": "1"}, "Ipv6AddressCount"),
     ({"IamInstanceProfile.Name": "web"}, "IamInstanceProfile.Name"),

@@ -644,6 +644,26 @@ def test_a_killed_qemu_keeps_its_volume_and_every_flushed_write(vm_strato):
     ec2.delete_volume(VolumeId=vid)
 
 
+def test_mapped_volumes_are_in_the_guest_at_first_boot(vm_strato):
+    """RunInstances BlockDeviceMapping: the volume is made before the VM starts and the
+    guest's first boot finds it (serial = volume id), with its size."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2, BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}}])
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    (m,) = inst["BlockDeviceMappings"]
+    vid = m["Ebs"]["VolumeId"]
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev, "the mapped volume is not in the guest"
+    assert "4194304" in after_marker(con.run(f"cat /sys/block/{dev}/size"))
+    con.close()
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)
+    wait_volume_gone(ec2, vid)
+
+
 def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
     ec2 = vm_strato.client()
     (iid,) = launch(ec2)

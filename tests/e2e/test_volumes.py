@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import REGION, Strato
+from conftest import DEFAULT_IMAGE as DEFAULT_IMAGE_ID, REGION, Strato
 from helpers import client_error, expect_code, wait_until
 
 ZONE = "us-east-1a"
@@ -733,3 +733,71 @@ def test_block_device_mapping_and_delete_on_termination(strato, ec2):
     assert gone(ec2, doomed)
     wait_volume(ec2, keep, "available")
     ec2.delete_volume(VolumeId=keep)
+
+
+def test_run_instances_makes_and_attaches_mapped_volumes(strato, ec2):
+    snap_src = ec2.create_volume(AvailabilityZone=ZONE, Size=3)["VolumeId"]
+    wait_volume(ec2, snap_src, "available")
+    snap = ec2.create_snapshot(VolumeId=snap_src)["SnapshotId"]
+    wait_until(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed",
+               what="snapshot")
+    mappings = [
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3", "Iops": 4000}},
+        {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 2, "Encrypted": True, "DeleteOnTermination": False}},
+        {"DeviceName": "/dev/sdh", "Ebs": {"SnapshotId": snap}},
+        {"DeviceName": "/dev/sdi", "NoDevice": ""},
+    ]
+    r = ec2.run_instances(ImageId=DEFAULT_IMAGE_ID, MinCount=2, MaxCount=2, Placement={"AvailabilityZone": ZONE},
+                          BlockDeviceMappings=mappings,
+                          TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "made", "Value": "launch"}]}])
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    wait_state(ec2, ids, "running")
+    for iid in ids:
+        wait_until(lambda iid=iid: [m["Ebs"]["Status"] for m in ec2.describe_instances(InstanceIds=[iid])[
+            "Reservations"][0]["Instances"][0]["BlockDeviceMappings"]] == ["attached"] * 3, what=f"{iid} mapped")
+        vols = volumes(ec2, Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
+        by_dev = {v["Attachments"][0]["Device"]: v for v in vols}
+        assert sorted(by_dev) == ["/dev/sdf", "/dev/sdg", "/dev/sdh"]
+        f, g, h = by_dev["/dev/sdf"], by_dev["/dev/sdg"], by_dev["/dev/sdh"]
+        assert (f["Size"], f["VolumeType"], f["Iops"], f["Encrypted"]) == (8, "gp3", 4000, False)
+        assert (g["Size"], g["VolumeType"], g["Encrypted"]) == (2, "gp2", True)
+        assert (h["Size"], h["SnapshotId"]) == (3, snap)
+        assert f["Attachments"][0]["DeleteOnTermination"] is True
+        assert g["Attachments"][0]["DeleteOnTermination"] is False
+        assert all(v["State"] == "in-use" and v["AvailabilityZone"] == ZONE for v in vols)
+        assert all({t["Key"]: t["Value"] for t in v["Tags"]} == {"made": "launch"} for v in vols)
+    kept = [v["VolumeId"] for v in volumes(ec2, Filters=[{"Name": "attachment.device", "Values": ["/dev/sdg"]},
+                                                         {"Name": "attachment.instance-id", "Values": ids}])]
+    assert len(kept) == 2
+    ec2.terminate_instances(InstanceIds=ids)
+    wait_state(ec2, ids, "terminated")
+    # Exactly the volumes marked DeleteOnTermination go.
+    wait_until(lambda: sorted(v["VolumeId"] for v in volumes(ec2, Filters=[
+        {"Name": "tag:made", "Values": ["launch"]}])) == sorted(kept), what="the launch's volumes settled")
+    for v in kept:
+        wait_volume(ec2, v, "available")
+        ec2.delete_volume(VolumeId=v)
+    ec2.delete_snapshot(SnapshotId=snap)
+    ec2.delete_volume(VolumeId=snap_src)
+
+
+@pytest.mark.parametrize("code,mapping", [
+    ("UnsupportedOperation", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}),
+    ("MissingParameter", {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8, "VolumeType": "io1"}}),
+    ("InvalidParameterValue", {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 0}}),
+    ("InvalidParameterValue", {"DeviceName": "/dev/foo", "Ebs": {"VolumeSize": 8}}),
+    ("InvalidSnapshot.NotFound", {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}),
+    ("MissingParameter", {"DeviceName": "/dev/sdf", "Ebs": {}}),
+    ("InvalidParameterCombination", {"DeviceName": "/dev/sdf", "NoDevice": "", "Ebs": {"VolumeSize": 1}}),
+    ("UnsupportedOperation", {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8, "Encrypted": True,
+                                                              "KmsKeyId": "arn:aws:kms:us-east-1:1:key/x"}}),
+])
+def test_bad_launch_mappings_launch_nothing(strato, code, mapping):
+    ec2 = strato.client(validate=False)
+    before = len([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]])
+    vols_before = len(volumes(ec2))
+    got, _, msg = client_error(ec2.run_instances, ImageId=DEFAULT_IMAGE_ID, MinCount=1, MaxCount=1,
+                               BlockDeviceMappings=[mapping])
+    assert got == code, f"{mapping}: {got} {msg}"
+    assert len([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]) == before
+    assert len(volumes(ec2)) == vols_before

@@ -191,6 +191,9 @@ pub struct RunInstancesInput {
     /// `MaintenanceOptions.AutoRecovery` (`default` | `disabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_recovery: Option<String>,
+    /// `BlockDeviceMapping.N`: data volumes made and attached with each instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<crate::volumes::launch::LaunchMapping>,
     #[serde(skip)]
     pub client_token: Option<String>,
 }
@@ -989,7 +992,10 @@ impl ControlPlane {
         }
         let mut metadata = MetadataOptions::default();
         input.metadata_options.apply(&mut metadata)?;
+        let launch_volumes =
+            self.plan_launch_volumes(caller, &image.root_device_name, &input.block_devices)?;
         Ok(ValidRun {
+            launch_volumes,
             metadata,
             image,
             itype,
@@ -1141,7 +1147,7 @@ impl ControlPlane {
         let now = now_ms();
         let host = self.agent.host().to_string();
         let cap = self.cfg.max_instances_per_account;
-        let (reservation_id, launched) = self.db.write(|tx| {
+        let (reservation_id, launched, volume_specs) = self.db.write(|tx| {
             if let Some(token) = &input.client_token {
                 if let Some(rec) = tx.client_token(&caller.scope(), token)? {
                     if rec.params_digest != digest {
@@ -1149,7 +1155,7 @@ impl ControlPlane {
                             "The client token '{token}' has already been used with different parameters."
                         )));
                     }
-                    return Ok((rec.reservation_id, vec![]));
+                    return Ok((rec.reservation_id, vec![], vec![]));
                 }
             }
             let live = tx.count_live_instances(&caller.scope())?;
@@ -1210,6 +1216,7 @@ impl ControlPlane {
                     .associate_public_ip
                     .unwrap_or(network.subnet.map_public_ip_on_launch);
             let mut launched = Vec::with_capacity(count);
+            let mut volume_specs = vec![];
             for (idx, ((id, address), interface_id)) in
                 ids.into_iter().zip(addresses).zip(interface_ids).enumerate()
             {
@@ -1310,8 +1317,18 @@ impl ControlPlane {
                         },
                     )?;
                 }
+                let volumes = crate::volumes::launch::make_launch_volumes(
+                    tx,
+                    &inst,
+                    &v.launch_volumes,
+                    &v.volume_tags,
+                    now,
+                )?;
                 // Every instance of the launch shares the image validated above.
-                launched.push(spec_with(&inst, Some(&v.image), vec![nic_spec(&nic, &network.subnet)]));
+                let mut spec = spec_with(&inst, Some(&v.image), vec![nic_spec(&nic, &network.subnet)]);
+                crate::volumes::attach::fill_disks(std::slice::from_mut(&mut spec), &volumes);
+                volume_specs.extend(volumes.iter().map(crate::volumes::volume_spec));
+                launched.push(spec);
             }
             if let Some(token) = &input.client_token {
                 tx.insert_client_token(
@@ -1324,8 +1341,12 @@ impl ControlPlane {
                     now,
                 )?;
             }
-            Ok((reservation_id, launched))
+            Ok((reservation_id, launched, volume_specs))
         })?;
+        // Volumes first: the host makes their disks before it starts the VMs.
+        for spec in volume_specs {
+            self.agent.apply_volume(spec);
+        }
         for spec in launched {
             self.agent.apply(spec);
         }
@@ -2146,6 +2167,8 @@ struct ValidRun {
     cpu_credits: Option<String>,
     cpu_options: Option<CpuOptions>,
     auto_recovery: String,
+    /// The data volumes each instance gets (`BlockDeviceMapping`).
+    launch_volumes: Vec<crate::volumes::launch::LaunchVolume>,
 }
 
 /// Attaches tags to a list of instances with one range query.

@@ -10,6 +10,7 @@
 //! never committed is removed as an orphan, and a committed one is made (again).
 
 pub mod attach;
+pub mod launch;
 pub mod modify;
 pub mod rules;
 pub mod snapshots;

@@ -13,8 +13,11 @@ use strato_control::instances::{
     RunInstancesInput, StateChange, INSTANCE_FILTERS, INSTANCE_STATUS_FILTERS,
 };
 use strato_control::volumes::attach::MappedVolume;
+use strato_control::volumes::launch::{LaunchEbs, LaunchMapping};
 use strato_control::ControlPlane;
-use strato_domain::{GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior};
+use strato_domain::{
+    GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior, VolumeType,
+};
 use strato_ec2_wire::codec::DateTime;
 use strato_ec2_wire::filter_set;
 use strato_ec2_wire::types::{
@@ -391,7 +394,9 @@ fn run_input(req: wire::RunInstancesRequest) -> Result<RunInstancesInput> {
         None => MetadataOptionsChange::default(),
     };
     let cpu = req.cpu_options.as_ref();
+    let block_devices = launch_mappings(&req.block_device_mappings)?;
     Ok(RunInstancesInput {
+        block_devices,
         image_id: req.image_id,
         instance_type: req.instance_type,
         min_count: Some(i64::from(req.min_count)),
@@ -425,6 +430,45 @@ fn run_input(req: wire::RunInstancesRequest) -> Result<RunInstancesInput> {
             .and_then(|m| m.auto_recovery)
             .map(|a| a.as_str().to_string()),
     })
+}
+
+/// RunInstances' `BlockDeviceMapping.N` for the control plane. `NoDevice` is present
+/// when given at all (EC2 takes any value, the empty string included).
+fn launch_mappings(maps: &[wire::BlockDeviceMapping]) -> Result<Vec<LaunchMapping>> {
+    maps.iter()
+        .enumerate()
+        .map(|(n, m)| {
+            let ebs = match &m.ebs {
+                Some(e) => Some(LaunchEbs {
+                    size: e.volume_size.map(i64::from),
+                    snapshot_id: non_empty(e.snapshot_id.clone()).map(|s| id(&s)).transpose()?,
+                    volume_type: e
+                        .volume_type
+                        .map(|t| {
+                            VolumeType::parse(t.as_str()).ok_or_else(|| {
+                                Error::invalid_value(format!(
+                                    "Value ({}) for parameter BlockDeviceMapping.{}.Ebs.VolumeType is invalid.",
+                                    t.as_str(),
+                                    n + 1
+                                ))
+                            })
+                        })
+                        .transpose()?,
+                    iops: e.iops.map(i64::from),
+                    throughput: e.throughput.map(i64::from),
+                    encrypted: e.encrypted,
+                    kms_key_id: non_empty(e.kms_key_id.clone()),
+                    delete_on_termination: e.delete_on_termination,
+                }),
+                None => None,
+            };
+            Ok(LaunchMapping {
+                device: m.device_name.clone().unwrap_or_default(),
+                no_device: m.no_device.is_some(),
+                ebs,
+            })
+        })
+        .collect()
 }
 
 /// The network part of a RunInstances request.
