@@ -514,6 +514,10 @@ def test_snapshot_while_writing_restores_a_clean_file_system_and_grows_online(vm
         assert time.time() < deadline, "snapshot not completed"
         time.sleep(0.2)
 
+    # The snapshot holds what was written since the volume's last one: the file system
+    # made on the host and the log, some MiB (its layer on the host, reported to operators).
+    line = [ln for ln in vm_strato.cli("snapshots").stdout.splitlines() if ln.startswith(snap)]
+    assert len(line) == 1 and int(line[0].split()[-1]) > 1 << 20, line
     restored = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snap)["VolumeId"]
     wait_volume(ec2, restored, lambda v: v["State"] == "available", "restored available")
     # On the host: the restored volume's chain as one raw image, checked by e2fsck.

@@ -52,7 +52,7 @@ def volume(ec2, vid):
     return ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
 
 
-def test_create_describe_delete(ec2):
+def test_create_describe_delete(strato, ec2):
     vid = new_volume(ec2, size=3)
     s = ec2.create_snapshot(VolumeId=vid, Description="nightly", TagSpecifications=[
         {"ResourceType": "snapshot", "Tags": [{"Key": "Name", "Value": "n1"}]}])
@@ -76,6 +76,9 @@ def test_create_describe_delete(ec2):
     assert sid in ids_of(snaps(ec2, OwnerIds=[me]))
     assert sid in ids_of(snaps(ec2, RestorableByUserIds=["self"]))
     assert sid not in ids_of(snaps(ec2, OwnerIds=["amazon"]))
+    # Operators see every snapshot with the bytes it holds (none on a simulated host).
+    line = [ln for ln in strato.cli("snapshots").stdout.splitlines() if ln.startswith(sid)]
+    assert len(line) == 1 and me in line[0] and vid in line[0] and line[0].split()[-1] == "0", line
     expect_code("InvalidParameterValue", ec2.describe_snapshots, Filters=[{"Name": "nope", "Values": ["x"]}])
     # Snapshots are tagged like any resource.
     ec2.create_tags(Resources=[sid], Tags=[{"Key": "env", "Value": "prod"}])

@@ -156,6 +156,12 @@ enum Command {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// List every snapshot of every account with the bytes the host holds for it
+    /// alone (the blocks changed since the snapshot of its volume before it).
+    Snapshots {
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Manage accounts (tenants).
     Accounts {
         #[command(flatten)]
@@ -277,6 +283,36 @@ impl Cli {
                         text.join(", ")
                     }
                 );
+                Ok(())
+            }
+            Command::Snapshots { dir } => {
+                let db = open_db(&dir.data_dir)?;
+                let all = db.read(|tx| tx.all_snapshots()).map_err(err)?;
+                println!(
+                    "{:<22} {:<12} {:<14} {:<21} {:<9} {:>8} {:>14}",
+                    "SNAPSHOT", "OWNER", "REGION", "VOLUME", "STATE", "SIZE", "STORED BYTES"
+                );
+                let mut total = 0u64;
+                for s in &all {
+                    let stored = s.stored_bytes.unwrap_or(0);
+                    total += stored;
+                    println!(
+                        "{:<22} {:<12} {:<14} {:<21} {:<9} {:>5} GiB {:>14}",
+                        s.id,
+                        s.account_id,
+                        s.region,
+                        s.volume_id
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                        s.state.as_str(),
+                        s.volume_size_gib,
+                        s.stored_bytes
+                            .map(|b| b.to_string())
+                            .unwrap_or_else(|| "-".into())
+                    );
+                }
+                println!("{} snapshots, {total} bytes stored", all.len());
                 Ok(())
             }
             Command::Env { dir, account } => {
