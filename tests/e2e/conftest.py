@@ -168,6 +168,26 @@ class Strato:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+
+def start_crashing(data_dir, point):
+    """A `strato up` on `data_dir` that aborts at crash point `point`
+    (`STRATO_CRASH_AT`, see common/src/crash.rs)."""
+    os.environ["STRATO_CRASH_AT"] = point
+    try:
+        return Strato(data_dir=data_dir).start()
+    finally:
+        del os.environ["STRATO_CRASH_AT"]
+
+
+def await_crash(s, timeout=10):
+    """Waits for a `start_crashing` server to abort at its point, then cleans it up."""
+    deadline = time.time() + timeout
+    while s.proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert s.proc.returncode == -signal.SIGABRT, s.read_log()
+    s.stop()
+
+
 @pytest.fixture(scope="module")
 def strato():
     s = Strato().start()

@@ -470,6 +470,24 @@ def wait_volume_gone(ec2, vid, timeout=30):
     raise AssertionError(f"{vid} not deleted")
 
 
+def guest_with_volume(vm_strato):
+    """A running, booted instance with a new 1 GiB volume attached at /dev/sdf: the
+    client, the instance, the volume, a console on the guest and the guest's device."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    wait_volume(ec2, vid, attached, "attached")
+    con = Console(vm_strato, iid)
+    dev = guest_disk(con, vid)
+    assert dev, "the guest does not see the attached volume"
+    return ec2, iid, vid, con, dev
+
+
 def _lines(text):
     return [ln for ln in text.splitlines() if re.fullmatch(r"line-\d+", ln.strip())]
 
@@ -567,18 +585,7 @@ def test_a_killed_volume_daemon_is_served_again_and_loses_no_flushed_write(vm_st
     """SIGKILL the qemu-storage-daemon serving an attached volume: the agent serves the
     volume again under the same export, the guest's NBD client reconnects, what the
     guest had flushed is still there, and writing goes on."""
-    ec2 = vm_strato.client()
-    (iid,) = launch(ec2)
-    wait_for_state(ec2, [iid], "running", timeout=60)
-    wait_console(ec2, iid, "strato-minimal: multi-user ready")
-    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
-    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
-    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
-    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
-    wait_volume(ec2, vid, attached, "attached")
-    con = Console(vm_strato, iid)
-    dev = guest_disk(con, vid)
-    assert dev
+    ec2, iid, vid, con, dev = guest_with_volume(vm_strato)
     out = con.run(f"mke2fs -q /dev/{dev} && mkdir -p /mnt/k && mount /dev/{dev} /mnt/k && "
                   "echo before-the-kill > /mnt/k/a && sync && echo FLUSHED", timeout=60)
     assert "FLUSHED" in after_marker(out), out
@@ -612,18 +619,7 @@ def test_a_killed_qemu_keeps_its_volume_and_every_flushed_write(vm_strato):
     """SIGKILL the VM's QEMU while a volume is attached: the instance stops (as any
     killed QEMU), the volume stays attached, and after StartInstances the guest finds
     the volume plugged at boot with what it had flushed."""
-    ec2 = vm_strato.client()
-    (iid,) = launch(ec2)
-    wait_for_state(ec2, [iid], "running", timeout=60)
-    wait_console(ec2, iid, "strato-minimal: multi-user ready")
-    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
-    vid = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
-    wait_volume(ec2, vid, lambda v: v["State"] == "available", "available")
-    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
-    wait_volume(ec2, vid, attached, "attached")
-    con = Console(vm_strato, iid)
-    dev = guest_disk(con, vid)
-    assert dev
+    ec2, iid, vid, con, dev = guest_with_volume(vm_strato)
     out = con.run(f"mke2fs -q /dev/{dev} && mkdir -p /mnt/q && mount /dev/{dev} /mnt/q && "
                   "echo survives-qemu > /mnt/q/a && sync && echo FLUSHED", timeout=60)
     assert "FLUSHED" in after_marker(out), out

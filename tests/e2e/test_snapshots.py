@@ -6,12 +6,11 @@ and crashes at each step of taking and deleting a snapshot."""
 
 import os
 import re
-import signal
 import sqlite3
 
 import pytest
 
-from conftest import Strato
+from conftest import Strato, await_crash, start_crashing
 from helpers import EC2_VERSION, client_error, expect_code, launch, signed, wait_until
 
 ZONE = "us-east-1a"
@@ -373,20 +372,6 @@ def _store_snapshots(data_dir):
         return sorted(r[0] for r in c.execute("SELECT id FROM snapshots"))
 
 
-def _crashing(data_dir, point):
-    os.environ["STRATO_CRASH_AT"] = point
-    try:
-        return Strato(data_dir=data_dir).start()
-    finally:
-        del os.environ["STRATO_CRASH_AT"]
-
-
-def _await_crash(s):
-    wait_until(lambda: s.proc.poll() is not None, timeout=10, what="the crash")
-    assert s.proc.returncode == -signal.SIGABRT, s.read_log()
-    s.stop()
-
-
 @pytest.mark.parametrize("point", ["snapshot-create-committed", "snapshot-data-taken"])
 def test_crash_while_snapshotting_converges(point):
     """Killed after the snapshot's record committed, or after the host took it: after a
@@ -395,12 +380,12 @@ def test_crash_while_snapshotting_converges(point):
     try:
         vid = new_volume(s.client(), size=1)
         s.stop()
-        crashing = _crashing(s.data_dir, point)
+        crashing = start_crashing(s.data_dir, point)
         try:
             crashing.client().create_snapshot(VolumeId=vid)
         except Exception:
             pass
-        _await_crash(crashing)
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()
@@ -427,12 +412,12 @@ def test_crash_while_deleting_converges(point):
         wait_snapshot(ec2, sid)
         wait_snapshot(ec2, keep)
         s.stop()
-        crashing = _crashing(s.data_dir, point)
+        crashing = start_crashing(s.data_dir, point)
         try:
             crashing.client().delete_snapshot(SnapshotId=sid)
         except Exception:
             pass
-        _await_crash(crashing)
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()

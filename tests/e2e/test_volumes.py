@@ -4,11 +4,11 @@ ClientToken, DryRun, tags, tenancy and regions, the aws CLI and its waiters, and
 crashes at each step of creating and deleting a volume."""
 
 import re
-import signal
+import os
 
 import pytest
 
-from conftest import DEFAULT_IMAGE as DEFAULT_IMAGE_ID, REGION, Strato
+from conftest import DEFAULT_IMAGE as DEFAULT_IMAGE_ID, REGION, Strato, await_crash, start_crashing
 from helpers import client_error, expect_code, wait_until
 
 ZONE = "us-east-1a"
@@ -286,22 +286,14 @@ def test_crash_while_creating_converges(point):
     s = Strato(extra_args=()).start()
     try:
         s.stop()
-        crashing = Strato(data_dir=s.data_dir)
-        import os
-        os.environ["STRATO_CRASH_AT"] = point
-        try:
-            crashing.start()
-        finally:
-            del os.environ["STRATO_CRASH_AT"]
+        crashing = start_crashing(s.data_dir, point)
         ec2 = crashing.client()
         client_error_or_none = None
         try:
             ec2.create_volume(AvailabilityZone=ZONE, Size=1, ClientToken=f"crash-{point}")
         except Exception as e:  # the connection dies with the process
             client_error_or_none = e
-        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
-        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
-        crashing.stop()
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()
@@ -323,19 +315,12 @@ def test_crash_while_deleting_converges(point):
         vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
         wait_volume(ec2, vid, "available")
         s.stop()
-        import os
-        os.environ["STRATO_CRASH_AT"] = point
-        try:
-            crashing = Strato(data_dir=s.data_dir).start()
-        finally:
-            del os.environ["STRATO_CRASH_AT"]
+        crashing = start_crashing(s.data_dir, point)
         try:
             crashing.client().delete_volume(VolumeId=vid)
         except Exception:
             pass
-        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
-        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
-        crashing.stop()
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()
@@ -350,7 +335,6 @@ def test_crash_while_deleting_converges(point):
 
 
 def _store_entries(data_dir):
-    import os
     out = []
     for root, dirs, files in os.walk(data_dir):
         out += [os.path.join(root, n) for n in dirs + files]
@@ -482,7 +466,6 @@ def test_multi_attach(ec2):
 
 @pytest.mark.parametrize("point", ["volume-attach-committed", "volume-detach-committed"])
 def test_crash_while_attaching_or_detaching_converges(point):
-    import os
     s = Strato().start()
     try:
         ec2 = s.client()
@@ -493,11 +476,7 @@ def test_crash_while_attaching_or_detaching_converges(point):
             ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
             wait_until(lambda: (attachment(ec2, vid) or {}).get("State") == "attached", what="attached")
         s.stop()
-        os.environ["STRATO_CRASH_AT"] = point
-        try:
-            crashing = Strato(data_dir=s.data_dir).start()
-        finally:
-            del os.environ["STRATO_CRASH_AT"]
+        crashing = start_crashing(s.data_dir, point)
         try:
             c = crashing.client()
             if point == "volume-attach-committed":
@@ -506,9 +485,7 @@ def test_crash_while_attaching_or_detaching_converges(point):
                 c.detach_volume(VolumeId=vid)
         except Exception:
             pass
-        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
-        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
-        crashing.stop()
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()
@@ -661,19 +638,12 @@ def test_crash_while_modifying_converges():
         vid = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
         wait_volume(ec2, vid, "available")
         s.stop()
-        import os
-        os.environ["STRATO_CRASH_AT"] = "volume-modify-committed"
-        try:
-            crashing = Strato(data_dir=s.data_dir).start()
-        finally:
-            del os.environ["STRATO_CRASH_AT"]
+        crashing = start_crashing(s.data_dir, "volume-modify-committed")
         try:
             crashing.client().modify_volume(VolumeId=vid, Size=6)
         except Exception:
             pass
-        wait_until(lambda: crashing.proc.poll() is not None, timeout=10, what="the crash")
-        assert crashing.proc.returncode == -signal.SIGABRT, crashing.read_log()
-        crashing.stop()
+        await_crash(crashing)
         again = Strato(data_dir=s.data_dir).start()
         try:
             ec2 = again.client()

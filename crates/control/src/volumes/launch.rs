@@ -17,9 +17,7 @@ use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use strato_common::{Error, ResourceId, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
-use strato_store::{
-    AttachmentState, Instance, Tx, Volume, VolumeAttachment, VolumeState, VolumeType,
-};
+use strato_store::{AttachmentState, Instance, Tx, Volume, VolumeAttachment, VolumeState};
 
 /// One `BlockDeviceMapping.N` of RunInstances, as the front door decoded it.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -30,16 +28,11 @@ pub struct LaunchMapping {
     pub ebs: Option<LaunchEbs>,
 }
 
-/// The `Ebs` part of a launch mapping.
+/// The `Ebs` part of a launch mapping: the volume, as CreateVolume would take it
+/// (Multi-Attach aside), and whether it goes with its instance.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LaunchEbs {
-    pub size: Option<i64>,
-    pub snapshot_id: Option<SnapshotId>,
-    pub volume_type: Option<VolumeType>,
-    pub iops: Option<i64>,
-    pub throughput: Option<i64>,
-    pub encrypted: Option<bool>,
-    pub kms_key_id: Option<String>,
+    pub volume: VolumeParams,
     pub delete_on_termination: Option<bool>,
 }
 
@@ -101,20 +94,14 @@ impl ControlPlane {
             let new = self.new_volume(
                 caller,
                 &VolumeParams {
-                    size: ebs.size,
-                    snapshot_id: ebs.snapshot_id.clone(),
-                    volume_type: ebs.volume_type,
-                    iops: ebs.iops,
-                    throughput: ebs.throughput,
-                    encrypted: ebs.encrypted,
-                    kms_key_id: ebs.kms_key_id.clone(),
                     multi_attach: None,
+                    ..ebs.volume.clone()
                 },
             )?;
             planned.push(LaunchVolume {
                 device: m.device.clone(),
                 new,
-                snapshot_id: ebs.snapshot_id.clone(),
+                snapshot_id: ebs.volume.snapshot_id.clone(),
                 delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
             });
         }

@@ -185,8 +185,8 @@ fn not_found(missing: &[&VolumeId]) -> Error {
 
 /// What a new volume is to be, from CreateVolume's parameters (or a RunInstances
 /// block device mapping's), before it has an id and a zone.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct VolumeParams {
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VolumeParams {
     pub size: Option<i64>,
     pub snapshot_id: Option<SnapshotId>,
     pub volume_type: Option<VolumeType>,

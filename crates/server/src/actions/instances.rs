@@ -14,10 +14,9 @@ use strato_control::instances::{
 };
 use strato_control::volumes::attach::MappedVolume;
 use strato_control::volumes::launch::{LaunchEbs, LaunchMapping};
+use strato_control::volumes::VolumeParams;
 use strato_control::ControlPlane;
-use strato_domain::{
-    GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior, VolumeType,
-};
+use strato_domain::{GroupRef, Instance, InstanceState, NetworkInterface, ShutdownBehavior};
 use strato_ec2_wire::codec::DateTime;
 use strato_ec2_wire::filter_set;
 use strato_ec2_wire::types::{
@@ -440,24 +439,26 @@ fn launch_mappings(maps: &[wire::BlockDeviceMapping]) -> Result<Vec<LaunchMappin
         .map(|(n, m)| {
             let ebs = match &m.ebs {
                 Some(e) => Some(LaunchEbs {
-                    size: e.volume_size.map(i64::from),
-                    snapshot_id: non_empty(e.snapshot_id.clone()).map(|s| id(&s)).transpose()?,
-                    volume_type: e
-                        .volume_type
-                        .map(|t| {
-                            VolumeType::parse(t.as_str()).ok_or_else(|| {
-                                Error::invalid_value(format!(
-                                    "Value ({}) for parameter BlockDeviceMapping.{}.Ebs.VolumeType is invalid.",
-                                    t.as_str(),
-                                    n + 1
-                                ))
+                    volume: VolumeParams {
+                        size: e.volume_size.map(i64::from),
+                        snapshot_id: non_empty(e.snapshot_id.clone())
+                            .map(|s| id(&s))
+                            .transpose()?,
+                        volume_type: e
+                            .volume_type
+                            .map(|t| {
+                                super::volumes::volume_type(
+                                    t,
+                                    &format!("BlockDeviceMapping.{}.Ebs.VolumeType", n + 1),
+                                )
                             })
-                        })
-                        .transpose()?,
-                    iops: e.iops.map(i64::from),
-                    throughput: e.throughput.map(i64::from),
-                    encrypted: e.encrypted,
-                    kms_key_id: non_empty(e.kms_key_id.clone()),
+                            .transpose()?,
+                        iops: e.iops.map(i64::from),
+                        throughput: e.throughput.map(i64::from),
+                        encrypted: e.encrypted,
+                        kms_key_id: non_empty(e.kms_key_id.clone()),
+                        multi_attach: None,
+                    },
                     delete_on_termination: e.delete_on_termination,
                 }),
                 None => None,

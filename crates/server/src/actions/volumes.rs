@@ -50,6 +50,17 @@ pub fn volume_item(v: &Volume, tags: &[(String, String)]) -> wire::Volume {
     }
 }
 
+/// The domain's volume type for the model's, named `param` in the error (the model
+/// knows types Strato does not serve).
+pub fn volume_type(t: wire::VolumeType, param: &str) -> Result<VolumeType> {
+    VolumeType::parse(t.as_str()).ok_or_else(|| {
+        Error::invalid_value(format!(
+            "Value ({}) for parameter {param} is invalid.",
+            t.as_str()
+        ))
+    })
+}
+
 /// CreateVolume.
 pub fn create(cp: &ControlPlane, cx: &Ctx, req: wire::CreateVolumeRequest) -> Result<wire::Volume> {
     let specs = tag_specs(&req.tag_specifications)?;
@@ -60,14 +71,7 @@ pub fn create(cp: &ControlPlane, cx: &Ctx, req: wire::CreateVolumeRequest) -> Re
         snapshot_id: non_empty(req.snapshot_id).map(|s| id(&s)).transpose()?,
         volume_type: req
             .volume_type
-            .map(|t| {
-                VolumeType::parse(t.as_str()).ok_or_else(|| {
-                    Error::invalid_value(format!(
-                        "Value ({}) for parameter volumeType is invalid.",
-                        t.as_str()
-                    ))
-                })
-            })
+            .map(|t| volume_type(t, "volumeType"))
             .transpose()?,
         iops: req.iops.map(i64::from),
         throughput: req.throughput.map(i64::from),
@@ -212,14 +216,7 @@ pub fn modify(
         size: req.size.map(i64::from),
         volume_type: req
             .volume_type
-            .map(|t| {
-                VolumeType::parse(t.as_str()).ok_or_else(|| {
-                    Error::invalid_value(format!(
-                        "Value ({}) for parameter volumeType is invalid.",
-                        t.as_str()
-                    ))
-                })
-            })
+            .map(|t| volume_type(t, "volumeType"))
             .transpose()?,
         iops: req.iops.map(i64::from),
         throughput: req.throughput.map(i64::from),
