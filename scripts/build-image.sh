@@ -4,7 +4,7 @@
 #   vmlinuz        Debian's cloud kernel (linux-image-cloud-amd64 -> linux-image-6.1.*-cloud-amd64)
 #   initrd.img     small cpio.gz initramfs: static busybox, virtio modules, /init
 #   root.qcow2     64 MiB qcow2 disk, ext4 root filesystem with a busybox userland and
-#                  dropbear (SSH server) with the shared libraries it needs
+#                  dropbear (SSH server) and resize2fs with the shared libraries they need
 #   manifest.json  name, architecture, versions, sha256 of each file, kernel command line,
 #                  hash of the build inputs
 #
@@ -22,7 +22,7 @@
 #   --data-dir D   the Strato data directory using OUT: its disks (D/**/*.qcow2) are checked
 #                  before a pre-versioning OUT directory is moved aside, and by --prune
 #   --move-legacy  move a pre-versioning OUT directory aside without that check
-#   --prune        remove the version directories (except OUT's) that no disk under D uses
+#   --prune        remove the version directories (except OUT's) that no disk or VM under D uses
 # A pre-versioning OUT (a real directory) is never replaced: see images/README.md.
 # Needs root (device nodes, ownership, apt). Installs its missing build tools with apt-get.
 # The kernel, busybox and dropbear packages (and dropbear's libraries) are fetched with
@@ -44,6 +44,9 @@ DROPBEAR_PKG=dropbear-bin
 # dropbear's shared libraries come from these packages (its Depends, and libtomcrypt's
 # libgmp); the build checks that they resolve every library dropbear loads.
 DROPBEAR_LIB_PKGS=(libc6 libcrypt1 libtomcrypt1 libtommath1 zlib1g libgmp10)
+# resize2fs grows the root file system to fill a root volume larger than the image (as
+# cloud-init's resizefs does on EC2); it comes from e2fsprogs with these libraries.
+E2FS_PKGS=(e2fsprogs libext2fs2 libcom-err2)
 # The image's login user, as on Amazon Linux (the key pair's key goes to it and to root).
 SSH_USER=ec2-user
 SSH_UID=1000
@@ -128,6 +131,17 @@ disk_backings() {
     printf '%s\t%s\t%s\n' "$disk" "$b" "$(realpath -m "$b")"
   done < <(find "$1" \( -name '*.qcow2' -o -name '*.qcow2.tmp' \) -type f -print0)
 }
+# vm_images DIR: one line per QEMU VM under DIR (vms/*/vm.json) that boots the kernel of
+# a version directory (VMs with root volumes have no disk naming the image: their root
+# disk was copied into the volume store), in disk_backings' form.
+vm_images() {
+  local rec p
+  while IFS= read -r -d '' rec; do
+    p="$(sed -n 's/^ *"image_path": "\(.*\)",\{0,1\}$/\1/p' "$rec")"
+    [ -n "$p" ] || continue
+    printf '%s\t%s\t%s\n' "$rec" "$p/vmlinuz" "$(realpath -m "$p")/vmlinuz"
+  done < <(find "$1" -name vm.json -type f -print0)
+}
 # legacy_users: the disks under DATA_DIR whose backing file is the real directory OUT's root.qcow2.
 legacy_users() {
   local refs
@@ -168,6 +182,8 @@ if [ "$PRUNE" = 1 ]; then
   current=""
   [ -L "$OUT" ] && current="$(readlink -f "$OUT" || true)"
   refs="$(disk_backings "$DATA_DIR")" || die "could not read every disk under $DATA_DIR: nothing removed"
+  refs="$refs${refs:+$'\n'}$(vm_images "$DATA_DIR")"
+  refs="$(sed '/^$/d' <<<"$refs")"
   for d in "$OUT".*; do
     if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
     [[ "${d#"$OUT".}" =~ ^([0-9a-f]{12}(-[0-9]{8}T[0-9]{6}Z)?|legacy-[0-9]{8}T[0-9]{6}Z)$ ]] || continue
@@ -179,7 +195,7 @@ if [ "$PRUNE" = 1 ]; then
     n=0
     [ -z "$refs" ] || n="$(D="$real/" awk -F'\t' 'index($2, ENVIRON["D"]) == 1 || index($3, ENVIRON["D"]) == 1' <<<"$refs" | wc -l)"
     if [ "$n" -gt 0 ]; then
-      log "keeping $d (backing file of $n disk(s) under $DATA_DIR)"
+      log "keeping $d (backing file of $n disk(s), or kernel of VMs, under $DATA_DIR)"
     else
       log "removing $d (no disk under $DATA_DIR uses it)"
       rm -rf -- "$d"
@@ -339,7 +355,7 @@ chmod 755 "$WORK"
 
 # --- packages ----------------------------------------------------------------------------
 have_lists=1
-for p in "$KERNEL_META" "$BUSYBOX_PKG" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}"; do
+for p in "$KERNEL_META" "$BUSYBOX_PKG" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}" "${E2FS_PKGS[@]}"; do
   apt-cache show "$p" >/dev/null 2>&1 || have_lists=0
 done
 if [ "$have_lists" = 0 ]; then
@@ -348,11 +364,11 @@ if [ "$have_lists" = 0 ]; then
 fi
 KERNEL_PKG="$(apt-cache depends "$KERNEL_META" | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')"
 [ -n "$KERNEL_PKG" ] || die "cannot resolve the kernel package $KERNEL_META depends on"
-log "downloading $KERNEL_PKG $BUSYBOX_PKG $DROPBEAR_PKG ${DROPBEAR_LIB_PKGS[*]}"
+log "downloading $KERNEL_PKG $BUSYBOX_PKG $DROPBEAR_PKG ${DROPBEAR_LIB_PKGS[*]} ${E2FS_PKGS[*]}"
 mkdir -p "$WORK/debs"
 download() {
   (cd "$WORK/debs" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL_PKG" "$BUSYBOX_PKG" \
-    "$KERNEL_META" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}")
+    "$KERNEL_META" "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}" "${E2FS_PKGS[@]}")
 }
 # Stale package lists name versions the mirror no longer has: refresh once and retry.
 if ! download; then
@@ -381,9 +397,10 @@ KCONFIG="$WORK/kernel/boot/config-$KVER"
 BUSYBOX="$WORK/busybox/bin/busybox"
 [ -x "$BUSYBOX" ] || die "no /bin/busybox in $BUSYBOX_DEB"
 "$BUSYBOX" true || die "busybox from $BUSYBOX_DEB does not run"
-# dropbear and its libraries, unpacked together: the libraries it loads are taken from here.
+# dropbear, resize2fs and their libraries, unpacked together: the libraries they load
+# are taken from here.
 DB="$WORK/dropbear"
-for p in "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}"; do
+for p in "$DROPBEAR_PKG" "${DROPBEAR_LIB_PKGS[@]}" "${E2FS_PKGS[@]}"; do
   dpkg-deb -x "$(deb_of "$p")" "$DB"
 done
 DB_LDSO=/lib64/ld-linux-x86-64.so.2
@@ -453,23 +470,24 @@ install_busybox() {
   done
 }
 
-# install_dropbear DESTROOT: dropbear, dropbearkey and every shared library they load,
-# at the paths the packages use (the loader's default search path finds them).
-install_dropbear() {
+# install_bins DESTROOT BIN...: the binaries (paths inside $DB) and every shared library
+# they load, at the paths the packages use (the loader's default search path finds them).
+install_bins() {
   local dest="$1" bin lib libs
-  mkdir -p "$dest/usr/sbin" "$dest/usr/bin" "$dest/lib64"
-  install -m 755 "$DB/usr/sbin/dropbear" "$dest/usr/sbin/dropbear"
-  install -m 755 "$DB/usr/bin/dropbearkey" "$dest/usr/bin/dropbearkey"
-  for bin in usr/sbin/dropbear usr/bin/dropbearkey; do
+  shift
+  mkdir -p "$dest/lib64"
+  for bin in "$@"; do
+    mkdir -p "$dest/$(dirname "$bin")"
+    install -m 755 "$DB/$bin" "$dest/$bin"
     # The packages' own loader lists what the binary needs; anything it finds outside
-    # $DB came from the host and means a package is missing from DROPBEAR_LIB_PKGS.
+    # $DB came from the host and means a package is missing from the lists above.
     libs="$("$DB/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$DB_LIBPATH" --list "$DB/$bin" \
       | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $2 == "=>" && $3 == "not" { print "MISSING:" $1 }')" \
       || die "cannot list the libraries of $bin"
     for lib in $libs; do
       case "$lib" in
         "$DB"/*) ;;
-        *) die "$bin needs ${lib#MISSING:}, which no package in DROPBEAR_LIB_PKGS provides" ;;
+        *) die "$bin needs ${lib#MISSING:}, which no package in DROPBEAR_LIB_PKGS or E2FS_PKGS provides" ;;
       esac
       mkdir -p "$dest/$(dirname "${lib#"$DB"/}")"
       cp -L "$lib" "$dest/${lib#"$DB"/}"
@@ -503,7 +521,12 @@ ln -s ../run "$RF/var/run"
 chmod 1777 "$RF/tmp" "$RF/var/tmp"
 chmod 700 "$RF/root"
 install_busybox "$RF"
-install_dropbear "$RF"
+RESIZE2FS=
+for f in sbin/resize2fs usr/sbin/resize2fs; do
+  [ -x "$DB/$f" ] && RESIZE2FS="$f" && break
+done
+[ -n "$RESIZE2FS" ] || die "no resize2fs in e2fsprogs"
+install_bins "$RF" usr/sbin/dropbear usr/bin/dropbearkey "$RESIZE2FS"
 cp -a "$SRC/rootfs/." "$RF/"
 chown -R 0:0 "$RF"
 chmod 640 "$RF/etc/shadow"
@@ -513,6 +536,8 @@ chown -R "$SSH_UID:$SSH_UID" "$RF/home/$SSH_USER"
 grep -q "^$SSH_USER:x:$SSH_UID:$SSH_UID:" "$RF/etc/passwd" || die "rootfs/etc/passwd lacks $SSH_USER ($SSH_UID)"
 # The libraries must work inside the image, not only next to the host's.
 chroot "$RF" /usr/sbin/dropbear -V 2>&1 | grep -q "Dropbear v" || die "dropbear does not run in the root fs"
+# (Without arguments it prints its version and usage, and exits 1.)
+{ chroot "$RF" "/$RESIZE2FS" 2>&1 || true; } | grep -q "^resize2fs 1\." || die "resize2fs does not run in the root fs"
 install_modules "$RF" "${ROOTFS_MODULES[@]}"
 mknod -m 600 "$RF/dev/console" c 5 1
 mknod -m 666 "$RF/dev/null" c 1 3

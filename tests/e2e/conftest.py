@@ -86,7 +86,7 @@ class Strato:
     def read_log(self):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-20000:]
+                return f.read().decode(errors="replace")[-2000000:]
         except OSError:
             return ""
 

@@ -95,6 +95,15 @@ def launch(ec2, count=1, wait=None, **kw):
     return ids
 
 
+def root_volume(ec2, iid, device="/dev/xvda"):
+    """The id of the volume attached at the instance's root device (waits for it)."""
+    def find():
+        vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]},
+                                             {"Name": "attachment.device", "Values": [device]}])["Volumes"]
+        return vols[0]["VolumeId"] if vols else None
+    return wait_until(find, what=f"{iid}'s root volume")
+
+
 def tag_dict(obj):
     return {t["Key"]: t["Value"] for t in obj.get("Tags", [])}
 

@@ -14,6 +14,9 @@ EXPECTED_TYPES = {
     "m5.large": (2, 8192), "m5.xlarge": (4, 16384), "m5.2xlarge": (8, 32768), "m5.4xlarge": (16, 65536),
     "c5.large": (2, 4096), "c5.xlarge": (4, 8192), "c5.2xlarge": (8, 16384), "c5.4xlarge": (16, 32768),
     "r5.large": (2, 16384), "r5.xlarge": (4, 32768), "r5.2xlarge": (8, 65536),
+    "i3.large": (2, 15616), "i3.xlarge": (4, 31232), "i3.2xlarge": (8, 62464),
+    "i4i.large": (2, 16384), "i4i.xlarge": (4, 32768), "i4i.2xlarge": (8, 65536),
+    "d3.xlarge": (4, 32768), "d3.2xlarge": (8, 65536),
 }
 
 
@@ -29,7 +32,7 @@ def all_types(ec2, **kw):
 
 def test_instance_types_real_figures(ec2):
     types = {t["InstanceType"]: t for t in all_types(ec2)}
-    assert {n.split(".")[0] for n in types} == {"t2", "t3", "m5", "c5", "r5"}
+    assert {n.split(".")[0] for n in types} == {"t2", "t3", "m5", "c5", "r5", "i3", "i4i", "d3"}
     for name, (vcpus, mib) in EXPECTED_TYPES.items():
         assert name in types, name
         t = types[name]
@@ -48,12 +51,12 @@ def test_instance_types_by_name_and_filters(strato, ec2):
     assert sorted(t["InstanceType"] for t in r["InstanceTypes"]) == ["c5.xlarge", "m5.large"]
     names = lambda **kw: sorted(t["InstanceType"] for t in all_types(ec2, **kw))
     assert names(Filters=[{"Name": "vcpu-info.default-vcpus", "Values": ["4"]}]) == [
-        "c5.xlarge", "m5.xlarge", "r5.xlarge", "t3.xlarge"]
+        "c5.xlarge", "d3.xlarge", "i3.xlarge", "i4i.xlarge", "m5.xlarge", "r5.xlarge", "t3.xlarge"]
     assert names(Filters=[{"Name": "instance-type", "Values": ["r5.*"]}]) == ["r5.2xlarge", "r5.large", "r5.xlarge"]
     assert names(Filters=[{"Name": "free-tier-eligible", "Values": ["true"]}]) == ["t2.micro", "t3.micro"]
     assert names(Filters=[{"Name": "memory-info.size-in-mib", "Values": ["16384"]},
                           {"Name": "burstable-performance-supported", "Values": ["false"]}]) == [
-        "c5.2xlarge", "m5.xlarge", "r5.large"]
+        "c5.2xlarge", "i4i.large", "m5.xlarge", "r5.large"]
     d = strato.aws("ec2", "describe-instance-types", "--instance-types", "t3.micro")
     assert [(t["InstanceType"], t["VCpuInfo"]["DefaultVCpus"], t["MemoryInfo"]["SizeInMiB"])
             for t in d["InstanceTypes"]] == [("t3.micro", 2, 1024)]
@@ -80,14 +83,16 @@ def test_instance_type_filters_take_the_answers_values(ec2):
     ]
     for name, values in read_back:
         assert "m5.2xlarge" in names((name, values)), (name, values)
-    # Four valid cores at 3.1 GHz: the 8- and 16-vCPU m5 and the 8-vCPU r5.
-    assert names(*read_back) == ["m5.2xlarge", "m5.4xlarge", "r5.2xlarge"]
+    # Four valid cores at 3.1 GHz: the 8- and 16-vCPU m5, the 8-vCPU r5 and d3.
+    assert names(*read_back) == ["d3.2xlarge", "m5.2xlarge", "m5.4xlarge", "r5.2xlarge"]
     # t2 takes no CPU options, so shows no valid core counts and matches none.
     t2 = ec2.describe_instance_types(InstanceTypes=["t2.micro"])["InstanceTypes"][0]
     assert "ValidCores" not in t2["VCpuInfo"]
     assert "t2.micro" not in names(("vcpu-info.valid-cores", ["*"]))
+    # Instance storage: only the storage-optimized types have any.
+    assert names(("instance-storage-info.disk.type", ["*"])) == sorted(
+        n for n in EXPECTED_TYPES if n.split(".")[0] in ("i3", "i4i", "d3"))
     # A feature Strato lacks: the filter is accepted and matches nothing.
-    assert names(("instance-storage-info.disk.type", ["*"])) == []
     assert names(("network-info.efa-supported", ["true"])) == []
 
 
@@ -115,7 +120,7 @@ def test_instance_types_pagination_and_errors(strato, ec2):
         if not token:
             break
     assert len(seen) == len(set(seen)) == len(EXPECTED_TYPES)
-    assert pages == 5
+    assert pages == 6
     raw = strato.client(validate=False)
     expect_code("InvalidParameterValue", raw.describe_instance_types, MaxResults=4)
     expect_code("InvalidParameterValue", raw.describe_instance_types, MaxResults=101)

@@ -26,8 +26,9 @@ def test_unknown_parameter_is_refused_by_name(strato):
 
 
 @pytest.mark.parametrize("extra, named", [
-    ({"BlockDeviceMapping.1.DeviceName": "/dev/sdb", "BlockDeviceMapping.1.VirtualName": "ephemeral0"},
-     "BlockDeviceMapping.1.VirtualName"),
+    ({"BlockDeviceMapping.1.DeviceName": "/dev/sdf", "BlockDeviceMapping.1.Ebs.VolumeSize": "1",
+      "BlockDeviceMapping.1.Ebs.OutpostArn": "arn:aws:outposts:us-east-1:123456789012:outpost/op-0123"},
+     "BlockDeviceMapping.1.Ebs.OutpostArn"),
     ({"HibernationOptions.Configured": "true"}, "HibernationOptions.Configured"),
     ({"Ipv6AddressCount": "1"}, "Ipv6AddressCount"),
     ({"IamInstanceProfile.Name": "web"}, "IamInstanceProfile.Name"),

@@ -121,7 +121,8 @@ class Console:
 
 
 def launch(ec2, n=1, **kw):
-    r = ec2.run_instances(ImageId=DEFAULT_IMAGE, InstanceType="t3.nano", MinCount=n, MaxCount=n, **kw)
+    kw.setdefault("InstanceType", "t3.nano")
+    r = ec2.run_instances(ImageId=DEFAULT_IMAGE, MinCount=n, MaxCount=n, **kw)
     return [i["InstanceId"] for i in r["Instances"]]
 
 
@@ -520,7 +521,10 @@ def test_snapshot_while_writing_restores_a_clean_file_system_and_grows_online(vm
                   "( i=0; while [ -e /tmp/go ]; do echo line-$i >> /mnt/v/log; i=$((i+1)); "
                   "[ $((i % 20)) = 0 ] && sync; done ) >/dev/null 2>&1 & sleep 2; echo STARTED", timeout=60)
     assert "STARTED" in after_marker(out), out
-    out = after_marker(con.run("sync; echo N=$(wc -l < /mnt/v/log)", timeout=60))
+    # Counted first, then synced: every line counted is on the disk when sync returns
+    # (the writer keeps appending: a count after the sync would include lines in the
+    # guest's page cache only).
+    out = after_marker(con.run("n=$(wc -l < /mnt/v/log); sync; echo N=$n", timeout=60))
     before = int(re.search(r"N=(\d+)", out).group(1))
     snap = ec2.create_snapshot(VolumeId=vid, Description="while writing")["SnapshotId"]
     out = after_marker(con.run("echo N=$(wc -l < /mnt/v/log)", timeout=60))
@@ -652,7 +656,7 @@ def test_mapped_volumes_are_in_the_guest_at_first_boot(vm_strato):
     wait_for_state(ec2, [iid], "running", timeout=60)
     wait_console(ec2, iid, "strato-minimal: multi-user ready")
     inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-    (m,) = inst["BlockDeviceMappings"]
+    (m,) = [m for m in inst["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
     vid = m["Ebs"]["VolumeId"]
     con = Console(vm_strato, iid)
     dev = guest_disk(con, vid)
@@ -695,3 +699,137 @@ def test_encrypted_volumes_hold_no_plaintext_on_the_host(vm_strato):
     for vid in (plain, secret):
         ec2.delete_volume(VolumeId=vid)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_root_volume_is_the_guests_disk_grown_snapshotted_and_moved(vm_strato):
+    """The root disk is the root volume: `vda` with the volume id as its serial, its file
+    system grown at boot to the size the root device's mapping asked for, snapshotted
+    while the guest runs, detached while stopped, read on another instance, and
+    booted again once it is back."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2, BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 10}}])
+    (helper,) = launch(ec2)
+    wait_for_state(ec2, [iid, helper], "running", timeout=60)
+    for i in (iid, helper):
+        wait_console(ec2, i, "strato-minimal: multi-user ready")
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    (m,) = inst["BlockDeviceMappings"]
+    assert m["DeviceName"] == "/dev/xvda"
+    root = m["Ebs"]["VolumeId"]
+    assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["Size"] == 10
+    text = console_text(ec2, iid)
+    assert "root file system grown to fill /dev/vda" in text, text[-3000:]
+    con = Console(vm_strato, iid)
+    assert guest_disk(con, root) == "vda"
+    kib = int(re.search(r"(\d+)", after_marker(con.run("df -k / | awk 'NR == 2 { print $2 }'"))).group(1))
+    assert 10_000_000 < kib <= 10 * 1024 * 1024, f"root file system of {kib} KiB on a 10 GiB volume"
+    con.run("echo root-volume-proof > /root/proof && sync")
+    con.close()
+    # The helper's own root volume is the image's 8 GiB.
+    hroot = ec2.describe_instances(InstanceIds=[helper])["Reservations"][0]["Instances"][0][
+        "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ec2.describe_volumes(VolumeIds=[hroot])["Volumes"][0]["Size"] == 8
+
+    # A snapshot of the running root volume.
+    snap = ec2.create_snapshot(VolumeId=root)["SnapshotId"]
+    deadline = time.time() + 60
+    while ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] != "completed":
+        assert time.time() < deadline, "snapshot not completed"
+        time.sleep(0.2)
+
+    expect_code("IncorrectState", ec2.detach_volume, VolumeId=root)
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "stopped", timeout=90)
+    ec2.detach_volume(VolumeId=root)
+    wait_volume(ec2, root, lambda v: v["State"] == "available", "detached")
+    expect_code("IncorrectInstanceState", ec2.start_instances, InstanceIds=[iid])
+
+    # On the helper it is a data disk with the file on it.
+    ec2.attach_volume(VolumeId=root, InstanceId=helper, Device="/dev/sdf")
+    wait_volume(ec2, root, attached, "attached to the helper")
+    con = Console(vm_strato, helper)
+    dev = guest_disk(con, root)
+    assert dev and dev != "vda"
+    out = after_marker(con.run(f"mkdir -p /mnt/r && mount -o ro /dev/{dev} /mnt/r && cat /mnt/r/root/proof; "
+                               "umount /mnt/r"))
+    assert "root-volume-proof" in out, out
+    con.close()
+    ec2.detach_volume(VolumeId=root)
+    wait_volume(ec2, root, lambda v: v["State"] == "available", "detached from the helper")
+
+    # Back at the root device, the instance boots from it again.
+    ec2.attach_volume(VolumeId=root, InstanceId=iid, Device="/dev/xvda")
+    ec2.start_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: boot 2")
+    con = Console(vm_strato, iid)
+    assert "root-volume-proof" in after_marker(con.run("cat /root/proof"))
+    con.close()
+
+    # A volume of the snapshot holds the file as it was.
+    zone = inst["Placement"]["AvailabilityZone"]
+    copy = ec2.create_volume(AvailabilityZone=zone, SnapshotId=snap)["VolumeId"]
+    wait_volume(ec2, copy, lambda v: v["State"] == "available", "restored")
+    ec2.attach_volume(VolumeId=copy, InstanceId=helper, Device="/dev/sdg")
+    wait_volume(ec2, copy, attached, "restored copy attached")
+    con = Console(vm_strato, helper)
+    dev = guest_disk(con, copy)
+    out = after_marker(con.run(f"mkdir -p /mnt/c && mount -o ro /dev/{dev} /mnt/c && cat /mnt/c/root/proof; "
+                               "umount /mnt/c"))
+    assert "root-volume-proof" in out, out
+    con.close()
+
+    # Terminating deletes each root volume (DeleteOnTermination), not the copy.
+    ec2.terminate_instances(InstanceIds=[iid, helper])
+    wait_for_state(ec2, [iid, helper], "terminated", timeout=120)
+    # `root` was re-attached by AttachVolume, so it is kept; the helper's own goes.
+    wait_volume_gone(ec2, hroot)
+    for vid in (root, copy):
+        wait_volume(ec2, vid, lambda v: v["State"] == "available", "released")
+        ec2.delete_volume(VolumeId=vid)
+    ec2.delete_snapshot(SnapshotId=snap)
+
+
+def test_instance_store_is_a_local_disk_erased_at_stop(vm_strato):
+    """An i3.large has its 475 GB instance-store disk (serial `AWS…`): what the guest
+    writes there survives a reboot and is gone after a stop and start, as on EC2."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2, InstanceType="i3.large")
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready", timeout=180)
+    disk_file = os.path.join(vm_strato.data_dir, "vms", iid, "ephemeral0.qcow2")
+    assert os.path.exists(disk_file)
+
+    def find(con):
+        out = after_marker(con.run('for d in /sys/block/vd*; do s=$(cat $d/serial 2>/dev/null); '
+                                   'case "$s" in AWS*) echo "EPH=${d##*/} $s $(cat $d/size)";; esac; done'))
+        return re.findall(r"EPH=(vd[a-z]+) (AWS[0-9A-F]{17}) (\d+)", out)
+
+    con = Console(vm_strato, iid)
+    ((dev, serial, sectors),) = find(con)
+    assert int(sectors) == 475_000_000_000 // 512
+    marker = "instance-store-marker-42"
+    assert "WROTE" in after_marker(con.run(f"echo {marker} | dd of=/dev/{dev} bs=512 count=1 conv=sync,fsync "
+                                           "2>/dev/null && echo WROTE"))
+    con.close()
+
+    ec2.reboot_instances(InstanceIds=[iid])
+    wait_console(ec2, iid, "strato-minimal: boot 2", timeout=180)
+    con = Console(vm_strato, iid)
+    assert marker in after_marker(con.run(f"dd if=/dev/{dev} bs=512 count=1 2>/dev/null | head -c 64"))
+    con.close()
+
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "stopped", timeout=90)
+    assert not os.path.exists(disk_file), "a stopped instance's store is erased"
+    ec2.start_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: boot 3", timeout=180)
+    con = Console(vm_strato, iid)
+    ((dev2, serial2, _),) = find(con)
+    assert serial2 == serial, "the same disk (serial) after a stop and start"
+    out = after_marker(con.run(f"dd if=/dev/{dev2} bs=512 count=1 2>/dev/null | tr -d '\\000' | wc -c"))
+    assert re.search(r"^\s*0\s*$", out, re.M), f"the erased store still holds data: {out!r}"
+    con.close()
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)

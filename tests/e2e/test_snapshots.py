@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from conftest import Strato, await_crash, start_crashing
-from helpers import EC2_VERSION, client_error, expect_code, launch, signed, wait_until
+from helpers import EC2_VERSION, client_error, expect_code, launch, root_volume, signed, wait_until
 
 ZONE = "us-east-1a"
 MISSING = "snap-0123456789abcdef0"
@@ -284,7 +284,9 @@ def test_create_snapshots_of_an_instance(ec2):
         ec2.attach_volume(VolumeId=v, InstanceId=iid, Device=dev)
     wait_until(lambda: all(volume(ec2, v)["Attachments"][0]["State"] == "attached" for v in vols),
                what="attached")
-    r = ec2.create_snapshots(InstanceSpecification={"InstanceId": iid, "ExcludeDataVolumeIds": [vols[2]]},
+    root = root_volume(ec2, iid)
+    r = ec2.create_snapshots(InstanceSpecification={"InstanceId": iid, "ExcludeDataVolumeIds": [vols[2]],
+                                                    "ExcludeBootVolume": True},
                              Description="together", CopyTagsFromSource="volume",
                              TagSpecifications=[{"ResourceType": "snapshot",
                                                  "Tags": [{"Key": "set", "Value": "s1"}]}])["Snapshots"]
@@ -295,11 +297,19 @@ def test_create_snapshots_of_an_instance(ec2):
     for s in r:
         assert s["Description"] == "together" and s["State"] == "pending"
         wait_snapshot(ec2, s["SnapshotId"])
-    # The excluded volume must be attached; a bad instance changes nothing.
+    # Without ExcludeBootVolume the root volume is in the set too.
+    with_root = ec2.create_snapshots(InstanceSpecification={"InstanceId": iid})["Snapshots"]
+    assert sorted(s["VolumeId"] for s in with_root) == sorted(vols + [root])
+    for s in with_root:
+        wait_snapshot(ec2, s["SnapshotId"])
+        ec2.delete_snapshot(SnapshotId=s["SnapshotId"])
+    # The excluded volume must be an attached data volume; a bad instance changes nothing.
     before = ids_of(snaps(ec2, OwnerIds=["self"]))
     other = new_volume(ec2, size=1)
     expect_code("InvalidParameterValue", ec2.create_snapshots,
                 InstanceSpecification={"InstanceId": iid, "ExcludeDataVolumeIds": [other]})
+    expect_code("InvalidParameterValue", ec2.create_snapshots,
+                InstanceSpecification={"InstanceId": iid, "ExcludeDataVolumeIds": [root]})
     expect_code("InvalidInstanceID.NotFound", ec2.create_snapshots,
                 InstanceSpecification={"InstanceId": "i-0123456789abcdef0"})
     expect_code("DryRunOperation", ec2.create_snapshots, InstanceSpecification={"InstanceId": iid}, DryRun=True)

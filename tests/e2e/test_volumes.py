@@ -658,8 +658,10 @@ def test_crash_while_modifying_converges():
 def test_block_device_mapping_and_delete_on_termination(strato, ec2):
     (iid,) = launch(ec2, wait="running", Placement={"AvailabilityZone": ZONE})
 
-    def mapping():
+    def mapping(check=True):
         inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        if not check:  # while attachments move, the reads below may see a later state
+            return inst["BlockDeviceMappings"]
         attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")
         assert attr["BlockDeviceMappings"] == inst["BlockDeviceMappings"]
         # The same on a page, and on a page filtered by interfaces (other read paths).
@@ -670,16 +672,20 @@ def test_block_device_mapping_and_delete_on_termination(strato, ec2):
             assert listed[0]["BlockDeviceMappings"] == inst["BlockDeviceMappings"], kw
         return inst["BlockDeviceMappings"]
 
-    assert mapping() == []
+    # The root volume, from the start.
+    (m0,) = mapping()
+    root = m0["Ebs"]["VolumeId"]
+    assert m0["DeviceName"] == "/dev/xvda" and m0["Ebs"]["DeleteOnTermination"] is True
+    assert m0["Ebs"]["Status"] == "attached"
     keep = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     doomed = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     for v in (keep, doomed):
         wait_volume(ec2, v, "available")
     ec2.attach_volume(VolumeId=keep, InstanceId=iid, Device="/dev/sdg")
     a = ec2.attach_volume(VolumeId=doomed, InstanceId=iid, Device="/dev/sdf")
-    wait_until(lambda: [m["Ebs"]["Status"] for m in mapping()] == ["attached", "attached"], what="attached")
+    wait_until(lambda: [m["Ebs"]["Status"] for m in mapping(check=False)] == ["attached"] * 3, what="attached")
     m = mapping()
-    assert [x["DeviceName"] for x in m] == ["/dev/sdf", "/dev/sdg"]
+    assert [x["DeviceName"] for x in m] == ["/dev/sdf", "/dev/sdg", "/dev/xvda"]
     assert m[0]["Ebs"]["VolumeId"] == doomed and m[0]["Ebs"]["DeleteOnTermination"] is False
     assert m[0]["Ebs"]["AttachTime"] == a["AttachTime"]
     change = [{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}]
@@ -697,10 +703,11 @@ def test_block_device_mapping_and_delete_on_termination(strato, ec2):
     assert mapping()[0]["Ebs"]["DeleteOnTermination"] is True
     assert volume(ec2, doomed)["Attachments"][0]["DeleteOnTermination"] is True
     assert volume(ec2, keep)["Attachments"][0]["DeleteOnTermination"] is False
-    # Terminating deletes exactly the volume marked for it.
+    # Terminating deletes exactly the volumes marked for it (the root volume is).
     ec2.terminate_instances(InstanceIds=[iid])
-    wait_until(lambda: doomed not in ids_of(volumes(ec2)), what=f"{doomed} deleted with its instance")
-    assert gone(ec2, doomed)
+    for v in (doomed, root):
+        wait_until(lambda v=v: v not in ids_of(volumes(ec2)), what=f"{v} deleted with its instance")
+        assert gone(ec2, v)
     wait_volume(ec2, keep, "available")
     ec2.delete_volume(VolumeId=keep)
 
@@ -724,10 +731,13 @@ def test_run_instances_makes_and_attaches_mapped_volumes(strato, ec2):
     wait_state(ec2, ids, "running")
     for iid in ids:
         wait_until(lambda iid=iid: [m["Ebs"]["Status"] for m in ec2.describe_instances(InstanceIds=[iid])[
-            "Reservations"][0]["Instances"][0]["BlockDeviceMappings"]] == ["attached"] * 3, what=f"{iid} mapped")
+            "Reservations"][0]["Instances"][0]["BlockDeviceMappings"]] == ["attached"] * 4, what=f"{iid} mapped")
         vols = volumes(ec2, Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
         by_dev = {v["Attachments"][0]["Device"]: v for v in vols}
-        assert sorted(by_dev) == ["/dev/sdf", "/dev/sdg", "/dev/sdh"]
+        assert sorted(by_dev) == ["/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/xvda"]
+        root = by_dev.pop("/dev/xvda")
+        assert (root["Size"], root["VolumeType"], root["Iops"]) == (8, "gp3", 3000)
+        vols = list(by_dev.values())
         f, g, h = by_dev["/dev/sdf"], by_dev["/dev/sdg"], by_dev["/dev/sdh"]
         assert (f["Size"], f["VolumeType"], f["Iops"], f["Encrypted"]) == (8, "gp3", 4000, False)
         assert (g["Size"], g["VolumeType"], g["Encrypted"]) == (2, "gp2", True)
@@ -752,7 +762,13 @@ def test_run_instances_makes_and_attaches_mapped_volumes(strato, ec2):
 
 
 @pytest.mark.parametrize("code,mapping", [
-    ("UnsupportedOperation", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}),
+    ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 4}}),
+    ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/xvda", "NoDevice": ""}),
+    ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 500, "VolumeType": "st1"}}),
+    ("InvalidBlockDeviceMapping", {"DeviceName": "/dev/xvda",
+                                   "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}),
+    ("InvalidParameterValue", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20000}}),
+    ("InvalidParameterValue", {"DeviceName": "/dev/xvda", "Ebs": {"VolumeType": "io1", "Iops": 10}}),
     ("MissingParameter", {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8, "VolumeType": "io1"}}),
     ("InvalidParameterValue", {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 0}}),
     ("InvalidParameterValue", {"DeviceName": "/dev/foo", "Ebs": {"VolumeSize": 8}}),
@@ -768,6 +784,141 @@ def test_bad_launch_mappings_launch_nothing(strato, code, mapping):
     vols_before = len(volumes(ec2))
     got, _, msg = client_error(ec2.run_instances, ImageId=DEFAULT_IMAGE_ID, MinCount=1, MaxCount=1,
                                BlockDeviceMappings=[mapping])
+    assert got == code, f"{mapping}: {got} {msg}"
+    assert len([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]) == before
+    assert len(volumes(ec2)) == vols_before
+
+
+# --------------------------------------------------------------------------- root volumes
+
+def test_every_instance_boots_from_a_root_volume(strato, ec2):
+    """The root disk is an EBS volume: shown, shaped by the root device's mapping,
+    detached and replaced only while the instance is stopped, and deleted with it
+    unless told otherwise."""
+    (iid,) = launch(ec2, wait="running", Placement={"AvailabilityZone": ZONE},
+                    TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}])
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert inst["RootDeviceType"] == "ebs" and inst["RootDeviceName"] == "/dev/xvda"
+    root = wait_until(lambda: [v for v in volumes(ec2, Filters=[
+        {"Name": "attachment.instance-id", "Values": [iid]}]) if v["State"] == "in-use"], what="root in use")[0]
+    rid = root["VolumeId"]
+    # The image's mapping: 8 GiB of gp3, not encrypted, deleted with the instance.
+    assert (root["Size"], root["VolumeType"], root["Iops"], root["Throughput"]) == (8, "gp3", 3000, 125)
+    assert root["Encrypted"] is False and root["SnapshotId"] == "" and root["AvailabilityZone"] == ZONE
+    (a,) = root["Attachments"]
+    assert (a["Device"], a["InstanceId"], a["State"], a["DeleteOnTermination"]) == ("/dev/xvda", iid, "attached", True)
+    assert {t["Key"]: t["Value"] for t in root["Tags"]} == {"k": "v"}
+
+    # Not while it runs: detaching (even forced), or a second volume at the root device.
+    code, _, msg = client_error(ec2.detach_volume, VolumeId=rid)
+    assert code == "IncorrectState" and "root volume" in msg, msg
+    expect_code("IncorrectState", ec2.detach_volume, VolumeId=rid, Force=True)
+    spare = ec2.create_volume(AvailabilityZone=ZONE, Size=8)["VolumeId"]
+    wait_volume(ec2, spare, "available")
+    expect_code("InvalidParameterValue", ec2.attach_volume, VolumeId=spare, InstanceId=iid, Device="/dev/xvda")
+    assert volume(ec2, rid)["Attachments"][0]["State"] == "attached"
+
+    # Stopped: the root volume comes off; the instance cannot start without one, and a
+    # volume attached at the root device becomes its root (the original is kept).
+    ec2.stop_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "stopped")
+    ec2.detach_volume(VolumeId=rid)
+    wait_volume(ec2, rid, "available")
+    code, _, msg = client_error(ec2.start_instances, InstanceIds=[iid])
+    assert code == "IncorrectInstanceState" and "/dev/xvda" in msg, msg
+    st1 = ec2.create_volume(AvailabilityZone=ZONE, Size=125, VolumeType="st1")["VolumeId"]
+    wait_volume(ec2, st1, "available")
+    expect_code("InvalidParameterValue", ec2.attach_volume, VolumeId=st1, InstanceId=iid, Device="/dev/xvda")
+    ec2.attach_volume(VolumeId=spare, InstanceId=iid, Device="/dev/xvda")
+    ec2.start_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "running")
+    mapped = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"]
+    assert [(m["DeviceName"], m["Ebs"]["VolumeId"]) for m in mapped] == [("/dev/xvda", spare)]
+    # Attached by AttachVolume: kept at termination unless marked.
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_state(ec2, [iid], "terminated")
+    wait_volume(ec2, spare, "available")
+    for v in (rid, spare, st1):
+        ec2.delete_volume(VolumeId=v)
+
+
+def test_root_device_mapping_shapes_the_root_volume(ec2):
+    (iid,) = launch(ec2, wait="running", Placement={"AvailabilityZone": ZONE}, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20, "VolumeType": "io2", "Iops": 2000,
+                                            "Encrypted": True, "DeleteOnTermination": False}}])
+    rid = wait_until(lambda: [v["VolumeId"] for v in volumes(ec2, Filters=[
+        {"Name": "attachment.instance-id", "Values": [iid]}])], what="root volume")[0]
+    r = wait_volume(ec2, rid, "in-use")
+    assert (r["Size"], r["VolumeType"], r["Iops"], r["Encrypted"]) == (20, "io2", 2000, True)
+    assert r["KmsKeyId"].startswith("arn:aws:kms:") and r["Attachments"][0]["DeleteOnTermination"] is False
+    # ModifyInstanceAttribute marks it after all; terminating then deletes it.
+    ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True}}])
+    assert volume(ec2, rid)["Attachments"][0]["DeleteOnTermination"] is True
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_until(lambda: rid not in ids_of(volumes(ec2)), what=f"{rid} deleted with its instance")
+    assert gone(ec2, rid)
+
+
+def test_root_volume_kept_when_not_deleted_on_termination(ec2):
+    (iid,) = launch(ec2, wait="running", Placement={"AvailabilityZone": ZONE}, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
+    rid = wait_until(lambda: [v["VolumeId"] for v in volumes(ec2, Filters=[
+        {"Name": "attachment.instance-id", "Values": [iid]}])], what="root volume")[0]
+    assert volume(ec2, rid)["Size"] == 8
+    ec2.terminate_instances(InstanceIds=[iid])
+    r = wait_volume(ec2, rid, "available")
+    assert r["Attachments"] == []
+    ec2.delete_volume(VolumeId=rid)
+
+
+# --------------------------------------------------------------------------- instance store
+
+def test_storage_optimized_types_have_an_instance_store(strato, ec2):
+    types = {t["InstanceType"]: t for t in ec2.describe_instance_types(
+        InstanceTypes=["i3.large", "i4i.large", "d3.xlarge", "t3.micro"])["InstanceTypes"]}
+    i3, d3, t3 = types["i3.large"], types["d3.xlarge"], types["t3.micro"]
+    assert i3["InstanceStorageSupported"] is True
+    assert i3["InstanceStorageInfo"]["TotalSizeInGB"] == 475
+    assert i3["InstanceStorageInfo"]["Disks"] == [{"SizeInGB": 475, "Count": 1, "Type": "ssd"}]
+    assert i3["InstanceStorageInfo"]["NvmeSupport"] == "required"
+    assert types["i4i.large"]["InstanceStorageInfo"]["TotalSizeInGB"] == 468
+    assert d3["InstanceStorageInfo"]["Disks"] == [{"SizeInGB": 1980, "Count": 3, "Type": "hdd"}]
+    assert d3["InstanceStorageInfo"]["TotalSizeInGB"] == 5940
+    assert t3["InstanceStorageSupported"] is False and "InstanceStorageInfo" not in t3
+    hdd = [t["InstanceType"] for t in ec2.describe_instance_types(Filters=[
+        {"Name": "instance-storage-info.disk.type", "Values": ["hdd"]}])["InstanceTypes"]]
+    assert sorted(hdd) == ["d3.2xlarge", "d3.xlarge"]
+    with_store = [t["InstanceType"] for t in ec2.describe_instance_types(Filters=[
+        {"Name": "instance-storage-supported", "Values": ["true"]}])["InstanceTypes"]]
+    assert {"i3.large", "i4i.large", "d3.xlarge"} <= set(with_store) and "t3.micro" not in with_store
+
+    # Every disk of the store is the instance's; a mapping may name one (ephemeralN).
+    (iid,) = launch(ec2, wait="running", InstanceType="d3.xlarge", BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"}])
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert [m["DeviceName"] for m in inst["BlockDeviceMappings"]] == ["/dev/xvda"], "instance store is not EBS"
+    out = wait_until(lambda: ec2.get_console_output(InstanceId=iid, Latest=True).get("Output", "").count(
+        "instance-store disk") == 3 and ec2.get_console_output(InstanceId=iid, Latest=True)["Output"],
+        what="three instance-store disks at boot")
+    serials = re.findall(r"instance-store disk (AWS[0-9A-F]{17}) \(ephemeral(\d), 1980000000000 bytes\)", out)
+    assert sorted(n for _, n in serials) == ["0", "1", "2"] and len({s for s, _ in serials}) == 3, out
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+@pytest.mark.parametrize("code,itype,mapping", [
+    ("InvalidBlockDeviceMapping", "i3.large", {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral1"}),
+    ("InvalidBlockDeviceMapping", "t3.micro", {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"}),
+    ("InvalidParameterValue", "i3.large", {"DeviceName": "/dev/sdb", "VirtualName": "scratch"}),
+    ("InvalidParameterCombination", "i3.large", {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0",
+                                                  "Ebs": {"VolumeSize": 1}}),
+])
+def test_bad_instance_store_mappings_launch_nothing(strato, code, itype, mapping):
+    ec2 = strato.client(validate=False)
+    before = len([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]])
+    vols_before = len(volumes(ec2))
+    got, _, msg = client_error(ec2.run_instances, ImageId=DEFAULT_IMAGE_ID, MinCount=1, MaxCount=1,
+                               InstanceType=itype, BlockDeviceMappings=[mapping])
     assert got == code, f"{mapping}: {got} {msg}"
     assert len([i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]) == before
     assert len(volumes(ec2)) == vols_before

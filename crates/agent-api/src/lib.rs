@@ -16,8 +16,8 @@ pub mod volume;
 pub use metadata::{InstanceMetadata, MetadataSource};
 pub use net::{HostNetSpec, NicSpec, PortSpec, RuleSpec, VpcNetSpec};
 pub use volume::{
-    disk_serial, DesiredVolumeState, DiskLimits, DiskSpec, ObservedVolumeState, VolumeReport,
-    VolumeSpec,
+    disk_serial, DesiredVolumeState, DiskLimits, DiskSpec, ImageDisk, ObservedVolumeState,
+    VolumeReport, VolumeSpec,
 };
 
 pub use snapshot::{
@@ -74,15 +74,38 @@ pub struct VmSpec {
     /// boots with no network device (the simulator, and older specs).
     #[serde(default)]
     pub nics: Vec<NicSpec>,
-    /// The volumes attached besides the root disk, in attachment order. A running VM
+    /// The root disk is a volume, attached at this device name: the VM boots from the
+    /// disk of `disks` marked `boot` and cannot start without one (it never falls back
+    /// to a disk of its own). `None` only for instances launched before root volumes
+    /// existed, which boot from an overlay of the image that the hypervisor keeps with
+    /// the VM.
+    #[serde(default)]
+    pub root_device: Option<String>,
+    /// The volumes attached, in attachment order (the root volume first). A running VM
     /// gets a disk hot-plugged when one is added here and unplugged when one is
     /// removed; each must be present in the host's volume store.
     #[serde(default)]
     pub disks: Vec<DiskSpec>,
+    /// The instance-store disks of the VM's type (`ephemeral0`, …): local to the host,
+    /// empty at every start and erased when the VM goes off, as EC2 erases an instance
+    /// store at stop. The guest sees them after the volumes.
+    #[serde(default)]
+    pub instance_store: Vec<EphemeralDiskSpec>,
     /// Volumes being detached with DetachVolume `Force`: unplugged without waiting
     /// for the guest to let go of them.
     #[serde(default)]
     pub force_detach: Vec<strato_common::VolumeId>,
+}
+
+/// One instance-store disk of a VM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EphemeralDiskSpec {
+    /// `ephemeral0`, `ephemeral1`, … (the `VirtualName` a block device mapping gives it).
+    pub name: String,
+    pub size_bytes: u64,
+    /// What the guest reads as its serial number (`AWS` and 17 hex digits, as EC2's
+    /// NVMe instance-store devices show theirs).
+    pub serial: String,
 }
 
 /// A guest's CPU topology: one socket of `cores × threads_per_core` vCPUs.

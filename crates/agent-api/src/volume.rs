@@ -43,6 +43,18 @@ pub struct VolumeSpec {
     /// The snapshot the disk starts as a copy of (copy-on-write), if any.
     #[serde(default)]
     pub source_snapshot: Option<SnapshotId>,
+    /// The machine image whose root disk the disk starts as a copy of (an instance's
+    /// root volume), if any; never together with `source_snapshot`.
+    #[serde(default)]
+    pub source_image: Option<ImageDisk>,
+}
+
+/// A machine image's root disk on a host: `<images>/<dir>/<root_disk>` in the host's
+/// image store (the [`crate::BootSpec`] of the image names the same file).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct ImageDisk {
+    pub dir: String,
+    pub root_disk: String,
 }
 
 /// A volume type's performance, enforced on the attached disk.
@@ -98,6 +110,11 @@ pub struct DiskSpec {
     /// which shows the guest the size the volume store has grown it to.
     #[serde(default)]
     pub size_gib: u32,
+    /// The instance's root volume: the VM boots from it, and the guest sees it as its
+    /// first disk (`vda`). It is first in [`crate::VmSpec::disks`] and is plugged and
+    /// unplugged only while the VM is off.
+    #[serde(default)]
+    pub boot: bool,
 }
 
 /// The serial number a guest sees for a volume.

@@ -96,11 +96,20 @@ impl Agent {
     pub fn set_volumes(
         &self,
         store: Arc<dyn strato_drivers::volumes::VolumeStore>,
+        images: std::path::PathBuf,
     ) -> Option<mpsc::UnboundedReceiver<StorageReport>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let va = volumes::VolumeAgent::new(store.clone(), tx.clone());
+        let va = volumes::VolumeAgent::new(store.clone(), images, tx.clone());
         let sa = snapshots::SnapshotAgent::new(store, tx);
         self.volumes.set((va, sa)).ok().map(|_| rx)
+    }
+
+    /// Whether a disk of the VM is still being made by the volume half.
+    fn disks_being_made(&self, spec: &VmSpec) -> bool {
+        let Some((v, _)) = self.volumes.get() else {
+            return false;
+        };
+        spec.disks.iter().any(|d| v.making(&d.volume_id))
     }
 
     /// Gives the agent a dataplane: from now on it asks for and applies network specs.
@@ -186,6 +195,10 @@ impl Agent {
             (DesiredVmState::Deleted, Some(VmStatus::Off(_))) => Some(Step::Destroy),
             _ => None,
         };
+        // A VM starts once the disks it boots with are made: the spec of a new volume
+        // (a launch's root volume) may have arrived after this pass's volume half ran.
+        let waiting = matches!(step, Some(Step::Start)) && self.disks_being_made(&t.spec);
+        let step = if waiting { None } else { step };
         if let Some(step) = step {
             let result = match step {
                 Step::Start => {
@@ -270,6 +283,7 @@ impl Agent {
             },
         };
         t.settled = step.is_none()
+            && !waiting
             && !disks_pending
             && match (t.spec.desired, &observed) {
                 (DesiredVmState::Running, ObservedVmState::Running) => {
@@ -497,6 +511,8 @@ mod tests {
             nics: vec![],
             disks: vec![],
             force_detach: vec![],
+            root_device: None,
+            instance_store: vec![],
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! | desired | disk in the store        | step                      | report            |
 //! |---------|--------------------------|---------------------------|-------------------|
-//! | present | absent                   | `create` (once per gen)   | available / failed |
+//! | present | absent                   | `create` (once per gen; of its image for a root volume) | available / failed |
 //! | present | smaller than the spec    | `grow`                    | available / failed |
 //! | present | as large as the spec     | none                      | available         |
 //! | deleted | present                  | `delete`                  | deleted           |
@@ -15,6 +15,7 @@
 //! ([`VolumeAgent::sync`]) and disks nobody names are removed.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use strato_agent_api::{
     DesiredVolumeState, ObservedVolumeState, StorageReport, VolumeReport, VolumeSpec,
@@ -38,18 +39,23 @@ struct Tracked {
 /// The volume half of a host agent.
 pub struct VolumeAgent {
     store: Arc<dyn VolumeStore>,
+    /// The host's image store: where a root volume's image is (`<images>/<dir>/<disk>`).
+    images: PathBuf,
     vols: Mutex<HashMap<VolumeId, Tracked>>,
     reports: mpsc::UnboundedSender<StorageReport>,
 }
 
 impl VolumeAgent {
-    /// A volume agent over a store; reports go to the returned receiver.
+    /// A volume agent over a store, making root volumes from the images in `images`;
+    /// reports go to `reports`.
     pub fn new(
         store: Arc<dyn VolumeStore>,
+        images: PathBuf,
         reports: mpsc::UnboundedSender<StorageReport>,
     ) -> VolumeAgent {
         VolumeAgent {
             store,
+            images,
             vols: Mutex::new(HashMap::new()),
             reports,
         }
@@ -99,6 +105,15 @@ impl VolumeAgent {
         *vols = next;
     }
 
+    /// Whether the volume's disk is still to be made: a spec wants it, no step for it
+    /// has failed, and the store does not have it yet.
+    pub fn making(&self, id: &VolumeId) -> bool {
+        let wanted = self.lock().get(id).is_some_and(|t| {
+            t.spec.desired == DesiredVolumeState::Present && t.failed_gen != Some(t.spec.generation)
+        });
+        wanted && self.store.info(id).is_none()
+    }
+
     /// Whether any volume is still converging.
     pub fn busy(&self) -> bool {
         self.lock().values().any(|t| !t.settled)
@@ -126,12 +141,23 @@ impl VolumeAgent {
             DesiredVolumeState::Present if t.failed_gen == Some(gen) => ObservedVolumeState::Failed,
             DesiredVolumeState::Present => {
                 let step = match self.store.info(id) {
-                    None => self
-                        .store
-                        .create(id, want, t.spec.encrypted, t.spec.source_snapshot.as_ref())
-                        .inspect(|_| {
-                            strato_common::crash::point("volume-disk-made");
-                        }),
+                    None => match &t.spec.source_image {
+                        Some(img) => self.store.create_from_image(
+                            id,
+                            want,
+                            t.spec.encrypted,
+                            &self.images.join(&img.dir).join(&img.root_disk),
+                        ),
+                        None => self.store.create(
+                            id,
+                            want,
+                            t.spec.encrypted,
+                            t.spec.source_snapshot.as_ref(),
+                        ),
+                    }
+                    .inspect(|_| {
+                        strato_common::crash::point("volume-disk-made");
+                    }),
                     Some(info) if info.size_bytes < want => self.store.grow(id, want),
                     Some(_) => Ok(()),
                 };
@@ -208,6 +234,7 @@ mod tests {
             encrypted: false,
             limits: DiskLimits::default(),
             source_snapshot: None,
+            source_image: None,
         }
     }
 
@@ -226,7 +253,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SimVolumeStore::open(dir.path()).unwrap());
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let agent = VolumeAgent::new(store.clone(), tx);
+        let agent = VolumeAgent::new(store.clone(), dir.path().join("images"), tx);
         let id = VolumeId::generate();
         agent.apply(spec(&id, 1, DesiredVolumeState::Present, 1));
         agent.reconcile_pass(false);

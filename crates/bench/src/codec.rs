@@ -106,6 +106,7 @@ fn instance(n: usize, account: &AccountId) -> (Instance, NetworkInterface) {
         cpu_options: None,
         auto_recovery: "default".into(),
         volume_tags: vec![],
+        root_volume: true,
         // As if read from the store, so the front door may keep its encoded item.
         rev: DocRev(2 * n as u64 + 1),
     };

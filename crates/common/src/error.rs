@@ -306,6 +306,10 @@ pub enum Error {
     /// A volume never modified (`InvalidVolumeModification.NotFound`).
     #[error("{0}")]
     VolumeModificationNotFound(String),
+    /// A launch's block device mapping that cannot be honoured, such as a root volume
+    /// smaller than its image (`InvalidBlockDeviceMapping`).
+    #[error("{0}")]
+    InvalidBlockDeviceMapping(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

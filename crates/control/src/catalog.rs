@@ -23,6 +23,29 @@ pub struct InstanceType {
     /// `nitro` for current families, `xen` for t2.
     pub hypervisor: &'static str,
     pub free_tier: bool,
+    /// The type's instance-store disks (storage-optimized families), if any.
+    pub instance_store: Option<InstanceStore>,
+}
+
+/// A type's instance store: `count` local disks of `size_gb` GB each (decimal, as EC2
+/// states them), `ssd` or `hdd`, NVMe on every family Strato offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceStore {
+    pub count: u32,
+    pub size_gb: u64,
+    pub kind: &'static str,
+}
+
+impl InstanceStore {
+    /// The store's total size in GB.
+    pub fn total_gb(&self) -> u64 {
+        self.size_gb * u64::from(self.count)
+    }
+
+    /// Bytes in one of its disks.
+    pub fn disk_bytes(&self) -> u64 {
+        self.size_gb * 1_000_000_000
+    }
 }
 
 // A positional constructor keeps the catalog table readable, one type per line.
@@ -46,6 +69,31 @@ const fn it(
         network,
         hypervisor,
         free_tier,
+        instance_store: None,
+    }
+}
+
+/// A type with an instance store (see [`it`]).
+#[allow(clippy::too_many_arguments)]
+const fn it_store(
+    name: &'static str,
+    vcpus: u32,
+    memory_mib: u32,
+    clock_ghz: f32,
+    network: &'static str,
+    count: u32,
+    size_gb: u64,
+    kind: &'static str,
+) -> InstanceType {
+    InstanceType {
+        instance_store: Some(InstanceStore {
+            count,
+            size_gb,
+            kind,
+        }),
+        ..it(
+            name, vcpus, memory_mib, clock_ghz, false, network, "nitro", false,
+        )
     }
 }
 
@@ -341,6 +389,78 @@ pub static INSTANCE_TYPES: &[InstanceType] = &[
         "nitro",
         false,
     ),
+    // Storage optimized: local NVMe instance store, erased when the instance stops.
+    it_store("i3.large", 2, 15616, 2.3, "Up to 10 Gigabit", 1, 475, "ssd"),
+    it_store(
+        "i3.xlarge",
+        4,
+        31232,
+        2.3,
+        "Up to 10 Gigabit",
+        1,
+        950,
+        "ssd",
+    ),
+    it_store(
+        "i3.2xlarge",
+        8,
+        62464,
+        2.3,
+        "Up to 10 Gigabit",
+        1,
+        1900,
+        "ssd",
+    ),
+    it_store(
+        "i4i.large",
+        2,
+        16384,
+        3.5,
+        "Up to 10 Gigabit",
+        1,
+        468,
+        "ssd",
+    ),
+    it_store(
+        "i4i.xlarge",
+        4,
+        32768,
+        3.5,
+        "Up to 10 Gigabit",
+        1,
+        937,
+        "ssd",
+    ),
+    it_store(
+        "i4i.2xlarge",
+        8,
+        65536,
+        3.5,
+        "Up to 12 Gigabit",
+        1,
+        1875,
+        "ssd",
+    ),
+    it_store(
+        "d3.xlarge",
+        4,
+        32768,
+        3.1,
+        "Up to 15 Gigabit",
+        3,
+        1980,
+        "hdd",
+    ),
+    it_store(
+        "d3.2xlarge",
+        8,
+        65536,
+        3.1,
+        "Up to 15 Gigabit",
+        6,
+        1980,
+        "hdd",
+    ),
 ];
 
 /// One AWS region: its name, the letters of its availability zones and whether AWS
@@ -562,8 +682,8 @@ pub const NETWORK_CARDS: u32 = 1;
 /// encryption in transit, flexible ENA queues, Nitro Enclaves, NitroTPM, reboot
 /// migration). What EC2 leaves out for types without the feature, and Strato has no
 /// figure for, has no value, so those filters match nothing: EBS attachment limits and
-/// optimized bandwidth, IOPS and throughput (no volumes beyond the root, no EBS
-/// throttling), instance storage, bandwidth weightings, EFA interface counts, IPv6
+/// optimized bandwidth, IOPS and throughput, the instance storage of types without it,
+/// bandwidth weightings, EFA interface counts, IPv6
 /// address counts, extra processor features and NitroTPM versions.
 pub fn instance_type_values(t: &InstanceType, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
@@ -581,7 +701,29 @@ pub fn instance_type_values(t: &InstanceType, name: &str) -> Vec<String> {
         "free-tier-eligible" => flag(t.free_tier),
         "hibernation-supported" => flag(false),
         "hypervisor" => one(t.hypervisor),
-        "instance-storage-supported" => flag(false),
+        "instance-storage-supported" => flag(t.instance_store.is_some()),
+        "instance-storage-info.disk.count" => {
+            t.instance_store.map(|s| num(s.count)).unwrap_or_default()
+        }
+        "instance-storage-info.disk.size-in-gb" => t
+            .instance_store
+            .map(|s| vec![s.size_gb.to_string()])
+            .unwrap_or_default(),
+        "instance-storage-info.disk.type" => {
+            t.instance_store.map(|s| one(s.kind)).unwrap_or_default()
+        }
+        "instance-storage-info.encryption-support" => t
+            .instance_store
+            .map(|_| one("required"))
+            .unwrap_or_default(),
+        "instance-storage-info.nvme-support" => t
+            .instance_store
+            .map(|_| one("required"))
+            .unwrap_or_default(),
+        "instance-storage-info.total-size-in-gb" => t
+            .instance_store
+            .map(|s| vec![s.total_gb().to_string()])
+            .unwrap_or_default(),
         "instance-type" => one(t.name),
         "memory-info.size-in-mib" => num(t.memory_mib),
         "network-info.efa-supported" => flag(false),

@@ -15,7 +15,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-use strato_agent_api::{BootSpec, CpuTopology, DesiredVmState, NicSpec, VmReport, VmSpec};
+use strato_agent_api::{
+    BootSpec, CpuTopology, DesiredVmState, EphemeralDiskSpec, NicSpec, VmReport, VmSpec,
+};
 use strato_common::base64::decode_base64;
 use strato_common::filter::FilterSet;
 use strato_common::hashing::FastMap;
@@ -993,7 +995,7 @@ impl ControlPlane {
         let mut metadata = MetadataOptions::default();
         input.metadata_options.apply(&mut metadata)?;
         let launch_volumes =
-            self.plan_launch_volumes(caller, &image.root_device_name, &input.block_devices)?;
+            self.plan_launch_volumes(caller, &image, shape, &input.block_devices)?;
         Ok(ValidRun {
             launch_volumes,
             metadata,
@@ -1264,6 +1266,7 @@ impl ControlPlane {
                     cpu_options: v.cpu_options,
                     auto_recovery: v.auto_recovery.clone(),
                     volume_tags: v.volume_tags.clone(),
+                    root_volume: true,
                     rev: Default::default(),
                 };
                 let mut inst = inst;
@@ -1597,7 +1600,7 @@ impl ControlPlane {
         caller: &Caller,
         ids: &[InstanceId],
         dry_run: bool,
-        mut change: impl FnMut(&mut Instance) -> Result<bool>,
+        mut change: impl FnMut(&Tx, &mut Instance) -> Result<bool>,
     ) -> Result<Vec<StateChange>> {
         if ids.is_empty() {
             return Err(Error::MissingParameter("InstanceId".into()));
@@ -1609,7 +1612,7 @@ impl ControlPlane {
             let mut edited = vec![];
             for mut inst in list {
                 let before = inst.clone();
-                let spec_changed = change(&mut inst)?;
+                let spec_changed = change(tx, &mut inst)?;
                 changes.push(StateChange {
                     instance_id: inst.id.clone(),
                     previous: before.state,
@@ -1650,8 +1653,14 @@ impl ControlPlane {
         ids: &[InstanceId],
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
-        self.change_instances(caller, ids, dry_run, |i| match i.state {
+        self.change_instances(caller, ids, dry_run, |tx, i| match i.state {
             InstanceState::Stopped => {
+                if i.root_volume && !has_root_volume(tx, i)? {
+                    return Err(Error::IncorrectInstanceState(format!(
+                        "Instance '{}' does not have a volume attached at root ({}).",
+                        i.id, i.root_device_name
+                    )));
+                }
                 i.state = InstanceState::Pending;
                 i.desired = Desired::Running;
                 i.force_stop = false;
@@ -1675,7 +1684,7 @@ impl ControlPlane {
         force: bool,
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
-        self.change_instances(caller, ids, dry_run, |i| {
+        self.change_instances(caller, ids, dry_run, |_, i| {
             if i.disable_api_stop && matches!(i.state, InstanceState::Running) {
                 return Err(Error::OperationNotPermitted(format!(
                     "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
@@ -1714,7 +1723,7 @@ impl ControlPlane {
         ids: &[InstanceId],
         dry_run: bool,
     ) -> Result<Vec<StateChange>> {
-        self.change_instances(caller, ids, dry_run, |i| {
+        self.change_instances(caller, ids, dry_run, |_, i| {
             if i.disable_api_termination && i.state != InstanceState::Terminated {
                 return Err(Error::OperationNotPermitted(format!(
                     "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
@@ -1744,7 +1753,7 @@ impl ControlPlane {
         ids: &[InstanceId],
         dry_run: bool,
     ) -> Result<()> {
-        self.change_instances(caller, ids, dry_run, |i| match i.state {
+        self.change_instances(caller, ids, dry_run, |_, i| match i.state {
             InstanceState::Running => {
                 i.reboot_seq += 1;
                 Ok(true)
@@ -1775,7 +1784,7 @@ impl ControlPlane {
         dry_run: bool,
     ) -> Result<Instance> {
         change.require_some()?;
-        self.change_instances(caller, std::slice::from_ref(id), dry_run, |i| {
+        self.change_instances(caller, std::slice::from_ref(id), dry_run, |_, i| {
             if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
                 return Err(Error::IncorrectInstanceState(format!(
                     "The instance '{}' is not in a state from which its metadata options can be modified.",
@@ -1796,7 +1805,7 @@ impl ControlPlane {
         change: AttributeChange,
         dry_run: bool,
     ) -> Result<()> {
-        self.change_instances(caller, std::slice::from_ref(id), dry_run, |i| {
+        self.change_instances(caller, std::slice::from_ref(id), dry_run, |_, i| {
             let must_be_stopped = |i: &Instance, what: &str| {
                 if i.state == InstanceState::Stopped {
                     Ok(())
@@ -2114,10 +2123,42 @@ fn spec_with(i: &Instance, image: Option<&Image>, nics: Vec<NicSpec>) -> VmSpec 
             .and_then(decode_base64)
             .unwrap_or_default(),
         nics,
+        root_device: i.root_volume.then(|| i.root_device_name.clone()),
+        instance_store: shape
+            .and_then(|s| s.instance_store)
+            .map(|st| instance_store_disks(&i.id, st))
+            .unwrap_or_default(),
         // Filled by the callers that know the instance's volumes (see `volumes`).
         disks: vec![],
         force_detach: vec![],
     }
+}
+
+/// The instance-store disks of an instance of a type with an instance store. Each
+/// disk's serial is derived from the instance id, so it is the same at every start.
+fn instance_store_disks(id: &InstanceId, st: catalog::InstanceStore) -> Vec<EphemeralDiskSpec> {
+    use sha2::{Digest, Sha256};
+    (0..st.count)
+        .map(|n| {
+            let digest = Sha256::digest(format!("{id}/ephemeral{n}").as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02X}")).collect();
+            EphemeralDiskSpec {
+                name: format!("ephemeral{n}"),
+                size_bytes: st.disk_bytes(),
+                serial: format!("AWS{}", &hex[..17]),
+            }
+        })
+        .collect()
+}
+
+/// Whether a volume is attached at the instance's root device.
+fn has_root_volume(tx: &Tx, i: &Instance) -> Result<bool> {
+    let vols = tx.volumes_of_instance(&Scope::of_instance(i), i.id.as_str())?;
+    Ok(vols.iter().any(|v| {
+        v.attachments
+            .iter()
+            .any(|a| a.instance_id == i.id && a.device == i.root_device_name)
+    }))
 }
 
 /// One ModifyInstanceAttribute change.

@@ -129,6 +129,7 @@ mod tests {
             cpu_options: None,
             auto_recovery: "default".into(),
             volume_tags: vec![],
+            root_volume: false,
             rev: Default::default(),
         }
     }

@@ -119,12 +119,6 @@ const NO_VALUE_INSTANCE_TYPES: &[&str] = &[
     "ebs-info.ebs-optimized-info.maximum-iops",
     "ebs-info.ebs-optimized-info.maximum-throughput-in-mbps",
     "ebs-info.maximum-ebs-attachments",
-    "instance-storage-info.disk.count",
-    "instance-storage-info.disk.size-in-gb",
-    "instance-storage-info.disk.type",
-    "instance-storage-info.encryption-support",
-    "instance-storage-info.nvme-support",
-    "instance-storage-info.total-size-in-gb",
     "network-info.bandwidth-weightings",
     "network-info.efa-info.maximum-efa-interfaces",
     "network-info.ipv6-addresses-per-interface",
@@ -565,6 +559,28 @@ fn instance_type_filters_select_by_the_answers_values() {
         "supported",
         "m5.large",
     );
+    selects(
+        &q,
+        "instance-storage-info.disk.type",
+        "hdd",
+        "nvme",
+        "d3.xlarge",
+    );
+    selects(
+        &q,
+        "instance-storage-info.total-size-in-gb",
+        "475",
+        "476",
+        "i3.large",
+    );
+    selects(
+        &q,
+        "instance-storage-supported",
+        "true",
+        "maybe",
+        "i4i.large",
+    );
+    assert!(!q("instance-storage-info.disk.count", "*").contains(&"m5.large".to_string()));
     // t2 takes no CPU options, so it shows (and matches) no valid core counts.
     assert!(!q("vcpu-info.valid-cores", "*").contains(&"t2.micro".to_string()));
     assert!(q("vcpu-info.valid-cores", "*").contains(&"t3.micro".to_string()));
@@ -580,8 +596,10 @@ fn every_instance_type_value_selects_its_type() {
         for name in INSTANCE_TYPE_FILTERS {
             let values = instance_type_values(t, name);
             // t2 takes no CPU options, so it has no valid core or thread counts.
+            // Only storage-optimized types have an instance store to describe.
             let none = NO_VALUE_INSTANCE_TYPES.contains(name)
-                || (!t.cpu_options_supported() && name.starts_with("vcpu-info.valid-"));
+                || (!t.cpu_options_supported() && name.starts_with("vcpu-info.valid-"))
+                || (t.instance_store.is_none() && name.starts_with("instance-storage-info."));
             assert_eq!(values.is_empty(), none, "{} {name}: {values:?}", t.name);
             for v in values {
                 assert!(

@@ -9,7 +9,7 @@ pub mod volume;
 pub use snapshot::{Snapshot, SnapshotOrigin, SnapshotState};
 pub use volume::{
     AttachmentState, ModificationState, RegionSettings, Volume, VolumeAttachment, VolumeConfig,
-    VolumeModification, VolumeState, VolumeType,
+    VolumeImage, VolumeModification, VolumeState, VolumeType,
 };
 
 use serde::{Deserialize, Serialize};
@@ -245,10 +245,14 @@ pub struct Instance {
     /// `MaintenanceOptions.AutoRecovery`: `default` or `disabled`.
     #[serde(default = "default_auto_recovery")]
     pub auto_recovery: String,
-    /// Tags of `volume` tag specifications at launch, kept for the root volume (they
-    /// become its tags when volumes exist).
+    /// Tags of `volume` tag specifications at launch (the launch's volumes got them).
     #[serde(default)]
     pub volume_tags: Vec<(String, String)>,
+    /// The root disk is an EBS volume, attached at `root_device_name` (the instance
+    /// cannot start while none is). `false` for instances launched before root volumes
+    /// existed: they boot from a disk the hypervisor keeps and no API shows.
+    #[serde(default)]
+    pub root_volume: bool,
     /// The stored text this record was read from ([`DocRev`]).
     #[serde(skip)]
     pub rev: DocRev,

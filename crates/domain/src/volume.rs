@@ -15,7 +15,7 @@
 
 use crate::DocRev;
 use serde::{Deserialize, Serialize};
-use strato_common::{AccountId, InstanceId, SnapshotId, VolumeId};
+use strato_common::{AccountId, ImageId, InstanceId, SnapshotId, VolumeId};
 
 /// EC2's volume types.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -152,6 +152,10 @@ pub struct Volume {
     /// volume's I/O, so it only records the wish.
     #[serde(default)]
     pub auto_enable_io: bool,
+    /// The machine image whose root disk a root volume was made from (`None` for
+    /// every other volume).
+    #[serde(default)]
+    pub source_image: Option<VolumeImage>,
     /// The stored text this record was read from ([`DocRev`]).
     #[serde(skip)]
     pub rev: DocRev,
@@ -218,6 +222,15 @@ pub struct VolumeModification {
     /// generation (or a later one), i.e. run with the new size and limits.
     #[serde(default)]
     pub awaiting: Vec<(InstanceId, u64)>,
+}
+
+/// The machine image a root volume starts as a copy of: where a host finds the image's
+/// root disk (`<images>/<dir>/<root_disk>`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct VolumeImage {
+    pub image_id: ImageId,
+    pub dir: String,
+    pub root_disk: String,
 }
 
 /// A volume's attachment to an instance.

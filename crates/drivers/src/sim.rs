@@ -274,6 +274,15 @@ impl Hypervisor for SimDriver {
                 disks: vec![],
             });
         self.advance(vm, now);
+        if spec.root_device.is_some()
+            && matches!(vm.phase, Phase::Off { .. })
+            && !spec.disks.iter().any(|d| d.boot)
+        {
+            return Err(Error::IncorrectState(format!(
+                "instance {} has no root volume attached: it cannot start",
+                spec.instance_id
+            )));
+        }
         if let Phase::Off { .. } = vm.phase {
             // A start picks up the current shape (ModifyInstanceAttribute while stopped).
             vm.vcpus = spec.vcpus;
@@ -284,6 +293,16 @@ impl Hypervisor for SimDriver {
             vm.disks = spec.disks.clone();
             for disk in spec.disks.iter() {
                 disk_line(vm, disk, "present at boot");
+            }
+            // The simulator keeps no data: an instance store is empty at every start.
+            for e in &spec.instance_store {
+                console_line(
+                    vm,
+                    &format!(
+                        "strato-sim: instance-store disk {} ({}, {} bytes) empty at boot",
+                        e.serial, e.name, e.size_bytes
+                    ),
+                );
             }
             let vm = vm.clone();
             drop(vms);
@@ -396,6 +415,12 @@ impl Hypervisor for SimDriver {
             }
             match vm.disks.iter_mut().find(|d| d.volume_id == disk.volume_id) {
                 Some(d) => *d = disk.clone(),
+                None if disk.boot => {
+                    return Err(Error::IncorrectState(format!(
+                        "volume {} is {id}'s root volume: it is plugged in only when the VM starts",
+                        disk.volume_id
+                    )))
+                }
                 None => {
                     vm.disks.push(disk.clone());
                     disk_line(vm, disk, "hot-plugged");
@@ -476,6 +501,8 @@ mod tests {
             nics: vec![],
             disks: vec![],
             force_detach: vec![],
+            root_device: None,
+            instance_store: vec![],
         }
     }
 
@@ -550,6 +577,7 @@ mod tests {
             device: format!("/dev/sd{}", (b'f' + n) as char),
             limits: Default::default(),
             size_gib: 1,
+            boot: false,
         }
     }
 

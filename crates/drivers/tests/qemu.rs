@@ -93,6 +93,8 @@ fn spec(id: &InstanceId) -> VmSpec {
         nics: vec![],
         disks: vec![],
         force_detach: vec![],
+        root_device: None,
+        instance_store: vec![],
     }
 }
 
@@ -280,6 +282,7 @@ fn disk(volume_id: &VolumeId, device: &str) -> DiskSpec {
             bytes_per_sec: 125 << 20,
         },
         size_gib: 1,
+        boot: false,
     }
 }
 

@@ -162,7 +162,7 @@ fn assert_empty_store(store: &Qcow2VolumeStore) {
     };
     assert_eq!(
         names(store.dir()),
-        [".lock", "layers", "snapshots"],
+        [".lock", "images", "layers", "snapshots"],
         "the store dir holds nothing else"
     );
     assert!(names(store.layers_dir()).is_empty(), "no layer is left");
@@ -1144,4 +1144,183 @@ fn old_layout_volumes_are_migrated_at_open() {
     again.create(&copy, 64 * MIB, false, Some(&snap)).unwrap();
     check(&again, &copy, &cmds(&["read -P 0x43 0 1M"]));
     check(&again, &secret, &cmds(&["read -P 0x43 0 1M"]));
+}
+
+/// A volume of a machine image reads the image's data at once (raw and qcow2 images
+/// alike), may be larger than it, is independent of the file afterwards, and each
+/// image file is imported once for all its volumes.
+#[test]
+fn volumes_of_images_copy_the_image_once() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let store = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
+    // A raw image with a pattern, and the same as qcow2.
+    let raw = tmp.path().join("root.raw");
+    let mut data = vec![0u8; 8 * MIB as usize];
+    data[..MIB as usize].fill(0x5a);
+    std::fs::write(&raw, &data).unwrap();
+    let qcow = tmp.path().join("root.qcow2");
+    let st = Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (a, b, c, d) = (
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+        VolumeId::generate(),
+    );
+    let _cleanup = Unserve(&store, vec![a.clone(), b.clone(), c.clone(), d.clone()]);
+
+    let t = Instant::now();
+    store.create_from_image(&a, GIB, false, &qcow).unwrap();
+    eprintln!(
+        "first volume of an image (import included) in {:.0} ms",
+        ms(t)
+    );
+    let t = Instant::now();
+    store.create_from_image(&b, GIB, true, &qcow).unwrap();
+    eprintln!("second volume of the image in {:.0} ms", ms(t));
+    store.create_from_image(&c, 8 * MIB, false, &raw).unwrap();
+    // One imported layer per image file, however many volumes.
+    let images = std::fs::read_dir(store.dir().join("images"))
+        .unwrap()
+        .count();
+    assert_eq!(images, 2, "one record per image file");
+    assert_eq!(store.info(&a).unwrap().size_bytes, GIB);
+
+    // Too small for the image: refused, and nothing is left of the attempt.
+    match store.create_from_image(&d, 4 * MIB, false, &raw) {
+        Err(Error::InvalidParameterValue(m)) => assert!(m.contains("cannot hold image"), "{m}"),
+        other => panic!("expected InvalidParameterValue, got {other:?}"),
+    }
+    assert!(store.info(&d).is_none());
+    // A missing image is NotFound.
+    assert!(matches!(
+        store.create_from_image(&d, GIB, false, &tmp.path().join("nope.qcow2")),
+        Err(Error::NotFound { .. })
+    ));
+
+    // The image file goes away: its volumes do not notice.
+    std::fs::remove_file(&qcow).unwrap();
+    std::fs::remove_file(&raw).unwrap();
+    for v in [&a, &b, &c] {
+        check(
+            &store,
+            v,
+            &cmds(&[
+                "read -P 0x5a 0 1M",
+                "read -P 0 1M 7M",
+                "write -P 0x77 0 64k",
+            ]),
+        );
+    }
+    // Writes stay in their own volume.
+    check(&store, &a, &cmds(&["read -P 0x77 0 64k"]));
+    // The encrypted one holds no plaintext of what it was written.
+    assert!(store.is_encrypted(&b));
+
+    for v in [&a, &b, &c] {
+        store.delete(v).unwrap();
+    }
+    // The imported images stay for later volumes (reopening keeps them too).
+    let again = Qcow2VolumeStore::open(&tmp.path().join("volumes")).unwrap();
+    assert_eq!(
+        count_files(again.layers_dir()),
+        4,
+        "two image layers (qcow2 + json each)"
+    );
+}
+
+/// The child half of [`interrupted_image_imports_leave_nothing_behind`]: makes a volume
+/// of an image and dies at the crash point its parent names. Does nothing on its own.
+#[test]
+fn crash_helper_makes_a_volume_of_an_image() {
+    let Ok(dir) = std::env::var("STRATO_TEST_CRASH_STORE") else {
+        return;
+    };
+    let vol = VolumeId::parse_str(&std::env::var("STRATO_TEST_CRASH_VOLUME").unwrap()).unwrap();
+    let image = std::env::var("STRATO_TEST_CRASH_IMAGE").unwrap();
+    let store = Qcow2VolumeStore::open(Path::new(&dir)).unwrap();
+    store
+        .create_from_image(&vol, 64 * MIB, false, Path::new(&image))
+        .unwrap();
+    panic!("the crash point was not reached");
+}
+
+/// A volume of an image interrupted at each step of the import leaves no volume and,
+/// after the next `open`, no stray layer; asking again makes it whole.
+#[test]
+fn interrupted_image_imports_leave_nothing_behind() {
+    if !tools() {
+        return;
+    }
+    let tmp = tempdir();
+    let dir = tmp.path().join("volumes");
+    let image = tmp.path().join("root.raw");
+    let mut data = vec![0u8; 4 * MIB as usize];
+    data[..MIB as usize].fill(0x42);
+    std::fs::write(&image, &data).unwrap();
+    for point in ["image-layer-made", "image-recorded", "volume-disk-made"] {
+        let store = Qcow2VolumeStore::open(&dir).unwrap();
+        let v = VolumeId::generate();
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash_helper_makes_a_volume_of_an_image",
+                "--exact",
+                "--nocapture",
+            ])
+            .env("STRATO_CRASH_AT", point)
+            .env("STRATO_TEST_CRASH_STORE", &dir)
+            .env("STRATO_TEST_CRASH_VOLUME", v.as_str())
+            .env("STRATO_TEST_CRASH_IMAGE", &image)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if point == "volume-disk-made" {
+            // Not a store crash point: the helper finishes, the volume is whole.
+            assert!(
+                stderr.contains("the crash point was not reached"),
+                "{stderr}"
+            );
+            assert!(store.info(&v).is_some());
+            store.delete(&v).unwrap();
+            continue;
+        }
+        assert!(
+            stderr.contains(&format!("STRATO_CRASH_AT={point}: aborting")),
+            "{point}: {stderr}"
+        );
+        assert!(store.info(&v).is_none(), "{point}: no volume");
+        drop(store);
+        // "Restart": an import never recorded leaves nothing; a recorded one its layer.
+        let store = Qcow2VolumeStore::open(&dir).unwrap();
+        let layers = count_files(store.layers_dir());
+        let records = std::fs::read_dir(store.dir().join("images"))
+            .unwrap()
+            .count();
+        match point {
+            "image-layer-made" => assert_eq!((layers, records), (0, 0), "{point}"),
+            _ => assert_eq!((layers, records), (2, 1), "{point}"),
+        }
+        store
+            .create_from_image(&v, 64 * MIB, false, &image)
+            .unwrap();
+        check(
+            &store,
+            &v,
+            &cmds(&["read -P 0x42 0 1M", "read -P 0 1M 63M"]),
+        );
+        store.unserve(&v).unwrap();
+        store.delete(&v).unwrap();
+        // The next round starts from a store without the image.
+        for e in std::fs::read_dir(store.dir().join("images")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
 }

@@ -91,6 +91,7 @@ pub fn to_wire(e: &Error) -> WireError {
         Error::VolumeModificationNotFound(_) => {
             (S::BAD_REQUEST, "InvalidVolumeModification.NotFound".into())
         }
+        Error::InvalidBlockDeviceMapping(_) => (S::BAD_REQUEST, "InvalidBlockDeviceMapping".into()),
         Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
         Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),

@@ -47,6 +47,7 @@ fn instance(account: &AccountId) -> Instance {
         cpu_options: None,
         auto_recovery: "default".into(),
         volume_tags: vec![],
+        root_volume: false,
         rev: Default::default(),
     }
 }

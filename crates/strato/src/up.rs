@@ -86,10 +86,15 @@ fn probe_accel(dir: &Path, qemu: &Path, kernel: &Path, initrd: &Path) -> (Accel,
 
 /// The hypervisor driver and the volume store that goes with it: the simulated
 /// driver keeps volumes as records (`<data>/sim-volumes`), QEMU gets qcow2 disks in
-/// `<data>/volumes` served by qemu-storage-daemon.
-type HostDrivers = (Arc<dyn Hypervisor>, Arc<dyn VolumeStore>);
+/// `<data>/volumes` served by qemu-storage-daemon. Last, the image store root
+/// volumes are made from.
+type HostDrivers = (Arc<dyn Hypervisor>, Arc<dyn VolumeStore>, PathBuf);
 
 fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
+    let images = args
+        .images_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("images"));
     let sim = || -> Result<HostDrivers> {
         let driver = SimDriver::open(
             &dir.join("sim"),
@@ -101,15 +106,11 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let volumes =
             SimVolumeStore::open(&dir.join("sim-volumes")).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok((Arc::new(driver), Arc::new(volumes)))
+        Ok((Arc::new(driver), Arc::new(volumes), images.clone()))
     };
     if args.hypervisor == HypervisorChoice::Sim {
         return sim();
     }
-    let images = args
-        .images_dir
-        .clone()
-        .unwrap_or_else(|| dir.join("images"));
     let minimal = images.join("strato-minimal");
     let (kernel, initrd) = (minimal.join("vmlinuz"), minimal.join("initrd.img"));
     let missing = match which("qemu-system-x86_64") {
@@ -138,7 +139,7 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
     };
     let driver = QemuDriver::open(QemuConfig {
         dir: dir.join("vms"),
-        images,
+        images: images.clone(),
         qemu_binary: qemu,
         accel,
         accel_reason: reason,
@@ -159,7 +160,7 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
     let driver = driver
         .with_volumes(volumes.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((Arc::new(driver), volumes))
+    Ok((Arc::new(driver), volumes, images))
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -187,12 +188,12 @@ pub fn run(args: UpArgs) -> Result<()> {
         .zip(args.root_secret_access_key.clone());
     let (root, key) = accounts::ensure_root(&db, given).map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let (driver, volume_store) = choose_hypervisor(&args, &dir)?;
+    let (driver, volume_store, images) = choose_hypervisor(&args, &dir)?;
     tracing::info!(hypervisor = %driver.describe(), "hypervisor chosen");
     let real_vms = driver.kind() != "sim";
     let (agent, mut reports) = Agent::new(LOCAL_HOST, driver);
     let mut volume_reports = agent
-        .set_volumes(volume_store)
+        .set_volumes(volume_store, images)
         .expect("a new agent has no volume store yet");
 
     // Every connection is a descriptor: let the connection cap, not the kernel's soft

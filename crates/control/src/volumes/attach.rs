@@ -14,7 +14,7 @@ use strato_common::time_fmt::now_ms;
 use strato_common::{Error, InstanceId, ResourceKind, Result, VolumeId};
 use strato_domain::Scope;
 use strato_store::{
-    AttachmentState, Instance, InstanceState, Tx, Volume, VolumeAttachment, VolumeState,
+    AttachmentState, Instance, InstanceState, Tx, Volume, VolumeAttachment, VolumeState, VolumeType,
 };
 
 /// The most volumes one instance takes (a Nitro instance's EBS attachment limit,
@@ -42,8 +42,14 @@ pub fn valid_device(device: &str) -> bool {
     false
 }
 
-/// The disks a VM of `inst` should have plugged, from the volumes attached to it.
-pub fn disks_for(inst: &InstanceId, volumes: &[Volume]) -> (Vec<DiskSpec>, Vec<VolumeId>) {
+/// The disks a VM of `inst` should have plugged, from the volumes attached to it: the
+/// one at `root_device` (the instance's root volume) first and marked `boot`, then the
+/// others in attachment order. Also the volumes being force-detached.
+pub fn disks_for(
+    inst: &InstanceId,
+    root_device: Option<&str>,
+    volumes: &[Volume],
+) -> (Vec<DiskSpec>, Vec<VolumeId>) {
     let mut disks = vec![];
     let mut force = vec![];
     for v in volumes {
@@ -62,6 +68,7 @@ pub fn disks_for(inst: &InstanceId, volumes: &[Volume]) -> (Vec<DiskSpec>, Vec<V
                             serial: disk_serial(&v.id),
                             limits: rules::limits(v.volume_type, v.size_gib, perf),
                             size_gib: v.size_gib,
+                            boot: root_device == Some(a.device.as_str()),
                         },
                     ));
                 }
@@ -71,7 +78,7 @@ pub fn disks_for(inst: &InstanceId, volumes: &[Volume]) -> (Vec<DiskSpec>, Vec<V
         }
     }
     // Attachment order: the guest enumerates disks in the order they were plugged.
-    disks.sort_by(|a, b| (a.0, &a.1.device).cmp(&(b.0, &b.1.device)));
+    disks.sort_by(|a, b| (!a.1.boot, a.0, &a.1.device).cmp(&(!b.1.boot, b.0, &b.1.device)));
     (disks.into_iter().map(|(_, d)| d).collect(), force)
 }
 
@@ -81,7 +88,7 @@ pub(crate) fn fill_disks(specs: &mut [VmSpec], volumes: &[Volume]) {
         return;
     }
     for spec in specs {
-        let (disks, force) = disks_for(&spec.instance_id, volumes);
+        let (disks, force) = disks_for(&spec.instance_id, spec.root_device.as_deref(), volumes);
         spec.disks = disks;
         spec.force_detach = force;
     }
@@ -326,12 +333,36 @@ impl ControlPlane {
                         .any(|a| a.instance_id == inst.id && a.device == d)
                 })
             };
-            if in_use(device) || device == inst.root_device_name {
+            // The root device of an instance whose root volume was detached takes a
+            // new root volume while the instance is stopped (its next start boots it).
+            let root = device == inst.root_device_name;
+            if in_use(device) || (root && !inst.root_volume) {
                 return Err(Error::invalid_value(format!(
                     "Invalid value '{device}' for unixDevice. Attachment point {device} is already in use"
                 )));
             }
-            if others.len() >= MAX_VOLUMES_PER_INSTANCE {
+            if root && inst.state != InstanceState::Stopped {
+                return Err(Error::IncorrectState(format!(
+                    "Instance '{}' is not 'stopped': a volume is attached at its root device {device} only while it is stopped.",
+                    inst.id
+                )));
+            }
+            if root && matches!(v.volume_type, VolumeType::St1 | VolumeType::Sc1) {
+                return Err(Error::invalid_value(format!(
+                    "Volume '{}' is of type {}, which cannot be a root volume.",
+                    v.id,
+                    v.volume_type.as_str()
+                )));
+            }
+            let data_volumes = others
+                .iter()
+                .filter(|o| {
+                    !o.attachments.iter().any(|a| {
+                        a.instance_id == inst.id && inst.root_volume && a.device == inst.root_device_name
+                    })
+                })
+                .count();
+            if !root && data_volumes >= MAX_VOLUMES_PER_INSTANCE {
                 return Err(Error::AttachmentLimitExceeded(format!(
                     "Instance '{}' already has the most volumes it can take ({MAX_VOLUMES_PER_INSTANCE}).",
                     inst.id
@@ -421,6 +452,15 @@ impl ControlPlane {
             let inst = tx
                 .instance(&scope, current.instance_id.as_str())?
                 .ok_or_else(|| Error::not_found(ResourceKind::Instance, &current.instance_id))?;
+            if inst.root_volume
+                && current.device == inst.root_device_name
+                && !matches!(inst.state, InstanceState::Stopped | InstanceState::Terminated)
+            {
+                return Err(Error::IncorrectState(format!(
+                    "Unable to detach root volume '{}' from instance '{}': a root volume is detached only while its instance is stopped.",
+                    v.id, inst.id
+                )));
+            }
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
@@ -519,6 +559,7 @@ mod tests {
             client_token_digest: None,
             modification: None,
             auto_enable_io: false,
+            source_image: None,
             rev: Default::default(),
         }
     }
@@ -580,7 +621,7 @@ mod tests {
         assert!(out[0].attachments.is_empty());
         assert_eq!(out[1].state, VolumeState::Deleting);
         assert_eq!(out[1].generation, 2);
-        let (disks, force) = disks_for(&i, &out);
+        let (disks, force) = disks_for(&i, None, &out);
         assert!(disks.is_empty() && force.is_empty());
     }
 
@@ -590,12 +631,29 @@ mod tests {
         let a = vol(vec![att(&i, AttachmentState::Attached, false)]);
         let mut b = vol(vec![att(&i, AttachmentState::Detaching, false)]);
         b.attachments[0].force = true;
-        let (disks, force) = disks_for(&i, &[a.clone(), b.clone()]);
+        let (disks, force) = disks_for(&i, None, &[a.clone(), b.clone()]);
         assert_eq!(disks.len(), 1);
         assert_eq!(disks[0].volume_id, a.id);
         assert_eq!(disks[0].serial, disk_serial(&a.id));
         assert_eq!(disks[0].limits.iops, 3000);
         assert_eq!(force, vec![b.id]);
+    }
+
+    #[test]
+    fn the_root_volume_is_the_first_disk_and_boots() {
+        let i = InstanceId::generate();
+        let data = vol(vec![att(&i, AttachmentState::Attached, false)]);
+        let mut root = vol(vec![att(&i, AttachmentState::Attached, true)]);
+        root.attachments[0].device = "/dev/xvda".into();
+        // Attached after the data volume (it was swapped in while stopped): still first.
+        root.attachments[0].attach_time_ms = 5;
+        let (disks, _) = disks_for(&i, Some("/dev/xvda"), &[data.clone(), root.clone()]);
+        assert_eq!(disks.len(), 2);
+        assert_eq!((&disks[0].volume_id, disks[0].boot), (&root.id, true));
+        assert_eq!((&disks[1].volume_id, disks[1].boot), (&data.id, false));
+        // An instance without a root device (launched before root volumes) boots none.
+        let (disks, _) = disks_for(&i, None, &[data, root]);
+        assert!(disks.iter().all(|d| !d.boot));
     }
 
     #[test]

@@ -1,23 +1,30 @@
-//! RunInstances `BlockDeviceMapping`: data volumes made with each instance and
-//! attached at its boot.
+//! RunInstances `BlockDeviceMapping`: the root volume and the data volumes made with
+//! each instance and attached at its boot.
 //!
-//! Each mapping of a device other than the image's root device is a new volume per
-//! launched instance, checked by the same rules as CreateVolume, committed `creating`
-//! in the launch's own transaction with an `attaching` attachment (so the instance's
-//! first spec names it); the host makes the disk before it starts the VM, and the VM's
-//! first report settles the attachment. `DeleteOnTermination` is true unless the
-//! mapping says otherwise (EC2's default for launch mappings). The root device cannot
-//! be mapped yet (the root disk is not an EBS volume in Strato), and `VirtualName`
-//! (instance store) is refused by the front door.
+//! Every instance gets a root volume at its image's root device: a copy of the
+//! image's root disk (copy-on-write on the host), of the image's size and type (gp3)
+//! unless the root device's mapping says otherwise; a larger size is for the guest to
+//! grow into (the built-in image grows its file system at boot). Each mapping of
+//! another device is a new data volume. Both are checked by the same rules as
+//! CreateVolume, committed `creating` in the launch's own transaction with an
+//! `attaching` attachment (so the instance's first spec names them); the host makes
+//! the disks before it starts the VM, and the VM's first report settles the
+//! attachments. `DeleteOnTermination` is true unless the mapping says otherwise (EC2's
+//! default for launch mappings). A `VirtualName` mapping names an instance-store disk
+//! of the type (`ephemeralN`), which every instance of the type has anyway.
 
 use super::attach::{valid_device, MAX_VOLUMES_PER_INSTANCE};
 use super::{NewVolume, VolumeParams, VOLUME_RESOURCE_TYPE};
+use crate::catalog::InstanceType;
 use crate::tags::put_tags;
 use crate::{Caller, ControlPlane};
 use serde::Serialize;
 use strato_common::{Error, ResourceId, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
-use strato_store::{AttachmentState, Instance, Tx, Volume, VolumeAttachment, VolumeState};
+use strato_store::{
+    AttachmentState, Image, Instance, Tx, Volume, VolumeAttachment, VolumeImage, VolumeState,
+    VolumeType,
+};
 
 /// One `BlockDeviceMapping.N` of RunInstances, as the front door decoded it.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -25,6 +32,8 @@ pub struct LaunchMapping {
     pub device: String,
     /// `NoDevice`: the image's mapping of this device is suppressed.
     pub no_device: bool,
+    /// `VirtualName`: an instance-store disk of the type (`ephemeral0`…) at this device.
+    pub virtual_name: Option<String>,
     pub ebs: Option<LaunchEbs>,
 }
 
@@ -36,25 +45,31 @@ pub struct LaunchEbs {
     pub delete_on_termination: Option<bool>,
 }
 
-/// A data volume each launched instance gets.
+/// A volume each launched instance gets.
 #[derive(Clone, Debug)]
 pub(crate) struct LaunchVolume {
     device: String,
     new: NewVolume,
     snapshot_id: Option<SnapshotId>,
+    /// The root volume's image.
+    image: Option<VolumeImage>,
     delete_on_termination: bool,
 }
 
 impl ControlPlane {
-    /// Checks a launch's mappings; `root_device` is the image's root device name.
+    /// Checks a launch's mappings against its image: the root volume first, then the
+    /// data volumes.
     pub(crate) fn plan_launch_volumes(
         &self,
         caller: &Caller,
-        root_device: &str,
+        image: &Image,
+        itype: &InstanceType,
         maps: &[LaunchMapping],
     ) -> Result<Vec<LaunchVolume>> {
+        let root_device = image.root_device_name.as_str();
         let mut planned: Vec<LaunchVolume> = vec![];
         let mut seen: Vec<&str> = vec![];
+        let mut root_map: Option<(usize, &LaunchMapping)> = None;
         for (n, m) in maps.iter().enumerate() {
             let at = |what: &str| format!("BlockDeviceMapping.{}.{what}", n + 1);
             if m.device.is_empty() {
@@ -67,10 +82,13 @@ impl ControlPlane {
                 )));
             }
             seen.push(&m.device);
+            if let Some(name) = &m.virtual_name {
+                check_instance_store(itype, &m.device, name, m, &at)?;
+                continue;
+            }
             if m.device == root_device {
-                return Err(Error::Unsupported(format!(
-                    "BlockDeviceMapping of the root device {root_device}: the root disk is not an EBS volume in Strato yet, so its size, type and encryption cannot be set."
-                )));
+                root_map = Some((n, m));
+                continue;
             }
             if !valid_device(&m.device) {
                 return Err(Error::invalid_value(format!(
@@ -102,17 +120,137 @@ impl ControlPlane {
                 device: m.device.clone(),
                 new,
                 snapshot_id: ebs.volume.snapshot_id.clone(),
+                image: None,
                 delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
             });
         }
         if planned.len() > MAX_VOLUMES_PER_INSTANCE {
             return Err(Error::AttachmentLimitExceeded(format!(
-                "An instance takes at most {MAX_VOLUMES_PER_INSTANCE} volumes, not {}.",
+                "An instance takes at most {MAX_VOLUMES_PER_INSTANCE} volumes besides its root volume, not {}.",
                 planned.len()
             )));
         }
+        planned.insert(0, self.plan_root_volume(caller, image, root_map)?);
         Ok(planned)
     }
+
+    /// The root volume of a launch: the image's root disk, as the root device's
+    /// mapping (`n`th of the request), if any, shapes it.
+    fn plan_root_volume(
+        &self,
+        caller: &Caller,
+        image: &Image,
+        map: Option<(usize, &LaunchMapping)>,
+    ) -> Result<LaunchVolume> {
+        let device = &image.root_device_name;
+        let (ebs, n) = match map {
+            None => (LaunchEbs::default(), 0),
+            Some((n, m)) if m.no_device => {
+                return Err(Error::InvalidBlockDeviceMapping(format!(
+                    "BlockDeviceMapping.{}.NoDevice: the root device {device} cannot be suppressed; an instance boots from its root volume.",
+                    n + 1
+                )))
+            }
+            Some((n, m)) => match &m.ebs {
+                Some(e) => (e.clone(), n),
+                None => {
+                    return Err(Error::MissingParameter(format!(
+                        "BlockDeviceMapping.{}.Ebs",
+                        n + 1
+                    )))
+                }
+            },
+        };
+        if let Some(snap) = &ebs.volume.snapshot_id {
+            return Err(Error::InvalidBlockDeviceMapping(format!(
+                "BlockDeviceMapping.{}.Ebs.SnapshotId ({snap}): the root volume of {device} is made from image {}'s root disk, which no snapshot can replace at launch.",
+                n + 1,
+                image.id
+            )));
+        }
+        if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = ebs.volume.volume_type {
+            return Err(Error::InvalidBlockDeviceMapping(format!(
+                "BlockDeviceMapping.{}.Ebs.VolumeType: {} volumes cannot be root volumes.",
+                n + 1,
+                t.as_str()
+            )));
+        }
+        let size = match ebs.volume.size {
+            Some(s) if s < i64::from(image.root_size_gib) => {
+                return Err(Error::InvalidBlockDeviceMapping(format!(
+                    "Volume of size {s}GB is smaller than the root disk of image {} ({} GiB), expect size >= {}GB",
+                    image.id, image.root_size_gib, image.root_size_gib
+                )))
+            }
+            Some(s) => s,
+            None => i64::from(image.root_size_gib),
+        };
+        let new = self.new_volume(
+            caller,
+            &VolumeParams {
+                size: Some(size),
+                volume_type: Some(ebs.volume.volume_type.unwrap_or(VolumeType::Gp3)),
+                multi_attach: None,
+                ..ebs.volume.clone()
+            },
+        )?;
+        Ok(LaunchVolume {
+            device: device.clone(),
+            new,
+            snapshot_id: None,
+            image: Some(VolumeImage {
+                image_id: image.id.clone(),
+                dir: image.boot.dir.clone(),
+                root_disk: image.boot.root_disk.clone(),
+            }),
+            delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
+        })
+    }
+}
+
+/// Checks a mapping of an instance-store disk (`VirtualName`): a device of its own,
+/// nothing else in the mapping, and a disk the type has. Every disk of a type's
+/// instance store is the instance's whatever the mappings say (as on EC2's NVMe
+/// instance stores), so a mapping only names one; it is shown nowhere.
+fn check_instance_store(
+    itype: &InstanceType,
+    device: &str,
+    name: &str,
+    m: &LaunchMapping,
+    at: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    if m.ebs.is_some() || m.no_device {
+        return Err(Error::InvalidParameterCombination(format!(
+            "{} cannot be given with {} or {}.",
+            at("VirtualName"),
+            at("Ebs"),
+            at("NoDevice")
+        )));
+    }
+    if !valid_device(device) {
+        return Err(Error::invalid_value(format!(
+            "Value ({device}) for parameter device is invalid. {device} is not a valid device name."
+        )));
+    }
+    let n: Option<u32> = name
+        .strip_prefix("ephemeral")
+        .filter(|d| !d.is_empty() && d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok());
+    let Some(n) = n else {
+        return Err(Error::invalid_value(format!(
+            "Value ({name}) for {} is invalid: instance-store disks are named ephemeral0, ephemeral1, …",
+            at("VirtualName")
+        )));
+    };
+    let count = itype.instance_store.map_or(0, |s| s.count);
+    if n >= count {
+        return Err(Error::InvalidBlockDeviceMapping(format!(
+            "{}: instance type {} has {count} instance-store disk(s), so {name} does not exist.",
+            at("VirtualName"),
+            itype.name
+        )));
+    }
+    Ok(())
 }
 
 /// Writes the volumes of one launched instance in the launch's transaction:
@@ -158,6 +296,7 @@ pub(crate) fn make_launch_volumes(
             client_token_digest: None,
             modification: None,
             auto_enable_io: false,
+            source_image: p.image.clone(),
             rev: Default::default(),
         };
         tx.put_volume(&v)?;

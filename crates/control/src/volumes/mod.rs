@@ -117,6 +117,13 @@ pub fn volume_spec(v: &Volume) -> VolumeSpec {
         encrypted: v.encrypted,
         limits: rules::limits(c.volume_type, c.size_gib, perf),
         source_snapshot: v.snapshot_id.clone(),
+        source_image: v
+            .source_image
+            .as_ref()
+            .map(|i| strato_agent_api::ImageDisk {
+                dir: i.dir.clone(),
+                root_disk: i.root_disk.clone(),
+            }),
     }
 }
 
@@ -386,6 +393,7 @@ impl ControlPlane {
                 client_token_digest: input.client_token.as_ref().map(|_| digest.clone()),
                 modification: None,
                 auto_enable_io: false,
+                source_image: None,
                 rev: Default::default(),
             };
             tx.put_volume(&v)?;

@@ -260,6 +260,7 @@ impl ControlPlane {
         caller: &Caller,
         instance_id: &InstanceId,
         exclude: &[VolumeId],
+        exclude_boot: bool,
         description: Option<&str>,
         copy_tags: bool,
         tag_specs: &[TagSpec],
@@ -275,16 +276,30 @@ impl ControlPlane {
                 .filter(|i| i.state != InstanceState::Terminated)
                 .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
             let attached = tx.volumes_of_instance(&scope, inst.id.as_str())?;
+            let is_root = |v: &Volume| {
+                inst.root_volume
+                    && v.attachments
+                        .iter()
+                        .any(|a| a.instance_id == inst.id && a.device == inst.root_device_name)
+            };
             for x in exclude {
-                if !attached.iter().any(|v| &v.id == x) {
-                    return Err(Error::invalid_value(format!(
-                        "The volume {x} excluded from CreateSnapshots is not attached to {instance_id}."
-                    )));
+                match attached.iter().find(|v| &v.id == x) {
+                    None => {
+                        return Err(Error::invalid_value(format!(
+                            "The volume {x} excluded from CreateSnapshots is not attached to {instance_id}."
+                        )))
+                    }
+                    Some(v) if is_root(v) => {
+                        return Err(Error::invalid_value(format!(
+                            "The volume {x} is the root volume of {instance_id}, not a data volume: use ExcludeBootVolume to leave it out."
+                        )))
+                    }
+                    Some(_) => {}
                 }
             }
             let chosen: Vec<&Volume> = attached
                 .iter()
-                .filter(|v| !exclude.contains(&v.id))
+                .filter(|v| !(exclude.contains(&v.id) || (exclude_boot && is_root(v))))
                 .collect();
             for v in &chosen {
                 snapshottable(v)?;

@@ -103,6 +103,8 @@ fn raw_json(vol: &VolumeId, file: &str) -> Value {
     json!({"driver": "raw", "node-name": raw_node(vol), "file": file, "discard": "unmap"})
 }
 
+/// No `bootindex`, also for the root volume: direct kernel boot takes index 0 for
+/// itself, and firmware boots the first disk (the root volume's slot) anyway.
 fn device_json(disk: &DiskSpec) -> Value {
     json!({
         "driver": "virtio-blk-pci",
@@ -112,8 +114,9 @@ fn device_json(disk: &DiskSpec) -> Value {
     })
 }
 
-/// QEMU arguments for disks present at boot. They follow the root disk (and NICs) on
-/// the command line, so they take later PCI slots and the root disk stays `vda`.
+/// QEMU arguments for disks present at boot. The root volume's come first on the
+/// command line, the others after the NICs, so they take later PCI slots and the root
+/// disk stays `vda`.
 pub(super) fn command_line(disks: &[(DiskSpec, NbdExport)]) -> Vec<String> {
     let mut args = vec![];
     for (disk, export) in disks {
@@ -191,7 +194,9 @@ impl QemuDriver {
     }
 
     /// Stops serving the disks of a VM that is off (nothing can use them), and forgets
-    /// detaches that the power-off completed.
+    /// them: a VM that is off has nothing plugged, and its next start plugs what its
+    /// spec names then. Forgetting matters: a volume detached from a stopped instance
+    /// may be attached to another one at once, and must not be unserved under it.
     pub(super) fn release_disks(&self, vm: &mut Vm) {
         if vm.rec.disks.is_empty() {
             return;
@@ -206,11 +211,8 @@ impl QemuDriver {
                 }
             }
         }
-        let before = vm.rec.disks.len();
-        vm.rec.disks.retain(|d| d.state == DiskState::Attached);
-        if vm.rec.disks.len() != before {
-            let _ = self.save(&vm.rec);
-        }
+        vm.rec.disks.clear();
+        let _ = self.save(&vm.rec);
     }
 
     /// Devices with an id in the VM now (`/machine/peripheral`).
@@ -444,6 +446,12 @@ impl QemuDriver {
                 )));
             }
         }
+        let plugged = self.devices(vm)?.contains(&device_id(vol));
+        if disk.boot && !plugged {
+            return Err(Error::IncorrectState(format!(
+                "volume {vol} is {id}'s root volume: it is plugged in only when the VM starts"
+            )));
+        }
         let export = store.serve(vol, disk.limits, self.client_uid(vm.rec.uid))?;
         match vm.rec.disks.iter_mut().find(|d| &d.spec.volume_id == vol) {
             Some(d) if d.spec == *disk => {}
@@ -461,7 +469,7 @@ impl QemuDriver {
                 self.save(&vm.rec)?;
             }
         }
-        if self.devices(vm)?.contains(&device_id(vol)) {
+        if plugged {
             return self.refresh_size(vm, vol, &export);
         }
         let started = Instant::now();
@@ -518,6 +526,7 @@ impl QemuDriver {
                         serial: String::new(),
                         limits: Default::default(),
                         size_gib: 1,
+                        boot: false,
                     },
                     state: DiskState::Attached,
                 });
@@ -655,6 +664,7 @@ mod tests {
             device: "/dev/sdf".into(),
             limits: Default::default(),
             size_gib: 1,
+            boot: false,
         };
         let export = NbdExport {
             socket: PathBuf::from("/v/x/nbd.sock"),
@@ -680,6 +690,7 @@ mod tests {
                 device: "/dev/sdf".into(),
                 limits: Default::default(),
                 size_gib: 1,
+                boot: false,
             },
             state: DiskState::Detaching { since_ms: 5 },
         };

@@ -5,13 +5,16 @@
 //! | file | what |
 //! |---|---|
 //! | `vm.json` | what the driver must remember across restarts (shape, uid, stop requests, why it stopped) |
-//! | `disk.qcow2` | the root disk: a copy-on-write overlay on the image's `root.qcow2` |
+//! | `disk.qcow2` | only for VMs made before root volumes: their root disk, a copy-on-write overlay on the image's `root.qcow2` |
 //! | `qmp.sock` | QMP control socket |
 //! | `console.sock`, `console.log` | the serial console (interactive socket, and a log QEMU appends to) |
 //! | `qemu.pid` | the daemonized QEMU's pid |
+//! | `ephemeral<N>.qcow2` | an instance-store disk: made empty (sparse) at each start, removed when the VM goes off |
 //!
 //! Volumes are not files of the VM: a volume store ([`QemuDriver::with_volumes`])
-//! serves each attached one over NBD, and QEMU is its client (see [`disks`]). `vm.json`
+//! serves each attached one over NBD, and QEMU is its client (see [`disks`]). The root
+//! disk is a volume too (the one marked `boot`): the first disk on the command line, so
+//! the guest sees it as `vda`. `vm.json`
 //! remembers which are attached, so they are served again and plugged in at the next
 //! boot, and unserved when the VM goes off or is destroyed (volumes outlive VMs).
 //!
@@ -46,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strato_agent_api::{BootSpec, DiskSpec, NicSpec, StopCause, VmSpec};
+use strato_agent_api::{BootSpec, DiskSpec, EphemeralDiskSpec, NicSpec, StopCause, VmSpec};
 use strato_common::{time_fmt::now_ms, Error, InstanceId, Result, VolumeId};
 
 pub use accel::Accel;
@@ -114,6 +117,14 @@ struct VmRecord {
     /// The volumes attached, in attach order, and where each is in its life.
     #[serde(default)]
     disks: Vec<DiskRecord>,
+    /// The VM boots from its root volume (the disk marked `boot`), not from
+    /// `disk.qcow2` (VMs made before root volumes existed).
+    #[serde(default)]
+    root_volume: bool,
+    /// The instance-store disks of the last start (`<name>.qcow2` in the VM directory
+    /// while the VM runs).
+    #[serde(default)]
+    instance_store: Vec<EphemeralDiskSpec>,
 }
 
 /// This boot of the host (`/proc/sys/kernel/random/boot_id`).
@@ -250,7 +261,7 @@ impl QemuDriver {
         let tmp = dir.join("disk.qcow2.tmp");
         // Images may be qcow2 or raw (an ordinary disk image with its own bootloader);
         // the overlay must name its backing file's real format.
-        let format = image_format(&base)?;
+        let format = crate::volumes::img::format(&base)?;
         let mut cmd = Command::new("qemu-img");
         cmd.args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
             .arg(&base)
@@ -266,6 +277,43 @@ impl QemuDriver {
             )));
         }
         std::fs::rename(&tmp, &disk).map_err(|e| io_err("placing root disk", e))
+    }
+
+    /// Makes the VM's instance-store disks: sparse and empty, owned by its uid.
+    fn make_instance_store(&self, rec: &VmRecord) -> Result<()> {
+        let dir = self.vm_dir(&rec.id);
+        for e in &rec.instance_store {
+            let path = dir.join(format!("{}.qcow2", e.name));
+            crate::volumes::img::create_plain(&path, e.size_bytes)?;
+            if self.cfg.drop_privileges {
+                std::os::unix::fs::chown(&path, Some(rec.uid), Some(rec.uid))
+                    .map_err(|e| io_err("chown instance-store disk", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the instance-store disks of a VM that is off: what the guest wrote
+    /// there is gone, as on EC2 when an instance stops.
+    fn erase_instance_store(&self, rec: &mut VmRecord) {
+        if rec.instance_store.is_empty() {
+            return;
+        }
+        let dir = self.vm_dir(&rec.id);
+        for e in &rec.instance_store {
+            let path = dir.join(format!("{}.qcow2", e.name));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(instance = %rec.id, disk = %e.name, "instance-store disk erased")
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    tracing::warn!(instance = %rec.id, disk = %e.name, error = %err, "could not erase an instance-store disk")
+                }
+            }
+        }
+        rec.instance_store.clear();
+        let _ = self.save(rec);
     }
 
     /// The QEMU command line for a VM, with the volumes it boots with.
@@ -306,11 +354,6 @@ impl QemuDriver {
             format!(
                 "type=1,manufacturer=Strato,product=Strato EC2,uuid={smbios_id},serial={smbios_id}"
             ),
-            "-drive".into(),
-            format!(
-                "file={},if=virtio,format=qcow2,cache=writeback",
-                dir.join("disk.qcow2").display()
-            ),
             "-chardev".into(),
             format!(
                 "socket,id=console,path={},server=on,wait=off,logfile={},logappend=on",
@@ -326,6 +369,17 @@ impl QemuDriver {
             "-sandbox".into(),
             "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
         ];
+        // The root disk first, so it takes the first free PCI slot and is `vda`.
+        let (boot, data): (Vec<_>, Vec<_>) = disks.iter().cloned().partition(|(d, _)| d.boot);
+        if rec.root_volume {
+            args.extend(disks::command_line(&boot));
+        } else {
+            args.push("-drive".into());
+            args.push(format!(
+                "file={},if=virtio,format=qcow2,cache=writeback",
+                dir.join("disk.qcow2").display()
+            ));
+        }
         for (n, nic) in rec.nics.iter().enumerate() {
             args.push("-netdev".into());
             // The tap arrives already open (see `launch`): /dev/net/tun is often
@@ -334,7 +388,28 @@ impl QemuDriver {
             args.push("-device".into());
             args.push(format!("virtio-net-pci,netdev=net{n},mac={}", nic.mac));
         }
-        args.extend(disks::command_line(disks));
+        args.extend(disks::command_line(&data));
+        // Instance-store disks last: local files, the guest's last disks. Their devices
+        // are given as JSON like the volumes': QEMU creates JSON `-device`s after the
+        // key=value ones, so a key=value disk would take a slot before the root disk.
+        for e in &rec.instance_store {
+            args.push("-drive".into());
+            args.push(format!(
+                "file={},if=none,id={},format=qcow2,cache=writeback,discard=unmap",
+                dir.join(format!("{}.qcow2", e.name)).display(),
+                e.name
+            ));
+            args.push("-device".into());
+            args.push(
+                json!({
+                    "driver": "virtio-blk-pci",
+                    "drive": e.name,
+                    "id": e.name,
+                    "serial": e.serial,
+                })
+                .to_string(),
+            );
+        }
         if let Some(kernel) = &rec.boot.kernel {
             args.push("-kernel".into());
             args.push(image.join(kernel).display().to_string());
@@ -494,6 +569,7 @@ impl QemuDriver {
         let Some(pid) = self.live_pid(&id) else {
             vm.qmp = None;
             self.release_disks(vm);
+            self.erase_instance_store(&mut vm.rec);
             let cause = match (vm.rec.last_cause, vm.rec.stop_requested_ms) {
                 (Some(c), _) => c,
                 (None, Some(_)) => StopCause::Requested,
@@ -598,27 +674,6 @@ impl QemuDriver {
 /// `strato console` attaches to).
 pub fn console_socket(vms_dir: &Path, id: &str) -> PathBuf {
     vms_dir.join(id).join("console.sock")
-}
-
-/// The format of a disk image (`qcow2`, `raw`…) as qemu-img detects it.
-fn image_format(path: &Path) -> Result<String> {
-    let out = Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(path)
-        .output()
-        .map_err(|e| io_err("running qemu-img info", e))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!(
-            "qemu-img info {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(Error::internal)?;
-    info["format"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Internal(format!("qemu-img info {}: no format", path.display())))
 }
 
 /// An SMBIOS UUID that starts with `ec2` so cloud-init recognises the platform, derived
@@ -754,7 +809,9 @@ impl Hypervisor for QemuDriver {
         if !vms.contains_key(&spec.instance_id) {
             let dir = self.vm_dir(&spec.instance_id);
             std::fs::create_dir_all(&dir).map_err(|e| io_err("creating VM dir", e))?;
-            self.create_disk(&dir, &spec.boot)?;
+            if spec.root_device.is_none() {
+                self.create_disk(&dir, &spec.boot)?;
+            }
             let used: std::collections::HashSet<u32> =
                 vms.values().map(|v| lock(v).rec.uid).collect();
             let uid = (UID_BASE..)
@@ -774,6 +831,8 @@ impl Hypervisor for QemuDriver {
                 host_boot_id: None,
                 nics: vec![],
                 disks: vec![],
+                root_volume: spec.root_device.is_some(),
+                instance_store: vec![],
                 image_path: self
                     .cfg
                     .images
@@ -797,6 +856,12 @@ impl Hypervisor for QemuDriver {
         if self.live_pid(&spec.instance_id).is_some() {
             return Ok(());
         }
+        if vm.rec.root_volume && !spec.disks.iter().any(|d| d.boot) {
+            return Err(Error::IncorrectState(format!(
+                "instance {} has no root volume attached: it cannot start",
+                spec.instance_id
+            )));
+        }
         // A start takes the current shape (ModifyInstanceAttribute while stopped).
         vm.rec.vcpus = spec.vcpus;
         vm.rec.topology = spec.cpu_topology;
@@ -817,6 +882,10 @@ impl Hypervisor for QemuDriver {
         }
         vm.rec.nics = spec.nics.clone();
         vm.qmp = None;
+        // A start finds its instance store empty (a stop erased it).
+        self.erase_instance_store(&mut vm.rec);
+        vm.rec.instance_store = spec.instance_store.clone();
+        self.make_instance_store(&vm.rec)?;
         // Volumes attached or detached while the VM was off take effect now.
         let vm = &mut *vm;
         let disks = self.serve_boot_disks(vm, &spec.disks)?;

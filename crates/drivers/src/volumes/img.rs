@@ -82,6 +82,17 @@ pub(crate) fn create(
     run("qemu-img create", &mut cmd).map(|_| ())
 }
 
+/// Makes an empty sparse qcow2 file of `size_bytes` (any size: a qcow2 image rounds
+/// nothing), replacing any file there.
+pub(crate) fn create_plain(path: &Path, size_bytes: u64) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["create", "-q", "-f", "qcow2"])
+        .arg(path)
+        .arg(size_bytes.to_string());
+    run("qemu-img create", &mut cmd).map(|_| ())
+}
+
 /// Sizes of one qcow2 file (its parents are not opened). `-U` (force-share) lets it
 /// read a layer a daemon has open.
 pub(crate) fn info(path: &Path) -> Option<VolumeInfo> {
@@ -161,6 +172,33 @@ pub(crate) fn convert(chain: &[ChainLayer], out: &Path, key: Option<(&str, &Path
             .arg(encrypt_opts(secret));
     }
     cmd.arg(chain_filename(chain)).arg(out);
+    run("qemu-img convert", &mut cmd).map(|_| ())
+}
+
+/// The format of a disk image (`qcow2`, `raw`…) as qemu-img detects it.
+pub(crate) fn format(path: &Path) -> Result<String> {
+    let out = run(
+        "qemu-img info",
+        Command::new("qemu-img")
+            .args(["info", "--output=json", "-U"])
+            .arg(path),
+    )?;
+    let info: Value = serde_json::from_slice(&out).map_err(Error::internal)?;
+    info["format"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Internal(format!("qemu-img info {}: no format", path.display())))
+}
+
+/// Copies a disk image from outside the store (a machine image's root disk, qcow2 or
+/// raw, without a parent of its own) into a new qcow2 file without a parent. Sparse:
+/// what reads as zeros is not written.
+pub(crate) fn import(src: &Path, out: &Path) -> Result<()> {
+    let fmt = format(src)?;
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-q", "-U", "-f", &fmt, "-O", "qcow2"])
+        .arg(src)
+        .arg(out);
     run("qemu-img convert", &mut cmd).map(|_| ())
 }
 

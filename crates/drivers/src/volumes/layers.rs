@@ -68,6 +68,8 @@ pub(crate) enum Content<'a> {
     Empty { size_bytes: u64 },
     /// The data of a whole chain (top first), copied into a layer without a parent.
     Flatten { chain: &'a [ChainLayer] },
+    /// A copy of a disk image from outside the store (a machine image's root disk).
+    Import { path: &'a Path },
 }
 
 /// A fresh random layer id.
@@ -220,6 +222,7 @@ impl Layers {
                 img::create(&disk, size_bytes, key_arg, parent.as_deref())?
             }
             Content::Flatten { chain } => img::convert(chain, &disk, key_arg)?,
+            Content::Import { path } => img::import(path, &disk)?,
         }
         set_private(&disk)?;
         File::open(&disk)

@@ -21,7 +21,7 @@
 //! at any point leaves either the whole volume or none of it visible.
 
 pub mod daemon;
-mod img;
+pub(crate) mod img;
 pub(crate) mod layers;
 pub mod qcow2;
 pub mod sim;
@@ -75,6 +75,21 @@ pub trait VolumeStore: Send + Sync {
         size_bytes: u64,
         encrypted: bool,
         source: Option<&SnapshotId>,
+    ) -> Result<()>;
+    /// Makes the volume's disk as a copy of a machine image's root disk: `image` is a
+    /// qcow2 or raw file outside the store, without a parent of its own. Like a volume
+    /// made from a snapshot, it is usable at once (copy-on-write), `size_bytes` may
+    /// exceed the image's size (the rest reads as zeros) but not be below it, and it is
+    /// independent of the image afterwards: the store imports each image file once (a
+    /// file replaced or rewritten is a new image), keeps the copy for every later volume
+    /// of that image, and never reads the file again. Idempotent as
+    /// [`VolumeStore::create`]; an image that cannot be read is [`Error::NotFound`].
+    fn create_from_image(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        image: &std::path::Path,
     ) -> Result<()>;
     /// The volume's sizes, or `None` when the store has no such volume.
     fn info(&self, id: &VolumeId) -> Option<VolumeInfo>;

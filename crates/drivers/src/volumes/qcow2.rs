@@ -18,6 +18,7 @@
 //! | `layers/<layer>.json` | its record: `{"parent": <layer> or null, "encrypted": bool}` |
 //! | `layers/<layer>.key` | an encrypted layer's key (root, 0600): 32 random bytes, hex-encoded (QEMU wants a LUKS passphrase as UTF-8); it exists nowhere else. A volume's next layer gets a copy of its top's key; a volume made from a snapshot a new one |
 //! | `snapshots/<snap-id>.json` | a snapshot: `{"layer", "size_bytes", "encrypted"}`, the layer it froze (copies of a snapshot name the same layer) |
+//! | `images/<key>.json` | a machine image's root disk imported as a layer: `{"layer", "size_bytes", "source"}`, keyed by a hash of the file's canonical path, length and modification time. Root volumes are tops over it ([`VolumeStore::create_from_image`]); it is kept for later volumes of the image (removing records of images no longer used is left to the operator) |
 //! | `<vol-id>/top` | the id of the volume's writable top layer: the volume exists when this file does |
 //! | `<vol-id>/snapshot.next` | while a snapshot is taken: `{"snap", "old", "new"}` (see the crash story) |
 //! | `<vol-id>/serving.json` | while served: the export name, the client uid and the limits |
@@ -49,8 +50,9 @@
 //! lets go of it (or the next `open`).
 //!
 //! Garbage collection (after deleting a volume or a snapshot, and at `open`) is mark and
-//! sweep: a layer is live when it is a volume's top, a snapshot's layer, either layer
-//! of a pending snapshot (`snapshot.next`), or the parent of a live layer; every other
+//! sweep: a layer is live when it is a volume's top, a snapshot's layer, an imported
+//! image's layer, either layer of a pending snapshot (`snapshot.next`), or the parent of
+//! a live layer; every other
 //! layer's files go (its key overwritten first), and so do temporary files. A record it
 //! cannot read stops it without removing anything.
 //!
@@ -63,6 +65,12 @@
 //! either the whole thing or nothing visible, plus unreferenced layers and temporary
 //! files that the next collection removes. A volume is removed by renaming its
 //! directory to `<dir>/.del-<vol-id>-<random>/` first (finished by the next `open`).
+//!
+//! A volume of an image ([`VolumeStore::create_from_image`]) imports the image first
+//! when the store has no record of it: its layer is made (`image-layer-made`), then
+//! `images/<key>.json` written (`image-recorded`), then the volume's top made over it
+//! as for any new volume. A crash before the record leaves an unreferenced layer for
+//! the collector (the next attempt imports again); after it, the import is done.
 //!
 //! A snapshot S of volume V whose top is layer T goes in steps, each followed by a
 //! crash point (`strato_common::crash::point`, see `STRATO_CRASH_AT`):
@@ -174,6 +182,34 @@ struct SnapRecord {
     encrypted: bool,
 }
 
+/// A machine image's root disk imported into the store (`images/<key>.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct ImageRecord {
+    /// The layer holding the image's data.
+    layer: String,
+    /// The image's virtual size.
+    size_bytes: u64,
+    /// The file it was imported from (for operators).
+    source: PathBuf,
+}
+
+/// The key of an image file: its canonical path, length and modification time, hashed
+/// (so a file replaced or rewritten in place is imported again), and that path.
+fn image_key(image: &Path) -> Result<(String, PathBuf)> {
+    use sha2::{Digest, Sha256};
+    let path = image.canonicalize().map_err(|e| Error::NotFound {
+        kind: strato_common::ResourceKind::Image,
+        id: format!("{} ({e})", image.display()),
+    })?;
+    let meta = std::fs::metadata(&path).map_err(|e| io_err("reading an image", e))?;
+    let mut h = Sha256::new();
+    h.update(path.as_os_str().as_encoded_bytes());
+    h.update(meta.len().to_le_bytes());
+    h.update(meta.mtime().to_le_bytes());
+    h.update(meta.mtime_nsec().to_le_bytes());
+    Ok((hex(&h.finalize()[..12]), path))
+}
+
 /// The qcow2 store (see the module documentation).
 pub struct Qcow2VolumeStore {
     dir: PathBuf,
@@ -235,7 +271,7 @@ impl Qcow2VolumeStore {
                 dir.display()
             )));
         }
-        for sub in ["layers", "snapshots"] {
+        for sub in ["layers", "snapshots", "images"] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| io_err(&format!("creating {sub}"), e))?;
             set_mode(&p, 0o700)?;
@@ -283,6 +319,125 @@ impl Qcow2VolumeStore {
 
     fn snapshots_dir(&self) -> PathBuf {
         self.dir.join("snapshots")
+    }
+
+    fn images_dir(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+
+    /// Every imported image's record.
+    fn image_records(&self) -> Result<Vec<ImageRecord>> {
+        let mut out = vec![];
+        let entries =
+            std::fs::read_dir(self.images_dir()).map_err(|e| io_err("listing images", e))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                layers::remove_file(&e.path()); // a record never placed
+                continue;
+            }
+            if !name.ends_with(".json") {
+                continue;
+            }
+            let bytes = std::fs::read(e.path()).map_err(|e| io_err("reading an image", e))?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Internal(format!("image record {name}: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The layer holding a machine image's root disk, imported now if this file was
+    /// never imported. The caller holds the store lock shared (so the new layer is not
+    /// collected before a volume names it).
+    fn image_base(&self, image: &Path) -> Result<ImageRecord> {
+        let (key, source) = image_key(image)?;
+        let path = self.images_dir().join(format!("{key}.json"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok(rec) = serde_json::from_slice::<ImageRecord>(&bytes) {
+                if self.layers.exists(&rec.layer) {
+                    return Ok(rec);
+                }
+            }
+        }
+        let layer = layers::new_id()?;
+        let started = std::time::Instant::now();
+        self.layers.make(
+            &layer,
+            &Meta {
+                parent: None,
+                encrypted: false,
+            },
+            Key::None,
+            Content::Import { path: &source },
+        )?;
+        crash::point("image-layer-made");
+        let size_bytes = img::info(&self.layers.path(&layer))
+            .ok_or_else(|| Error::Internal(format!("layer {layer} cannot be read")))?
+            .size_bytes;
+        let rec = ImageRecord {
+            layer,
+            size_bytes,
+            source,
+        };
+        layers::write_atomic(&path, &serde_json::to_vec(&rec).map_err(Error::internal)?)?;
+        crash::point("image-recorded");
+        tracing::info!(image = %rec.source.display(), layer = %rec.layer, size_bytes, elapsed = ?started.elapsed(), "machine image imported into the volume store");
+        Ok(rec)
+    }
+
+    /// Makes volume `id` as a new top layer over what `base` names (its layer, its
+    /// size and what it is, for messages), or over nothing. `base` runs once the store
+    /// lock is held shared, so what it makes is not collected before the volume names
+    /// it.
+    fn create_over(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        base: impl FnOnce(&Self) -> Result<Option<(String, u64, String)>>,
+    ) -> Result<()> {
+        check_size(size_bytes)?;
+        let lock = self.lock(id);
+        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.exists(id) {
+            return Ok(());
+        }
+        let tmp = self.dir.join(format!(".tmp-{id}"));
+        remove_tree(&tmp)?;
+        let _m = self.making()?;
+        let base = base(self)?;
+        let (parent, encrypted) = match &base {
+            None => (None, encrypted),
+            Some((layer, base_size, what)) => {
+                if size_bytes < *base_size {
+                    return Err(Error::InvalidParameterValue(format!(
+                        "a volume of {size_bytes} bytes cannot hold {what} of {base_size} bytes"
+                    )));
+                }
+                let any = self.layers.encryption(layer)?.1;
+                (Some(layer.clone()), encrypted || any)
+            }
+        };
+        let layer = layers::new_id()?;
+        self.layers.make(
+            &layer,
+            &Meta { parent, encrypted },
+            if encrypted { Key::New } else { Key::None },
+            Content::Empty { size_bytes },
+        )?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(|e| io_err("creating volume", e))?;
+        layers::write_new(&tmp.join(TOP), layer.as_bytes())?;
+        set_mode(&tmp, 0o711)?;
+        std::fs::rename(&tmp, self.vol_dir(id)).map_err(|e| io_err("placing volume", e))?;
+        layers::sync_dir(&self.dir);
+        let source = base.map(|b| b.2);
+        tracing::info!(volume = %id, size_bytes, encrypted, source = ?source, layer, "volume created");
+        Ok(())
     }
 
     fn vol_dir(&self, id: &VolumeId) -> PathBuf {
@@ -559,6 +714,7 @@ impl Qcow2VolumeStore {
                 roots.push(rec.layer);
             }
         }
+        roots.extend(self.image_records()?.into_iter().map(|r| r.layer));
         let mut live = HashSet::new();
         while let Some(layer) = roots.pop() {
             if !layers::valid_id(&layer) || !live.insert(layer.clone()) {
@@ -752,46 +908,37 @@ impl VolumeStore for Qcow2VolumeStore {
         encrypted: bool,
         source: Option<&SnapshotId>,
     ) -> Result<()> {
-        check_size(size_bytes)?;
-        let lock = self.lock(id);
-        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.exists(id) {
-            return Ok(());
-        }
-        let tmp = self.dir.join(format!(".tmp-{id}"));
-        remove_tree(&tmp)?;
-        let _m = self.making()?;
-        let (parent, encrypted) = match source {
-            None => (None, encrypted),
+        self.create_over(id, size_bytes, encrypted, |store| match source {
+            None => Ok(None),
             Some(snap) => {
-                let rec = self.record(snap)?.ok_or_else(|| snapshot_not_found(snap))?;
-                if size_bytes < rec.size_bytes {
-                    return Err(Error::InvalidParameterValue(format!(
-                        "a volume of {size_bytes} bytes cannot hold snapshot {snap} of {} bytes",
-                        rec.size_bytes
-                    )));
-                }
-                let any = self.layers.encryption(&rec.layer)?.1;
-                (Some(rec.layer), encrypted || any)
+                let rec = store
+                    .record(snap)?
+                    .ok_or_else(|| snapshot_not_found(snap))?;
+                Ok(Some((
+                    rec.layer,
+                    rec.size_bytes,
+                    format!("snapshot {snap}"),
+                )))
             }
-        };
-        let layer = layers::new_id()?;
-        self.layers.make(
-            &layer,
-            &Meta { parent, encrypted },
-            if encrypted { Key::New } else { Key::None },
-            Content::Empty { size_bytes },
-        )?;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&tmp)
-            .map_err(|e| io_err("creating volume", e))?;
-        layers::write_new(&tmp.join(TOP), layer.as_bytes())?;
-        set_mode(&tmp, 0o711)?;
-        std::fs::rename(&tmp, self.vol_dir(id)).map_err(|e| io_err("placing volume", e))?;
-        layers::sync_dir(&self.dir);
-        tracing::info!(volume = %id, size_bytes, encrypted, source = ?source, layer, "volume created");
-        Ok(())
+        })
+    }
+
+    /// A volume of an image is a new top over the image's imported layer.
+    fn create_from_image(
+        &self,
+        id: &VolumeId,
+        size_bytes: u64,
+        encrypted: bool,
+        image: &Path,
+    ) -> Result<()> {
+        self.create_over(id, size_bytes, encrypted, |store| {
+            let rec = store.image_base(image)?;
+            Ok(Some((
+                rec.layer,
+                rec.size_bytes,
+                format!("image {}", rec.source.display()),
+            )))
+        })
     }
 
     /// The top layer's virtual size, and its allocation alone (see the module docs).

@@ -4968,6 +4968,7 @@ static SERVED_RUN_INSTANCES: Served = Served {
         "BlockDeviceMapping.Ebs.VolumeSize",
         "BlockDeviceMapping.Ebs.VolumeType",
         "BlockDeviceMapping.NoDevice",
+        "BlockDeviceMapping.VirtualName",
         "CapacityReservationSpecification.CapacityReservationPreference=open",
         "ClientToken",
         "CpuOptions.CoreCount",

@@ -466,6 +466,7 @@ fn launch_mappings(maps: &[wire::BlockDeviceMapping]) -> Result<Vec<LaunchMappin
             Ok(LaunchMapping {
                 device: m.device_name.clone().unwrap_or_default(),
                 no_device: m.no_device.is_some(),
+                virtual_name: non_empty(m.virtual_name.clone()),
                 ebs,
             })
         })

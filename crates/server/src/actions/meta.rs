@@ -67,7 +67,17 @@ fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
         memory_info: Some(wire::MemoryInfo {
             size_in_mi_b: Some(i64::from(t.memory_mib)),
         }),
-        instance_storage_supported: Some(false),
+        instance_storage_supported: Some(t.instance_store.is_some()),
+        instance_storage_info: t.instance_store.map(|s| wire::InstanceStorageInfo {
+            total_size_in_gb: Some(s.total_gb() as i64),
+            disks: Some(vec![wire::DiskInfo {
+                size_in_gb: Some(s.size_gb as i64),
+                count: Some(int(s.count)),
+                r#type: wire::DiskType::from_wire(s.kind),
+            }]),
+            nvme_support: Some(wire::EphemeralNvmeSupport::Required),
+            encryption_support: Some(wire::InstanceStorageEncryptionSupport::Required),
+        }),
         ebs_info: Some(wire::EbsInfo {
             ebs_optimized_support: Some(wire::EbsOptimizedSupport::Default),
             encryption_support: Some(wire::EbsEncryptionSupport::Supported),

@@ -67,8 +67,8 @@ pub fn create(
     Ok(snapshot_item(&s, &tags))
 }
 
-/// CreateSnapshots. The instance's root disk is not an EBS volume in Strato yet, so
-/// `ExcludeBootVolume` has nothing to exclude: every snapshot is of a data volume.
+/// CreateSnapshots: every volume of the instance, its root volume unless
+/// `ExcludeBootVolume`, less `ExcludeDataVolumeId`s.
 pub fn create_many(
     cp: &ControlPlane,
     cx: &Ctx,
@@ -82,6 +82,7 @@ pub fn create_many(
         cx.caller,
         &instance,
         &exclude,
+        spec.exclude_boot_volume.unwrap_or(false),
         req.description.as_deref(),
         req.copy_tags_from_source.is_some(),
         &specs,
