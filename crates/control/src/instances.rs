@@ -2154,11 +2154,9 @@ fn instance_store_disks(id: &InstanceId, st: catalog::InstanceStore) -> Vec<Ephe
 /// Whether a volume is attached at the instance's root device.
 fn has_root_volume(tx: &Tx, i: &Instance) -> Result<bool> {
     let vols = tx.volumes_of_instance(&Scope::of_instance(i), i.id.as_str())?;
-    Ok(vols.iter().any(|v| {
-        v.attachments
-            .iter()
-            .any(|a| a.instance_id == i.id && a.device == i.root_device_name)
-    }))
+    Ok(vols
+        .iter()
+        .any(|v| crate::volumes::attach::is_root_of(v, i)))
 }
 
 /// One ModifyInstanceAttribute change.

@@ -42,6 +42,14 @@ pub fn valid_device(device: &str) -> bool {
     false
 }
 
+/// Whether `v` is attached at `inst`'s root device (its root volume, for an instance
+/// launched with one).
+pub(crate) fn is_root_of(v: &Volume, inst: &Instance) -> bool {
+    v.attachments
+        .iter()
+        .any(|a| a.instance_id == inst.id && a.device == inst.root_device_name)
+}
+
 /// The disks a VM of `inst` should have plugged, from the volumes attached to it: the
 /// one at `root_device` (the instance's root volume) first and marked `boot`, then the
 /// others in attachment order. Also the volumes being force-detached.
@@ -356,11 +364,7 @@ impl ControlPlane {
             }
             let data_volumes = others
                 .iter()
-                .filter(|o| {
-                    !o.attachments.iter().any(|a| {
-                        a.instance_id == inst.id && inst.root_volume && a.device == inst.root_device_name
-                    })
-                })
+                .filter(|o| !(inst.root_volume && is_root_of(o, &inst)))
                 .count();
             if !root && data_volumes >= MAX_VOLUMES_PER_INSTANCE {
                 return Err(Error::AttachmentLimitExceeded(format!(

@@ -276,12 +276,7 @@ impl ControlPlane {
                 .filter(|i| i.state != InstanceState::Terminated)
                 .ok_or_else(|| Error::not_found(ResourceKind::Instance, instance_id))?;
             let attached = tx.volumes_of_instance(&scope, inst.id.as_str())?;
-            let is_root = |v: &Volume| {
-                inst.root_volume
-                    && v.attachments
-                        .iter()
-                        .any(|a| a.instance_id == inst.id && a.device == inst.root_device_name)
-            };
+            let is_root = |v: &Volume| inst.root_volume && super::attach::is_root_of(v, &inst);
             for x in exclude {
                 match attached.iter().find(|v| &v.id == x) {
                     None => {

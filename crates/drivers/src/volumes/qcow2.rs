@@ -328,18 +328,8 @@ impl Qcow2VolumeStore {
     /// Every imported image's record.
     fn image_records(&self) -> Result<Vec<ImageRecord>> {
         let mut out = vec![];
-        let entries =
-            std::fs::read_dir(self.images_dir()).map_err(|e| io_err("listing images", e))?;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                layers::remove_file(&e.path()); // a record never placed
-                continue;
-            }
-            if !name.ends_with(".json") {
-                continue;
-            }
-            let bytes = std::fs::read(e.path()).map_err(|e| io_err("reading an image", e))?;
+        for (name, path) in record_files(&self.images_dir(), "images")? {
+            let bytes = std::fs::read(path).map_err(|e| io_err("reading an image", e))?;
             out.push(
                 serde_json::from_slice(&bytes)
                     .map_err(|e| Error::Internal(format!("image record {name}: {e}")))?,
@@ -699,15 +689,8 @@ impl Qcow2VolumeStore {
                 roots.push(i.new);
             }
         }
-        let snaps =
-            std::fs::read_dir(self.snapshots_dir()).map_err(|e| io_err("listing snapshots", e))?;
-        for e in snaps.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                layers::remove_file(&e.path()); // a record never placed
-                continue;
-            }
-            let Some(snap) = name.strip_suffix(".json").and_then(SnapshotId::parse_str) else {
+        for (name, _) in record_files(&self.snapshots_dir(), "snapshots")? {
+            let Some(snap) = SnapshotId::parse_str(&name) else {
                 continue;
             };
             if let Some(rec) = self.record(&snap)? {
@@ -867,6 +850,25 @@ impl Qcow2VolumeStore {
 
 /// Hands the NBD socket to the client's uid, alone (0600): connecting needs write
 /// permission, so no other VM's uid can reach the volume. The QMP socket stays root's.
+/// The `<name>.json` records of a records directory (`snapshots/`, `images/`), by
+/// name without the extension. Leftovers of records never placed (`.tmp-…`) are
+/// removed: only the collector, which holds the store lock exclusively, lists them.
+fn record_files(dir: &Path, what: &str) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err(&format!("listing {what}"), e))?;
+    let mut out = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            layers::remove_file(&e.path()); // a record never placed
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(".json") {
+            out.push((stem.to_string(), e.path()));
+        }
+    }
+    Ok(out)
+}
+
 fn grant(files: &Files, client_uid: Option<u32>) -> Result<()> {
     if let Some(uid) = client_uid {
         std::os::unix::fs::chown(files.nbd(), Some(uid), None)
