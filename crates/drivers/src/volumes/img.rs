@@ -45,17 +45,35 @@ fn encrypt_opts(secret: &str) -> String {
     format!("encrypt.format=luks,encrypt.key-secret={secret},encrypt.iter-time={LUKS_ITER_TIME_MS}")
 }
 
+/// What qemu-img says when its PBKDF2 benchmark measured no CPU time at all.
+///
+/// Before making a LUKS header, QEMU times a round of PBKDF2 by the thread's user CPU
+/// time (`getrusage`), which the kernel splits from system time by tick samples: on a
+/// busy host a round can read as 0 ms and QEMU gives up. Nothing is wrong with the
+/// request, so the command is run again.
+const PBKDF_UNMEASURED: &str = "Unable to get accurate CPU usage";
+
+/// How many times a command is run when only the PBKDF2 benchmark failed.
+const PBKDF_ATTEMPTS: usize = 5;
+
 fn run(what: &str, cmd: &mut Command) -> Result<Vec<u8>> {
-    let out = cmd
-        .output()
-        .map_err(|e| io_err(&format!("running {what}"), e))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    let mut attempt = 1;
+    loop {
+        let out = cmd
+            .output()
+            .map_err(|e| io_err(&format!("running {what}"), e))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains(PBKDF_UNMEASURED) && attempt < PBKDF_ATTEMPTS {
+            // The output file, if any, is replaced by the next run (create and convert
+            // both truncate it).
+            attempt += 1;
+            continue;
+        }
+        return Err(Error::Internal(format!("{what} failed: {}", stderr.trim())));
     }
-    Ok(out.stdout)
 }
 
 /// Makes a sparse qcow2 file of `size_bytes`, LUKS-encrypted with `key` (secret object
@@ -206,6 +224,45 @@ pub(crate) fn import(src: &Path, out: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    /// A command that prints `msg` and fails for its first `fails` runs, counting runs
+    /// in a file of `dir`.
+    fn flaky(dir: &Path, fails: usize, msg: &str) -> Command {
+        let count = dir.join("runs");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"n=$(($(cat "$1" 2>/dev/null || echo 0) + 1)); echo $n > "$1"; [ $n -gt "$2" ] && echo ok || { echo "$3" >&2; exit 1; }"#)
+            .arg("flaky")
+            .arg(&count)
+            .arg(fails.to_string())
+            .arg(msg);
+        cmd
+    }
+
+    #[test]
+    fn an_unmeasured_pbkdf_benchmark_is_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = format!("qemu-img: /v/x.qcow2: {PBKDF_UNMEASURED}");
+        let out = run("flaky", &mut flaky(dir.path(), 2, &msg)).unwrap();
+        assert_eq!(out, b"ok\n");
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+        assert_eq!(runs.trim(), "3");
+    }
+
+    #[test]
+    fn other_failures_and_endless_benchmark_failures_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run("flaky", &mut flaky(dir.path(), 1, "qemu-img: no space")).unwrap_err();
+        assert!(err.to_string().contains("no space"), "{err}");
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+        assert_eq!(runs.trim(), "1", "a real failure is not run again");
+
+        let dir = tempfile::tempdir().unwrap();
+        let err = run("flaky", &mut flaky(dir.path(), 99, PBKDF_UNMEASURED)).unwrap_err();
+        assert!(err.to_string().contains(PBKDF_UNMEASURED), "{err}");
+        let runs = std::fs::read_to_string(dir.path().join("runs")).unwrap();
+        assert_eq!(runs.trim(), PBKDF_ATTEMPTS.to_string());
+    }
 
     #[test]
     fn commas_in_paths_are_escaped() {
