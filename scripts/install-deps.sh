@@ -15,6 +15,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv p
 # Real VMs: QEMU (7.2 on Debian 12) and qemu-img for copy-on-write root disks.
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
+# UEFI firmware for images with boot mode uefi (SeaBIOS comes with QEMU).
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || need_apt+=(ovmf)
 # VPC dataplane tests: namespaces, bridges and veths (iproute2), packets (ping).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)

@@ -22,6 +22,8 @@ export STRATO_IMAGES="${STRATO_IMAGES:-/tmp/strato-test-images}"
 echo "==> VM image ($STRATO_IMAGES/strato-minimal)"
 SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
 $SUDO ./scripts/build-image.sh --move-legacy "$STRATO_IMAGES/strato-minimal" || exit 1
+# A disk that boots through UEFI firmware and GRUB, built from the image above.
+$SUDO ./scripts/build-boot-disk.sh "$STRATO_IMAGES" || exit 1
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"

@@ -47,7 +47,7 @@ class Strato:
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "strato.log")
 
-    def start(self):
+    def start(self, timeout=30):
         env = dict(os.environ)
         env.setdefault("STRATO_LOG", "info")
         # Tests poll and loop far faster than EC2's request budget allows (their
@@ -69,7 +69,7 @@ class Strato:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"strato exited early:\n{self.read_log()}")

@@ -244,6 +244,26 @@ def scenario(ec2, ca):
     wait_until(lambda: ec2.describe_volumes(VolumeIds=[restored])["Volumes"][0]["State"] == "available",
                what="restored volume available")
     ec2.delete_volume(VolumeId=restored)
+    # Images: of the instance, of the snapshot, copied, shared, deprecated, gone.
+    baked = ec2.create_image(InstanceId=iid, Name="rt-baked", NoReboot=True, TagSpecifications=[
+        {"ResourceType": "image", "Tags": [{"Key": "Name", "Value": "rt"}]}])["ImageId"]
+    wait_until(lambda: ec2.describe_images(ImageIds=[baked])["Images"][0]["State"] == "available",
+               what="image available")
+    reg = ec2.register_image(Name="rt-registered", RootDeviceName="/dev/xvda", BootMode="uefi",
+                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}])["ImageId"]
+    ec2.describe_images(Owners=["self"], Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": [snap]}])
+    ec2.describe_image_attribute(ImageId=reg, Attribute="launchPermission")
+    ec2.describe_image_attribute(ImageId=reg, Attribute="blockDeviceMapping")
+    ec2.modify_image_attribute(ImageId=reg, LaunchPermission={"Add": [{"UserId": "123456789012"}]})
+    ec2.reset_image_attribute(ImageId=reg, Attribute="launchPermission")
+    ec2.enable_image_deprecation(ImageId=reg, DeprecateAt="2030-01-01T00:00:00Z")
+    ec2.disable_image_deprecation(ImageId=reg)
+    ca_copy = ca.copy_image(SourceRegion="us-east-1", SourceImageId=baked, Name="rt-copy")["ImageId"]
+    wait_until(lambda: ca.describe_images(ImageIds=[ca_copy])["Images"][0]["State"] == "available",
+               what="image copy available")
+    ca.deregister_image(ImageId=ca_copy, DeleteAssociatedSnapshots=True)
+    ec2.deregister_image(ImageId=reg)
+    ec2.deregister_image(ImageId=baked, DeleteAssociatedSnapshots=True)
     for s in [snap] + [x["SnapshotId"] for x in together["Snapshots"]]:
         ec2.delete_snapshot(SnapshotId=s)
     ec2.detach_volume(VolumeId=vol, InstanceId=iid)

@@ -790,6 +790,91 @@ def test_root_volume_is_the_guests_disk_grown_snapshotted_and_moved(vm_strato):
     ec2.delete_snapshot(SnapshotId=snap)
 
 
+def wait_image(ec2, ami, timeout=120):
+    deadline = time.time() + timeout
+    while True:
+        img = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        if img["State"] == "available":
+            return img
+        assert img["State"] == "pending" and time.time() < deadline, img
+        time.sleep(0.5)
+
+
+def test_create_image_reboots_the_guest_and_its_image_boots_with_its_files(vm_strato):
+    """CreateImage without NoReboot: the guest is rebooted and held down while its root
+    volume's snapshot is taken, so a file written but never synced is in the image. An
+    instance of the image boots from a root volume made of that snapshot with the file
+    there; so does an image registered from the same snapshot with the built-in kernel."""
+    ec2 = vm_strato.client()
+    (iid,) = launch(ec2)
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready")
+    con = Console(vm_strato, iid)
+    # No sync: only a clean shutdown is sure to put this on the disk.
+    con.run("echo baked-into-the-image > /root/baked")
+    con.close()
+    pid = qemu_pid_of(iid)
+    ami = ec2.create_image(InstanceId=iid, Name="baked-image")["ImageId"]
+    wait_console(ec2, iid, "strato-minimal: boot 2", timeout=180)
+    img = wait_image(ec2, ami)
+    assert qemu_pid_of(iid) == pid, "the reboot keeps the VM process"
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+    (m,) = img["BlockDeviceMappings"]
+    sid = m["Ebs"]["SnapshotId"]
+
+    reg = ec2.register_image(Name="registered-image", RootDeviceName="/dev/xvda",
+                             KernelId="aki-05a9d2c7e4b1f3801",
+                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": sid}}])["ImageId"]
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+    (new,) = [i["InstanceId"] for i in r["Instances"]]
+    r = ec2.run_instances(ImageId=reg, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+    (regd,) = [i["InstanceId"] for i in r["Instances"]]
+    wait_for_state(ec2, [new, regd], "running", timeout=90)
+    for i in (new, regd):
+        wait_console(ec2, i, "strato-minimal: multi-user ready", timeout=180)
+        root = ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0][
+            "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+        assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["SnapshotId"] == sid
+        con = Console(vm_strato, i)
+        assert "baked-into-the-image" in after_marker(con.run("cat /root/baked")), i
+        con.close()
+    ec2.terminate_instances(InstanceIds=[iid, new, regd])
+    wait_for_state(ec2, [iid, new, regd], "terminated", timeout=120)
+    ec2.deregister_image(ImageId=reg)
+    ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+
+
+def test_an_imported_uefi_disk_boots_through_its_own_boot_loader(vm_strato):
+    """ImportImage of a GPT disk with GRUB on an EFI system partition (made by
+    scripts/build-boot-disk.sh, nothing of Strato's direct boot in it), boot mode uefi:
+    the instance boots through OVMF and GRUB from its root volume, and its root file
+    system is the disk's second partition."""
+    disk = os.path.join(IMAGES, "strato-uefi", "disk.raw")
+    assert os.path.exists(disk), f"no {disk}: run scripts/build-boot-disk.sh"
+    ec2 = vm_strato.client()
+    tid = ec2.import_image(BootMode="uefi", Description="GRUB on UEFI",
+                           DiskContainers=[{"Format": "RAW", "Url": disk}])["ImportTaskId"]
+    deadline = time.time() + 120
+    while (t := ec2.describe_import_image_tasks(ImportTaskIds=[tid])["ImportImageTasks"][0])["Status"] != "completed":
+        assert t["Status"] == "active" and time.time() < deadline, t
+        time.sleep(0.5)
+    ami = t["ImageId"]
+    img = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert img["BootMode"] == "uefi" and "KernelId" not in img
+    (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
+                                                          MaxCount=1)["Instances"]]
+    wait_for_state(ec2, [iid], "running", timeout=60)
+    wait_console(ec2, iid, "strato-uefi: GRUB started by the UEFI firmware", timeout=180)
+    wait_console(ec2, iid, "strato-minimal: multi-user ready", timeout=180)
+    con = Console(vm_strato, iid)
+    out = after_marker(con.run("awk '$2 == \"/\" { print $1 }' /proc/mounts; ls /sys/firmware/efi >/dev/null && echo uefi-booted"))
+    con.close()
+    assert "/dev/vda2" in out and "uefi-booted" in out, out
+    ec2.terminate_instances(InstanceIds=[iid])
+    wait_for_state(ec2, [iid], "terminated", timeout=120)
+    ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+
+
 def test_instance_store_is_a_local_disk_erased_at_stop(vm_strato):
     """An i3.large has its 475 GB instance-store disk (serial `AWS…`): what the guest
     writes there survives a reboot and is gone after a stop and start, as on EC2."""

@@ -128,6 +128,10 @@ pub struct BootSpec {
     pub root_disk: String,
     /// Virtual size of the instance's root disk in GiB (0 keeps the image's size).
     pub root_size_gib: u32,
+    /// Without a kernel, the firmware that boots the root disk: OVMF (UEFI) when set,
+    /// else SeaBIOS.
+    #[serde(default)]
+    pub uefi: bool,
 }
 
 /// What a host agent observed of a VM.
@@ -175,6 +179,19 @@ pub struct VmReport {
     pub disks: Vec<strato_common::VolumeId>,
 }
 
+/// How a guest is held still while snapshots of its volumes are taken together.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quiesce {
+    /// The VM is paused once its in-flight I/O completes: the snapshots are
+    /// crash-consistent with one another (CreateSnapshots, CreateImage `NoReboot`).
+    Pause,
+    /// The guest is asked to reboot and held off when it resets, its file systems
+    /// unmounted, until the snapshots are taken; then it boots again (CreateImage).
+    /// A guest that ignores the request within the reboot timeout is paused instead.
+    Reboot,
+}
+
 /// How the control plane reaches a host agent. In one-process mode this is a direct
 /// call; a remote agent would implement it over the network.
 pub trait AgentClient: Send + Sync {
@@ -204,10 +221,10 @@ pub trait AgentClient: Send + Sync {
     /// once nothing uses them. Sent at startup, before [`AgentClient::sync`].
     fn sync_volumes(&self, specs: Vec<VolumeSpec>);
     /// Applies snapshot specs (see [`snapshot`]). The snapshots of volumes among them
-    /// are taken before this returns, together: with `quiesce`, that instance's VM is
-    /// paused while they are taken, so they are crash-consistent with one another
-    /// (CreateSnapshots). Copies and deletions finish in the background.
-    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<&InstanceId>);
+    /// are taken before this returns, together: with `quiesce`, that instance's guest
+    /// is held still while they are taken (see [`Quiesce`]). Copies and deletions
+    /// finish in the background.
+    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<(&InstanceId, Quiesce)>);
     /// Replaces the agent's whole set of snapshots: those not named are released, those
     /// named but missing are made. Sent at startup, after [`AgentClient::sync_volumes`].
     fn sync_snapshots(&self, specs: Vec<SnapshotSpec>);

@@ -7,8 +7,9 @@
 //! * A snapshot of a volume is taken *before* [`crate::AgentClient::apply_snapshot`]
 //!   returns: that call is the snapshot's point in time, so CreateSnapshot can answer
 //!   knowing the guest's later writes are not in it. The report follows at once.
-//! * A copy (and an encrypting copy, which rewrites the data) and a deletion run in
-//!   the background; their reports come when done.
+//! * A copy (and an encrypting copy, which rewrites the data), an import and a
+//!   deletion run in the background; their reports come when done (an import also
+//!   reports its progress while it runs).
 //! * After a restart the control plane sends every snapshot it knows
 //!   ([`crate::AgentClient::sync_snapshots`]): the agent takes those it does not hold
 //!   (their request never reached it), releases those nobody names, and reports all.
@@ -32,6 +33,19 @@ pub enum SnapshotSource {
     /// The same data as another snapshot; `encrypted` makes the copy encrypted at rest
     /// even when the source is not.
     Copy { from: SnapshotId, encrypted: bool },
+    /// A disk image from outside (ImportSnapshot, ImportImage): a file of the host
+    /// (`/path` or `file:///path`) or an `http(s)://` URL the host downloads, in
+    /// `format` (`raw`, `vmdk`, `vhd`, `vhdx`, `qcow2`). Anything that is not a disk
+    /// image of that format fails the snapshot with a message saying why; `bootable`
+    /// also asks for a partition table, a boot sector or a file system on it (an
+    /// image's root disk).
+    Import {
+        url: String,
+        format: String,
+        encrypted: bool,
+        #[serde(default)]
+        bootable: bool,
+    },
 }
 
 /// What should become of a snapshot.
@@ -63,6 +77,9 @@ pub enum ObservedSnapshotState {
     },
     /// It could not be made; `detail` says why.
     Failed,
+    /// An import is under way: `percent` of its data converted (sent now and then
+    /// while it runs; a completion or failure follows).
+    Progress { percent: u8 },
     /// Its data is released.
     Deleted,
 }

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strato_agent_api::{
-    AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, SnapshotSpec, StopCause,
+    AgentClient, DesiredVmState, HostNetSpec, ObservedVmState, Quiesce, SnapshotSpec, StopCause,
     StorageReport, VmReport, VmSpec, VolumeSpec,
 };
 use strato_common::{InstanceId, VolumeId};
@@ -41,6 +41,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// How often settled VMs are examined too (to notice guests that power off or die on
 /// their own). Time-based, so a burst of new specs never triggers extra full sweeps.
 const FULL_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a guest gets to shut down for CreateImage's reboot before its snapshots
+/// are taken with it paused instead.
+const REBOOT_HOLD_TIMEOUT: Duration = Duration::from_secs(120);
 
 struct Tracked {
     spec: VmSpec,
@@ -73,6 +77,17 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Pauses a VM for snapshots taken together; `Some` when it paused (to resume).
+    fn pause_for_snapshots<'a>(&self, id: &'a InstanceId) -> Option<(&'a InstanceId, Quiesce)> {
+        match self.driver.pause(id) {
+            Ok(p) => p.then_some((id, Quiesce::Pause)),
+            Err(e) => {
+                tracing::warn!(instance = %id, error = %e, "could not pause the VM for its snapshots");
+                None
+            }
+        }
+    }
+
     /// Creates an agent; reports are delivered on the returned receiver.
     pub fn new(
         host: impl Into<String>,
@@ -457,28 +472,38 @@ impl AgentClient for Agent {
         self.wake.notify_one();
     }
 
-    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<&InstanceId>) {
+    fn apply_snapshots(&self, specs: Vec<SnapshotSpec>, quiesce: Option<(&InstanceId, Quiesce)>) {
         let Some((_, snaps)) = self.volumes.get() else {
             tracing::error!("this host has no volume store: snapshots cannot be taken");
             return;
         };
-        // A paused VM issues no I/O (pausing drains what is in flight), so the volumes
-        // snapshotted meanwhile all show the guest at one instant.
-        let paused = match quiesce {
-            Some(id) => match self.driver.pause(id) {
-                Ok(p) => p.then_some(id),
+        // A held or paused VM issues no I/O (pausing drains what is in flight), so the
+        // volumes snapshotted meanwhile all show the guest at one instant.
+        let held = match quiesce {
+            Some((id, Quiesce::Reboot)) => match self.driver.hold_reboot(id, REBOOT_HOLD_TIMEOUT) {
+                Ok(true) => Some((id, Quiesce::Reboot)),
+                Ok(false) => self.pause_for_snapshots(id),
                 Err(e) => {
-                    tracing::warn!(instance = %id, error = %e, "could not pause the VM for its snapshots");
-                    None
+                    tracing::warn!(instance = %id, error = %e, "could not reboot the guest for its snapshots; pausing it");
+                    self.pause_for_snapshots(id)
                 }
             },
+            Some((id, Quiesce::Pause)) => self.pause_for_snapshots(id),
             None => None,
         };
         snaps.apply(specs);
-        if let Some(id) = paused {
-            if let Err(e) = self.driver.resume(id) {
-                tracing::error!(instance = %id, error = %e, "could not resume the VM after its snapshots");
+        match held {
+            Some((id, Quiesce::Reboot)) => {
+                if let Err(e) = self.driver.release_reboot(id) {
+                    tracing::error!(instance = %id, error = %e, "could not boot the guest again after its snapshots");
+                }
             }
+            Some((id, Quiesce::Pause)) => {
+                if let Err(e) = self.driver.resume(id) {
+                    tracing::error!(instance = %id, error = %e, "could not resume the VM after its snapshots");
+                }
+            }
+            None => {}
         }
     }
 

@@ -13,13 +13,14 @@
 //! away).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use strato_agent_api::{
     DesiredSnapshotState, ObservedSnapshotState, SnapshotReport, SnapshotSource, SnapshotSpec,
     StorageReport,
 };
-use strato_common::SnapshotId;
-use strato_drivers::volumes::VolumeStore;
+use strato_common::{Error, Result, SnapshotId};
+use strato_drivers::volumes::{check_disk, qemu_format, VolumeStore};
 use tokio::sync::mpsc;
 
 /// The snapshot half of a host agent.
@@ -91,6 +92,15 @@ impl SnapshotAgent {
                     }
                 })
             }
+            (
+                DesiredSnapshotState::Present,
+                SnapshotSource::Import {
+                    url,
+                    format,
+                    encrypted,
+                    bootable,
+                },
+            ) => self.import(id, url, format, *encrypted, *bootable),
             (DesiredSnapshotState::Present, SnapshotSource::Copy { from, encrypted }) => self
                 .store
                 .copy_snapshot(from, id, *encrypted)
@@ -116,6 +126,84 @@ impl SnapshotAgent {
             detail,
         }));
     }
+}
+
+impl SnapshotAgent {
+    /// Imports a disk image: fetched (a download goes to a temporary file, removed
+    /// after), checked to be a disk image of its format, converted into the store,
+    /// with its progress reported every 5%.
+    fn import(
+        &self,
+        id: &SnapshotId,
+        url: &str,
+        format: &str,
+        encrypted: bool,
+        bootable: bool,
+    ) -> Result<ObservedSnapshotState> {
+        let fmt = qemu_format(format).ok_or_else(|| {
+            Error::InvalidParameterValue(format!(
+                "the disk format {format} is not one of RAW, VMDK, VHD, VHDX, QCOW2"
+            ))
+        })?;
+        let (path, _download) = fetch(url)?;
+        let size = check_disk(&path, fmt, bootable)?;
+        let reports = self.reports.clone();
+        let sid = id.clone();
+        let last = std::sync::atomic::AtomicU8::new(0);
+        let progress = move |p: u8| {
+            if p / 5 > last.load(std::sync::atomic::Ordering::Relaxed) / 5 {
+                last.store(p, std::sync::atomic::Ordering::Relaxed);
+                let _ = reports.send(StorageReport::Snapshot(SnapshotReport {
+                    snapshot_id: sid.clone(),
+                    observed: ObservedSnapshotState::Progress { percent: p },
+                    detail: None,
+                }));
+            }
+        };
+        let info = self
+            .store
+            .import_snapshot(id, &path, fmt, size, encrypted, &progress)?;
+        strato_common::crash::point("snapshot-data-imported");
+        Ok(ObservedSnapshotState::Completed {
+            size_bytes: info.size_bytes,
+            stored_bytes: info.stored_bytes,
+        })
+    }
+}
+
+/// The file an import `url` names: a file of this host (`/path`, `file:///path`), or an
+/// `http(s)://` URL downloaded with curl into a temporary file (returned too: it is
+/// removed when dropped).
+fn fetch(url: &str) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
+    if let Some(p) = url
+        .strip_prefix("file://")
+        .or(Some(url).filter(|u| u.starts_with('/')))
+    {
+        return Ok((PathBuf::from(p), None));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::InvalidParameterValue(format!(
+            "the Url {url} is neither a file of the host (/path or file:///path) nor an http(s) URL"
+        )));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("strato-import-")
+        .tempfile()
+        .map_err(|e| Error::Internal(format!("a temporary file for a download: {e}")))?
+        .into_temp_path();
+    let out = std::process::Command::new("curl")
+        .args(["-fsSL", "--proto", "=http,https", "--retry", "2", "-o"])
+        .arg(&*tmp)
+        .arg(url)
+        .output()
+        .map_err(|e| Error::Internal(format!("running curl: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::InvalidParameterValue(format!(
+            "could not download {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok((tmp.to_path_buf(), Some(tmp)))
 }
 
 #[cfg(test)]

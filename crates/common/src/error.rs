@@ -310,6 +310,19 @@ pub enum Error {
     /// smaller than its image (`InvalidBlockDeviceMapping`).
     #[error("{0}")]
     InvalidBlockDeviceMapping(String),
+    /// An image name EC2 does not accept (`InvalidAMIName.Malformed`).
+    #[error("{0}")]
+    InvalidAmiNameMalformed(String),
+    /// An image name the account already uses in the region (`InvalidAMIName.Duplicate`).
+    #[error("{0}")]
+    InvalidAmiNameDuplicate(String),
+    /// An image that exists but cannot be launched or copied yet, or any more
+    /// (`InvalidAMIID.Unavailable`).
+    #[error("{0}")]
+    InvalidAmiUnavailable(String),
+    /// A snapshot an image is made of (`InvalidSnapshot.InUse`).
+    #[error("{0}")]
+    SnapshotInUse(String),
     #[error("{0}")]
     AuthFailure(String),
     #[error("{0}")]

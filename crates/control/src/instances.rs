@@ -993,6 +993,11 @@ impl ControlPlane {
             }
         }
         let mut metadata = MetadataOptions::default();
+        // An image registered with `ImdsSupport=v2.0` makes its instances require
+        // tokens unless the launch says otherwise.
+        if image.imds_support.as_deref() == Some("v2.0") {
+            metadata.http_tokens = "required".to_string();
+        }
         input.metadata_options.apply(&mut metadata)?;
         let launch_volumes =
             self.plan_launch_volumes(caller, &image, shape, &input.block_devices)?;
@@ -2094,6 +2099,7 @@ fn spec_with(i: &Instance, image: Option<&Image>, nics: Vec<NicSpec>) -> VmSpec 
             cmdline: img.boot.cmdline.clone(),
             root_disk: img.boot.root_disk.clone(),
             root_size_gib: img.root_size_gib,
+            uefi: img.boot.kernel.is_none() && img.firmware() == strato_store::Firmware::Uefi,
         })
         .unwrap_or_default();
     VmSpec {

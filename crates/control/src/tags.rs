@@ -113,7 +113,9 @@ impl ControlPlane {
             ResourceKind::Instance => tx
                 .instance(&caller.scope(), id)?
                 .is_some_and(|i| i.terminated_ms.is_none_or(|t| t >= self.visible_since())),
-            ResourceKind::Image => tx.visible_image(&caller.account, id)?.is_some(),
+            ResourceKind::Image => tx
+                .visible_image(&caller.account, &caller.region, id)?
+                .is_some(),
             ResourceKind::KeyPair => tx.key_pair_by_id(&caller.scope(), id)?.is_some(),
             ResourceKind::Vpc => tx.get_doc::<Vpc>(&caller.scope(), id)?.is_some(),
             ResourceKind::Subnet => tx.get_doc::<Subnet>(&caller.scope(), id)?.is_some(),

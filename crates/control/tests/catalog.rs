@@ -184,7 +184,7 @@ fn world_serving(regions: Option<&[&str]>) -> World {
         agent as Arc<dyn AgentClient>,
         cfg,
     ));
-    cp.register_builtin_images().unwrap();
+    cp.register_builtin_images(None).unwrap();
     let (acct, key) = accounts::create_account(&db, "a", None).unwrap();
     World {
         _dir: dir,

@@ -395,7 +395,7 @@ fn world() -> World {
         agent.clone() as Arc<dyn AgentClient>,
         ControlConfig::new(REGION, "http://127.0.0.1:1"),
     ));
-    cp.register_builtin_images().unwrap();
+    cp.register_builtin_images(None).unwrap();
     let (acct, key) = accounts::create_account(&db, "a", None).unwrap();
     World {
         _dir: dir,

@@ -63,7 +63,7 @@ impl AgentClient for Recording {
     fn apply_snapshots(
         &self,
         specs: Vec<strato_agent_api::SnapshotSpec>,
-        quiesce: Option<&InstanceId>,
+        quiesce: Option<(&InstanceId, strato_agent_api::Quiesce)>,
     ) {
         self.inner.apply_snapshots(specs, quiesce);
     }
@@ -105,7 +105,7 @@ fn world() -> World {
         agent.clone() as Arc<dyn AgentClient>,
         ControlConfig::new("eu-west-1", "http://127.0.0.1:1"),
     ));
-    cp.register_builtin_images().unwrap();
+    cp.register_builtin_images(None).unwrap();
     let (acct, key) = accounts::create_account(&db, "a", None).unwrap();
     World {
         _dir: dir,

@@ -53,7 +53,7 @@ fn world() -> World {
         agent.clone() as Arc<dyn AgentClient>,
         ControlConfig::new("us-east-1", "http://127.0.0.1:1"),
     );
-    cp.register_builtin_images().unwrap();
+    cp.register_builtin_images(None).unwrap();
     cp.sync_agent().unwrap();
     let caller = |name: &str| {
         let (acct, key) = accounts::create_account(&db, name, None).unwrap();

@@ -3,9 +3,13 @@
 //! depending on the layer that keeps them. Each is scoped to an account; the account is
 //! part of every lookup key, which is how tenancy is enforced at the lowest layer.
 
+pub mod image;
+pub mod import;
 pub mod snapshot;
 pub mod volume;
 
+pub use image::{Firmware, Image, ImageBoot, ImageEbs, ImageMapping, ImageState};
+pub use import::{ImportStatus, ImportTask, ImportedImage};
 pub use snapshot::{Snapshot, SnapshotOrigin, SnapshotState};
 pub use volume::{
     AttachmentState, ModificationState, RegionSettings, Volume, VolumeAttachment, VolumeConfig,
@@ -290,47 +294,6 @@ pub struct GroupRef {
     pub id: SecurityGroupId,
     /// Its name (names never change).
     pub name: String,
-}
-
-/// A machine image.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Image {
-    pub id: ImageId,
-    /// `None` for the built-in public images.
-    pub owner: Option<AccountId>,
-    pub owner_alias: Option<String>,
-    pub name: String,
-    pub description: String,
-    pub architecture: String,
-    pub root_device_name: String,
-    pub root_device_type: String,
-    pub virtualization_type: String,
-    pub hypervisor: String,
-    pub kernel_id: Option<String>,
-    pub ramdisk_id: Option<String>,
-    pub public: bool,
-    pub creation_ms: i64,
-    pub platform_details: String,
-    pub ena_support: bool,
-    pub boot_mode: String,
-    /// Size of the root volume in GiB.
-    pub root_size_gib: u32,
-    /// Where a host finds the image's files and how it boots them.
-    #[serde(default)]
-    pub boot: ImageBoot,
-}
-
-/// The files of an image in a host's image store, and how to boot them.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct ImageBoot {
-    /// Directory name under the host's image store.
-    pub dir: String,
-    /// Kernel and initrd for direct kernel boot; `None` boots the disk's bootloader.
-    pub kernel: Option<String>,
-    pub initrd: Option<String>,
-    pub cmdline: Option<String>,
-    /// The qcow2 root disk that instance disks overlay.
-    pub root_disk: String,
 }
 
 /// A key pair. The private key is never stored.

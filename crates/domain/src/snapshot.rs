@@ -53,6 +53,17 @@ pub enum SnapshotOrigin {
         source: SnapshotId,
         source_region: String,
     },
+    /// A disk image imported by an import task (ImportSnapshot, ImportImage).
+    Import {
+        /// The task (`import-snap-…`, `import-ami-…`).
+        task: String,
+        url: String,
+        /// EC2's format name (`RAW`, `VMDK`, `VHD`, `VHDX`, `QCOW2`).
+        format: String,
+        /// An image's root disk: it must have a partition table, boot sector or file
+        /// system.
+        bootable: bool,
+    },
 }
 
 /// One snapshot.

@@ -89,6 +89,19 @@ pub trait Hypervisor: Send + Sync {
     fn resume(&self, _id: &InstanceId) -> Result<()> {
         Ok(())
     }
+    /// Asks a running guest to reboot and holds it off when it resets (its file
+    /// systems unmounted, its disks quiet), waiting up to `timeout`. Returns whether
+    /// the guest is now held: `false` for a VM that is not running, a guest that did
+    /// not reset in time (it is left running, its reboot request withdrawn), or a
+    /// hypervisor with no guest to hold. A held guest stays held, across restarts of
+    /// the driver too, until [`Hypervisor::release_reboot`].
+    fn hold_reboot(&self, _id: &InstanceId, _timeout: std::time::Duration) -> Result<bool> {
+        Ok(false)
+    }
+    /// Lets a guest that [`Hypervisor::hold_reboot`] held boot again.
+    fn release_reboot(&self, _id: &InstanceId) -> Result<()> {
+        Ok(())
+    }
     /// Stops serving every volume no VM of this host has plugged (or is plugging):
     /// daemons left behind by a VM that went while Strato was away. Returns how many.
     fn release_unused_disks(&self) -> Result<usize> {

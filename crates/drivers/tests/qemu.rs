@@ -88,6 +88,7 @@ fn spec(id: &InstanceId) -> VmSpec {
             cmdline: Some("console=ttyS0 root=/dev/vda rootfstype=ext4 rw".into()),
             root_disk: "root.qcow2".into(),
             root_size_gib: 0,
+            uefi: false,
         },
         user_data: vec![],
         nics: vec![],
@@ -157,6 +158,107 @@ fn boots_stops_and_is_destroyed_without_leftovers() {
     assert!(d.status(&id).is_none());
 }
 
+/// A disk laid out like a stock cloud image (GPT, an EFI system partition with GRUB,
+/// an ext4 root partition; scripts/build-boot-disk.sh) boots through UEFI firmware
+/// (OVMF): GRUB is found at the removable-media path and loads Linux, which mounts its
+/// root partition.
+#[test]
+fn boots_a_uefi_disk_through_grub() {
+    let Some(images) = images() else { return };
+    assert!(
+        images.join("strato-uefi/disk.raw").exists(),
+        "no UEFI test disk in {} (run scripts/build-boot-disk.sh)",
+        images.display()
+    );
+    let tmp = traversable_tempdir();
+    let d = driver(tmp.path(), images);
+    let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
+    let mut s = spec(&id);
+    s.boot = BootSpec {
+        image_dir: "strato-uefi".into(),
+        kernel: None,
+        initrd: None,
+        cmdline: None,
+        root_disk: "disk.raw".into(),
+        root_size_gib: 0,
+        uefi: true,
+    };
+    d.start(&s).unwrap();
+    wait_console(
+        &d,
+        &id,
+        "strato-uefi: GRUB started by the UEFI firmware",
+        1,
+        Duration::from_secs(120),
+    );
+    wait_console(
+        &d,
+        &id,
+        "strato-minimal: multi-user ready",
+        1,
+        Duration::from_secs(120),
+    );
+    // The VM keeps its own UEFI variable store.
+    assert!(tmp
+        .path()
+        .join("vms")
+        .join(id.as_str())
+        .join("uefi-vars.fd")
+        .exists());
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    d.destroy(&id).unwrap();
+}
+
+/// CreateImage's reboot: the guest is asked to reboot and held when it resets (the
+/// driver shows it running meanwhile), then let boot again in the same process.
+#[test]
+fn a_rebooting_guest_is_held_until_released() {
+    let Some(images) = images() else { return };
+    let tmp = traversable_tempdir();
+    let d = driver(tmp.path(), images);
+    let id = InstanceId::generate();
+    let _cleanup = Cleanup(&d, vec![id.clone()]);
+    d.start(&spec(&id)).unwrap();
+    wait_console(
+        &d,
+        &id,
+        "strato-minimal: multi-user ready",
+        1,
+        Duration::from_secs(90),
+    );
+    assert!(d.hold_reboot(&id, Duration::from_secs(90)).unwrap());
+    assert_eq!(d.status(&id), Some(VmStatus::Running));
+    // Held: the guest went down cleanly and does not boot again by itself.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = String::from_utf8_lossy(&d.console(&id).unwrap_or_default()).into_owned();
+    assert!(!log.contains("strato-minimal: boot 2"), "{log}");
+    d.release_reboot(&id).unwrap();
+    wait_console(
+        &d,
+        &id,
+        "strato-minimal: boot 2",
+        1,
+        Duration::from_secs(120),
+    );
+    // A second hold of a guest that is not running holds nothing.
+    d.stop(&id, true).unwrap();
+    wait_status(
+        &d,
+        &id,
+        VmStatus::Off(StopCause::Requested),
+        Duration::from_secs(20),
+    );
+    assert!(!d.hold_reboot(&id, Duration::from_secs(5)).unwrap());
+    d.destroy(&id).unwrap();
+}
+
 /// An ordinary disk image with its own bootloader (here a raw disk whose boot sector
 /// prints a line on the serial port and halts) boots without a kernel: the path
 /// user-imported images will take.
@@ -221,6 +323,7 @@ fn bootsector_spec(id: &InstanceId) -> VmSpec {
         cmdline: None,
         root_disk: "disk.raw".into(),
         root_size_gib: 0,
+        uefi: false,
     };
     s
 }

@@ -92,6 +92,10 @@ pub fn to_wire(e: &Error) -> WireError {
             (S::BAD_REQUEST, "InvalidVolumeModification.NotFound".into())
         }
         Error::InvalidBlockDeviceMapping(_) => (S::BAD_REQUEST, "InvalidBlockDeviceMapping".into()),
+        Error::InvalidAmiNameMalformed(_) => (S::BAD_REQUEST, "InvalidAMIName.Malformed".into()),
+        Error::InvalidAmiNameDuplicate(_) => (S::BAD_REQUEST, "InvalidAMIName.Duplicate".into()),
+        Error::InvalidAmiUnavailable(_) => (S::BAD_REQUEST, "InvalidAMIID.Unavailable".into()),
+        Error::SnapshotInUse(_) => (S::BAD_REQUEST, "InvalidSnapshot.InUse".into()),
         Error::NetworkInterfaceInUse(_) => (S::BAD_REQUEST, "InvalidNetworkInterface.InUse".into()),
         Error::AddressLimitExceeded(_) => (S::BAD_REQUEST, "AddressLimitExceeded".into()),
         Error::InvalidIpAddressInUse(_) => (S::BAD_REQUEST, "InvalidIPAddress.InUse".into()),

@@ -20,6 +20,9 @@ const SCOPE_MIGRATION: usize = 9;
 /// The migration that numbers record revisions (see [`add_revisions`]).
 const REVISIONS_MIGRATION: usize = 10;
 
+/// The migration that gives images a region (see [`add_image_regions`]).
+const IMAGE_REGIONS_MIGRATION: usize = 13;
+
 /// Schema migrations, applied in order; `meta.schema_version` records the last one run.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -300,6 +303,31 @@ CREATE TABLE IF NOT EXISTS snapshot_permissions (
 );
 CREATE INDEX IF NOT EXISTS snapshot_permissions_grantee ON snapshot_permissions(region, grantee);
 "#,
+    // Accounts' own images: an image belongs to a region (`NULL` for built-ins, which
+    // every region offers); `image_permissions` finds the images shared with an
+    // account by id, kept by `Tx::put_image` with the document in one transaction.
+    // (The `region` column is added by `backfill`, only where it is missing: a
+    // migration may run again over a database rewound to an older version.)
+    r#"
+CREATE TABLE IF NOT EXISTS image_permissions (
+    image_id TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    PRIMARY KEY (image_id, grantee)
+);
+CREATE INDEX IF NOT EXISTS image_permissions_grantee ON image_permissions(grantee);
+"#,
+    // Import tasks (ImportSnapshot, ImportImage): a document table; `snapshot_id`
+    // finds a task from its snapshot's host report.
+    r#"
+CREATE TABLE IF NOT EXISTS import_tasks (
+    account_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    snapshot_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS import_tasks_id ON import_tasks(id);
+"#,
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -326,6 +354,7 @@ const ACCOUNT_TABLES: &[&str] = &[
     "region_settings",
     "snapshots",
     "snapshot_permissions",
+    "import_tasks",
 ];
 
 /// A record kept in a document table: `account_id`, `id`, the indexed columns
@@ -530,6 +559,20 @@ impl Document for Snapshot {
             Some(self.state.as_str().to_string()),
             self.volume_id.as_ref().map(|v| v.to_string()),
         ]
+    }
+}
+
+impl Document for ImportTask {
+    const TABLE: &'static str = "import_tasks";
+    const COLUMNS: &'static [&'static str] = &["snapshot_id"];
+    fn scope(&self) -> Scope {
+        Scope::new(self.account_id.clone(), self.region.clone())
+    }
+    fn doc_id(&self) -> &str {
+        &self.id
+    }
+    fn column_values(&self) -> Vec<Option<String>> {
+        vec![Some(self.snapshot_id.to_string())]
     }
 }
 
@@ -745,6 +788,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(db_err)
 }
 
+/// Adds `images.region` where it is missing (built-in images keep `NULL`: every
+/// region offers them; images of accounts did not exist before).
+fn add_image_regions(tx: &Tx) -> Result<()> {
+    let has: bool = tx
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('images') WHERE name = 'region'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_err)?
+        > 0;
+    if !has {
+        tx.conn
+            .execute_batch("ALTER TABLE images ADD COLUMN region TEXT;")
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 /// Data changes that go with a schema migration, in the same transaction: columns
 /// added to a document table are filled from the documents already stored.
 fn backfill(tx: &Tx, version: usize) -> Result<()> {
@@ -756,6 +819,9 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
     }
     if version == REVISIONS_MIGRATION {
         add_revisions(tx)?;
+    }
+    if version == IMAGE_REGIONS_MIGRATION {
+        add_image_regions(tx)?;
     }
     if version == 7 {
         // Until now only Elastic IPs gave instances a public address.
@@ -1053,6 +1119,13 @@ impl Tx<'_> {
                 )
                 .map_err(db_err)?;
         }
+        self.conn
+            .execute(
+                "DELETE FROM image_permissions WHERE grantee = ?1
+                 OR image_id IN (SELECT id FROM images WHERE owner = ?1)",
+                [id.as_str()],
+            )
+            .map_err(db_err)?;
         self.conn
             .execute("DELETE FROM images WHERE owner = ?1", [id.as_str()])
             .map_err(db_err)?;
@@ -1644,33 +1717,64 @@ impl Tx<'_> {
 
     // ---- images -------------------------------------------------------------------------
 
-    /// Inserts or replaces an image.
+    /// Inserts or replaces an image, with the index rows of the accounts it is shared
+    /// with.
     pub fn put_image(&self, img: &Image) -> Result<()> {
         self.conn
-            .execute(
-                "INSERT INTO images(id, owner, public, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, public = excluded.public, data = excluded.data",
-                params![
-                    img.id.as_str(),
-                    img.owner.as_ref().map(|o| o.as_str().to_string()),
-                    img.public,
-                    to_json(img)?
-                ],
+            .prepare_cached(
+                "INSERT INTO images(id, owner, public, region, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, public = excluded.public,
+                 region = excluded.region, data = excluded.data",
             )
-            .map(|_| ())
-            .map_err(db_err)
+            .map_err(db_err)?
+            .execute(params![
+                img.id.as_str(),
+                img.owner.as_ref().map(|o| o.as_str().to_string()),
+                img.public,
+                img.region,
+                to_json(img)?
+            ])
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM image_permissions WHERE image_id = ?1")
+            .map_err(db_err)?
+            .execute([img.id.as_str()])
+            .map_err(db_err)?;
+        for a in &img.shared_with {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO image_permissions(image_id, grantee) VALUES (?1, ?2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![img.id.as_str(), a.as_str()])
+                .map_err(db_err)?;
+        }
+        Ok(())
     }
 
-    /// Images the account may see: public ones and its own, in id order.
-    pub fn visible_images(&self, account: &AccountId) -> Result<Vec<Image>> {
+    /// Images the account may see and launch in `region`: built-in and public ones,
+    /// its own, and those shared with it, in id order (deregistered ones never).
+    pub fn visible_images(&self, account: &AccountId, region: &str) -> Result<Vec<Image>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT data FROM images WHERE public = TRUE OR owner = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT data FROM images WHERE (region IS NULL OR region = ?2)
+                 AND (public = TRUE OR owner = ?1
+                      OR id IN (SELECT image_id FROM image_permissions WHERE grantee = ?1))
+                 ORDER BY id",
+            )
             .map_err(db_err)?;
         let rows = st
-            .query_map([account.as_str()], |r| r.get::<_, String>(0))
+            .query_map(params![account.as_str(), region], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
-        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+        let all: Vec<Image> = rows
+            .map(|r| from_json(&r.map_err(db_err)?))
+            .collect::<Result<_>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|i| i.launchable_by(account))
+            .collect())
     }
 
     /// An image by id regardless of visibility (for building host specs).
@@ -1685,17 +1789,29 @@ impl Tx<'_> {
             .transpose()
     }
 
-    pub fn visible_image(&self, account: &AccountId, id: &str) -> Result<Option<Image>> {
-        self.conn
-            .prepare_cached(
-                "SELECT data FROM images WHERE id = ?2 AND (public = TRUE OR owner = ?1)",
-            )
-            .map_err(db_err)?
-            .query_row(params![account.as_str(), id], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(db_err)?
-            .map(|s| from_json(&s))
-            .transpose()
+    /// An image the account may see and launch in `region`.
+    pub fn visible_image(
+        &self,
+        account: &AccountId,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<Image>> {
+        Ok(self
+            .image(id)?
+            .filter(|i| i.region.as_deref().is_none_or(|r| r == region))
+            .filter(|i| i.launchable_by(account)))
+    }
+
+    /// The images an account owns in `region`, deregistered ones included.
+    pub fn owned_images(&self, account: &AccountId, region: &str) -> Result<Vec<Image>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM images WHERE owner = ?1 AND region = ?2 ORDER BY id")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(params![account.as_str(), region], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 
     // ---- document tables (network resources) ---------------------------------------------
@@ -2019,6 +2135,17 @@ impl Tx<'_> {
     pub fn delete_snapshot(&self, scope: &Scope, id: &str) -> Result<bool> {
         self.delete_index_rows("snapshot_permissions", "snapshot_id", scope, id)?;
         self.delete_doc::<Snapshot>(scope, id)
+    }
+
+    /// The import task making a snapshot, if any (host reports).
+    pub fn import_task_of_snapshot(&self, snapshot: &str) -> Result<Option<ImportTask>> {
+        Ok(self
+            .docs_of::<ImportTask>(
+                "SELECT data FROM import_tasks WHERE snapshot_id = ?1",
+                params![snapshot],
+            )?
+            .into_iter()
+            .next())
     }
 
     /// A snapshot by id alone, of any account (host reports, shared snapshots).

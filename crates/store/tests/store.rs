@@ -346,7 +346,9 @@ fn upgrade_from_schema_2_keeps_instances() {
              CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL);
              CREATE TABLE instances (account_id TEXT NOT NULL, id TEXT NOT NULL, reservation_id TEXT NOT NULL,
                  state TEXT NOT NULL, host TEXT NOT NULL, terminated_ms BIGINT, data TEXT NOT NULL,
-                 PRIMARY KEY (account_id, id));",
+                 PRIMARY KEY (account_id, id));
+             CREATE TABLE images (id TEXT PRIMARY KEY, owner TEXT, public BOOLEAN NOT NULL,
+                 data TEXT NOT NULL);",
         )
         .unwrap();
         conn.execute(
@@ -735,4 +737,104 @@ fn databases_in_one_process_never_share_records() {
         assert_eq!(l1[0].id, i1.id);
         assert_eq!(l2[0].id, i2.id);
     }
+}
+
+/// An image of `owner` in `region` (or a built-in one, `None` owner and region).
+fn an_image(owner: Option<&AccountId>, region: Option<&str>) -> Image {
+    Image {
+        id: ImageId::generate(),
+        owner: owner.cloned(),
+        owner_alias: None,
+        name: "img".into(),
+        description: String::new(),
+        architecture: "x86_64".into(),
+        root_device_name: "/dev/xvda".into(),
+        root_device_type: "ebs".into(),
+        virtualization_type: "hvm".into(),
+        hypervisor: "xen".into(),
+        kernel_id: None,
+        ramdisk_id: None,
+        public: owner.is_none(),
+        creation_ms: 0,
+        platform_details: "Linux/UNIX".into(),
+        ena_support: true,
+        boot_mode: "legacy-bios".into(),
+        root_size_gib: 8,
+        boot: ImageBoot::default(),
+        region: region.map(str::to_string),
+        state: ImageState::Available,
+        state_reason: None,
+        block_devices: vec![],
+        shared_with: vec![],
+        imds_support: None,
+        deprecation_ms: None,
+        source_instance_id: None,
+        source_image_id: None,
+        source_region: None,
+        client_token: None,
+    }
+}
+
+/// Who sees which image where: built-ins everywhere, an account's own images in their
+/// region, shared ones for the accounts named, deregistered ones for nobody; an
+/// account's deletion takes its images and its grants.
+#[test]
+fn images_are_seen_by_region_owner_and_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("db")).unwrap();
+    let a = account(&db, "a");
+    let b = account(&db, "b");
+    let builtin = an_image(None, None);
+    let own = an_image(Some(&a), Some("us-east-1"));
+    let mut shared = an_image(Some(&a), Some("us-east-1"));
+    shared.shared_with = vec![b.clone()];
+    let mut gone = an_image(Some(&a), Some("us-east-1"));
+    gone.state = ImageState::Deregistered;
+    let west = an_image(Some(&a), Some("eu-west-1"));
+    db.write(|tx| {
+        for i in [&builtin, &own, &shared, &gone, &west] {
+            tx.put_image(i)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let seen = |acct: &AccountId, region: &str| {
+        let mut ids: Vec<String> = db
+            .read(|tx| tx.visible_images(acct, region))
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |v: Vec<&Image>| {
+        let mut ids: Vec<String> = v.iter().map(|i| i.id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(seen(&a, "us-east-1"), sorted(vec![&builtin, &own, &shared]));
+    assert_eq!(seen(&a, "eu-west-1"), sorted(vec![&builtin, &west]));
+    assert_eq!(seen(&b, "us-east-1"), sorted(vec![&builtin, &shared]));
+    assert_eq!(seen(&b, "eu-west-1"), sorted(vec![&builtin]));
+    assert!(db
+        .read(|tx| tx.visible_image(&b, "us-east-1", own.id.as_str()))
+        .unwrap()
+        .is_none());
+    assert!(db
+        .read(|tx| tx.visible_image(&b, "eu-west-1", shared.id.as_str()))
+        .unwrap()
+        .is_none());
+    // Unsharing is one write of the document.
+    shared.shared_with.clear();
+    db.write(|tx| tx.put_image(&shared)).unwrap();
+    assert_eq!(seen(&b, "us-east-1"), sorted(vec![&builtin]));
+    assert_eq!(
+        db.read(|tx| tx.owned_images(&a, "us-east-1"))
+            .unwrap()
+            .len(),
+        3
+    );
+    db.write(|tx| tx.delete_account(&a).map(|_| ())).unwrap();
+    assert_eq!(seen(&b, "us-east-1"), sorted(vec![&builtin]));
 }

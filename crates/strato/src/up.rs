@@ -88,7 +88,55 @@ fn probe_accel(dir: &Path, qemu: &Path, kernel: &Path, initrd: &Path) -> (Accel,
 /// driver keeps volumes as records (`<data>/sim-volumes`), QEMU gets qcow2 disks in
 /// `<data>/volumes` served by qemu-storage-daemon. Last, the image store root
 /// volumes are made from.
-type HostDrivers = (Arc<dyn Hypervisor>, Arc<dyn VolumeStore>, PathBuf);
+/// Last, why the built-in image cannot boot here, when its files are missing on a
+/// QEMU host.
+type HostDrivers = (
+    Arc<dyn Hypervisor>,
+    Arc<dyn VolumeStore>,
+    PathBuf,
+    Option<String>,
+);
+
+/// Says, so that nobody can miss it, that instances will not be real VMs.
+fn shout_simulated(why: &str) {
+    let line = "=".repeat(78);
+    eprintln!("{line}\nstrato up: INSTANCES ARE SIMULATED: no guest runs, nothing boots.\n  {why}\n{line}");
+    tracing::warn!("instances run on the simulated hypervisor: {why}");
+}
+
+/// `scripts/build-image.sh` of the checkout this binary was built in, if there is one
+/// (`target/<profile>/strato` two levels below it).
+fn image_build_script() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .map(|d| d.join("scripts/build-image.sh"))
+        .find(|p| p.is_file())
+}
+
+/// Builds the built-in image into `minimal` with the checkout's script, its progress
+/// shown on this terminal. `STRATO_BUILD_IMAGE=0` turns this off.
+fn build_builtin_image(minimal: &Path) -> std::result::Result<(), String> {
+    if std::env::var("STRATO_BUILD_IMAGE").as_deref() == Ok("0") {
+        return Err("STRATO_BUILD_IMAGE=0".into());
+    }
+    if !strato_common::host::is_root() {
+        return Err("building it needs root".into());
+    }
+    let script = image_build_script().ok_or("scripts/build-image.sh is not next to this binary")?;
+    eprintln!(
+        "strato up: the built-in image is missing; building it into {} with {} (Debian packages, about a minute)",
+        minimal.display(),
+        script.display()
+    );
+    let status = std::process::Command::new(&script)
+        .arg(minimal)
+        .status()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed ({status})", script.display()));
+    }
+    Ok(())
+}
 
 fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
     let images = args
@@ -106,30 +154,39 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let volumes =
             SimVolumeStore::open(&dir.join("sim-volumes")).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok((Arc::new(driver), Arc::new(volumes), images.clone()))
+        Ok((Arc::new(driver), Arc::new(volumes), images.clone(), None))
     };
     if args.hypervisor == HypervisorChoice::Sim {
+        shout_simulated("--hypervisor sim asked for the simulator.");
         return sim();
     }
     let minimal = images.join("strato-minimal");
     let (kernel, initrd) = (minimal.join("vmlinuz"), minimal.join("initrd.img"));
-    let missing = match which("qemu-system-x86_64") {
-        None => Some(
-            "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)".to_string(),
-        ),
-        Some(_) if !kernel.exists() => Some(format!(
-            "the built-in image is not in {} (run scripts/build-image.sh {})",
-            minimal.display(),
-            minimal.display()
-        )),
-        Some(_) => None,
-    };
-    if let Some(why) = missing {
+    if which("qemu-system-x86_64").is_none() {
+        let why = "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)";
         if args.hypervisor == HypervisorChoice::Auto {
-            tracing::warn!("hypervisor auto: {why}; instances run on the simulated hypervisor");
+            shout_simulated(&format!("--hypervisor auto: {why}."));
             return sim();
         }
         bail!("--hypervisor {:?}: {why}", args.hypervisor);
+    }
+    // QEMU is here, so instances are real VMs: a missing built-in image is built now,
+    // or (where it cannot be) shown as failed with the fix, never simulated.
+    let mut image_missing = None;
+    if !kernel.exists() {
+        let fix = format!(
+            "the built-in image is not in {}: run scripts/build-image.sh {} (as root) and restart strato",
+            minimal.display(),
+            minimal.display()
+        );
+        if args.hypervisor != HypervisorChoice::Auto {
+            bail!("--hypervisor {:?}: {fix}", args.hypervisor);
+        }
+        if let Err(why) = build_builtin_image(&minimal) {
+            eprintln!("strato up: cannot build the built-in image ({why}); {fix}");
+            tracing::warn!(%why, "{fix}");
+            image_missing = Some(fix);
+        }
     }
     let qemu = which("qemu-system-x86_64").expect("checked above");
     let (accel, reason) = match args.hypervisor {
@@ -160,7 +217,7 @@ fn choose_hypervisor(args: &UpArgs, dir: &Path) -> Result<HostDrivers> {
     let driver = driver
         .with_volumes(volumes.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((Arc::new(driver), volumes, images))
+    Ok((Arc::new(driver), volumes, images, image_missing))
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -188,7 +245,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         .zip(args.root_secret_access_key.clone());
     let (root, key) = accounts::ensure_root(&db, given).map_err(|e| anyhow::anyhow!("{e}"))?;
 
-    let (driver, volume_store, images) = choose_hypervisor(&args, &dir)?;
+    let (driver, volume_store, images, image_missing) = choose_hypervisor(&args, &dir)?;
     tracing::info!(hypervisor = %driver.describe(), "hypervisor chosen");
     let real_vms = driver.kind() != "sim";
     let (agent, mut reports) = Agent::new(LOCAL_HOST, driver);
@@ -225,7 +282,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         cfg.public_ip_pool = args.public_ip_pool;
         cfg.public_ips_per_account = args.public_ips_per_account;
         let control = Arc::new(ControlPlane::new(db.clone(), agent.clone() as Arc<dyn AgentClient>, cfg));
-        control.register_builtin_images().map_err(|e| anyhow::anyhow!("{e}"))?;
+        control
+            .register_builtin_images(image_missing.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         // Real VMs get real networks: VPC namespaces, nftables and the metadata
         // service (the simulator has no packets to carry).
         if real_vms && strato_common::host::is_root() {

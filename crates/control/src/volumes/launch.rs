@@ -22,8 +22,8 @@ use serde::Serialize;
 use strato_common::{Error, ResourceId, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
 use strato_store::{
-    AttachmentState, Image, Instance, Tx, Volume, VolumeAttachment, VolumeImage, VolumeState,
-    VolumeType,
+    AttachmentState, Image, ImageEbs, ImageState, Instance, SnapshotState, Tx, Volume,
+    VolumeAttachment, VolumeImage, VolumeState, VolumeType,
 };
 
 /// One `BlockDeviceMapping.N` of RunInstances, as the front door decoded it.
@@ -58,7 +58,8 @@ pub(crate) struct LaunchVolume {
 
 impl ControlPlane {
     /// Checks a launch's mappings against its image: the root volume first, then the
-    /// data volumes.
+    /// data volumes (the image's own, as the request overrides or suppresses them, and
+    /// the request's others).
     pub(crate) fn plan_launch_volumes(
         &self,
         caller: &Caller,
@@ -66,7 +67,20 @@ impl ControlPlane {
         itype: &InstanceType,
         maps: &[LaunchMapping],
     ) -> Result<Vec<LaunchVolume>> {
+        if image.state != ImageState::Available {
+            return Err(Error::InvalidAmiUnavailable(format!(
+                "Image {} is '{}': only an available image can be launched.{}",
+                image.id,
+                image.state.as_str(),
+                image
+                    .state_reason
+                    .as_ref()
+                    .map(|r| format!(" {r}"))
+                    .unwrap_or_default()
+            )));
+        }
         let root_device = image.root_device_name.as_str();
+        let image_maps = image.mappings();
         let mut planned: Vec<LaunchVolume> = vec![];
         let mut seen: Vec<&str> = vec![];
         let mut root_map: Option<(usize, &LaunchMapping)> = None;
@@ -96,6 +110,10 @@ impl ControlPlane {
                     m.device, m.device
                 )));
             }
+            let of_image = image_maps
+                .iter()
+                .find(|im| im.device_name == m.device)
+                .and_then(|im| im.ebs.as_ref());
             let ebs = match (&m.ebs, m.no_device) {
                 (Some(_), true) => {
                     return Err(Error::InvalidParameterCombination(format!(
@@ -104,11 +122,15 @@ impl ControlPlane {
                         at("Ebs")
                     )))
                 }
-                // The image maps no device but its root: nothing to suppress.
+                // Suppresses the image's mapping of the device, if it has one.
                 (None, true) => continue,
                 (None, false) => return Err(Error::MissingParameter(at("Ebs"))),
                 (Some(e), false) => e,
             };
+            if let Some(base) = of_image {
+                planned.push(self.image_volume(caller, image, &m.device, base, ebs, Some(n))?);
+                continue;
+            }
             let new = self.new_volume(
                 caller,
                 &VolumeParams {
@@ -124,6 +146,22 @@ impl ControlPlane {
                 delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
             });
         }
+        // The image's data volumes the request did not mention.
+        for im in &image_maps {
+            if im.device_name == root_device || seen.contains(&im.device_name.as_str()) {
+                continue;
+            }
+            if let Some(base) = &im.ebs {
+                planned.push(self.image_volume(
+                    caller,
+                    image,
+                    &im.device_name,
+                    base,
+                    &LaunchEbs::default(),
+                    None,
+                )?);
+            }
+        }
         if planned.len() > MAX_VOLUMES_PER_INSTANCE {
             return Err(Error::AttachmentLimitExceeded(format!(
                 "An instance takes at most {MAX_VOLUMES_PER_INSTANCE} volumes besides its root volume, not {}.",
@@ -134,8 +172,9 @@ impl ControlPlane {
         Ok(planned)
     }
 
-    /// The root volume of a launch: the image's root disk, as the root device's
-    /// mapping (`n`th of the request), if any, shapes it.
+    /// The root volume of a launch: the image's root disk (a file of the host for a
+    /// built-in image, else a snapshot), as the root device's mapping (`n`th of the
+    /// request), if any, shapes it.
     fn plan_root_volume(
         &self,
         caller: &Caller,
@@ -144,7 +183,7 @@ impl ControlPlane {
     ) -> Result<LaunchVolume> {
         let device = &image.root_device_name;
         let (ebs, n) = match map {
-            None => (LaunchEbs::default(), 0),
+            None => (LaunchEbs::default(), None),
             Some((n, m)) if m.no_device => {
                 return Err(Error::InvalidBlockDeviceMapping(format!(
                     "BlockDeviceMapping.{}.NoDevice: the root device {device} cannot be suppressed; an instance boots from its root volume.",
@@ -152,7 +191,7 @@ impl ControlPlane {
                 )))
             }
             Some((n, m)) => match &m.ebs {
-                Some(e) => (e.clone(), n),
+                Some(e) => (e.clone(), Some(n)),
                 None => {
                     return Err(Error::MissingParameter(format!(
                         "BlockDeviceMapping.{}.Ebs",
@@ -161,17 +200,32 @@ impl ControlPlane {
                 }
             },
         };
+        let base = image
+            .mappings()
+            .into_iter()
+            .find(|m| m.device_name == *device)
+            .and_then(|m| m.ebs)
+            .ok_or_else(|| {
+                Error::InvalidAmiUnavailable(format!(
+                    "Image {} maps no volume at its root device {device}.",
+                    image.id
+                ))
+            })?;
+        if base.snapshot_id.is_some() {
+            return self.image_volume(caller, image, device, &base, &ebs, n);
+        }
+        let at = |what: &str| format!("BlockDeviceMapping.{}.{what}", n.unwrap_or(0) + 1);
         if let Some(snap) = &ebs.volume.snapshot_id {
             return Err(Error::InvalidBlockDeviceMapping(format!(
-                "BlockDeviceMapping.{}.Ebs.SnapshotId ({snap}): the root volume of {device} is made from image {}'s root disk, which no snapshot can replace at launch.",
-                n + 1,
+                "{} ({snap}): the root volume of {device} is made from image {}'s root disk, which no snapshot can replace at launch.",
+                at("Ebs.SnapshotId"),
                 image.id
             )));
         }
         if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = ebs.volume.volume_type {
             return Err(Error::InvalidBlockDeviceMapping(format!(
-                "BlockDeviceMapping.{}.Ebs.VolumeType: {} volumes cannot be root volumes.",
-                n + 1,
+                "{}: {} volumes cannot be root volumes.",
+                at("Ebs.VolumeType"),
                 t.as_str()
             )));
         }
@@ -204,6 +258,99 @@ impl ControlPlane {
                 root_disk: image.boot.root_disk.clone(),
             }),
             delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
+        })
+    }
+
+    /// A volume of one of an image's EBS mappings (`base`), as the request's mapping of
+    /// its device (the `n`th, if any) overrides it: a larger size, another type and
+    /// performance, `DeleteOnTermination`, encryption. Made of the image's snapshot,
+    /// which whoever may launch the image may use.
+    fn image_volume(
+        &self,
+        caller: &Caller,
+        image: &Image,
+        device: &str,
+        base: &ImageEbs,
+        over: &LaunchEbs,
+        n: Option<usize>,
+    ) -> Result<LaunchVolume> {
+        let at = |what: &str| format!("BlockDeviceMapping.{}.{what}", n.unwrap_or(0) + 1);
+        let root = device == image.root_device_name;
+        if let Some(snap) = &over.volume.snapshot_id {
+            if Some(snap) != base.snapshot_id.as_ref() {
+                return Err(Error::InvalidBlockDeviceMapping(format!(
+                    "{} ({snap}): image {} makes {device} of {}, which no other snapshot can replace at launch.",
+                    at("Ebs.SnapshotId"),
+                    image.id,
+                    base.snapshot_id
+                        .as_ref()
+                        .map_or("an empty volume".to_string(), |s| s.to_string())
+                )));
+            }
+        }
+        if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = over.volume.volume_type {
+            if root {
+                return Err(Error::InvalidBlockDeviceMapping(format!(
+                    "{}: {} volumes cannot be root volumes.",
+                    at("Ebs.VolumeType"),
+                    t.as_str()
+                )));
+            }
+        }
+        let size = match over.volume.size {
+            Some(s) if s < i64::from(base.volume_size_gib) => {
+                return Err(Error::InvalidBlockDeviceMapping(format!(
+                    "Volume of size {s}GB is smaller than snapshot '{}' of image {} at {device}, expect size >= {}GB",
+                    base.snapshot_id.as_ref().map_or("-".to_string(), |s| s.to_string()),
+                    image.id,
+                    base.volume_size_gib
+                )))
+            }
+            Some(s) => s,
+            None => i64::from(base.volume_size_gib),
+        };
+        let source = match &base.snapshot_id {
+            Some(id) => Some(
+                self.db
+                    .read(|tx| tx.snapshot_by_id(id.as_str()))?
+                    .filter(|s| s.state == SnapshotState::Completed)
+                    .ok_or_else(|| {
+                        Error::InvalidAmiUnavailable(format!(
+                            "Snapshot {id} of image {} is gone: the image cannot be launched.",
+                            image.id
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        let volume_type = over.volume.volume_type.unwrap_or(base.volume_type);
+        let (iops, throughput) = super::rules::carried_performance(
+            (base.volume_type, base.iops, base.throughput),
+            volume_type,
+            u32::try_from(size).unwrap_or(u32::MAX),
+        );
+        let new = self.new_volume_of(
+            caller,
+            &VolumeParams {
+                size: Some(size),
+                snapshot_id: None,
+                volume_type: Some(volume_type),
+                iops: over.volume.iops.or(iops),
+                throughput: over.volume.throughput.or(throughput),
+                encrypted: Some(over.volume.encrypted.unwrap_or(false) || base.encrypted),
+                kms_key_id: over.volume.kms_key_id.clone(),
+                multi_attach: None,
+            },
+            source.as_ref(),
+        )?;
+        Ok(LaunchVolume {
+            device: device.to_string(),
+            new,
+            snapshot_id: base.snapshot_id.clone(),
+            image: None,
+            delete_on_termination: over
+                .delete_on_termination
+                .unwrap_or(base.delete_on_termination),
         })
     }
 }

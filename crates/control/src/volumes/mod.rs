@@ -240,7 +240,6 @@ impl ControlPlane {
     /// than the volume) and its encryption (asked, inherited from an encrypted snapshot,
     /// or the account's default).
     pub(crate) fn new_volume(&self, caller: &Caller, p: &VolumeParams) -> Result<NewVolume> {
-        let volume_type = p.volume_type.unwrap_or(VolumeType::Gp2);
         let source = match &p.snapshot_id {
             Some(snap) => Some(
                 self.db
@@ -248,12 +247,25 @@ impl ControlPlane {
             ),
             None => None,
         };
-        let size = match (p.size, &source) {
+        self.new_volume_of(caller, p, source.as_ref())
+    }
+
+    /// [`ControlPlane::new_volume`] of a snapshot already found (`p.snapshot_id` is
+    /// not looked at): an image's snapshot, which whoever may launch the image may make
+    /// volumes of.
+    pub(crate) fn new_volume_of(
+        &self,
+        caller: &Caller,
+        p: &VolumeParams,
+        source: Option<&strato_store::Snapshot>,
+    ) -> Result<NewVolume> {
+        let volume_type = p.volume_type.unwrap_or(VolumeType::Gp2);
+        let size = match (p.size, source) {
             (Some(n), _) => rules::check_size(volume_type, n)?,
             (None, Some(s)) => rules::check_size(volume_type, i64::from(s.volume_size_gib))?,
             (None, None) => return Err(Error::MissingParameter("size or snapshotId".into())),
         };
-        if let Some(s) = &source {
+        if let Some(s) = source {
             if size < s.volume_size_gib {
                 return Err(Error::invalid_value(format!(
                     "The volume size ({size} GiB) is smaller than snapshot {} ({} GiB): a volume made from a snapshot must be at least as large.",
@@ -267,7 +279,7 @@ impl ControlPlane {
         // With encryption by default on, every new volume is encrypted, whatever
         // `Encrypted` says (as EC2); a volume made from an encrypted snapshot is too.
         let encrypted = p.encrypted.unwrap_or(false)
-            || source.as_ref().is_some_and(|s| s.encrypted)
+            || source.is_some_and(|s| s.encrypted)
             || self.ebs_encryption_by_default(caller)?;
         let kms_key_id = resolve_kms_key(&caller.scope(), encrypted, p.kms_key_id.as_deref())?;
         Ok(NewVolume {

@@ -240,6 +240,26 @@ pub fn limits(t: VolumeType, size_gib: u32, perf: Performance) -> DiskLimits {
     }
 }
 
+/// A volume's performance as request parameters for another volume of `t` and
+/// `size_gib` made like it: `None` where it is what that type and size get anyway (a
+/// default that may not be given explicitly, such as gp3's 3,000 IOPS on a small
+/// volume), and nothing when the type changes.
+pub(crate) fn carried_performance(
+    from: (VolumeType, Option<u32>, Option<u32>),
+    t: VolumeType,
+    size_gib: u32,
+) -> (Option<i64>, Option<i64>) {
+    if from.0 != t {
+        return (None, None);
+    }
+    let default = performance(t, size_gib, None, None).ok();
+    let keep = |v: Option<u32>, d: Option<u32>| v.filter(|v| Some(*v) != d).map(i64::from);
+    (
+        keep(from.1, default.as_ref().and_then(|p| p.iops)),
+        keep(from.2, default.as_ref().and_then(|p| p.throughput)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +331,30 @@ mod tests {
         assert_eq!((l.iops, l.bytes_per_sec), (0, 500 * MIB));
         assert!(check_multi_attach(VolumeType::Io2, true).is_ok());
         assert!(check_multi_attach(VolumeType::Gp3, true).is_err());
+    }
+
+    #[test]
+    fn carried_performance_leaves_out_defaults_and_other_types() {
+        // A small gp3 volume's 3,000 IOPS and 125 MiB/s are its defaults.
+        assert_eq!(
+            carried_performance((VolumeType::Gp3, Some(3000), Some(125)), VolumeType::Gp3, 3),
+            (None, None)
+        );
+        assert_eq!(
+            carried_performance(
+                (VolumeType::Gp3, Some(4000), Some(250)),
+                VolumeType::Gp3,
+                10
+            ),
+            (Some(4000), Some(250))
+        );
+        assert_eq!(
+            carried_performance((VolumeType::Io1, Some(200), None), VolumeType::Io1, 4),
+            (Some(200), None)
+        );
+        assert_eq!(
+            carried_performance((VolumeType::Io1, Some(200), None), VolumeType::Gp3, 4),
+            (None, None)
+        );
     }
 }

@@ -18,7 +18,8 @@ use crate::page::{paginate, PageRequest};
 use crate::tags::{put_tags, tags_for, TagSpec};
 use crate::{Caller, ControlPlane, Tags};
 use strato_agent_api::{
-    DesiredSnapshotState, ObservedSnapshotState, SnapshotReport, SnapshotSource, SnapshotSpec,
+    DesiredSnapshotState, ObservedSnapshotState, Quiesce, SnapshotReport, SnapshotSource,
+    SnapshotSpec,
 };
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
@@ -101,6 +102,17 @@ pub fn snapshot_spec(s: &Snapshot) -> SnapshotSpec {
                 from: source.clone(),
                 encrypted: s.encrypted,
             },
+            SnapshotOrigin::Import {
+                url,
+                format,
+                bootable,
+                ..
+            } => SnapshotSource::Import {
+                url: url.clone(),
+                format: format.clone(),
+                encrypted: s.encrypted,
+                bootable: *bootable,
+            },
         },
         desired: if s.state == SnapshotState::Deleting {
             DesiredSnapshotState::Deleted
@@ -167,7 +179,7 @@ pub(crate) fn load_restorable(
 }
 
 /// A new `pending` snapshot of the caller's, unshared.
-fn pending(
+pub(crate) fn pending(
     caller: &Caller,
     origin: SnapshotOrigin,
     volume: (Option<VolumeId>, u32),
@@ -322,7 +334,8 @@ impl ControlPlane {
         strato_common::crash::point("snapshot-create-committed");
         if !made.is_empty() {
             let specs = made.iter().map(|(s, _)| snapshot_spec(s)).collect();
-            self.agent.apply_snapshots(specs, Some(instance_id));
+            self.agent
+                .apply_snapshots(specs, Some((instance_id, Quiesce::Pause)));
         }
         Ok(made)
     }
@@ -385,6 +398,11 @@ impl ControlPlane {
         let scope = caller.scope();
         let s = self.db.write(|tx| {
             let mut s = load_own(tx, &scope, id)?;
+            if let Some(image) = crate::images::attributes::image_using(tx, &scope, id)? {
+                return Err(Error::SnapshotInUse(format!(
+                    "The snapshot {id} is currently in use by {image}"
+                )));
+            }
             if dry_run {
                 return Err(Error::DryRunOperation);
             }
@@ -566,13 +584,31 @@ impl ControlPlane {
         if let Some(detail) = &report.detail {
             tracing::warn!(snapshot = %report.snapshot_id, %detail, "host agent reported a snapshot problem");
         }
+        let mut orphan = false;
         let changed = self.db.write(|tx| {
             let Some(mut s) = tx.snapshot_by_id(report.snapshot_id.as_str())? else {
+                // Made after its record went (an import cancelled while it ran): the
+                // host releases it.
+                orphan = matches!(report.observed, ObservedSnapshotState::Completed { .. });
                 return Ok(None);
             };
+            if crate::images::import::on_import_report(tx, &s, report)? {
+                return Ok(None);
+            }
             let before = s.state;
             match (&report.observed, s.state) {
-                (ObservedSnapshotState::Completed { stored_bytes, .. }, SnapshotState::Pending) => {
+                (
+                    ObservedSnapshotState::Completed {
+                        stored_bytes,
+                        size_bytes,
+                    },
+                    SnapshotState::Pending,
+                ) => {
+                    if s.volume_size_gib == 0 {
+                        // An imported disk: its size is known now (whole GiB, as EC2).
+                        s.volume_size_gib =
+                            u32::try_from(size_bytes.div_ceil(1 << 30).max(1)).unwrap_or(u32::MAX);
+                    }
                     s.state = SnapshotState::Completed;
                     s.completion_ms = Some(now_ms());
                     s.stored_bytes = Some(*stored_bytes);
@@ -591,10 +627,24 @@ impl ControlPlane {
                 _ => return Ok(None),
             }
             tx.put_snapshot(&s)?;
+            crate::images::attributes::settle_images(tx, &s)?;
             Ok(Some((before, s.state.as_str(), s.id)))
         })?;
         if let Some((from, to, id)) = changed {
             tracing::info!(snapshot = %id, from = from.as_str(), to, "snapshot state changed");
+        }
+        if orphan {
+            self.agent.apply_snapshots(
+                vec![SnapshotSpec {
+                    snapshot_id: report.snapshot_id.clone(),
+                    source: SnapshotSource::Copy {
+                        from: report.snapshot_id.clone(),
+                        encrypted: false,
+                    },
+                    desired: DesiredSnapshotState::Deleted,
+                }],
+                None,
+            );
         }
         Ok(())
     }

@@ -125,6 +125,10 @@ struct VmRecord {
     /// while the VM runs).
     #[serde(default)]
     instance_store: Vec<EphemeralDiskSpec>,
+    /// QEMU was told to hold the guest when it resets (see `hold_reboot`): set until
+    /// the guest is let boot again, so a driver restarted meanwhile lets it.
+    #[serde(default)]
+    reboot_held: bool,
 }
 
 /// This boot of the host (`/proc/sys/kernel/random/boot_id`).
@@ -140,6 +144,8 @@ struct Vm {
     /// The QEMU process when this driver started it (so it can be reaped); adopted
     /// processes belong to init.
     child: Option<std::process::Child>,
+    /// A `hold_reboot` of this driver is holding the guest right now.
+    holding: bool,
 }
 
 /// The QEMU driver.
@@ -175,6 +181,7 @@ impl QemuDriver {
                             rec,
                             qmp: None,
                             child: None,
+                            holding: false,
                         })),
                     );
                 }
@@ -410,6 +417,18 @@ impl QemuDriver {
                 .to_string(),
             );
         }
+        if rec.boot.kernel.is_none() && rec.boot.uefi {
+            args.push("-drive".into());
+            args.push(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                Path::new(OVMF_DIR).join(OVMF_CODE).display()
+            ));
+            args.push("-drive".into());
+            args.push(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                dir.join(UEFI_VARS).display()
+            ));
+        }
         if let Some(kernel) = &rec.boot.kernel {
             args.push("-kernel".into());
             args.push(image.join(kernel).display().to_string());
@@ -446,6 +465,19 @@ impl QemuDriver {
                 memory_bytes: rec.memory_mib as u64 * 1024 * 1024 + QEMU_OVERHEAD_BYTES,
             },
         )?;
+        if rec.boot.kernel.is_none() && rec.boot.uefi && !dir.join(UEFI_VARS).exists() {
+            // The VM's own UEFI variables (boot entries), kept across its starts.
+            let template = Path::new(OVMF_DIR).join(OVMF_VARS);
+            std::fs::copy(&template, dir.join(UEFI_VARS)).map_err(|e| {
+                io_err(
+                    &format!(
+                        "copying {} (install Debian's ovmf package for UEFI images)",
+                        template.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
         if self.cfg.drop_privileges {
             chown_for_vm(&dir, rec.uid)?;
         }
@@ -597,6 +629,18 @@ impl QemuDriver {
                 .to_string(),
             Err(_) => return VmStatus::Booting,
         };
+        if vm.rec.reboot_held {
+            if vm.holding {
+                return VmStatus::Running;
+            }
+            // Held by a driver that is gone: the snapshots it held the guest for are
+            // taken again from the records; the guest boots now.
+            tracing::info!(instance = %id, "guest held for snapshots by an earlier run; booting it");
+            if let Err(e) = self.let_reboot(vm) {
+                tracing::warn!(instance = %id, error = %e, "could not boot a held guest");
+            }
+            return VmStatus::Running;
+        }
         let events = vm.qmp.as_mut().map(|q| q.take_events()).unwrap_or_default();
         if events.iter().any(|e| e["event"] == "RESET") {
             vm.rec.reboot_requested_ms = None;
@@ -646,6 +690,40 @@ impl QemuDriver {
         }
     }
 
+    /// QMP `set-action` for a guest's resets: held (`reboot` → `shutdown` → `pause`:
+    /// the VM stops in the `shutdown` run state) or as usual.
+    fn reset_action(&self, vm: &mut Vm, hold: bool) -> Result<()> {
+        let actions = if hold {
+            json!({"reboot": "shutdown", "shutdown": "pause"})
+        } else {
+            json!({"reboot": "reset", "shutdown": "poweroff"})
+        };
+        self.command(vm, "set-action", Some(actions)).map(|_| ())
+    }
+
+    /// Lets a held guest boot: resets are resets again, the VM is reset and runs.
+    fn let_reboot(&self, vm: &mut Vm) -> Result<()> {
+        self.reset_action(vm, false)?;
+        let status = self.command(vm, "query-status", None)?;
+        if status["status"] == "shutdown" {
+            self.command(vm, "system_reset", None)?;
+            // The reset is carried out by QEMU's main loop, after which `cont` is
+            // accepted (before, QEMU answers that a reset is required).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match self.command(vm, "cont", None) {
+                    Ok(_) => break,
+                    Err(e) if std::time::Instant::now() > deadline => return Err(e),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        vm.rec.reboot_held = false;
+        vm.rec.reboot_requested_ms = None;
+        vm.holding = false;
+        self.save(&vm.rec)
+    }
+
     /// Keeps the console log bounded: past `CONSOLE_KEEP` bytes, only the newest half stays.
     fn trim_console(&self, id: &InstanceId) {
         let path = self.vm_dir(id).join("console.log");
@@ -669,6 +747,14 @@ impl QemuDriver {
         }
     }
 }
+
+/// Where Debian's `ovmf` package puts the UEFI firmware, and its files: the code
+/// (read-only, shared) and the template of each VM's variable store.
+const OVMF_DIR: &str = "/usr/share/OVMF";
+const OVMF_CODE: &str = "OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "OVMF_VARS_4M.fd";
+/// A UEFI VM's variable store in its directory.
+const UEFI_VARS: &str = "uefi-vars.fd";
 
 /// A VM's interactive serial console socket under the driver's VM directory (what
 /// `strato console` attaches to).
@@ -742,7 +828,13 @@ fn chown_for_vm(dir: &Path, uid: u32) -> Result<()> {
     std::os::unix::fs::chown(dir, Some(uid), Some(uid)).map_err(|e| io_err("chown VM dir", e))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| io_err("chmod VM dir", e))?;
-    for f in ["disk.qcow2", "console.log", "qmp.sock", "console.sock"] {
+    for f in [
+        "disk.qcow2",
+        "console.log",
+        "qmp.sock",
+        "console.sock",
+        UEFI_VARS,
+    ] {
         let p = dir.join(f);
         if p.exists() {
             std::os::unix::fs::chown(&p, Some(uid), Some(uid))
@@ -833,6 +925,7 @@ impl Hypervisor for QemuDriver {
                 disks: vec![],
                 root_volume: spec.root_device.is_some(),
                 instance_store: vec![],
+                reboot_held: false,
                 image_path: self
                     .cfg
                     .images
@@ -847,6 +940,7 @@ impl Hypervisor for QemuDriver {
                     rec,
                     qmp: None,
                     child: None,
+                    holding: false,
                 })),
             );
         }
@@ -926,13 +1020,7 @@ impl Hypervisor for QemuDriver {
         let vm = &mut *guard;
         vm.rec.reboot_requested_ms = Some(now_ms());
         self.save(&vm.rec)?;
-        // The guest's init treats ctrl-alt-delete as a request to reboot cleanly.
-        let keys = json!({ "keys": [
-            {"type": "qcode", "data": "ctrl"},
-            {"type": "qcode", "data": "alt"},
-            {"type": "qcode", "data": "delete"}
-        ]});
-        if let Err(e) = self.command(vm, "send-key", Some(keys)) {
+        if let Err(e) = self.command(vm, "send-key", Some(ctrl_alt_delete())) {
             tracing::warn!(instance = %id, error = %e, "reboot request failed; resetting");
             self.command(vm, "system_reset", None)?;
         }
@@ -1108,6 +1196,68 @@ impl Hypervisor for QemuDriver {
         let mut guard = lock(&handle);
         self.command(&mut guard, "cont", None).map(|_| ())
     }
+
+    fn hold_reboot(&self, id: &InstanceId, timeout: Duration) -> Result<bool> {
+        if self.live_pid(id).is_none() {
+            return Ok(false);
+        }
+        let Some(handle) = self.get(id) else {
+            return Ok(false);
+        };
+        {
+            let mut guard = lock(&handle);
+            let vm = &mut *guard;
+            let status = self.command(vm, "query-status", None)?;
+            if status["status"] != "running" {
+                return Ok(false);
+            }
+            self.reset_action(vm, true)?;
+            vm.holding = true;
+            vm.rec.reboot_held = true;
+            vm.rec.reboot_requested_ms = Some(now_ms());
+            self.save(&vm.rec)?;
+            self.command(vm, "send-key", Some(ctrl_alt_delete()))?;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut guard = lock(&handle);
+            let vm = &mut *guard;
+            let status = self.command(vm, "query-status", None)?;
+            if status["status"] == "shutdown" {
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                tracing::warn!(instance = %id, "guest did not reboot in time to be held");
+                self.reset_action(vm, false)?;
+                vm.holding = false;
+                vm.rec.reboot_held = false;
+                self.save(&vm.rec)?;
+                return Ok(false);
+            }
+        }
+    }
+
+    fn release_reboot(&self, id: &InstanceId) -> Result<()> {
+        let Some(handle) = self.get(id) else {
+            return Ok(());
+        };
+        let mut guard = lock(&handle);
+        if !guard.rec.reboot_held {
+            return Ok(());
+        }
+        self.let_reboot(&mut guard)
+    }
+}
+
+/// QMP `send-key` arguments for ctrl-alt-delete, which guests' init systems take as a
+/// request to reboot cleanly.
+fn ctrl_alt_delete() -> serde_json::Value {
+    json!({ "keys": [
+        {"type": "qcode", "data": "ctrl"},
+        {"type": "qcode", "data": "alt"},
+        {"type": "qcode", "data": "delete"}
+    ]})
 }
 
 /// A random number for names that must not collide.

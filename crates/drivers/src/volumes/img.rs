@@ -220,6 +220,193 @@ pub(crate) fn import(src: &Path, out: &Path) -> Result<()> {
     run("qemu-img convert", &mut cmd).map(|_| ())
 }
 
+/// The qemu-img format of an EC2 disk container format (`RAW`, `VMDK`, `VHD`, `VHDX`,
+/// `QCOW2`; any case): VHD is qemu's `vpc`.
+pub fn qemu_format(ec2: &str) -> Option<&'static str> {
+    match ec2.to_ascii_lowercase().as_str() {
+        "raw" => Some("raw"),
+        "vmdk" => Some("vmdk"),
+        "vhd" | "vpc" => Some("vpc"),
+        "vhdx" => Some("vhdx"),
+        "qcow2" => Some("qcow2"),
+        _ => None,
+    }
+}
+
+/// The EC2 name of a qemu-img format, for messages.
+fn ec2_format(fmt: &str) -> String {
+    match fmt {
+        "vpc" => "VHD".into(),
+        f => f.to_ascii_uppercase(),
+    }
+}
+
+/// Checks that `path` is a disk image of qemu-img format `fmt` and returns its virtual
+/// size. With `bootable`, it must also start with a partition table (MBR or GPT), a
+/// boot sector or a file system (ext2/3/4, XFS). Errors are [`Error::InvalidParameterValue`]
+/// with a message for the user.
+pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<u64> {
+    let bad = |why: String| Error::InvalidParameterValue(why);
+    let meta =
+        std::fs::metadata(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(bad(format!("{} is not a file", path.display())));
+    }
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json", "-U"])
+        .arg(path)
+        .output()
+        .map_err(|e| io_err("running qemu-img info", e))?;
+    if !out.status.success() {
+        return Err(bad(format!(
+            "{} is not a disk image qemu-img can read: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let info: Value = serde_json::from_slice(&out.stdout).map_err(Error::internal)?;
+    let found = info["format"].as_str().unwrap_or("raw");
+    if found != fmt {
+        return Err(bad(if found == "raw" {
+            format!(
+                "{} is not a {} disk image: it has no {} header",
+                path.display(),
+                ec2_format(fmt),
+                ec2_format(fmt)
+            )
+        } else {
+            format!(
+                "{} is a {} disk image, not {}",
+                path.display(),
+                ec2_format(found),
+                ec2_format(fmt)
+            )
+        }));
+    }
+    // qemu-img rounds a raw file up to whole sectors: the file's own length counts.
+    let size = if fmt == "raw" {
+        meta.len()
+    } else {
+        info["virtual-size"].as_u64().unwrap_or(0)
+    };
+    if size == 0 || size % 512 != 0 {
+        return Err(bad(format!(
+            "{} is not a disk image: its size ({size} bytes) is not a whole number of 512-byte sectors",
+            path.display()
+        )));
+    }
+    if bootable {
+        let head = first_bytes(path, fmt, 4096)?;
+        let at = |o: usize, m: &[u8]| head.get(o..o + m.len()) == Some(m);
+        let known = at(510, &[0x55, 0xAA]) // MBR, or a protective MBR before GPT
+            || at(512, b"EFI PART") // GPT header
+            || at(1080, &[0x53, 0xEF]) // ext2/3/4 superblock magic
+            || at(0, b"XFSB");
+        if !known {
+            return Err(bad(format!(
+                "{} has no partition table, boot sector or file system: it is not a bootable disk image",
+                path.display()
+            )));
+        }
+    }
+    Ok(size)
+}
+
+/// The first `n` bytes a disk image reads as (through its format).
+fn first_bytes(path: &Path, fmt: &str, n: usize) -> Result<Vec<u8>> {
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| io_err("a temporary file", e))?;
+    run(
+        "qemu-img dd",
+        Command::new("qemu-img")
+            .args([
+                "dd",
+                "-U",
+                "-f",
+                fmt,
+                "-O",
+                "raw",
+                &format!("bs={n}"),
+                "count=1",
+            ])
+            .arg(format!("if={}", path.display()))
+            .arg(format!("of={}", tmp.path().display())),
+    )?;
+    std::fs::read(tmp.path()).map_err(|e| io_err("reading a disk's first bytes", e))
+}
+
+/// Converts a disk image of qemu-img format `fmt` from outside the store into a new
+/// qcow2 file without a parent, LUKS-encrypted with `key` (secret object id, key
+/// file), calling `progress` with the percentage done as qemu-img reports it.
+pub(crate) fn import_disk(
+    src: &Path,
+    fmt: &str,
+    out: &Path,
+    key: Option<(&str, &Path)>,
+    progress: &dyn Fn(u8),
+) -> Result<()> {
+    use std::io::Read;
+    let mut cmd = Command::new("qemu-img");
+    cmd.args(["convert", "-p", "-U", "-f", fmt, "-O", "qcow2"]);
+    if let Some((secret, key)) = key {
+        cmd.arg("--object")
+            .arg(secret_object(secret, key))
+            .arg("-o")
+            .arg(encrypt_opts(secret));
+    }
+    cmd.arg(src).arg(out);
+    for attempt in 1..=PBKDF_ATTEMPTS {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| io_err("running qemu-img convert", e))?;
+        // `-p` prints `    (12.34/100%)` and a carriage return as it goes.
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut buf = [0u8; 256];
+        let mut line = Vec::new();
+        let mut last = None;
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if b == b'\r' || b == b'\n' {
+                    let text = String::from_utf8_lossy(&line);
+                    if let Some(p) = text
+                        .trim()
+                        .strip_prefix('(')
+                        .and_then(|t| t.split('/').next())
+                        .and_then(|t| t.parse::<f64>().ok())
+                    {
+                        let p = p.clamp(0.0, 100.0) as u8;
+                        if last != Some(p) {
+                            last = Some(p);
+                            progress(p);
+                        }
+                    }
+                    line.clear();
+                } else {
+                    line.push(b);
+                }
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| io_err("running qemu-img convert", e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !(stderr.contains(PBKDF_UNMEASURED) && attempt < PBKDF_ATTEMPTS) {
+            return Err(Error::Internal(format!(
+                "qemu-img convert failed: {}",
+                stderr.trim()
+            )));
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,13 @@ pub(crate) enum Content<'a> {
     Flatten { chain: &'a [ChainLayer] },
     /// A copy of a disk image from outside the store (a machine image's root disk).
     Import { path: &'a Path },
+    /// A copy of a disk image a user imports, of qemu-img format `format`, with its
+    /// progress reported as it is converted.
+    Disk {
+        path: &'a Path,
+        format: &'a str,
+        progress: &'a dyn Fn(u8),
+    },
 }
 
 /// A fresh random layer id.
@@ -223,6 +230,11 @@ impl Layers {
             }
             Content::Flatten { chain } => img::convert(chain, &disk, key_arg)?,
             Content::Import { path } => img::import(path, &disk)?,
+            Content::Disk {
+                path,
+                format,
+                progress,
+            } => img::import_disk(path, format, &disk, key_arg, progress)?,
         }
         set_private(&disk)?;
         File::open(&disk)

@@ -26,6 +26,7 @@ pub(crate) mod layers;
 pub mod qcow2;
 pub mod sim;
 
+pub use img::{check_disk, qemu_format};
 pub use qcow2::{NbdExport, Qcow2VolumeStore};
 pub use sim::SimVolumeStore;
 
@@ -119,6 +120,20 @@ pub trait VolumeStore: Send + Sync {
         from: &SnapshotId,
         to: &SnapshotId,
         encrypted: bool,
+    ) -> Result<SnapshotInfo>;
+    /// Makes snapshot `snap` of a disk image from outside the store (ImportSnapshot):
+    /// `src` in qemu-img format `format`, `size_bytes` as [`img::check_disk`] found
+    /// it (the caller checks it first). With `encrypted` it is encrypted at rest.
+    /// `progress` hears the percentage converted as it goes. Idempotent as
+    /// [`VolumeStore::snapshot`].
+    fn import_snapshot(
+        &self,
+        snap: &SnapshotId,
+        src: &std::path::Path,
+        format: &str,
+        size_bytes: u64,
+        encrypted: bool,
+        progress: &dyn Fn(u8),
     ) -> Result<SnapshotInfo>;
     /// Removes a snapshot. Data it shares with volumes or other snapshots stays for as
     /// long as they need it. An unknown snapshot is not an error.

@@ -4027,8 +4027,11 @@ impl Operation {
             Operation::AuthorizeSecurityGroupIngress => {
                 Some(&SERVED_AUTHORIZE_SECURITY_GROUP_INGRESS)
             }
+            Operation::CancelImportTask => Some(&SERVED_CANCEL_IMPORT_TASK),
+            Operation::CopyImage => Some(&SERVED_COPY_IMAGE),
             Operation::CopySnapshot => Some(&SERVED_COPY_SNAPSHOT),
             Operation::CreateDefaultVpc => Some(&SERVED_CREATE_DEFAULT_VPC),
+            Operation::CreateImage => Some(&SERVED_CREATE_IMAGE),
             Operation::CreateInternetGateway => Some(&SERVED_CREATE_INTERNET_GATEWAY),
             Operation::CreateKeyPair => Some(&SERVED_CREATE_KEY_PAIR),
             Operation::CreateNetworkInterface => Some(&SERVED_CREATE_NETWORK_INTERFACE),
@@ -4052,11 +4055,15 @@ impl Operation {
             Operation::DeleteTags => Some(&SERVED_DELETE_TAGS),
             Operation::DeleteVolume => Some(&SERVED_DELETE_VOLUME),
             Operation::DeleteVpc => Some(&SERVED_DELETE_VPC),
+            Operation::DeregisterImage => Some(&SERVED_DEREGISTER_IMAGE),
             Operation::DescribeAccountAttributes => Some(&SERVED_DESCRIBE_ACCOUNT_ATTRIBUTES),
             Operation::DescribeAddresses => Some(&SERVED_DESCRIBE_ADDRESSES),
             Operation::DescribeAvailabilityZones => Some(&SERVED_DESCRIBE_AVAILABILITY_ZONES),
             Operation::DescribeDhcpOptions => Some(&SERVED_DESCRIBE_DHCP_OPTIONS),
+            Operation::DescribeImageAttribute => Some(&SERVED_DESCRIBE_IMAGE_ATTRIBUTE),
             Operation::DescribeImages => Some(&SERVED_DESCRIBE_IMAGES),
+            Operation::DescribeImportImageTasks => Some(&SERVED_DESCRIBE_IMPORT_IMAGE_TASKS),
+            Operation::DescribeImportSnapshotTasks => Some(&SERVED_DESCRIBE_IMPORT_SNAPSHOT_TASKS),
             Operation::DescribeInstanceAttribute => Some(&SERVED_DESCRIBE_INSTANCE_ATTRIBUTE),
             Operation::DescribeInstanceCreditSpecifications => {
                 Some(&SERVED_DESCRIBE_INSTANCE_CREDIT_SPECIFICATIONS)
@@ -4091,11 +4098,13 @@ impl Operation {
             Operation::DisableEbsEncryptionByDefault => {
                 Some(&SERVED_DISABLE_EBS_ENCRYPTION_BY_DEFAULT)
             }
+            Operation::DisableImageDeprecation => Some(&SERVED_DISABLE_IMAGE_DEPRECATION),
             Operation::DisassociateAddress => Some(&SERVED_DISASSOCIATE_ADDRESS),
             Operation::DisassociateRouteTable => Some(&SERVED_DISASSOCIATE_ROUTE_TABLE),
             Operation::EnableEbsEncryptionByDefault => {
                 Some(&SERVED_ENABLE_EBS_ENCRYPTION_BY_DEFAULT)
             }
+            Operation::EnableImageDeprecation => Some(&SERVED_ENABLE_IMAGE_DEPRECATION),
             Operation::GetConsoleOutput => Some(&SERVED_GET_CONSOLE_OUTPUT),
             Operation::GetConsoleScreenshot => Some(&SERVED_GET_CONSOLE_SCREENSHOT),
             Operation::GetDefaultCreditSpecification => {
@@ -4103,10 +4112,13 @@ impl Operation {
             }
             Operation::GetEbsEncryptionByDefault => Some(&SERVED_GET_EBS_ENCRYPTION_BY_DEFAULT),
             Operation::GetPasswordData => Some(&SERVED_GET_PASSWORD_DATA),
+            Operation::ImportImage => Some(&SERVED_IMPORT_IMAGE),
             Operation::ImportKeyPair => Some(&SERVED_IMPORT_KEY_PAIR),
+            Operation::ImportSnapshot => Some(&SERVED_IMPORT_SNAPSHOT),
             Operation::ModifyDefaultCreditSpecification => {
                 Some(&SERVED_MODIFY_DEFAULT_CREDIT_SPECIFICATION)
             }
+            Operation::ModifyImageAttribute => Some(&SERVED_MODIFY_IMAGE_ATTRIBUTE),
             Operation::ModifyInstanceAttribute => Some(&SERVED_MODIFY_INSTANCE_ATTRIBUTE),
             Operation::ModifyInstanceCreditSpecification => {
                 Some(&SERVED_MODIFY_INSTANCE_CREDIT_SPECIFICATION)
@@ -4121,11 +4133,13 @@ impl Operation {
             Operation::ModifyVolumeAttribute => Some(&SERVED_MODIFY_VOLUME_ATTRIBUTE),
             Operation::ModifyVpcAttribute => Some(&SERVED_MODIFY_VPC_ATTRIBUTE),
             Operation::RebootInstances => Some(&SERVED_REBOOT_INSTANCES),
+            Operation::RegisterImage => Some(&SERVED_REGISTER_IMAGE),
             Operation::ReleaseAddress => Some(&SERVED_RELEASE_ADDRESS),
             Operation::ReplaceRoute => Some(&SERVED_REPLACE_ROUTE),
             Operation::ReplaceRouteTableAssociation => {
                 Some(&SERVED_REPLACE_ROUTE_TABLE_ASSOCIATION)
             }
+            Operation::ResetImageAttribute => Some(&SERVED_RESET_IMAGE_ATTRIBUTE),
             Operation::ResetInstanceAttribute => Some(&SERVED_RESET_INSTANCE_ATTRIBUTE),
             Operation::ResetSnapshotAttribute => Some(&SERVED_RESET_SNAPSHOT_ATTRIBUTE),
             Operation::RevokeSecurityGroupEgress => Some(&SERVED_REVOKE_SECURITY_GROUP_EGRESS),
@@ -4227,6 +4241,27 @@ static SERVED_AUTHORIZE_SECURITY_GROUP_INGRESS: Served = Served {
         "ToPort",
     ],
 };
+static SERVED_CANCEL_IMPORT_TASK: Served = Served {
+    input: Some(&crate::generated::schema::s_CancelImportTaskRequest),
+    effect: Effect::Write,
+    honours: &["CancelReason", "DryRun", "ImportTaskId"],
+};
+static SERVED_COPY_IMAGE: Served = Served {
+    input: Some(&crate::generated::schema::s_CopyImageRequest),
+    effect: Effect::Write,
+    honours: &[
+        "ClientToken",
+        "CopyImageTags",
+        "Description",
+        "DryRun",
+        "Encrypted",
+        "KmsKeyId",
+        "Name",
+        "SourceImageId",
+        "SourceRegion",
+        "TagSpecification",
+    ],
+};
 static SERVED_COPY_SNAPSHOT: Served = Served {
     input: Some(&crate::generated::schema::s_CopySnapshotRequest),
     effect: Effect::Write,
@@ -4246,6 +4281,30 @@ static SERVED_CREATE_DEFAULT_VPC: Served = Served {
     input: Some(&crate::generated::schema::s_CreateDefaultVpcRequest),
     effect: Effect::Network,
     honours: &["DryRun"],
+};
+static SERVED_CREATE_IMAGE: Served = Served {
+    input: Some(&crate::generated::schema::s_CreateImageRequest),
+    effect: Effect::Write,
+    honours: &[
+        "BlockDeviceMapping.DeviceName",
+        "BlockDeviceMapping.Ebs.DeleteOnTermination",
+        "BlockDeviceMapping.Ebs.Encrypted",
+        "BlockDeviceMapping.Ebs.Iops",
+        "BlockDeviceMapping.Ebs.KmsKeyId",
+        "BlockDeviceMapping.Ebs.SnapshotId",
+        "BlockDeviceMapping.Ebs.Throughput",
+        "BlockDeviceMapping.Ebs.VolumeSize",
+        "BlockDeviceMapping.Ebs.VolumeType",
+        "BlockDeviceMapping.NoDevice",
+        "BlockDeviceMapping.VirtualName",
+        "Description",
+        "DryRun",
+        "InstanceId",
+        "Name",
+        "NoReboot",
+        "SnapshotLocation=regional",
+        "TagSpecification",
+    ],
 };
 static SERVED_CREATE_INTERNET_GATEWAY: Served = Served {
     input: Some(&crate::generated::schema::s_CreateInternetGatewayRequest),
@@ -4430,6 +4489,11 @@ static SERVED_DELETE_VPC: Served = Served {
     effect: Effect::Network,
     honours: &["DryRun", "VpcId"],
 };
+static SERVED_DEREGISTER_IMAGE: Served = Served {
+    input: Some(&crate::generated::schema::s_DeregisterImageRequest),
+    effect: Effect::Write,
+    honours: &["DeleteAssociatedSnapshots", "DryRun", "ImageId"],
+};
 static SERVED_DESCRIBE_ACCOUNT_ATTRIBUTES: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeAccountAttributesRequest),
     effect: Effect::Read,
@@ -4462,6 +4526,11 @@ static SERVED_DESCRIBE_DHCP_OPTIONS: Served = Served {
         "NextToken",
     ],
 };
+static SERVED_DESCRIBE_IMAGE_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeImageAttributeRequest),
+    effect: Effect::Read,
+    honours: &["Attribute", "DryRun", "ImageId"],
+};
 static SERVED_DESCRIBE_IMAGES: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeImagesRequest),
     effect: Effect::Read,
@@ -4476,6 +4545,16 @@ static SERVED_DESCRIBE_IMAGES: Served = Served {
         "NextToken",
         "Owner",
     ],
+};
+static SERVED_DESCRIBE_IMPORT_IMAGE_TASKS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeImportImageTasksRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "ImportTaskId", "MaxResults", "NextToken"],
+};
+static SERVED_DESCRIBE_IMPORT_SNAPSHOT_TASKS: Served = Served {
+    input: Some(&crate::generated::schema::s_DescribeImportSnapshotTasksRequest),
+    effect: Effect::Read,
+    honours: &["DryRun", "ImportTaskId", "MaxResults", "NextToken"],
 };
 static SERVED_DESCRIBE_INSTANCE_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_DescribeInstanceAttributeRequest),
@@ -4711,6 +4790,11 @@ static SERVED_DISABLE_EBS_ENCRYPTION_BY_DEFAULT: Served = Served {
     effect: Effect::Write,
     honours: &["DryRun"],
 };
+static SERVED_DISABLE_IMAGE_DEPRECATION: Served = Served {
+    input: Some(&crate::generated::schema::s_DisableImageDeprecationRequest),
+    effect: Effect::Write,
+    honours: &["DryRun", "ImageId"],
+};
 static SERVED_DISASSOCIATE_ADDRESS: Served = Served {
     input: Some(&crate::generated::schema::s_DisassociateAddressRequest),
     effect: Effect::Network,
@@ -4725,6 +4809,11 @@ static SERVED_ENABLE_EBS_ENCRYPTION_BY_DEFAULT: Served = Served {
     input: Some(&crate::generated::schema::s_EnableEbsEncryptionByDefaultRequest),
     effect: Effect::Write,
     honours: &["DryRun"],
+};
+static SERVED_ENABLE_IMAGE_DEPRECATION: Served = Served {
+    input: Some(&crate::generated::schema::s_EnableImageDeprecationRequest),
+    effect: Effect::Write,
+    honours: &["DeprecateAt", "DryRun", "ImageId"],
 };
 static SERVED_GET_CONSOLE_OUTPUT: Served = Served {
     input: Some(&crate::generated::schema::s_GetConsoleOutputRequest),
@@ -4751,15 +4840,68 @@ static SERVED_GET_PASSWORD_DATA: Served = Served {
     effect: Effect::Read,
     honours: &["DryRun", "InstanceId"],
 };
+static SERVED_IMPORT_IMAGE: Served = Served {
+    input: Some(&crate::generated::schema::s_ImportImageRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Architecture",
+        "BootMode",
+        "ClientToken",
+        "Description",
+        "DiskContainer.Description",
+        "DiskContainer.DeviceName",
+        "DiskContainer.Format",
+        "DiskContainer.Url",
+        "DryRun",
+        "Encrypted",
+        "KmsKeyId",
+        "Platform",
+        "TagSpecification",
+    ],
+};
 static SERVED_IMPORT_KEY_PAIR: Served = Served {
     input: Some(&crate::generated::schema::s_ImportKeyPairRequest),
     effect: Effect::Write,
     honours: &["DryRun", "KeyName", "PublicKeyMaterial", "TagSpecification"],
 };
+static SERVED_IMPORT_SNAPSHOT: Served = Served {
+    input: Some(&crate::generated::schema::s_ImportSnapshotRequest),
+    effect: Effect::Write,
+    honours: &[
+        "ClientToken",
+        "Description",
+        "DiskContainer.Description",
+        "DiskContainer.Format",
+        "DiskContainer.Url",
+        "DryRun",
+        "Encrypted",
+        "KmsKeyId",
+        "TagSpecification",
+    ],
+};
 static SERVED_MODIFY_DEFAULT_CREDIT_SPECIFICATION: Served = Served {
     input: Some(&crate::generated::schema::s_ModifyDefaultCreditSpecificationRequest),
     effect: Effect::Write,
     honours: &["CpuCredits", "DryRun", "InstanceFamily"],
+};
+static SERVED_MODIFY_IMAGE_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ModifyImageAttributeRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Attribute",
+        "Description",
+        "DryRun",
+        "ImageId",
+        "ImdsSupport",
+        "LaunchPermission.Add.Group",
+        "LaunchPermission.Add.UserId",
+        "LaunchPermission.Remove.Group",
+        "LaunchPermission.Remove.UserId",
+        "OperationType",
+        "UserGroup",
+        "UserId",
+        "Value",
+    ],
 };
 static SERVED_MODIFY_INSTANCE_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ModifyInstanceAttributeRequest),
@@ -4873,6 +5015,35 @@ static SERVED_REBOOT_INSTANCES: Served = Served {
     effect: Effect::Network,
     honours: &["DryRun", "InstanceId"],
 };
+static SERVED_REGISTER_IMAGE: Served = Served {
+    input: Some(&crate::generated::schema::s_RegisterImageRequest),
+    effect: Effect::Write,
+    honours: &[
+        "Architecture",
+        "BlockDeviceMapping.DeviceName",
+        "BlockDeviceMapping.Ebs.DeleteOnTermination",
+        "BlockDeviceMapping.Ebs.Encrypted",
+        "BlockDeviceMapping.Ebs.Iops",
+        "BlockDeviceMapping.Ebs.KmsKeyId",
+        "BlockDeviceMapping.Ebs.SnapshotId",
+        "BlockDeviceMapping.Ebs.Throughput",
+        "BlockDeviceMapping.Ebs.VolumeSize",
+        "BlockDeviceMapping.Ebs.VolumeType",
+        "BlockDeviceMapping.NoDevice",
+        "BlockDeviceMapping.VirtualName",
+        "BootMode",
+        "Description",
+        "DryRun",
+        "EnaSupport",
+        "ImdsSupport",
+        "KernelId",
+        "Name",
+        "RamdiskId",
+        "RootDeviceName",
+        "TagSpecification",
+        "VirtualizationType",
+    ],
+};
 static SERVED_RELEASE_ADDRESS: Served = Served {
     input: Some(&crate::generated::schema::s_ReleaseAddressRequest),
     effect: Effect::Network,
@@ -4892,6 +5063,11 @@ static SERVED_REPLACE_ROUTE_TABLE_ASSOCIATION: Served = Served {
     input: Some(&crate::generated::schema::s_ReplaceRouteTableAssociationRequest),
     effect: Effect::Network,
     honours: &["AssociationId", "DryRun", "RouteTableId"],
+};
+static SERVED_RESET_IMAGE_ATTRIBUTE: Served = Served {
+    input: Some(&crate::generated::schema::s_ResetImageAttributeRequest),
+    effect: Effect::Write,
+    honours: &["Attribute", "DryRun", "ImageId"],
 };
 static SERVED_RESET_INSTANCE_ATTRIBUTE: Served = Served {
     input: Some(&crate::generated::schema::s_ResetInstanceAttributeRequest),

@@ -103,6 +103,14 @@ pub static s_AmdSevSnpSpecification: Shape = Shape {
         max: None,
     },
 };
+pub static s_ArchitectureValues: Shape = Shape {
+    name: "ArchitectureValues",
+    kind: Kind::String {
+        values: &["i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"],
+        min: None,
+        max: None,
+    },
+};
 pub static s_AssociateAddressRequest: Shape = Shape {
     name: "AssociateAddressRequest",
     kind: Kind::Structure(&[
@@ -460,6 +468,14 @@ pub static s_AvailabilityZoneName: Shape = Shape {
         max: None,
     },
 };
+pub static s_BillingProductList: Shape = Shape {
+    name: "BillingProductList",
+    kind: Kind::List {
+        member: &s_String,
+        min: None,
+        max: None,
+    },
+};
 pub static s_Blob: Shape = Shape {
     name: "Blob",
     kind: Kind::Blob,
@@ -505,12 +521,51 @@ pub static s_Boolean: Shape = Shape {
     name: "Boolean",
     kind: Kind::Boolean,
 };
+pub static s_BootModeOverrideValues: Shape = Shape {
+    name: "BootModeOverrideValues",
+    kind: Kind::String {
+        values: &["uefi"],
+        min: None,
+        max: None,
+    },
+};
+pub static s_BootModeValues: Shape = Shape {
+    name: "BootModeValues",
+    kind: Kind::String {
+        values: &["legacy-bios", "uefi", "uefi-preferred"],
+        min: None,
+        max: None,
+    },
+};
 pub static s_BoxedInteger: Shape = Shape {
     name: "BoxedInteger",
     kind: Kind::Integer {
         min: None,
         max: None,
     },
+};
+pub static s_CancelImportTaskRequest: Shape = Shape {
+    name: "CancelImportTaskRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "CancelReason",
+            wire: "CancelReason",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImportTaskId",
+            wire: "ImportTaskId",
+            shape: &s_ImportTaskId,
+            required: false,
+        },
+    ]),
 };
 pub static s_CapacityReservationId: Shape = Shape {
     name: "CapacityReservationId",
@@ -570,6 +625,35 @@ pub static s_CarrierGatewayId: Shape = Shape {
         max: None,
     },
 };
+pub static s_ClientData: Shape = Shape {
+    name: "ClientData",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Comment",
+            wire: "Comment",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "UploadEnd",
+            wire: "UploadEnd",
+            shape: &s_DateTime,
+            required: false,
+        },
+        Member {
+            name: "UploadSize",
+            wire: "UploadSize",
+            shape: &s_Double,
+            required: false,
+        },
+        Member {
+            name: "UploadStart",
+            wire: "UploadStart",
+            shape: &s_DateTime,
+            required: false,
+        },
+    ]),
+};
 pub static s_CoipPoolId: Shape = Shape {
     name: "CoipPoolId",
     kind: Kind::String {
@@ -597,6 +681,103 @@ pub static s_ConnectionTrackingSpecificationRequest: Shape = Shape {
             name: "UdpTimeout",
             wire: "UdpTimeout",
             shape: &s_Integer,
+            required: false,
+        },
+    ]),
+};
+pub static s_CopyImageClientToken: Shape = Shape {
+    name: "CopyImageClientToken",
+    kind: Kind::String {
+        values: &[],
+        min: Some(0),
+        max: Some(128),
+    },
+};
+pub static s_CopyImageRequest: Shape = Shape {
+    name: "CopyImageRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "ClientToken",
+            wire: "ClientToken",
+            shape: &s_CopyImageClientToken,
+            required: false,
+        },
+        Member {
+            name: "CopyImageTags",
+            wire: "CopyImageTags",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_ImageDescriptionRequest,
+            required: false,
+        },
+        Member {
+            name: "DestinationAvailabilityZone",
+            wire: "DestinationAvailabilityZone",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationAvailabilityZoneId",
+            wire: "DestinationAvailabilityZoneId",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DestinationOutpostArn",
+            wire: "DestinationOutpostArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Encrypted",
+            wire: "Encrypted",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "KmsKeyId",
+            wire: "KmsKeyId",
+            shape: &s_KmsKeyId,
+            required: false,
+        },
+        Member {
+            name: "Name",
+            wire: "Name",
+            shape: &s_ImageNameRequest,
+            required: true,
+        },
+        Member {
+            name: "SnapshotCopyCompletionDurationMinutes",
+            wire: "SnapshotCopyCompletionDurationMinutes",
+            shape: &s_Long,
+            required: false,
+        },
+        Member {
+            name: "SourceImageId",
+            wire: "SourceImageId",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "SourceRegion",
+            wire: "SourceRegion",
+            shape: &s_String,
+            required: true,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
             required: false,
         },
     ]),
@@ -739,6 +920,65 @@ pub static s_CreateDefaultVpcRequest: Shape = Shape {
         shape: &s_Boolean,
         required: false,
     }]),
+};
+pub static s_CreateImageRequest: Shape = Shape {
+    name: "CreateImageRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "BlockDeviceMappings",
+            wire: "BlockDeviceMapping",
+            shape: &s_BlockDeviceMappingRequestList,
+            required: false,
+        },
+        Member {
+            name: "BootModeOverride",
+            wire: "BootModeOverride",
+            shape: &s_BootModeOverrideValues,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_ImageDescriptionRequest,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "InstanceId",
+            wire: "InstanceId",
+            shape: &s_InstanceId,
+            required: true,
+        },
+        Member {
+            name: "Name",
+            wire: "Name",
+            shape: &s_ImageNameRequest,
+            required: true,
+        },
+        Member {
+            name: "NoReboot",
+            wire: "NoReboot",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "SnapshotLocation",
+            wire: "SnapshotLocation",
+            shape: &s_SnapshotLocationEnum,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+    ]),
 };
 pub static s_CreateInternetGatewayRequest: Shape = Shape {
     name: "CreateInternetGatewayRequest",
@@ -1752,6 +1992,29 @@ pub static s_DeleteVpcRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DeregisterImageRequest: Shape = Shape {
+    name: "DeregisterImageRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DeleteAssociatedSnapshots",
+            wire: "DeleteAssociatedSnapshots",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+    ]),
+};
 pub static s_DescribeAccountAttributesRequest: Shape = Shape {
     name: "DescribeAccountAttributesRequest",
     kind: Kind::Structure(&[
@@ -1875,6 +2138,29 @@ pub static s_DescribeDhcpOptionsRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_DescribeImageAttributeRequest: Shape = Shape {
+    name: "DescribeImageAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_ImageAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+    ]),
+};
 pub static s_DescribeImagesRequest: Shape = Shape {
     name: "DescribeImagesRequest",
     kind: Kind::Structure(&[
@@ -1930,6 +2216,76 @@ pub static s_DescribeImagesRequest: Shape = Shape {
             name: "Owners",
             wire: "Owner",
             shape: &s_OwnerStringList,
+            required: false,
+        },
+    ]),
+};
+pub static s_DescribeImportImageTasksRequest: Shape = Shape {
+    name: "DescribeImportImageTasksRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filters",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "ImportTaskIds",
+            wire: "ImportTaskId",
+            shape: &s_ImportTaskIdList,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_DescribeImportSnapshotTasksRequest: Shape = Shape {
+    name: "DescribeImportSnapshotTasksRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Filters",
+            wire: "Filters",
+            shape: &s_FilterList,
+            required: false,
+        },
+        Member {
+            name: "ImportTaskIds",
+            wire: "ImportTaskId",
+            shape: &s_ImportSnapshotTaskIdList,
+            required: false,
+        },
+        Member {
+            name: "MaxResults",
+            wire: "MaxResults",
+            shape: &s_Integer,
+            required: false,
+        },
+        Member {
+            name: "NextToken",
+            wire: "NextToken",
+            shape: &s_String,
             required: false,
         },
     ]),
@@ -2949,6 +3305,23 @@ pub static s_DisableEbsEncryptionByDefaultRequest: Shape = Shape {
         required: false,
     }]),
 };
+pub static s_DisableImageDeprecationRequest: Shape = Shape {
+    name: "DisableImageDeprecationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+    ]),
+};
 pub static s_DisassociateAddressRequest: Shape = Shape {
     name: "DisassociateAddressRequest",
     kind: Kind::Structure(&[
@@ -2996,6 +3369,10 @@ pub static s_DomainType: Shape = Shape {
         min: None,
         max: None,
     },
+};
+pub static s_Double: Shape = Shape {
+    name: "Double",
+    kind: Kind::Double,
 };
 pub static s_EbsBlockDevice: Shape = Shape {
     name: "EbsBlockDevice",
@@ -3231,6 +3608,29 @@ pub static s_EnableEbsEncryptionByDefaultRequest: Shape = Shape {
         required: false,
     }]),
 };
+pub static s_EnableImageDeprecationRequest: Shape = Shape {
+    name: "EnableImageDeprecationRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "DeprecateAt",
+            wire: "DeprecateAt",
+            shape: &s_MillisecondDateTime,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+    ]),
+};
 pub static s_EnclaveOptionsRequest: Shape = Shape {
     name: "EnclaveOptionsRequest",
     kind: Kind::Structure(&[Member {
@@ -3420,6 +3820,85 @@ pub static s_IamInstanceProfileSpecification: Shape = Shape {
         },
     ]),
 };
+pub static s_ImageAttributeName: Shape = Shape {
+    name: "ImageAttributeName",
+    kind: Kind::String {
+        values: &[
+            "description",
+            "kernel",
+            "ramdisk",
+            "launchPermission",
+            "productCodes",
+            "blockDeviceMapping",
+            "sriovNetSupport",
+            "bootMode",
+            "tpmSupport",
+            "uefiData",
+            "lastLaunchedTime",
+            "imdsSupport",
+            "deregistrationProtection",
+        ],
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImageDescriptionRequest: Shape = Shape {
+    name: "ImageDescriptionRequest",
+    kind: Kind::String {
+        values: &[],
+        min: Some(0),
+        max: Some(255),
+    },
+};
+pub static s_ImageDiskContainer: Shape = Shape {
+    name: "ImageDiskContainer",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DeviceName",
+            wire: "DeviceName",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Format",
+            wire: "Format",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "SnapshotId",
+            wire: "SnapshotId",
+            shape: &s_SnapshotId,
+            required: false,
+        },
+        Member {
+            name: "Url",
+            wire: "Url",
+            shape: &s_SensitiveUrl,
+            required: false,
+        },
+        Member {
+            name: "UserBucket",
+            wire: "UserBucket",
+            shape: &s_UserBucket,
+            required: false,
+        },
+    ]),
+};
+pub static s_ImageDiskContainerList: Shape = Shape {
+    name: "ImageDiskContainerList",
+    kind: Kind::List {
+        member: &s_ImageDiskContainer,
+        min: None,
+        max: None,
+    },
+};
 pub static s_ImageId: Shape = Shape {
     name: "ImageId",
     kind: Kind::String {
@@ -3432,6 +3911,156 @@ pub static s_ImageIdStringList: Shape = Shape {
     name: "ImageIdStringList",
     kind: Kind::List {
         member: &s_ImageId,
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImageNameRequest: Shape = Shape {
+    name: "ImageNameRequest",
+    kind: Kind::String {
+        values: &[],
+        min: Some(3),
+        max: Some(128),
+    },
+};
+pub static s_ImageUefiDataRequest: Shape = Shape {
+    name: "ImageUefiDataRequest",
+    kind: Kind::String {
+        values: &[],
+        min: Some(0),
+        max: Some(64000),
+    },
+};
+pub static s_ImdsSupportValues: Shape = Shape {
+    name: "ImdsSupportValues",
+    kind: Kind::String {
+        values: &["v2.0"],
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImportImageLicenseConfigurationRequest: Shape = Shape {
+    name: "ImportImageLicenseConfigurationRequest",
+    kind: Kind::Structure(&[Member {
+        name: "LicenseConfigurationArn",
+        wire: "LicenseConfigurationArn",
+        shape: &s_String,
+        required: false,
+    }]),
+};
+pub static s_ImportImageLicenseSpecificationListRequest: Shape = Shape {
+    name: "ImportImageLicenseSpecificationListRequest",
+    kind: Kind::List {
+        member: &s_ImportImageLicenseConfigurationRequest,
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImportImageRequest: Shape = Shape {
+    name: "ImportImageRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Architecture",
+            wire: "Architecture",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "BootMode",
+            wire: "BootMode",
+            shape: &s_BootModeValues,
+            required: false,
+        },
+        Member {
+            name: "ClientData",
+            wire: "ClientData",
+            shape: &s_ClientData,
+            required: false,
+        },
+        Member {
+            name: "ClientToken",
+            wire: "ClientToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DiskContainers",
+            wire: "DiskContainer",
+            shape: &s_ImageDiskContainerList,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Encrypted",
+            wire: "Encrypted",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Hypervisor",
+            wire: "Hypervisor",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "KmsKeyId",
+            wire: "KmsKeyId",
+            shape: &s_KmsKeyId,
+            required: false,
+        },
+        Member {
+            name: "LicenseSpecifications",
+            wire: "LicenseSpecifications",
+            shape: &s_ImportImageLicenseSpecificationListRequest,
+            required: false,
+        },
+        Member {
+            name: "LicenseType",
+            wire: "LicenseType",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Platform",
+            wire: "Platform",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "RoleName",
+            wire: "RoleName",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+        Member {
+            name: "UsageOperation",
+            wire: "UsageOperation",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_ImportImageTaskId: Shape = Shape {
+    name: "ImportImageTaskId",
+    kind: Kind::String {
+        values: &[],
         min: None,
         max: None,
     },
@@ -3464,6 +4093,97 @@ pub static s_ImportKeyPairRequest: Shape = Shape {
             required: false,
         },
     ]),
+};
+pub static s_ImportSnapshotRequest: Shape = Shape {
+    name: "ImportSnapshotRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "ClientData",
+            wire: "ClientData",
+            shape: &s_ClientData,
+            required: false,
+        },
+        Member {
+            name: "ClientToken",
+            wire: "ClientToken",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "DiskContainer",
+            wire: "DiskContainer",
+            shape: &s_SnapshotDiskContainer,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "Encrypted",
+            wire: "Encrypted",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "KmsKeyId",
+            wire: "KmsKeyId",
+            shape: &s_KmsKeyId,
+            required: false,
+        },
+        Member {
+            name: "RoleName",
+            wire: "RoleName",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+    ]),
+};
+pub static s_ImportSnapshotTaskId: Shape = Shape {
+    name: "ImportSnapshotTaskId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImportSnapshotTaskIdList: Shape = Shape {
+    name: "ImportSnapshotTaskIdList",
+    kind: Kind::List {
+        member: &s_ImportSnapshotTaskId,
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImportTaskId: Shape = Shape {
+    name: "ImportTaskId",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
+pub static s_ImportTaskIdList: Shape = Shape {
+    name: "ImportTaskIdList",
+    kind: Kind::List {
+        member: &s_ImportImageTaskId,
+        min: None,
+        max: None,
+    },
 };
 pub static s_IncludeUnsupportedInRegion: Shape = Shape {
     name: "IncludeUnsupportedInRegion",
@@ -5681,6 +6401,60 @@ pub static s_KmsKeyId: Shape = Shape {
         max: None,
     },
 };
+pub static s_LaunchPermission: Shape = Shape {
+    name: "LaunchPermission",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Group",
+            wire: "Group",
+            shape: &s_PermissionGroup,
+            required: false,
+        },
+        Member {
+            name: "OrganizationArn",
+            wire: "OrganizationArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "OrganizationalUnitArn",
+            wire: "OrganizationalUnitArn",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "UserId",
+            wire: "UserId",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_LaunchPermissionList: Shape = Shape {
+    name: "LaunchPermissionList",
+    kind: Kind::List {
+        member: &s_LaunchPermission,
+        min: None,
+        max: None,
+    },
+};
+pub static s_LaunchPermissionModifications: Shape = Shape {
+    name: "LaunchPermissionModifications",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Add",
+            wire: "Add",
+            shape: &s_LaunchPermissionList,
+            required: false,
+        },
+        Member {
+            name: "Remove",
+            wire: "Remove",
+            shape: &s_LaunchPermissionList,
+            required: false,
+        },
+    ]),
+};
 pub static s_LaunchTemplateId: Shape = Shape {
     name: "LaunchTemplateId",
     kind: Kind::String {
@@ -5750,6 +6524,13 @@ pub static s_LocationType: Shape = Shape {
         max: None,
     },
 };
+pub static s_Long: Shape = Shape {
+    name: "Long",
+    kind: Kind::Long {
+        min: None,
+        max: None,
+    },
+};
 pub static s_MarketType: Shape = Shape {
     name: "MarketType",
     kind: Kind::String {
@@ -5779,6 +6560,10 @@ pub static s_MetricCategoryIdList: Shape = Shape {
         max: None,
     },
 };
+pub static s_MillisecondDateTime: Shape = Shape {
+    name: "MillisecondDateTime",
+    kind: Kind::Timestamp,
+};
 pub static s_ModifyDefaultCreditSpecificationRequest: Shape = Shape {
     name: "ModifyDefaultCreditSpecificationRequest",
     kind: Kind::Structure(&[
@@ -5799,6 +6584,89 @@ pub static s_ModifyDefaultCreditSpecificationRequest: Shape = Shape {
             wire: "InstanceFamily",
             shape: &s_UnlimitedSupportedInstanceFamily,
             required: true,
+        },
+    ]),
+};
+pub static s_ModifyImageAttributeRequest: Shape = Shape {
+    name: "ModifyImageAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_AttributeValue,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+        Member {
+            name: "ImdsSupport",
+            wire: "ImdsSupport",
+            shape: &s_AttributeValue,
+            required: false,
+        },
+        Member {
+            name: "LaunchPermission",
+            wire: "LaunchPermission",
+            shape: &s_LaunchPermissionModifications,
+            required: false,
+        },
+        Member {
+            name: "OperationType",
+            wire: "OperationType",
+            shape: &s_OperationType,
+            required: false,
+        },
+        Member {
+            name: "OrganizationArns",
+            wire: "OrganizationArn",
+            shape: &s_OrganizationArnStringList,
+            required: false,
+        },
+        Member {
+            name: "OrganizationalUnitArns",
+            wire: "OrganizationalUnitArn",
+            shape: &s_OrganizationalUnitArnStringList,
+            required: false,
+        },
+        Member {
+            name: "ProductCodes",
+            wire: "ProductCode",
+            shape: &s_ProductCodeStringList,
+            required: false,
+        },
+        Member {
+            name: "UserGroups",
+            wire: "UserGroup",
+            shape: &s_UserGroupStringList,
+            required: false,
+        },
+        Member {
+            name: "UserIds",
+            wire: "UserId",
+            shape: &s_UserIdStringList,
+            required: false,
+        },
+        Member {
+            name: "Value",
+            wire: "Value",
+            shape: &s_String,
+            required: false,
         },
     ]),
 };
@@ -6337,6 +7205,22 @@ pub static s_OperatorRequest: Shape = Shape {
         required: false,
     }]),
 };
+pub static s_OrganizationArnStringList: Shape = Shape {
+    name: "OrganizationArnStringList",
+    kind: Kind::List {
+        member: &s_String,
+        min: None,
+        max: None,
+    },
+};
+pub static s_OrganizationalUnitArnStringList: Shape = Shape {
+    name: "OrganizationalUnitArnStringList",
+    kind: Kind::List {
+        member: &s_String,
+        min: None,
+        max: None,
+    },
+};
 pub static s_OwnerStringList: Shape = Shape {
     name: "OwnerStringList",
     kind: Kind::List {
@@ -6515,6 +7399,14 @@ pub static s_PrivateIpAddressSpecificationList: Shape = Shape {
         max: None,
     },
 };
+pub static s_ProductCodeStringList: Shape = Shape {
+    name: "ProductCodeStringList",
+    kind: Kind::List {
+        member: &s_String,
+        min: None,
+        max: None,
+    },
+};
 pub static s_PublicIpAddress: Shape = Shape {
     name: "PublicIpAddress",
     kind: Kind::String {
@@ -6563,6 +7455,119 @@ pub static s_RegionNameStringList: Shape = Shape {
         min: None,
         max: None,
     },
+};
+pub static s_RegisterImageRequest: Shape = Shape {
+    name: "RegisterImageRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Architecture",
+            wire: "Architecture",
+            shape: &s_ArchitectureValues,
+            required: false,
+        },
+        Member {
+            name: "BillingProducts",
+            wire: "BillingProduct",
+            shape: &s_BillingProductList,
+            required: false,
+        },
+        Member {
+            name: "BlockDeviceMappings",
+            wire: "BlockDeviceMapping",
+            shape: &s_BlockDeviceMappingRequestList,
+            required: false,
+        },
+        Member {
+            name: "BootMode",
+            wire: "BootMode",
+            shape: &s_BootModeValues,
+            required: false,
+        },
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_ImageDescriptionRequest,
+            required: false,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "EnaSupport",
+            wire: "EnaSupport",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageLocation",
+            wire: "ImageLocation",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "ImdsSupport",
+            wire: "ImdsSupport",
+            shape: &s_ImdsSupportValues,
+            required: false,
+        },
+        Member {
+            name: "KernelId",
+            wire: "KernelId",
+            shape: &s_KernelId,
+            required: false,
+        },
+        Member {
+            name: "Name",
+            wire: "Name",
+            shape: &s_ImageNameRequest,
+            required: true,
+        },
+        Member {
+            name: "RamdiskId",
+            wire: "RamdiskId",
+            shape: &s_RamdiskId,
+            required: false,
+        },
+        Member {
+            name: "RootDeviceName",
+            wire: "RootDeviceName",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "SriovNetSupport",
+            wire: "SriovNetSupport",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "TagSpecifications",
+            wire: "TagSpecification",
+            shape: &s_TagSpecificationList,
+            required: false,
+        },
+        Member {
+            name: "TpmSupport",
+            wire: "TpmSupport",
+            shape: &s_TpmSupportValues,
+            required: false,
+        },
+        Member {
+            name: "UefiData",
+            wire: "UefiData",
+            shape: &s_ImageUefiDataRequest,
+            required: false,
+        },
+        Member {
+            name: "VirtualizationType",
+            wire: "VirtualizationType",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
 };
 pub static s_ReleaseAddressRequest: Shape = Shape {
     name: "ReleaseAddressRequest",
@@ -6736,6 +7741,37 @@ pub static s_RequestInstanceTypeList: Shape = Shape {
         min: Some(0),
         max: Some(100),
     },
+};
+pub static s_ResetImageAttributeName: Shape = Shape {
+    name: "ResetImageAttributeName",
+    kind: Kind::String {
+        values: &["launchPermission"],
+        min: None,
+        max: None,
+    },
+};
+pub static s_ResetImageAttributeRequest: Shape = Shape {
+    name: "ResetImageAttributeRequest",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Attribute",
+            wire: "Attribute",
+            shape: &s_ResetImageAttributeName,
+            required: true,
+        },
+        Member {
+            name: "DryRun",
+            wire: "DryRun",
+            shape: &s_Boolean,
+            required: false,
+        },
+        Member {
+            name: "ImageId",
+            wire: "ImageId",
+            shape: &s_ImageId,
+            required: true,
+        },
+    ]),
 };
 pub static s_ResetInstanceAttributeRequest: Shape = Shape {
     name: "ResetInstanceAttributeRequest",
@@ -7539,6 +8575,14 @@ pub static s_SecurityGroupStringList: Shape = Shape {
         max: None,
     },
 };
+pub static s_SensitiveUrl: Shape = Shape {
+    name: "SensitiveUrl",
+    kind: Kind::String {
+        values: &[],
+        min: None,
+        max: None,
+    },
+};
 pub static s_ShutdownBehavior: Shape = Shape {
     name: "ShutdownBehavior",
     kind: Kind::String {
@@ -7561,6 +8605,35 @@ pub static s_SnapshotCompletionDurationMinutesRequest: Shape = Shape {
         min: Some(1),
         max: Some(2880),
     },
+};
+pub static s_SnapshotDiskContainer: Shape = Shape {
+    name: "SnapshotDiskContainer",
+    kind: Kind::Structure(&[
+        Member {
+            name: "Description",
+            wire: "Description",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Format",
+            wire: "Format",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "Url",
+            wire: "Url",
+            shape: &s_SensitiveUrl,
+            required: false,
+        },
+        Member {
+            name: "UserBucket",
+            wire: "UserBucket",
+            shape: &s_UserBucket,
+            required: false,
+        },
+    ]),
 };
 pub static s_SnapshotId: Shape = Shape {
     name: "SnapshotId",
@@ -7806,6 +8879,14 @@ pub static s_TerminateInstancesRequest: Shape = Shape {
         },
     ]),
 };
+pub static s_TpmSupportValues: Shape = Shape {
+    name: "TpmSupportValues",
+    kind: Kind::String {
+        values: &["v2.0"],
+        min: None,
+        max: None,
+    },
+};
 pub static s_TransitGatewayId: Shape = Shape {
     name: "TransitGatewayId",
     kind: Kind::String {
@@ -7818,6 +8899,31 @@ pub static s_UnlimitedSupportedInstanceFamily: Shape = Shape {
     name: "UnlimitedSupportedInstanceFamily",
     kind: Kind::String {
         values: &["t2", "t3", "t3a", "t4g", "t8i", "t9g"],
+        min: None,
+        max: None,
+    },
+};
+pub static s_UserBucket: Shape = Shape {
+    name: "UserBucket",
+    kind: Kind::Structure(&[
+        Member {
+            name: "S3Bucket",
+            wire: "S3Bucket",
+            shape: &s_String,
+            required: false,
+        },
+        Member {
+            name: "S3Key",
+            wire: "S3Key",
+            shape: &s_String,
+            required: false,
+        },
+    ]),
+};
+pub static s_UserGroupStringList: Shape = Shape {
+    name: "UserGroupStringList",
+    kind: Kind::List {
+        member: &s_String,
         min: None,
         max: None,
     },

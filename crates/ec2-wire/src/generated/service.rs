@@ -57,6 +57,12 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: AuthorizeSecurityGroupIngressRequest,
     ) -> Result<AuthorizeSecurityGroupIngressResult>;
+    fn cancel_import_task(
+        &self,
+        cx: &Self::Context,
+        req: CancelImportTaskRequest,
+    ) -> Result<CancelImportTaskResult>;
+    fn copy_image(&self, cx: &Self::Context, req: CopyImageRequest) -> Result<CopyImageResult>;
     fn copy_snapshot(
         &self,
         cx: &Self::Context,
@@ -67,6 +73,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: CreateDefaultVpcRequest,
     ) -> Result<CreateDefaultVpcResult>;
+    fn create_image(
+        &self,
+        cx: &Self::Context,
+        req: CreateImageRequest,
+    ) -> Result<CreateImageResult>;
     fn create_internet_gateway(
         &self,
         cx: &Self::Context,
@@ -134,6 +145,11 @@ pub trait Ec2Service {
     fn delete_tags(&self, cx: &Self::Context, req: DeleteTagsRequest) -> Result<()>;
     fn delete_volume(&self, cx: &Self::Context, req: DeleteVolumeRequest) -> Result<()>;
     fn delete_vpc(&self, cx: &Self::Context, req: DeleteVpcRequest) -> Result<()>;
+    fn deregister_image(
+        &self,
+        cx: &Self::Context,
+        req: DeregisterImageRequest,
+    ) -> Result<DeregisterImageResult>;
     fn describe_account_attributes(
         &self,
         cx: &Self::Context,
@@ -154,11 +170,26 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DescribeDhcpOptionsRequest,
     ) -> Result<DescribeDhcpOptionsResult>;
+    fn describe_image_attribute(
+        &self,
+        cx: &Self::Context,
+        req: DescribeImageAttributeRequest,
+    ) -> Result<ImageAttribute>;
     fn describe_images(
         &self,
         cx: &Self::Context,
         req: DescribeImagesRequest,
     ) -> Result<DescribeImagesResult>;
+    fn describe_import_image_tasks(
+        &self,
+        cx: &Self::Context,
+        req: DescribeImportImageTasksRequest,
+    ) -> Result<DescribeImportImageTasksResult>;
+    fn describe_import_snapshot_tasks(
+        &self,
+        cx: &Self::Context,
+        req: DescribeImportSnapshotTasksRequest,
+    ) -> Result<DescribeImportSnapshotTasksResult>;
     fn describe_instance_attribute(
         &self,
         cx: &Self::Context,
@@ -299,6 +330,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: DisableEbsEncryptionByDefaultRequest,
     ) -> Result<DisableEbsEncryptionByDefaultResult>;
+    fn disable_image_deprecation(
+        &self,
+        cx: &Self::Context,
+        req: DisableImageDeprecationRequest,
+    ) -> Result<DisableImageDeprecationResult>;
     fn disassociate_address(
         &self,
         cx: &Self::Context,
@@ -314,6 +350,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: EnableEbsEncryptionByDefaultRequest,
     ) -> Result<EnableEbsEncryptionByDefaultResult>;
+    fn enable_image_deprecation(
+        &self,
+        cx: &Self::Context,
+        req: EnableImageDeprecationRequest,
+    ) -> Result<EnableImageDeprecationResult>;
     fn get_console_output(
         &self,
         cx: &Self::Context,
@@ -339,16 +380,31 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: GetPasswordDataRequest,
     ) -> Result<GetPasswordDataResult>;
+    fn import_image(
+        &self,
+        cx: &Self::Context,
+        req: ImportImageRequest,
+    ) -> Result<ImportImageResult>;
     fn import_key_pair(
         &self,
         cx: &Self::Context,
         req: ImportKeyPairRequest,
     ) -> Result<ImportKeyPairResult>;
+    fn import_snapshot(
+        &self,
+        cx: &Self::Context,
+        req: ImportSnapshotRequest,
+    ) -> Result<ImportSnapshotResult>;
     fn modify_default_credit_specification(
         &self,
         cx: &Self::Context,
         req: ModifyDefaultCreditSpecificationRequest,
     ) -> Result<ModifyDefaultCreditSpecificationResult>;
+    fn modify_image_attribute(
+        &self,
+        cx: &Self::Context,
+        req: ModifyImageAttributeRequest,
+    ) -> Result<()>;
     fn modify_instance_attribute(
         &self,
         cx: &Self::Context,
@@ -395,6 +451,11 @@ pub trait Ec2Service {
         req: ModifyVpcAttributeRequest,
     ) -> Result<()>;
     fn reboot_instances(&self, cx: &Self::Context, req: RebootInstancesRequest) -> Result<()>;
+    fn register_image(
+        &self,
+        cx: &Self::Context,
+        req: RegisterImageRequest,
+    ) -> Result<RegisterImageResult>;
     fn release_address(&self, cx: &Self::Context, req: ReleaseAddressRequest) -> Result<()>;
     fn replace_route(&self, cx: &Self::Context, req: ReplaceRouteRequest) -> Result<()>;
     fn replace_route_table_association(
@@ -402,6 +463,11 @@ pub trait Ec2Service {
         cx: &Self::Context,
         req: ReplaceRouteTableAssociationRequest,
     ) -> Result<ReplaceRouteTableAssociationResult>;
+    fn reset_image_attribute(
+        &self,
+        cx: &Self::Context,
+        req: ResetImageAttributeRequest,
+    ) -> Result<()>;
     fn reset_instance_attribute(
         &self,
         cx: &Self::Context,
@@ -481,12 +547,21 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.authorize_security_group_ingress(cx, req))
                 .map(|out| respond(Operation::AuthorizeSecurityGroupIngress, request_id, &out))
         }
+        Operation::CancelImportTask => CancelImportTaskRequest::decode(params)
+            .and_then(|req| s.cancel_import_task(cx, req))
+            .map(|out| respond(Operation::CancelImportTask, request_id, &out)),
+        Operation::CopyImage => CopyImageRequest::decode(params)
+            .and_then(|req| s.copy_image(cx, req))
+            .map(|out| respond(Operation::CopyImage, request_id, &out)),
         Operation::CopySnapshot => CopySnapshotRequest::decode(params)
             .and_then(|req| s.copy_snapshot(cx, req))
             .map(|out| respond(Operation::CopySnapshot, request_id, &out)),
         Operation::CreateDefaultVpc => CreateDefaultVpcRequest::decode(params)
             .and_then(|req| s.create_default_vpc(cx, req))
             .map(|out| respond(Operation::CreateDefaultVpc, request_id, &out)),
+        Operation::CreateImage => CreateImageRequest::decode(params)
+            .and_then(|req| s.create_image(cx, req))
+            .map(|out| respond(Operation::CreateImage, request_id, &out)),
         Operation::CreateInternetGateway => CreateInternetGatewayRequest::decode(params)
             .and_then(|req| s.create_internet_gateway(cx, req))
             .map(|out| respond(Operation::CreateInternetGateway, request_id, &out)),
@@ -586,6 +661,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 let () = out;
                 respond_return(Operation::DeleteVpc, request_id)
             }),
+        Operation::DeregisterImage => DeregisterImageRequest::decode(params)
+            .and_then(|req| s.deregister_image(cx, req))
+            .map(|out| respond(Operation::DeregisterImage, request_id, &out)),
         Operation::DescribeAccountAttributes => DescribeAccountAttributesRequest::decode(params)
             .and_then(|req| s.describe_account_attributes(cx, req))
             .map(|out| respond(Operation::DescribeAccountAttributes, request_id, &out)),
@@ -598,9 +676,20 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::DescribeDhcpOptions => DescribeDhcpOptionsRequest::decode(params)
             .and_then(|req| s.describe_dhcp_options(cx, req))
             .map(|out| respond(Operation::DescribeDhcpOptions, request_id, &out)),
+        Operation::DescribeImageAttribute => DescribeImageAttributeRequest::decode(params)
+            .and_then(|req| s.describe_image_attribute(cx, req))
+            .map(|out| respond(Operation::DescribeImageAttribute, request_id, &out)),
         Operation::DescribeImages => DescribeImagesRequest::decode(params)
             .and_then(|req| s.describe_images(cx, req))
             .map(|out| respond(Operation::DescribeImages, request_id, &out)),
+        Operation::DescribeImportImageTasks => DescribeImportImageTasksRequest::decode(params)
+            .and_then(|req| s.describe_import_image_tasks(cx, req))
+            .map(|out| respond(Operation::DescribeImportImageTasks, request_id, &out)),
+        Operation::DescribeImportSnapshotTasks => {
+            DescribeImportSnapshotTasksRequest::decode(params)
+                .and_then(|req| s.describe_import_snapshot_tasks(cx, req))
+                .map(|out| respond(Operation::DescribeImportSnapshotTasks, request_id, &out))
+        }
         Operation::DescribeInstanceAttribute => DescribeInstanceAttributeRequest::decode(params)
             .and_then(|req| s.describe_instance_attribute(cx, req))
             .map(|out| respond(Operation::DescribeInstanceAttribute, request_id, &out)),
@@ -705,6 +794,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.disable_ebs_encryption_by_default(cx, req))
                 .map(|out| respond(Operation::DisableEbsEncryptionByDefault, request_id, &out))
         }
+        Operation::DisableImageDeprecation => DisableImageDeprecationRequest::decode(params)
+            .and_then(|req| s.disable_image_deprecation(cx, req))
+            .map(|out| respond(Operation::DisableImageDeprecation, request_id, &out)),
         Operation::DisassociateAddress => DisassociateAddressRequest::decode(params)
             .and_then(|req| s.disassociate_address(cx, req))
             .map(|out| {
@@ -722,6 +814,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.enable_ebs_encryption_by_default(cx, req))
                 .map(|out| respond(Operation::EnableEbsEncryptionByDefault, request_id, &out))
         }
+        Operation::EnableImageDeprecation => EnableImageDeprecationRequest::decode(params)
+            .and_then(|req| s.enable_image_deprecation(cx, req))
+            .map(|out| respond(Operation::EnableImageDeprecation, request_id, &out)),
         Operation::GetConsoleOutput => GetConsoleOutputRequest::decode(params)
             .and_then(|req| s.get_console_output(cx, req))
             .map(|out| respond(Operation::GetConsoleOutput, request_id, &out)),
@@ -739,9 +834,15 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
         Operation::GetPasswordData => GetPasswordDataRequest::decode(params)
             .and_then(|req| s.get_password_data(cx, req))
             .map(|out| respond(Operation::GetPasswordData, request_id, &out)),
+        Operation::ImportImage => ImportImageRequest::decode(params)
+            .and_then(|req| s.import_image(cx, req))
+            .map(|out| respond(Operation::ImportImage, request_id, &out)),
         Operation::ImportKeyPair => ImportKeyPairRequest::decode(params)
             .and_then(|req| s.import_key_pair(cx, req))
             .map(|out| respond(Operation::ImportKeyPair, request_id, &out)),
+        Operation::ImportSnapshot => ImportSnapshotRequest::decode(params)
+            .and_then(|req| s.import_snapshot(cx, req))
+            .map(|out| respond(Operation::ImportSnapshot, request_id, &out)),
         Operation::ModifyDefaultCreditSpecification => {
             ModifyDefaultCreditSpecificationRequest::decode(params)
                 .and_then(|req| s.modify_default_credit_specification(cx, req))
@@ -753,6 +854,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                     )
                 })
         }
+        Operation::ModifyImageAttribute => ModifyImageAttributeRequest::decode(params)
+            .and_then(|req| s.modify_image_attribute(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::ModifyImageAttribute, request_id)
+            }),
         Operation::ModifyInstanceAttribute => ModifyInstanceAttributeRequest::decode(params)
             .and_then(|req| s.modify_instance_attribute(cx, req))
             .map(|out| {
@@ -811,6 +918,9 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 let () = out;
                 respond_return(Operation::RebootInstances, request_id)
             }),
+        Operation::RegisterImage => RegisterImageRequest::decode(params)
+            .and_then(|req| s.register_image(cx, req))
+            .map(|out| respond(Operation::RegisterImage, request_id, &out)),
         Operation::ReleaseAddress => ReleaseAddressRequest::decode(params)
             .and_then(|req| s.release_address(cx, req))
             .map(|out| {
@@ -828,6 +938,12 @@ pub fn dispatch<S: Ec2Service + ?Sized>(
                 .and_then(|req| s.replace_route_table_association(cx, req))
                 .map(|out| respond(Operation::ReplaceRouteTableAssociation, request_id, &out))
         }
+        Operation::ResetImageAttribute => ResetImageAttributeRequest::decode(params)
+            .and_then(|req| s.reset_image_attribute(cx, req))
+            .map(|out| {
+                let () = out;
+                respond_return(Operation::ResetImageAttribute, request_id)
+            }),
         Operation::ResetInstanceAttribute => ResetInstanceAttributeRequest::decode(params)
             .and_then(|req| s.reset_instance_attribute(cx, req))
             .map(|out| {

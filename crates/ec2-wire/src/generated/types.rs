@@ -1207,6 +1207,51 @@ impl Encode for BlockPublicAccessStates {
     }
 }
 
+/// The model's `BootModeOverrideValues` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BootModeOverrideValues {
+    /// `uefi`
+    Uefi,
+}
+
+impl BootModeOverrideValues {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["uefi"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootModeOverrideValues::Uefi => "uefi",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "uefi" => BootModeOverrideValues::Uefi,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for BootModeOverrideValues {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for BootModeOverrideValues {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for BootModeOverrideValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `BootModeType` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BootModeType {
@@ -1306,6 +1351,40 @@ impl Encode for BootModeValues {
 impl std::fmt::Display for BootModeValues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The model's `CancelImportTaskRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CancelImportTaskRequest {
+    pub cancel_reason: Option<String>,
+    pub dry_run: Option<bool>,
+    pub import_task_id: Option<String>,
+}
+
+impl Decode for CancelImportTaskRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CancelImportTaskRequest {
+            cancel_reason: n.opt("CancelReason")?,
+            dry_run: n.opt("DryRun")?,
+            import_task_id: n.opt("ImportTaskId")?,
+        })
+    }
+}
+
+/// The model's `CancelImportTaskResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CancelImportTaskResult {
+    pub import_task_id: Option<String>,
+    pub previous_state: Option<String>,
+    pub state: Option<String>,
+}
+
+impl Encode for CancelImportTaskResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<importTaskId>", "</importTaskId>", &self.import_task_id);
+        w.member("<previousState>", "</previousState>", &self.previous_state);
+        w.member("<state>", "</state>", &self.state);
     }
 }
 
@@ -1439,6 +1518,26 @@ impl Encode for CapacityReservationTargetResponse {
     }
 }
 
+/// The model's `ClientData`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientData {
+    pub comment: Option<String>,
+    pub upload_end: Option<DateTime>,
+    pub upload_size: Option<f64>,
+    pub upload_start: Option<DateTime>,
+}
+
+impl Decode for ClientData {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ClientData {
+            comment: n.opt("Comment")?,
+            upload_end: n.opt("UploadEnd")?,
+            upload_size: n.opt("UploadSize")?,
+            upload_start: n.opt("UploadStart")?,
+        })
+    }
+}
+
 /// The model's `ConnectionTrackingConfiguration`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConnectionTrackingConfiguration {
@@ -1502,6 +1601,59 @@ impl Encode for ConnectionTrackingSpecificationResponse {
             &self.udp_stream_timeout,
         );
         w.member("<udpTimeout>", "</udpTimeout>", &self.udp_timeout);
+    }
+}
+
+/// The model's `CopyImageRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopyImageRequest {
+    pub client_token: Option<String>,
+    pub copy_image_tags: Option<bool>,
+    pub description: Option<String>,
+    pub destination_availability_zone: Option<String>,
+    pub destination_availability_zone_id: Option<String>,
+    pub destination_outpost_arn: Option<String>,
+    pub dry_run: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub name: String,
+    pub snapshot_copy_completion_duration_minutes: Option<i64>,
+    pub source_image_id: String,
+    pub source_region: String,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+impl Decode for CopyImageRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CopyImageRequest {
+            client_token: n.opt("ClientToken")?,
+            copy_image_tags: n.opt("CopyImageTags")?,
+            description: n.opt("Description")?,
+            destination_availability_zone: n.opt("DestinationAvailabilityZone")?,
+            destination_availability_zone_id: n.opt("DestinationAvailabilityZoneId")?,
+            destination_outpost_arn: n.opt("DestinationOutpostArn")?,
+            dry_run: n.opt("DryRun")?,
+            encrypted: n.opt("Encrypted")?,
+            kms_key_id: n.opt("KmsKeyId")?,
+            name: n.req("Name")?,
+            snapshot_copy_completion_duration_minutes: n
+                .opt("SnapshotCopyCompletionDurationMinutes")?,
+            source_image_id: n.req("SourceImageId")?,
+            source_region: n.req("SourceRegion")?,
+            tag_specifications: n.list("TagSpecification")?,
+        })
+    }
+}
+
+/// The model's `CopyImageResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CopyImageResult {
+    pub image_id: Option<String>,
+}
+
+impl Encode for CopyImageResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<imageId>", "</imageId>", &self.image_id);
     }
 }
 
@@ -1669,6 +1821,48 @@ pub struct CreateDefaultVpcResult {
 impl Encode for CreateDefaultVpcResult {
     fn encode(&self, w: &mut XmlWriter) {
         w.member("<vpc>", "</vpc>", &self.vpc);
+    }
+}
+
+/// The model's `CreateImageRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateImageRequest {
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
+    pub boot_mode_override: Option<BootModeOverrideValues>,
+    pub description: Option<String>,
+    pub dry_run: Option<bool>,
+    pub instance_id: String,
+    pub name: String,
+    pub no_reboot: Option<bool>,
+    pub snapshot_location: Option<SnapshotLocationEnum>,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+impl Decode for CreateImageRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(CreateImageRequest {
+            block_device_mappings: n.list("BlockDeviceMapping")?,
+            boot_mode_override: n.opt("BootModeOverride")?,
+            description: n.opt("Description")?,
+            dry_run: n.opt("DryRun")?,
+            instance_id: n.req("InstanceId")?,
+            name: n.req("Name")?,
+            no_reboot: n.opt("NoReboot")?,
+            snapshot_location: n.opt("SnapshotLocation")?,
+            tag_specifications: n.list("TagSpecification")?,
+        })
+    }
+}
+
+/// The model's `CreateImageResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CreateImageResult {
+    pub image_id: Option<String>,
+}
+
+impl Encode for CreateImageResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<imageId>", "</imageId>", &self.image_id);
     }
 }
 
@@ -2387,6 +2581,20 @@ impl Decode for DeleteSnapshotRequest {
     }
 }
 
+/// The model's `DeleteSnapshotReturnCode`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeleteSnapshotReturnCode {
+    pub return_code: Option<SnapshotReturnCodes>,
+    pub snapshot_id: Option<String>,
+}
+
+impl Encode for DeleteSnapshotReturnCode {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<returnCode>", "</returnCode>", &self.return_code);
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+    }
+}
+
 /// The model's `DeleteSubnetRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeleteSubnetRequest {
@@ -2450,6 +2658,42 @@ impl Decode for DeleteVpcRequest {
             dry_run: n.opt("DryRun")?,
             vpc_id: n.req("VpcId")?,
         })
+    }
+}
+
+/// The model's `DeregisterImageRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeregisterImageRequest {
+    pub delete_associated_snapshots: Option<bool>,
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+}
+
+impl Decode for DeregisterImageRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DeregisterImageRequest {
+            delete_associated_snapshots: n.opt("DeleteAssociatedSnapshots")?,
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+        })
+    }
+}
+
+/// The model's `DeregisterImageResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeregisterImageResult {
+    pub delete_snapshot_results: Option<Vec<DeleteSnapshotReturnCode>>,
+    pub r#return: Option<bool>,
+}
+
+impl Encode for DeregisterImageResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<deleteSnapshotResultSet>", "</deleteSnapshotResultSet>"),
+            ("<item>", "</item>"),
+            &self.delete_snapshot_results,
+        );
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -2599,6 +2843,24 @@ impl Encode for DescribeDhcpOptionsResult {
     }
 }
 
+/// The model's `DescribeImageAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeImageAttributeRequest {
+    pub attribute: ImageAttributeName,
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+}
+
+impl Decode for DescribeImageAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeImageAttributeRequest {
+            attribute: n.req("Attribute")?,
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+        })
+    }
+}
+
 /// The model's `DescribeImagesRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DescribeImagesRequest {
@@ -2642,6 +2904,86 @@ impl Encode for DescribeImagesResult {
             ("<imagesSet>", "</imagesSet>"),
             ("<item>", "</item>"),
             &self.images,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+    }
+}
+
+/// The model's `DescribeImportImageTasksRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeImportImageTasksRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Vec<Filter>,
+    pub import_task_ids: Vec<String>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+}
+
+impl Decode for DescribeImportImageTasksRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeImportImageTasksRequest {
+            dry_run: n.opt("DryRun")?,
+            filters: n.list("Filters")?,
+            import_task_ids: n.list("ImportTaskId")?,
+            max_results: n.opt("MaxResults")?,
+            next_token: n.opt("NextToken")?,
+        })
+    }
+}
+
+/// The model's `DescribeImportImageTasksResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeImportImageTasksResult {
+    pub import_image_tasks: Option<Vec<ImportImageTask>>,
+    pub next_token: Option<String>,
+}
+
+impl Encode for DescribeImportImageTasksResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<importImageTaskSet>", "</importImageTaskSet>"),
+            ("<item>", "</item>"),
+            &self.import_image_tasks,
+        );
+        w.member("<nextToken>", "</nextToken>", &self.next_token);
+    }
+}
+
+/// The model's `DescribeImportSnapshotTasksRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribeImportSnapshotTasksRequest {
+    pub dry_run: Option<bool>,
+    pub filters: Vec<Filter>,
+    pub import_task_ids: Vec<String>,
+    pub max_results: Option<i32>,
+    pub next_token: Option<String>,
+}
+
+impl Decode for DescribeImportSnapshotTasksRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DescribeImportSnapshotTasksRequest {
+            dry_run: n.opt("DryRun")?,
+            filters: n.list("Filters")?,
+            import_task_ids: n.list("ImportTaskId")?,
+            max_results: n.opt("MaxResults")?,
+            next_token: n.opt("NextToken")?,
+        })
+    }
+}
+
+/// The model's `DescribeImportSnapshotTasksResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DescribeImportSnapshotTasksResult {
+    pub import_snapshot_tasks: Option<Vec<ImportSnapshotTask>>,
+    pub next_token: Option<String>,
+}
+
+impl Encode for DescribeImportSnapshotTasksResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<importSnapshotTaskSet>", "</importSnapshotTaskSet>"),
+            ("<item>", "</item>"),
+            &self.import_snapshot_tasks,
         );
         w.member("<nextToken>", "</nextToken>", &self.next_token);
     }
@@ -3779,6 +4121,34 @@ impl Encode for DisableEbsEncryptionByDefaultResult {
     }
 }
 
+/// The model's `DisableImageDeprecationRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DisableImageDeprecationRequest {
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+}
+
+impl Decode for DisableImageDeprecationRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(DisableImageDeprecationRequest {
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+        })
+    }
+}
+
+/// The model's `DisableImageDeprecationResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DisableImageDeprecationResult {
+    pub r#return: Option<bool>,
+}
+
+impl Encode for DisableImageDeprecationResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<return>", "</return>", &self.r#return);
+    }
+}
+
 /// The model's `DisassociateAddressRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DisassociateAddressRequest {
@@ -4620,6 +4990,36 @@ impl Encode for EnableEbsEncryptionByDefaultResult {
             "</ebsEncryptionByDefault>",
             &self.ebs_encryption_by_default,
         );
+    }
+}
+
+/// The model's `EnableImageDeprecationRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnableImageDeprecationRequest {
+    pub deprecate_at: DateTime,
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+}
+
+impl Decode for EnableImageDeprecationRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(EnableImageDeprecationRequest {
+            deprecate_at: n.req("DeprecateAt")?,
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+        })
+    }
+}
+
+/// The model's `EnableImageDeprecationResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnableImageDeprecationResult {
+    pub r#return: Option<bool>,
+}
+
+impl Encode for EnableImageDeprecationResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<return>", "</return>", &self.r#return);
     }
 }
 
@@ -5621,6 +6021,199 @@ impl Encode for Image {
     }
 }
 
+/// The model's `ImageAttribute`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageAttribute {
+    pub block_device_mappings: Option<Vec<BlockDeviceMapping>>,
+    pub boot_mode: Option<AttributeValue>,
+    pub deregistration_protection: Option<AttributeValue>,
+    pub description: Option<AttributeValue>,
+    pub image_id: Option<String>,
+    pub imds_support: Option<AttributeValue>,
+    pub kernel_id: Option<AttributeValue>,
+    pub last_launched_time: Option<AttributeValue>,
+    pub launch_permissions: Option<Vec<LaunchPermission>>,
+    pub product_codes: Option<Vec<ProductCode>>,
+    pub ramdisk_id: Option<AttributeValue>,
+    pub sriov_net_support: Option<AttributeValue>,
+    pub tpm_support: Option<AttributeValue>,
+    pub uefi_data: Option<AttributeValue>,
+}
+
+impl Encode for ImageAttribute {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member_list(
+            ("<blockDeviceMapping>", "</blockDeviceMapping>"),
+            ("<item>", "</item>"),
+            &self.block_device_mappings,
+        );
+        w.member("<bootMode>", "</bootMode>", &self.boot_mode);
+        w.member(
+            "<deregistrationProtection>",
+            "</deregistrationProtection>",
+            &self.deregistration_protection,
+        );
+        w.member("<description>", "</description>", &self.description);
+        w.member("<imageId>", "</imageId>", &self.image_id);
+        w.member("<imdsSupport>", "</imdsSupport>", &self.imds_support);
+        w.member("<kernel>", "</kernel>", &self.kernel_id);
+        w.member(
+            "<lastLaunchedTime>",
+            "</lastLaunchedTime>",
+            &self.last_launched_time,
+        );
+        w.member_list(
+            ("<launchPermission>", "</launchPermission>"),
+            ("<item>", "</item>"),
+            &self.launch_permissions,
+        );
+        w.member_list(
+            ("<productCodes>", "</productCodes>"),
+            ("<item>", "</item>"),
+            &self.product_codes,
+        );
+        w.member("<ramdisk>", "</ramdisk>", &self.ramdisk_id);
+        w.member(
+            "<sriovNetSupport>",
+            "</sriovNetSupport>",
+            &self.sriov_net_support,
+        );
+        w.member("<tpmSupport>", "</tpmSupport>", &self.tpm_support);
+        w.member("<uefiData>", "</uefiData>", &self.uefi_data);
+    }
+}
+
+/// The model's `ImageAttributeName` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImageAttributeName {
+    /// `description`
+    Description,
+    /// `kernel`
+    Kernel,
+    /// `ramdisk`
+    Ramdisk,
+    /// `launchPermission`
+    LaunchPermission,
+    /// `productCodes`
+    ProductCodes,
+    /// `blockDeviceMapping`
+    BlockDeviceMapping,
+    /// `sriovNetSupport`
+    SriovNetSupport,
+    /// `bootMode`
+    BootMode,
+    /// `tpmSupport`
+    TpmSupport,
+    /// `uefiData`
+    UefiData,
+    /// `lastLaunchedTime`
+    LastLaunchedTime,
+    /// `imdsSupport`
+    ImdsSupport,
+    /// `deregistrationProtection`
+    DeregistrationProtection,
+}
+
+impl ImageAttributeName {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &[
+        "description",
+        "kernel",
+        "ramdisk",
+        "launchPermission",
+        "productCodes",
+        "blockDeviceMapping",
+        "sriovNetSupport",
+        "bootMode",
+        "tpmSupport",
+        "uefiData",
+        "lastLaunchedTime",
+        "imdsSupport",
+        "deregistrationProtection",
+    ];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageAttributeName::Description => "description",
+            ImageAttributeName::Kernel => "kernel",
+            ImageAttributeName::Ramdisk => "ramdisk",
+            ImageAttributeName::LaunchPermission => "launchPermission",
+            ImageAttributeName::ProductCodes => "productCodes",
+            ImageAttributeName::BlockDeviceMapping => "blockDeviceMapping",
+            ImageAttributeName::SriovNetSupport => "sriovNetSupport",
+            ImageAttributeName::BootMode => "bootMode",
+            ImageAttributeName::TpmSupport => "tpmSupport",
+            ImageAttributeName::UefiData => "uefiData",
+            ImageAttributeName::LastLaunchedTime => "lastLaunchedTime",
+            ImageAttributeName::ImdsSupport => "imdsSupport",
+            ImageAttributeName::DeregistrationProtection => "deregistrationProtection",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "description" => ImageAttributeName::Description,
+            "kernel" => ImageAttributeName::Kernel,
+            "ramdisk" => ImageAttributeName::Ramdisk,
+            "launchPermission" => ImageAttributeName::LaunchPermission,
+            "productCodes" => ImageAttributeName::ProductCodes,
+            "blockDeviceMapping" => ImageAttributeName::BlockDeviceMapping,
+            "sriovNetSupport" => ImageAttributeName::SriovNetSupport,
+            "bootMode" => ImageAttributeName::BootMode,
+            "tpmSupport" => ImageAttributeName::TpmSupport,
+            "uefiData" => ImageAttributeName::UefiData,
+            "lastLaunchedTime" => ImageAttributeName::LastLaunchedTime,
+            "imdsSupport" => ImageAttributeName::ImdsSupport,
+            "deregistrationProtection" => ImageAttributeName::DeregistrationProtection,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for ImageAttributeName {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for ImageAttributeName {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for ImageAttributeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `ImageDiskContainer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageDiskContainer {
+    pub description: Option<String>,
+    pub device_name: Option<String>,
+    pub format: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub url: Option<String>,
+    pub user_bucket: Option<UserBucket>,
+}
+
+impl Decode for ImageDiskContainer {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ImageDiskContainer {
+            description: n.opt("Description")?,
+            device_name: n.opt("DeviceName")?,
+            format: n.opt("Format")?,
+            snapshot_id: n.opt("SnapshotId")?,
+            url: n.opt("Url")?,
+            user_bucket: n.opt("UserBucket")?,
+        })
+    }
+}
+
 /// The model's `ImageState` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ImageState {
@@ -5833,6 +6426,190 @@ impl std::fmt::Display for ImdsSupportValues {
     }
 }
 
+/// The model's `ImportImageLicenseConfigurationRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportImageLicenseConfigurationRequest {
+    pub license_configuration_arn: Option<String>,
+}
+
+impl Decode for ImportImageLicenseConfigurationRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ImportImageLicenseConfigurationRequest {
+            license_configuration_arn: n.opt("LicenseConfigurationArn")?,
+        })
+    }
+}
+
+/// The model's `ImportImageLicenseConfigurationResponse`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportImageLicenseConfigurationResponse {
+    pub license_configuration_arn: Option<String>,
+}
+
+impl Encode for ImportImageLicenseConfigurationResponse {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member(
+            "<licenseConfigurationArn>",
+            "</licenseConfigurationArn>",
+            &self.license_configuration_arn,
+        );
+    }
+}
+
+/// The model's `ImportImageRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportImageRequest {
+    pub architecture: Option<String>,
+    pub boot_mode: Option<BootModeValues>,
+    pub client_data: Option<ClientData>,
+    pub client_token: Option<String>,
+    pub description: Option<String>,
+    pub disk_containers: Vec<ImageDiskContainer>,
+    pub dry_run: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub hypervisor: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub license_specifications: Vec<ImportImageLicenseConfigurationRequest>,
+    pub license_type: Option<String>,
+    pub platform: Option<String>,
+    pub role_name: Option<String>,
+    pub tag_specifications: Vec<TagSpecification>,
+    pub usage_operation: Option<String>,
+}
+
+impl Decode for ImportImageRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ImportImageRequest {
+            architecture: n.opt("Architecture")?,
+            boot_mode: n.opt("BootMode")?,
+            client_data: n.opt("ClientData")?,
+            client_token: n.opt("ClientToken")?,
+            description: n.opt("Description")?,
+            disk_containers: n.list("DiskContainer")?,
+            dry_run: n.opt("DryRun")?,
+            encrypted: n.opt("Encrypted")?,
+            hypervisor: n.opt("Hypervisor")?,
+            kms_key_id: n.opt("KmsKeyId")?,
+            license_specifications: n.list("LicenseSpecifications")?,
+            license_type: n.opt("LicenseType")?,
+            platform: n.opt("Platform")?,
+            role_name: n.opt("RoleName")?,
+            tag_specifications: n.list("TagSpecification")?,
+            usage_operation: n.opt("UsageOperation")?,
+        })
+    }
+}
+
+/// The model's `ImportImageResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportImageResult {
+    pub architecture: Option<String>,
+    pub description: Option<String>,
+    pub encrypted: Option<bool>,
+    pub hypervisor: Option<String>,
+    pub image_id: Option<String>,
+    pub import_task_id: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub license_specifications: Option<Vec<ImportImageLicenseConfigurationResponse>>,
+    pub license_type: Option<String>,
+    pub platform: Option<String>,
+    pub progress: Option<String>,
+    pub snapshot_details: Option<Vec<SnapshotDetail>>,
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub usage_operation: Option<String>,
+}
+
+impl Encode for ImportImageResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<architecture>", "</architecture>", &self.architecture);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member("<hypervisor>", "</hypervisor>", &self.hypervisor);
+        w.member("<imageId>", "</imageId>", &self.image_id);
+        w.member("<importTaskId>", "</importTaskId>", &self.import_task_id);
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+        w.member_list(
+            ("<licenseSpecifications>", "</licenseSpecifications>"),
+            ("<item>", "</item>"),
+            &self.license_specifications,
+        );
+        w.member("<licenseType>", "</licenseType>", &self.license_type);
+        w.member("<platform>", "</platform>", &self.platform);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member_list(
+            ("<snapshotDetailSet>", "</snapshotDetailSet>"),
+            ("<item>", "</item>"),
+            &self.snapshot_details,
+        );
+        w.member("<status>", "</status>", &self.status);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member(
+            "<usageOperation>",
+            "</usageOperation>",
+            &self.usage_operation,
+        );
+    }
+}
+
+/// The model's `ImportImageTask`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportImageTask {
+    pub architecture: Option<String>,
+    pub boot_mode: Option<BootModeValues>,
+    pub description: Option<String>,
+    pub encrypted: Option<bool>,
+    pub hypervisor: Option<String>,
+    pub image_id: Option<String>,
+    pub import_task_id: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub license_specifications: Option<Vec<ImportImageLicenseConfigurationResponse>>,
+    pub license_type: Option<String>,
+    pub platform: Option<String>,
+    pub progress: Option<String>,
+    pub snapshot_details: Option<Vec<SnapshotDetail>>,
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub usage_operation: Option<String>,
+}
+
+impl Encode for ImportImageTask {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<architecture>", "</architecture>", &self.architecture);
+        w.member("<bootMode>", "</bootMode>", &self.boot_mode);
+        w.member("<description>", "</description>", &self.description);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member("<hypervisor>", "</hypervisor>", &self.hypervisor);
+        w.member("<imageId>", "</imageId>", &self.image_id);
+        w.member("<importTaskId>", "</importTaskId>", &self.import_task_id);
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+        w.member_list(
+            ("<licenseSpecifications>", "</licenseSpecifications>"),
+            ("<item>", "</item>"),
+            &self.license_specifications,
+        );
+        w.member("<licenseType>", "</licenseType>", &self.license_type);
+        w.member("<platform>", "</platform>", &self.platform);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member_list(
+            ("<snapshotDetailSet>", "</snapshotDetailSet>"),
+            ("<item>", "</item>"),
+            &self.snapshot_details,
+        );
+        w.member("<status>", "</status>", &self.status);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+        w.member(
+            "<usageOperation>",
+            "</usageOperation>",
+            &self.usage_operation,
+        );
+    }
+}
+
 /// The model's `ImportKeyPairRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportKeyPairRequest {
@@ -5871,6 +6648,80 @@ impl Encode for ImportKeyPairResult {
         );
         w.member("<keyName>", "</keyName>", &self.key_name);
         w.member("<keyPairId>", "</keyPairId>", &self.key_pair_id);
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+    }
+}
+
+/// The model's `ImportSnapshotRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportSnapshotRequest {
+    pub client_data: Option<ClientData>,
+    pub client_token: Option<String>,
+    pub description: Option<String>,
+    pub disk_container: Option<SnapshotDiskContainer>,
+    pub dry_run: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub role_name: Option<String>,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+impl Decode for ImportSnapshotRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ImportSnapshotRequest {
+            client_data: n.opt("ClientData")?,
+            client_token: n.opt("ClientToken")?,
+            description: n.opt("Description")?,
+            disk_container: n.opt("DiskContainer")?,
+            dry_run: n.opt("DryRun")?,
+            encrypted: n.opt("Encrypted")?,
+            kms_key_id: n.opt("KmsKeyId")?,
+            role_name: n.opt("RoleName")?,
+            tag_specifications: n.list("TagSpecification")?,
+        })
+    }
+}
+
+/// The model's `ImportSnapshotResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportSnapshotResult {
+    pub description: Option<String>,
+    pub import_task_id: Option<String>,
+    pub snapshot_task_detail: Option<SnapshotTaskDetail>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl Encode for ImportSnapshotResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<description>", "</description>", &self.description);
+        w.member("<importTaskId>", "</importTaskId>", &self.import_task_id);
+        w.member(
+            "<snapshotTaskDetail>",
+            "</snapshotTaskDetail>",
+            &self.snapshot_task_detail,
+        );
+        w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
+    }
+}
+
+/// The model's `ImportSnapshotTask`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportSnapshotTask {
+    pub description: Option<String>,
+    pub import_task_id: Option<String>,
+    pub snapshot_task_detail: Option<SnapshotTaskDetail>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl Encode for ImportSnapshotTask {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<description>", "</description>", &self.description);
+        w.member("<importTaskId>", "</importTaskId>", &self.import_task_id);
+        w.member(
+            "<snapshotTaskDetail>",
+            "</snapshotTaskDetail>",
+            &self.snapshot_task_detail,
+        );
         w.member_list(("<tagSet>", "</tagSet>"), ("<item>", "</item>"), &self.tags);
     }
 }
@@ -8689,6 +9540,59 @@ impl std::fmt::Display for KeyType {
     }
 }
 
+/// The model's `LaunchPermission`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchPermission {
+    pub group: Option<PermissionGroup>,
+    pub organization_arn: Option<String>,
+    pub organizational_unit_arn: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl Decode for LaunchPermission {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(LaunchPermission {
+            group: n.opt("Group")?,
+            organization_arn: n.opt("OrganizationArn")?,
+            organizational_unit_arn: n.opt("OrganizationalUnitArn")?,
+            user_id: n.opt("UserId")?,
+        })
+    }
+}
+
+impl Encode for LaunchPermission {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<group>", "</group>", &self.group);
+        w.member(
+            "<organizationArn>",
+            "</organizationArn>",
+            &self.organization_arn,
+        );
+        w.member(
+            "<organizationalUnitArn>",
+            "</organizationalUnitArn>",
+            &self.organizational_unit_arn,
+        );
+        w.member("<userId>", "</userId>", &self.user_id);
+    }
+}
+
+/// The model's `LaunchPermissionModifications`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaunchPermissionModifications {
+    pub add: Vec<LaunchPermission>,
+    pub remove: Vec<LaunchPermission>,
+}
+
+impl Decode for LaunchPermissionModifications {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(LaunchPermissionModifications {
+            add: n.list("Add")?,
+            remove: n.list("Remove")?,
+        })
+    }
+}
+
 /// The model's `LaunchTemplateSpecification`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LaunchTemplateSpecification {
@@ -8956,6 +9860,44 @@ impl Encode for ModifyDefaultCreditSpecificationResult {
             "</instanceFamilyCreditSpecification>",
             &self.instance_family_credit_specification,
         );
+    }
+}
+
+/// The model's `ModifyImageAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModifyImageAttributeRequest {
+    pub attribute: Option<String>,
+    pub description: Option<AttributeValue>,
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+    pub imds_support: Option<AttributeValue>,
+    pub launch_permission: Option<LaunchPermissionModifications>,
+    pub operation_type: Option<OperationType>,
+    pub organization_arns: Vec<String>,
+    pub organizational_unit_arns: Vec<String>,
+    pub product_codes: Vec<String>,
+    pub user_groups: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub value: Option<String>,
+}
+
+impl Decode for ModifyImageAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ModifyImageAttributeRequest {
+            attribute: n.opt("Attribute")?,
+            description: n.opt("Description")?,
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+            imds_support: n.opt("ImdsSupport")?,
+            launch_permission: n.opt("LaunchPermission")?,
+            operation_type: n.opt("OperationType")?,
+            organization_arns: n.list("OrganizationArn")?,
+            organizational_unit_arns: n.list("OrganizationalUnitArn")?,
+            product_codes: n.list("ProductCode")?,
+            user_groups: n.list("UserGroup")?,
+            user_ids: n.list("UserId")?,
+            value: n.opt("Value")?,
+        })
     }
 }
 
@@ -11248,6 +12190,66 @@ impl Encode for RegionGeography {
     }
 }
 
+/// The model's `RegisterImageRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegisterImageRequest {
+    pub architecture: Option<ArchitectureValues>,
+    pub billing_products: Vec<String>,
+    pub block_device_mappings: Vec<BlockDeviceMapping>,
+    pub boot_mode: Option<BootModeValues>,
+    pub description: Option<String>,
+    pub dry_run: Option<bool>,
+    pub ena_support: Option<bool>,
+    pub image_location: Option<String>,
+    pub imds_support: Option<ImdsSupportValues>,
+    pub kernel_id: Option<String>,
+    pub name: String,
+    pub ramdisk_id: Option<String>,
+    pub root_device_name: Option<String>,
+    pub sriov_net_support: Option<String>,
+    pub tag_specifications: Vec<TagSpecification>,
+    pub tpm_support: Option<TpmSupportValues>,
+    pub uefi_data: Option<String>,
+    pub virtualization_type: Option<String>,
+}
+
+impl Decode for RegisterImageRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(RegisterImageRequest {
+            architecture: n.opt("Architecture")?,
+            billing_products: n.list("BillingProduct")?,
+            block_device_mappings: n.list("BlockDeviceMapping")?,
+            boot_mode: n.opt("BootMode")?,
+            description: n.opt("Description")?,
+            dry_run: n.opt("DryRun")?,
+            ena_support: n.opt("EnaSupport")?,
+            image_location: n.opt("ImageLocation")?,
+            imds_support: n.opt("ImdsSupport")?,
+            kernel_id: n.opt("KernelId")?,
+            name: n.req("Name")?,
+            ramdisk_id: n.opt("RamdiskId")?,
+            root_device_name: n.opt("RootDeviceName")?,
+            sriov_net_support: n.opt("SriovNetSupport")?,
+            tag_specifications: n.list("TagSpecification")?,
+            tpm_support: n.opt("TpmSupport")?,
+            uefi_data: n.opt("UefiData")?,
+            virtualization_type: n.opt("VirtualizationType")?,
+        })
+    }
+}
+
+/// The model's `RegisterImageResult`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegisterImageResult {
+    pub image_id: Option<String>,
+}
+
+impl Encode for RegisterImageResult {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<imageId>", "</imageId>", &self.image_id);
+    }
+}
+
 /// The model's `ReleaseAddressRequest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReleaseAddressRequest {
@@ -11381,6 +12383,69 @@ impl Encode for Reservation {
         w.member("<ownerId>", "</ownerId>", &self.owner_id);
         w.member("<requesterId>", "</requesterId>", &self.requester_id);
         w.member("<reservationId>", "</reservationId>", &self.reservation_id);
+    }
+}
+
+/// The model's `ResetImageAttributeName` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResetImageAttributeName {
+    /// `launchPermission`
+    LaunchPermission,
+}
+
+impl ResetImageAttributeName {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &["launchPermission"];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetImageAttributeName::LaunchPermission => "launchPermission",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "launchPermission" => ResetImageAttributeName::LaunchPermission,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for ResetImageAttributeName {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for ResetImageAttributeName {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for ResetImageAttributeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The model's `ResetImageAttributeRequest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResetImageAttributeRequest {
+    pub attribute: ResetImageAttributeName,
+    pub dry_run: Option<bool>,
+    pub image_id: String,
+}
+
+impl Decode for ResetImageAttributeRequest {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(ResetImageAttributeRequest {
+            attribute: n.req("Attribute")?,
+            dry_run: n.opt("DryRun")?,
+            image_id: n.req("ImageId")?,
+        })
     }
 }
 
@@ -13467,6 +14532,56 @@ impl std::fmt::Display for SnapshotAttributeName {
     }
 }
 
+/// The model's `SnapshotDetail`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SnapshotDetail {
+    pub description: Option<String>,
+    pub device_name: Option<String>,
+    pub disk_image_size: Option<f64>,
+    pub format: Option<String>,
+    pub progress: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub url: Option<String>,
+    pub user_bucket: Option<UserBucketDetails>,
+}
+
+impl Encode for SnapshotDetail {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<description>", "</description>", &self.description);
+        w.member("<deviceName>", "</deviceName>", &self.device_name);
+        w.member("<diskImageSize>", "</diskImageSize>", &self.disk_image_size);
+        w.member("<format>", "</format>", &self.format);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member("<status>", "</status>", &self.status);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
+        w.member("<url>", "</url>", &self.url);
+        w.member("<userBucket>", "</userBucket>", &self.user_bucket);
+    }
+}
+
+/// The model's `SnapshotDiskContainer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotDiskContainer {
+    pub description: Option<String>,
+    pub format: Option<String>,
+    pub url: Option<String>,
+    pub user_bucket: Option<UserBucket>,
+}
+
+impl Decode for SnapshotDiskContainer {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(SnapshotDiskContainer {
+            description: n.opt("Description")?,
+            format: n.opt("Format")?,
+            url: n.opt("Url")?,
+            user_bucket: n.opt("UserBucket")?,
+        })
+    }
+}
+
 /// The model's `SnapshotInfo`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SnapshotInfo {
@@ -13556,6 +14671,73 @@ impl std::fmt::Display for SnapshotLocationEnum {
     }
 }
 
+/// The model's `SnapshotReturnCodes` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotReturnCodes {
+    /// `success`
+    Success,
+    /// `skipped`
+    Skipped,
+    /// `missing-permissions`
+    MissingPermissions,
+    /// `internal-error`
+    InternalError,
+    /// `client-error`
+    ClientError,
+}
+
+impl SnapshotReturnCodes {
+    /// Every value, in the model's order (and any EC2 answers beyond it).
+    pub const VALUES: &'static [&'static str] = &[
+        "success",
+        "skipped",
+        "missing-permissions",
+        "internal-error",
+        "client-error",
+    ];
+
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotReturnCodes::Success => "success",
+            SnapshotReturnCodes::Skipped => "skipped",
+            SnapshotReturnCodes::MissingPermissions => "missing-permissions",
+            SnapshotReturnCodes::InternalError => "internal-error",
+            SnapshotReturnCodes::ClientError => "client-error",
+        }
+    }
+
+    /// The variant of a wire value.
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s {
+            "success" => SnapshotReturnCodes::Success,
+            "skipped" => SnapshotReturnCodes::Skipped,
+            "missing-permissions" => SnapshotReturnCodes::MissingPermissions,
+            "internal-error" => SnapshotReturnCodes::InternalError,
+            "client-error" => SnapshotReturnCodes::ClientError,
+            _ => return None,
+        })
+    }
+}
+
+impl Decode for SnapshotReturnCodes {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Self::from_wire(n.text()).ok_or_else(|| bad_enum(n, Self::VALUES))
+    }
+}
+
+impl Encode for SnapshotReturnCodes {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.raw(self.as_str());
+    }
+}
+
+impl std::fmt::Display for SnapshotReturnCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The model's `SnapshotState` enum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SnapshotState {
@@ -13615,6 +14797,38 @@ impl Encode for SnapshotState {
 impl std::fmt::Display for SnapshotState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The model's `SnapshotTaskDetail`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SnapshotTaskDetail {
+    pub description: Option<String>,
+    pub disk_image_size: Option<f64>,
+    pub encrypted: Option<bool>,
+    pub format: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub progress: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub url: Option<String>,
+    pub user_bucket: Option<UserBucketDetails>,
+}
+
+impl Encode for SnapshotTaskDetail {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<description>", "</description>", &self.description);
+        w.member("<diskImageSize>", "</diskImageSize>", &self.disk_image_size);
+        w.member("<encrypted>", "</encrypted>", &self.encrypted);
+        w.member("<format>", "</format>", &self.format);
+        w.member("<kmsKeyId>", "</kmsKeyId>", &self.kms_key_id);
+        w.member("<progress>", "</progress>", &self.progress);
+        w.member("<snapshotId>", "</snapshotId>", &self.snapshot_id);
+        w.member("<status>", "</status>", &self.status);
+        w.member("<statusMessage>", "</statusMessage>", &self.status_message);
+        w.member("<url>", "</url>", &self.url);
+        w.member("<userBucket>", "</userBucket>", &self.user_bucket);
     }
 }
 
@@ -14790,6 +16004,36 @@ impl Encode for UsageClassType {
 impl std::fmt::Display for UsageClassType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The model's `UserBucket`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserBucket {
+    pub s3_bucket: Option<String>,
+    pub s3_key: Option<String>,
+}
+
+impl Decode for UserBucket {
+    fn decode(n: &Node<'_>) -> Result<Self> {
+        Ok(UserBucket {
+            s3_bucket: n.opt("S3Bucket")?,
+            s3_key: n.opt("S3Key")?,
+        })
+    }
+}
+
+/// The model's `UserBucketDetails`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserBucketDetails {
+    pub s3_bucket: Option<String>,
+    pub s3_key: Option<String>,
+}
+
+impl Encode for UserBucketDetails {
+    fn encode(&self, w: &mut XmlWriter) {
+        w.member("<s3Bucket>", "</s3Bucket>", &self.s3_bucket);
+        w.member("<s3Key>", "</s3Key>", &self.s3_key);
     }
 }
 

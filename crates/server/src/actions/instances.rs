@@ -433,7 +433,7 @@ fn run_input(req: wire::RunInstancesRequest) -> Result<RunInstancesInput> {
 
 /// RunInstances' `BlockDeviceMapping.N` for the control plane. `NoDevice` is present
 /// when given at all (EC2 takes any value, the empty string included).
-fn launch_mappings(maps: &[wire::BlockDeviceMapping]) -> Result<Vec<LaunchMapping>> {
+pub(crate) fn launch_mappings(maps: &[wire::BlockDeviceMapping]) -> Result<Vec<LaunchMapping>> {
     maps.iter()
         .enumerate()
         .map(|(n, m)| {

@@ -1,15 +1,11 @@
-//! Catalog actions: instance types and offerings, images, regions, zones, account
+//! Catalog actions: instance types and offerings, regions, zones, account
 //! attributes. Typed requests in, the model's output types out.
 
-use super::{page, tag_set, Ctx};
-use strato_common::time_fmt::ec2_timestamp;
-use strato_common::{Error, ImageId, ResourceId, Result};
+use super::{page, Ctx};
+use strato_common::{Error, Result};
 use strato_control::catalog::{
     self, DescribeRegionsInput, DescribeZonesInput, InstanceType, LocationKind, RegionRecord,
     ZoneRecord, INSTANCE_TYPE_FILTERS, OFFERING_FILTERS, REGION_FILTERS, ZONE_FILTERS,
-};
-use strato_control::images::{
-    owner_id, DescribeImagesInput, ImageOwner, TaggedImage, IMAGE_FILTERS,
 };
 use strato_control::ControlPlane;
 use strato_ec2_wire::filter_set;
@@ -168,90 +164,6 @@ pub fn describe_instance_type_offerings(
                 })
                 .collect(),
         ),
-        next_token: next,
-    })
-}
-
-/// An image as EC2 describes it: one EBS root volume, no other block devices.
-fn image_item((img, tags): &TaggedImage) -> wire::Image {
-    let owner = owner_id(img);
-    wire::Image {
-        image_id: Some(img.id.to_string()),
-        image_location: Some(format!("{owner}/{}", img.name)),
-        state: Some(wire::ImageState::Available),
-        owner_id: Some(owner),
-        creation_date: Some(ec2_timestamp(img.creation_ms)),
-        public: Some(img.public),
-        architecture: wire::ArchitectureValues::from_wire(&img.architecture),
-        image_type: Some(wire::ImageTypeValues::Machine),
-        kernel_id: img.kernel_id.clone(),
-        ramdisk_id: img.ramdisk_id.clone(),
-        image_owner_alias: img.owner_alias.clone(),
-        name: Some(img.name.clone()),
-        description: Some(img.description.clone()),
-        root_device_type: wire::DeviceType::from_wire(&img.root_device_type),
-        root_device_name: Some(img.root_device_name.clone()),
-        block_device_mappings: Some(vec![wire::BlockDeviceMapping {
-            device_name: Some(img.root_device_name.clone()),
-            ebs: Some(wire::EbsBlockDevice {
-                volume_size: Some(int(img.root_size_gib)),
-                delete_on_termination: Some(true),
-                volume_type: Some(wire::VolumeType::Gp3),
-                encrypted: Some(false),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]),
-        virtualization_type: wire::VirtualizationType::from_wire(&img.virtualization_type),
-        tags: tag_set(tags),
-        hypervisor: wire::HypervisorType::from_wire(&img.hypervisor),
-        ena_support: Some(img.ena_support),
-        platform_details: Some(img.platform_details.clone()),
-        usage_operation: Some("RunInstances".to_string()),
-        boot_mode: wire::BootModeValues::from_wire(&img.boot_mode),
-        ..Default::default()
-    }
-}
-
-/// DescribeImages. Pages only when `MaxResults` or `NextToken` is given (EC2 answers
-/// everything in one page otherwise), and never together with `ImageId`s.
-pub fn describe_images(
-    cp: &ControlPlane,
-    cx: &Ctx,
-    req: wire::DescribeImagesRequest,
-) -> Result<wire::DescribeImagesResult> {
-    if cx.dry_run {
-        return Err(Error::DryRunOperation);
-    }
-    let filters = filter_set(&req.filters, IMAGE_FILTERS, true)?;
-    let pg = if req.max_results.is_some() || req.next_token.is_some() {
-        Some(page(req.max_results, req.next_token.as_deref(), 5, 1000)?)
-    } else {
-        None
-    };
-    if !req.image_ids.is_empty() && pg.is_some() {
-        return Err(Error::InvalidParameterCombination(
-            "The parameter imagesSet cannot be used with the parameter maxResults".into(),
-        ));
-    }
-    let input = DescribeImagesInput {
-        image_ids: req
-            .image_ids
-            .iter()
-            .map(|id| <ImageId as ResourceId>::parse(id))
-            .collect::<Result<_>>()?,
-        owners: req
-            .owners
-            .iter()
-            .map(|o| ImageOwner::parse(o))
-            .collect::<Result<_>>()?,
-        executable_by: req.executable_users,
-        filters,
-        page: pg,
-    };
-    let (list, next) = cp.describe_images(cx.caller, &input)?;
-    Ok(wire::DescribeImagesResult {
-        images: Some(list.iter().map(image_item).collect()),
         next_token: next,
     })
 }

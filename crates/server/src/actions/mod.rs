@@ -7,6 +7,8 @@
 
 pub mod addresses;
 pub mod credits;
+pub mod images;
+pub mod imports;
 pub mod instances;
 pub mod interfaces;
 pub mod keypairs;
@@ -139,7 +141,7 @@ impl<'a> Ec2Service for Handlers<'a> {
         cx: &Ctx<'a>,
         req: DescribeImagesRequest,
     ) -> Result<DescribeImagesResult> {
-        meta::describe_images(self.0, cx, req)
+        images::describe(self.0, cx, req)
     }
     fn describe_regions(
         &self,
@@ -484,6 +486,84 @@ impl<'a> Ec2Service for Handlers<'a> {
         req: ModifyVolumeAttributeRequest,
     ) -> Result<()> {
         volumes::modify_attribute(self.0, cx, req)
+    }
+    fn import_snapshot(
+        &self,
+        cx: &Ctx<'a>,
+        req: ImportSnapshotRequest,
+    ) -> Result<ImportSnapshotResult> {
+        imports::import_snapshot(self.0, cx, req)
+    }
+    fn import_image(&self, cx: &Ctx<'a>, req: ImportImageRequest) -> Result<ImportImageResult> {
+        imports::import_image(self.0, cx, req)
+    }
+    fn describe_import_snapshot_tasks(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeImportSnapshotTasksRequest,
+    ) -> Result<DescribeImportSnapshotTasksResult> {
+        imports::describe_snapshot_tasks(self.0, cx, req)
+    }
+    fn describe_import_image_tasks(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeImportImageTasksRequest,
+    ) -> Result<DescribeImportImageTasksResult> {
+        imports::describe_image_tasks(self.0, cx, req)
+    }
+    fn cancel_import_task(
+        &self,
+        cx: &Ctx<'a>,
+        req: CancelImportTaskRequest,
+    ) -> Result<CancelImportTaskResult> {
+        imports::cancel(self.0, cx, req)
+    }
+    fn create_image(&self, cx: &Ctx<'a>, req: CreateImageRequest) -> Result<CreateImageResult> {
+        images::create(self.0, cx, req)
+    }
+    fn register_image(
+        &self,
+        cx: &Ctx<'a>,
+        req: RegisterImageRequest,
+    ) -> Result<RegisterImageResult> {
+        images::register(self.0, cx, req)
+    }
+    fn deregister_image(
+        &self,
+        cx: &Ctx<'a>,
+        req: DeregisterImageRequest,
+    ) -> Result<DeregisterImageResult> {
+        images::deregister(self.0, cx, req)
+    }
+    fn copy_image(&self, cx: &Ctx<'a>, req: CopyImageRequest) -> Result<CopyImageResult> {
+        images::copy(self.0, cx, req)
+    }
+    fn describe_image_attribute(
+        &self,
+        cx: &Ctx<'a>,
+        req: DescribeImageAttributeRequest,
+    ) -> Result<ImageAttribute> {
+        images::describe_attribute(self.0, cx, req)
+    }
+    fn modify_image_attribute(&self, cx: &Ctx<'a>, req: ModifyImageAttributeRequest) -> Result<()> {
+        images::modify_attribute(self.0, cx, req)
+    }
+    fn reset_image_attribute(&self, cx: &Ctx<'a>, req: ResetImageAttributeRequest) -> Result<()> {
+        images::reset_attribute(self.0, cx, req)
+    }
+    fn enable_image_deprecation(
+        &self,
+        cx: &Ctx<'a>,
+        req: EnableImageDeprecationRequest,
+    ) -> Result<EnableImageDeprecationResult> {
+        images::enable_deprecation(self.0, cx, req)
+    }
+    fn disable_image_deprecation(
+        &self,
+        cx: &Ctx<'a>,
+        req: DisableImageDeprecationRequest,
+    ) -> Result<DisableImageDeprecationResult> {
+        images::disable_deprecation(self.0, cx, req)
     }
     fn create_snapshot(&self, cx: &Ctx<'a>, req: CreateSnapshotRequest) -> Result<Snapshot> {
         snapshots::create(self.0, cx, req)

@@ -1,4 +1,9 @@
-//! Machine images: the built-in catalog and DescribeImages.
+//! Machine images: the built-in catalog, DescribeImages, and (in the modules below)
+//! the images accounts make of their instances and snapshots.
+
+pub mod attributes;
+pub mod import;
+pub mod make;
 
 use crate::net::flag;
 use crate::page::{paginate, PageRequest};
@@ -6,7 +11,7 @@ use crate::{Caller, ControlPlane};
 use strato_common::filter::FilterSet;
 use strato_common::time_fmt::ec2_timestamp;
 use strato_common::{AccountId, Error, ImageId, ResourceId, ResourceKind, Result};
-use strato_store::{Image, ImageBoot};
+use strato_store::{Image, ImageBoot, ImageState};
 
 /// The owner alias of the images Strato ships.
 pub const BUILTIN_OWNER_ALIAS: &str = "strato";
@@ -42,14 +47,32 @@ pub fn builtin_images() -> Vec<Image> {
         ena_support: true,
         boot_mode: "legacy-bios".to_string(),
         root_size_gib: 8,
-        boot: ImageBoot {
-            dir: "strato-minimal".to_string(),
-            kernel: Some("vmlinuz".to_string()),
-            initrd: Some("initrd.img".to_string()),
-            cmdline: Some("console=ttyS0 root=/dev/vda rootfstype=ext4 rw".to_string()),
-            root_disk: "root.qcow2".to_string(),
-        },
+        boot: builtin_boot(),
+        region: None,
+        state: ImageState::Available,
+        state_reason: None,
+        block_devices: vec![],
+        shared_with: vec![],
+        imds_support: None,
+        deprecation_ms: None,
+        source_instance_id: None,
+        source_image_id: None,
+        source_region: None,
+        client_token: None,
     }]
+}
+
+/// How the built-in image boots: its kernel and initrd, directly, with the root file
+/// system on the first disk. Images registered with the built-in kernel
+/// ([`BUILTIN_KERNEL_ID`]) boot the same way from their own root volume.
+pub fn builtin_boot() -> ImageBoot {
+    ImageBoot {
+        dir: "strato-minimal".to_string(),
+        kernel: Some("vmlinuz".to_string()),
+        initrd: Some("initrd.img".to_string()),
+        cmdline: Some("console=ttyS0 root=/dev/vda rootfstype=ext4 rw".to_string()),
+        root_disk: "root.qcow2".to_string(),
+    }
 }
 
 /// Filter names DescribeImages accepts: every name EC2 documents (values in
@@ -122,15 +145,19 @@ pub fn owner_id(img: &Image) -> String {
         .unwrap_or_else(|| "000000000000".to_string())
 }
 
-/// An image's values for a DescribeImages filter: what the answer shows for it. Its
-/// one block device mapping is the root volume's (no snapshot id). Features Strato
-/// does not have (platforms other than Linux, product codes, state reasons of failed
-/// images, copied or instance-made images, image watermarks, Inspector scan results
-/// and their severity counts, Allowed AMIs, free-tier marks, public SSM parameters,
-/// SR-IOV) have no value, so those filters match nothing, as on EC2 for images
-/// without them.
+/// An image's values for a DescribeImages filter: what the answer shows for it.
+/// Features Strato does not have (platforms other than Linux, product codes, image
+/// watermarks, Inspector scan results and their severity counts, Allowed AMIs,
+/// free-tier marks, public SSM parameters, SR-IOV) have no value, so those filters
+/// match nothing, as on EC2 for images without them.
 fn image_field(img: &Image, name: &str) -> Vec<String> {
     let one = |s: &str| vec![s.to_string()];
+    let ebs = || {
+        img.mappings()
+            .into_iter()
+            .filter_map(|m| m.ebs)
+            .collect::<Vec<_>>()
+    };
     match name {
         "architecture" => one(&img.architecture),
         "description" => one(&img.description),
@@ -146,20 +173,59 @@ fn image_field(img: &Image, name: &str) -> Vec<String> {
         "platform-details" => one(&img.platform_details),
         "root-device-name" => one(&img.root_device_name),
         "root-device-type" => one(&img.root_device_type),
-        "state" => one("available"),
+        "state" => one(img.state.as_str()),
+        "state-reason-message" => img.state_reason.iter().cloned().collect(),
+        "state-reason-code" => img
+            .state_reason
+            .as_ref()
+            .map(|_| "Client.UserInitiated".to_string())
+            .into_iter()
+            .collect(),
         "virtualization-type" => one(&img.virtualization_type),
         "boot-mode" => one(&img.boot_mode),
         "creation-date" => vec![ec2_timestamp(img.creation_ms)],
         "ena-support" => flag(img.ena_support),
         // What the answer shows as `imageLocation`.
-        "manifest-location" => vec![format!("{}/{}", owner_id(img), img.name)],
-        "block-device-mapping.device-name" => one(&img.root_device_name),
-        "block-device-mapping.volume-size" => vec![img.root_size_gib.to_string()],
-        "block-device-mapping.volume-type" => one("gp3"),
-        "block-device-mapping.delete-on-termination" => flag(true),
-        "block-device-mapping.encrypted" => flag(false),
+        "manifest-location" => vec![image_location(img)],
+        "source-instance-id" => img
+            .source_instance_id
+            .iter()
+            .map(|i| i.to_string())
+            .collect(),
+        "source-image-id" => img.source_image_id.iter().map(|i| i.to_string()).collect(),
+        "source-image-region" => img.source_region.iter().cloned().collect(),
+        "block-device-mapping.device-name" => {
+            img.mappings().into_iter().map(|m| m.device_name).collect()
+        }
+        "block-device-mapping.volume-size" => ebs()
+            .iter()
+            .map(|e| e.volume_size_gib.to_string())
+            .collect(),
+        "block-device-mapping.volume-type" => ebs()
+            .iter()
+            .map(|e| e.volume_type.as_str().to_string())
+            .collect(),
+        "block-device-mapping.delete-on-termination" => ebs()
+            .iter()
+            .flat_map(|e| flag(e.delete_on_termination))
+            .collect(),
+        "block-device-mapping.encrypted" => ebs().iter().flat_map(|e| flag(e.encrypted)).collect(),
+        "block-device-mapping.snapshot-id" => ebs()
+            .iter()
+            .filter_map(|e| e.snapshot_id.as_ref().map(|s| s.to_string()))
+            .collect(),
         _ => vec![],
     }
+}
+
+/// What DescribeImages shows as an image's `imageLocation`.
+pub fn image_location(img: &Image) -> String {
+    format!("{}/{}", owner_id(img), img.name)
+}
+
+/// Whether an image is deprecated at `now_ms`.
+pub fn deprecated(img: &Image, now_ms: i64) -> bool {
+    img.deprecation_ms.is_some_and(|t| t <= now_ms)
 }
 
 /// An image with the caller's tags on it.
@@ -215,15 +281,24 @@ pub struct DescribeImagesInput {
     /// Strato has never refused a value here: one naming no account still selects the
     /// public images, which every account can launch.
     pub executable_by: Vec<String>,
+    /// `IncludeDeprecated`: other accounts' deprecated images too (one's own, and
+    /// images asked for by id, are always shown).
+    pub include_deprecated: bool,
     pub filters: FilterSet,
     pub page: Option<PageRequest>,
 }
 
 impl ControlPlane {
-    /// Registers (or refreshes) the built-in images.
-    pub fn register_builtin_images(&self) -> Result<()> {
+    /// Registers (or refreshes) the built-in images. `missing` says why this host
+    /// cannot boot them (their files are not here): they are shown `failed` with it
+    /// as their state reason, and launching them is refused with it.
+    pub fn register_builtin_images(&self, missing: Option<&str>) -> Result<()> {
         self.db.write(|tx| {
-            for img in builtin_images() {
+            for mut img in builtin_images() {
+                if let Some(why) = missing {
+                    img.state = ImageState::Failed;
+                    img.state_reason = Some(format!("Unavailable on this host: {why}."));
+                }
                 tx.put_image(&img)?;
             }
             Ok(())
@@ -234,7 +309,7 @@ impl ControlPlane {
     pub fn visible_image(&self, caller: &Caller, id: &str) -> Result<Image> {
         let id = ImageId::parse(id)?;
         self.db
-            .read(|tx| tx.visible_image(&caller.account, id.as_str()))?
+            .read(|tx| tx.visible_image(&caller.account, &caller.region, id.as_str()))?
             .ok_or_else(|| Error::not_found(ResourceKind::Image, id))
     }
 
@@ -247,7 +322,7 @@ impl ControlPlane {
         input: &DescribeImagesInput,
     ) -> Result<(Vec<TaggedImage>, Option<String>)> {
         let (images, tags) = self.db.read(|tx| {
-            let images = tx.visible_images(&caller.account)?;
+            let images = tx.visible_images(&caller.account, &caller.region)?;
             let tags = match (images.first(), images.last()) {
                 (Some(a), Some(b)) => {
                     tx.tags_in_range(&caller.scope(), a.id.as_str(), b.id.as_str())?
@@ -256,6 +331,7 @@ impl ControlPlane {
             };
             Ok((images, tags))
         })?;
+        let now = strato_common::time_fmt::now_ms();
         let missing: Vec<&str> = input
             .image_ids
             .iter()
@@ -278,9 +354,19 @@ impl ControlPlane {
                 input.executable_by.is_empty()
                     || input.executable_by.iter().any(|e| match e.as_str() {
                         "all" => img.public,
-                        "self" => img.public || img.owner.as_ref() == Some(&caller.account),
-                        id => img.public || owner_id(img) == id,
+                        "self" => img.launchable_by(&caller.account),
+                        id => {
+                            img.public
+                                || owner_id(img) == id
+                                || img.shared_with.iter().any(|a| a.as_str() == id)
+                        }
                     })
+            })
+            .filter(|img| {
+                input.include_deprecated
+                    || !input.image_ids.is_empty()
+                    || img.owner.as_ref() == Some(&caller.account)
+                    || !deprecated(img, now)
             })
             .map(|img| {
                 let t = tags.get(img.id.as_str()).cloned().unwrap_or_default();
