@@ -15,6 +15,8 @@ from netns import Internet, remove_owned_namespaces
 
 
 def auto_strato(images, tag):
+    # QEMU's unprivileged users walk into the image store.
+    os.chmod(images, 0o755)
     inet = Internet(tag).create()
     s = Strato(hypervisor="auto", extra_args=["--images-dir", images, "--uplink-netns", inet.ns])
     os.chmod(s.data_dir, 0o711)
