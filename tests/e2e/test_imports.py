@@ -237,3 +237,22 @@ def test_crash_while_importing_converges(point, disks):
             again.stop()
     finally:
         s.cleanup()
+
+
+def test_operators_publish_an_image_with_strato_images_import(strato, ec2, disks):
+    out = strato.cli("images", "import", disks["boot"], "--name", "debian-12-amd64-test", "--public",
+                     "--description", "published").stdout
+    ami = out.split()[0]
+    assert ami.startswith("ami-") and "public" in out, out
+    other = strato.client(creds=strato.create_account("img-pub"))
+    found = other.describe_images(Owners=["strato"], Filters=[{"Name": "name", "Values": ["debian-12*"]}])["Images"]
+    assert [i["ImageId"] for i in found] == [ami]
+    assert found[0]["ImageOwnerAlias"] == "strato" and found[0]["Public"] is True
+    assert found[0]["Description"] == "published"
+    iid = launch(other, ImageId=ami, wait="running")[0]
+    assert root_volume(other, iid)
+    expect_code("AuthFailure", other.deregister_image, ImageId=ami)
+    other.terminate_instances(InstanceIds=[iid])
+    # A file that is not a disk image fails with the host's reason, and nothing is published.
+    bad = strato.cli("images", "import", disks["text"], "--name", "bad-one", "--format", "vmdk", check=False)
+    assert bad.returncode != 0 and "not a VMDK disk image" in bad.stderr, bad.stderr

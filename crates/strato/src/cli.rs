@@ -162,6 +162,13 @@ enum Command {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Publish machine images to every account.
+    Images {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        cmd: ImagesCmd,
+    },
     /// Manage accounts (tenants).
     Accounts {
         #[command(flatten)]
@@ -175,6 +182,37 @@ enum Command {
         dir: DataDir,
         #[command(subcommand)]
         cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImagesCmd {
+    /// Import a disk image file of this host as an image every account can launch,
+    /// through the running `strato up` (ImportImage as the root account), with a
+    /// progress bar. `aws ec2 describe-images --owners strato` lists it.
+    Import {
+        /// The disk image (raw, qcow2, vmdk, vhd or vhdx; detected unless --format).
+        file: std::path::PathBuf,
+        /// The image's name (`debian-12-amd64-20261207`).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// RAW, QCOW2, VMDK, VHD or VHDX (default: what qemu-img detects).
+        #[arg(long)]
+        format: Option<String>,
+        /// legacy-bios, uefi or uefi-preferred.
+        #[arg(long, default_value = "legacy-bios")]
+        boot_mode: String,
+        /// Every account may launch it (else only the root account).
+        #[arg(long)]
+        public: bool,
+        /// The owner alias it shows (`--owners strato` selects it).
+        #[arg(long, default_value = "strato")]
+        owner_alias: String,
+        /// The region it goes to (default: the one `strato up` serves by default).
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -231,7 +269,7 @@ pub fn env_text(endpoint: &str, key_id: &str, secret: &str, region: &str) -> Str
     )
 }
 
-fn stored(db: &Db, key: &str, default: &str) -> String {
+pub fn stored(db: &Db, key: &str, default: &str) -> String {
     db.read(|tx| tx.meta_get(key))
         .ok()
         .flatten()
@@ -344,6 +382,7 @@ impl Cli {
                 );
                 Ok(())
             }
+            Command::Images { dir, cmd } => crate::images::run(&dir.data_dir, cmd),
             Command::Accounts { dir, cmd } => {
                 let db = open_db(&dir.data_dir)?;
                 match cmd {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod console;
+mod images;
 mod metadata;
 mod up;
 

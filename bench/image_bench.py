@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Benchmarks Strato's images. Run it through scripts/bench-images.sh.
+
+Against a `strato up --hypervisor tcg` on 127.0.0.1 (real qcow2 volume store, real
+VMs):
+
+  1. CreateImage of a running instance until DescribeImages shows `available`, with
+     NoReboot (the snapshot is taken with the VM paused), beside CreateSnapshot of the
+     same root volume until `completed` in the same run: goal, CreateImage <= the
+     snapshot's time + 2 s (medians). Without NoReboot (the guest is rebooted and held
+     down while its snapshot is taken) for information.
+  2. ImportImage of a 2 GiB raw disk (the UEFI test disk's partitions, then 1 GiB of
+     random data, the rest empty) from a file of the host until its task is
+     `completed`, beside `qemu-img convert -O qcow2` of the same file by hand in the
+     same run: goal <= 1.2x (medians).
+  3. RunInstances of that imported image (GRUB on UEFI, booted through OVMF from its
+     root volume) until the guest's console says `multi-user ready`, beside the same
+     QEMU command line by hand (Strato's, captured from the warm-up VM, with the root
+     volume swapped for a local overlay of the disk and the tap for user networking):
+     goal, overhead <= 10% (medians). (The issue asks this of a Debian cloud image until
+     SSH works; no such image can be downloaded here, so the imported GRUB/UEFI disk
+     stands in for it.)
+
+Prints tables (also to target/bench-images.txt via the script). Everything started is
+stopped and removed at the end. Exit code: 0 all goals met, 2 some missed, 1 failure.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from volume_bench import Strato, med, record, results  # noqa: E402
+
+mono = time.monotonic
+READY = b"strato-minimal: multi-user ready"
+
+
+def wait(pred, timeout, interval=0.02, what="condition"):
+    t0 = mono()
+    while mono() - t0 < timeout:
+        if pred():
+            return mono() - t0
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+
+def image_state(ec2, ami):
+    return ec2.describe_images(ImageIds=[ami])["Images"][0]["State"]
+
+
+def snapshot_state(ec2, sid):
+    return ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"]
+
+
+def console_has(s, iid, needle=READY):
+    try:
+        with open(os.path.join(s.data_dir, "vms", iid, "console.log"), "rb") as f:
+            return needle in f.read()
+    except OSError:
+        return False
+
+
+def launch(s, ami, itype="t3.nano"):
+    r = s.ec2.run_instances(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1)
+    return r["Instances"][0]["InstanceId"]
+
+
+def terminate(s, ids):
+    s.ec2.terminate_instances(InstanceIds=ids)
+    wait(lambda: all(i["State"]["Name"] == "terminated"
+                     for r in s.ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]),
+         120, 0.5, "terminated")
+
+
+def root_volume(s, iid):
+    vols = s.ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]},
+                                           {"Name": "attachment.device", "Values": ["/dev/xvda"]}])["Volumes"]
+    return vols[0]["VolumeId"] if vols else None
+
+
+def bench_create_image(s, rounds):
+    ec2 = s.ec2
+    print("== [1] CreateImage of a running instance until available (TCG host, 8 GiB root volume)")
+    iid = launch(s, "ami-05a9d2c7e4b1f3801")
+    wait(lambda: console_has(s, iid), 180, 0.2, "the guest ready")
+    vid = root_volume(s, iid)
+    snap_t, img_t, reboot_t = [], [], []
+    for n in range(rounds):
+        t0 = mono()
+        sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+        wait(lambda: snapshot_state(ec2, sid) == "completed", 60, 0.01, "snapshot completed")
+        snap_t.append(mono() - t0)
+        ec2.delete_snapshot(SnapshotId=sid)
+        t0 = mono()
+        ami = ec2.create_image(InstanceId=iid, Name=f"bench-{n}", NoReboot=True)["ImageId"]
+        wait(lambda: image_state(ec2, ami) == "available", 60, 0.01, "image available")
+        img_t.append(mono() - t0)
+        ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+    for n in range(max(1, rounds // 3)):
+        boots = open(os.path.join(s.data_dir, "vms", iid, "console.log"), "rb").read().count(READY)
+        t0 = mono()
+        ami = ec2.create_image(InstanceId=iid, Name=f"bench-reboot-{n}")["ImageId"]
+        wait(lambda: image_state(ec2, ami) == "available", 240, 0.05, "image available")
+        reboot_t.append(mono() - t0)
+        wait(lambda: open(os.path.join(s.data_dir, "vms", iid, "console.log"), "rb").read().count(READY) > boots,
+             240, 0.2, "the guest back up")
+        ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+    terminate(s, [iid])
+    ms = lambda v: f"{med(v) * 1000:.0f} ms"
+    record("CreateSnapshot of the root volume to completed, median", ms(snap_t))
+    record("CreateImage NoReboot to available, median", ms(img_t), f"<= {med(snap_t) + 2:.2f} s",
+           med(img_t) <= med(snap_t) + 2)
+    record("CreateImage with reboot to available, median (info)", ms(reboot_t))
+    print(f"  rounds: snapshot {[round(x, 3) for x in snap_t]}, image {[round(x, 3) for x in img_t]}, "
+          f"with reboot {[round(x, 2) for x in reboot_t]}")
+
+
+def make_disk(work, uefi_disk):
+    """A 2 GiB raw disk: the UEFI test disk, then 1 GiB of random data, then nothing."""
+    disk = os.path.join(work, "bench-2g.raw")
+    subprocess.run(["cp", "--sparse=always", uefi_disk, disk], check=True)
+    size = os.path.getsize(disk)
+    mib = (size + (1 << 20) - 1) >> 20
+    subprocess.run(["dd", "if=/dev/urandom", f"of={disk}", "bs=1M", f"seek={mib}", "count=1024",
+                    "conv=notrunc", "status=none"], check=True)
+    with open(disk, "r+b") as f:
+        f.truncate(2 << 30)
+    os.chmod(disk, 0o644)
+    return disk
+
+
+def bench_import(s, disk, rounds, work):
+    ec2 = s.ec2
+    print("== [2] ImportImage of a 2 GiB raw disk (1 GiB written) vs qemu-img convert by hand")
+    conv, imp, amis = [], [], []
+    for n in range(rounds):
+        out = os.path.join(work, f"hand-{n}.qcow2")
+        t0 = mono()
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", disk, out], check=True)
+        conv.append(mono() - t0)
+        os.unlink(out)
+        t0 = mono()
+        tid = ec2.import_image(BootMode="uefi", DiskContainers=[{"Format": "RAW", "Url": disk}])["ImportTaskId"]
+        task = {}
+
+        def done():
+            task.update(ec2.describe_import_image_tasks(ImportTaskIds=[tid])["ImportImageTasks"][0])
+            if task["Status"] == "deleted":
+                raise RuntimeError(f"import failed: {task.get('StatusMessage')}")
+            return task["Status"] == "completed"
+        wait(done, 300, 0.02, "import completed")
+        imp.append(mono() - t0)
+        amis.append(task["ImageId"])
+    ratio = med(imp) / med(conv)
+    record("qemu-img convert -O qcow2 by hand, median", f"{med(conv):.2f} s")
+    record("ImportImage to completed, median", f"{med(imp):.2f} s")
+    record("ImportImage / qemu-img convert", f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2)
+    print(f"  rounds: convert {[round(x, 2) for x in conv]}, import {[round(x, 2) for x in imp]}")
+    for ami in amis[1:]:
+        ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+    return amis[0]
+
+
+def proc_cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return [x.decode() for x in f.read().split(b"\0") if x]
+
+
+def qemu_pid(iid):
+    out = subprocess.run(["pgrep", "-f", f"guest={iid},"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def bench_boot(s, ami, disk, rounds, work):
+    print("== [3] RunInstances of the imported UEFI image until multi-user vs the same QEMU by hand")
+    # Warm-up: Strato's command line.
+    iid = launch(s, ami)
+    wait(lambda: console_has(s, iid), 240, 0.2, "the warm-up guest ready")
+    vm_dir = os.path.join(s.data_dir, "vms", iid)
+    tmpl = proc_cmdline(qemu_pid(iid))
+    vid = root_volume(s, iid)
+    terminate(s, [iid])
+    strato_t = []
+    for _ in range(rounds):
+        t0 = mono()
+        iid = launch(s, ami)
+        wait(lambda: console_has(s, iid), 240, 0.02, "the guest ready")
+        strato_t.append(mono() - t0)
+        terminate(s, [iid])
+    hand_t = []
+    for n in range(rounds):
+        d = tempfile.mkdtemp(prefix="strato-imgbench-hand-", dir=work)
+        args, i, swapped = [], 0, False
+        while i < len(tmpl):
+            opt, val = tmpl[i], tmpl[i + 1] if i + 1 < len(tmpl) else ""
+            if opt in ("-blockdev", "-device") and vid in val:
+                if not swapped:
+                    args += ["-drive", f"file={os.path.join(d, 'disk.qcow2')},if=virtio,format=qcow2,"
+                                       "cache=writeback"]
+                    swapped = True
+                i += 2
+                continue
+            if opt == "-netdev" and val.startswith("tap,"):
+                args += ["-netdev", "user," + re.search(r"id=[^,]+", val).group(0)]
+                i += 2
+                continue
+            args.append(opt.replace(vm_dir, d))
+            i += 1
+        args = [re.sub(r"guest=[^,]+,", f"guest=imgbench-hand-{n},", x) for x in args]
+        args = [x for x in args if not x.startswith("-runas")]
+        shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "uefi-vars.fd"))
+        t0 = mono()
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", disk,
+                        os.path.join(d, "disk.qcow2")], check=True)
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait(lambda: os.path.exists(os.path.join(d, "console.log"))
+                 and READY in open(os.path.join(d, "console.log"), "rb").read(), 240, 0.02, "by-hand guest ready")
+            hand_t.append(mono() - t0)
+        finally:
+            p.kill()
+            p.wait()
+            shutil.rmtree(d, ignore_errors=True)
+    over = med(strato_t) / med(hand_t) - 1
+    record("by hand (same QEMU command line, local overlay), median", f"{med(hand_t):.2f} s")
+    record("RunInstances to multi-user ready, median", f"{med(strato_t):.2f} s")
+    record("launch overhead", f"{over * 100:+.1f}%", "<= 10%", over <= 0.10)
+    print(f"  rounds: strato {[round(x, 2) for x in strato_t]}, by hand {[round(x, 2) for x in hand_t]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--strato-bin", required=True)
+    ap.add_argument("--images-dir", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--import-rounds", type=int, default=3)
+    ap.add_argument("--boot-rounds", type=int, default=3)
+    a = ap.parse_args()
+    uefi = os.path.join(a.images_dir, "strato-uefi", "disk.raw")
+    work = tempfile.mkdtemp(prefix="strato-imgbench-")
+    os.chmod(work, 0o755)
+    print(f"host: {os.cpu_count()} CPUs; {subprocess.run(['qemu-system-x86_64', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
+    s = None
+    try:
+        s = Strato(a.strato_bin, "tcg", a.images_dir).start()
+        bench_create_image(s, a.rounds)
+        disk = make_disk(work, uefi)
+        ami = bench_import(s, disk, a.import_rounds, work)
+        bench_boot(s, ami, disk, a.boot_rounds, work)
+    except Exception as e:  # noqa: BLE001
+        print(f"benchmark failed: {e}")
+        if s:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        return 1
+    s.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    missed = [w for w, _, _, met in results if met is False]
+    print("goals missed: " + (", ".join(missed) if missed else "none"))
+    return 2 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
