@@ -804,7 +804,8 @@ def test_create_image_reboots_the_guest_and_its_image_boots_with_its_files(vm_st
     """CreateImage without NoReboot: the guest is rebooted and held down while its root
     volume's snapshot is taken, so a file written but never synced is in the image. An
     instance of the image boots from a root volume made of that snapshot with the file
-    there; so does an image registered from the same snapshot with the built-in kernel."""
+    there; so do an image registered from the same snapshot with the built-in kernel,
+    the image's copy in another region, and another account the image is shared with."""
     ec2 = vm_strato.client()
     (iid,) = launch(ec2)
     wait_for_state(ec2, [iid], "running", timeout=60)
@@ -825,21 +826,36 @@ def test_create_image_reboots_the_guest_and_its_image_boots_with_its_files(vm_st
     reg = ec2.register_image(Name="registered-image", RootDeviceName="/dev/xvda",
                              KernelId="aki-05a9d2c7e4b1f3801",
                              BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": sid}}])["ImageId"]
-    r = ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1, MaxCount=1)
-    (new,) = [i["InstanceId"] for i in r["Instances"]]
-    r = ec2.run_instances(ImageId=reg, InstanceType="t3.nano", MinCount=1, MaxCount=1)
-    (regd,) = [i["InstanceId"] for i in r["Instances"]]
-    wait_for_state(ec2, [new, regd], "running", timeout=90)
-    for i in (new, regd):
-        wait_console(ec2, i, "strato-minimal: multi-user ready", timeout=180)
-        root = ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0][
+    # The image copied to another region, and shared with another account.
+    west = vm_strato.client(region="eu-west-1")
+    copy = west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="baked-copy")["ImageId"]
+    wait_image(west, copy)
+    creds_b = vm_strato.create_account("qemu-image-b")
+    b = vm_strato.client(creds=creds_b)
+    b_id = vm_strato.client(creds=creds_b, service="sts").get_caller_identity()["Account"]
+    ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": b_id}]})
+
+    runs = []
+    for client, image in [(ec2, ami), (ec2, reg), (west, copy), (b, ami)]:
+        r = client.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1, MaxCount=1)
+        runs.append((client, r["Instances"][0]["InstanceId"]))
+    for client, i in runs:
+        wait_for_state(client, [i], "running", timeout=120)
+    for client, i in runs:
+        wait_console(client, i, "strato-minimal: multi-user ready", timeout=240)
+        root = client.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0][
             "BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-        assert ec2.describe_volumes(VolumeIds=[root])["Volumes"][0]["SnapshotId"] == sid
+        snap_of_root = client.describe_volumes(VolumeIds=[root])["Volumes"][0]["SnapshotId"]
+        assert snap_of_root == sid or client is west, (i, snap_of_root)
         con = Console(vm_strato, i)
         assert "baked-into-the-image" in after_marker(con.run("cat /root/baked")), i
         con.close()
-    ec2.terminate_instances(InstanceIds=[iid, new, regd])
-    wait_for_state(ec2, [iid, new, regd], "terminated", timeout=120)
+    for client, i in runs:
+        client.terminate_instances(InstanceIds=[i])
+    ec2.terminate_instances(InstanceIds=[iid])
+    for client, i in runs + [(ec2, iid)]:
+        wait_for_state(client, [i], "terminated", timeout=120)
+    west.deregister_image(ImageId=copy, DeleteAssociatedSnapshots=True)
     ec2.deregister_image(ImageId=reg)
     ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
 
