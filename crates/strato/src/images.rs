@@ -50,7 +50,9 @@ impl Client {
             .trim_end_matches('/')
             .to_string();
         if endpoint.starts_with("https://") {
-            bail!("the endpoint {endpoint} is https; this command speaks http to a local `strato up`");
+            bail!(
+                "the endpoint {endpoint} is https; this command speaks http to a local `strato up`"
+            );
         }
         Ok(Client {
             http: reqwest::blocking::Client::builder()

@@ -433,10 +433,16 @@ impl ControlPlane {
         let scope = caller.scope();
         let me = caller.account.as_str();
         let (own, shared, mut tags) = self.db.read(|tx| {
+            // An import's snapshot shows once the import completed (as on EC2: the
+            // task is what shows it before).
             let own: Vec<Snapshot> = tx
                 .list_docs::<Snapshot>(&scope)?
                 .into_iter()
                 .filter(|s| s.state != SnapshotState::Deleting)
+                .filter(|s| {
+                    !(s.state == SnapshotState::Pending
+                        && matches!(s.origin, SnapshotOrigin::Import { .. }))
+                })
                 .collect();
             let shared: Vec<Snapshot> = tx
                 .snapshots_shared_with(&caller.region, me)?
