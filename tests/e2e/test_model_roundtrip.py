@@ -11,7 +11,12 @@ working parameters, in an order where each finds what it needs; the test fails i
 action is served but not exercised here, so adding an action means adding its call."""
 
 import datetime
+import http.server
 import os
+import shutil
+import tempfile
+import threading
+import time
 import tomllib
 import xml.etree.ElementTree as ET
 
@@ -264,6 +269,35 @@ def scenario(ec2, ca):
     ca.deregister_image(ImageId=ca_copy, DeleteAssociatedSnapshots=True)
     ec2.deregister_image(ImageId=reg)
     ec2.deregister_image(ImageId=baked, DeleteAssociatedSnapshots=True)
+    # Imports: a small disk with a boot sector, from a file and (slowly) over http.
+    disk_dir = tempfile.mkdtemp(prefix="strato-rt-import-")
+    disk = os.path.join(disk_dir, "disk.raw")
+    with open(disk, "wb") as f:
+        f.write(b"\0" * 510 + b"\x55\xaa")
+        f.truncate(1 << 20)
+    snap_task = ec2.import_snapshot(DiskContainer={"Format": "RAW", "Url": disk})["ImportTaskId"]
+    img_task = ec2.import_image(DiskContainers=[{"Format": "RAW", "Url": disk}])["ImportTaskId"]
+    wait_until(lambda: ec2.describe_import_snapshot_tasks(ImportTaskIds=[snap_task])["ImportSnapshotTasks"][0][
+        "SnapshotTaskDetail"]["Status"] == "completed", what="snapshot import completed")
+    wait_until(lambda: ec2.describe_import_image_tasks(ImportTaskIds=[img_task])["ImportImageTasks"][0][
+        "Status"] == "completed", what="image import completed")
+
+    class Slow(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(2)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                          lambda *a, **kw: Slow(*a, directory=disk_dir, **kw))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    slow = ec2.import_snapshot(DiskContainer={
+        "Format": "RAW", "Url": f"http://127.0.0.1:{srv.server_address[1]}/disk.raw"})["ImportTaskId"]
+    ec2.cancel_import_task(ImportTaskId=slow)
+    time.sleep(3)
+    srv.shutdown()
+    shutil.rmtree(disk_dir, ignore_errors=True)
     for s in [snap] + [x["SnapshotId"] for x in together["Snapshots"]]:
         ec2.delete_snapshot(SnapshotId=s)
     ec2.detach_volume(VolumeId=vol, InstanceId=iid)
