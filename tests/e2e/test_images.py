@@ -367,3 +367,43 @@ def test_crash_while_creating_an_image_converges(point):
             again.stop()
     finally:
         s.cleanup()
+
+
+def test_crash_while_copying_or_deregistering_converges():
+    """Killed after CopyImage committed, or after DeregisterImage with its snapshots
+    committed: after a restart the copy becomes available with its own snapshot, and
+    the deregistered image's snapshot is released, nothing orphaned."""
+    s = Strato().start()
+    try:
+        ec2 = s.client()
+        iid = launch(ec2, wait="running")[0]
+        ami = ec2.create_image(InstanceId=iid, Name="crash-src", NoReboot=True)["ImageId"]
+        src_snap = wait_image(ec2, ami)["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        s.stop()
+        crashing = start_crashing(s.data_dir, "image-copy-committed")
+        try:
+            crashing.client(region="eu-west-1").copy_image(SourceImageId=ami, SourceRegion="us-east-1",
+                                                           Name="crash-copy")
+        except Exception:
+            pass
+        await_crash(crashing)
+        s.start()
+        west = s.client(region="eu-west-1")
+        (copy,) = own_images(west)
+        copy_snap = wait_image(west, copy)["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        assert copy_snap != src_snap
+        s.stop()
+        crashing = start_crashing(s.data_dir, "image-deregister-committed")
+        try:
+            crashing.client().deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+        except Exception:
+            pass
+        await_crash(crashing)
+        s.start()
+        ec2 = s.client()
+        assert own_images(ec2) == []
+        wait_until(lambda: client_error(ec2.describe_snapshots, SnapshotIds=[src_snap])[0]
+                   == "InvalidSnapshot.NotFound", what="the source snapshot released")
+        assert own_images(s.client(region="eu-west-1")) == [copy]
+    finally:
+        s.cleanup()
