@@ -239,8 +239,11 @@ def test_kill_strato_keeps_vms_running_and_readopts(vm_strato):
 
 
 def test_run_eight_at_once(vm_strato):
+    # One vCPU each (t2.nano): sixteen TCG vCPU threads on a 2-core CI machine starve
+    # guests into the early-boot stalls noted in docs/benchmarks.md (a guest still in
+    # its first seconds of boot after 190 s), which is not what this test is about.
     ec2 = vm_strato.client()
-    ids = launch(ec2, 8)
+    ids = launch(ec2, 8, InstanceType="t2.nano")
     wait_for_state(ec2, ids, "running", timeout=60)
     for iid in ids:
         wait_console(ec2, iid, "strato-minimal: init running", timeout=240)
