@@ -407,14 +407,11 @@ impl ControlPlane {
                         v.id
                     )));
                 }
-                if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = over.volume.volume_type {
-                    if is_root {
-                        return Err(Error::InvalidBlockDeviceMapping(format!(
-                            "{}: {} volumes cannot be root volumes.",
-                            at("Ebs.VolumeType"),
-                            t.as_str()
-                        )));
-                    }
+                if is_root {
+                    crate::volumes::launch::check_root_type(
+                        over.volume.volume_type,
+                        &at("Ebs.VolumeType"),
+                    )?;
                 }
                 let size = match over.volume.size {
                     Some(s) if s < i64::from(v.size_gib) => {

@@ -222,13 +222,7 @@ impl ControlPlane {
                 image.id
             )));
         }
-        if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = ebs.volume.volume_type {
-            return Err(Error::InvalidBlockDeviceMapping(format!(
-                "{}: {} volumes cannot be root volumes.",
-                at("Ebs.VolumeType"),
-                t.as_str()
-            )));
-        }
+        check_root_type(ebs.volume.volume_type, &at("Ebs.VolumeType"))?;
         let size = match ebs.volume.size {
             Some(s) if s < i64::from(image.root_size_gib) => {
                 return Err(Error::InvalidBlockDeviceMapping(format!(
@@ -288,14 +282,8 @@ impl ControlPlane {
                 )));
             }
         }
-        if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = over.volume.volume_type {
-            if root {
-                return Err(Error::InvalidBlockDeviceMapping(format!(
-                    "{}: {} volumes cannot be root volumes.",
-                    at("Ebs.VolumeType"),
-                    t.as_str()
-                )));
-            }
+        if root {
+            check_root_type(over.volume.volume_type, &at("Ebs.VolumeType"))?;
         }
         let size = match over.volume.size {
             Some(s) if s < i64::from(base.volume_size_gib) => {
@@ -353,6 +341,18 @@ impl ControlPlane {
                 .unwrap_or(base.delete_on_termination),
         })
     }
+}
+
+/// `InvalidBlockDeviceMapping` for a root volume of a type that cannot boot (st1,
+/// sc1); `at` names the request's parameter.
+pub(crate) fn check_root_type(t: Option<VolumeType>, at: &str) -> Result<()> {
+    if let Some(t @ (VolumeType::St1 | VolumeType::Sc1)) = t {
+        return Err(Error::InvalidBlockDeviceMapping(format!(
+            "{at}: {} volumes cannot be root volumes.",
+            t.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a mapping of an instance-store disk (`VirtualName`): a device of its own,
