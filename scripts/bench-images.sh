@@ -31,6 +31,7 @@ cargo build --release -p strato
 echo "==> ./scripts/build-image.sh --move-legacy $IMAGES/strato-minimal"
 ./scripts/build-image.sh --move-legacy "$IMAGES/strato-minimal"
 ./scripts/build-boot-disk.sh "$IMAGES"
+./scripts/build-debian-image.sh "$IMAGES"
 mkdir -p target
 rc=0
 "$PY" -u bench/image_bench.py --strato-bin target/release/strato --images-dir "$IMAGES" "$@" 2>&1 |

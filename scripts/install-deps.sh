@@ -31,6 +31,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+# A newer qemu-utils from backports conflicts with Debian 12's QEMU, so installing
+# qemu-system-x86 above can remove it: then Debian 12's own qemu-utils goes in.
+if ! command -v qemu-img >/dev/null 2>&1; then
+  echo "==> installing Debian packages: qemu-utils"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends qemu-utils
+fi
 
 # Rust: Debian's rustc is too old for this workspace; use rustup's stable toolchain.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -43,6 +43,18 @@ else
   done
 fi
 
+# A real Linux in the catalog: Debian 12 with cloud-init, built from Debian's packages
+# (a few minutes the first time, with progress) and published to every account as the
+# public image `debian-12-amd64`. STRATO_DEBIAN_IMAGE=0 skips it.
+if [ "${STRATO_DEBIAN_IMAGE:-1}" != 0 ]; then
+  echo "==> building the Debian 12 cloud image into $DATA_DIR/images/debian-12"
+  $SUDO ./scripts/build-debian-image.sh "$DATA_DIR/images"
+  echo "==> publishing it as debian-12-amd64 (strato images import)"
+  ./target/release/strato images --data-dir "$DATA_DIR" import "$DATA_DIR/images/debian-12/disk.raw" \
+    --name debian-12-amd64 --public --owner-alias strato --boot-mode uefi --format raw --if-missing \
+    --description "Debian 12 (bookworm) with cloud-init, built by scripts/build-debian-image.sh"
+fi
+
 # The aws CLI, if it is not there yet, in a venv of its own.
 if ! command -v aws >/dev/null 2>&1; then
   python3 -m venv .venv
@@ -55,5 +67,8 @@ echo "Strato is running. Point the aws CLI at it with:"
 echo
 echo "  eval \"\$(./target/release/strato env --data-dir $DATA_DIR)\""
 echo "  aws ec2 run-instances --image-id ami-05a9d2c7e4b1f3801 --instance-type t3.micro"
+if [ "${STRATO_DEBIAN_IMAGE:-1}" != 0 ]; then
+  echo "  aws ec2 describe-images --owners strato --filters Name=name,Values=debian-12*   # log in as 'debian'"
+fi
 echo
 ./target/release/strato env --data-dir "$DATA_DIR"

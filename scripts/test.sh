@@ -24,6 +24,9 @@ SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
 $SUDO ./scripts/build-image.sh --move-legacy "$STRATO_IMAGES/strato-minimal" || exit 1
 # A disk that boots through UEFI firmware and GRUB, built from the image above.
 $SUDO ./scripts/build-boot-disk.sh "$STRATO_IMAGES" || exit 1
+# A Debian 12 cloud image with cloud-init, from Debian's packages (debootstrap).
+echo "==> Debian 12 cloud image ($STRATO_IMAGES/debian-12)"
+$SUDO ./scripts/build-debian-image.sh "$STRATO_IMAGES" || exit 1
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"

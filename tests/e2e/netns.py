@@ -5,6 +5,7 @@ to the VPC namespaces of the Strato the test started."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -120,3 +121,42 @@ def keep_log_on_failure(request, strato, name):
         with open(dest, "w") as f:
             f.write(strato.read_log())
         print(f"strato log kept in {dest}")
+
+
+def vm_processes(data_dir):
+    """The QEMU processes of a Strato data directory's VMs."""
+    out = subprocess.run(["pgrep", "-f", f"{data_dir}/vms/"], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+def real_vm_strato(request, tag, inet, stop_timeout=20):
+    """A generator for module fixtures: `strato up --hypervisor tcg` whose VPC uplinks
+    lead into `inet`; yields the running Strato. Afterwards, whatever happened:
+    every instance terminated, the server stopped (its log kept if a test failed),
+    leftover QEMU processes killed, namespaces and data directory removed, `inet` too."""
+    from conftest import Strato, wait_for_state
+    images = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
+    s = Strato(hypervisor="tcg", extra_args=["--images-dir", images, "--stop-timeout-secs",
+                                             str(stop_timeout), "--uplink-netns", inet.ns])
+    # QEMU runs as unprivileged uids that must be able to enter the data directory.
+    os.chmod(s.data_dir, 0o711)
+    try:
+        s.start()
+        yield s
+    finally:
+        try:
+            ec2 = s.client()
+            ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+                   if i["State"]["Name"] != "terminated"]
+            if ids:
+                ec2.terminate_instances(InstanceIds=ids)
+                wait_for_state(ec2, ids, "terminated", timeout=90)
+        except Exception:
+            pass
+        s.stop()
+        keep_log_on_failure(request, s, tag)
+        for pid in vm_processes(s.data_dir):
+            os.kill(pid, signal.SIGKILL)
+        remove_owned_namespaces(s.data_dir)
+        s.cleanup()
+        inet.remove()

@@ -11,15 +11,13 @@ an agent restart, and a clean host after terminate.
 
 import os
 import re
-import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import DEFAULT_IMAGE, Strato, wait_for_state
-from netns import (INET_ADDR, Internet, in_ns, keep_log_on_failure, namespaces, owned_namespaces,
-                   remove_owned_namespaces, sh)
+from conftest import DEFAULT_IMAGE, wait_for_state
+from netns import INET_ADDR, Internet, in_ns, namespaces, owned_namespaces, real_vm_strato, sh
 
 IMAGES = os.environ.get("STRATO_IMAGES", "/tmp/strato-test-images")
 
@@ -34,30 +32,8 @@ def world(tmp_path_factory, request):
     assert os.path.exists(os.path.join(IMAGES, "strato-minimal", "vmlinuz")), \
         f"no built-in image in {IMAGES}; run scripts/build-image.sh"
     inet = Internet("dp").create()
-    s = Strato(hypervisor="tcg", extra_args=[
-        "--images-dir", IMAGES, "--stop-timeout-secs", "10", "--uplink-netns", inet.ns])
-    os.chmod(s.data_dir, 0o711)
-    try:
-        s.start()
-        key_dir = tmp_path_factory.mktemp("keys")
-        yield s, inet, key_dir
-    finally:
-        try:
-            ec2 = s.client()
-            ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-                   if i["State"]["Name"] != "terminated"]
-            if ids:
-                ec2.terminate_instances(InstanceIds=ids)
-                wait_for_state(ec2, ids, "terminated", timeout=90)
-        except Exception:
-            pass
-        s.stop()
-        keep_log_on_failure(request, s, "dataplane")
-        for pid in qemu_pids(s.data_dir):
-            os.kill(pid, signal.SIGKILL)
-        remove_owned_namespaces(s.data_dir)
-        s.cleanup()
-        inet.remove()
+    for s in real_vm_strato(request, "dataplane", inet, stop_timeout=10):
+        yield s, inet, tmp_path_factory.mktemp("keys")
 
 
 def save_key(ec2, key_dir, name):

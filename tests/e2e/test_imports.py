@@ -253,6 +253,17 @@ def test_operators_publish_an_image_with_strato_images_import(strato, ec2, disks
     assert root_volume(other, iid)
     expect_code("AuthFailure", other.deregister_image, ImageId=ami)
     other.terminate_instances(InstanceIds=[iid])
+    # --if-missing (quickstart publishes debian-12-amd64 this way): the image is there, so
+    # nothing is imported again; under a new name it is.
+    again = strato.cli("images", "import", disks["boot"], "--name", "debian-12-amd64-test", "--public",
+                       "--if-missing").stdout
+    assert again.split()[0] == ami and "already published" in again, again
+    debian = lambda: other.describe_images(Owners=["strato"], Filters=[{"Name": "name", "Values": ["debian-12*"]}])["Images"]
+    assert len(debian()) == 1
+    fresh = strato.cli("images", "import", disks["boot"], "--name", "debian-12-amd64-new", "--public",
+                       "--if-missing").stdout.split()[0]
+    assert fresh != ami and len(debian()) == 2
+    strato.client().deregister_image(ImageId=fresh)
     # A file that is not a disk image fails with the host's reason, and nothing is published.
     bad = strato.cli("images", "import", disks["text"], "--name", "bad-one", "--format", "vmdk", check=False)
     assert bad.returncode != 0 and "not a VMDK disk image" in bad.stderr, bad.stderr

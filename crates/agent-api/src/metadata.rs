@@ -43,6 +43,13 @@ pub struct InstanceMetadata {
     pub user_data: Option<Vec<u8>>,
     /// Tags, served under `tags/instance/` when `instance_metadata_tags` is enabled.
     pub tags: Vec<(String, String)>,
+    /// `block-device-mapping/`: `(virtual name, device)` pairs, `ami` and `root` first,
+    /// then `ebsN` (the attached volumes other than the root, in attachment order) and
+    /// `ephemeralN` (the type's instance-store disks). Devices are as EC2 shows them:
+    /// the root with its `/dev/` prefix, the others without. Empty means the record
+    /// predates the field: `ami` and `root` are then `/dev/xvda`.
+    #[serde(default)]
+    pub block_devices: Vec<(String, String)>,
     pub options: MetadataAccess,
 }
 

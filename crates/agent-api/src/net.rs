@@ -56,6 +56,12 @@ pub struct VpcNetSpec {
     pub internet: bool,
     /// The interfaces of this VPC whose VMs live on this host.
     pub ports: Vec<PortSpec>,
+    /// The VPC's private DNS domain (`ec2.internal` in us-east-1, else
+    /// `<region>.compute.internal`): DHCP hands it out as the search domain, and the
+    /// VPC's resolver answers `ip-a-b-c-d` names in it. Empty in records from before
+    /// the resolver existed: no domain is handed out then.
+    #[serde(default)]
+    pub domain: String,
 }
 
 /// One interface's port: its addresses and the security-group rules that guard it.

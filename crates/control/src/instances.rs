@@ -431,12 +431,11 @@ pub const INSTANCE_STATUS_FILTERS: &[&str] = &[
 /// The private DNS name EC2 gives an address: `ip-172-31-0-4.ec2.internal` in
 /// us-east-1, `ip-172-31-0-4.<region>.compute.internal` elsewhere.
 pub fn private_dns_name(region: &str, ip: &str) -> String {
-    let host = format!("ip-{}", ip.replace('.', "-"));
-    if region == "us-east-1" {
-        format!("{host}.ec2.internal")
-    } else {
-        format!("{host}.{region}.compute.internal")
-    }
+    format!(
+        "{}.{}",
+        crate::net::dataplane::hostname_of(ip),
+        crate::net::dataplane::private_domain(region)
+    )
 }
 
 /// What an instance's filters read besides the instance and its tags.

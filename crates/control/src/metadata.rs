@@ -15,7 +15,7 @@ use strato_agent_api::metadata::{InstanceMetadata, InterfaceMetadata, MetadataAc
 use strato_agent_api::MetadataSource;
 use strato_common::base64::decode_base64;
 use strato_common::Result;
-use strato_domain::Scope;
+use strato_domain::{Scope, Volume};
 use strato_store::{Instance, InstanceState, MetadataOptions, Vpc};
 
 /// The states in which an instance answers to its addresses: it has (or is about
@@ -76,6 +76,8 @@ impl ControlPlane {
                 None => vec![],
             };
             let tags = tx.tags_of(account, inst.id.as_str())?;
+            let volumes = tx.volumes_of_instance(account, inst.id.as_str())?;
+            let block_devices = block_devices(&inst, &volumes);
             let interfaces = nics
                 .iter()
                 .map(|(n, subnet)| {
@@ -98,9 +100,47 @@ impl ControlPlane {
                     }
                 })
                 .collect();
-            Ok(Some(build(region, &inst, interfaces, public_keys, tags)))
+            Ok(Some(build(
+                region,
+                &inst,
+                interfaces,
+                public_keys,
+                tags,
+                block_devices,
+            )))
         })
     }
+}
+
+/// `block-device-mapping/`: the root device as `ami` and `root`, the other attached
+/// volumes as `ebs1`, `ebs2`… in attachment order, and the type's instance-store disks
+/// as `ephemeral0`… on the devices that follow the root (`sdb`, `sdc`…), as EC2 lists
+/// them. Cloud-init reads this to find the ephemeral disk it mounts on `/mnt`.
+fn block_devices(i: &Instance, volumes: &[Volume]) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("ami".to_string(), i.root_device_name.clone()),
+        ("root".to_string(), i.root_device_name.clone()),
+    ];
+    let mut others: Vec<(i64, String)> = volumes
+        .iter()
+        .flat_map(|v| v.attachments.iter())
+        .filter(|a| a.instance_id == i.id && a.device != i.root_device_name)
+        .map(|a| (a.attach_time_ms, a.device.clone()))
+        .collect();
+    others.sort();
+    for (n, (_, device)) in others.into_iter().enumerate() {
+        let short = device.strip_prefix("/dev/").unwrap_or(&device).to_string();
+        out.push((format!("ebs{}", n + 1), short));
+    }
+    let stores = crate::catalog::instance_type(&i.instance_type)
+        .ok()
+        .and_then(|t| t.instance_store)
+        .map_or(0, |s| s.count);
+    for n in 0..stores {
+        let letter = (b'b' + n as u8) as char;
+        out.push((format!("ephemeral{n}"), format!("sd{letter}")));
+    }
+    out
 }
 
 /// Everything but the interfaces, from the instance record.
@@ -110,6 +150,7 @@ fn build(
     interfaces: Vec<InterfaceMetadata>,
     public_keys: Vec<(String, String)>,
     tags: Vec<(String, String)>,
+    block_devices: Vec<(String, String)>,
 ) -> InstanceMetadata {
     let private_ip = i
         .private_ip
@@ -139,6 +180,7 @@ fn build(
         public_keys,
         user_data: i.user_data.as_deref().and_then(decode_base64),
         tags,
+        block_devices,
         options: metadata_access(&i.metadata_options),
     }
 }

@@ -188,6 +188,7 @@ fn security_groups_and_anti_spoofing() {
     let client = port(&eni(&t, 2), "02:00:00:00:01:02", "10.9.0.11", vec![]);
     let mut vpc = VpcNetSpec {
         vpc_id: vpc_id.clone(),
+        domain: "ec2.internal".into(),
         internet: false,
         ports: vec![web.clone(), client.clone()],
     };
@@ -306,6 +307,7 @@ fn vpcs_with_the_same_cidr_are_isolated_and_public_addresses_nat() {
         p.public_ip = public.map(str::to_string);
         let vpc = VpcNetSpec {
             vpc_id: vpc_id.clone(),
+            domain: "ec2.internal".into(),
             internet: true,
             ports: vec![p.clone()],
         };

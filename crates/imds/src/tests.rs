@@ -67,6 +67,12 @@ fn instance_a() -> InstanceMetadata {
             ("env".into(), "prod".into()),
             ("a/b".into(), "unservable".into()),
         ],
+        block_devices: vec![
+            ("ami".into(), "/dev/sda1".into()),
+            ("root".into(), "/dev/sda1".into()),
+            ("ebs1".into(), "sdf".into()),
+            ("ephemeral0".into(), "sdb".into()),
+        ],
         options: MetadataAccess {
             hop_limit: 2,
             tags_enabled: true,
@@ -89,6 +95,7 @@ fn instance_b() -> InstanceMetadata {
     b.public_keys.clear();
     b.user_data = None;
     b.tags.clear();
+    b.block_devices.clear();
     b.options = MetadataAccess::default();
     b
 }
@@ -707,6 +714,13 @@ async fn meta_data_listing_of_a_minimal_instance() {
         "availability-zone\nregion",
         "no zone id known"
     );
+    assert_eq!(
+        h.get(B, "/latest/meta-data/block-device-mapping/root")
+            .await
+            .text(),
+        "/dev/xvda",
+        "a record without block devices"
+    );
 }
 
 #[tokio::test]
@@ -716,9 +730,11 @@ async fn meta_data_values() {
         ("ami-id", "ami-0123456789abcdef0"),
         ("ami-launch-index", "0"),
         ("ami-manifest-path", "(unknown)"),
-        ("block-device-mapping/", "ami\nroot"),
-        ("block-device-mapping/ami", "/dev/xvda"),
-        ("block-device-mapping/root", "/dev/xvda"),
+        ("block-device-mapping/", "ami\nebs1\nephemeral0\nroot"),
+        ("block-device-mapping/ami", "/dev/sda1"),
+        ("block-device-mapping/root", "/dev/sda1"),
+        ("block-device-mapping/ebs1", "sdf"),
+        ("block-device-mapping/ephemeral0", "sdb"),
         ("hostname", "ip-10-0-1-5.ec2.internal"),
         ("instance-action", "none"),
         ("instance-id", "i-0aaaaaaaaaaaaaaaa"),

@@ -182,7 +182,14 @@ fn meta_data(md: &InstanceMetadata) -> Entry {
         leaf("ami-manifest-path", "(unknown)"),
         dir(
             "block-device-mapping",
-            vec![leaf("ami", "/dev/xvda"), leaf("root", "/dev/xvda")],
+            if md.block_devices.is_empty() {
+                vec![leaf("ami", "/dev/xvda"), leaf("root", "/dev/xvda")]
+            } else {
+                md.block_devices
+                    .iter()
+                    .map(|(name, device)| leaf(name, device.as_str()))
+                    .collect()
+            },
         ),
         leaf("hostname", md.local_hostname.as_str()),
         leaf("instance-action", "none"),

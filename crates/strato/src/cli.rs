@@ -213,6 +213,10 @@ pub enum ImagesCmd {
         /// The region it goes to (default: the one `strato up` serves by default).
         #[arg(long)]
         region: Option<String>,
+        /// Do nothing when the root account already has an available image of this
+        /// name in the region (for scripts that publish an image once).
+        #[arg(long)]
+        if_missing: bool,
     },
 }
 

@@ -162,6 +162,21 @@ fn detect_format(file: &Path) -> Result<String> {
     })
 }
 
+/// The root account's available image named `name` in `region`, if any.
+fn published(db: &Db, name: &str, region: &str) -> Result<Option<String>> {
+    db.read(|tx| {
+        let Some(root) = tx.find_account(accounts::ROOT_ACCOUNT_NAME)? else {
+            return Ok(None);
+        };
+        Ok(tx
+            .owned_images(&root.id, region)?
+            .into_iter()
+            .find(|i| i.name == name && i.state == strato_store::model::ImageState::Available)
+            .map(|i| i.id.to_string()))
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 pub fn run(dir: &Path, cmd: ImagesCmd) -> Result<()> {
     match cmd {
         ImagesCmd::Import {
@@ -173,6 +188,7 @@ pub fn run(dir: &Path, cmd: ImagesCmd) -> Result<()> {
             public,
             owner_alias,
             region,
+            if_missing,
         } => {
             if !["strato", "amazon", "aws-marketplace"].contains(&owner_alias.as_str()) {
                 bail!("--owner-alias must be strato, amazon or aws-marketplace (the aliases `--owners` selects by)");
@@ -186,6 +202,12 @@ pub fn run(dir: &Path, cmd: ImagesCmd) -> Result<()> {
             };
             let db = open_db(dir)?;
             let client = Client::new(&db, region)?;
+            if if_missing {
+                if let Some(id) = published(&db, &name, &client.region)? {
+                    println!("{id}\t{name}\talready published\t{}", client.region);
+                    return Ok(());
+                }
+            }
             let url = file.display().to_string();
             let desc = description.clone().unwrap_or_default();
             let answer = client.call(

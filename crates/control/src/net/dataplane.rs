@@ -73,6 +73,15 @@ impl Signal {
 }
 
 /// The hostname EC2 gives an address: `ip-10-0-1-10`.
+/// A region's private DNS domain, as EC2 names it.
+pub fn private_domain(region: &str) -> String {
+    if region == "us-east-1" {
+        "ec2.internal".into()
+    } else {
+        format!("{region}.compute.internal")
+    }
+}
+
 pub fn hostname_of(ip: &str) -> String {
     format!("ip-{}", ip.replace('.', "-"))
 }
@@ -183,6 +192,7 @@ fn account_ports(
             vpc_id: vpc_id.clone(),
             internet: gateways.values().any(|v| v == &vpc_id),
             ports: vec![],
+            domain: private_domain(&account.region),
         });
         vpc.ports.push(PortSpec {
             interface_id: n.id.to_string(),

@@ -4,8 +4,12 @@
 //! tap as the default gateway, and hands out exactly the address the control plane
 //! allocated to each MAC (`dhcp-range … static`: an unknown MAC gets nothing). Hosts
 //! live in a file dnsmasq re-reads on SIGHUP, so adding an instance needs no restart.
-//! DNS is off (`port=0`). dnsmasq outlives the agent like QEMU does; a restarted agent
-//! finds it again through its pid file.
+//! The same dnsmasq is the VPC's resolver, as EC2's AmazonProvidedDNS is: DHCP names it
+//! (the tap's router address) with the region's private domain as the search domain,
+//! and it answers every port's `ip-a-b-c-d` name, bare or in that domain, from a names
+//! file re-read with the hosts. It forwards nothing (guests have no internet here), so
+//! any other name fails at once rather than after a timeout. dnsmasq outlives the
+//! agent like QEMU does; a restarted agent finds it again through its pid file.
 
 use crate::proc::{io_err, signal, wait_gone};
 use std::collections::BTreeSet;
@@ -50,7 +54,8 @@ impl Dhcp {
         let seen = std::fs::read_to_string(self.path("seen")).unwrap_or_default();
         let reassigned = reassigned(&seen, &hosts);
         let conf_changed = write_if_changed(&self.path("dnsmasq.conf"), &conf)?;
-        let hosts_changed = write_if_changed(&self.path("hosts"), &hosts)?;
+        let names_changed = write_if_changed(&self.path("names"), &names(vpc))?;
+        let hosts_changed = write_if_changed(&self.path("hosts"), &hosts)? || names_changed;
         let running = self.pid();
         if let Some(pid) = running {
             if !(conf_changed || reassigned) {
@@ -122,7 +127,13 @@ pub fn config(dir: &Path, vpc: &VpcNetSpec) -> String {
         "# Written by Strato for {}; rewritten on every change.",
         vpc.vpc_id
     );
-    s.push_str("port=0\ninterface=t*\nexcept-interface=lo\nexcept-interface=up0\n");
+    s.push_str("interface=t*\nexcept-interface=lo\nexcept-interface=up0\n");
+    s.push_str("no-resolv\nno-poll\nno-hosts\n");
+    let _ = writeln!(s, "addn-hosts={}", dir.join("names").display());
+    if !vpc.domain.is_empty() {
+        // The search domain, and never forwarded (there is nowhere to forward to).
+        let _ = writeln!(s, "domain={}\nlocal=/{}/", vpc.domain, vpc.domain);
+    }
     s.push_str("dhcp-authoritative\nleasefile-ro\n");
     for cidr in subnets {
         if let Some(c) = Ipv4Cidr::parse(cidr) {
@@ -151,6 +162,23 @@ pub fn hosts(vpc: &VpcNetSpec) -> String {
             p.private_ip,
             p.hostname
         );
+    }
+    s
+}
+
+/// The resolver's names: one `IP name name.domain` line per port.
+pub fn names(vpc: &VpcNetSpec) -> String {
+    let mut s = String::new();
+    for p in &vpc.ports {
+        if vpc.domain.is_empty() {
+            let _ = writeln!(s, "{} {}", p.private_ip, p.hostname);
+        } else {
+            let _ = writeln!(
+                s,
+                "{} {} {}.{}",
+                p.private_ip, p.hostname, p.hostname, vpc.domain
+            );
+        }
     }
     s
 }
@@ -226,6 +254,7 @@ mod tests {
         let vpc = VpcNetSpec {
             vpc_id: "vpc-1".into(),
             internet: false,
+            domain: "ec2.internal".into(),
             ports: vec![
                 port("10.0.1.10", "10.0.1.0/24", "02:00:00:00:00:01"),
                 port("10.0.1.11", "10.0.1.0/24", "02:00:00:00:00:02"),
@@ -236,7 +265,14 @@ mod tests {
         assert!(c.contains("dhcp-range=10.0.1.0,static,255.255.255.0,3600\n"));
         assert!(c.contains("dhcp-range=10.0.128.0,static,255.255.240.0,3600\n"));
         assert_eq!(c.matches("dhcp-range").count(), 2);
-        assert!(c.contains("port=0\n"));
+        assert!(!c.contains("port="), "the resolver listens on port 53: {c}");
+        assert!(
+            c.contains("no-resolv\n") && c.contains("domain=ec2.internal\nlocal=/ec2.internal/\n")
+        );
+        assert_eq!(
+            names(&vpc).lines().next().unwrap(),
+            "10.0.1.10 ip-10-0-1-10 ip-10-0-1-10.ec2.internal"
+        );
         assert_eq!(
             hosts(&vpc).lines().next().unwrap(),
             "02:00:00:00:00:01,10.0.1.10,ip-10-0-1-10"

@@ -12,7 +12,7 @@
 //! |------|-------|------|
 //! | prerouting (raw) | `guard` → `port_<tap>` | anti-spoofing: the guest's own MAC and IPv4 only (DHCP discovery from 0.0.0.0 excepted), no IPv6, no DHCP server replies |
 //! | prerouting (dstnat) | `nat_in` | public address → private address (1:1) |
-//! | input | `input` | what guests may ask the router itself: DHCP, the metadata service, ping |
+//! | input | `input` | what guests may ask the router itself: DHCP, DNS, the metadata service, ping |
 //! | forward | `forward` → `egress_<tap>`, `ingress_<tap>` | established flows pass; new ones need the sender's egress rules **and** the receiver's ingress rules; to the uplink only from ports with a public address |
 //! | postrouting (srcnat) | `nat_out` | private address → public address on the way out |
 //! | arp input | `arp strato` | ARP from a port must carry its own MAC and IPv4 |
@@ -59,6 +59,8 @@ pub fn render(vpc: &VpcNetSpec) -> String {
         "  chain input {{\n    type filter hook input priority filter; policy drop;\n    \
          iif lo accept\n    ct state established,related accept\n    \
          iifname \"t*\" udp dport 67 accept\n    \
+         iifname \"t*\" udp dport 53 accept\n    \
+         iifname \"t*\" tcp dport 53 accept\n    \
          iifname \"t*\" ip daddr {METADATA_ADDR} tcp dport 80 accept\n    \
          iifname \"t*\" icmp type echo-request accept\n  }}\n"
     );
@@ -267,6 +269,7 @@ mod tests {
     fn renders_guards_groups_and_nat() {
         let vpc = VpcNetSpec {
             vpc_id: "vpc-0123456789abcdef0".into(),
+            domain: "ec2.internal".into(),
             internet: true,
             ports: vec![port(
                 "eni-0123456789abcdef0",
@@ -294,6 +297,7 @@ mod tests {
     fn without_a_gateway_nothing_leaves_and_nothing_is_translated() {
         let vpc = VpcNetSpec {
             vpc_id: "vpc-0123456789abcdef0".into(),
+            domain: "ec2.internal".into(),
             internet: false,
             ports: vec![port(
                 "eni-0123456789abcdef0",
@@ -312,6 +316,7 @@ mod tests {
         let mut p = port("eni-0123456789abcdef0", "10.0.1.10; flush ruleset", None);
         let vpc = VpcNetSpec {
             vpc_id: "vpc-1".into(),
+            domain: "ec2.internal".into(),
             internet: false,
             ports: vec![p.clone()],
         };

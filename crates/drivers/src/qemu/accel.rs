@@ -38,7 +38,32 @@ impl Accel {
             Accel::Tcg => "qemu64,vendor=GenuineIntel",
         }
     }
+
+    /// The `-accel` argument. TCG's translation cache is capped: by default it may grow
+    /// to 1 GiB, which the VM's memory cgroup (guest RAM plus [`Accel::overhead_bytes`])
+    /// would not hold, and a guest that runs much code (a full distribution booting)
+    /// would get its QEMU killed by the OOM killer.
+    pub fn qemu_arg(self) -> String {
+        match self {
+            Accel::Kvm => "kvm".into(),
+            Accel::Tcg => format!("tcg,tb-size={TCG_TB_MIB}"),
+        }
+    }
+
+    /// Memory a QEMU process needs beyond guest RAM under this accelerator: device
+    /// state, firmware, the display's video memory, I/O buffers, and under TCG its
+    /// translation cache.
+    pub fn overhead_bytes(self) -> u64 {
+        const BASE: u64 = 256 << 20;
+        match self {
+            Accel::Kvm => BASE,
+            Accel::Tcg => BASE + ((TCG_TB_MIB as u64) << 20),
+        }
+    }
 }
+
+/// TCG's translation cache, MiB.
+const TCG_TB_MIB: u32 = 128;
 
 /// The marker the probe waits for on the console.
 pub const PROBE_MARKER: &str = "strato-minimal: init running";

@@ -56,8 +56,6 @@ pub use accel::Accel;
 
 /// Console bytes kept on disk per VM before the log is trimmed.
 const CONSOLE_KEEP: u64 = 1024 * 1024;
-/// Memory QEMU itself needs beyond guest RAM, allowed by the cgroup cap.
-const QEMU_OVERHEAD_BYTES: u64 = 256 * 1024 * 1024;
 /// First uid of the range QEMU processes run as (one uid per VM).
 const UID_BASE: u32 = 900_000;
 
@@ -341,7 +339,7 @@ impl QemuDriver {
             "-machine".into(),
             "pc".into(),
             "-accel".into(),
-            self.cfg.accel.to_string(),
+            self.cfg.accel.qemu_arg(),
             "-cpu".into(),
             self.cfg.accel.cpu_model().into(),
             "-smp".into(),
@@ -462,7 +460,7 @@ impl QemuDriver {
             rec.id.as_str(),
             Limits {
                 cpus: rec.vcpus,
-                memory_bytes: rec.memory_mib as u64 * 1024 * 1024 + QEMU_OVERHEAD_BYTES,
+                memory_bytes: rec.memory_mib as u64 * 1024 * 1024 + self.cfg.accel.overhead_bytes(),
             },
         )?;
         if rec.boot.kernel.is_none() && rec.boot.uefi && !dir.join(UEFI_VARS).exists() {
