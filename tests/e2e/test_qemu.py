@@ -845,15 +845,17 @@ def test_create_image_reboots_the_guest_and_its_image_boots_with_its_files(vm_st
     ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
 
 
-def test_an_imported_uefi_disk_boots_through_its_own_boot_loader(vm_strato):
-    """ImportImage of a GPT disk with GRUB on an EFI system partition (made by
-    scripts/build-boot-disk.sh, nothing of Strato's direct boot in it), boot mode uefi:
-    the instance boots through OVMF and GRUB from its root volume, and its root file
-    system is the disk's second partition."""
+@pytest.mark.parametrize("boot_mode,firmware", [("uefi", "UEFI firmware"), ("legacy-bios", "BIOS")])
+def test_an_imported_disk_boots_through_its_own_boot_loader(vm_strato, boot_mode, firmware):
+    """ImportImage of a GPT disk with GRUB on an EFI system partition and in a BIOS boot
+    partition (made by scripts/build-boot-disk.sh, nothing of Strato's direct boot in
+    it): with boot mode uefi the instance boots through OVMF and GRUB from its root
+    volume, with legacy-bios through SeaBIOS and GRUB; its root file system is the
+    disk's second partition either way."""
     disk = os.path.join(IMAGES, "strato-uefi", "disk.raw")
     assert os.path.exists(disk), f"no {disk}: run scripts/build-boot-disk.sh"
     ec2 = vm_strato.client()
-    tid = ec2.import_image(BootMode="uefi", Description="GRUB on UEFI",
+    tid = ec2.import_image(BootMode=boot_mode, Description=f"GRUB by {firmware}",
                            DiskContainers=[{"Format": "RAW", "Url": disk}])["ImportTaskId"]
     deadline = time.time() + 120
     while (t := ec2.describe_import_image_tasks(ImportTaskIds=[tid])["ImportImageTasks"][0])["Status"] != "completed":
@@ -861,16 +863,17 @@ def test_an_imported_uefi_disk_boots_through_its_own_boot_loader(vm_strato):
         time.sleep(0.5)
     ami = t["ImageId"]
     img = ec2.describe_images(ImageIds=[ami])["Images"][0]
-    assert img["BootMode"] == "uefi" and "KernelId" not in img
+    assert img["BootMode"] == boot_mode and "KernelId" not in img
     (iid,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=ami, InstanceType="t3.nano", MinCount=1,
                                                           MaxCount=1)["Instances"]]
     wait_for_state(ec2, [iid], "running", timeout=60)
-    wait_console(ec2, iid, "strato-uefi: GRUB started by the UEFI firmware", timeout=180)
+    wait_console(ec2, iid, f"strato-uefi: GRUB started by the {firmware}", timeout=180)
     wait_console(ec2, iid, "strato-minimal: multi-user ready", timeout=180)
     con = Console(vm_strato, iid)
-    out = after_marker(con.run("awk '$2 == \"/\" { print $1 }' /proc/mounts; ls /sys/firmware/efi >/dev/null && echo uefi-booted"))
+    out = after_marker(con.run("awk '$2 == \"/\" { print $1 }' /proc/mounts; "
+                               "ls /sys/firmware/efi >/dev/null 2>&1 && echo uefi-booted || echo bios-booted"))
     con.close()
-    assert "/dev/vda2" in out and "uefi-booted" in out, out
+    assert "/dev/vda2" in out and ("uefi-booted" if boot_mode == "uefi" else "bios-booted") in out, out
     ec2.terminate_instances(InstanceIds=[iid])
     wait_for_state(ec2, [iid], "terminated", timeout=120)
     ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
