@@ -311,6 +311,21 @@ def cidata_disk(path, key_pub, n):
         os.unlink(src)
 
 
+def boot_stages(console):
+    """When (guest seconds since boot) each cloud-init stage started, from a console log:
+    where the time of a boot went."""
+    try:
+        text = open(console, "rb").read().decode(errors="replace")
+    except OSError:
+        return "no console"
+    stages = re.findall(r"running '([\w:-]+)' at [^\n]*?Up ([0-9.]+) seconds", text)
+    done = re.findall(r"finished at [^\n]*?Up ([0-9.]+) seconds", text)
+    parts = [f"{name} {float(up):.0f}s" for name, up in stages]
+    if done:
+        parts.append(f"finished {float(done[-1]):.0f}s")
+    return ", ".join(parts) or "no cloud-init stages seen"
+
+
 def bench_debian(s, disk, rounds, work):
     print("== [4] RunInstances of the Debian 12 cloud image until SSH login vs the same QEMU by hand")
     if not os.path.exists(disk):
@@ -350,6 +365,7 @@ def bench_debian(s, disk, rounds, work):
     for _ in range(rounds):
         t, iid = run_one()
         strato_t.append(t)
+        print(f"  strato round: {t:.1f} s; guest: {boot_stages(os.path.join(s.data_dir, 'vms', iid, 'console.log'))}")
         terminate(s, [iid])
     hand_t = []
     for n in range(rounds):
@@ -369,6 +385,7 @@ def bench_debian(s, disk, rounds, work):
             wait(lambda: p.poll() is None and ssh_works([], key, "debian", "127.0.0.1", port), 900, 0.5,
                  "SSH into the by-hand Debian guest")
             hand_t.append(mono() - t0)
+            print(f"  by-hand round: {hand_t[-1]:.1f} s; guest: {boot_stages(os.path.join(d, 'console.log'))}")
         finally:
             p.kill()
             p.wait()

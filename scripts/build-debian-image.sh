@@ -102,6 +102,10 @@ rm -f "$root/var/lib/dbus/machine-id" "$root"/etc/ssh/ssh_host_*
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
 find "$root/var/log" -type f -exec truncate -s 0 {} +
 echo debian > "$root/etc/hostname"
+# debootstrap copies the build host's resolv.conf in; a guest would wait on that
+# nameserver (cloud-init checks DNS before it reads the metadata service). dhclient
+# writes the VPC's own at boot, as on Debian's images.
+: > "$root/etc/resolv.conf"
 # cloud-init sets LANG=en_US.UTF-8 (its default locale) and Debian's locale-gen builds
 # only what /etc/locale.gen names, so the locale is made here, as Debian's images have it.
 sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$root/etc/locale.gen"

@@ -15,6 +15,7 @@ the metadata service, and then:
 """
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -137,6 +138,12 @@ def test_a_stock_debian_cloud_image_boots_runs_its_user_data_and_takes_ssh(world
     assert lines[0] == "aws", out.stdout
     assert lines[1] == f"{iid} us-east-1", out.stdout
     assert int(lines[2]) >= 1, out.stdout
+    # Before it reads the metadata service, cloud-init checks each candidate address
+    # (169.254.169.254, [fd00:ec2::254], instance-data.) with DNS lookups: none may wait
+    # on a dead address or nameserver (a timeout costs 5 s and more, per lookup).
+    out = run("sudo -n grep -o 'Resolving URL: .* took [0-9.]* seconds' /var/log/cloud-init.log")
+    waits = {m[0]: float(m[1]) for m in re.findall(r"Resolving URL: (\S+) took ([0-9.]+) seconds", out.stdout)}
+    assert "http://[fd00:ec2::254]" in waits and all(t < 3 for t in waits.values()), waits
 
     ec2.terminate_instances(InstanceIds=[iid])
     wait_for_state(ec2, [iid], "terminated", timeout=120)

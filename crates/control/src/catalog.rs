@@ -741,7 +741,7 @@ pub fn instance_type_values(t: &InstanceType, name: &str) -> Vec<String> {
         // The catalog's `f32` as it prints (`3.1`), which is how the answer shows it.
         "processor-info.sustained-clock-speed-in-ghz" => vec![t.clock_ghz.to_string()],
         "reboot-migration-support" => one("unsupported"),
-        "supported-boot-mode" => one("legacy-bios"),
+        "supported-boot-mode" => vec!["legacy-bios".into(), "uefi".into()],
         "supported-root-device-type" => one("ebs"),
         "supported-usage-class" => one("on-demand"),
         "supported-virtualization-type" => one("hvm"),

@@ -153,9 +153,10 @@ impl Image {
                 || self.shared_with.contains(account))
     }
 
-    /// The firmware its instances start.
+    /// The firmware its instances start. `uefi-preferred` means UEFI wherever the
+    /// instance type supports it, which every type here does (OVMF).
     pub fn firmware(&self) -> Firmware {
-        if self.boot_mode == "uefi" {
+        if self.boot_mode == "uefi" || self.boot_mode == "uefi-preferred" {
             Firmware::Uefi
         } else {
             Firmware::Bios

@@ -516,7 +516,7 @@ impl ControlPlane {
     /// RegisterImage: an image of snapshots the caller may use, its root device mapped
     /// to one of them. With the built-in kernel (`KernelId`) it boots that kernel
     /// directly; otherwise the firmware boots the root volume's own boot loader
-    /// (SeaBIOS for `legacy-bios` and `uefi-preferred`, OVMF for `uefi`).
+    /// (SeaBIOS for `legacy-bios`, OVMF for `uefi` and `uefi-preferred`).
     pub fn register_image(
         &self,
         caller: &Caller,

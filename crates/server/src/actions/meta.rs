@@ -103,7 +103,10 @@ fn instance_type_item(t: &InstanceType) -> wire::InstanceTypeInfo {
         burstable_performance_supported: Some(t.burstable),
         dedicated_hosts_supported: Some(false),
         auto_recovery_supported: Some(true),
-        supported_boot_modes: Some(vec![wire::BootModeType::LegacyBios]),
+        supported_boot_modes: Some(vec![
+            wire::BootModeType::LegacyBios,
+            wire::BootModeType::Uefi,
+        ]),
         nitro_enclaves_support: Some(wire::NitroEnclavesSupport::Unsupported),
         nitro_tpm_support: Some(wire::NitroTpmSupport::Unsupported),
         reboot_migration_support: Some(wire::RebootMigrationSupport::Unsupported),
