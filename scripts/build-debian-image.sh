@@ -73,12 +73,13 @@ echo "==> debootstrap bookworm from $MIRROR (a few minutes; every package is fet
 # debootstrap does not resolve virtual packages, hence python3-cffi-backend (which
 # provides python3-cryptography's python3-cffi-backend-api-*) in the list.
 set +e
+: > "$tmp/debootstrap.log"  # before tail looks for it
 DEBIAN_FRONTEND=noninteractive debootstrap --arch=amd64 --include="$PACKAGES" \
-  bookworm "$root" "$MIRROR" > "$tmp/debootstrap.log" 2>&1 &
+  bookworm "$root" "$MIRROR" >> "$tmp/debootstrap.log" 2>&1 &
 pid=$!
 # Progress: debootstrap's own step lines, as they come.
 tail -n +1 -f --pid="$pid" "$tmp/debootstrap.log" | grep --line-buffered -E '^I: (Retrieving|Validating|Extracting|Installing|Unpacking|Configuring|Base system)' \
-  | awk '$2 ~ /^(Retrieving|Validating|Extracting|Unpacking)$/ && $3 != "Release" {
+  | awk '$2 ~ /^(Retrieving|Validating|Extracting|Unpacking|Configuring)$/ && $3 != "Release" {
            if (n[$2]++ % 25 == 0) { sub(/\.\.\.$/, "", $3); print "    " $2 " " $3 "… (" n[$2] ")"; fflush() }; next }
          { print "    " $0; fflush() }'
 wait "$pid"
