@@ -37,7 +37,9 @@ def world(request, tmp_path_factory):
 
 
 def import_debian(ec2):
-    tid = ec2.import_image(BootMode="uefi", Description="Debian 12 (bookworm) with cloud-init",
+    # No BootMode: the disk's partitions (an EFI system partition, nothing for a BIOS)
+    # make it uefi.
+    tid = ec2.import_image(Description="Debian 12 (bookworm) with cloud-init",
                            DiskContainers=[{"Format": "RAW", "Url": DISK}])["ImportTaskId"]
     deadline = time.time() + 300
     while (t := ec2.describe_import_image_tasks(ImportTaskIds=[tid])["ImportImageTasks"][0])["Status"] != "completed":

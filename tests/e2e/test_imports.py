@@ -62,7 +62,20 @@ def disks():
     text = os.path.join(d, "notes.txt")
     with open(text, "w") as f:
         f.write("not a disk image\n")
-    yield {"dir": d, "qcow2": qcow, "boot": boot, "zeros": zeros, "text": text}
+    # GPT disks partitioned as UEFI-only images are (an EFI system partition) and as
+    # Debian's and Ubuntu's cloud images are (a BIOS boot partition too).
+    esp = "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    linux = "type=0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+    bios = "type=21686148-6449-6E6F-744E-656564454649"
+    parted = {}
+    for name, parts in [("uefi", [esp, linux]), ("both", [bios, esp, linux])]:
+        path = parted[name] = os.path.join(d, f"gpt-{name}.raw")
+        with open(path, "wb") as f:
+            f.truncate(16 * 1024 * 1024)
+        subprocess.run(["sfdisk", "-q", path], input="label: gpt\n" + "".join(
+            f"size=4MiB, {p}\n" for p in parts), text=True, check=True)
+    yield {"dir": d, "qcow2": qcow, "boot": boot, "zeros": zeros, "text": text,
+           "gpt-uefi": parted["uefi"], "gpt-both": parted["both"]}
     subprocess.run(["rm", "-rf", d])
 
 
@@ -153,6 +166,24 @@ def test_import_image_boots_what_was_imported(strato, ec2, disks):
     assert "no partition table, boot sector or file system" in t["StatusMessage"], t
     assert "ImageId" not in t
     assert ec2.describe_images(Owners=["self"])["Images"] == images_before
+
+
+def test_import_image_takes_the_boot_mode_the_partitions_show(strato, ec2, disks):
+    """Without BootMode, a disk with an EFI system partition and nothing a BIOS boots
+    is imported as uefi; one a BIOS boots too (a BIOS boot partition, or an MBR with
+    boot code) as legacy-bios, as is one whose partitions tell nothing. A BootMode given
+    wins."""
+    for disk, given, want in [("gpt-uefi", None, "uefi"), ("gpt-both", None, "legacy-bios"),
+                              ("boot", None, "legacy-bios"), ("gpt-uefi", "legacy-bios", "legacy-bios"),
+                              ("gpt-both", "uefi", "uefi")]:
+        extra = {"BootMode": given} if given else {}
+        r = ec2.import_image(DiskContainers=[{"Format": "RAW", "Url": disks[disk]}], **extra)
+        assert "BootMode" not in r or given
+        t = wait_image_task(ec2, r["ImportTaskId"])
+        assert t["BootMode"] == want, (disk, given, t)
+        (img,) = ec2.describe_images(ImageIds=[t["ImageId"]])["Images"]
+        assert img["BootMode"] == want, (disk, given, img)
+        ec2.deregister_image(ImageId=t["ImageId"], DeleteAssociatedSnapshots=True)
 
 
 def test_cancel_an_import_while_it_downloads(strato, ec2, disks, web):

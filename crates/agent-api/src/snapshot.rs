@@ -74,6 +74,10 @@ pub enum ObservedSnapshotState {
         size_bytes: u64,
         /// Bytes held for this snapshot alone (changed blocks).
         stored_bytes: u64,
+        /// For the import of a bootable disk: the firmware its partitions are made for
+        /// (`legacy-bios` or `uefi`), when they show it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        boot_mode: Option<String>,
     },
     /// It could not be made; `detail` says why.
     Failed,

@@ -20,7 +20,7 @@ use strato_agent_api::{
     StorageReport,
 };
 use strato_common::{Error, Result, SnapshotId};
-use strato_drivers::volumes::{check_disk, qemu_format, VolumeStore};
+use strato_drivers::volumes::{boot_mode, check_disk, qemu_format, VolumeStore};
 use tokio::sync::mpsc;
 
 /// The snapshot half of a host agent.
@@ -89,6 +89,7 @@ impl SnapshotAgent {
                     ObservedSnapshotState::Completed {
                         size_bytes: i.size_bytes,
                         stored_bytes: i.stored_bytes,
+                        boot_mode: None,
                     }
                 })
             }
@@ -107,6 +108,7 @@ impl SnapshotAgent {
                 .map(|i| ObservedSnapshotState::Completed {
                     size_bytes: i.size_bytes,
                     stored_bytes: i.stored_bytes,
+                    boot_mode: None,
                 }),
         };
         let (observed, detail) = match done {
@@ -147,6 +149,11 @@ impl SnapshotAgent {
         })?;
         let (path, _download) = fetch(url)?;
         let size = check_disk(&path, fmt, bootable)?;
+        let boot_mode = if bootable {
+            boot_mode(&path, fmt, size)?.map(str::to_string)
+        } else {
+            None
+        };
         let reports = self.reports.clone();
         let sid = id.clone();
         let last = std::sync::atomic::AtomicU8::new(0);
@@ -167,6 +174,7 @@ impl SnapshotAgent {
         Ok(ObservedSnapshotState::Completed {
             size_bytes: info.size_bytes,
             stored_bytes: info.stored_bytes,
+            boot_mode,
         })
     }
 }

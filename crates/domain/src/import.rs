@@ -49,8 +49,9 @@ pub struct ImportedImage {
     /// The image's name (the task id unless an operator named it).
     pub name: Option<String>,
     pub architecture: String,
-    /// `legacy-bios` | `uefi` | `uefi-preferred`.
-    pub boot_mode: String,
+    /// `legacy-bios` | `uefi` | `uefi-preferred`; unset while the request named none
+    /// and the import has not completed (the disk's partitions then tell).
+    pub boot_mode: Option<String>,
     /// Launchable by every account, shown with this owner alias (operators'
     /// `strato images import`).
     pub public: bool,

@@ -201,9 +201,10 @@ pub enum ImagesCmd {
         /// RAW, QCOW2, VMDK, VHD or VHDX (default: what qemu-img detects).
         #[arg(long)]
         format: Option<String>,
-        /// legacy-bios, uefi or uefi-preferred.
-        #[arg(long, default_value = "legacy-bios")]
-        boot_mode: String,
+        /// legacy-bios, uefi or uefi-preferred (default: what the disk's partitions are
+        /// made for; legacy-bios when they do not tell).
+        #[arg(long)]
+        boot_mode: Option<String>,
         /// Every account may launch it (else only the root account).
         #[arg(long)]
         public: bool,

@@ -210,15 +210,15 @@ pub fn run(dir: &Path, cmd: ImagesCmd) -> Result<()> {
             }
             let url = file.display().to_string();
             let desc = description.clone().unwrap_or_default();
-            let answer = client.call(
-                "ImportImage",
-                &[
-                    ("DiskContainer.1.Format", &format),
-                    ("DiskContainer.1.Url", &url),
-                    ("Description", &desc),
-                    ("BootMode", &boot_mode),
-                ],
-            )?;
+            let mut params = vec![
+                ("DiskContainer.1.Format", format.as_str()),
+                ("DiskContainer.1.Url", url.as_str()),
+                ("Description", desc.as_str()),
+            ];
+            if let Some(mode) = &boot_mode {
+                params.push(("BootMode", mode));
+            }
+            let answer = client.call("ImportImage", &params)?;
             let task = tag(&answer, "importTaskId").context("no importTaskId in the answer")?;
             let bar = ProgressBar::new(100);
             bar.set_style(

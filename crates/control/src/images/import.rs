@@ -131,12 +131,22 @@ pub(crate) fn on_import_report(tx: &Tx, snap: &Snapshot, report: &SnapshotReport
             tx.put_doc(&t)?;
             Ok(true)
         }
-        ObservedSnapshotState::Completed { size_bytes, .. } => {
+        ObservedSnapshotState::Completed {
+            size_bytes,
+            boot_mode,
+            ..
+        } => {
             t.status = ImportStatus::Completed;
             t.status_message = "completed".into();
             t.progress = 100;
             t.size_bytes = Some(*size_bytes);
             if let Some(spec) = t.image.as_mut() {
+                // A request without a boot mode gets what the disk's partitions show,
+                // and EC2's default when they show nothing.
+                if spec.boot_mode.is_none() {
+                    spec.boot_mode =
+                        Some(boot_mode.clone().unwrap_or_else(|| "legacy-bios".into()));
+                }
                 let img = imported_image(&t.id, &t.description, snap, spec, *size_bytes);
                 spec.image_id = Some(img.id.clone());
                 tx.put_image(&img)?;
@@ -184,7 +194,10 @@ fn imported_image(
         creation_ms: now_ms(),
         platform_details: "Linux/UNIX".into(),
         ena_support: true,
-        boot_mode: spec.boot_mode.clone(),
+        boot_mode: spec
+            .boot_mode
+            .clone()
+            .unwrap_or_else(|| "legacy-bios".into()),
         root_size_gib: size_gib,
         boot: Default::default(),
         region: Some(snap.region.clone()),
@@ -248,11 +261,12 @@ impl ControlPlane {
                     img.architecture
                 )));
             }
-            if !["legacy-bios", "uefi", "uefi-preferred"].contains(&img.boot_mode.as_str()) {
-                return Err(Error::invalid_value(format!(
-                    "The boot mode '{}' is not valid. Valid values: legacy-bios, uefi, uefi-preferred.",
-                    img.boot_mode
-                )));
+            if let Some(mode) = &img.boot_mode {
+                if !["legacy-bios", "uefi", "uefi-preferred"].contains(&mode.as_str()) {
+                    return Err(Error::invalid_value(format!(
+                        "The boot mode '{mode}' is not valid. Valid values: legacy-bios, uefi, uefi-preferred."
+                    )));
+                }
             }
             img.root_device = Some(input.root_device.clone().unwrap_or("/dev/xvda".into()));
             if !crate::volumes::attach::valid_device(img.root_device.as_deref().unwrap_or("")) {

@@ -607,6 +607,7 @@ impl ControlPlane {
                     ObservedSnapshotState::Completed {
                         stored_bytes,
                         size_bytes,
+                        ..
                     },
                     SnapshotState::Pending,
                 ) => {

@@ -10,14 +10,22 @@ use strato_common::{Error, Result};
 /// CPU and memory limits of one VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Whole CPUs the VM may use (its vCPU count).
-    pub cpus: u32,
+    /// CPU time the whole QEMU process may use, in percent of one CPU: its vCPUs
+    /// plus QEMU's own threads (see [`super::accel::Accel::emulator_cpu_percent`]).
+    pub cpu_percent: u32,
     /// Hard memory cap for the whole QEMU process (guest RAM plus overhead).
     pub memory_bytes: u64,
 }
 
 /// The period CPU quotas are expressed against (the kernel's default).
 const PERIOD_US: u64 = 100_000;
+
+impl Limits {
+    /// The CPU quota per [`PERIOD_US`].
+    fn quota_us(&self) -> u64 {
+        self.cpu_percent as u64 * PERIOD_US / 100
+    }
+}
 
 /// Which cgroup layout the host has.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +92,7 @@ impl Layout {
                 std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
                 write(
                     &dir.join("cpu.max"),
-                    &format!("{} {PERIOD_US}", limits.cpus as u64 * PERIOD_US),
+                    &format!("{} {PERIOD_US}", limits.quota_us()),
                 )?;
                 write(&dir.join("memory.max"), &limits.memory_bytes.to_string())?;
             }
@@ -94,10 +102,7 @@ impl Layout {
                 std::fs::create_dir_all(&c).map_err(|e| io(e, &c))?;
                 std::fs::create_dir_all(&m).map_err(|e| io(e, &m))?;
                 write(&c.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
-                write(
-                    &c.join("cpu.cfs_quota_us"),
-                    &(limits.cpus as u64 * PERIOD_US).to_string(),
-                )?;
+                write(&c.join("cpu.cfs_quota_us"), &limits.quota_us().to_string())?;
                 write(
                     &m.join("memory.limit_in_bytes"),
                     &limits.memory_bytes.to_string(),

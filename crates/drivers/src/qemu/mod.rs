@@ -459,7 +459,7 @@ impl QemuDriver {
         self.cfg.cgroups.create(
             rec.id.as_str(),
             Limits {
-                cpus: rec.vcpus,
+                cpu_percent: rec.vcpus * 100 + self.cfg.accel.emulator_cpu_percent(),
                 memory_bytes: rec.memory_mib as u64 * 1024 * 1024 + self.cfg.accel.overhead_bytes(),
             },
         )?;

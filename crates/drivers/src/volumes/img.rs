@@ -312,6 +312,68 @@ pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<u64> {
     Ok(size)
 }
 
+/// GPT partition type of an EFI system partition (C12A7328-F81F-11D2-BA4B-00A0C93EC93B),
+/// as stored on disk (the first three fields little-endian).
+const GPT_ESP: [u8; 16] = [
+    0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B,
+];
+/// GPT partition type of a BIOS boot partition, where GRUB for BIOS keeps its core on a
+/// GPT disk (21686148-6449-6E6F-744E-656564454649).
+const GPT_BIOS_BOOT: [u8; 16] = *b"Hah!IdontNeedEFI";
+/// MBR partition type of an EFI system partition.
+const MBR_ESP: u8 = 0xEF;
+
+/// The firmware the partitions of a disk image are made for, as ImportImage takes it
+/// when the request names no boot mode: `uefi` for a disk that has an EFI system
+/// partition and nothing a BIOS boots (no BIOS boot partition on GPT, no boot code in
+/// the MBR), `legacy-bios` for one a BIOS boots, `None` when the partition table does
+/// not tell (a disk without one, or a GPT too large to read here). A disk made for both
+/// (as Debian's and Ubuntu's cloud images are) is `legacy-bios`, EC2's default.
+/// `size` is the disk's, as [`check_disk`] found it.
+pub fn boot_mode(path: &Path, fmt: &str, size: u64) -> Result<Option<&'static str>> {
+    let n = usize::try_from(size.min(64 * 1024)).expect("at most 64 KiB");
+    Ok(boot_mode_of(&first_bytes(path, fmt, n)?))
+}
+
+fn boot_mode_of(head: &[u8]) -> Option<&'static str> {
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let u64_at = |o: usize| {
+        head.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    if head.get(510..512) != Some(&[0x55, 0xAA][..]) {
+        return None;
+    }
+    // The MBR's boot code: zeros when nothing was installed for a BIOS to run.
+    let mbr_code = head[..440].iter().any(|&b| b != 0);
+    let (esp, bios_boot) = if head.get(512..520) == Some(&b"EFI PART"[..]) {
+        let first = usize::try_from(u64_at(512 + 72)?).ok()?.checked_mul(512)?;
+        let count = u32_at(512 + 80)? as usize;
+        let size = u32_at(512 + 84)? as usize;
+        if size < 16 {
+            return None;
+        }
+        let types: Vec<&[u8]> = (0..count)
+            .map_while(|i| head.get(first + i * size..first + i * size + 16))
+            .collect();
+        (
+            types.iter().any(|t| *t == GPT_ESP),
+            types.iter().any(|t| *t == GPT_BIOS_BOOT),
+        )
+    } else {
+        let esp = (0..4).any(|i| head[446 + i * 16 + 4] == MBR_ESP);
+        (esp, false)
+    };
+    match (esp, bios_boot || mbr_code) {
+        (true, false) => Some("uefi"),
+        (_, true) => Some("legacy-bios"),
+        (false, false) => None,
+    }
+}
+
 /// The first `n` bytes a disk image reads as (through its format).
 fn first_bytes(path: &Path, fmt: &str, n: usize) -> Result<Vec<u8>> {
     let tmp = tempfile::NamedTempFile::new().map_err(|e| io_err("a temporary file", e))?;
@@ -424,6 +486,60 @@ mod tests {
             .arg(fails.to_string())
             .arg(msg);
         cmd
+    }
+
+    /// A disk's first 64 KiB: a (protective) MBR with `code` in its boot code area and
+    /// `mbr_type` as its first partition's type, and when `gpt` is given a GPT header at
+    /// LBA 1 with those partition types from LBA 2.
+    fn head(code: bool, mbr_type: u8, gpt: Option<&[[u8; 16]]>) -> Vec<u8> {
+        let mut h = vec![0u8; 64 * 1024];
+        if code {
+            h[0..3].copy_from_slice(&[0xEB, 0x63, 0x90]);
+        }
+        h[446 + 4] = mbr_type;
+        h[510..512].copy_from_slice(&[0x55, 0xAA]);
+        if let Some(types) = gpt {
+            h[512..520].copy_from_slice(b"EFI PART");
+            h[512 + 72..512 + 80].copy_from_slice(&2u64.to_le_bytes());
+            h[512 + 80..512 + 84].copy_from_slice(&128u32.to_le_bytes());
+            h[512 + 84..512 + 88].copy_from_slice(&128u32.to_le_bytes());
+            for (i, t) in types.iter().enumerate() {
+                let at = 1024 + i * 128;
+                h[at..at + 16].copy_from_slice(t);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn the_boot_mode_follows_the_partitions() {
+        const LINUX: [u8; 16] = [0xAF; 16];
+        // UEFI only: an ESP, no BIOS boot partition, no MBR boot code.
+        assert_eq!(
+            boot_mode_of(&head(false, 0xEE, Some(&[GPT_ESP, LINUX]))),
+            Some("uefi")
+        );
+        // Both (Debian's and Ubuntu's cloud images): a BIOS boot partition and an ESP.
+        assert_eq!(
+            boot_mode_of(&head(true, 0xEE, Some(&[LINUX, GPT_BIOS_BOOT, GPT_ESP]))),
+            Some("legacy-bios")
+        );
+        // GPT with an ESP and boot code in the protective MBR.
+        assert_eq!(
+            boot_mode_of(&head(true, 0xEE, Some(&[GPT_ESP, LINUX]))),
+            Some("legacy-bios")
+        );
+        // MBR: an ESP alone is UEFI; boot code is BIOS.
+        assert_eq!(boot_mode_of(&head(false, MBR_ESP, None)), Some("uefi"));
+        assert_eq!(boot_mode_of(&head(true, 0x83, None)), Some("legacy-bios"));
+        // Nothing to tell: no boot code, no ESP; no MBR signature; a short read.
+        assert_eq!(boot_mode_of(&head(false, 0x83, None)), None);
+        assert_eq!(boot_mode_of(&vec![0u8; 4096]), None);
+        assert_eq!(boot_mode_of(&head(true, 0xEE, None)[..300]), None);
+        // A GPT whose entries lie beyond what was read tells nothing of them.
+        let mut far = head(false, 0xEE, Some(&[GPT_ESP]));
+        far[512 + 72..512 + 80].copy_from_slice(&4096u64.to_le_bytes());
+        assert_eq!(boot_mode_of(&far), None);
     }
 
     #[test]

@@ -44,7 +44,11 @@ fn image_task(t: &ImportTask, tags: &[(String, String)]) -> wire::ImportImageTas
     let img = t.image.as_ref();
     wire::ImportImageTask {
         architecture: img.map(|i| i.architecture.clone()),
-        boot_mode: img.and_then(|i| wire::BootModeValues::from_wire(&i.boot_mode)),
+        boot_mode: img.and_then(|i| {
+            i.boot_mode
+                .as_deref()
+                .and_then(wire::BootModeValues::from_wire)
+        }),
         description: Some(t.description.clone()),
         encrypted: Some(t.encrypted),
         image_id: img.and_then(|i| i.image_id.as_ref().map(|id| id.to_string())),
@@ -154,10 +158,7 @@ pub fn import_image(
         image: Some(ImportedImage {
             name: None,
             architecture: req.architecture.clone().unwrap_or_else(|| "x86_64".into()),
-            boot_mode: req
-                .boot_mode
-                .map(|b| b.as_str().to_string())
-                .unwrap_or_else(|| "legacy-bios".into()),
+            boot_mode: req.boot_mode.map(|b| b.as_str().to_string()),
             public: false,
             owner_alias: None,
             root_device: None,
