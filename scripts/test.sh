@@ -47,6 +47,12 @@ set +e
 echo "==> cargo nextest"
 cargo nextest run --locked --workspace --no-fail-fast 2>&1 | tee target/nextest.log
 rust_rc=${PIPESTATUS[0]}
+# nextest runs no doc tests; they hold contracts (a write inside a read transaction
+# does not compile).
+echo "==> cargo test --doc"
+cargo test --locked --workspace --doc 2>&1 | tee target/doctest.log
+doc_rc=${PIPESTATUS[0]}
+[ "$doc_rc" = 0 ] || rust_rc=$doc_rc
 
 echo "==> end-to-end (aws CLI + boto3 against strato up --hypervisor sim)"
 STRATO_BIN="$PWD/target/debug/strato" pytest -q tests/e2e 2>&1 | tee target/pytest.log
@@ -56,6 +62,10 @@ py_rc=${PIPESTATUS[0]}
 rust_line=$(grep -E 'Summary \[.*tests run' target/nextest.log | tail -1)
 rust_passed=$(echo "$rust_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
 rust_failed=$(echo "$rust_line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+doc_passed=$(grep -E '^test result' target/doctest.log | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+doc_failed=$(grep -E '^test result' target/doctest.log | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+rust_passed=$(( ${rust_passed:-0} + ${doc_passed:-0} ))
+rust_failed=$(( ${rust_failed:-0} + ${doc_failed:-0} ))
 py_line=$(grep -E '[0-9]+ (passed|failed)' target/pytest.log | tail -1)
 py_passed=$(echo "$py_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
 py_failed=$(echo "$py_line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)

@@ -27,7 +27,7 @@ use strato_common::{NetworkInterfaceId, SecurityGroupId, SubnetId};
 use strato_domain::Scope;
 use strato_store::{
     ClientTokenRecord, CpuOptions, Desired, ElasticIp, GroupRef, Image, Instance, InstanceState,
-    MetadataOptions, NetworkInterface, ShutdownBehavior, Subnet, Tx,
+    MetadataOptions, NetworkInterface, ReadTx, ShutdownBehavior, Subnet, WriteTx,
 };
 
 /// Largest user data EC2 accepts, after base64 decoding.
@@ -682,7 +682,7 @@ impl ControlPlane {
 
     /// The spec of an instance as transaction `tx` sees it (its image and its
     /// attached interfaces).
-    pub(crate) fn spec_in(&self, tx: &Tx, i: &Instance) -> Result<VmSpec> {
+    pub(crate) fn spec_in(&self, tx: &ReadTx, i: &Instance) -> Result<VmSpec> {
         let image = tx.image(i.image_id.as_str())?;
         let nics = tx.interfaces_of_instance(&Scope::of_instance(i), i.id.as_str())?;
         let mut spec = spec_with(i, image.as_ref(), nic_specs(nics));
@@ -693,7 +693,7 @@ impl ControlPlane {
 
     /// A new spec generation of an instance whose devices (interfaces, disks) changed,
     /// written in `tx`; none for an instance that is gone.
-    pub(crate) fn bump_spec(&self, tx: &Tx, mut inst: Instance) -> Result<Option<VmSpec>> {
+    pub(crate) fn bump_spec(&self, tx: &WriteTx, mut inst: Instance) -> Result<Option<VmSpec>> {
         if inst.state == InstanceState::Terminated {
             return Ok(None);
         }
@@ -704,7 +704,7 @@ impl ControlPlane {
 
     /// The specs of instances of one account as `tx` sees them: each image read
     /// once, the interfaces of all of them in one query.
-    fn specs_in(&self, tx: &Tx, account: &Scope, list: &[&Instance]) -> Result<Vec<VmSpec>> {
+    fn specs_in(&self, tx: &WriteTx, account: &Scope, list: &[&Instance]) -> Result<Vec<VmSpec>> {
         let mut images: HashMap<&str, Option<Image>> = HashMap::new();
         for i in list {
             if !images.contains_key(i.image_id.as_str()) {
@@ -1024,7 +1024,7 @@ impl ControlPlane {
     /// so a subnet or group deleted (or an interface taken) in between is noticed.
     fn launch_network(
         &self,
-        tx: &Tx,
+        tx: &ReadTx,
         caller: &Caller,
         input: &RunInstancesInput,
     ) -> Result<LaunchNetwork> {
@@ -1088,7 +1088,7 @@ impl ControlPlane {
     /// the caller's and available; its zone is where the instance goes.
     fn launch_with_interface(
         &self,
-        tx: &Tx,
+        tx: &ReadTx,
         account: &Scope,
         input: &RunInstancesInput,
         id: &NetworkInterfaceId,
@@ -1375,7 +1375,7 @@ impl ControlPlane {
     /// Loads instances by id (scoped to the caller); any missing id is NotFound.
     fn load_instances(
         &self,
-        tx: &Tx,
+        tx: &ReadTx,
         caller: &Caller,
         ids: &[InstanceId],
     ) -> Result<Vec<Instance>> {
@@ -1604,7 +1604,7 @@ impl ControlPlane {
         caller: &Caller,
         ids: &[InstanceId],
         dry_run: bool,
-        mut change: impl FnMut(&Tx, &mut Instance) -> Result<bool>,
+        mut change: impl FnMut(&WriteTx, &mut Instance) -> Result<bool>,
     ) -> Result<Vec<StateChange>> {
         if ids.is_empty() {
             return Err(Error::MissingParameter("InstanceId".into()));
@@ -2157,7 +2157,7 @@ fn instance_store_disks(id: &InstanceId, st: catalog::InstanceStore) -> Vec<Ephe
 }
 
 /// Whether a volume is attached at the instance's root device.
-fn has_root_volume(tx: &Tx, i: &Instance) -> Result<bool> {
+fn has_root_volume(tx: &WriteTx, i: &Instance) -> Result<bool> {
     let vols = tx.volumes_of_instance(&Scope::of_instance(i), i.id.as_str())?;
     Ok(vols
         .iter()
@@ -2216,7 +2216,11 @@ struct ValidRun {
 }
 
 /// Attaches tags to a list of instances with one range query.
-fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Arc<Instance>>) -> Result<Vec<TaggedInstance>> {
+fn with_tags(
+    tx: &ReadTx,
+    caller: &Caller,
+    list: Vec<Arc<Instance>>,
+) -> Result<Vec<TaggedInstance>> {
     let (Some(first), Some(last)) = (
         list.iter().map(|i| i.id.as_str()).min(),
         list.iter().map(|i| i.id.as_str()).max(),
@@ -2236,7 +2240,7 @@ fn with_tags(tx: &Tx, caller: &Caller, list: Vec<Arc<Instance>>) -> Result<Vec<T
 
 /// The tags of the interfaces in `interfaces` (one range query), by interface id.
 fn interface_tags(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     interfaces: &InstanceInterfaces,
 ) -> Result<FastMap<String, Tags>> {
@@ -2258,7 +2262,7 @@ const RANGE_SCAN_FROM: usize = 32;
 /// The interfaces attached to a list of instances (one range scan, or one query per
 /// 500 ids for a few) and the account's Elastic IPs (a handful).
 fn instance_interfaces(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     list: &[TaggedInstance],
 ) -> Result<InstanceInterfaces> {

@@ -8,8 +8,8 @@ use strato_common::filter::FilterSet;
 use strato_common::{kind_of_id, Error, ResourceKind, Result};
 use strato_domain::Scope;
 use strato_store::{
-    DhcpOptions, InternetGateway, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Tx,
-    Vpc,
+    DhcpOptions, InternetGateway, ReadTx, RouteTable, SecurityGroup, SecurityGroupRule, Subnet,
+    Tag, Vpc, WriteTx,
 };
 
 /// Most tags one resource may carry.
@@ -72,7 +72,7 @@ pub fn tags_for(specs: &[TagSpec], resource_type: &str) -> Result<Vec<(String, S
 
 /// Stores tags of one resource (inside the caller's transaction).
 pub(crate) fn put_tags(
-    tx: &Tx,
+    tx: &WriteTx,
     account: &Scope,
     resource_id: &str,
     resource_type: &str,
@@ -94,7 +94,7 @@ pub(crate) fn put_tags(
 
 /// The tags of a set of resources of one kind, from one range query over their ids.
 pub(crate) fn tags_of_ids<'a>(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<strato_common::hashing::FastMap<String, crate::Tags>> {
@@ -107,7 +107,7 @@ pub(crate) fn tags_of_ids<'a>(
 
 impl ControlPlane {
     /// Checks that a taggable resource exists for the caller; returns its tag type.
-    fn taggable(&self, tx: &Tx, caller: &Caller, id: &str) -> Result<&'static str> {
+    fn taggable(&self, tx: &WriteTx, caller: &Caller, id: &str) -> Result<&'static str> {
         let kind = kind_of_id(id).ok_or_else(|| Error::InvalidId(id.to_string()))?;
         let exists = match kind {
             ResourceKind::Instance => tx

@@ -17,4 +17,4 @@ mod decoded;
 mod sqlite;
 
 pub use model::*;
-pub use sqlite::{Db, Document, NetworkColumn, Tx};
+pub use sqlite::{Db, Document, NetworkColumn, ReadTx, WriteTx};

@@ -23,311 +23,25 @@ const REVISIONS_MIGRATION: usize = 10;
 /// The migration that gives images a region (see [`add_image_regions`]).
 const IMAGE_REGIONS_MIGRATION: usize = 13;
 
-/// Schema migrations, applied in order; `meta.schema_version` records the last one run.
+/// Schema migrations (`migrations/sqlite/NNNN_*.sql`), applied in order to a database
+/// made by an older binary; `meta.schema_version` records the last one run. Some go with
+/// a data change in the same transaction ([`backfill`]). A new database gets
+/// [`FRESH_SCHEMA`] instead, which a test holds equal to what the migrations make.
 const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE accounts (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_ms BIGINT NOT NULL
-);
-CREATE TABLE access_keys (
-    access_key_id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-    secret TEXT NOT NULL,
-    created_ms BIGINT NOT NULL
-);
-CREATE INDEX access_keys_account ON access_keys(account_id);
-CREATE TABLE instances (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    reservation_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    host TEXT NOT NULL,
-    terminated_ms BIGINT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX instances_id ON instances(id);
-CREATE INDEX instances_reservation ON instances(account_id, reservation_id);
-CREATE INDEX instances_state ON instances(state);
-CREATE INDEX instances_host ON instances(host, state);
-CREATE TABLE tags (
-    account_id TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (account_id, resource_id, key)
-);
-CREATE INDEX tags_key ON tags(account_id, key);
-CREATE TABLE key_pairs (
-    account_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, name)
-);
-CREATE TABLE images (
-    id TEXT PRIMARY KEY,
-    owner TEXT,
-    public BOOLEAN NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX images_owner ON images(owner);
-CREATE TABLE client_tokens (
-    account_id TEXT NOT NULL,
-    token TEXT NOT NULL,
-    reservation_id TEXT NOT NULL,
-    params_digest TEXT NOT NULL,
-    created_ms BIGINT NOT NULL,
-    PRIMARY KEY (account_id, token)
-);
-"#,
-    // Counting an account's live instances (every RunInstances does) must not scan
-    // the wide rows: a covering index keeps it proportional to an index range.
-    // A reservation's instances are read in id order: with `id` in the index the
-    // planner no longer prefers walking the whole account in primary-key order.
-    r#"
-CREATE INDEX instances_account_state ON instances(account_id, state);
-DROP INDEX instances_reservation;
-CREATE INDEX instances_reservation ON instances(account_id, reservation_id, id);
-"#,
-    // VPC networking. Network resources are document tables (indexed columns plus the
-    // record as JSON), keyed by (account_id, id) like every other table; each column
-    // here is one a query selects by. Instances gain their VPC and subnet as columns
-    // (DeleteSubnet and DeleteVpc count the live instances in them), a join table of
-    // their security groups (DeleteSecurityGroup asks whether any live instance uses
-    // a group), and the private addresses taken in each subnet.
-    r#"
-CREATE TABLE network_defaults (
-    account_id TEXT PRIMARY KEY,
-    created_ms BIGINT NOT NULL
-);
-CREATE TABLE vpcs (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    is_default TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX vpcs_id ON vpcs(id);
-CREATE INDEX vpcs_default ON vpcs(account_id, is_default);
-CREATE TABLE subnets (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    vpc_id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX subnets_id ON subnets(id);
-CREATE INDEX subnets_vpc ON subnets(account_id, vpc_id);
-CREATE TABLE security_groups (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    vpc_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX security_groups_id ON security_groups(id);
-CREATE UNIQUE INDEX security_groups_name ON security_groups(account_id, vpc_id, name);
-CREATE TABLE security_group_rules (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    group_id TEXT NOT NULL,
-    ref_group_id TEXT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX security_group_rules_id ON security_group_rules(id);
-CREATE INDEX security_group_rules_group ON security_group_rules(account_id, group_id);
-CREATE INDEX security_group_rules_ref ON security_group_rules(account_id, ref_group_id);
-CREATE TABLE internet_gateways (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    vpc_id TEXT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX internet_gateways_id ON internet_gateways(id);
-CREATE INDEX internet_gateways_vpc ON internet_gateways(account_id, vpc_id);
-CREATE TABLE route_tables (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    vpc_id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX route_tables_id ON route_tables(id);
-CREATE INDEX route_tables_vpc ON route_tables(account_id, vpc_id);
-CREATE TABLE dhcp_options (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX dhcp_options_id ON dhcp_options(id);
-ALTER TABLE instances ADD COLUMN vpc_id TEXT;
-ALTER TABLE instances ADD COLUMN subnet_id TEXT;
-CREATE INDEX instances_subnet ON instances(account_id, subnet_id, state);
-CREATE INDEX instances_vpc ON instances(account_id, vpc_id, state);
-CREATE TABLE instance_groups (
-    account_id TEXT NOT NULL,
-    group_id TEXT NOT NULL,
-    instance_id TEXT NOT NULL,
-    PRIMARY KEY (account_id, group_id, instance_id)
-);
-CREATE INDEX instance_groups_instance ON instance_groups(account_id, instance_id);
-CREATE TABLE subnet_addresses (
-    account_id TEXT NOT NULL,
-    subnet_id TEXT NOT NULL,
-    address BIGINT NOT NULL,
-    instance_id TEXT NOT NULL,
-    PRIMARY KEY (account_id, subnet_id, address)
-);
-CREATE INDEX subnet_addresses_instance ON subnet_addresses(account_id, instance_id);
-"#,
-    // Elastic IPs: a document table. A public address belongs to one account at a
-    // time (unique across accounts); `instance_id` finds the address associated with
-    // an instance when it terminates.
-    r#"
-CREATE TABLE elastic_ips (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    public_ip TEXT NOT NULL,
-    instance_id TEXT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX elastic_ips_id ON elastic_ips(id);
-CREATE UNIQUE INDEX elastic_ips_public_ip ON elastic_ips(public_ip);
-CREATE INDEX elastic_ips_instance ON elastic_ips(account_id, instance_id);
-"#,
-    // Network interfaces made by CreateNetworkInterface: a document table. MAC
-    // addresses are unique across accounts; `subnet_id` and `instance_id` answer
-    // DeleteSubnet and a terminating instance.
-    r#"
-CREATE TABLE network_interfaces (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    subnet_id TEXT NOT NULL,
-    instance_id TEXT,
-    mac_address TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX network_interfaces_id ON network_interfaces(id);
-CREATE UNIQUE INDEX network_interfaces_mac ON network_interfaces(mac_address);
-CREATE INDEX network_interfaces_subnet ON network_interfaces(account_id, subnet_id);
-CREATE INDEX network_interfaces_instance ON network_interfaces(account_id, instance_id);
-"#,
-    // Every instance's primary interface is a network interface row, and the instance
-    // metadata service finds the instance behind a request by the VPC and source
-    // address of one of its interfaces: an index on (vpc_id, private_ip). Rows written
-    // before get these columns from their documents (see `backfill`).
-    r#"
-ALTER TABLE network_interfaces ADD COLUMN vpc_id TEXT;
-ALTER TABLE network_interfaces ADD COLUMN private_ip TEXT;
-CREATE INDEX network_interfaces_address ON network_interfaces(vpc_id, private_ip);
-"#,
-    // Instances' public addresses (auto-assigned ones, and Elastic IPs while
-    // associated) as a column: an address must never be handed out twice, and the
-    // pool's free addresses are found without reading instance documents.
-    r#"
-ALTER TABLE instances ADD COLUMN public_ip TEXT;
-CREATE INDEX instances_public_ip ON instances(public_ip);
-"#,
-    // Accounts' default CPU credit options per burstable family.
-    r#"
-CREATE TABLE credit_defaults (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-"#, // Regions: every regional row is filed under its scope (`account/region`) and its
-    // document names its region; rows from before go to the region the data
-    // directory last served (`meta.region`, else us-east-1). See `backfill`.
-    "-- scope keys: data only",
-    // Record revisions: see `add_revisions`.
-    "-- record revisions",
-    // EBS volumes: a document table; `volume_attachments` finds the volumes of an
-    // instance (several instances share a multi-attach volume), kept by
-    // `Tx::put_volume` with the document in one transaction.
-    r#"
-CREATE TABLE IF NOT EXISTS volumes (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    client_token TEXT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS volumes_id ON volumes(id);
-CREATE INDEX IF NOT EXISTS volumes_client_token ON volumes(account_id, client_token);
-CREATE TABLE IF NOT EXISTS volume_attachments (
-    account_id TEXT NOT NULL,
-    volume_id TEXT NOT NULL,
-    instance_id TEXT NOT NULL,
-    PRIMARY KEY (account_id, volume_id, instance_id)
-);
-CREATE INDEX IF NOT EXISTS volume_attachments_instance ON volume_attachments(account_id, instance_id);
-CREATE TABLE IF NOT EXISTS region_settings (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-"#,
-    // EBS snapshots: a document table; `snapshot_permissions` finds the snapshots other
-    // accounts shared with an account (grantee = its id, or `all` for public ones),
-    // kept by `Tx::put_snapshot` with the document in one transaction.
-    r#"
-CREATE TABLE IF NOT EXISTS snapshots (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    volume_id TEXT,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS snapshots_id ON snapshots(id);
-CREATE TABLE IF NOT EXISTS snapshot_permissions (
-    account_id TEXT NOT NULL,
-    snapshot_id TEXT NOT NULL,
-    region TEXT NOT NULL,
-    grantee TEXT NOT NULL,
-    PRIMARY KEY (account_id, snapshot_id, grantee)
-);
-CREATE INDEX IF NOT EXISTS snapshot_permissions_grantee ON snapshot_permissions(region, grantee);
-"#,
-    // Accounts' own images: an image belongs to a region (`NULL` for built-ins, which
-    // every region offers); `image_permissions` finds the images shared with an
-    // account by id, kept by `Tx::put_image` with the document in one transaction.
-    // (The `region` column is added by `backfill`, only where it is missing: a
-    // migration may run again over a database rewound to an older version.)
-    r#"
-CREATE TABLE IF NOT EXISTS image_permissions (
-    image_id TEXT NOT NULL,
-    grantee TEXT NOT NULL,
-    PRIMARY KEY (image_id, grantee)
-);
-CREATE INDEX IF NOT EXISTS image_permissions_grantee ON image_permissions(grantee);
-"#,
-    // Import tasks (ImportSnapshot, ImportImage): a document table; `snapshot_id`
-    // finds a task from its snapshot's host report.
-    r#"
-CREATE TABLE IF NOT EXISTS import_tasks (
-    account_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    snapshot_id TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS import_tasks_id ON import_tasks(id);
-"#,
+    include_str!("../migrations/sqlite/0001_accounts_instances_images.sql"),
+    include_str!("../migrations/sqlite/0002_instance_counts_index.sql"),
+    include_str!("../migrations/sqlite/0003_vpc_networking.sql"),
+    include_str!("../migrations/sqlite/0004_elastic_ips.sql"),
+    include_str!("../migrations/sqlite/0005_network_interfaces.sql"),
+    include_str!("../migrations/sqlite/0006_interface_addresses.sql"),
+    include_str!("../migrations/sqlite/0007_public_ips.sql"),
+    include_str!("../migrations/sqlite/0008_credit_defaults.sql"),
+    include_str!("../migrations/sqlite/0009_scope_keys.sql"),
+    include_str!("../migrations/sqlite/0010_record_revisions.sql"),
+    include_str!("../migrations/sqlite/0011_volumes.sql"),
+    include_str!("../migrations/sqlite/0012_snapshots.sql"),
+    include_str!("../migrations/sqlite/0013_image_regions.sql"),
+    include_str!("../migrations/sqlite/0014_import_tasks.sql"),
 ];
 
 /// Tables that belong to one account, emptied when the account is deleted.
@@ -641,7 +355,7 @@ pub enum NetworkColumn {
 pub struct Db {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
-    /// This handle's number, unique in the process (see [`Tx`]).
+    /// This handle's number, unique in the process (see [`ReadTx`]).
     id: u64,
 }
 
@@ -714,18 +428,18 @@ impl Db {
     }
 
     /// Runs `f` in one write transaction: all of its changes land, or none do.
-    pub fn write<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnOnce(&WriteTx) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let out = f(&Tx::new(&tx, self.id))?;
+        let out = f(&WriteTx::new(&tx, self.id))?;
         tx.commit().map_err(db_err)?;
         Ok(out)
     }
 
     /// Runs read-only queries on a pooled reader connection (a consistent snapshot).
-    pub fn read<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&ReadTx) -> Result<T>) -> Result<T> {
         // Pick a free reader if there is one; otherwise wait on one chosen by thread.
         for r in &self.readers {
             if let Ok(mut conn) = r.try_lock() {
@@ -738,9 +452,9 @@ impl Db {
     }
 }
 
-fn read_in<T>(conn: &mut Connection, db: u64, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+fn read_in<T>(conn: &mut Connection, db: u64, f: impl FnOnce(&ReadTx) -> Result<T>) -> Result<T> {
     let tx = conn.transaction().map_err(db_err)?;
-    let out = f(&Tx::new(&tx, db));
+    let out = f(&ReadTx::new(&tx, db));
     drop(tx);
     out
 }
@@ -754,12 +468,48 @@ fn fastrand_index(n: usize) -> usize {
     nanos as usize % n
 }
 
+/// The schema of a new database (`schema/sqlite.sql`): what [`MIGRATIONS`] and their
+/// [`backfill`]s make of an empty one, written out whole, so a new database is made in
+/// one step. `the_fresh_schema_is_what_the_migrations_make` holds the two equal: a
+/// change to the schema is a new migration and the same change here.
+const FRESH_SCHEMA: &str = include_str!("../schema/sqlite.sql");
+
+/// Brings the database to [`SCHEMA_VERSION`]: a new one gets [`FRESH_SCHEMA`], an older
+/// one the migrations it has not run, all in one transaction.
 fn migrate(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )
     .map_err(db_err)?;
-    let current: i64 = conn
+    let current = schema_version(conn)?;
+    if current > SCHEMA_VERSION {
+        return Err(Error::Internal(format!(
+            "database schema version {current} is newer than this binary ({SCHEMA_VERSION})"
+        )));
+    }
+    let fresh = current == 0 && !has_table(conn, "accounts")?;
+    let tx = conn.transaction().map_err(db_err)?;
+    if fresh {
+        tx.execute_batch(FRESH_SCHEMA).map_err(db_err)?;
+        set_schema_version(&tx, SCHEMA_VERSION as usize)?;
+    } else {
+        run_migrations(&tx, current as usize)?;
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// Runs the migrations after `from` (and their backfills) in `tx`.
+fn run_migrations(tx: &rusqlite::Transaction, from: usize) -> Result<()> {
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(from) {
+        tx.execute_batch(m).map_err(db_err)?;
+        backfill(&WriteTx::new(tx, next_db_id()), i + 1)?;
+        set_schema_version(tx, i + 1)?;
+    }
+    Ok(())
+}
+
+fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
             [],
@@ -768,29 +518,33 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         .optional()
         .map_err(db_err)?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if current > SCHEMA_VERSION {
-        return Err(Error::Internal(format!(
-            "database schema version {current} is newer than this binary ({SCHEMA_VERSION})"
-        )));
-    }
-    let tx = conn.transaction().map_err(db_err)?;
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.execute_batch(m).map_err(db_err)?;
-        backfill(&Tx::new(&tx, next_db_id()), i + 1)?;
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![(i + 1).to_string()],
-        )
-        .map_err(db_err)?;
-    }
-    tx.commit().map_err(db_err)
+        .unwrap_or(0))
+}
+
+fn set_schema_version(conn: &Connection, version: usize) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![version.to_string()],
+    )
+    .map(|_| ())
+    .map_err(db_err)
+}
+
+fn has_table(conn: &Connection, table: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
+    .map_err(db_err)
 }
 
 /// Adds `images.region` where it is missing (built-in images keep `NULL`: every
 /// region offers them; images of accounts did not exist before).
-fn add_image_regions(tx: &Tx) -> Result<()> {
+fn add_image_regions(tx: &WriteTx) -> Result<()> {
     let has: bool = tx
         .conn
         .query_row(
@@ -810,7 +564,7 @@ fn add_image_regions(tx: &Tx) -> Result<()> {
 
 /// Data changes that go with a schema migration, in the same transaction: columns
 /// added to a document table are filled from the documents already stored.
-fn backfill(tx: &Tx, version: usize) -> Result<()> {
+fn backfill(tx: &WriteTx, version: usize) -> Result<()> {
     if version == 6 {
         tx.refresh_columns::<NetworkInterface>()?;
     }
@@ -854,12 +608,12 @@ fn backfill(tx: &Tx, version: usize) -> Result<()> {
 /// Record revisions: every write of an instance's or an interface's document gives the
 /// row a number never given before in this database (one counter for both tables), so
 /// a listing can tell from an index alone which records it has decoded already and
-/// read the documents of only the others (see [`Tx::instances_page`] and
-/// [`crate::decoded`]). The store's writes number their rows ([`Tx::next_revision`]);
+/// read the documents of only the others (see [`ReadTx::instances_page`] and
+/// [`crate::decoded`]). The store's writes number their rows ([`WriteTx::next_revision`]);
 /// triggers number the rows of any write that did not (another tool's, or a path
 /// that forgot), so none is missed; rows already stored are numbered by rewriting
 /// their documents in place. Safe to run again.
-fn add_revisions(tx: &Tx) -> Result<()> {
+fn add_revisions(tx: &WriteTx) -> Result<()> {
     for table in ["instances", "network_interfaces"] {
         let has_rev = tx
             .conn
@@ -912,7 +666,7 @@ fn add_revisions(tx: &Tx) -> Result<()> {
 
 /// Files every row of a regional table under `account/region`, and writes the region
 /// into each document that has a `region` member (instances carry theirs in their zone).
-fn scope_legacy_rows(tx: &Tx) -> Result<()> {
+fn scope_legacy_rows(tx: &WriteTx) -> Result<()> {
     let region = tx
         .meta_get("region")?
         .unwrap_or_else(|| "us-east-1".to_string());
@@ -985,24 +739,59 @@ fn scope_legacy_rows(tx: &Tx) -> Result<()> {
     Ok(())
 }
 
-/// Queries and changes, available inside [`Db::write`] (all) and [`Db::read`] (reads).
-pub struct Tx<'a> {
+/// A read transaction: queries only, on a consistent snapshot of the database. What
+/// [`Db::read`] gives; a [`WriteTx`] offers every query too (it dereferences to one).
+/// Changes are methods of [`WriteTx`] alone: a write inside [`Db::write`] compiles,
+///
+/// ```
+/// # fn f(db: &strato_store::Db) -> strato_common::Result<()> {
+/// db.write(|tx| tx.meta_set("k", "v"))
+/// # }
+/// ```
+///
+/// and the same inside [`Db::read`] does not:
+///
+/// ```compile_fail
+/// # fn f(db: &strato_store::Db) -> strato_common::Result<()> {
+/// db.read(|tx| tx.meta_set("k", "v"))
+/// # }
+/// ```
+pub struct ReadTx<'a> {
     conn: &'a Connection,
     /// Which open database this is ([`Db::id`]): stored revisions are numbered per
     /// database, so the process-wide cache of decoded records keys them by both.
     db: u64,
+}
+
+/// A write transaction: the queries of [`ReadTx`] and the changes. What [`Db::write`]
+/// gives; all of its changes land when the closure returns `Ok`, or none do.
+pub struct WriteTx<'a> {
+    read: ReadTx<'a>,
     /// Revisions taken from the counter for this transaction's writes and not yet
-    /// given: the next one and the last one ([`Tx::next_revision`]).
+    /// given: the next one and the last one ([`WriteTx::next_revision`]).
     revs: std::cell::Cell<(i64, i64)>,
 }
 
-impl<'a> Tx<'a> {
+impl<'a> ReadTx<'a> {
     fn new(conn: &'a Connection, db: u64) -> Self {
-        Tx {
-            conn,
-            db,
+        ReadTx { conn, db }
+    }
+}
+
+impl<'a> WriteTx<'a> {
+    fn new(conn: &'a Connection, db: u64) -> Self {
+        WriteTx {
+            read: ReadTx::new(conn, db),
             revs: std::cell::Cell::new((1, 0)),
         }
+    }
+}
+
+impl<'a> std::ops::Deref for WriteTx<'a> {
+    type Target = ReadTx<'a>;
+
+    fn deref(&self) -> &ReadTx<'a> {
+        &self.read
     }
 }
 
@@ -1010,30 +799,8 @@ impl<'a> Tx<'a> {
 /// update per this many rows written (numbers left unused are never given).
 const REVISION_BLOCK: i64 = 256;
 
-impl Tx<'_> {
-    /// A revision never given before in this database, for a row about to be written
-    /// (see [`add_revisions`]). Taken from the counter [`REVISION_BLOCK`] at a time;
-    /// the counter's update rolls back with the transaction, which is safe: no reader
-    /// saw a row with those numbers.
-    fn next_revision(&self) -> Result<i64> {
-        let (next, last) = self.revs.get();
-        if next <= last {
-            self.revs.set((next + 1, last));
-            return Ok(next);
-        }
-        let last: i64 = self
-            .conn
-            .prepare_cached("UPDATE doc_revisions SET n = n + ?1 RETURNING n")
-            .map_err(db_err)?
-            .query_row([REVISION_BLOCK], |r| r.get(0))
-            .map_err(db_err)?;
-        let first = last - REVISION_BLOCK + 1;
-        self.revs.set((first + 1, last));
-        Ok(first)
-    }
-
+impl ReadTx<'_> {
     // ---- meta -------------------------------------------------------------------------
-
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -1041,39 +808,7 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
-    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO meta(key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
     // ---- accounts and keys ------------------------------------------------------------
-
-    pub fn insert_account(&self, a: &Account) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO accounts(id, name, created_ms) VALUES (?1, ?2, ?3)",
-                params![a.id.as_str(), a.name, a.created_ms],
-            )
-            .map(|_| ())
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Error::InvalidParameterValue(format!(
-                        "an account named '{}' or with id {} already exists",
-                        a.name, a.id
-                    ))
-                }
-                e => db_err(e),
-            })
-    }
-
     pub fn list_accounts(&self) -> Result<Vec<Account>> {
         let mut st = self
             .conn
@@ -1107,61 +842,6 @@ impl Tx<'_> {
             .find(|a| a.id.as_str() == id_or_name || a.name == id_or_name))
     }
 
-    /// Deletes an account, its keys and everything it owns.
-    pub fn delete_account(&self, id: &AccountId) -> Result<bool> {
-        for table in ACCOUNT_TABLES {
-            self.conn
-                .execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE account_id = ?1 OR account_id LIKE ?1 || '/%'"
-                    ),
-                    [id.as_str()],
-                )
-                .map_err(db_err)?;
-        }
-        self.conn
-            .execute(
-                "DELETE FROM image_permissions WHERE grantee = ?1
-                 OR image_id IN (SELECT id FROM images WHERE owner = ?1)",
-                [id.as_str()],
-            )
-            .map_err(db_err)?;
-        self.conn
-            .execute("DELETE FROM images WHERE owner = ?1", [id.as_str()])
-            .map_err(db_err)?;
-        self.conn
-            .execute(
-                "DELETE FROM access_keys WHERE account_id = ?1",
-                [id.as_str()],
-            )
-            .map_err(db_err)?;
-        let n = self
-            .conn
-            .execute("DELETE FROM accounts WHERE id = ?1", [id.as_str()])
-            .map_err(db_err)?;
-        Ok(n > 0)
-    }
-
-    pub fn insert_access_key(&self, k: &AccessKey) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO access_keys(access_key_id, account_id, secret, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![k.access_key_id, k.account_id.as_str(), k.secret_access_key, k.created_ms],
-            )
-            .map(|_| ())
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Error::InvalidParameterValue(format!(
-                        "access key {} already exists",
-                        k.access_key_id
-                    ))
-                }
-                e => db_err(e),
-            })
-    }
-
     pub fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKey>> {
         self.conn
             .prepare_cached(
@@ -1187,69 +867,7 @@ impl Tx<'_> {
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
-    pub fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
-        self.conn
-            .execute(
-                "DELETE FROM access_keys WHERE access_key_id = ?1",
-                [access_key_id],
-            )
-            .map(|n| n > 0)
-            .map_err(db_err)
-    }
-
     // ---- instances ----------------------------------------------------------------------
-
-    pub fn insert_instance(&self, i: &Instance) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id, public_ip, rev)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                Scope::of_instance(i).key(),
-                i.id.as_str(),
-                i.reservation_id.as_str(),
-                i.state.name(),
-                i.host,
-                i.terminated_ms,
-                to_json(i)?,
-                i.vpc_id.as_ref().map(|v| v.as_str()),
-                i.subnet_id.as_ref().map(|v| v.as_str()),
-                i.public_ip,
-                self.next_revision()?,
-            ])
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
-    /// Replaces an instance record (the whole document and its indexed columns).
-    pub fn update_instance(&self, i: &Instance) -> Result<()> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6, public_ip = ?7, rev = ?8
-                 WHERE account_id = ?1 AND id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                Scope::of_instance(i).key(),
-                i.id.as_str(),
-                i.state.name(),
-                i.host,
-                i.terminated_ms,
-                to_json(i)?,
-                i.public_ip,
-                self.next_revision()?,
-            ])
-            .map_err(db_err)?;
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(db_err(format!("instance {} vanished during update", i.id)))
-        }
-    }
-
     pub fn instance(&self, scope: &Scope, id: &str) -> Result<Option<Instance>> {
         self.conn
             .prepare_cached("SELECT data FROM instances WHERE account_id = ?1 AND id = ?2")
@@ -1411,38 +1029,6 @@ impl Tx<'_> {
         rows.map(|r| r.map_err(db_err)).collect()
     }
 
-    /// Removes terminated instances (and their tags, group memberships and any
-    /// address still recorded for them) that ended before `before_ms`.
-    pub fn purge_terminated(&self, before_ms: i64) -> Result<usize> {
-        self.conn
-            .execute(
-                "DELETE FROM tags WHERE resource_type = 'instance' AND resource_id IN
-                 (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)",
-                [before_ms],
-            )
-            .map_err(db_err)?;
-        // Addresses are given back when an instance reaches `terminated`; clearing any
-        // row that still names a purged instance means no address can outlive the
-        // instance record that could release it.
-        for table in ["instance_groups", "subnet_addresses"] {
-            self.conn
-                .execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE instance_id IN
-                         (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)"
-                    ),
-                    [before_ms],
-                )
-                .map_err(db_err)?;
-        }
-        self.conn
-            .execute(
-                "DELETE FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1",
-                [before_ms],
-            )
-            .map_err(db_err)
-    }
-
     /// Ids of the account's instances that ended before `before_ms` (past their
     /// visibility window, awaiting purge).
     pub fn expired_instance_ids(&self, scope: &Scope, before_ms: i64) -> Result<Vec<String>> {
@@ -1481,7 +1067,6 @@ impl Tx<'_> {
     }
 
     // ---- client tokens ------------------------------------------------------------------
-
     pub fn client_token(&self, scope: &Scope, token: &str) -> Result<Option<ClientTokenRecord>> {
         self.conn
             .prepare_cached(
@@ -1508,81 +1093,7 @@ impl Tx<'_> {
             .transpose()
     }
 
-    pub fn insert_client_token(
-        &self,
-        scope: &Scope,
-        rec: &ClientTokenRecord,
-        now_ms: i64,
-    ) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO client_tokens(account_id, token, reservation_id, params_digest, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    scope.key(),
-                    rec.token,
-                    rec.reservation_id.to_string(),
-                    rec.params_digest,
-                    now_ms
-                ],
-            )
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
     // ---- tags ---------------------------------------------------------------------------
-
-    /// Sets (inserts or overwrites) one tag.
-    pub fn put_tag(&self, scope: &Scope, t: &Tag) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO tags(account_id, resource_id, key, resource_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(account_id, resource_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                scope.key(),
-                t.resource_id,
-                t.key,
-                t.resource_type,
-                t.value
-            ])
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
-    /// Deletes a tag; when `value` is given only a tag with that exact value goes.
-    pub fn delete_tag(
-        &self,
-        scope: &Scope,
-        resource_id: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<()> {
-        match value {
-            Some(v) => self.conn.execute(
-                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3 AND value = ?4",
-                params![scope.key(), resource_id, key, v],
-            ),
-            None => self.conn.execute(
-                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3",
-                params![scope.key(), resource_id, key],
-            ),
-        }
-        .map(|_| ())
-        .map_err(db_err)
-    }
-
-    pub fn delete_tags_of(&self, scope: &Scope, resource_id: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2",
-                params![scope.key(), resource_id],
-            )
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
     /// Tags of the resources whose ids lie in `[first, last]`, grouped by resource: one
     /// range query for a whole page instead of one query per resource.
     pub fn tags_in_range(
@@ -1654,24 +1165,6 @@ impl Tx<'_> {
     }
 
     // ---- key pairs ----------------------------------------------------------------------
-
-    pub fn insert_key_pair(&self, k: &KeyPair) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO key_pairs(account_id, name, id, data) VALUES (?1, ?2, ?3, ?4)",
-                params![k.scope().key(), k.name, k.id.as_str(), to_json(k)?],
-            )
-            .map(|_| ())
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    Error::KeyPairDuplicate(k.name.clone())
-                }
-                e => db_err(e),
-            })
-    }
-
     pub fn key_pairs(&self, scope: &Scope) -> Result<Vec<KeyPair>> {
         let mut st = self
             .conn
@@ -1705,54 +1198,7 @@ impl Tx<'_> {
             .transpose()
     }
 
-    pub fn delete_key_pair(&self, scope: &Scope, name: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2",
-                params![scope.key(), name],
-            )
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
     // ---- images -------------------------------------------------------------------------
-
-    /// Inserts or replaces an image, with the index rows of the accounts it is shared
-    /// with.
-    pub fn put_image(&self, img: &Image) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO images(id, owner, public, region, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, public = excluded.public,
-                 region = excluded.region, data = excluded.data",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                img.id.as_str(),
-                img.owner.as_ref().map(|o| o.as_str().to_string()),
-                img.public,
-                img.region,
-                to_json(img)?
-            ])
-            .map_err(db_err)?;
-        self.conn
-            .prepare_cached("DELETE FROM image_permissions WHERE image_id = ?1")
-            .map_err(db_err)?
-            .execute([img.id.as_str()])
-            .map_err(db_err)?;
-        for a in &img.shared_with {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO image_permissions(image_id, grantee) VALUES (?1, ?2)
-                     ON CONFLICT DO NOTHING",
-                )
-                .map_err(db_err)?
-                .execute(params![img.id.as_str(), a.as_str()])
-                .map_err(db_err)?;
-        }
-        Ok(())
-    }
-
     /// Images the account may see and launch in `region`: built-in and public ones,
     /// its own, and those shared with it, in id order (deregistered ones never).
     pub fn visible_images(&self, account: &AccountId, region: &str) -> Result<Vec<Image>> {
@@ -1815,94 +1261,6 @@ impl Tx<'_> {
     }
 
     // ---- document tables (network resources) ---------------------------------------------
-
-    /// Inserts a record; a second record with the same id is an internal error (ids are
-    /// random), a broken unique column (a security group name) is reported by the
-    /// caller's own check before it gets here.
-    pub fn insert_doc<T: Document>(&self, d: &T) -> Result<()> {
-        let cols = revised_columns::<T>();
-        let names: String = cols.iter().map(|c| format!(", {c}")).collect();
-        let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 4)).collect();
-        let sql = format!(
-            "INSERT INTO {}(account_id, id, data{names}) VALUES (?1, ?2, ?3{marks})",
-            T::TABLE
-        );
-        let mut values: Vec<Option<String>> = vec![
-            Some(d.scope().key()),
-            Some(d.doc_id().to_string()),
-            Some(to_json(d)?),
-        ];
-        values.extend(d.column_values());
-        if T::REVISED {
-            values.push(Some(self.next_revision()?.to_string()));
-        }
-        self.conn
-            .prepare_cached(&sql)
-            .map_err(db_err)?
-            .execute(rusqlite::params_from_iter(values))
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
-    /// Writes a record, new or changed.
-    pub fn put_doc<T: Document>(&self, d: &T) -> Result<()> {
-        if self.get_doc::<T>(&d.scope(), d.doc_id())?.is_some() {
-            self.update_doc(d)
-        } else {
-            self.insert_doc(d)
-        }
-    }
-
-    /// Removes the rows of an index table (`table`, keyed by `account_id` and `column`)
-    /// that point at one record, before they are written again or the record goes.
-    fn delete_index_rows(&self, table: &str, column: &str, scope: &Scope, id: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(&format!(
-                "DELETE FROM {table} WHERE account_id = ?1 AND {column} = ?2"
-            ))
-            .map_err(db_err)?
-            .execute(params![scope.key(), id])
-            .map(|_| ())
-            .map_err(db_err)
-    }
-
-    /// Replaces a record and its indexed columns.
-    pub fn update_doc<T: Document>(&self, d: &T) -> Result<()> {
-        let sets: String = revised_columns::<T>()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!(", {c} = ?{}", i + 4))
-            .collect();
-        let sql = format!(
-            "UPDATE {} SET data = ?3{sets} WHERE account_id = ?1 AND id = ?2",
-            T::TABLE
-        );
-        let mut values: Vec<Option<String>> = vec![
-            Some(d.scope().key()),
-            Some(d.doc_id().to_string()),
-            Some(to_json(d)?),
-        ];
-        values.extend(d.column_values());
-        if T::REVISED {
-            values.push(Some(self.next_revision()?.to_string()));
-        }
-        let n = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(db_err)?
-            .execute(rusqlite::params_from_iter(values))
-            .map_err(db_err)?;
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(db_err(format!(
-                "{} {} vanished during update",
-                T::TABLE,
-                d.doc_id()
-            )))
-        }
-    }
-
     /// One record of the account by id.
     pub fn get_doc<T: Document>(&self, scope: &Scope, id: &str) -> Result<Option<T>> {
         let sql = format!(
@@ -1972,37 +1330,6 @@ impl Tx<'_> {
         rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
     }
 
-    /// Deletes a record and its tags; true when it existed.
-    pub fn delete_doc<T: Document>(&self, scope: &Scope, id: &str) -> Result<bool> {
-        let sql = format!("DELETE FROM {} WHERE account_id = ?1 AND id = ?2", T::TABLE);
-        let n = self
-            .conn
-            .prepare_cached(&sql)
-            .map_err(db_err)?
-            .execute(params![scope.key(), id])
-            .map_err(db_err)?;
-        self.delete_tags_of(scope, id)?;
-        Ok(n > 0)
-    }
-
-    /// Rewrites the indexed columns of every record of a document table from its
-    /// document (after a migration added columns).
-    fn refresh_columns<T: Document>(&self) -> Result<()> {
-        let sql = format!("SELECT data FROM {}", T::TABLE);
-        let docs: Vec<T> = {
-            let mut st = self.conn.prepare(&sql).map_err(db_err)?;
-            let rows = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(db_err)?;
-            rows.map(|r| from_json(&r.map_err(db_err)?))
-                .collect::<Result<_>>()?
-        };
-        for d in &docs {
-            self.update_doc(d)?;
-        }
-        Ok(())
-    }
-
     /// Runs a query whose first column is a document and collects the documents.
     fn docs_of<T: Document>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
         let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
@@ -2013,31 +1340,6 @@ impl Tx<'_> {
     }
 
     // ---- volumes -----------------------------------------------------------------------------
-
-    /// Writes a volume (new or changed) and the index of its attachments.
-    pub fn put_volume(&self, v: &Volume) -> Result<()> {
-        let scope = v.scope();
-        self.put_doc(v)?;
-        self.delete_index_rows("volume_attachments", "volume_id", &scope, v.id.as_str())?;
-        for a in &v.attachments {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO volume_attachments(account_id, volume_id, instance_id) VALUES (?1, ?2, ?3)
-                     ON CONFLICT DO NOTHING",
-                )
-                .map_err(db_err)?
-                .execute(params![scope.key(), v.id.as_str(), a.instance_id.as_str()])
-                .map_err(db_err)?;
-        }
-        Ok(())
-    }
-
-    /// Removes a volume, its attachments' index rows and its tags.
-    pub fn delete_volume(&self, scope: &Scope, id: &str) -> Result<bool> {
-        self.delete_index_rows("volume_attachments", "volume_id", scope, id)?;
-        self.delete_doc::<Volume>(scope, id)
-    }
-
     /// The volumes attached (in any attachment state) to an instance, in id order.
     pub fn volumes_of_instance(&self, scope: &Scope, instance: &str) -> Result<Vec<Volume>> {
         self.docs_of(
@@ -2107,36 +1409,6 @@ impl Tx<'_> {
     }
 
     // ---- snapshots ---------------------------------------------------------------------------
-
-    /// Writes a snapshot (new or changed) and the index of who it is shared with.
-    pub fn put_snapshot(&self, s: &Snapshot) -> Result<()> {
-        let scope = s.scope();
-        self.put_doc(s)?;
-        self.delete_index_rows("snapshot_permissions", "snapshot_id", &scope, s.id.as_str())?;
-        let grantees = s
-            .shared_with
-            .iter()
-            .map(|a| a.as_str())
-            .chain(s.public.then_some("all"));
-        for g in grantees {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO snapshot_permissions(account_id, snapshot_id, region, grantee)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                )
-                .map_err(db_err)?
-                .execute(params![scope.key(), s.id.as_str(), s.region, g])
-                .map_err(db_err)?;
-        }
-        Ok(())
-    }
-
-    /// Removes a snapshot, its permissions' index rows and its tags.
-    pub fn delete_snapshot(&self, scope: &Scope, id: &str) -> Result<bool> {
-        self.delete_index_rows("snapshot_permissions", "snapshot_id", scope, id)?;
-        self.delete_doc::<Snapshot>(scope, id)
-    }
-
     /// The import task making a snapshot, if any (host reports).
     pub fn import_task_of_snapshot(&self, snapshot: &str) -> Result<Option<ImportTask>> {
         Ok(self
@@ -2173,7 +1445,6 @@ impl Tx<'_> {
     }
 
     // ---- network interfaces ----------------------------------------------------------------
-
     /// The interfaces attached to the given instances of an account: one indexed
     /// query per [`IN_LIST_CHUNK`] ids, never one per instance.
     pub fn interfaces_of_instances(
@@ -2328,7 +1599,6 @@ impl Tx<'_> {
     }
 
     // ---- network defaults, instances in networks -----------------------------------------
-
     /// True once the account's default network resources have been created (they are
     /// created once; deleting them later does not bring them back).
     pub fn network_defaults_done(&self, scope: &Scope) -> Result<bool> {
@@ -2338,18 +1608,6 @@ impl Tx<'_> {
             .query_row([scope.key()], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
-            .map_err(db_err)
-    }
-
-    /// Records that the account's default network resources exist.
-    pub fn mark_network_defaults_done(&self, scope: &Scope, now_ms: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO network_defaults(account_id, created_ms) VALUES (?1, ?2)
-                 ON CONFLICT(account_id) DO NOTHING",
-                params![scope.key(), now_ms],
-            )
-            .map(|_| ())
             .map_err(db_err)
     }
 
@@ -2374,34 +1632,6 @@ impl Tx<'_> {
             .map_err(db_err)?
             .query_row(params![scope.key(), value], |r| r.get(0))
             .map_err(db_err)
-    }
-
-    /// Replaces the security groups an instance is a member of.
-    pub fn set_instance_groups(
-        &self,
-        scope: &Scope,
-        instance: &str,
-        groups: &[&str],
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM instance_groups WHERE account_id = ?1 AND instance_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), instance])
-            .map_err(db_err)?;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO instance_groups(account_id, group_id, instance_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .map_err(db_err)?;
-        for g in groups {
-            st.execute(params![scope.key(), g, instance])
-                .map_err(db_err)?;
-        }
-        Ok(())
     }
 
     /// How many instances that are not terminated are members of the group.
@@ -2450,26 +1680,6 @@ impl Tx<'_> {
             .map_err(db_err)?;
         rows.map(|r| r.map(|(s, n)| (s, n as u64)).map_err(db_err))
             .collect()
-    }
-
-    /// Takes an address of a subnet for an instance. The primary key makes a double
-    /// allocation fail instead of silently sharing an address.
-    pub fn take_subnet_address(
-        &self,
-        scope: &Scope,
-        subnet: &str,
-        address: u64,
-        instance: &str,
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO subnet_addresses(account_id, subnet_id, address, instance_id)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(db_err)?
-            .execute(params![scope.key(), subnet, address as i64, instance])
-            .map(|_| ())
-            .map_err(db_err)
     }
 
     /// True when any account's network interface has this MAC address.
@@ -2538,6 +1748,587 @@ impl Tx<'_> {
             .map_err(db_err)
     }
 
+    /// Every instance that is not terminated, across accounts (startup repairs).
+    pub fn live_instances(&self) -> Result<Vec<Instance>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM instances WHERE state <> 'terminated' ORDER BY id")
+            .map_err(db_err)?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+    }
+}
+
+impl WriteTx<'_> {
+    /// A revision never given before in this database, for a row about to be written
+    /// (see [`add_revisions`]). Taken from the counter [`REVISION_BLOCK`] at a time;
+    /// the counter's update rolls back with the transaction, which is safe: no reader
+    /// saw a row with those numbers.
+    fn next_revision(&self) -> Result<i64> {
+        let (next, last) = self.revs.get();
+        if next <= last {
+            self.revs.set((next + 1, last));
+            return Ok(next);
+        }
+        let last: i64 = self
+            .conn
+            .prepare_cached("UPDATE doc_revisions SET n = n + ?1 RETURNING n")
+            .map_err(db_err)?
+            .query_row([REVISION_BLOCK], |r| r.get(0))
+            .map_err(db_err)?;
+        let first = last - REVISION_BLOCK + 1;
+        self.revs.set((first + 1, last));
+        Ok(first)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    pub fn insert_account(&self, a: &Account) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO accounts(id, name, created_ms) VALUES (?1, ?2, ?3)",
+                params![a.id.as_str(), a.name, a.created_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::InvalidParameterValue(format!(
+                        "an account named '{}' or with id {} already exists",
+                        a.name, a.id
+                    ))
+                }
+                e => db_err(e),
+            })
+    }
+
+    /// Deletes an account, its keys and everything it owns.
+    pub fn delete_account(&self, id: &AccountId) -> Result<bool> {
+        for table in ACCOUNT_TABLES {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE account_id = ?1 OR account_id LIKE ?1 || '/%'"
+                    ),
+                    [id.as_str()],
+                )
+                .map_err(db_err)?;
+        }
+        self.conn
+            .execute(
+                "DELETE FROM image_permissions WHERE grantee = ?1
+                 OR image_id IN (SELECT id FROM images WHERE owner = ?1)",
+                [id.as_str()],
+            )
+            .map_err(db_err)?;
+        self.conn
+            .execute("DELETE FROM images WHERE owner = ?1", [id.as_str()])
+            .map_err(db_err)?;
+        self.conn
+            .execute(
+                "DELETE FROM access_keys WHERE account_id = ?1",
+                [id.as_str()],
+            )
+            .map_err(db_err)?;
+        let n = self
+            .conn
+            .execute("DELETE FROM accounts WHERE id = ?1", [id.as_str()])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    pub fn insert_access_key(&self, k: &AccessKey) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO access_keys(access_key_id, account_id, secret, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![k.access_key_id, k.account_id.as_str(), k.secret_access_key, k.created_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::InvalidParameterValue(format!(
+                        "access key {} already exists",
+                        k.access_key_id
+                    ))
+                }
+                e => db_err(e),
+            })
+    }
+
+    pub fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        self.conn
+            .execute(
+                "DELETE FROM access_keys WHERE access_key_id = ?1",
+                [access_key_id],
+            )
+            .map(|n| n > 0)
+            .map_err(db_err)
+    }
+
+    pub fn insert_instance(&self, i: &Instance) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO instances(account_id, id, reservation_id, state, host, terminated_ms, data, vpc_id, subnet_id, public_ip, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                Scope::of_instance(i).key(),
+                i.id.as_str(),
+                i.reservation_id.as_str(),
+                i.state.name(),
+                i.host,
+                i.terminated_ms,
+                to_json(i)?,
+                i.vpc_id.as_ref().map(|v| v.as_str()),
+                i.subnet_id.as_ref().map(|v| v.as_str()),
+                i.public_ip,
+                self.next_revision()?,
+            ])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Replaces an instance record (the whole document and its indexed columns).
+    pub fn update_instance(&self, i: &Instance) -> Result<()> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE instances SET state = ?3, host = ?4, terminated_ms = ?5, data = ?6, public_ip = ?7, rev = ?8
+                 WHERE account_id = ?1 AND id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                Scope::of_instance(i).key(),
+                i.id.as_str(),
+                i.state.name(),
+                i.host,
+                i.terminated_ms,
+                to_json(i)?,
+                i.public_ip,
+                self.next_revision()?,
+            ])
+            .map_err(db_err)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(db_err(format!("instance {} vanished during update", i.id)))
+        }
+    }
+
+    /// Removes terminated instances (and their tags, group memberships and any
+    /// address still recorded for them) that ended before `before_ms`.
+    pub fn purge_terminated(&self, before_ms: i64) -> Result<usize> {
+        self.conn
+            .execute(
+                "DELETE FROM tags WHERE resource_type = 'instance' AND resource_id IN
+                 (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)",
+                [before_ms],
+            )
+            .map_err(db_err)?;
+        // Addresses are given back when an instance reaches `terminated`; clearing any
+        // row that still names a purged instance means no address can outlive the
+        // instance record that could release it.
+        for table in ["instance_groups", "subnet_addresses"] {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE instance_id IN
+                         (SELECT id FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1)"
+                    ),
+                    [before_ms],
+                )
+                .map_err(db_err)?;
+        }
+        self.conn
+            .execute(
+                "DELETE FROM instances WHERE terminated_ms IS NOT NULL AND terminated_ms < ?1",
+                [before_ms],
+            )
+            .map_err(db_err)
+    }
+
+    pub fn insert_client_token(
+        &self,
+        scope: &Scope,
+        rec: &ClientTokenRecord,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO client_tokens(account_id, token, reservation_id, params_digest, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    scope.key(),
+                    rec.token,
+                    rec.reservation_id.to_string(),
+                    rec.params_digest,
+                    now_ms
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Sets (inserts or overwrites) one tag.
+    pub fn put_tag(&self, scope: &Scope, t: &Tag) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO tags(account_id, resource_id, key, resource_type, value) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(account_id, resource_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                scope.key(),
+                t.resource_id,
+                t.key,
+                t.resource_type,
+                t.value
+            ])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Deletes a tag; when `value` is given only a tag with that exact value goes.
+    pub fn delete_tag(
+        &self,
+        scope: &Scope,
+        resource_id: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3 AND value = ?4",
+                params![scope.key(), resource_id, key, v],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2 AND key = ?3",
+                params![scope.key(), resource_id, key],
+            ),
+        }
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    pub fn delete_tags_of(&self, scope: &Scope, resource_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_id = ?2",
+                params![scope.key(), resource_id],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    pub fn insert_key_pair(&self, k: &KeyPair) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO key_pairs(account_id, name, id, data) VALUES (?1, ?2, ?3, ?4)",
+                params![k.scope().key(), k.name, k.id.as_str(), to_json(k)?],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Error::KeyPairDuplicate(k.name.clone())
+                }
+                e => db_err(e),
+            })
+    }
+
+    pub fn delete_key_pair(&self, scope: &Scope, name: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM key_pairs WHERE account_id = ?1 AND name = ?2",
+                params![scope.key(), name],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Inserts or replaces an image, with the index rows of the accounts it is shared
+    /// with.
+    pub fn put_image(&self, img: &Image) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO images(id, owner, public, region, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, public = excluded.public,
+                 region = excluded.region, data = excluded.data",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                img.id.as_str(),
+                img.owner.as_ref().map(|o| o.as_str().to_string()),
+                img.public,
+                img.region,
+                to_json(img)?
+            ])
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached("DELETE FROM image_permissions WHERE image_id = ?1")
+            .map_err(db_err)?
+            .execute([img.id.as_str()])
+            .map_err(db_err)?;
+        for a in &img.shared_with {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO image_permissions(image_id, grantee) VALUES (?1, ?2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![img.id.as_str(), a.as_str()])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a record; a second record with the same id is an internal error (ids are
+    /// random), a broken unique column (a security group name) is reported by the
+    /// caller's own check before it gets here.
+    pub fn insert_doc<T: Document>(&self, d: &T) -> Result<()> {
+        let cols = revised_columns::<T>();
+        let names: String = cols.iter().map(|c| format!(", {c}")).collect();
+        let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 4)).collect();
+        let sql = format!(
+            "INSERT INTO {}(account_id, id, data{names}) VALUES (?1, ?2, ?3{marks})",
+            T::TABLE
+        );
+        let mut values: Vec<Option<String>> = vec![
+            Some(d.scope().key()),
+            Some(d.doc_id().to_string()),
+            Some(to_json(d)?),
+        ];
+        values.extend(d.column_values());
+        if T::REVISED {
+            values.push(Some(self.next_revision()?.to_string()));
+        }
+        self.conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(rusqlite::params_from_iter(values))
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Writes a record, new or changed.
+    pub fn put_doc<T: Document>(&self, d: &T) -> Result<()> {
+        if self.get_doc::<T>(&d.scope(), d.doc_id())?.is_some() {
+            self.update_doc(d)
+        } else {
+            self.insert_doc(d)
+        }
+    }
+
+    /// Removes the rows of an index table (`table`, keyed by `account_id` and `column`)
+    /// that point at one record, before they are written again or the record goes.
+    fn delete_index_rows(&self, table: &str, column: &str, scope: &Scope, id: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE account_id = ?1 AND {column} = ?2"
+            ))
+            .map_err(db_err)?
+            .execute(params![scope.key(), id])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Replaces a record and its indexed columns.
+    pub fn update_doc<T: Document>(&self, d: &T) -> Result<()> {
+        let sets: String = revised_columns::<T>()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(", {c} = ?{}", i + 4))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET data = ?3{sets} WHERE account_id = ?1 AND id = ?2",
+            T::TABLE
+        );
+        let mut values: Vec<Option<String>> = vec![
+            Some(d.scope().key()),
+            Some(d.doc_id().to_string()),
+            Some(to_json(d)?),
+        ];
+        values.extend(d.column_values());
+        if T::REVISED {
+            values.push(Some(self.next_revision()?.to_string()));
+        }
+        let n = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(rusqlite::params_from_iter(values))
+            .map_err(db_err)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(db_err(format!(
+                "{} {} vanished during update",
+                T::TABLE,
+                d.doc_id()
+            )))
+        }
+    }
+
+    /// Deletes a record and its tags; true when it existed.
+    pub fn delete_doc<T: Document>(&self, scope: &Scope, id: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE account_id = ?1 AND id = ?2", T::TABLE);
+        let n = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db_err)?
+            .execute(params![scope.key(), id])
+            .map_err(db_err)?;
+        self.delete_tags_of(scope, id)?;
+        Ok(n > 0)
+    }
+
+    /// Rewrites the indexed columns of every record of a document table from its
+    /// document (after a migration added columns).
+    fn refresh_columns<T: Document>(&self) -> Result<()> {
+        let sql = format!("SELECT data FROM {}", T::TABLE);
+        let docs: Vec<T> = {
+            let mut st = self.conn.prepare(&sql).map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            rows.map(|r| from_json(&r.map_err(db_err)?))
+                .collect::<Result<_>>()?
+        };
+        for d in &docs {
+            self.update_doc(d)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a volume (new or changed) and the index of its attachments.
+    pub fn put_volume(&self, v: &Volume) -> Result<()> {
+        let scope = v.scope();
+        self.put_doc(v)?;
+        self.delete_index_rows("volume_attachments", "volume_id", &scope, v.id.as_str())?;
+        for a in &v.attachments {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO volume_attachments(account_id, volume_id, instance_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![scope.key(), v.id.as_str(), a.instance_id.as_str()])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a volume, its attachments' index rows and its tags.
+    pub fn delete_volume(&self, scope: &Scope, id: &str) -> Result<bool> {
+        self.delete_index_rows("volume_attachments", "volume_id", scope, id)?;
+        self.delete_doc::<Volume>(scope, id)
+    }
+
+    /// Writes a snapshot (new or changed) and the index of who it is shared with.
+    pub fn put_snapshot(&self, s: &Snapshot) -> Result<()> {
+        let scope = s.scope();
+        self.put_doc(s)?;
+        self.delete_index_rows("snapshot_permissions", "snapshot_id", &scope, s.id.as_str())?;
+        let grantees = s
+            .shared_with
+            .iter()
+            .map(|a| a.as_str())
+            .chain(s.public.then_some("all"));
+        for g in grantees {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO snapshot_permissions(account_id, snapshot_id, region, grantee)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )
+                .map_err(db_err)?
+                .execute(params![scope.key(), s.id.as_str(), s.region, g])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a snapshot, its permissions' index rows and its tags.
+    pub fn delete_snapshot(&self, scope: &Scope, id: &str) -> Result<bool> {
+        self.delete_index_rows("snapshot_permissions", "snapshot_id", scope, id)?;
+        self.delete_doc::<Snapshot>(scope, id)
+    }
+
+    /// Records that the account's default network resources exist.
+    pub fn mark_network_defaults_done(&self, scope: &Scope, now_ms: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO network_defaults(account_id, created_ms) VALUES (?1, ?2)
+                 ON CONFLICT(account_id) DO NOTHING",
+                params![scope.key(), now_ms],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// Replaces the security groups an instance is a member of.
+    pub fn set_instance_groups(
+        &self,
+        scope: &Scope,
+        instance: &str,
+        groups: &[&str],
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM instance_groups WHERE account_id = ?1 AND instance_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), instance])
+            .map_err(db_err)?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO instance_groups(account_id, group_id, instance_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(db_err)?;
+        for g in groups {
+            st.execute(params![scope.key(), g, instance])
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Takes an address of a subnet for an instance. The primary key makes a double
+    /// allocation fail instead of silently sharing an address.
+    pub fn take_subnet_address(
+        &self,
+        scope: &Scope,
+        subnet: &str,
+        address: u64,
+        instance: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO subnet_addresses(account_id, subnet_id, address, instance_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_err)?
+            .execute(params![scope.key(), subnet, address as i64, instance])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
     /// Gives back every address held under `holder`: a network interface's id, or
     /// the id of an instance launched before primary interfaces were stored.
     pub fn release_instance_addresses(&self, scope: &Scope, holder: &str) -> Result<()> {
@@ -2569,18 +2360,6 @@ impl Tx<'_> {
             .execute(params![scope.key(), subnet, from, to])
             .map_err(db_err)
     }
-
-    /// Every instance that is not terminated, across accounts (startup repairs).
-    pub fn live_instances(&self) -> Result<Vec<Instance>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT data FROM instances WHERE state <> 'terminated' ORDER BY id")
-            .map_err(db_err)?;
-        let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_err)?;
-        rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
-    }
 }
 
 fn row_to_access_key(r: &rusqlite::Row) -> rusqlite::Result<AccessKey> {
@@ -2591,4 +2370,139 @@ fn row_to_access_key(r: &rusqlite::Row) -> rusqlite::Result<AccessKey> {
         secret_access_key: r.get(2)?,
         created_ms: r.get(3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database's schema, object by object, as SQLite describes it: each table's
+    /// columns (name, type, not null, default, key position), each index's table,
+    /// uniqueness, partiality and columns, each trigger's text with its spacing
+    /// collapsed. The text SQLite keeps of a table differs between a `CREATE TABLE`
+    /// and one grown by `ALTER TABLE`, so tables and indexes are compared by what they
+    /// are, not how they were written.
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let objects: Vec<(String, String, String, Option<String>)> = conn
+            .prepare(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master
+                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let strings = |sql: &str, arg: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([arg], |r| r.get::<_, String>(0))
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap()
+        };
+        objects
+            .into_iter()
+            .map(|(kind, name, table, sql)| match kind.as_str() {
+                "table" => format!(
+                    "table {name}: {}",
+                    strings(
+                        "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' ||
+                                coalesce(dflt_value, '-') || ' ' || pk
+                         FROM pragma_table_info(?1) ORDER BY cid",
+                        &name
+                    )
+                    .join(", ")
+                ),
+                "index" => format!(
+                    "index {name} on {table} {}: {}",
+                    strings(
+                        "SELECT \"unique\" || ' ' || partial FROM pragma_index_list(?2) WHERE name = ?1"
+                            .replace("?2", &format!("'{table}'"))
+                            .as_str(),
+                        &name
+                    )
+                    .join(""),
+                    strings(
+                        "SELECT coalesce(name, '?') FROM pragma_index_info(?1) ORDER BY seqno",
+                        &name
+                    )
+                    .join(", ")
+                ),
+                _ => format!(
+                    "{kind} {name} on {table}: {}",
+                    sql.unwrap_or_default()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fresh_schema_is_what_the_migrations_make() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let mut migrated = Connection::open_in_memory().unwrap();
+        migrated
+            .execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .unwrap();
+        let tx = migrated.transaction().unwrap();
+        run_migrations(&tx, 0).unwrap();
+        tx.commit().unwrap();
+        let (a, b) = (schema_of(&fresh), schema_of(&migrated));
+        assert!(a.len() > 30, "{a:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                x, y,
+                "the fresh schema (left) and the migrated one (right) differ"
+            );
+        }
+        assert_eq!(a.len(), b.len(), "fresh {a:#?}\nmigrated {b:#?}");
+        for conn in [&fresh, &migrated] {
+            assert_eq!(schema_version(conn).unwrap(), SCHEMA_VERSION);
+            let counters: i64 = conn
+                .query_row("SELECT COUNT(*) FROM doc_revisions", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(counters, 1, "one revision counter");
+        }
+    }
+
+    #[test]
+    fn a_new_database_is_the_fresh_schema_and_an_old_one_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strato.db");
+        // A database at version 8 (before scopes), made by the migrations of the time.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+                .unwrap();
+            let tx = conn.transaction().unwrap();
+            for m in &MIGRATIONS[..8] {
+                tx.execute_batch(m).unwrap();
+            }
+            set_schema_version(&tx, 8).unwrap();
+            tx.execute(
+                "INSERT INTO key_pairs(account_id, id, name, data) VALUES ('000000000001', 'key-1', 'k', '{}')",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let scoped: String = db
+            .read(|tx| {
+                tx.conn
+                    .query_row("SELECT account_id FROM key_pairs", [], |r| r.get(0))
+                    .map_err(db_err)
+            })
+            .unwrap();
+        assert_eq!(scoped, "000000000001/us-east-1", "the old row was migrated");
+        let fresh = Connection::open_in_memory().unwrap();
+        let mut fresh = fresh;
+        migrate(&mut fresh).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(schema_of(&conn), schema_of(&fresh));
+    }
 }

@@ -12,7 +12,7 @@ use crate::{Caller, ControlPlane};
 use strato_common::time_fmt::now_ms;
 use strato_common::{AccountId, Error, ImageId, ResourceKind, Result, SnapshotId};
 use strato_domain::Scope;
-use strato_store::{Image, ImageState, Snapshot, SnapshotState, Tx};
+use strato_store::{Image, ImageState, ReadTx, Snapshot, SnapshotState, WriteTx};
 
 /// DescribeImageAttribute's answer: the one attribute asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,7 +57,7 @@ pub struct SnapshotDeletion {
 /// Settles the pending images made of `snap` now that it completed or failed: an image
 /// is `available` once all its snapshots are completed, `failed` as soon as one failed.
 /// Runs in the transaction that records the snapshot's new state.
-pub(crate) fn settle_images(tx: &Tx, snap: &Snapshot) -> Result<()> {
+pub(crate) fn settle_images(tx: &WriteTx, snap: &Snapshot) -> Result<()> {
     for mut img in tx.owned_images(&snap.account_id, &snap.region)? {
         if img.state != ImageState::Pending || !img.snapshot_ids().contains(&snap.id) {
             continue;
@@ -95,7 +95,7 @@ pub(crate) fn settle_images(tx: &Tx, snap: &Snapshot) -> Result<()> {
 
 /// The caller's own image in its region (deregistered ones are gone), or
 /// `InvalidAMIID.NotFound`; an image the caller can only see answers `AuthFailure`.
-fn load_own(tx: &Tx, caller: &Caller, id: &ImageId) -> Result<Image> {
+fn load_own(tx: &ReadTx, caller: &Caller, id: &ImageId) -> Result<Image> {
     let img = tx
         .visible_image(&caller.account, &caller.region, id.as_str())?
         .ok_or_else(|| Error::not_found(ResourceKind::Image, id))?;
@@ -106,7 +106,7 @@ fn load_own(tx: &Tx, caller: &Caller, id: &ImageId) -> Result<Image> {
 }
 
 /// Whether another live image of the account uses a snapshot.
-fn used_elsewhere(tx: &Tx, scope: &Scope, image: &ImageId, snap: &SnapshotId) -> Result<bool> {
+fn used_elsewhere(tx: &WriteTx, scope: &Scope, image: &ImageId, snap: &SnapshotId) -> Result<bool> {
     Ok(tx
         .owned_images(&scope.account, &scope.region)?
         .iter()
@@ -116,7 +116,11 @@ fn used_elsewhere(tx: &Tx, scope: &Scope, image: &ImageId, snap: &SnapshotId) ->
 }
 
 /// The live image of the account in its region that uses a snapshot, if any.
-pub(crate) fn image_using(tx: &Tx, scope: &Scope, snap: &SnapshotId) -> Result<Option<ImageId>> {
+pub(crate) fn image_using(
+    tx: &WriteTx,
+    scope: &Scope,
+    snap: &SnapshotId,
+) -> Result<Option<ImageId>> {
     Ok(tx
         .owned_images(&scope.account, &scope.region)?
         .into_iter()

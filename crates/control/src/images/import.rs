@@ -21,7 +21,7 @@ use strato_common::{Error, ImageId, ResourceId, Result};
 use strato_domain::Scope;
 use strato_store::{
     Image, ImageEbs, ImageMapping, ImageState, ImportStatus, ImportTask, ImportedImage, Snapshot,
-    SnapshotOrigin, SnapshotState, Tx, VolumeType,
+    SnapshotOrigin, SnapshotState, VolumeType, WriteTx,
 };
 
 /// The formats a disk container may have (EC2's names).
@@ -99,7 +99,11 @@ fn check_disk(input: &ImportInput) -> Result<(String, String)> {
 
 /// The task as its host report moves it. Runs in the transaction that records the
 /// report; returns whether the report was the task's (and so fully handled here).
-pub(crate) fn on_import_report(tx: &Tx, snap: &Snapshot, report: &SnapshotReport) -> Result<bool> {
+pub(crate) fn on_import_report(
+    tx: &WriteTx,
+    snap: &Snapshot,
+    report: &SnapshotReport,
+) -> Result<bool> {
     let SnapshotOrigin::Import { task, .. } = &snap.origin else {
         return Ok(false);
     };

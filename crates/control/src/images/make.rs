@@ -24,7 +24,7 @@ use strato_common::{Error, ImageId, InstanceId, ResourceId, ResourceKind, Result
 use strato_domain::{InstanceState, Scope};
 use strato_store::{
     Image, ImageBoot, ImageEbs, ImageMapping, ImageState, Snapshot, SnapshotOrigin, SnapshotState,
-    Tx, VolumeType,
+    VolumeType, WriteTx,
 };
 
 /// The tag resource type of images.
@@ -101,7 +101,7 @@ pub fn check_description(d: &str) -> Result<()> {
 
 /// `InvalidAMIName.Duplicate` when the caller has another live image of that name in
 /// the region.
-fn name_free(tx: &Tx, caller: &Caller, name: &str) -> Result<()> {
+fn name_free(tx: &WriteTx, caller: &Caller, name: &str) -> Result<()> {
     if let Some(other) = tx
         .owned_images(&caller.account, &caller.region)?
         .into_iter()
@@ -175,7 +175,7 @@ fn new_image(caller: &Caller, name: &str, description: &str) -> Image {
 /// caller may use. `at` names the request's `BlockDeviceMapping.N`.
 fn added_mapping(
     cp: &ControlPlane,
-    tx: &Tx,
+    tx: &WriteTx,
     caller: &Caller,
     m: &LaunchMapping,
     at: &dyn Fn(&str) -> String,
@@ -242,7 +242,7 @@ fn added_mapping(
 }
 
 /// A completed snapshot of the caller's region that the caller may use.
-fn completed_snapshot(tx: &Tx, caller: &Caller, id: &SnapshotId) -> Result<Snapshot> {
+fn completed_snapshot(tx: &WriteTx, caller: &Caller, id: &SnapshotId) -> Result<Snapshot> {
     let s = load_restorable(tx, &caller.account, &caller.region, id)?;
     if s.state != SnapshotState::Completed {
         return Err(Error::IncorrectState(format!(

@@ -16,7 +16,7 @@ use strato_common::filter::FilterSet;
 use strato_common::{AccountId, Error, NetworkAclId, ResourceId, ResourceKind, Result};
 use strato_domain::Scope;
 use strato_domain::{Subnet, Vpc};
-use strato_store::Tx;
+use strato_store::WriteTx;
 
 /// The filters DescribeNetworkAcls accepts (EC2's list).
 pub const ACL_FILTERS: &[&str] = &[
@@ -134,7 +134,7 @@ fn acl_field(a: &NetworkAcl, name: &str) -> Vec<String> {
 }
 
 /// Whether `id` is the default ACL of one of the account's VPCs (for tagging).
-pub(crate) fn acl_exists(tx: &Tx, account: &Scope, id: &str) -> Result<bool> {
+pub(crate) fn acl_exists(tx: &WriteTx, account: &Scope, id: &str) -> Result<bool> {
     let vpcs: Vec<Vpc> = tx.list_docs(account)?;
     Ok(vpcs
         .iter()

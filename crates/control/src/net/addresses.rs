@@ -21,7 +21,7 @@ use strato_common::{
     Result,
 };
 use strato_domain::Scope;
-use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, Tx};
+use strato_store::{AddressAssociation, ElasticIp, Instance, InstanceState, WriteTx};
 
 /// Filter names DescribeAddresses accepts.
 pub const ADDRESS_FILTERS: &[&str] = &[
@@ -75,7 +75,7 @@ pub fn first_free(pool: &Ipv4Cidr, taken: &HashSet<String>) -> Option<Ipv4Addr> 
 /// left. Picked at random, not lowest-first: an address given back a moment ago (its
 /// old VM may still be shutting down, and clients may still know it) is then rarely
 /// handed out again at once, as on EC2.
-pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
+pub fn take_public_ip(tx: &WriteTx, pool: &Ipv4Cidr) -> Result<Option<String>> {
     use rand::Rng;
     let size = pool.size();
     let (first, end) = if size > 2 { (1, size - 1) } else { (0, size) };
@@ -98,7 +98,7 @@ pub fn take_public_ip(tx: &Tx, pool: &Ipv4Cidr) -> Result<Option<String>> {
 /// Gives an instance a public address when it should have one and has none (it
 /// starts running, or lost its Elastic IP), and takes an auto-assigned one back when
 /// it stops running. Elastic IPs are left alone.
-pub fn settle_public_ip(tx: &Tx, cfg: &ControlConfig, inst: &mut Instance) -> Result<()> {
+pub fn settle_public_ip(tx: &WriteTx, cfg: &ControlConfig, inst: &mut Instance) -> Result<()> {
     let pool = &cfg.public_ip_pool;
     let runs = matches!(inst.state, InstanceState::Pending | InstanceState::Running);
     let elastic = match &inst.public_ip {
@@ -232,7 +232,7 @@ fn field(a: &ElasticIp, region: &str, name: &str) -> Vec<String> {
 }
 
 /// Loads the caller's address named either way, or the kind's `NotFound`.
-fn load_address(tx: &Tx, account: &Scope, r: &AddressRef) -> Result<ElasticIp> {
+fn load_address(tx: &WriteTx, account: &Scope, r: &AddressRef) -> Result<ElasticIp> {
     match r {
         AddressRef::Allocation(id) => load(tx, account, ResourceKind::Address, id.as_str()),
         AddressRef::Public(ip) => tx
@@ -248,7 +248,7 @@ fn load_address(tx: &Tx, account: &Scope, r: &AddressRef) -> Result<ElasticIp> {
 
 /// Takes the public address off the instance it is associated with (if any, and if
 /// that instance still exists).
-fn clear_instance(tx: &Tx, cfg: &ControlConfig, account: &Scope, a: &ElasticIp) -> Result<()> {
+fn clear_instance(tx: &WriteTx, cfg: &ControlConfig, account: &Scope, a: &ElasticIp) -> Result<()> {
     if let Some(assoc) = &a.association {
         if let Some(mut inst) = tx.instance(account, assoc.instance_id.as_str())? {
             if inst.public_ip.as_deref() == Some(a.public_ip.as_str()) {
@@ -264,7 +264,7 @@ fn clear_instance(tx: &Tx, cfg: &ControlConfig, account: &Scope, a: &ElasticIp) 
 
 /// Disassociates every address associated with an instance (it terminated). The
 /// caller clears the instance's own `public_ip`.
-pub fn disassociate_instance(tx: &Tx, account: &Scope, instance: &str) -> Result<()> {
+pub fn disassociate_instance(tx: &WriteTx, account: &Scope, instance: &str) -> Result<()> {
     for mut a in tx.list_docs_by::<ElasticIp>(account, "instance_id", instance)? {
         a.association = None;
         tx.update_doc(&a)?;

@@ -14,8 +14,8 @@ use strato_agent_api::{HostNetSpec, PortSpec, RuleSpec, VpcNetSpec};
 use strato_common::Result;
 use strato_domain::Scope;
 use strato_store::{
-    Instance, InternetGateway, NetworkInterface, RouteTable, RouteTarget, RulePeer,
-    SecurityGroupRule, Subnet, Tx,
+    Instance, InternetGateway, NetworkInterface, ReadTx, RouteTable, RouteTarget, RulePeer,
+    SecurityGroupRule, Subnet,
 };
 
 impl ControlPlane {
@@ -87,7 +87,7 @@ pub fn hostname_of(ip: &str) -> String {
 }
 
 /// The desired dataplane of `host`: every VPC with a live instance there.
-pub fn host_net_spec(tx: &Tx, host: &str) -> Result<HostNetSpec> {
+pub fn host_net_spec(tx: &ReadTx, host: &str) -> Result<HostNetSpec> {
     // Not terminated, by the query's own condition.
     let instances: Vec<Instance> = tx.instances_on_host(host)?;
     let mut accounts: Vec<Scope> = instances.iter().map(Scope::of_instance).collect();
@@ -103,7 +103,7 @@ pub fn host_net_spec(tx: &Tx, host: &str) -> Result<HostNetSpec> {
 }
 
 fn account_ports(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     instances: &[Instance],
     out: &mut BTreeMap<String, VpcNetSpec>,

@@ -23,7 +23,7 @@ use strato_common::{Error, Result};
 use strato_domain::Scope;
 use strato_store::{
     DhcpOptions, InternetGateway, Route, RouteTable, RouteTableAssociation, RouteTarget, RulePeer,
-    SecurityGroup, SecurityGroupRule, Subnet, Tx, Vpc,
+    SecurityGroup, SecurityGroupRule, Subnet, Vpc, WriteTx,
 };
 
 /// The default VPC's block.
@@ -90,7 +90,7 @@ impl ControlPlane {
     /// The account's default DHCP options, created when missing.
     pub(crate) fn default_dhcp_options_tx(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         account: &Scope,
         now: i64,
     ) -> Result<DhcpOptionsId> {
@@ -113,7 +113,7 @@ impl ControlPlane {
     /// Stores a new VPC with what every VPC comes with: its default security group
     /// (all traffic in from members of the group, all traffic out) and its main route
     /// table holding the local route.
-    pub(crate) fn create_vpc_tx(&self, tx: &Tx, vpc: &Vpc, now: i64) -> Result<()> {
+    pub(crate) fn create_vpc_tx(&self, tx: &WriteTx, vpc: &Vpc, now: i64) -> Result<()> {
         tx.insert_doc(vpc)?;
         let group = SecurityGroup {
             id: SecurityGroupId::generate(),
@@ -152,7 +152,7 @@ impl ControlPlane {
     /// routed from the main table. The caller has checked that none exists.
     pub(crate) fn create_default_vpc_tx(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         account: &Scope,
         dhcp_options_id: Option<DhcpOptionsId>,
         now: i64,
@@ -213,7 +213,7 @@ impl ControlPlane {
     /// The main route table of a VPC.
     pub(crate) fn main_route_table_tx(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         account: &Scope,
         vpc: &VpcId,
     ) -> Result<RouteTable> {

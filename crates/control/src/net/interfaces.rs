@@ -35,7 +35,7 @@ use strato_common::{
 use strato_domain::Scope;
 use strato_store::{
     ElasticIp, GroupRef, Instance, InstanceState, NetworkInterface, NetworkInterfaceAttachment,
-    Subnet, Tx,
+    ReadTx, Subnet, WriteTx,
 };
 
 /// Filter names DescribeNetworkInterfaces accepts: every name EC2 documents (values
@@ -155,7 +155,7 @@ impl PublicAddresses {
     /// account's Elastic IPs (a handful), which tell Elastic IPs from auto-assigned
     /// addresses.
     fn load<'a>(
-        tx: &Tx,
+        tx: &ReadTx,
         account: &Scope,
         interfaces: impl IntoIterator<Item = &'a NetworkInterface>,
     ) -> Result<Self> {
@@ -261,7 +261,7 @@ fn field(region: &str, public: &PublicAddresses, n: &NetworkInterface, name: &st
 /// What happens to an instance's interfaces when it terminates: those marked
 /// `delete_on_termination` are deleted with their tags and give their address back;
 /// the others are detached and kept.
-pub fn release_instance(tx: &Tx, account: &Scope, instance: &str) -> Result<()> {
+pub fn release_instance(tx: &WriteTx, account: &Scope, instance: &str) -> Result<()> {
     for mut n in tx.list_docs_by::<NetworkInterface>(account, "instance_id", instance)? {
         if n.attachment
             .as_ref()
@@ -281,7 +281,7 @@ pub fn release_instance(tx: &Tx, account: &Scope, instance: &str) -> Result<()> 
 /// taken in `subnet` under `id`. Its MAC address is unique across accounts.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_interface(
-    tx: &Tx,
+    tx: &WriteTx,
     account: &Scope,
     id: NetworkInterfaceId,
     subnet: &Subnet,
@@ -331,7 +331,7 @@ pub(crate) fn primary_attachment(
 }
 
 /// True when some interface of the account uses the group.
-pub fn group_in_use(tx: &Tx, account: &Scope, group: &str) -> Result<bool> {
+pub fn group_in_use(tx: &WriteTx, account: &Scope, group: &str) -> Result<bool> {
     Ok(tx
         .list_docs::<NetworkInterface>(account)?
         .iter()
@@ -339,7 +339,7 @@ pub fn group_in_use(tx: &Tx, account: &Scope, group: &str) -> Result<bool> {
 }
 
 /// True when the subnet has interfaces.
-pub fn subnet_in_use(tx: &Tx, account: &Scope, subnet: &str) -> Result<bool> {
+pub fn subnet_in_use(tx: &WriteTx, account: &Scope, subnet: &str) -> Result<bool> {
     Ok(!tx
         .list_docs_by::<NetworkInterface>(account, "subnet_id", subnet)?
         .is_empty())

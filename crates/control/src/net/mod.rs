@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use strato_common::filter::FilterSet;
 use strato_common::{AccountId, Error, ResourceId, ResourceKind, Result};
 use strato_domain::Scope;
-use strato_store::{Document, Tx};
+use strato_store::{Document, ReadTx};
 
 /// A resource with its tags, as Describe calls return it.
 pub type Tagged<T> = (T, Tags);
@@ -37,7 +37,7 @@ pub const MAX_PREFIX: u8 = 28;
 
 /// Loads one record of the caller's account, or `<Kind>.NotFound`.
 pub(crate) fn load<T: Document>(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     kind: ResourceKind,
     id: &str,
@@ -50,7 +50,7 @@ pub(crate) fn load<T: Document>(
 /// `<Kind>.NotFound` for the first missing one) or all of them, attaches tags, applies
 /// the filters and the page. `field` answers a record's values for a filter name.
 pub(crate) fn describe<T: Document, I: ResourceId>(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     kind: ResourceKind,
     ids: &[I],
@@ -96,7 +96,7 @@ pub(crate) fn select<T: Document, I: ResourceId>(
 /// Attaches tags to the `selected` records, keeps those the filters accept and cuts
 /// the page: the second half of [`describe`].
 pub(crate) fn filter_page<T: Document>(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     selected: Vec<T>,
     filters: &FilterSet,

@@ -504,7 +504,7 @@ impl ControlPlane {
 
 /// The internet gateway `id`, which must be attached to `table`'s VPC.
 fn gateway_of_table(
-    tx: &strato_store::Tx,
+    tx: &strato_store::WriteTx,
     account: &Scope,
     table: &RouteTable,
     id: &InternetGatewayId,

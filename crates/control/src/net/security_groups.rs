@@ -22,7 +22,7 @@ use strato_common::{
     Error, ResourceId, ResourceKind, Result, SecurityGroupId, SecurityGroupRuleId, VpcId,
 };
 use strato_domain::Scope;
-use strato_store::{GroupRef, RulePeer, SecurityGroup, SecurityGroupRule, Tx, Vpc};
+use strato_store::{GroupRef, ReadTx, RulePeer, SecurityGroup, SecurityGroupRule, Vpc, WriteTx};
 
 /// Filter names DescribeSecurityGroups accepts.
 pub const GROUP_FILTERS: &[&str] = &[
@@ -200,14 +200,14 @@ fn different_networks() -> Error {
 }
 
 /// The caller's default VPC, inside a transaction.
-pub(crate) fn default_vpc_tx(tx: &Tx, account: &Scope) -> Result<Option<Vpc>> {
+pub(crate) fn default_vpc_tx(tx: &ReadTx, account: &Scope) -> Result<Option<Vpc>> {
     let list: Vec<Vpc> = tx.list_docs_by(account, "is_default", "true")?;
     Ok(list.into_iter().next())
 }
 
 /// A group by name within a VPC.
 fn group_by_name(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     vpc: &VpcId,
     name: &str,
@@ -229,7 +229,7 @@ fn group_by_name(
 
 /// Resolves a [`GroupSelector`] inside a transaction.
 pub(crate) fn resolve_group(
-    tx: &Tx,
+    tx: &WriteTx,
     account: &Scope,
     sel: &GroupSelector,
 ) -> Result<SecurityGroup> {
@@ -245,7 +245,7 @@ pub(crate) fn resolve_group(
 /// Resolves the security groups of a launch into `vpc`: ids (which must lie in that
 /// VPC) and names (looked up in it); with neither, the VPC's default group.
 pub(crate) fn resolve_instance_groups(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &Scope,
     vpc: &VpcId,
     subnet: &str,
@@ -289,7 +289,7 @@ pub(crate) fn resolve_instance_groups(
 /// Expands request permissions into the rules they stand for, for `group`. Referenced
 /// groups must be the caller's and in the group's VPC.
 fn expand(
-    tx: &Tx,
+    tx: &WriteTx,
     account: &Scope,
     group: &SecurityGroup,
     egress: bool,
@@ -342,7 +342,7 @@ fn expand(
 
 /// The group a `UserIdGroupPair` names, as a rule peer.
 fn resolve_pair(
-    tx: &Tx,
+    tx: &WriteTx,
     account: &Scope,
     group: &SecurityGroup,
     pair: &GroupPairInput,

@@ -12,7 +12,7 @@ use strato_common::filter::FilterSet;
 use strato_common::time_fmt::now_ms;
 use strato_common::{Error, ResourceId, ResourceKind, Result, SubnetId, VpcId};
 use strato_domain::Scope;
-use strato_store::{NetworkColumn, RouteTable, Subnet, Tx, Vpc};
+use strato_store::{NetworkColumn, ReadTx, RouteTable, Subnet, Vpc, WriteTx};
 
 /// Filter names DescribeSubnets accepts: every name EC2 documents (values in
 /// `subnet_field`; `tag:<key>` is the generic tag filter), and the older `cidr`,
@@ -322,7 +322,7 @@ pub(crate) struct SubnetAddresses<'s> {
 
 impl<'s> SubnetAddresses<'s> {
     /// Reads the taken addresses of `subnet` inside the caller's transaction.
-    pub(crate) fn load(tx: &Tx, account: &Scope, subnet: &'s Subnet) -> Result<Self> {
+    pub(crate) fn load(tx: &ReadTx, account: &Scope, subnet: &'s Subnet) -> Result<Self> {
         Ok(SubnetAddresses {
             subnet,
             block: block_of(subnet)?,
@@ -339,7 +339,7 @@ impl<'s> SubnetAddresses<'s> {
     /// must lie in the subnet, outside EC2's five reserved addresses, and be free.
     pub(crate) fn allocate_exact(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         account: &Scope,
         address: Ipv4Addr,
         instance: &str,
@@ -368,7 +368,7 @@ impl<'s> SubnetAddresses<'s> {
     /// terminated.
     pub(crate) fn allocate(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         account: &Scope,
         instances: &[&str],
     ) -> Result<Vec<Ipv4Addr>> {

@@ -174,7 +174,7 @@ impl ControlPlane {
     /// gateway, when the account has none.
     pub fn create_default_vpc(&self, caller: &Caller, dry_run: bool) -> Result<Tagged<Vpc>> {
         let caller = self.net_caller(caller)?;
-        let exists = |tx: &strato_store::Tx| -> Result<()> {
+        let exists = |tx: &strato_store::ReadTx| -> Result<()> {
             let defaults: Vec<Vpc> = tx.list_docs_by(&caller.scope(), "is_default", "true")?;
             if defaults.is_empty() {
                 Ok(())

@@ -14,7 +14,8 @@ use strato_common::time_fmt::now_ms;
 use strato_common::{Error, InstanceId, ResourceKind, Result, VolumeId};
 use strato_domain::Scope;
 use strato_store::{
-    AttachmentState, Instance, InstanceState, Tx, Volume, VolumeAttachment, VolumeState, VolumeType,
+    AttachmentState, Instance, InstanceState, ReadTx, Volume, VolumeAttachment, VolumeState,
+    VolumeType, WriteTx,
 };
 
 /// The most volumes one instance takes (a Nitro instance's EBS attachment limit,
@@ -184,7 +185,7 @@ pub type MappedVolumes = strato_common::hashing::FastMap<String, Vec<MappedVolum
 /// The volumes attached to the instances `ids` of `scope`, as `tx` sees them (for
 /// `blockDeviceMapping`). Costs one index probe when the account has no attached
 /// volume at all.
-pub(crate) fn mapped_volumes_in(tx: &Tx, scope: &Scope, ids: &[&str]) -> Result<MappedVolumes> {
+pub(crate) fn mapped_volumes_in(tx: &ReadTx, scope: &Scope, ids: &[&str]) -> Result<MappedVolumes> {
     if ids.is_empty() || !tx.any_volume_attached(scope)? {
         return Ok(MappedVolumes::default());
     }
@@ -497,7 +498,7 @@ impl ControlPlane {
     /// transaction); the volumes that changed are written.
     pub(crate) fn settle_attachments(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         inst: &Instance,
         report: &VmReport,
     ) -> Result<bool> {
@@ -514,7 +515,7 @@ impl ControlPlane {
     /// transaction); returns the specs of volumes to delete.
     pub(crate) fn release_volumes(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         inst: &Instance,
     ) -> Result<Vec<strato_agent_api::VolumeSpec>> {
         let scope = Scope::of_instance(inst);

@@ -22,8 +22,8 @@ use serde::Serialize;
 use strato_common::{Error, ResourceId, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
 use strato_store::{
-    AttachmentState, Image, ImageEbs, ImageState, Instance, SnapshotState, Tx, Volume,
-    VolumeAttachment, VolumeImage, VolumeState, VolumeType,
+    AttachmentState, Image, ImageEbs, ImageState, Instance, SnapshotState, Volume,
+    VolumeAttachment, VolumeImage, VolumeState, VolumeType, WriteTx,
 };
 
 /// One `BlockDeviceMapping.N` of RunInstances, as the front door decoded it.
@@ -404,7 +404,7 @@ fn check_instance_store(
 /// `creating`, attached (`attaching`) at their devices, tagged with the launch's
 /// `volume` tags. Returns them (their specs go to the host after the commit).
 pub(crate) fn make_launch_volumes(
-    tx: &Tx,
+    tx: &WriteTx,
     inst: &Instance,
     plan: &[LaunchVolume],
     tags: &[(String, String)],

@@ -27,7 +27,7 @@ use strato_common::filter::FilterSet;
 use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{Error, ResourceId, ResourceKind, Result, SnapshotId, VolumeId};
 use strato_domain::Scope;
-use strato_store::{ModificationState, RegionSettings, Tx, Volume, VolumeState, VolumeType};
+use strato_store::{ModificationState, ReadTx, RegionSettings, Volume, VolumeState, VolumeType};
 
 /// Filter names DescribeVolumes accepts.
 pub const VOLUME_FILTERS: &[&str] = &[
@@ -171,7 +171,7 @@ fn with_tags<'a>(
 }
 
 /// The volume named by `id` in the caller's scope, or `InvalidVolume.NotFound`.
-pub(crate) fn load_volume(tx: &Tx, scope: &Scope, id: &VolumeId) -> Result<Volume> {
+pub(crate) fn load_volume(tx: &ReadTx, scope: &Scope, id: &VolumeId) -> Result<Volume> {
     tx.get_doc::<Volume>(scope, id.as_str())?
         .filter(|v| v.state != VolumeState::Deleted)
         .ok_or_else(|| Error::not_found(ResourceKind::Volume, id))

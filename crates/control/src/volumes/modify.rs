@@ -18,8 +18,8 @@ use strato_common::time_fmt::{ec2_timestamp, now_ms};
 use strato_common::{Error, InstanceId, Result, VolumeId};
 use strato_domain::Scope;
 use strato_store::{
-    InstanceState, ModificationState, Tx, Volume, VolumeConfig, VolumeModification, VolumeState,
-    VolumeType,
+    InstanceState, ModificationState, Volume, VolumeConfig, VolumeModification, VolumeState,
+    VolumeType, WriteTx,
 };
 
 /// Filter names DescribeVolumesModifications accepts.
@@ -237,7 +237,7 @@ impl ControlPlane {
     /// its new configuration, and attached running VMs get a new spec.
     pub(crate) fn modification_reached_host(
         &self,
-        tx: &Tx,
+        tx: &WriteTx,
         v: &mut Volume,
         size_bytes: u64,
     ) -> Result<Vec<strato_agent_api::VmSpec>> {

@@ -27,7 +27,7 @@ use strato_common::{
     AccountId, Error, InstanceId, ResourceId, ResourceKind, Result, SnapshotId, VolumeId,
 };
 use strato_domain::{InstanceState, Scope};
-use strato_store::{Snapshot, SnapshotOrigin, SnapshotState, Tx, Volume, VolumeState};
+use strato_store::{ReadTx, Snapshot, SnapshotOrigin, SnapshotState, Volume, VolumeState};
 
 /// Filter names DescribeSnapshots accepts.
 pub const SNAPSHOT_FILTERS: &[&str] = &[
@@ -158,7 +158,7 @@ fn check_description(d: &str) -> Result<()> {
 }
 
 /// The caller's own snapshot (not deleting), or `InvalidSnapshot.NotFound`.
-fn load_own(tx: &Tx, scope: &Scope, id: &SnapshotId) -> Result<Snapshot> {
+fn load_own(tx: &ReadTx, scope: &Scope, id: &SnapshotId) -> Result<Snapshot> {
     tx.get_doc::<Snapshot>(scope, id.as_str())?
         .filter(|s| s.state != SnapshotState::Deleting)
         .ok_or_else(|| Error::not_found(ResourceKind::Snapshot, id))
@@ -167,7 +167,7 @@ fn load_own(tx: &Tx, scope: &Scope, id: &SnapshotId) -> Result<Snapshot> {
 /// A snapshot of `region` that `account` may create volumes from (its own, shared
 /// with it, or public), or `InvalidSnapshot.NotFound`.
 pub(crate) fn load_restorable(
-    tx: &Tx,
+    tx: &ReadTx,
     account: &AccountId,
     region: &str,
     id: &SnapshotId,
@@ -569,7 +569,7 @@ impl ControlPlane {
     /// the caller's region, `completed`.
     pub(crate) fn snapshot_for_volume(
         &self,
-        tx: &Tx,
+        tx: &ReadTx,
         caller: &Caller,
         id: &SnapshotId,
     ) -> Result<Snapshot> {

@@ -1,0 +1,4 @@
+-- Regions: every regional row is filed under its scope (`account/region`) and its
+-- document names its region; rows from before go to the region the data
+-- directory last served (`meta.region`, else us-east-1). See `backfill`.
+-- No schema change: the data change is `backfill`'s (crates/store/src/sqlite.rs).

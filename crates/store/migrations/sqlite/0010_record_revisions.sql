@@ -1,0 +1,2 @@
+-- Record revisions: see `add_revisions`.
+-- No schema change: the data change is `backfill`'s (crates/store/src/sqlite.rs).
