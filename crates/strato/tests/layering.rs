@@ -102,6 +102,21 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "strato-domain",
         "common is the bottom layer",
     ),
+    (
+        "strato-scheduler",
+        "strato-store",
+        "placement is pure: it reads no database",
+    ),
+    (
+        "strato-scheduler",
+        "strato-drivers",
+        "placement is pure: it touches no host",
+    ),
+    (
+        "strato-scheduler",
+        "strato-control",
+        "the control plane calls placement, not the other way round",
+    ),
 ];
 
 #[test]
