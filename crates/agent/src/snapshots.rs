@@ -20,7 +20,7 @@ use strato_agent_api::{
     StorageReport,
 };
 use strato_common::{Error, Result, SnapshotId};
-use strato_drivers::volumes::{boot_mode, check_disk, qemu_format, VolumeStore};
+use strato_drivers::volumes::{check_disk, qemu_format, VolumeStore};
 use tokio::sync::mpsc;
 
 /// The snapshot half of a host agent.
@@ -148,12 +148,7 @@ impl SnapshotAgent {
             ))
         })?;
         let (path, _download) = fetch(url)?;
-        let size = check_disk(&path, fmt, bootable)?;
-        let boot_mode = if bootable {
-            boot_mode(&path, fmt, size)?.map(str::to_string)
-        } else {
-            None
-        };
+        let disk = check_disk(&path, fmt, bootable)?;
         let reports = self.reports.clone();
         let sid = id.clone();
         let last = std::sync::atomic::AtomicU8::new(0);
@@ -169,12 +164,12 @@ impl SnapshotAgent {
         };
         let info = self
             .store
-            .import_snapshot(id, &path, fmt, size, encrypted, &progress)?;
+            .import_snapshot(id, &path, fmt, disk.size, encrypted, &progress)?;
         strato_common::crash::point("snapshot-data-imported");
         Ok(ObservedSnapshotState::Completed {
             size_bytes: info.size_bytes,
             stored_bytes: info.stored_bytes,
-            boot_mode,
+            boot_mode: disk.boot_mode.map(str::to_string),
         })
     }
 }

@@ -683,17 +683,7 @@ fn scope_legacy_rows(tx: &WriteTx) -> Result<()> {
         "network_interfaces",
         "credit_defaults",
     ];
-    let exists = |table: &str| -> Result<bool> {
-        tx.conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [table],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(db_err)
-    };
+    let exists = |table: &str| has_table(tx.conn, table);
     for table in DOC_TABLES {
         if !exists(table)? {
             continue;
@@ -2393,10 +2383,10 @@ mod tests {
             .unwrap()
             .collect::<std::result::Result<_, _>>()
             .unwrap();
-        let strings = |sql: &str, arg: &str| -> Vec<String> {
+        let strings = |sql: &str, args: &[&str]| -> Vec<String> {
             conn.prepare(sql)
                 .unwrap()
-                .query_map([arg], |r| r.get::<_, String>(0))
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
                 .unwrap()
                 .collect::<std::result::Result<_, _>>()
                 .unwrap()
@@ -2410,22 +2400,20 @@ mod tests {
                         "SELECT name || ' ' || type || ' ' || \"notnull\" || ' ' ||
                                 coalesce(dflt_value, '-') || ' ' || pk
                          FROM pragma_table_info(?1) ORDER BY cid",
-                        &name
+                        &[&name]
                     )
                     .join(", ")
                 ),
                 "index" => format!(
                     "index {name} on {table} {}: {}",
                     strings(
-                        "SELECT \"unique\" || ' ' || partial FROM pragma_index_list(?2) WHERE name = ?1"
-                            .replace("?2", &format!("'{table}'"))
-                            .as_str(),
-                        &name
+                        "SELECT \"unique\" || ' ' || partial FROM pragma_index_list(?1) WHERE name = ?2",
+                        &[&table, &name]
                     )
                     .join(""),
                     strings(
                         "SELECT coalesce(name, '?') FROM pragma_index_info(?1) ORDER BY seqno",
-                        &name
+                        &[&name]
                     )
                     .join(", ")
                 ),
@@ -2499,8 +2487,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(scoped, "000000000001/us-east-1", "the old row was migrated");
-        let fresh = Connection::open_in_memory().unwrap();
-        let mut fresh = fresh;
+        let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
         let conn = Connection::open(&path).unwrap();
         assert_eq!(schema_of(&conn), schema_of(&fresh));

@@ -147,11 +147,13 @@ pub(crate) fn on_import_report(
             if let Some(spec) = t.image.as_mut() {
                 // A request without a boot mode gets what the disk's partitions show,
                 // and EC2's default when they show nothing.
-                if spec.boot_mode.is_none() {
-                    spec.boot_mode =
-                        Some(boot_mode.clone().unwrap_or_else(|| "legacy-bios".into()));
-                }
-                let img = imported_image(&t.id, &t.description, snap, spec, *size_bytes);
+                let mode = spec
+                    .boot_mode
+                    .clone()
+                    .or_else(|| boot_mode.clone())
+                    .unwrap_or_else(|| "legacy-bios".into());
+                spec.boot_mode = Some(mode.clone());
+                let img = imported_image(&t.id, &t.description, snap, spec, mode, *size_bytes);
                 spec.image_id = Some(img.id.clone());
                 tx.put_image(&img)?;
                 // The task's tags go to the image too (as EC2 does).
@@ -167,13 +169,14 @@ pub(crate) fn on_import_report(
 }
 
 /// The image an ImportImage task makes of its completed snapshot: one root volume of
-/// the snapshot (its size rounded up to GiB), booted through the firmware of its boot
-/// mode.
+/// the snapshot (its size rounded up to GiB), booted through the firmware of
+/// `boot_mode`.
 fn imported_image(
     task: &str,
     description: &str,
     snap: &Snapshot,
     spec: &ImportedImage,
+    boot_mode: String,
     size_bytes: u64,
 ) -> Image {
     let root = spec
@@ -198,10 +201,7 @@ fn imported_image(
         creation_ms: now_ms(),
         platform_details: "Linux/UNIX".into(),
         ena_support: true,
-        boot_mode: spec
-            .boot_mode
-            .clone()
-            .unwrap_or_else(|| "legacy-bios".into()),
+        boot_mode,
         root_size_gib: size_gib,
         boot: Default::default(),
         region: Some(snap.region.clone()),

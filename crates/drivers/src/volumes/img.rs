@@ -241,11 +241,21 @@ fn ec2_format(fmt: &str) -> String {
     }
 }
 
+/// What [`check_disk`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedDisk {
+    /// The virtual size, bytes.
+    pub size: u64,
+    /// For a bootable disk: the firmware its partitions are made for ([`boot_mode_of`]).
+    pub boot_mode: Option<&'static str>,
+}
+
 /// Checks that `path` is a disk image of qemu-img format `fmt` and returns its virtual
 /// size. With `bootable`, it must also start with a partition table (MBR or GPT), a
-/// boot sector or a file system (ext2/3/4, XFS). Errors are [`Error::InvalidParameterValue`]
-/// with a message for the user.
-pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<u64> {
+/// boot sector or a file system (ext2/3/4, XFS), and the boot mode its partitions show
+/// is read from the same first bytes. Errors are [`Error::InvalidParameterValue`] with
+/// a message for the user.
+pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<CheckedDisk> {
     let bad = |why: String| Error::InvalidParameterValue(why);
     let meta =
         std::fs::metadata(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
@@ -295,8 +305,11 @@ pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<u64> {
             path.display()
         )));
     }
+    let mut boot_mode = None;
     if bootable {
-        let head = first_bytes(path, fmt, 4096)?;
+        // Enough for the GPT header and 128 entries of 128 bytes after it.
+        let n = usize::try_from(size.min(64 * 1024)).expect("at most 64 KiB");
+        let head = first_bytes(path, fmt, n)?;
         let at = |o: usize, m: &[u8]| head.get(o..o + m.len()) == Some(m);
         let known = at(510, &[0x55, 0xAA]) // MBR, or a protective MBR before GPT
             || at(512, b"EFI PART") // GPT header
@@ -308,8 +321,9 @@ pub fn check_disk(path: &Path, fmt: &str, bootable: bool) -> Result<u64> {
                 path.display()
             )));
         }
+        boot_mode = boot_mode_of(&head);
     }
-    Ok(size)
+    Ok(CheckedDisk { size, boot_mode })
 }
 
 /// GPT partition type of an EFI system partition (C12A7328-F81F-11D2-BA4B-00A0C93EC93B),
@@ -323,18 +337,12 @@ const GPT_BIOS_BOOT: [u8; 16] = *b"Hah!IdontNeedEFI";
 /// MBR partition type of an EFI system partition.
 const MBR_ESP: u8 = 0xEF;
 
-/// The firmware the partitions of a disk image are made for, as ImportImage takes it
-/// when the request names no boot mode: `uefi` for a disk that has an EFI system
+/// The firmware the partitions of a disk image (its first 64 KiB) are made for, as
+/// ImportImage takes it when the request names no boot mode: `uefi` for a disk that has an EFI system
 /// partition and nothing a BIOS boots (no BIOS boot partition on GPT, no boot code in
 /// the MBR), `legacy-bios` for one a BIOS boots, `None` when the partition table does
 /// not tell (a disk without one, or a GPT too large to read here). A disk made for both
 /// (as Debian's and Ubuntu's cloud images are) is `legacy-bios`, EC2's default.
-/// `size` is the disk's, as [`check_disk`] found it.
-pub fn boot_mode(path: &Path, fmt: &str, size: u64) -> Result<Option<&'static str>> {
-    let n = usize::try_from(size.min(64 * 1024)).expect("at most 64 KiB");
-    Ok(boot_mode_of(&first_bytes(path, fmt, n)?))
-}
-
 fn boot_mode_of(head: &[u8]) -> Option<&'static str> {
     let u32_at = |o: usize| {
         head.get(o..o + 4)

@@ -26,7 +26,7 @@ pub(crate) mod layers;
 pub mod qcow2;
 pub mod sim;
 
-pub use img::{boot_mode, check_disk, qemu_format};
+pub use img::{check_disk, qemu_format, CheckedDisk};
 pub use qcow2::{NbdExport, Qcow2VolumeStore};
 pub use sim::SimVolumeStore;
 
